@@ -1,0 +1,113 @@
+/*
+ * keywarden.h - the public client API of keywarden (libkeywarden).
+ *
+ * libkeywarden is the one implementation of the keywarden wire protocol.
+ * The keywarden CLI and pam_keywarden use it, and so can any program:
+ *
+ *	kw_client *c = NULL;
+ *	json_t *res = NULL;
+ *	if (kw_client_connect(NULL, &c) == 0 &&
+ *	    kw_client_call(c, "status", NULL, &res, NULL) == 0)
+ *		... use res ...
+ *	json_decref(res);
+ *	kw_client_free(c);
+ *
+ * Every function returns 0 on success or a negative KW_ERR_* code.  Output
+ * parameters (ret_*) are set only on success unless stated otherwise.
+ * The wire format is described in keywarden(7)-style prose in keywardend(8),
+ * section PROTOCOL.
+ */
+#ifndef KEYWARDEN_H
+#define KEYWARDEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KW_PROTOCOL_VERSION	1
+/* Largest frame body either side accepts; checked before allocating. */
+#define KW_FRAME_MAX		(64 * 1024)
+
+/*
+ * Error codes.  Each has a stable name that travels on the wire in
+ * error replies ("code": "denied"); kw_error_name() and
+ * kw_error_from_name() convert.
+ */
+enum kw_error {
+	KW_OK			= 0,
+	KW_ERR_INTERNAL		= -1,	/* "internal" */
+	KW_ERR_NOMEM		= -2,	/* "no_memory" */
+	KW_ERR_IO		= -3,	/* "io" */
+	KW_ERR_CONNECT		= -4,	/* "unreachable": no broker at the socket */
+	KW_ERR_CLOSED		= -5,	/* "closed": peer closed mid-conversation */
+	KW_ERR_FRAME_TOO_LARGE	= -6,	/* "frame_too_large" */
+	KW_ERR_BAD_FRAME	= -7,	/* "bad_frame": zero length, truncated */
+	KW_ERR_BAD_JSON		= -8,	/* "bad_json" */
+	KW_ERR_BAD_REQUEST	= -9,	/* "bad_request": valid JSON, wrong shape */
+	KW_ERR_UNKNOWN_OP	= -10,	/* "unknown_op" */
+	KW_ERR_HANDSHAKE	= -11,	/* "handshake_required" */
+	KW_ERR_VERSION		= -12,	/* "version_mismatch" */
+	KW_ERR_DENIED		= -13,	/* "denied" */
+	KW_ERR_NOT_FOUND	= -14,	/* "not_found" */
+	KW_ERR_AUDIT		= -15,	/* "audit_unavailable": refused, fail closed */
+	KW_ERR_TIMEOUT		= -16,	/* "timeout" */
+	KW_ERR_BUSY		= -17,	/* "busy": too many clients */
+	KW_ERR_CONFIG		= -18,	/* "config" */
+	KW_ERR_INVALID		= -19,	/* "invalid_argument" */
+};
+
+/* Stable wire name of an error code; never NULL ("internal" if unknown). */
+const char *kw_error_name(int err);
+/* Error code for a wire name; KW_ERR_INTERNAL for names it does not know. */
+int kw_error_from_name(const char *name);
+/* Human sentence for an error code; static storage, never NULL. */
+const char *kw_strerror(int err);
+
+typedef struct kw_client kw_client;
+
+/*
+ * Socket path a client should use when none is given: $KEYWARDEN_SOCKET,
+ * then the default /run/keywarden/broker.sock.  Static or environment
+ * storage; do not free.
+ */
+const char *kw_default_socket(void);
+
+/*
+ * Connect to the broker at socket_path (NULL: kw_default_socket()) and do the
+ * version handshake.  On success *ret_client is owned by the caller and must
+ * be released with kw_client_free().  Returns KW_ERR_CONNECT when nothing
+ * listens there, KW_ERR_VERSION when the broker speaks another version.
+ */
+int kw_client_connect(const char *socket_path, kw_client **ret_client)
+	__attribute__((warn_unused_result));
+
+/* Close the connection and free the client.  Accepts NULL. */
+void kw_client_free(kw_client *c);
+
+/*
+ * Send request `op` with `args` (borrowed; NULL means {}) and wait for its
+ * reply.  On success *ret_result holds a new reference to the "result"
+ * object.  On an error reply the function returns the error's code and, if
+ * ret_message is not NULL, stores a malloc'd copy of the broker's message in
+ * *ret_message (the caller frees it) -- the only output set on failure.
+ */
+int kw_client_call(kw_client *c, const char *op, json_t *args,
+    json_t **ret_result, char **ret_message)
+	__attribute__((warn_unused_result));
+
+/* Protocol version and server string the broker announced in the handshake. */
+int kw_client_server_version(const kw_client *c);
+const char *kw_client_server_name(const kw_client *c);
+
+/* Library version string, e.g. "0.1.0"; static storage. */
+const char *kw_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
