@@ -36,7 +36,7 @@ endif
 
 CC ?= cc
 CFLAGS ?= -O2 -g
-override CFLAGS += -std=gnu11 -fPIC -pipe -MMD -MP \
+override CFLAGS += -std=gnu11 -D_GNU_SOURCE -fPIC -pipe -MMD -MP \
 	-Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes \
 	-Wstrict-prototypes -Wno-unused-parameter -Werror=implicit-function-declaration \
 	-fstack-protector-strong -D_FORTIFY_SOURCE=2 \

@@ -56,7 +56,8 @@ int kw_frame_take(struct kw_frame_reader *r, uint8_t **ret_body,
 
 /*
  * Build header + body in one new buffer (*ret_frame, caller frees).
- * Returns KW_ERR_FRAME_TOO_LARGE if len is 0 or above max.
+ * Returns KW_ERR_BAD_FRAME if len is 0, KW_ERR_FRAME_TOO_LARGE above max,
+ * KW_ERR_NOMEM.
  */
 int kw_frame_encode(const void *body, size_t len, size_t max,
     uint8_t **ret_frame, size_t *ret_frame_len) KW_WUR KW_NONNULL(4, 5);

@@ -86,7 +86,7 @@ bool kw_config_bool(const struct kw_config *cfg, const char *path) KW_NONNULL(1,
  * "path: expected ..." in err.
  */
 int kw_config_check_value(const struct kw_config_key *key, const char *path,
-    json_t *value, char *err, size_t err_len) KW_WUR KW_NONNULL(1, 2, 3, 4);
+    json_t *value, char *err, size_t err_len) KW_WUR KW_NONNULL(1, 2, 4);
 
 /*
  * Turn a command-line word into a value for key, the way `config set`

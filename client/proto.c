@@ -1,0 +1,168 @@
+/*
+ * proto.c - JSON message layer of the wire protocol (see proto.h).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "frame.h"
+#include "keywarden.h"
+#include "proto.h"
+
+static json_int_t
+read_id(json_t *msg)
+{
+	json_t *id = json_object_get(msg, "id");
+
+	if (!json_is_integer(id))
+		return -1;
+	json_int_t v = json_integer_value(id);
+	return (v < 0 || v > KW_PROTO_ID_MAX) ? -1 : v;
+}
+
+int
+kw_request_parse(const uint8_t *body, size_t len, struct kw_request *req,
+    char *why, size_t why_len)
+{
+	json_error_t jerr;
+	json_t *msg, *op, *args, *id;
+
+	memset(req, 0, sizeof(*req));
+	req->id = -1;
+	/* Duplicate keys are refused: two readers could disagree on which wins. */
+	msg = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!msg) {
+		snprintf(why, why_len, "invalid JSON at byte %d: %.80s",
+		    jerr.position, jerr.text);
+		return KW_ERR_BAD_JSON;
+	}
+	if (!json_is_object(msg)) {
+		snprintf(why, why_len, "a request must be a JSON object");
+		json_decref(msg);
+		return KW_ERR_BAD_REQUEST;
+	}
+	req->id = read_id(msg);
+	id = json_object_get(msg, "id");
+	op = json_object_get(msg, "op");
+	args = json_object_get(msg, "args");
+	if (req->id < 0) {
+		snprintf(why, why_len, "\"id\" must be an integer from 0 to 2^53%s",
+		    id ? "" : " (missing)");
+		goto bad;
+	}
+	if (!json_is_string(op) || json_string_length(op) == 0 ||
+	    json_string_length(op) > KW_PROTO_OP_MAX ||
+	    strlen(json_string_value(op)) != json_string_length(op)) {
+		snprintf(why, why_len, "\"op\" must be a non-empty string of at most %d bytes",
+		    KW_PROTO_OP_MAX);
+		goto bad;
+	}
+	if (args && !json_is_object(args)) {
+		snprintf(why, why_len, "\"args\" must be an object");
+		goto bad;
+	}
+	if (!args) {
+		if (!(args = json_object()) || json_object_set_new(msg, "args", args) < 0) {
+			json_decref(msg);
+			return KW_ERR_NOMEM;
+		}
+	}
+	req->msg = msg;
+	req->op = json_string_value(op);
+	req->args = args;
+	return 0;
+ bad:
+	json_decref(msg);
+	return KW_ERR_BAD_REQUEST;
+}
+
+void
+kw_request_clear(struct kw_request *req)
+{
+	if (!req)
+		return;
+	json_decref(req->msg);
+	memset(req, 0, sizeof(*req));
+	req->id = -1;
+}
+
+static json_t *
+id_value(json_int_t id)
+{
+	return id < 0 ? json_null() : json_integer(id);
+}
+
+json_t *
+kw_request_new(json_int_t id, const char *op, json_t *args)
+{
+	return json_pack("{s:o, s:s, s:O}", "id", id_value(id), "op", op,
+	    "args", args ? args : json_object());
+}
+
+json_t *
+kw_reply_ok(json_int_t id, json_t *result)
+{
+	if (!result)
+		result = json_object();
+	return json_pack("{s:o, s:b, s:o}", "id", id_value(id), "ok", 1,
+	    "result", result);
+}
+
+json_t *
+kw_reply_error(json_int_t id, int err, const char *message)
+{
+	return json_pack("{s:o, s:b, s:{s:s, s:s}}", "id", id_value(id),
+	    "ok", 0, "error", "code", kw_error_name(err),
+	    "message", message ? message : kw_strerror(err));
+}
+
+int
+kw_msg_encode(json_t *msg, uint8_t **ret_frame, size_t *ret_len)
+{
+	char *text;
+	int r;
+
+	if (!msg)
+		return KW_ERR_NOMEM;
+	if (!(text = json_dumps(msg, JSON_COMPACT)))
+		return KW_ERR_NOMEM;
+	r = kw_frame_encode(text, strlen(text), KW_FRAME_MAX, ret_frame, ret_len);
+	free(text);
+	return r;
+}
+
+int
+kw_reply_parse(const uint8_t *body, size_t len, json_int_t id,
+    json_t **ret_result, char **ret_message)
+{
+	json_t *msg, *ok, *err;
+	int r = KW_ERR_BAD_REQUEST;
+
+	if (!(msg = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, NULL)))
+		return KW_ERR_BAD_JSON;
+	ok = json_object_get(msg, "ok");
+	if (!json_is_object(msg) || !json_is_boolean(ok) ||
+	    (read_id(msg) != id && !json_is_null(json_object_get(msg, "id"))))
+		goto out;
+	if (json_is_true(ok)) {
+		json_t *res = json_object_get(msg, "result");
+		if (!json_is_object(res))
+			goto out;
+		if (ret_result)
+			*ret_result = json_incref(res);
+		r = 0;
+		goto out;
+	}
+	err = json_object_get(msg, "error");
+	if (!json_is_object(err))
+		goto out;
+	r = kw_error_from_name(json_string_value(json_object_get(err, "code")));
+	if (r == KW_OK)
+		r = KW_ERR_INTERNAL;	/* an error reply can never mean success */
+	if (ret_message) {
+		const char *m = json_string_value(json_object_get(err, "message"));
+		*ret_message = strdup(m ? m : kw_strerror(r));
+	}
+ out:
+	json_decref(msg);
+	return r;
+}

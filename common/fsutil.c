@@ -1,0 +1,149 @@
+/*
+ * fsutil.c - private directories and atomic file replacement.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "keywarden.h"
+
+int
+kw_mkdir_p(const char *dir, mode_t mode)
+{
+	char path[4096];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return KW_ERR_IO;
+	}
+	memcpy(path, dir, n + 1);
+	for (char *p = path + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char saved = *p;
+		*p = '\0';
+		if (mkdir(path, mode) < 0 && errno != EEXIST)
+			return KW_ERR_IO;
+		*p = saved;
+		if (saved == '\0')
+			break;
+	}
+	struct stat st;
+	if (stat(dir, &st) < 0)
+		return KW_ERR_IO;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return KW_ERR_IO;
+	}
+	return 0;
+}
+
+static int
+fsync_dir_of(const char *path)
+{
+	char copy[4096];
+	int fd, r;
+
+	if (strlen(path) >= sizeof(copy))
+		return -1;
+	strcpy(copy, path);
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	r = fsync(fd);
+	close(fd);
+	return r;
+}
+
+int
+kw_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	char tmp[4096];
+	const char *p = data;
+	int fd = -1, saved;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return KW_ERR_IO;
+	}
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0)
+		return KW_ERR_IO;
+	if (fchmod(fd, mode) < 0)
+		goto fail;
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			goto fail;
+		p += w;
+		len -= (size_t)w;
+	}
+	if (fsync(fd) < 0 || close(fd) < 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0)
+		goto fail;
+	/* The rename is durable only once the directory entry is. */
+	if (fsync_dir_of(path) < 0)
+		return KW_ERR_IO;
+	return 0;
+ fail:
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	errno = saved;
+	return KW_ERR_IO;
+}
+
+int
+kw_read_fd(int fd, size_t max, char **ret_data, size_t *ret_len)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap + 1);
+
+	if (!buf)
+		return KW_ERR_NOMEM;
+	for (;;) {
+		if (len == cap) {
+			if (cap > max) {
+				free(buf);
+				return KW_ERR_INVALID;
+			}
+			char *nb = realloc(buf, cap * 2 + 1);
+			if (!nb) {
+				free(buf);
+				return KW_ERR_NOMEM;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		ssize_t r = read(fd, buf + len, cap - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			free(buf);
+			return KW_ERR_IO;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	if (len > max) {
+		free(buf);
+		return KW_ERR_INVALID;
+	}
+	buf[len] = '\0';
+	*ret_data = buf;
+	*ret_len = len;
+	return 0;
+}
