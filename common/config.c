@@ -86,7 +86,7 @@ kw_config_new_default(void)
 		goto fail;
 	schema = kw_config_schema(&n);
 	for (size_t i = 0; i < n; i++) {
-		json_t *v = json_loads(schema[i].def, 0, NULL);
+		json_t *v = json_loads(schema[i].def, JSON_DECODE_ANY, NULL);
 		/* A default that does not parse is a bug in the table, not input. */
 		if (!v)
 			abort();

@@ -1,0 +1,193 @@
+/*
+ * main.c - keywardend: start-up, the run, and a clean stop.
+ *
+ * Exit status: 0 after SIGTERM/SIGINT, 1 when the broker cannot run (socket
+ * in use, stores unusable), 2 for a configuration or usage problem.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "broker.h"
+#include "config.h"
+#include "fsutil.h"
+#include "keywarden.h"
+#include "log.h"
+#include "loop.h"
+#include "notify.h"
+#include "server.h"
+#include "state.h"
+
+#define EXIT_RUNTIME 1
+#define EXIT_CONFIG 2
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: keywardend [--config FILE] [--check-config] [--debug]\n"
+	    "\n"
+	    "The keywarden broker: holds API keys and sessions, decides every request,\n"
+	    "and audits it.  Runs in the foreground (systemd Type=notify).\n"
+	    "\n"
+	    "  -c, --config FILE   configuration (default $KEYWARDEN_CONFIG, then\n"
+	    "                      " KW_CONFIG_PATH_DEFAULT "; missing means defaults)\n"
+	    "      --check-config  validate the configuration and exit (0 valid, 2 not)\n"
+	    "  -d, --debug         log debug messages\n"
+	    "  -h, --help          show this help\n"
+	    "  -V, --version       show the version\n"
+	    "\n"
+	    "See keywardend(8) and keywarden.conf(5).\n");
+}
+
+/* No core file, no ptrace by other users: memory will hold key material. */
+static void
+harden_process(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	(void)setrlimit(RLIMIT_CORE, &rl);
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	umask(077);
+}
+
+static int
+setup_signals(struct kw_broker *b)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	b->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	return b->signal_fd < 0 ? -1 : 0;
+}
+
+static int
+open_data_dir(struct kw_broker *b)
+{
+	char err[512];
+	struct stat st;
+	int r;
+
+	if (kw_mkdir_p(b->data_dir, 0700) < 0) {
+		kw_log_error("data directory %s: %s", b->data_dir, strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	if (stat(b->data_dir, &st) == 0 && (st.st_mode & 077))
+		kw_log_warn("data directory %s is mode %04o; it should be 0700",
+		    b->data_dir, (unsigned)(st.st_mode & 07777));
+	if ((r = kw_state_open(b->data_dir, &b->state, err, sizeof(err))) < 0 ||
+	    (r = kw_audit_open(b->data_dir, &b->audit, err, sizeof(err))) < 0) {
+		kw_log_error("%s", err);
+		return EXIT_RUNTIME;
+	}
+	return 0;
+}
+
+static int
+run(struct kw_broker *b)
+{
+	char err[512];
+	mode_t mode = (mode_t)strtol(kw_config_str(b->cfg, "broker.socketMode"), NULL, 8);
+	int r;
+
+	if ((r = open_data_dir(b)) != 0)
+		return r;
+	if (setup_signals(b) < 0 || (b->epoll_fd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+		kw_log_error("start-up: %s", strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	r = kw_server_listen(b->socket_path, mode, &b->listen_fd, &b->lock_fd, err, sizeof(err));
+	if (r < 0) {
+		kw_log_error("%s", err);
+		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+	}
+	kw_log_info("listening on %s", b->socket_path);
+	(void)kw_sd_notify("READY=1\nSTATUS=serving");
+	r = kw_loop_run(b);
+	(void)kw_sd_notify("STOPPING=1");
+	return r < 0 ? EXIT_RUNTIME : 0;
+}
+
+static void
+teardown(struct kw_broker *b)
+{
+	if (b->listen_fd >= 0 || b->lock_fd >= 0)
+		kw_server_close(b->socket_path, b->listen_fd, b->lock_fd);
+	if (b->epoll_fd >= 0)
+		close(b->epoll_fd);
+	if (b->signal_fd >= 0)
+		close(b->signal_fd);
+	kw_audit_close(b->audit);
+	sqlite3_close(b->state);
+	kw_config_free(b->cfg);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct kw_broker b = { .listen_fd = -1, .lock_fd = -1, .epoll_fd = -1, .signal_fd = -1 };
+	const char *config = getenv("KEYWARDEN_CONFIG");
+	bool check_only = false, debug = false;
+	char err[1024];
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "c:dhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case 'C': check_only = true; break;
+		case 'd': debug = true; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("keywardend %s\n", KW_VERSION); return 0;
+		default: usage(stderr); return EXIT_CONFIG;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return EXIT_CONFIG;
+	}
+	if (!config || !*config)
+		config = KW_CONFIG_PATH_DEFAULT;
+	kw_log_init("keywardend", KW_LOG_STDERR, debug ? LOG_DEBUG : LOG_INFO);
+	harden_process();
+
+	if (kw_config_load(config, true, &b.cfg, err, sizeof(err)) < 0) {
+		kw_log_error("config: %s", err);
+		return EXIT_CONFIG;
+	}
+	if (check_only) {
+		printf("%s: configuration is valid\n", config);
+		kw_config_free(b.cfg);
+		return 0;
+	}
+	b.socket_path = kw_config_str(b.cfg, "broker.socket");
+	b.data_dir = kw_config_str(b.cfg, "broker.dataDir");
+	b.max_conns = (size_t)kw_config_int(b.cfg, "broker.maxClients");
+	b.client_timeout_ms = kw_config_int(b.cfg, "broker.clientTimeout") * 1000;
+	b.idle_timeout_ms = kw_config_int(b.cfg, "broker.idleTimeout") * 1000;
+
+	r = run(&b);
+	teardown(&b);
+	return r;
+}

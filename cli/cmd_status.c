@@ -1,0 +1,78 @@
+/*
+ * cmd_status.c - keywarden status [--json]
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void
+print_human(const char *socket, json_t *res)
+{
+	json_t *caller = json_object_get(res, "caller");
+
+	printf("broker    reachable at %s\n", socket);
+	printf("version   keywarden %s (protocol %lld)\n",
+	    json_string_value(json_object_get(res, "version")),
+	    (long long)json_integer_value(json_object_get(res, "protocol")));
+	printf("caller    %s (uid %lld, gid %lld, pid %lld)\n",
+	    json_string_value(json_object_get(caller, "user")),
+	    (long long)json_integer_value(json_object_get(caller, "uid")),
+	    (long long)json_integer_value(json_object_get(caller, "gid")),
+	    (long long)json_integer_value(json_object_get(caller, "pid")));
+}
+
+int
+kw_cmd_status(struct kw_cli *cli, int argc, char **argv)
+{
+	bool json = kw_cli_take_flag(&argc, argv, "--json") || cli->json;
+	kw_client *c = NULL;
+	json_t *res = NULL;
+	char *msg = NULL;
+	int r, ex;
+
+	if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		printf("usage: keywarden status [--json]\n");
+		return KW_EXIT_OK;
+	}
+	if (argc != 1) {
+		fprintf(stderr, "usage: keywarden status [--json]\n");
+		return KW_EXIT_USAGE;
+	}
+	if ((ex = kw_cli_connect(cli, &c)) != 0) {
+		if (json) {
+			json_t *o = json_pack("{s:{s:b, s:s}}", "broker", "reachable", 0,
+			    "socket", kw_cli_socket(cli));
+			if (o)
+				kw_cli_print_json(o);
+			json_decref(o);
+		}
+		return ex;
+	}
+	if ((r = kw_client_call(c, "status", NULL, &res, &msg)) < 0) {
+		kw_cli_error("status", r, msg);
+		ex = kw_cli_exit_for(r);
+		goto out;
+	}
+	if (json) {
+		json_t *o = json_pack("{s:{s:b, s:s, s:O, s:O}, s:O}",
+		    "broker", "reachable", 1, "socket", kw_cli_socket(cli),
+		    "version", json_object_get(res, "version"),
+		    "protocol", json_object_get(res, "protocol"),
+		    "caller", json_object_get(res, "caller"));
+		if (!o) {
+			ex = KW_EXIT_DENIED;
+			goto out;
+		}
+		kw_cli_print_json(o);
+		json_decref(o);
+	} else {
+		print_human(kw_cli_socket(cli), res);
+	}
+	ex = KW_EXIT_OK;
+ out:
+	free(msg);
+	json_decref(res);
+	kw_client_free(c);
+	return ex;
+}

@@ -1,0 +1,158 @@
+/*
+ * main.c - the keywarden command: global options and the subcommand table.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+#include "log.h"
+
+static const struct kw_cmd commands[] = {
+	{ "status", kw_cmd_status, "is the broker there, and who am I to it" },
+	{ "config", kw_cmd_config, "get, set or list configuration keys" },
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: keywarden [--socket PATH] [--config FILE] [--json] COMMAND [ARGS]\n\n"
+	    "Commands:\n");
+	for (size_t i = 0; i < KW_ELEMENTSOF(commands); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+	fprintf(f, "\nExit status: 0 ok, 1 denied or not found, 2 usage or configuration\n"
+	    "error, 3 broker unreachable.  See keywarden(1).\n");
+}
+
+const char *
+kw_cli_socket(struct kw_cli *cli)
+{
+	struct kw_config *cfg = NULL;
+	static char from_config[4096];
+	char err[512];
+	const char *env = getenv("KEYWARDEN_SOCKET");
+
+	if (cli->socket)
+		return cli->socket;
+	if (env && *env)
+		return cli->socket = env;
+	/* The config is optional here: unreadable or invalid means the default. */
+	if (kw_config_load(cli->config, false, &cfg, err, sizeof(err)) == 0) {
+		snprintf(from_config, sizeof(from_config), "%s",
+		    kw_config_str(cfg, "broker.socket"));
+		kw_config_free(cfg);
+		return cli->socket = from_config;
+	}
+	return cli->socket = KW_SOCKET_DEFAULT;
+}
+
+int
+kw_cli_exit_for(int err)
+{
+	switch (err) {
+	case 0:
+		return KW_EXIT_OK;
+	case KW_ERR_CONNECT:
+		return KW_EXIT_UNREACHABLE;
+	case KW_ERR_CONFIG:
+	case KW_ERR_INVALID:
+	case KW_ERR_BAD_REQUEST:
+		return KW_EXIT_USAGE;
+	default:
+		return KW_EXIT_DENIED;
+	}
+}
+
+int
+kw_cli_connect(struct kw_cli *cli, kw_client **ret_client)
+{
+	const char *path = kw_cli_socket(cli);
+	int r = kw_client_connect(path, ret_client);
+
+	if (r == 0)
+		return 0;
+	if (r == KW_ERR_CONNECT)
+		fprintf(stderr, "keywarden: broker unreachable at %s: %s\n", path, strerror(errno));
+	else
+		fprintf(stderr, "keywarden: broker at %s: %s\n", path, kw_strerror(r));
+	return r == KW_ERR_CONNECT || r == KW_ERR_CLOSED || r == KW_ERR_TIMEOUT ?
+	    KW_EXIT_UNREACHABLE : kw_cli_exit_for(r);
+}
+
+void
+kw_cli_error(const char *what, int err, const char *message)
+{
+	fprintf(stderr, "keywarden: %s: %s\n", what, message ? message : kw_strerror(err));
+}
+
+void
+kw_cli_print_json(json_t *v)
+{
+	json_dumpf(v, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+	fputc('\n', stdout);
+}
+
+bool
+kw_cli_take_flag(int *argc, char **argv, const char *flag)
+{
+	bool found = false;
+	int j = 0;
+
+	for (int i = 0; i < *argc; i++) {
+		/* "--" ends options; keep it and everything after it. */
+		if (strcmp(argv[i], "--") == 0) {
+			while (i < *argc)
+				argv[j++] = argv[i++];
+			break;
+		}
+		if (strcmp(argv[i], flag) == 0)
+			found = true;
+		else
+			argv[j++] = argv[i];
+	}
+	*argc = j;
+	argv[j] = NULL;
+	return found;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct kw_cli cli = { .config = getenv("KEYWARDEN_CONFIG") };
+	int c;
+
+	kw_log_init("keywarden", KW_LOG_STDERR, LOG_WARNING);
+	/* '+': options end at the command; the command parses the rest. */
+	while ((c = getopt_long(argc, argv, "+s:c:jhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': cli.socket = optarg; break;
+		case 'c': cli.config = optarg; break;
+		case 'j': cli.json = true; break;
+		case 'h': usage(stdout); return KW_EXIT_OK;
+		case 'V': printf("keywarden %s\n", KW_VERSION); return KW_EXIT_OK;
+		default: usage(stderr); return KW_EXIT_USAGE;
+		}
+	}
+	if (!cli.config || !*cli.config)
+		cli.config = KW_CONFIG_PATH_DEFAULT;
+	if (optind >= argc) {
+		usage(stderr);
+		return KW_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < KW_ELEMENTSOF(commands); i++)
+		if (strcmp(argv[optind], commands[i].name) == 0)
+			return commands[i].fn(&cli, argc - optind, argv + optind);
+	fprintf(stderr, "keywarden: unknown command '%.64s'; see keywarden --help\n", argv[optind]);
+	return KW_EXIT_USAGE;
+}
