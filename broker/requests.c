@@ -151,6 +151,8 @@ kw_dispatch_frame_error(struct kw_broker *b, struct kw_conn *c, int err)
 
 	if (err == KW_ERR_FRAME_TOO_LARGE)
 		snprintf(why, sizeof(why), "frame larger than %d bytes", KW_FRAME_MAX);
+	else if (err == KW_ERR_BAD_FRAME)
+		snprintf(why, sizeof(why), "a frame must carry at least one byte");
 	else
 		snprintf(why, sizeof(why), "%s", kw_strerror(err));
 	return refuse(b, c, -1, "malformed", NULL, err, why);

@@ -31,6 +31,10 @@ kw_request_parse(const uint8_t *body, size_t len, struct kw_request *req,
 	/* Duplicate keys are refused: two readers could disagree on which wins. */
 	msg = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!msg) {
+		/* jansson quotes the input near the error; it may hold a secret. */
+		char *near = strstr(jerr.text, " near ");
+		if (near)
+			*near = '\0';
 		snprintf(why, why_len, "invalid JSON at byte %d: %.80s",
 		    jerr.position, jerr.text);
 		return KW_ERR_BAD_JSON;

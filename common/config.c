@@ -401,6 +401,10 @@ kw_config_parse(const char *text, size_t len, struct kw_config **ret_cfg,
 
 	doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!doc) {
+		/* jansson quotes the text near the error, which may be a secret value. */
+		char *near = strstr(jerr.text, " near ");
+		if (near)
+			*near = '\0';
 		snprintf(err, err_len, "line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
 		return KW_ERR_CONFIG;
 	}

@@ -390,7 +390,7 @@ class Broker:
     def pid(self):
         return self.proc.pid
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         self.proc.send_signal(sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import (FRAME_MAX, IO_TIMEOUT, MALFORMED_CODES, SANITIZE, SLOW, Client,
-                      assert_error, assert_ok, connect_unix, frame)
+                      assert_error, assert_ok, frame)
 
 
 def _serve_one(path, results, idx):

@@ -2,7 +2,7 @@
 import json
 import os
 
-from conftest import (BROKER_BIN, VERSION, Client, assert_error, assert_ok, clean_env,
+from conftest import (VERSION, Client, assert_error, assert_ok, clean_env,
                       run_broker_once, run_cli)
 
 
