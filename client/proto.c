@@ -98,8 +98,9 @@ id_value(json_int_t id)
 json_t *
 kw_request_new(json_int_t id, const char *op, json_t *args)
 {
-	return json_pack("{s:o, s:s, s:O}", "id", id_value(id), "op", op,
-	    "args", args ? args : json_object());
+	/* "o" steals the reference: take one for a borrowed args, or a fresh {}. */
+	return json_pack("{s:o, s:s, s:o}", "id", id_value(id), "op", op,
+	    "args", args ? json_incref(args) : json_object());
 }
 
 json_t *
