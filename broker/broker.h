@@ -47,6 +47,7 @@ struct kw_broker {
 	size_t max_conns;
 	int64_t client_timeout_ms;
 	int64_t idle_timeout_ms;
+	bool accept_paused;		/* out of descriptors: listener muted */
 	bool stopping;
 };
 

@@ -43,6 +43,12 @@ conn_close(struct kw_broker *b, struct kw_conn *c)
 		c->next->prev = c->prev;
 	b->n_conns--;
 	close(c->fd);		/* also removes it from the epoll set */
+	if (b->accept_paused) {
+		/* A descriptor is free again: take new clients again. */
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &tag_listen };
+		if (epoll_ctl(b->epoll_fd, EPOLL_CTL_MOD, b->listen_fd, &ev) == 0)
+			b->accept_paused = false;
+	}
 	kw_frame_reader_reset(&c->rd);
 	free(c->out);
 	free(c);
@@ -238,8 +244,19 @@ accept_all(struct kw_broker *b)
 		int fd = accept4(b->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			if (errno == EMFILE || errno == ENFILE) {
+				/*
+				 * The pending client stays queued; without a pause the
+				 * level-triggered listener would spin until one closes.
+				 */
+				struct epoll_event ev = { .events = 0, .data.ptr = &tag_listen };
+				kw_log_warn("accept: %s; pausing until a client leaves",
+				    strerror(errno));
+				if (epoll_ctl(b->epoll_fd, EPOLL_CTL_MOD, b->listen_fd, &ev) == 0)
+					b->accept_paused = true;
+			} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
 				kw_log_warn("accept: %s", strerror(errno));
+			}
 			return;
 		}
 		if (b->n_conns >= b->max_conns) {

@@ -60,6 +60,24 @@ harden_process(void)
 	umask(077);
 }
 
+/* Room for maxClients connections plus the stores and the listener. */
+static void
+raise_fd_limit(size_t max_conns)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	rlim_t want = (rlim_t)max_conns + 64;
+	if (rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
+		kw_log_warn("only %llu file descriptors available for %zu clients",
+		    (unsigned long long)rl.rlim_cur, max_conns);
+}
+
+
 static int
 setup_signals(struct kw_broker *b)
 {
@@ -186,6 +204,7 @@ main(int argc, char **argv)
 	b.max_conns = (size_t)kw_config_int(b.cfg, "broker.maxClients");
 	b.client_timeout_ms = kw_config_int(b.cfg, "broker.clientTimeout") * 1000;
 	b.idle_timeout_ms = kw_config_int(b.cfg, "broker.idleTimeout") * 1000;
+	raise_fd_limit(b.max_conns);
 
 	r = run(&b);
 	teardown(&b);

@@ -13,11 +13,16 @@ gnome-keyring libsecret-tools dbus softhsm2 opensc p11-kit libp11-kit-dev
 keyutils libkeyutils-dev python3 python3-pytest python3-aiosmtpd faketime
 libclang-rt-14-dev"
 
+# One dpkg-query for all packages; those not listed as installed are missing.
+# shellcheck disable=SC2086
+installed=$(dpkg-query -W -f='${Package} ${Status}\n' $PKGS 2>/dev/null |
+	awk '$NF == "installed" { print $1 }')
 missing=""
 for p in $PKGS; do
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-		missing="$missing $p"
-	fi
+	case " $(echo $installed) " in
+	*" $p "*) ;;
+	*) missing="$missing $p" ;;
+	esac
 done
 
 if [ -z "$missing" ]; then

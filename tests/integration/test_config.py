@@ -170,6 +170,8 @@ def lookup(doc, key):
                 return e.get("value")
         raise KeyError(key)
     if isinstance(doc, dict):
+        if key in (doc.get("key"), doc.get("path"), doc.get("name")) and "value" in doc:
+            return doc["value"]
         if key in doc:
             v = doc[key]
             if isinstance(v, dict) and "value" in v:
@@ -325,13 +327,25 @@ SECRETS = ["security.audit.encryptionKey", "api.proxy.auth.password"]
 
 
 @pytest.mark.parametrize("key", SECRETS)
+def test_secret_not_taken_from_argv(cfgdir, key):
+    """Secrets never go through argv (DESIGN.md): refused, file unchanged."""
+    path = seed_file(cfgdir)
+    before = read_bytes(path)
+    cp = kwcfg(path, "set", key, "Zq8-very-secret-Value-4711")
+    assert cp.returncode == 2, (cp.stdout, cp.stderr)
+    assert key in cp.stderr
+    assert "Zq8-very-secret-Value-4711" not in cp.stderr
+    assert read_bytes(path) == before
+
+
+@pytest.mark.parametrize("key", SECRETS)
 def test_secret_keys_masked(cfgdir, key):
     path = seed_file(cfgdir)
     secret = "Zq8-very-secret-Value-4711"
-    cp = kwcfg(path, "set", key, secret)
+    cp = kwcfg(path, "set", key, input=secret + "\n")
     assert cp.returncode == 0, cp.stderr
     assert secret not in cp.stdout + cp.stderr
-    assert dig(read_json(path), key) == secret, "the value is stored"
+    assert dig(read_json(path), key) == secret, "the value is stored, without the newline"
     assert file_mode(path) == 0o600
     for args in (["get", key], ["get", key, "--json"], ["list"], ["list", "--json"]):
         cp = kwcfg(path, *args)
@@ -342,3 +356,29 @@ def test_secret_keys_masked(cfgdir, key):
     assert cp.stdout.strip(), "a set secret shows as masked, not as nothing"
     cp = kwcfg(path, "list")
     assert key in cp.stdout
+
+
+@pytest.mark.parametrize("key", SECRETS)
+def test_secret_written_to_file_masked(cfgdir, key):
+    """A secret put in the file by hand is masked as well."""
+    secret = "Hand-written-Secret-9931"
+    doc = {}
+    parts = key.split(".")
+    cur = doc
+    for p in parts[:-1]:
+        cur = cur.setdefault(p, {})
+    cur[parts[-1]] = secret
+    path = seed_file(cfgdir, doc)
+    for args in (["get", key], ["get", key, "--json"], ["list"], ["list", "--json"]):
+        cp = kwcfg(path, *args)
+        assert cp.returncode == 0, (args, cp.stderr)
+        assert secret not in cp.stdout + cp.stderr, args
+
+
+@pytest.mark.parametrize("key", SECRETS)
+def test_secret_env_reference_from_argv(cfgdir, key):
+    """A ${VAR} reference is not a secret: accepted from argv and stored as is."""
+    path = seed_file(cfgdir)
+    cp = kwcfg(path, "set", key, "${KW_TEST_SECRET}")
+    assert cp.returncode == 0, cp.stderr
+    assert dig(read_json(path), key) == "${KW_TEST_SECRET}"

@@ -164,8 +164,10 @@ INVALID_JSON = [
     b"/* c */ {}", b'"unterminated',
 ]
 
-NON_OBJECT = [b"[]", b"[1,2,3]", b'["status"]', b'"status"', b"42", b"-1", b"3.25",
-              b"null", b"true", b"false", b'[{"id":1,"op":"status"}]']
+NON_OBJECT = [b"[]", b"[1,2,3]", b'["status"]', b'[{"id":1,"op":"status"}]', b"[null]",
+              b'[[],{}]']
+# JSON texts that are not arrays or objects: separate test (test_scalar_json).
+SCALARS = [b'"status"', b"42", b"-1", b"3.25", b"null", b"true", b"false", b'""']
 
 
 def wrong_typed(rng):
@@ -277,9 +279,14 @@ class Runner:
         self.conn = None
         self.on_conn = 0
         self.counts = {}
+        self.failures = []
 
     def fail(self, kind, payload, why):
-        raise AssertionError("seed %d, %s %r: %s" % (self.seed, kind, payload[:80], why))
+        # Collected, so one run shows every kind of mismatch.
+        self.failures.append("%s %r: %s" % (kind, payload[:80], why))
+        if len(self.failures) > 200:
+            raise AssertionError("seed %d: too many failures:\n%s"
+                                 % (self.seed, "\n".join(self.failures[:40])))
 
     def live(self):
         if self.conn is None or self.on_conn >= 50:
@@ -305,6 +312,9 @@ class Runner:
             r = c.recv_msg()
             if r is None:
                 self.fail(kind, payload, "connection closed; the spec keeps it open")
+                self.conn.close()
+                self.conn = None
+                return
             if kind in ("random_framed", "invalid_json", "deep"):
                 code, rid = "bad_json", None
             elif kind == "non_object":
@@ -382,9 +392,25 @@ def test_malformed_inputs(broker):
         assert res["socket"] == broker.sock
     cp = broker.cli("status")
     assert cp.returncode == 0, cp.stderr
+    if runner.failures:
+        by_kind = {}
+        for f in runner.failures:
+            by_kind.setdefault(f.split(" ", 1)[0], []).append(f)
+        raise AssertionError("seed %d: %d mismatches:\n%s" % (
+            seed, len(runner.failures),
+            "\n".join("%d x %s" % (len(v), "\n    ".join(v[:3])) for v in by_kind.values())))
     if not SANITIZE:
         # ASan's quarantine inflates RSS; LeakSanitizer at exit covers leaks there.
         assert rss1 - rss0 < 4096, "RSS grew from %d kB to %d kB" % (rss0, rss1)
+
+
+@pytest.mark.parametrize("body", SCALARS, ids=[b.decode() or "empty_string" for b in SCALARS])
+def test_scalar_json(broker, body):
+    """A JSON text that is not an object is JSON of the wrong shape: bad_request."""
+    with broker.connect() as c:
+        c.send_raw(frame(body))
+        assert_error(c.recv_msg(), "bad_request", id=None)
+        assert_ok(c.call("status"))
 
 
 def test_frame_size_boundary(broker):
