@@ -16,7 +16,7 @@
 
 const char *bench_prog = "bench";
 
-static void
+static void BENCH_PRINTF(2, 0)
 vlog(int errnum, const char *fmt, va_list ap)
 {
 	fprintf(stderr, "%s: ", bench_prog);

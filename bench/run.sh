@@ -85,6 +85,11 @@ stop_daemon() {
 cleanup() {
 	local rc=$? i
 	trap - EXIT INT TERM
+	# A failed run is often the broker's doing: show what it said.
+	if [ "$rc" -ne 0 ] && [ -s "$T/keywardend.log" ]; then
+		echo "bench: last lines of keywardend's log:" >&2
+		tail -n 10 "$T/keywardend.log" >&2 || true
+	fi
 	for ((i = ${#DAEMON_PIDS[@]} - 1; i >= 0; i--)); do
 		stop_daemon "$i"
 	done
@@ -261,7 +266,7 @@ main() {
 		declare -F "section_$s" >/dev/null || die "no section $s"
 		"section_$s"
 	done
-	note "loadgen is one thread keeping one request in flight per connection; with 2 cores it and the server get one core each, so at high client counts the loadgen can be what limits echo rt/s."
+	note "loadgen is one thread keeping one request in flight per connection; with $(nproc) cores it and the server share them, so at high client counts the loadgen can be what limits echo rt/s."
 	write_json
 	printf '\nwrote %s\n' "$OUT"
 }
