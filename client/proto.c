@@ -29,7 +29,11 @@ kw_request_parse(const uint8_t *body, size_t len, struct kw_request *req,
 	memset(req, 0, sizeof(*req));
 	req->id = -1;
 	/* Duplicate keys are refused: two readers could disagree on which wins. */
-	msg = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
+	msg = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	if (!msg && json_error_code(&jerr) == json_error_duplicate_key) {
+		snprintf(why, why_len, "duplicate key at byte %d", jerr.position);
+		return KW_ERR_BAD_REQUEST;
+	}
 	if (!msg) {
 		/* jansson quotes the input near the error; it may hold a secret. */
 		char *near = strstr(jerr.text, " near ");

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import (FRAME_MAX, IO_TIMEOUT, MALFORMED_CODES, SANITIZE, SLOW, Client,
-                      assert_error, assert_ok, frame)
+                      assert_error, assert_ok, frame, wait_for)
 
 
 def _serve_one(path, results, idx):
@@ -78,6 +78,69 @@ def test_stalled_client_does_not_block_others(broker_factory, stall):
     # Still serving afterwards.
     with b.connect() as c:
         assert_ok(c.call("status"))
+
+
+def test_client_that_never_reads(broker_factory):
+    """A client pipelining requests without reading replies does not stall others."""
+    b = broker_factory({"broker": {"clientTimeout": 1}})
+    flood = b.connect()
+    flood.sock.setblocking(False)
+    chunk = b"".join(frame({"id": 5, "op": "status"}) for _ in range(500))
+    sent = 0
+    for _ in range(400):                 # until the socket buffers are full
+        try:
+            sent += flood.sock.send(chunk)
+        except BlockingIOError:
+            break
+    else:
+        raise AssertionError("broker accepted %d bytes of requests whose replies nobody read"
+                             % sent)
+    try:
+        results = [None] * 20
+        threads = [threading.Thread(target=_serve_one, args=(b.sock, results, i), daemon=True)
+                   for i in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30 * SLOW)
+            assert not t.is_alive(), "a client was not served"
+        failures = [r for r in results if not r[0]]
+        assert not failures, failures
+    finally:
+        flood.close()
+    with b.connect() as c:
+        assert_ok(c.call("status"))
+    assert b.running()
+
+
+def test_max_clients(broker_factory):
+    b = broker_factory({"broker": {"maxClients": 5}})
+    held = [b.connect() for _ in range(5)]
+    try:
+        with Client(b.sock) as extra:
+            try:
+                extra.send_msg({"id": 1, "op": "hello", "args": {"version": 1}})
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            replies, closed = extra.read_until_eof()
+        assert closed, "client beyond maxClients kept open"
+        for r in replies:
+            assert_error(r, "busy")
+        for c in held:
+            assert_ok(c.call("status"))
+    finally:
+        held.pop().close()
+
+    def try_one():
+        try:
+            with Client(b.sock) as c:
+                return c.hello()["ok"] and c.call("status")["ok"]
+        except Exception:
+            return False
+    # A slot is free again once the broker has seen the close.
+    wait_for(try_one, 10 * SLOW, interval=0.05, what="a free client slot")
+    for c in held:
+        c.close()
 
 
 def test_idle_connection_closed(broker_factory):
@@ -173,10 +236,11 @@ SCALARS = [b'"status"', b"42", b"-1", b"3.25", b"null", b"true", b"false", b'""'
 def wrong_typed(rng):
     """(body, expected id in the reply) for well-formed JSON of the wrong shape."""
     i = rng.randrange(1, 10 ** 6)
+    # (An id beyond int64 is in test_huge_id: jansson itself refuses it.)
     bad_ids = ['"%d"' % i, "%d.5" % i, "1e3", "true", "null", "[]", "{}", "-1",
-               str(2 ** 53 + 1), str(2 ** 64)]
+               str(2 ** 53 + 1), str(2 ** 63 - 1), "-%d" % 2 ** 63]
     bad_vals = ["5", "null", "[]", "{}", "true", '["status"]']
-    choice = rng.randrange(5)
+    choice = rng.randrange(4)
     if choice == 0:
         return ('{"id":%s,"op":"status"}' % rng.choice(bad_ids)).encode(), None
     if choice == 1:
@@ -184,10 +248,9 @@ def wrong_typed(rng):
     if choice == 2:
         return ('{"id":%d,"op":"status","args":%s}'
                 % (i, rng.choice(['"x"', "5", "[]", "null", "true", "[{}]"]))).encode(), i
-    if choice == 3:
-        return ('{"id":%d}' % i if rng.random() < 0.5
-                else '{"id":%d,"args":{}}' % i).encode(), i
-    return ('{"id":%d,"op":"status","op":"status"}' % i).encode(), "any"
+    # Duplicate keys: separate test (test_duplicate_keys).
+    return ('{"id":%d}' % i if rng.random() < 0.5
+            else '{"id":%d,"args":{}}' % i).encode(), i
 
 
 def make_cases(rng):
@@ -410,6 +473,33 @@ def test_scalar_json(broker, body):
     with broker.connect() as c:
         c.send_raw(frame(body))
         assert_error(c.recv_msg(), "bad_request", id=None)
+        assert_ok(c.call("status"))
+
+
+DUPLICATES = [b'{"id":4,"op":"status","op":"status"}', b'{"id":4,"id":4,"op":"status"}',
+              b'{"id":4,"op":"status","args":{"a":1,"a":2}}']
+
+
+@pytest.mark.parametrize("body", DUPLICATES, ids=["op", "id", "args"])
+def test_duplicate_keys(broker, body):
+    """Duplicate keys are JSON of the wrong shape: bad_request, connection kept."""
+    with broker.connect() as c:
+        c.send_raw(frame(body))
+        r = c.recv_msg()
+        assert_error(r, "bad_request")
+        assert r["id"] in (None, 4), r
+        assert_ok(c.call("status"))
+
+
+def test_huge_id(broker):
+    """An id beyond int64 is valid JSON that jansson cannot hold: the spec's
+    bad_request, or bad_json like its nesting limit; either way id null and
+    the connection stays open."""
+    with broker.connect() as c:
+        c.send_raw(frame(b'{"id":%d,"op":"status"}' % 2 ** 64))
+        r = c.recv_msg()
+        assert r["ok"] is False and r["error"]["code"] in ("bad_request", "bad_json"), r
+        assert r["id"] is None
         assert_ok(c.call("status"))
 
 
