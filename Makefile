@@ -57,7 +57,7 @@ CLIENT_SRC := client/frame.c client/proto.c client/errors.c client/client.c
 BROKER_SRC := broker/main.c broker/server.c broker/loop.c broker/requests.c \
 	broker/op_status.c broker/store.c broker/audit.c broker/state.c \
 	broker/notify.c rbac/decide.c
-CLI_SRC    := cli/main.c cli/cmd_status.c cli/cmd_config.c
+CLI_SRC    := cli/main.c cli/prompt.c cli/cmd_status.c cli/cmd_config.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 COMMON_OBJ := $(call obj,$(COMMON_SRC))
@@ -152,7 +152,10 @@ install: all
 	install -m 0755 $(BUILD)/libkeywarden.so $(DESTDIR)$(LIBDIR)/libkeywarden.so.0
 	ln -sf libkeywarden.so.0 $(DESTDIR)$(LIBDIR)/libkeywarden.so
 	install -m 0644 client/keywarden.h $(DESTDIR)$(INCLUDEDIR)/keywarden.h
-	install -m 0644 $(BUILD)/keywarden.pc $(DESTDIR)$(LIBDIR)/pkgconfig/keywarden.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+		client/keywarden.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/keywarden.pc
+	chmod 0644 $(DESTDIR)$(LIBDIR)/pkgconfig/keywarden.pc
 	install -m 0644 man/keywarden.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 man/keywarden.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 man/keywardend.8 man/pam_keywarden.8 $(DESTDIR)$(MANDIR)/man8/

@@ -206,32 +206,51 @@ conn_writable(struct kw_broker *b, struct kw_conn *c)
 	conn_watch(b, c);
 }
 
+/* Name the caller from the password database, or by number if it has no entry. */
 static void
-name_caller(struct kw_conn *c)
+name_caller(struct kw_caller *who, char *name, size_t name_len)
 {
 	struct passwd pw, *res = NULL;
 	char buf[4096];
 
-	if (getpwuid_r(c->caller.uid, &pw, buf, sizeof(buf), &res) == 0 && res &&
-	    strlen(res->pw_name) < sizeof(c->user))
-		snprintf(c->user, sizeof(c->user), "%s", res->pw_name);
+	if (getpwuid_r(who->uid, &pw, buf, sizeof(buf), &res) == 0 && res &&
+	    strlen(res->pw_name) < name_len)
+		snprintf(name, name_len, "%s", res->pw_name);
 	else
-		snprintf(c->user, sizeof(c->user), "%u", (unsigned)c->caller.uid);
-	c->caller.user = c->user;
+		snprintf(name, name_len, "%u", (unsigned)who->uid);
+	who->user = name;
 }
 
-/* Over the limit: say so in one frame, best effort, and hang up. */
+/* Send one reply without waiting, best effort: the connection ends next. */
 static void
-refuse_busy(int fd)
+send_last_words(int fd, json_t *reply)
 {
 	uint8_t *frame = NULL;
 	size_t len;
-	json_t *reply = kw_reply_error(-1, KW_ERR_BUSY, "too many clients; try again later");
 
 	if (reply && kw_msg_encode(reply, &frame, &len) == 0)
 		(void)send(fd, frame, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	json_decref(reply);
 	free(frame);
+}
+
+/* Over the limit: say so in one audited frame and hang up. */
+static void
+refuse_busy(struct kw_broker *b, int fd)
+{
+	struct kw_caller who = { 0 };
+	char name[64];
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
+		who.uid = cred.uid;
+		who.gid = cred.gid;
+		who.pid = cred.pid;
+		name_caller(&who, name, sizeof(name));
+		send_last_words(fd, kw_dispatch_event(b, &who, "connect", KW_ERR_BUSY,
+		    "too many clients; try again later"));
+	}
 	close(fd);
 }
 
@@ -261,7 +280,7 @@ accept_all(struct kw_broker *b)
 		}
 		if (b->n_conns >= b->max_conns) {
 			kw_log_warn("refusing a client: %zu connections open", b->n_conns);
-			refuse_busy(fd);
+			refuse_busy(b, fd);
 			continue;
 		}
 		/* The kernel's word on who connected: the basis of every decision. */
@@ -279,7 +298,7 @@ accept_all(struct kw_broker *b)
 		c->caller.uid = cred.uid;
 		c->caller.gid = cred.gid;
 		c->caller.pid = cred.pid;
-		name_caller(c);
+		name_caller(&c->caller, c->user, sizeof(c->user));
 		kw_frame_reader_init(&c->rd, KW_FRAME_MAX);
 		c->last_active_ms = kw_now_ms();
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
@@ -318,6 +337,9 @@ expire(struct kw_broker *b)
 		int64_t d = conn_deadline(b, c);
 		if (d <= now) {
 			kw_log_debug("closing client pid %d: deadline passed", (int)c->caller.pid);
+			/* A started message that never finished is answered and audited. */
+			if (c->out_len == c->out_off && kw_frame_reader_partial(&c->rd))
+				send_last_words(c->fd, kw_dispatch_frame_error(b, c, KW_ERR_TIMEOUT));
 			conn_close(b, c);
 			continue;
 		}

@@ -78,6 +78,15 @@ raise_fd_limit(size_t max_conns)
 }
 
 
+/* security.audit.logLevel names the least severe message the broker logs. */
+static int
+log_level(const char *name)
+{
+	return strcmp(name, "debug") == 0 ? LOG_DEBUG :
+	    strcmp(name, "warn") == 0 ? LOG_WARNING :
+	    strcmp(name, "error") == 0 ? LOG_ERR : LOG_INFO;
+}
+
 static int
 setup_signals(struct kw_broker *b)
 {
@@ -194,6 +203,13 @@ main(int argc, char **argv)
 		kw_log_error("config: %s", err);
 		return EXIT_CONFIG;
 	}
+	if (!debug)
+		kw_log_init("keywardend", KW_LOG_STDERR,
+		    log_level(kw_config_str(b.cfg, "security.audit.logLevel")));
+	/* The trail is what makes the broker trustworthy; it cannot be switched off. */
+	if (!kw_config_bool(b.cfg, "security.audit.enabled"))
+		kw_log_warn("config: security.audit.enabled is false, but keywarden audits "
+		    "every request regardless");
 	if (check_only) {
 		printf("%s: configuration is valid\n", config);
 		kw_config_free(b.cfg);

@@ -51,7 +51,6 @@ op_hello(struct kw_broker *b, struct kw_conn *c, json_t *args, json_t **ret_resu
 		    KW_PROTOCOL_VERSION, (long long)json_integer_value(v));
 		return KW_ERR_VERSION;
 	}
-	c->greeted = true;
 	*ret_result = json_pack("{s:i, s:s}", "version", KW_PROTOCOL_VERSION,
 	    "server", "keywarden " KW_VERSION);
 	return *ret_result ? 0 : KW_ERR_NOMEM;
@@ -62,14 +61,14 @@ op_hello(struct kw_broker *b, struct kw_conn *c, json_t *args, json_t **ret_resu
  * and the refusal returned instead.
  */
 static json_t *
-audited(struct kw_broker *b, struct kw_conn *c, json_int_t id, const char *action,
+audited(struct kw_broker *b, const struct kw_caller *who, json_int_t id, const char *action,
     const char *resource, int err, const char *why, json_t *reply)
 {
 	json_t *meta = json_object();
 	struct kw_audit_record rec = {
-		.user = c->caller.user,
-		.uid = c->caller.uid,
-		.pid = c->caller.pid,
+		.user = who->user,
+		.uid = who->uid,
+		.pid = who->pid,
 		.action = action,
 		.resource = resource,
 		.result = err == 0 ? "success" : err == KW_ERR_DENIED ? "denied" : "error",
@@ -96,7 +95,8 @@ static json_t *
 refuse(struct kw_broker *b, struct kw_conn *c, json_int_t id, const char *action,
     const char *resource, int err, const char *why)
 {
-	return audited(b, c, id, action, resource, err, why, kw_reply_error(id, err, why));
+	return audited(b, &c->caller, id, action, resource, err, why,
+	    kw_reply_error(id, err, why));
 }
 
 json_t *
@@ -117,7 +117,7 @@ kw_dispatch(struct kw_broker *b, struct kw_conn *c, const uint8_t *body, size_t 
 	}
 	if (!c->greeted && strcmp(req.op, "hello") != 0) {
 		*ret_close = true;
-		reply = refuse(b, c, req.id, req.op, NULL, KW_ERR_HANDSHAKE,
+		reply = refuse(b, c, req.id, "handshake", req.op, KW_ERR_HANDSHAKE,
 		    "send hello with the protocol version first");
 		goto out;
 	}
@@ -138,10 +138,21 @@ kw_dispatch(struct kw_broker *b, struct kw_conn *c, const uint8_t *body, size_t 
 		reply = refuse(b, c, req.id, op->name, NULL, r, why[0] ? why : kw_strerror(r));
 		goto out;
 	}
-	reply = audited(b, c, req.id, op->name, NULL, 0, NULL, kw_reply_ok(req.id, result));
+	reply = audited(b, &c->caller, req.id, op->name, NULL, 0, NULL,
+	    kw_reply_ok(req.id, result));
+	/* The handshake counts only once its record is on disk. */
+	if (op->fn == op_hello && json_is_true(json_object_get(reply, "ok")))
+		c->greeted = true;
  out:
 	kw_request_clear(&req);
 	return reply;
+}
+
+json_t *
+kw_dispatch_event(struct kw_broker *b, const struct kw_caller *who, const char *action,
+    int err, const char *why)
+{
+	return audited(b, who, -1, action, NULL, err, why, kw_reply_error(-1, err, why));
 }
 
 json_t *
@@ -153,7 +164,10 @@ kw_dispatch_frame_error(struct kw_broker *b, struct kw_conn *c, int err)
 		snprintf(why, sizeof(why), "frame larger than %d bytes", KW_FRAME_MAX);
 	else if (err == KW_ERR_BAD_FRAME)
 		snprintf(why, sizeof(why), "a frame must carry at least one byte");
+	else if (err == KW_ERR_TIMEOUT)
+		snprintf(why, sizeof(why), "message not completed within %lld s",
+		    (long long)(b->client_timeout_ms / 1000));
 	else
 		snprintf(why, sizeof(why), "%s", kw_strerror(err));
-	return refuse(b, c, -1, "malformed", NULL, err, why);
+	return kw_dispatch_event(b, &c->caller, "malformed", err, why);
 }

@@ -32,11 +32,19 @@ json_t *kw_dispatch(struct kw_broker *b, struct kw_conn *c, const uint8_t *body,
     size_t len, bool *ret_close) KW_NONNULL(1, 2, 3, 5);
 
 /*
- * Reply to a framing error (oversized or empty frame) that ends the
- * connection: audited like any other answer.
+ * Reply to a framing error that ends the connection (oversized or empty
+ * frame, a frame not finished in time): audited like any other answer.
  */
 json_t *kw_dispatch_frame_error(struct kw_broker *b, struct kw_conn *c, int err)
 	KW_NONNULL(1, 2);
+
+/*
+ * Audit and build the error reply for an event that is not a request, such
+ * as a connection refused for lack of room (action "connect").  Returns the
+ * reply (new reference; NULL on ENOMEM).
+ */
+json_t *kw_dispatch_event(struct kw_broker *b, const struct kw_caller *who,
+    const char *action, int err, const char *why) KW_NONNULL(1, 2, 3);
 
 /* Handlers, one file each. */
 int kw_op_status(struct kw_broker *b, struct kw_conn *c, json_t *args,

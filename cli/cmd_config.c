@@ -12,7 +12,7 @@
 
 #include "cli.h"
 #include "config.h"
-#include "fsutil.h"
+#include "prompt.h"
 
 #define MASK "********"
 
@@ -133,27 +133,11 @@ config_list(struct kw_cli *cli, bool json)
 	return KW_EXIT_OK;
 }
 
-/* A secret value comes from stdin, never argv (other users can read argv). */
-static int
-read_secret(const char *path, char **ret)
-{
-	size_t len;
-	int r = kw_read_fd(STDIN_FILENO, 64 * 1024, ret, &len);
-
-	if (r < 0) {
-		fprintf(stderr, "keywarden: config: %s: reading the value from stdin failed\n", path);
-		return KW_EXIT_USAGE;
-	}
-	while (len > 0 && ((*ret)[len - 1] == '\n' || (*ret)[len - 1] == '\r'))
-		(*ret)[--len] = '\0';
-	return 0;
-}
-
 static int
 config_set(struct kw_cli *cli, const char *path, const char *arg)
 {
 	const struct kw_config_key *key = known_key(path);
-	_cleanup_free_ char *secret = NULL;
+	char *secret = NULL;
 	json_t *value = NULL;
 	char err[1024];
 	int r;
@@ -170,18 +154,22 @@ config_set(struct kw_cli *cli, const char *path, const char *arg)
 			config_usage(stderr);
 			return KW_EXIT_USAGE;
 		}
-		if ((r = read_secret(path, &secret)) != 0)
-			return r;
+		if ((r = kw_read_secret("value (not echoed): ", 64 * 1024, &secret)) < 0) {
+			fprintf(stderr, "keywarden: config: %s: no value read from stdin%s\n", path,
+			    r == KW_ERR_INVALID ? " (empty or too long)" : "");
+			return KW_EXIT_USAGE;
+		}
 		arg = secret;
 	}
+	r = KW_EXIT_OK;
 	if (kw_config_value_from_arg(key, arg, &value, err, sizeof(err)) < 0 ||
 	    kw_config_file_set(cli->config, path, value, err, sizeof(err)) < 0) {
 		fprintf(stderr, "keywarden: config: %s\n", err);
-		json_decref(value);
-		return KW_EXIT_USAGE;
+		r = KW_EXIT_USAGE;
 	}
 	json_decref(value);
-	return KW_EXIT_OK;
+	kw_secret_free(secret);
+	return r;
 }
 
 int

@@ -56,6 +56,10 @@ kw_cli_exit_for(int err)
 	case 0:
 		return KW_EXIT_OK;
 	case KW_ERR_CONNECT:
+	case KW_ERR_CLOSED:
+	case KW_ERR_TIMEOUT:
+	case KW_ERR_BUSY:
+		/* No broker able to answer: a script may retry later. */
 		return KW_EXIT_UNREACHABLE;
 	case KW_ERR_CONFIG:
 	case KW_ERR_INVALID:
@@ -78,8 +82,7 @@ kw_cli_connect(struct kw_cli *cli, kw_client **ret_client)
 		fprintf(stderr, "keywarden: broker unreachable at %s: %s\n", path, strerror(errno));
 	else
 		fprintf(stderr, "keywarden: broker at %s: %s\n", path, kw_strerror(r));
-	return r == KW_ERR_CONNECT || r == KW_ERR_CLOSED || r == KW_ERR_TIMEOUT ?
-	    KW_EXIT_UNREACHABLE : kw_cli_exit_for(r);
+	return kw_cli_exit_for(r);
 }
 
 void

@@ -320,6 +320,11 @@ kw_config_check_value(const struct kw_config_key *key, const char *path,
 		if (strcmp(key->path, "broker.socketMode") == 0 &&
 		    !octal_mode(json_string_value(v)))
 			return fail(err, err_len, path, key->expect);
+		if (key->abs_path && json_string_value(v)[0] != '/')
+			return fail(err, err_len, path, "an absolute path");
+		/* sun_path holds 108 bytes with the terminating NUL. */
+		if (strcmp(key->path, "broker.socket") == 0 && json_string_length(v) > 107)
+			return fail(err, err_len, path, "a socket path of at most 107 bytes");
 		return 0;
 	case KW_CT_ENUM:
 		if (!json_is_string(v) || !in_list(key->choices, json_string_value(v)))

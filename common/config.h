@@ -42,6 +42,7 @@ struct kw_config_key {
 	long long min, max;		/* KW_CT_INT bounds */
 	const char *const *choices;	/* KW_CT_ENUM, NULL-terminated */
 	bool secret;			/* masked by `config list/get` */
+	bool abs_path;			/* KW_CT_STRING that must be an absolute path */
 	const char *help;		/* one line for `config list` and the man page */
 };
 

@@ -23,21 +23,22 @@ static const char *const tls_versions[] = { "TLS1.2", "TLS1.3", NULL };
 static const char *const mfa_methods[] = { "totp", NULL };
 
 #define DAY 86400LL
-#define BOOL(p, d, h)	{ p, KW_CT_BOOL, d, "true or false", 0, 0, NULL, false, h }
-#define SECS(p, d, lo, hi, h) { p, KW_CT_INT, d, "a number of seconds", lo, hi, NULL, false, h }
-#define COUNT(p, d, lo, hi, h) { p, KW_CT_INT, d, "a whole number", lo, hi, NULL, false, h }
-#define DAYS(p, d, lo, hi, h) { p, KW_CT_INT, d, "a number of days", lo, hi, NULL, false, h }
-#define STR(p, d, h)	{ p, KW_CT_STRING, d, "a string", 0, 0, NULL, false, h }
-#define SECRET(p, d, h)	{ p, KW_CT_STRING, d, "a string", 0, 0, NULL, true, h }
-#define ENUM(p, d, c, e, h) { p, KW_CT_ENUM, d, e, 0, 0, c, false, h }
-#define LIST(p, d, h)	{ p, KW_CT_STRINGS, d, "a list of strings", 0, 0, NULL, false, h }
+#define BOOL(p, d, h)	{ p, KW_CT_BOOL, d, "true or false", 0, 0, NULL, false, false, h }
+#define SECS(p, d, lo, hi, h) { p, KW_CT_INT, d, "a number of seconds", lo, hi, NULL, false, false, h }
+#define COUNT(p, d, lo, hi, h) { p, KW_CT_INT, d, "a whole number", lo, hi, NULL, false, false, h }
+#define DAYS(p, d, lo, hi, h) { p, KW_CT_INT, d, "a number of days", lo, hi, NULL, false, false, h }
+#define STR(p, d, h)	{ p, KW_CT_STRING, d, "a string", 0, 0, NULL, false, false, h }
+#define PATH(p, d, h)	{ p, KW_CT_STRING, d, "an absolute path", 0, 0, NULL, false, true, h }
+#define SECRET(p, d, h)	{ p, KW_CT_STRING, d, "a string", 0, 0, NULL, true, false, h }
+#define ENUM(p, d, c, e, h) { p, KW_CT_ENUM, d, e, 0, 0, c, false, false, h }
+#define LIST(p, d, h)	{ p, KW_CT_STRINGS, d, "a list of strings", 0, 0, NULL, false, false, h }
 
 static const struct kw_config_key schema[] = {
 	/* The broker's own settings. */
-	STR("broker.socket", "\"" KW_SOCKET_DEFAULT "\"", "Unix socket the broker listens on"),
-	STR("broker.dataDir", "\"" KW_DATADIR_DEFAULT "\"", "directory for state.db, audit.db and keystore/"),
+	PATH("broker.socket", "\"" KW_SOCKET_DEFAULT "\"", "Unix socket the broker listens on"),
+	PATH("broker.dataDir", "\"" KW_DATADIR_DEFAULT "\"", "directory for state.db, audit.db and keystore/"),
 	{ "broker.socketMode", KW_CT_STRING, "\"0666\"", "an octal mode such as \"0660\"",
-	  0, 0, NULL, false, "permissions of the socket; callers are told apart by SO_PEERCRED" },
+	  0, 0, NULL, false, false, "permissions of the socket; callers are told apart by SO_PEERCRED" },
 	COUNT("broker.maxClients", "1024", 1, 65536, "connections served at once"),
 	SECS("broker.clientTimeout", "5", 1, 3600, "time a client has to finish a message it started"),
 	SECS("broker.idleTimeout", "300", 1, 7 * DAY, "idle connections are closed after this"),
@@ -53,7 +54,7 @@ static const struct kw_config_key schema[] = {
 	ENUM("api.proxy.protocol", "\"https\"", proxy_protocols, "one of: http, https", "proxy protocol"),
 	ENUM("api.proxy.auth.type", "\"none\"", proxy_auth_types, "one of: none, basic", "proxy authentication"),
 	STR("api.proxy.auth.username", "\"\"", "proxy user name (${VAR} reads the environment)"),
-	SECRET("api.proxy.auth.password", "\"\"", "proxy password (use ${VAR}; never the value itself)"),
+	SECRET("api.proxy.auth.password", "\"\"", "proxy password (prefer ${VAR}; a literal stays in this 0600 file)"),
 	BOOL("api.proxy.verifyCertificate", "true", "verify the proxy's TLS certificate"),
 
 	/* File system access (policy/). */
@@ -77,7 +78,7 @@ static const struct kw_config_key schema[] = {
 	  " {\"name\": \"phone\", \"regex\": \"\\\\d{3}-\\\\d{3}-\\\\d{4}\", \"replacement\": \"[PHONE]\"},"
 	  " {\"name\": \"ssn\", \"regex\": \"\\\\d{3}-\\\\d{2}-\\\\d{4}\", \"replacement\": \"[SSN]\"},"
 	  " {\"name\": \"credit_card\", \"regex\": \"\\\\d{4}[\\\\s-]?\\\\d{4}[\\\\s-]?\\\\d{4}[\\\\s-]?\\\\d{4}\", \"replacement\": \"[CARD]\"}]",
-	  "a list of {\"name\", \"regex\", \"replacement\"} objects", 0, 0, NULL, false,
+	  "a list of {\"name\", \"regex\", \"replacement\"} objects", 0, 0, NULL, false, false,
 	  "redaction patterns" },
 	BOOL("security.autoRedact", "false", "redact tool output automatically"),
 	BOOL("security.localProcessing.enabled", "true", "process data locally"),
@@ -117,7 +118,7 @@ static const struct kw_config_key schema[] = {
 	BOOL("security.audit.includeUser", "true", "records carry the user"),
 	BOOL("security.audit.includeContext", "true", "records carry metadata"),
 	BOOL("security.audit.encrypt", "false", "seal record details to the auditor's key"),
-	SECRET("security.audit.encryptionKey", "\"\"", "auditor's public key (or ${VAR})"),
+	SECRET("security.audit.encryptionKey", "\"\"", "key that seals record details (prefer ${VAR})"),
 	DAYS("security.audit.retention", "90", 1, 36500, "days records are kept"),
 	BOOL("security.audit.autoArchive", "false", "archive records before pruning them"),
 
@@ -126,7 +127,7 @@ static const struct kw_config_key schema[] = {
 	{ "security.monitoring.alerts", KW_CT_ALERTS,
 	  "[{\"type\": \"suspicious_activity\", \"threshold\": 5, \"action\": \"notify\"},"
 	  " {\"type\": \"failed_authentication\", \"threshold\": 3, \"action\": \"block\"}]",
-	  "a list of {\"type\", \"threshold\", \"action\"} objects", 0, 0, NULL, false,
+	  "a list of {\"type\", \"threshold\", \"action\"} objects", 0, 0, NULL, false, false,
 	  "alert rules" },
 	STR("security.monitoring.notificationEmail", "\"\"", "where alert mail goes (empty: no mail)"),
 
@@ -166,7 +167,7 @@ static const struct kw_config_key schema[] = {
 	  "{\"developer\": {\"permissions\": [\"read\", \"write\", \"execute\"]},"
 	  " \"reviewer\": {\"permissions\": [\"read\"]},"
 	  " \"admin\": {\"permissions\": [\"*\"]}}",
-	  "an object of role names to {\"permissions\": [...]}", 0, 0, NULL, false,
+	  "an object of role names to {\"permissions\": [...]}", 0, 0, NULL, false, false,
 	  "roles and their permissions" },
 	SECS("security.session.timeout", "3600", 1, 30 * DAY, "idle time after which a session ends"),
 	COUNT("security.session.maxSessions", "5", 1, 1000, "sessions one user may hold"),

@@ -7,9 +7,10 @@ set -eu
 BUILD=${1:-build}
 VAR=$(pwd)/var
 
+# The broker makes run/ (0755, so other users could reach the socket) and lib/ (0700).
 umask 077
-mkdir -p "$VAR/run" "$VAR/lib"
-chmod 700 "$VAR" "$VAR/lib"
+mkdir -p "$VAR"
+chmod 755 "$VAR"
 if [ ! -f "$VAR/config.json" ]; then
 	cat > "$VAR/config.json" <<JSON
 {
