@@ -21,6 +21,7 @@ kw_frame_reader_reset(struct kw_frame_reader *r)
 	r->hdr_got = 0;
 	r->len = 0;
 	r->body_got = 0;
+	r->err = 0;
 }
 
 bool
@@ -36,6 +37,8 @@ kw_frame_feed(struct kw_frame_reader *r, const uint8_t *buf, size_t n,
 	size_t used = 0;
 
 	*ret_used = 0;
+	if (r->err)
+		return r->err;
 	if (r->hdr_got < KW_FRAME_HDR) {
 		size_t want = KW_FRAME_HDR - r->hdr_got;
 		size_t take = n < want ? n : want;
@@ -49,11 +52,11 @@ kw_frame_feed(struct kw_frame_reader *r, const uint8_t *buf, size_t n,
 		    (uint32_t)r->hdr[2] << 8 | r->hdr[3];
 		/* Decide on the header alone: nothing is allocated for a bad length. */
 		if (r->len == 0)
-			return KW_ERR_BAD_FRAME;
+			return r->err = KW_ERR_BAD_FRAME;
 		if (r->len > r->max)
-			return KW_ERR_FRAME_TOO_LARGE;
+			return r->err = KW_ERR_FRAME_TOO_LARGE;
 		if (!(r->body = malloc((size_t)r->len + 1)))
-			return KW_ERR_NOMEM;
+			return r->err = KW_ERR_NOMEM;
 		r->body_got = 0;
 	}
 	size_t want = r->len - r->body_got;

@@ -25,6 +25,7 @@ struct kw_frame_reader {
 	uint32_t len;		/* body length once the header is complete */
 	uint8_t *body;		/* allocated after len passed the check */
 	size_t body_got;
+	int err;		/* sticky: a bad header ends the stream */
 };
 
 /* Prepare a reader that accepts bodies up to max bytes. */
@@ -41,7 +42,8 @@ bool kw_frame_reader_partial(const struct kw_frame_reader *r) KW_NONNULL(1);
  * (always set).  Returns 1 when a whole frame is ready (take it with
  * kw_frame_take before feeding more), 0 when more bytes are needed,
  * KW_ERR_FRAME_TOO_LARGE or KW_ERR_BAD_FRAME (zero length) for a bad header,
- * KW_ERR_NOMEM.  After an error the stream cannot be resynchronised.
+ * KW_ERR_NOMEM.  After an error the stream cannot be resynchronised: every
+ * later call returns the same error until kw_frame_reader_reset.
  */
 int kw_frame_feed(struct kw_frame_reader *r, const uint8_t *buf, size_t n,
     size_t *ret_used) KW_WUR KW_NONNULL(1, 4);

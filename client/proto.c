@@ -1,6 +1,7 @@
 /*
  * proto.c - JSON message layer of the wire protocol (see proto.h).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +20,31 @@ read_id(json_t *msg)
 	return (v < 0 || v > KW_PROTO_ID_MAX) ? -1 : v;
 }
 
+/* True if any string (key or value) below v holds a NUL byte. */
+static bool
+has_nul(json_t *v, int depth)
+{
+	const char *key;
+	json_t *e;
+	size_t i;
+
+	/* jansson already bounds nesting (JSON_PARSER_MAX_DEPTH); this is belt and braces. */
+	if (depth > 4096)
+		return true;
+	if (json_is_string(v))
+		return strlen(json_string_value(v)) != json_string_length(v);
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, e)
+			if (has_nul(e, depth + 1))
+				return true;
+	} else if (json_is_object(v)) {
+		json_object_foreach(v, key, e)
+			if (has_nul(e, depth + 1))
+				return true;
+	}
+	return false;
+}
+
 int
 kw_request_parse(const uint8_t *body, size_t len, struct kw_request *req,
     char *why, size_t why_len)
@@ -29,7 +55,13 @@ kw_request_parse(const uint8_t *body, size_t len, struct kw_request *req,
 	memset(req, 0, sizeof(*req));
 	req->id = -1;
 	/* Duplicate keys are refused: two readers could disagree on which wins. */
-	msg = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	/*
+	 * NUL is let through the parser only so the id survives for the error
+	 * reply; has_nul() then refuses the request before any handler could
+	 * read a truncated string.
+	 */
+	msg = json_loadb((const char *)body, len,
+	    JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	if (!msg && json_error_code(&jerr) == json_error_duplicate_key) {
 		snprintf(why, why_len, "duplicate key at byte %d", jerr.position);
 		return KW_ERR_BAD_REQUEST;
@@ -57,9 +89,12 @@ kw_request_parse(const uint8_t *body, size_t len, struct kw_request *req,
 		    id ? "" : " (missing)");
 		goto bad;
 	}
+	if (has_nul(msg, 0)) {
+		snprintf(why, why_len, "strings must not contain NUL characters");
+		goto bad;
+	}
 	if (!json_is_string(op) || json_string_length(op) == 0 ||
-	    json_string_length(op) > KW_PROTO_OP_MAX ||
-	    strlen(json_string_value(op)) != json_string_length(op)) {
+	    json_string_length(op) > KW_PROTO_OP_MAX) {
 		snprintf(why, why_len, "\"op\" must be a non-empty string of at most %d bytes",
 		    KW_PROTO_OP_MAX);
 		goto bad;

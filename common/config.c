@@ -24,6 +24,10 @@ struct kw_config {
 };
 
 static const char *const alert_types[] = { "suspicious_activity", "failed_authentication", NULL };
+/* Members each entry of a roles, alerts or filters value may have. */
+static const char *const role_keys[] = { "permissions", NULL };
+static const char *const alert_keys[] = { "type", "threshold", "action", "window", NULL };
+static const char *const filter_keys[] = { "name", "regex", "replacement", NULL };
 static const char *const alert_actions[] = { "notify", "block", NULL };
 
 /* Set value (transferred) at a dotted path, creating objects on the way. */
@@ -179,7 +183,7 @@ check_roles(const char *path, json_t *v, char *err, size_t err_len)
 		const char *k;
 		json_t *kv;
 		json_object_foreach(role, k, kv)
-			if (strcmp(k, "permissions") != 0)
+			if (!in_list(role_keys, k))
 				kw_log_warn("config: %s.%.64s: unknown key, ignored", sub, k);
 		snprintf(sub, sizeof(sub), "%s.%s.permissions", path, name);
 		json_t *perms = json_object_get(role, "permissions");
@@ -222,7 +226,6 @@ warn_extra_members(const char *path, size_t i, json_t *obj, const char *const *k
 static int
 check_alerts(const char *path, json_t *v, char *err, size_t err_len)
 {
-	static const char *const known[] = { "type", "threshold", "action", "window", NULL };
 	size_t i;
 	json_t *a;
 	int r;
@@ -252,7 +255,7 @@ check_alerts(const char *path, json_t *v, char *err, size_t err_len)
 			snprintf(err, err_len, "%s[%zu].window: expected a number of seconds", path, i);
 			return KW_ERR_CONFIG;
 		}
-		warn_extra_members(path, i, a, known);
+		warn_extra_members(path, i, a, alert_keys);
 	}
 	return 0;
 }
@@ -260,7 +263,6 @@ check_alerts(const char *path, json_t *v, char *err, size_t err_len)
 static int
 check_filters(const char *path, json_t *v, char *err, size_t err_len)
 {
-	static const char *const known[] = { "name", "regex", "replacement", NULL };
 	size_t i;
 	json_t *f;
 	int r;
@@ -280,7 +282,7 @@ check_filters(const char *path, json_t *v, char *err, size_t err_len)
 			snprintf(err, err_len, "%s[%zu].replacement: expected a string", path, i);
 			return KW_ERR_CONFIG;
 		}
-		warn_extra_members(path, i, f, known);
+		warn_extra_members(path, i, f, filter_keys);
 	}
 	return 0;
 }
@@ -342,6 +344,38 @@ kw_config_check_value(const struct kw_config_key *key, const char *path,
 	return fail(err, err_len, path, "a known type");
 }
 
+/* Drop members of one object that are not in known (they were warned about). */
+static void
+keep_known(json_t *obj, const char *const *known)
+{
+	const char *k;
+	json_t *v;
+	void *tmp;
+
+	json_object_foreach_safe(obj, tmp, k, v)
+		if (!in_list(known, k))
+			json_object_del(obj, k);
+}
+
+/* The effective config holds only what the schema knows. */
+static void
+strip_unknown(enum kw_config_type type, json_t *v)
+{
+	const char *k;
+	json_t *e;
+	size_t i;
+
+	if (type == KW_CT_ROLES)
+		json_object_foreach(v, k, e)
+			keep_known(e, role_keys);
+	else if (type == KW_CT_ALERTS)
+		json_array_foreach(v, i, e)
+			keep_known(e, alert_keys);
+	else if (type == KW_CT_FILTERS)
+		json_array_foreach(v, i, e)
+			keep_known(e, filter_keys);
+}
+
 /* True when some schema key lies below path (path is an inner object). */
 static bool
 is_section(const char *path)
@@ -381,7 +415,9 @@ merge_object(struct kw_config *cfg, const char *prefix, json_t *obj, char *err, 
 		if (key) {
 			if ((r = kw_config_check_value(key, path, v, err, err_len)) < 0)
 				return r;
-			if ((r = tree_set(cfg->root, path, json_deep_copy(v))) < 0)
+			json_t *copy = json_deep_copy(v);
+			strip_unknown(key->type, copy);
+			if ((r = tree_set(cfg->root, path, copy)) < 0)
 				return r;
 		} else if (is_section(path)) {
 			if (!json_is_object(v))
@@ -464,7 +500,8 @@ check_file(int fd, const char *file, char *err, size_t err_len)
 static int
 read_config_file(const char *file, char **ret_text, size_t *ret_len, char *err, size_t err_len)
 {
-	_cleanup_close_ int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO planted at the path must not hang us before the checks. */
+	_cleanup_close_ int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	int r;
 
 	if (fd < 0) {
@@ -473,6 +510,7 @@ read_config_file(const char *file, char **ret_text, size_t *ret_len, char *err, 
 	}
 	if ((r = check_file(fd, file, err, err_len)) < 0)
 		return r;
+	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	r = kw_read_fd(fd, KW_CONFIG_MAX_BYTES, ret_text, ret_len);
 	if (r == KW_ERR_INVALID)
 		snprintf(err, err_len, "%s: larger than %d bytes", file, KW_CONFIG_MAX_BYTES);
@@ -573,6 +611,10 @@ kw_config_file_set(const char *file, const char *path, json_t *value,
 	size_t len;
 	int r;
 
+	if (!kw_config_schema_lookup(path)) {
+		snprintf(err, err_len, "%.128s: unknown key", path);
+		return KW_ERR_CONFIG;
+	}
 	r = read_config_file(file, &text, &len, err, err_len);
 	if (r == KW_ERR_NOT_FOUND) {
 		doc = json_object();

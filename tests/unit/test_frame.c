@@ -285,6 +285,30 @@ test_feed_nothing(void **state)
 }
 
 static void
+test_error_is_sticky(void **state)
+{
+	static const uint8_t too_big[] = { 0x00, 0x01, 0x00, 0x01 };
+	static const uint8_t empty[] = { 0, 0, 0, 0 };
+	static const uint8_t more[] = "abc";
+	struct kw_frame_reader rd;
+	size_t used = 99;
+
+	/* After a bad header nothing more is framed, whatever follows. */
+	kw_frame_reader_init(&rd, KW_FRAME_MAX);
+	assert_int_equal(kw_frame_feed(&rd, too_big, sizeof(too_big), &used), KW_ERR_FRAME_TOO_LARGE);
+	assert_int_equal(kw_frame_feed(&rd, more, 3, &used), KW_ERR_FRAME_TOO_LARGE);
+	assert_int_equal(used, 0);
+	kw_frame_reader_reset(&rd);
+	assert_int_equal(kw_frame_feed(&rd, empty, sizeof(empty), &used), KW_ERR_BAD_FRAME);
+	assert_int_equal(kw_frame_feed(&rd, more, 3, &used), KW_ERR_BAD_FRAME);
+	/* reset starts a fresh stream */
+	kw_frame_reader_reset(&rd);
+	assert_int_equal(kw_frame_feed(&rd, more, 3, &used), 0);
+	assert_int_equal(used, 3);
+	kw_frame_reader_reset(&rd);
+}
+
+static void
 test_encode_refuses_bad_lengths(void **state)
 {
 	uint8_t *frame = (uint8_t *)"untouched";
@@ -373,6 +397,7 @@ main(void)
 		cmocka_unit_test(test_take_without_complete_frame),
 		cmocka_unit_test(test_reset_frees_partial_body),
 		cmocka_unit_test(test_feed_nothing),
+		cmocka_unit_test(test_error_is_sticky),
 		cmocka_unit_test(test_encode_refuses_bad_lengths),
 		cmocka_unit_test(test_encode_header_is_big_endian),
 		cmocka_unit_test(test_encode_feed_round_trip),
