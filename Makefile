@@ -52,12 +52,15 @@ override CFLAGS := $(filter-out -D_FORTIFY_SOURCE=2,$(CFLAGS)) -O1 \
 override LDFLAGS += -fsanitize=address,undefined
 endif
 
-COMMON_SRC := common/log.c common/config.c common/config_schema.c common/fsutil.c
+COMMON_SRC := common/log.c common/clock.c common/config.c common/config_schema.c common/fsutil.c \
+	rbac/perm.c
 CLIENT_SRC := client/frame.c client/proto.c client/errors.c client/client.c
 BROKER_SRC := broker/main.c broker/server.c broker/loop.c broker/requests.c \
-	broker/op_status.c broker/store.c broker/audit.c broker/state.c \
-	broker/notify.c rbac/decide.c
-CLI_SRC    := cli/main.c cli/prompt.c cli/cmd_status.c cli/cmd_config.c
+	broker/op_status.c broker/op_check.c broker/op_user.c broker/op_role.c \
+	broker/store.c broker/sql.c broker/audit.c broker/state.c broker/users.c \
+	broker/roles.c broker/notify.c rbac/decide.c
+CLI_SRC    := cli/main.c cli/prompt.c cli/table.c cli/cmd_status.c cli/cmd_config.c \
+	cli/cmd_check.c cli/cmd_admin.c cli/cmd_admin_user.c cli/cmd_admin_role.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 COMMON_OBJ := $(call obj,$(COMMON_SRC))
@@ -65,7 +68,7 @@ CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
 BROKER_OBJ := $(call obj,$(BROKER_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
 
-UNIT_TESTS := test_config test_frame test_proto
+UNIT_TESTS := test_config test_frame test_proto test_perm
 UNIT_BIN   := $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 
 PROGRAMS := $(BUILD)/keywardend $(BUILD)/keywarden $(BUILD)/libkeywarden.so \

@@ -3,9 +3,9 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "audit.h"
+#include "clock.h"
 #include "keywarden.h"
 #include "log.h"
 #include "store.h"
@@ -79,26 +79,11 @@ kw_audit_close(struct kw_audit *a)
 	free(a);
 }
 
-/* RFC 3339 UTC with milliseconds: 2026-11-24T23:30:00.123Z */
-static long long
-now_rfc3339(char *buf, size_t len)
-{
-	struct timespec ts;
-	struct tm tm;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	    ts.tv_nsec / 1000000);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 bind_record(sqlite3_stmt *st, const struct kw_audit_record *rec, const char *meta)
 {
-	char ts[96];
-	long long ms = now_rfc3339(ts, sizeof(ts));
+	char ts[KW_RFC3339_LEN];
+	long long ms = kw_now_rfc3339(ts);
 	int rc = SQLITE_OK;
 
 	rc |= sqlite3_bind_text(st, 1, ts, -1, SQLITE_TRANSIENT);

@@ -3,19 +3,38 @@
  */
 #include "keywarden.h"
 #include "requests.h"
+#include "users.h"
 
 int
-kw_op_status(struct kw_broker *b, struct kw_conn *c, json_t *args, json_t **ret_result,
-    char *msg, size_t msg_len)
+kw_op_status(struct kw_call *call, json_t **ret_result)
 {
-	*ret_result = json_pack("{s:s, s:i, s:s, s:{s:s, s:I, s:I, s:I}}",
+	const struct kw_caller *who = call->caller;
+	struct kw_user u;
+	json_t *user = json_null(), *roles = NULL;
+	int r;
+
+	/* Who keywarden knows the caller as, if at all. */
+	r = kw_user_by_uid(call->b->state, who->uid, &u);
+	if (r == 0) {
+		user = json_string(u.name);
+		r = kw_user_roles(call->b->state, u.uid, &roles);
+	} else if (r == KW_ERR_NOT_FOUND) {
+		r = (roles = json_array()) ? 0 : KW_ERR_NOMEM;
+	}
+	if (r < 0) {
+		json_decref(user);
+		return r;
+	}
+	*ret_result = json_pack("{s:s, s:i, s:s, s:{s:s, s:I, s:I, s:I}, s:o, s:o}",
 	    "version", KW_VERSION,
 	    "protocol", KW_PROTOCOL_VERSION,
-	    "socket", b->socket_path,
+	    "socket", call->b->socket_path,
 	    "caller",
-	    "user", c->caller.user,
-	    "uid", (json_int_t)c->caller.uid,
-	    "gid", (json_int_t)c->caller.gid,
-	    "pid", (json_int_t)c->caller.pid);
+	    "user", who->user,
+	    "uid", (json_int_t)who->uid,
+	    "gid", (json_int_t)who->gid,
+	    "pid", (json_int_t)who->pid,
+	    "user", user,
+	    "roles", roles);
 	return *ret_result ? 0 : KW_ERR_NOMEM;
 }

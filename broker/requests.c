@@ -5,22 +5,38 @@
  * permission it needs, and kw_dispatch is the only caller of the
  * authorization decision.  Every answer, allowed or refused, is audited
  * before it is returned; if the record cannot be written the answer is
- * replaced by an audit_unavailable refusal (fail closed).
+ * replaced by an audit_unavailable refusal and any change is rolled back
+ * (fail closed).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "keywarden.h"
 #include "log.h"
+#include "perm.h"
 #include "proto.h"
 #include "requests.h"
+#include "roles.h"
+#include "sql.h"
+#include "users.h"
 
-static int op_hello(struct kw_broker *b, struct kw_conn *c, json_t *args,
-    json_t **ret_result, char *msg, size_t msg_len);
+static int op_hello(struct kw_call *call, json_t **ret_result);
 
 static const struct kw_op ops[] = {
-	{ "hello",	"",	op_hello },
-	{ "status",	"",	kw_op_status },
+	/* name		verb	res_type res_arg   acts_as  writes  handler */
+	{ "hello",	"",	NULL,	NULL,	   NULL,    false, op_hello },
+	{ "status",	"",	NULL,	NULL,	   NULL,    false, kw_op_status },
+	{ "check",	NULL,	NULL,	"resource", "user", false, kw_op_check },
+	{ "user.add",	"admin", "user", "user",   NULL,    true,  kw_op_user_add },
+	{ "user.list",	"admin", "user", NULL,	   NULL,    false, kw_op_user_list },
+	{ "user.show",	"admin", "user", "user",   NULL,    false, kw_op_user_show },
+	{ "user.del",	"admin", "user", "user",   NULL,    true,  kw_op_user_del },
+	{ "role.list",	"admin", "role", NULL,	   NULL,    false, kw_op_role_list },
+	{ "role.show",	"admin", "role", "role",   NULL,    false, kw_op_role_show },
+	{ "role.create", "admin", "role", "role",  NULL,    true,  kw_op_role_create },
+	{ "role.delete", "admin", "role", "role",  NULL,    true,  kw_op_role_delete },
+	{ "role.grant",	"admin", "user", "user",   NULL,    true,  kw_op_role_grant },
+	{ "role.revoke", "admin", "user", "user",  NULL,    true,  kw_op_role_revoke },
 };
 
 static const struct kw_op *
@@ -32,22 +48,28 @@ lookup(const char *name)
 	return NULL;
 }
 
-static int
-op_hello(struct kw_broker *b, struct kw_conn *c, json_t *args, json_t **ret_result,
-    char *msg, size_t msg_len)
+const char *
+kw_arg_str(json_t *args, const char *key)
 {
-	json_t *v = json_object_get(args, "version");
+	return json_string_value(json_object_get(args, key));
+}
 
-	if (c->greeted) {
-		snprintf(msg, msg_len, "handshake already done on this connection");
+static int
+op_hello(struct kw_call *call, json_t **ret_result)
+{
+	json_t *v = json_object_get(call->args, "version");
+
+	if (call->conn->greeted) {
+		snprintf(call->msg, sizeof(call->msg), "handshake already done on this connection");
 		return KW_ERR_BAD_REQUEST;
 	}
 	if (!json_is_integer(v)) {
-		snprintf(msg, msg_len, "hello needs an integer \"version\"");
+		snprintf(call->msg, sizeof(call->msg), "hello needs an integer \"version\"");
 		return KW_ERR_BAD_REQUEST;
 	}
 	if (json_integer_value(v) != KW_PROTOCOL_VERSION) {
-		snprintf(msg, msg_len, "this broker speaks protocol version %d, not %lld",
+		snprintf(call->msg, sizeof(call->msg),
+		    "this broker speaks protocol version %d, not %lld",
 		    KW_PROTOCOL_VERSION, (long long)json_integer_value(v));
 		return KW_ERR_VERSION;
 	}
@@ -57,14 +79,114 @@ op_hello(struct kw_broker *b, struct kw_conn *c, json_t *args, json_t **ret_resu
 }
 
 /*
- * Write the audit record for an answer.  On failure the answer is dropped
- * and the refusal returned instead.
+ * Names that reach SQL, the audit trail and terminals: user names as Unix
+ * allows them in practice, resources as TYPE/NAME words.  Anything else is
+ * refused before it is looked at.
  */
+static bool
+word_ok(const char *s, size_t max, const char *extra)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > max || s[0] == '-')
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || strchr(extra, *s)))
+			return false;
+	return true;
+}
+
+#define USER_CHARS "._-"
+#define ROLE_CHARS "_-"
+#define RESOURCE_CHARS "._/@+=,:-"
+
+static bool
+arg_ok(const char *key, const char *v)
+{
+	if (strcmp(key, "role") == 0)
+		return word_ok(v, 64, ROLE_CHARS);
+	if (strcmp(key, "resource") == 0)
+		return word_ok(v, 256, RESOURCE_CHARS);
+	return word_ok(v, 64, USER_CHARS);
+}
+
+/* Work out verb, resource and subject from the table entry and the arguments. */
+static int
+resolve(const struct kw_op *op, struct kw_call *call, const char **ret_verb,
+    char *resource, size_t res_len)
+{
+	const char *v;
+
+	*ret_verb = op->verb;
+	if (!op->verb) {
+		v = kw_arg_str(call->args, "action");
+		if (!v || !kw_perm_verb_known(v)) {
+			snprintf(call->msg, sizeof(call->msg),
+			    "\"action\" must be one of read, write, execute, admin");
+			return KW_ERR_BAD_REQUEST;
+		}
+		*ret_verb = v;
+	}
+	if (op->res_arg) {
+		v = kw_arg_str(call->args, op->res_arg);
+		if (!arg_ok(op->res_arg, v)) {
+			snprintf(call->msg, sizeof(call->msg), "\"%s\" must be a valid %s name",
+			    op->res_arg, op->res_arg);
+			return KW_ERR_BAD_REQUEST;
+		}
+		snprintf(resource, res_len, "%s%s%s", op->res_type ? op->res_type : "",
+		    op->res_type ? "/" : "", v);
+		call->resource = resource;
+	} else if (op->res_type) {
+		snprintf(resource, res_len, "%s", op->res_type);
+		call->resource = resource;
+	}
+	call->subject = call->caller->user;
+	if (op->acts_as && json_object_get(call->args, op->acts_as)) {
+		v = kw_arg_str(call->args, op->acts_as);
+		if (!arg_ok(op->acts_as, v)) {
+			snprintf(call->msg, sizeof(call->msg), "\"%s\" must be a user name", op->acts_as);
+			return KW_ERR_BAD_REQUEST;
+		}
+		call->subject = v;
+	}
+	return 0;
+}
+
+/* What keywarden knows of the subject: registration and permissions. */
+static int
+load_subject(struct kw_call *call, struct kw_subject *s, json_t **ret_perms)
+{
+	sqlite3 *db = call->b->state;
+	struct kw_user u;
+	json_t *roles = NULL;
+	int r;
+
+	*ret_perms = NULL;
+	s->user = call->subject;
+	s->registered = false;
+	s->permissions = NULL;
+	r = strcmp(call->subject, call->caller->user) == 0 ?
+	    kw_user_by_uid(db, call->caller->uid, &u) : kw_user_by_name(db, call->subject, &u);
+	if (r == KW_ERR_NOT_FOUND)
+		return 0;
+	if (r < 0 || (r = kw_user_roles(db, u.uid, &roles)) < 0)
+		return r;
+	r = kw_role_permissions(call->b->cfg, db, roles, ret_perms);
+	json_decref(roles);
+	if (r < 0)
+		return r;
+	s->registered = true;
+	s->permissions = *ret_perms;
+	return 0;
+}
+
+/* Write the record of an answer; on failure the answer becomes the refusal. */
 static json_t *
 audited(struct kw_broker *b, const struct kw_caller *who, json_int_t id, const char *action,
-    const char *resource, int err, const char *why, json_t *reply)
+    const char *resource, int err, const char *why, json_t *meta, json_t *reply)
 {
-	json_t *meta = json_object();
 	struct kw_audit_record rec = {
 		.user = who->user,
 		.uid = who->uid,
@@ -75,14 +197,17 @@ audited(struct kw_broker *b, const struct kw_caller *who, json_int_t id, const c
 		.metadata = meta,
 		.request_id = id,
 	};
+	json_t *own = meta ? NULL : json_object();
 
+	if (!meta)
+		rec.metadata = meta = own;
 	if (meta && err != 0) {
 		json_object_set_new(meta, "error", json_string(kw_error_name(err)));
 		if (why)
 			json_object_set_new(meta, "reason", json_string(why));
 	}
 	int r = kw_audit_write(b->audit, &rec);
-	json_decref(meta);
+	json_decref(own);
 	if (r < 0) {
 		json_decref(reply);
 		return kw_reply_error(id, KW_ERR_AUDIT,
@@ -95,8 +220,100 @@ static json_t *
 refuse(struct kw_broker *b, struct kw_conn *c, json_int_t id, const char *action,
     const char *resource, int err, const char *why)
 {
-	return audited(b, &c->caller, id, action, resource, err, why,
+	return audited(b, &c->caller, id, action, resource, err, why, NULL,
 	    kw_reply_error(id, err, why));
+}
+
+static bool
+reply_ok(json_t *reply)
+{
+	return json_is_true(json_object_get(reply, "ok"));
+}
+
+/* Run an authorized request: handler, record, and the state commit in that order. */
+static json_t *
+run(struct kw_broker *b, const struct kw_op *op, struct kw_call *call, json_int_t id)
+{
+	json_t *result = NULL, *reply;
+	int r;
+
+	if (op->writes && kw_sql_begin(b->state) < 0) {
+		snprintf(call->msg, sizeof(call->msg), "the state store is busy or unusable");
+		return audited(b, call->caller, id, op->name, call->resource, KW_ERR_IO, call->msg,
+		    call->meta, kw_reply_error(id, KW_ERR_IO, call->msg));
+	}
+	r = call->rc = op->fn(call, &result);
+	if (r < 0) {
+		if (op->writes)
+			kw_sql_rollback(b->state);
+		const char *why = call->msg[0] ? call->msg : kw_strerror(r);
+		return audited(b, call->caller, id, op->name, call->resource, r, why, call->meta,
+		    kw_reply_error(id, r, why));
+	}
+	reply = audited(b, call->caller, id, op->name, call->resource, 0, NULL, call->meta,
+	    kw_reply_ok(id, result));
+	if (!op->writes)
+		return reply;
+	/* The change lands only after its record did. */
+	if (!reply_ok(reply)) {
+		kw_sql_rollback(b->state);
+		return reply;
+	}
+	if (kw_sql_commit(b->state) < 0) {
+		kw_sql_rollback(b->state);
+		json_decref(reply);
+		snprintf(call->msg, sizeof(call->msg), "the change could not be saved");
+		json_object_clear(call->meta);
+		return audited(b, call->caller, id, op->name, call->resource, KW_ERR_IO, call->msg,
+		    call->meta, kw_reply_error(id, KW_ERR_IO, call->msg));
+	}
+	return reply;
+}
+
+static json_t *
+dispatch_request(struct kw_broker *b, struct kw_conn *c, struct kw_request *req, bool *ret_close)
+{
+	struct kw_call call = { .b = b, .conn = c, .caller = &c->caller, .args = req->args };
+	struct kw_subject subject;
+	json_t *perms = NULL, *reply;
+	const struct kw_op *op;
+	const char *verb;
+	char resource[320], why[256];
+	int r;
+
+	if (!c->greeted && strcmp(req->op, "hello") != 0) {
+		*ret_close = true;
+		return refuse(b, c, req->id, "handshake", req->op, KW_ERR_HANDSHAKE,
+		    "send hello with the protocol version first");
+	}
+	if (!(op = lookup(req->op))) {
+		snprintf(why, sizeof(why), "unknown operation '%.64s'", req->op);
+		return refuse(b, c, req->id, "unknown_op", req->op, KW_ERR_UNKNOWN_OP, why);
+	}
+	if ((r = resolve(op, &call, &verb, resource, sizeof(resource))) < 0)
+		return refuse(b, c, req->id, op->name, NULL, r, call.msg);
+	if (verb[0] != '\0' && (r = load_subject(&call, &subject, &perms)) < 0)
+		return refuse(b, c, req->id, op->name, call.resource, KW_ERR_INTERNAL,
+		    "the state store cannot be read");
+	if (verb[0] != '\0' &&
+	    !kw_rbac_decide(&c->caller, &subject, verb, call.resource, why, sizeof(why))) {
+		json_decref(perms);
+		return refuse(b, c, req->id, op->name, call.resource, KW_ERR_DENIED, why);
+	}
+	json_decref(perms);
+	if (!(call.meta = json_object()))
+		return NULL;
+	reply = run(b, op, &call, req->id);
+	json_decref(call.meta);
+	if (op->fn == op_hello) {
+		/* The handshake counts only once its record is on disk ... */
+		if (reply_ok(reply))
+			c->greeted = true;
+		/* ... and a refused one leaves nothing to talk about. */
+		else if (!c->greeted && call.rc < 0)
+			*ret_close = true;
+	}
+	return reply;
 }
 
 json_t *
@@ -104,46 +321,15 @@ kw_dispatch(struct kw_broker *b, struct kw_conn *c, const uint8_t *body, size_t 
     bool *ret_close)
 {
 	struct kw_request req;
-	const struct kw_op *op;
-	const char *reason = NULL;
-	json_t *result = NULL, *reply;
+	json_t *reply;
 	char why[256] = "";
 	int r;
 
 	*ret_close = false;
-	if ((r = kw_request_parse(body, len, &req, why, sizeof(why))) < 0) {
+	if ((r = kw_request_parse(body, len, &req, why, sizeof(why))) < 0)
 		reply = refuse(b, c, req.id, "malformed", NULL, r, why);
-		goto out;
-	}
-	if (!c->greeted && strcmp(req.op, "hello") != 0) {
-		*ret_close = true;
-		reply = refuse(b, c, req.id, "handshake", req.op, KW_ERR_HANDSHAKE,
-		    "send hello with the protocol version first");
-		goto out;
-	}
-	if (!(op = lookup(req.op))) {
-		snprintf(why, sizeof(why), "unknown operation '%.64s'", req.op);
-		reply = refuse(b, c, req.id, "unknown_op", req.op, KW_ERR_UNKNOWN_OP, why);
-		goto out;
-	}
-	if (!kw_rbac_decide(&c->caller, op->perm, NULL, &reason)) {
-		reply = refuse(b, c, req.id, op->name, NULL, KW_ERR_DENIED, reason);
-		goto out;
-	}
-	r = op->fn(b, c, req.args, &result, why, sizeof(why));
-	if (r < 0) {
-		/* A failed handshake leaves nothing to talk about. */
-		if (op->fn == op_hello && !c->greeted)
-			*ret_close = true;
-		reply = refuse(b, c, req.id, op->name, NULL, r, why[0] ? why : kw_strerror(r));
-		goto out;
-	}
-	reply = audited(b, &c->caller, req.id, op->name, NULL, 0, NULL,
-	    kw_reply_ok(req.id, result));
-	/* The handshake counts only once its record is on disk. */
-	if (op->fn == op_hello && json_is_true(json_object_get(reply, "ok")))
-		c->greeted = true;
- out:
+	else
+		reply = dispatch_request(b, c, &req, ret_close);
 	kw_request_clear(&req);
 	return reply;
 }
@@ -152,7 +338,7 @@ json_t *
 kw_dispatch_event(struct kw_broker *b, const struct kw_caller *who, const char *action,
     int err, const char *why)
 {
-	return audited(b, who, -1, action, NULL, err, why, kw_reply_error(-1, err, why));
+	return audited(b, who, -1, action, NULL, err, why, NULL, kw_reply_error(-1, err, why));
 }
 
 json_t *

@@ -1,7 +1,8 @@
 /*
  * requests.h - turning one request frame into one reply, through the
  * request table: parse, handshake, look up, authorize (rbac), handle,
- * audit.  The audit record is committed before the reply is returned.
+ * audit.  The audit record is committed before the reply is returned, and
+ * a change to state.db is committed only once its record is.
  */
 #ifndef KW_REQUESTS_H
 #define KW_REQUESTS_H
@@ -13,13 +14,29 @@
 
 #include "broker.h"
 
-/* A handler fills *ret_result (new reference) or returns an error with msg. */
-typedef int (*kw_op_fn)(struct kw_broker *b, struct kw_conn *c, json_t *args,
-    json_t **ret_result, char *msg, size_t msg_len);
+/* What a handler gets: the request, already authorized. */
+struct kw_call {
+	struct kw_broker *b;
+	struct kw_conn *conn;
+	const struct kw_caller *caller;
+	json_t *args;		/* borrowed; shape checked by the dispatcher */
+	const char *subject;	/* the user the request acts for */
+	const char *resource;	/* "user/alice", or NULL */
+	json_t *meta;		/* audit metadata; handlers add what the record should say */
+	char msg[256];		/* the error message when the handler fails */
+	int rc;			/* what the handler returned */
+};
+
+/* Fill *ret_result (new reference) and return 0, or return an error with call->msg set. */
+typedef int (*kw_op_fn)(struct kw_call *call, json_t **ret_result);
 
 struct kw_op {
 	const char *name;
-	const char *perm;	/* permission rbac must grant; "" for any caller */
+	const char *verb;	/* permission verb; "" for any caller; NULL: args.action */
+	const char *res_type;	/* resource type ("user"), or NULL */
+	const char *res_arg;	/* argument naming the resource, or NULL */
+	const char *acts_as;	/* argument naming the user acted for, or NULL */
+	bool writes;		/* runs in a state.db transaction */
 	kw_op_fn fn;
 };
 
@@ -46,8 +63,25 @@ json_t *kw_dispatch_frame_error(struct kw_broker *b, struct kw_conn *c, int err)
 json_t *kw_dispatch_event(struct kw_broker *b, const struct kw_caller *who,
     const char *action, int err, const char *why) KW_NONNULL(1, 2, 3);
 
-/* Handlers, one file each. */
-int kw_op_status(struct kw_broker *b, struct kw_conn *c, json_t *args,
-    json_t **ret_result, char *msg, size_t msg_len);
+/* Argument helpers for handlers: the string at key, or NULL. */
+const char *kw_arg_str(json_t *args, const char *key) KW_NONNULL(2);
+
+struct kw_user;
+/* The registered user named by args.user; KW_ERR_NOT_FOUND with call->msg set. */
+int kw_op_find_user(struct kw_call *call, struct kw_user *ret_user) KW_NONNULL(1, 2);
+
+/* Handlers, one file per group. */
+int kw_op_status(struct kw_call *call, json_t **ret_result);
+int kw_op_check(struct kw_call *call, json_t **ret_result);
+int kw_op_user_add(struct kw_call *call, json_t **ret_result);
+int kw_op_user_list(struct kw_call *call, json_t **ret_result);
+int kw_op_user_show(struct kw_call *call, json_t **ret_result);
+int kw_op_user_del(struct kw_call *call, json_t **ret_result);
+int kw_op_role_list(struct kw_call *call, json_t **ret_result);
+int kw_op_role_show(struct kw_call *call, json_t **ret_result);
+int kw_op_role_create(struct kw_call *call, json_t **ret_result);
+int kw_op_role_delete(struct kw_call *call, json_t **ret_result);
+int kw_op_role_grant(struct kw_call *call, json_t **ret_result);
+int kw_op_role_revoke(struct kw_call *call, json_t **ret_result);
 
 #endif

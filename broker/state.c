@@ -14,6 +14,33 @@ static const struct kw_migration state_migrations[] = {
 	  "INSERT INTO meta (key, value) VALUES"
 	  " ('created', strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),"
 	  " ('created_by', 'keywarden " KW_VERSION "');" },
+	/*
+	 * Version 2: identity.  A user is a Unix account, keyed by uid (names can
+	 * change, SO_PEERCRED gives uids).  Roles defined in the configuration are
+	 * not stored; `roles` holds those created from the CLI, and a grant names
+	 * a role of either kind, so it has no foreign key to `roles`.
+	 */
+	{ 2,
+	  "CREATE TABLE users ("
+	  "  uid        INTEGER PRIMARY KEY,"
+	  "  name       TEXT    NOT NULL UNIQUE,"
+	  "  created    TEXT    NOT NULL,"
+	  "  created_by TEXT    NOT NULL"
+	  ");"
+	  "CREATE TABLE roles ("
+	  "  name        TEXT PRIMARY KEY,"
+	  "  permissions TEXT NOT NULL,"
+	  "  created     TEXT NOT NULL,"
+	  "  created_by  TEXT NOT NULL"
+	  ");"
+	  "CREATE TABLE grants ("
+	  "  uid        INTEGER NOT NULL REFERENCES users (uid) ON DELETE CASCADE,"
+	  "  role       TEXT    NOT NULL,"
+	  "  granted    TEXT    NOT NULL,"
+	  "  granted_by TEXT    NOT NULL,"
+	  "  PRIMARY KEY (uid, role)"
+	  ");"
+	  "CREATE INDEX grants_role ON grants (role);" },
 };
 
 int

@@ -53,7 +53,26 @@ void kw_cli_print_json(json_t *v) KW_NONNULL(1);
 /* True when argv has "--json" (and removes it), for per-command parsing. */
 bool kw_cli_take_flag(int *argc, char **argv, const char *flag) KW_NONNULL(1, 2, 3);
 
+/*
+ * Connect, send op with args (borrowed; NULL: {}), and return the exit status.
+ * On success *ret_result holds the result (new reference); on failure the
+ * reason has been printed as "keywarden: what: message".
+ */
+int kw_cli_call(struct kw_cli *cli, const char *what, const char *op, json_t *args,
+    json_t **ret_result) KW_NONNULL(1, 2, 3, 5);
+
+/* Run the subcommand of table[] named argv[1]; prints usage when there is none. */
+int kw_cli_run_group(struct kw_cli *cli, const char *group, const struct kw_cmd *table,
+    size_t n, int argc, char **argv) KW_NONNULL(1, 2, 3, 6);
+
+/* A JSON array of strings joined with ", " ("-" when empty); malloc'd. */
+char *kw_cli_join(json_t *array);
+
 int kw_cmd_status(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_config(struct kw_cli *cli, int argc, char **argv);
+int kw_cmd_check(struct kw_cli *cli, int argc, char **argv);
+int kw_cmd_admin(struct kw_cli *cli, int argc, char **argv);
+int kw_cmd_admin_user(struct kw_cli *cli, int argc, char **argv);
+int kw_cmd_admin_role(struct kw_cli *cli, int argc, char **argv);
 
 #endif

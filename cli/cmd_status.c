@@ -2,6 +2,7 @@
  * cmd_status.c - keywarden status [--json]
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -20,6 +21,14 @@ print_human(const char *socket, json_t *res)
 	    (long long)json_integer_value(json_object_get(caller, "uid")),
 	    (long long)json_integer_value(json_object_get(caller, "gid")),
 	    (long long)json_integer_value(json_object_get(caller, "pid")));
+	if (json_is_string(json_object_get(res, "user"))) {
+		char *roles = kw_cli_join(json_object_get(res, "roles"));
+		printf("user      %s (roles: %s)\n", json_string_value(json_object_get(res, "user")),
+		    roles ? roles : "?");
+		free(roles);
+	} else {
+		printf("user      not a keywarden user\n");
+	}
 }
 
 int
@@ -55,11 +64,13 @@ kw_cmd_status(struct kw_cli *cli, int argc, char **argv)
 		goto out;
 	}
 	if (json) {
-		json_t *o = json_pack("{s:{s:b, s:s, s:O, s:O}, s:O}",
+		json_t *o = json_pack("{s:{s:b, s:s, s:O, s:O}, s:O, s:O, s:O}",
 		    "broker", "reachable", 1, "socket", kw_cli_socket(cli),
 		    "version", json_object_get(res, "version"),
 		    "protocol", json_object_get(res, "protocol"),
-		    "caller", json_object_get(res, "caller"));
+		    "caller", json_object_get(res, "caller"),
+		    "user", json_object_get(res, "user"),
+		    "roles", json_object_get(res, "roles"));
 		if (!o) {
 			ex = KW_EXIT_DENIED;
 			goto out;

@@ -13,7 +13,9 @@
 
 static const struct kw_cmd commands[] = {
 	{ "status", kw_cmd_status, "is the broker there, and who am I to it" },
+	{ "check", kw_cmd_check, "may I (or --user U) do ACTION on RESOURCE?" },
 	{ "config", kw_cmd_config, "get, set or list configuration keys" },
+	{ "admin", kw_cmd_admin, "manage users and roles (root or the admin role)" },
 };
 
 static void
@@ -85,10 +87,76 @@ kw_cli_connect(struct kw_cli *cli, kw_client **ret_client)
 	return kw_cli_exit_for(r);
 }
 
+int
+kw_cli_call(struct kw_cli *cli, const char *what, const char *op, json_t *args,
+    json_t **ret_result)
+{
+	kw_client *c = NULL;
+	char *msg = NULL;
+	int ex, r;
+
+	if ((ex = kw_cli_connect(cli, &c)) != 0)
+		return ex;
+	r = kw_client_call(c, op, args, ret_result, &msg);
+	kw_client_free(c);
+	if (r < 0) {
+		kw_cli_error(what, r, msg);
+		free(msg);
+		return kw_cli_exit_for(r);
+	}
+	return KW_EXIT_OK;
+}
+
+int
+kw_cli_run_group(struct kw_cli *cli, const char *group, const struct kw_cmd *table, size_t n,
+    int argc, char **argv)
+{
+	FILE *f = stderr;
+	int ex = KW_EXIT_USAGE;
+
+	if (argc >= 2) {
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(argv[1], table[i].name) == 0)
+				return table[i].fn(cli, argc - 1, argv + 1);
+		if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+			f = stdout;
+			ex = KW_EXIT_OK;
+		} else {
+			fprintf(stderr, "keywarden: %s: unknown command '%.64s'\n", group, argv[1]);
+		}
+	}
+	fprintf(f, "usage: keywarden %s COMMAND ...\n\nCommands:\n", group);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "  %s\n", table[i].help);
+	return ex;
+}
+
+char *
+kw_cli_join(json_t *array)
+{
+	size_t i, len = 2;
+	json_t *v;
+	char *out;
+
+	json_array_foreach(array, i, v)
+		len += strlen(json_string_value(v) ? json_string_value(v) : "") + 2;
+	if (!(out = calloc(1, len)))
+		return NULL;
+	json_array_foreach(array, i, v) {
+		if (i > 0)
+			strcat(out, ", ");
+		strcat(out, json_string_value(v) ? json_string_value(v) : "");
+	}
+	if (json_array_size(array) == 0)
+		strcpy(out, "-");
+	return out;
+}
+
 void
 kw_cli_error(const char *what, int err, const char *message)
 {
-	fprintf(stderr, "keywarden: %s: %s\n", what, message ? message : kw_strerror(err));
+	fprintf(stderr, "keywarden: %s: %s%s\n", what, err == KW_ERR_DENIED ? "denied: " : "",
+	    message ? message : kw_strerror(err));
 }
 
 void

@@ -16,6 +16,7 @@
 #include "fsutil.h"
 #include "keywarden.h"
 #include "log.h"
+#include "perm.h"
 
 #define KW_CONFIG_MAX_BYTES (1024 * 1024)
 
@@ -192,6 +193,16 @@ check_roles(const char *path, json_t *v, char *err, size_t err_len)
 		int r = check_strings(sub, perms, true, err, err_len);
 		if (r < 0)
 			return r;
+		size_t i;
+		json_t *p;
+		json_array_foreach(perms, i, p) {
+			struct kw_perm parsed;
+			char why[320];
+			if (kw_perm_parse(json_string_value(p), &parsed, why, sizeof(why)) < 0) {
+				snprintf(err, err_len, "%s[%zu]: %s", sub, i, why);
+				return KW_ERR_CONFIG;
+			}
+		}
 	}
 	return 0;
 }
@@ -417,7 +428,15 @@ merge_object(struct kw_config *cfg, const char *prefix, json_t *obj, char *err, 
 				return r;
 			json_t *copy = json_deep_copy(v);
 			strip_unknown(key->type, copy);
-			if ((r = tree_set(cfg->root, path, copy)) < 0)
+			/* Roles in the file add to or replace single built-in roles, not all of them. */
+			if (key->type == KW_CT_ROLES) {
+				r = json_object_update(tree_get(cfg->root, path), copy) < 0 ?
+				    KW_ERR_NOMEM : 0;
+				json_decref(copy);
+			} else {
+				r = tree_set(cfg->root, path, copy);
+			}
+			if (r < 0)
 				return r;
 		} else if (is_section(path)) {
 			if (!json_is_object(v))

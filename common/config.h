@@ -5,7 +5,9 @@
  * A configuration is the built-in defaults with the file's values laid
  * over them, validated against one schema table (config_schema.c).  Values
  * are read by dotted path ("security.session.timeout").  Shared by the
- * broker and the CLI; messages go through log.h.
+ * broker and the CLI; messages go through log.h.  Role permissions are
+ * checked with rbac's grammar (rbac/perm.h), so programs using this link
+ * rbac/perm.c too.
  */
 #ifndef KW_CONFIG_H
 #define KW_CONFIG_H

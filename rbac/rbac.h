@@ -1,21 +1,22 @@
 /*
- * rbac.h - the one place that decides whether a caller may do something.
+ * rbac.h - the one place that decides whether a request may proceed.
  *
- * Every broker operation names the permission it needs in the request table
- * (broker/requests.c); the dispatcher asks kw_rbac_decide and handlers never
- * check rights themselves.  A permission is a verb optionally narrowed to
- * resources ("read", "admin", "read:key/anthropic*"); the empty permission
- * marks operations any connected caller may use (hello, status).  Roles and
- * grants arrive with the identity work; until then only uid 0 holds rights.
+ * Every broker operation names, in the request table (broker/requests.c),
+ * the verb it needs and how its resource is named; the dispatcher gathers
+ * who the request is for and calls kw_rbac_decide.  Handlers never check
+ * rights themselves.  Deny by default.
  */
 #ifndef KW_RBAC_H
 #define KW_RBAC_H
 
+#include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "macros.h"
 
+/* Who is on the other end of the socket, as the kernel says (SO_PEERCRED). */
 struct kw_caller {
 	uid_t uid;
 	gid_t gid;
@@ -23,12 +24,25 @@ struct kw_caller {
 	const char *user;	/* name from the password database, or the uid */
 };
 
+/* Whom a request acts for, and what keywarden knows of them. */
+struct kw_subject {
+	const char *user;	/* the caller's own name unless root asks for another */
+	bool registered;	/* a keywarden user (users table) */
+	json_t *permissions;	/* union of the subject's roles' permissions (borrowed) */
+};
+
 /*
- * Decide whether caller may use `perm` on `resource` (may be NULL).
- * Returns true to allow.  On refusal *ret_reason (if not NULL) points to a
- * static sentence saying why, for the audit record and the reply.
+ * Decide whether caller may have `verb` done on `resource` (NULL: no
+ * particular resource) for subject.  verb "" marks operations any connected
+ * caller may use.  Rules, in order:
+ *   - only uid 0 may act for another user;
+ *   - uid 0 acting for itself may do everything;
+ *   - an unregistered subject may do nothing;
+ *   - otherwise one of the subject's permissions must grant verb on resource.
+ * Returns true to allow; on refusal writes the reason to `reason`.
  */
-bool kw_rbac_decide(const struct kw_caller *caller, const char *perm,
-    const char *resource, const char **ret_reason) KW_WUR KW_NONNULL(1, 2);
+bool kw_rbac_decide(const struct kw_caller *caller, const struct kw_subject *subject,
+    const char *verb, const char *resource, char *reason, size_t reason_len)
+	KW_WUR KW_NONNULL(1, 2, 3, 5);
 
 #endif

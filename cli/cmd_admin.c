@@ -1,0 +1,17 @@
+/*
+ * cmd_admin.c - keywarden admin GROUP ...: the administration commands.
+ * The broker decides who may use them (uid 0, or a role granting admin).
+ */
+#include "cli.h"
+
+static const struct kw_cmd admin_commands[] = {
+	{ "user", kw_cmd_admin_user, "user add|list|show|del ...   keywarden users" },
+	{ "role", kw_cmd_admin_role, "role list|show|create|delete|grant|revoke ...   roles and grants" },
+};
+
+int
+kw_cmd_admin(struct kw_cli *cli, int argc, char **argv)
+{
+	return kw_cli_run_group(cli, "admin", admin_commands, KW_ELEMENTSOF(admin_commands),
+	    argc, argv);
+}

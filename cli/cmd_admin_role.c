@@ -1,0 +1,221 @@
+/*
+ * cmd_admin_role.c - keywarden admin role list|show|create|delete|grant|revoke
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "table.h"
+
+struct role_opts {
+	bool json;
+	bool force;
+	json_t *permissions;	/* --permission values, when wanted */
+};
+
+static int
+parse(struct kw_cli *cli, int argc, char **argv, struct role_opts *o)
+{
+	static const struct option opts[] = {
+		{ "permission", required_argument, NULL, 'p' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	o->json = cli->json;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'j')
+			o->json = true;
+		else if (c == 'f')
+			o->force = true;
+		else if (c == 'p' && o->permissions)
+			json_array_append_new(o->permissions, json_string(optarg));
+		else
+			return -1;
+	}
+	return 0;
+}
+
+static int
+usage(const char *text)
+{
+	fprintf(stderr, "usage: keywarden admin role %s\n", text);
+	return KW_EXIT_USAGE;
+}
+
+static void
+print_role(json_t *r)
+{
+	char *perms = kw_cli_join(json_object_get(r, "permissions"));
+	char *users = kw_cli_join(json_object_get(r, "users"));
+
+	printf("role         %s\n", json_string_value(json_object_get(r, "role")));
+	printf("source       %s\n", json_string_value(json_object_get(r, "source")));
+	printf("permissions  %s\n", perms ? perms : "?");
+	printf("users        %s\n", users ? users : "?");
+	free(perms);
+	free(users);
+}
+
+/* Send op with args (consumed), then print the result with human() or as JSON. */
+static int
+call_and_print(struct kw_cli *cli, const char *what, const char *op, json_t *args, bool json,
+    void (*human)(json_t *))
+{
+	json_t *res = NULL;
+	int ex = args ? kw_cli_call(cli, what, op, args, &res) : KW_EXIT_DENIED;
+
+	json_decref(args);
+	if (ex)
+		return ex;
+	if (json)
+		kw_cli_print_json(res);
+	else
+		human(res);
+	json_decref(res);
+	return KW_EXIT_OK;
+}
+
+static void
+print_role_table(json_t *res)
+{
+	json_t *roles = json_object_get(res, "roles"), *r;
+	size_t i, n = json_array_size(roles);
+	const char **cells = calloc(n * 4 + 1, sizeof(*cells));
+	char **perms = calloc(n + 1, sizeof(*perms));
+	char (*counts)[16] = calloc(n + 1, sizeof(*counts));
+
+	if (cells && perms && counts) {
+		json_array_foreach(roles, i, r) {
+			snprintf(counts[i], sizeof(counts[i]), "%zu",
+			    json_array_size(json_object_get(r, "users")));
+			perms[i] = kw_cli_join(json_object_get(r, "permissions"));
+			cells[i * 4] = json_string_value(json_object_get(r, "role"));
+			cells[i * 4 + 1] = json_string_value(json_object_get(r, "source"));
+			cells[i * 4 + 2] = counts[i];
+			cells[i * 4 + 3] = perms[i];
+		}
+		kw_table_print(stdout, 4,
+		    (const char *const[]){ "ROLE", "SOURCE", "USERS", "PERMISSIONS" }, cells, n);
+	}
+	for (i = 0; perms && i < n; i++)
+		free(perms[i]);
+	free(perms);
+	free(counts);
+	free(cells);
+}
+
+static int
+role_list(struct kw_cli *cli, int argc, char **argv)
+{
+	struct role_opts o = { 0 };
+
+	if (parse(cli, argc, argv, &o) < 0 || argc != optind)
+		return usage("list [--json]");
+	return call_and_print(cli, "admin role list", "role.list", json_object(), o.json,
+	    print_role_table);
+}
+
+static int
+role_show(struct kw_cli *cli, int argc, char **argv)
+{
+	struct role_opts o = { 0 };
+
+	if (parse(cli, argc, argv, &o) < 0 || argc - optind != 1)
+		return usage("show NAME [--json]");
+	return call_and_print(cli, "admin role show", "role.show",
+	    json_pack("{s:s}", "role", argv[optind]), o.json, print_role);
+}
+
+static int
+role_create(struct kw_cli *cli, int argc, char **argv)
+{
+	struct role_opts o = { .permissions = json_array() };
+
+	if (!o.permissions || parse(cli, argc, argv, &o) < 0 || argc - optind != 1 ||
+	    json_array_size(o.permissions) == 0) {
+		json_decref(o.permissions);
+		return usage("create NAME --permission PERMISSION... [--json]");
+	}
+	return call_and_print(cli, "admin role create", "role.create",
+	    json_pack("{s:s, s:o}", "role", argv[optind], "permissions", o.permissions), o.json,
+	    print_role);
+}
+
+static void
+print_deleted(json_t *res)
+{
+	printf("deleted role %s (%lld grant(s) removed)\n",
+	    json_string_value(json_object_get(res, "role")),
+	    (long long)json_integer_value(json_object_get(res, "grants_removed")));
+}
+
+static int
+role_delete(struct kw_cli *cli, int argc, char **argv)
+{
+	struct role_opts o = { 0 };
+
+	if (parse(cli, argc, argv, &o) < 0 || argc - optind != 1)
+		return usage("delete NAME [--force] [--json]");
+	return call_and_print(cli, "admin role delete", "role.delete",
+	    json_pack("{s:s, s:b}", "role", argv[optind], "force", o.force), o.json, print_deleted);
+}
+
+static void
+print_user_roles(json_t *u)
+{
+	char *roles = kw_cli_join(json_object_get(u, "roles"));
+
+	printf("%s now has roles: %s\n", json_string_value(json_object_get(u, "user")),
+	    roles ? roles : "?");
+	free(roles);
+}
+
+static int
+grant_or_revoke(struct kw_cli *cli, int argc, char **argv, const char *verb, const char *op)
+{
+	struct role_opts o = { 0 };
+	char what[32], use[64];
+
+	snprintf(what, sizeof(what), "admin role %s", verb);
+	if (parse(cli, argc, argv, &o) < 0 || argc - optind != 2) {
+		snprintf(use, sizeof(use), "%s USER ROLE [--json]", verb);
+		return usage(use);
+	}
+	return call_and_print(cli, what, op,
+	    json_pack("{s:s, s:s}", "user", argv[optind], "role", argv[optind + 1]), o.json,
+	    print_user_roles);
+}
+
+static int
+role_grant(struct kw_cli *cli, int argc, char **argv)
+{
+	return grant_or_revoke(cli, argc, argv, "grant", "role.grant");
+}
+
+static int
+role_revoke(struct kw_cli *cli, int argc, char **argv)
+{
+	return grant_or_revoke(cli, argc, argv, "revoke", "role.revoke");
+}
+
+static const struct kw_cmd role_commands[] = {
+	{ "list", role_list, "list [--json]" },
+	{ "show", role_show, "show NAME [--json]" },
+	{ "create", role_create, "create NAME --permission PERMISSION... [--json]" },
+	{ "delete", role_delete, "delete NAME [--force] [--json]" },
+	{ "grant", role_grant, "grant USER ROLE [--json]" },
+	{ "revoke", role_revoke, "revoke USER ROLE [--json]" },
+};
+
+int
+kw_cmd_admin_role(struct kw_cli *cli, int argc, char **argv)
+{
+	return kw_cli_run_group(cli, "admin role", role_commands, KW_ELEMENTSOF(role_commands),
+	    argc, argv);
+}

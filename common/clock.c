@@ -1,0 +1,22 @@
+/*
+ * clock.c - timestamps (see clock.h).
+ */
+#include <stdio.h>
+#include <time.h>
+
+#include "clock.h"
+
+long long
+kw_now_rfc3339(char buf[KW_RFC3339_LEN])
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	/* The year is clamped so the text always fits, whatever the clock says. */
+	snprintf(buf, KW_RFC3339_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	    (tm.tm_year + 1900) % 10000, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec, (int)(ts.tv_nsec / 1000000));
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
