@@ -68,7 +68,7 @@ CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
 BROKER_OBJ := $(call obj,$(BROKER_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
 
-UNIT_TESTS := test_config test_frame test_proto test_perm
+UNIT_TESTS := test_config test_frame test_proto test_perm test_rbac
 UNIT_BIN   := $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 
 PROGRAMS := $(BUILD)/keywardend $(BUILD)/keywarden $(BUILD)/libkeywarden.so \
@@ -106,7 +106,7 @@ $(BUILD)/keywarden.pc: client/keywarden.pc.in Makefile
 
 # ---- tests ---------------------------------------------------------------
 
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(CLIENT_OBJ) $(COMMON_OBJ)
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(CLIENT_OBJ) $(COMMON_OBJ) $(BUILD)/obj/rbac/decide.o
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) \
