@@ -207,6 +207,10 @@ main(int argc, char **argv)
 		kw_log_init("keywardend", KW_LOG_STDERR,
 		    log_level(kw_config_str(b.cfg, "security.audit.logLevel")));
 	/* The trail is what makes the broker trustworthy; it cannot be switched off. */
+	/* Likewise deny-by-default does not depend on a switch. */
+	if (!kw_config_bool(b.cfg, "security.authorization.rbac.enabled"))
+		kw_log_warn("config: security.authorization.rbac.enabled is false, but keywarden "
+		    "decides every request by roles regardless (deny by default)");
 	if (!kw_config_bool(b.cfg, "security.audit.enabled"))
 		kw_log_warn("config: security.audit.enabled is false, but keywarden audits "
 		    "every request regardless");

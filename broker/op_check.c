@@ -11,7 +11,7 @@ kw_op_check(struct kw_call *call, json_t **ret_result)
 {
 	const char *action = kw_arg_str(call->args, "action");
 
-	json_object_set_new(call->meta, "action", json_string(action));
+	json_object_set_new(call->meta, "verb", json_string(action));
 	json_object_set_new(call->meta, "user", json_string(call->subject));
 	*ret_result = json_pack("{s:b, s:s, s:s, s:s}", "allowed", 1, "user", call->subject,
 	    "action", action, "resource", call->resource);

@@ -68,6 +68,13 @@ check_permissions(struct kw_call *call, json_t *perms)
 		}
 		if (kw_perm_parse(json_string_value(v), &p, call->msg, sizeof(call->msg)) < 0)
 			return KW_ERR_INVALID;
+		for (size_t j = 0; j < i; j++) {
+			if (json_equal(json_array_get(perms, j), v)) {
+				snprintf(call->msg, sizeof(call->msg), "permission \"%.140s\" is listed twice",
+				    json_string_value(v));
+				return KW_ERR_INVALID;
+			}
+		}
 	}
 	return 0;
 }

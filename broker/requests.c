@@ -297,8 +297,13 @@ dispatch_request(struct kw_broker *b, struct kw_conn *c, struct kw_request *req,
 		    "the state store cannot be read");
 	if (verb[0] != '\0' &&
 	    !kw_rbac_decide(&c->caller, &subject, verb, call.resource, why, sizeof(why))) {
+		/* The record says what was asked and for whom, not only that it failed. */
+		json_t *meta = json_pack("{s:s, s:s}", "verb", verb, "user", call.subject);
 		json_decref(perms);
-		return refuse(b, c, req->id, op->name, call.resource, KW_ERR_DENIED, why);
+		reply = audited(b, &c->caller, req->id, op->name, call.resource, KW_ERR_DENIED, why,
+		    meta, kw_reply_error(req->id, KW_ERR_DENIED, why));
+		json_decref(meta);
+		return reply;
 	}
 	json_decref(perms);
 	if (!(call.meta = json_object()))

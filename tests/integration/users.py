@@ -1,0 +1,336 @@
+"""
+Distinct Unix users for the identity tests, without touching /etc.
+
+The broker runs under nss_wrapper (LD_PRELOAD=libnss_wrapper.so with
+NSS_WRAPPER_PASSWD/NSS_WRAPPER_GROUP naming files of the test's own), so
+getpwuid/getpwnam inside it see the users below.  Clients run as those
+users with `setpriv --reuid UID --regid GID --clear-groups`; the broker
+names them from SO_PEERCRED like any other caller.  The test directory
+is made 0755 so they can reach the socket (the socket itself is 0666).
+"""
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+from conftest import (CLI_BIN, IO_TIMEOUT, SANITIZE, clean_env, sanitizer_report)
+
+# name -> (uid, gid); every user has a group of its own.
+USERS = {
+    "root": (0, 0),
+    "alice": (2001, 2001),
+    "bob": (2002, 2002),
+    "carol": (2003, 2003),
+    "dave": (2004, 2004),
+}
+
+RFC3339_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+USER_FIELDS = {"user", "uid", "roles", "created", "created_by"}
+ROLE_FIELDS = {"role", "source", "permissions", "users"}
+BUILTIN_ROLES = {
+    "developer": ["read", "write", "execute"],
+    "reviewer": ["read"],
+    "admin": ["*"],
+}
+
+
+def preload():
+    """LD_PRELOAD for the broker: ASan's runtime must come first in an ASan build."""
+    if SANITIZE:
+        out = subprocess.run(["gcc", "-print-file-name=libasan.so"], stdout=subprocess.PIPE,
+                             universal_newlines=True, check=True).stdout.strip()
+        return "%s libnss_wrapper.so" % out
+    return "libnss_wrapper.so"
+
+
+def write_nss_files(directory):
+    """passwd and group files listing USERS; returns their paths."""
+    passwd = os.path.join(directory, "passwd")
+    group = os.path.join(directory, "group")
+    with open(passwd, "w") as f:
+        for name, (uid, gid) in USERS.items():
+            home = "/root" if uid == 0 else "/nonexistent"
+            f.write("%s:x:%d:%d:%s:%s:/bin/sh\n" % (name, uid, gid, name, home))
+    with open(group, "w") as f:
+        for name, (uid, gid) in USERS.items():
+            f.write("%s:x:%d:\n" % (name, gid))
+    os.chmod(passwd, 0o644)
+    os.chmod(group, 0o644)
+    return passwd, group
+
+
+def prepare(b):
+    """Make b's directory reachable by the test users and give b an nss env."""
+    passwd, group = write_nss_files(b.root)
+    os.chmod(b.root, 0o755)
+    run = os.path.dirname(b.sock)
+    os.makedirs(run, mode=0o755, exist_ok=True)
+    os.chmod(run, 0o755)
+    b.nss_env = clean_env({"LD_PRELOAD": preload(), "NSS_WRAPPER_PASSWD": passwd,
+                           "NSS_WRAPPER_GROUP": group})
+    return b
+
+
+def start(b):
+    b.start(env=b.nss_env)
+    # Every directory on the socket's path must be searchable by others.
+    d = os.path.dirname(b.sock)
+    while d not in ("/", ""):
+        mode = os.stat(d).st_mode
+        assert mode & 0o001, "%s is mode %o: test users cannot reach the socket" % (d, mode)
+        d = os.path.dirname(d)
+    return b
+
+
+@pytest.fixture
+def id_broker(broker_factory):
+    """make(extra=None, start=True) -> a Broker running under nss_wrapper."""
+    def make(extra=None, start_it=True):
+        b = prepare(broker_factory(extra, start=False))
+        if start_it:
+            start(b)
+        return b
+    return make
+
+
+def run_as(b, user, *args, timeout=None):
+    """Run build/keywarden as USERS[user] against broker b.
+
+    The CompletedProcess has .pid: the CLI's own pid (setpriv execs it), which
+    is the pid the broker sees and records in the audit log.
+    """
+    uid, gid = USERS[user]
+    argv = [CLI_BIN] + [str(a) for a in args]
+    if uid != 0:
+        argv = ["setpriv", "--reuid", str(uid), "--regid", str(gid), "--clear-groups"] + argv
+    env = clean_env({"KEYWARDEN_SOCKET": b.sock})
+    if uid != 0:
+        env["HOME"] = "/nonexistent"
+    proc = subprocess.Popen(argv, env=env, cwd="/", stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = proc.communicate(timeout=timeout or IO_TIMEOUT * 3)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise AssertionError("keywarden %s as %s did not finish in time" % (args, user))
+    cp = subprocess.CompletedProcess(argv, proc.returncode, out.decode("utf-8", "replace"),
+                                     err.decode("utf-8", "replace"))
+    cp.pid = proc.pid
+    mark = sanitizer_report(cp.stderr)
+    assert mark is None, "sanitizer report from keywarden %s:\n%s" % (args, cp.stderr)
+    return cp
+
+
+def ok(cp):
+    """cp succeeded; returns its stdout."""
+    assert cp.returncode == 0, "exit %d: %s\nstdout: %s\nstderr: %s" % (
+        cp.returncode, cp.args, cp.stdout, cp.stderr)
+    return cp.stdout
+
+
+def fails(cp, rc, *texts):
+    """cp exited rc and its output (stderr or stdout) contains every text."""
+    both = cp.stderr + cp.stdout
+    assert cp.returncode == rc, "exit %d (want %d): %s\nstdout: %s\nstderr: %s" % (
+        cp.returncode, rc, cp.args, cp.stdout, cp.stderr)
+    for t in texts:
+        assert t in both, "%r not in the output of %s:\n%s" % (t, cp.args, both)
+    return both
+
+
+def as_json(cp):
+    ok(cp)
+    try:
+        return json.loads(cp.stdout)
+    except ValueError:
+        raise AssertionError("not JSON from %s:\n%s" % (cp.args, cp.stdout))
+
+
+def listing(doc, key):
+    """The list of a `list --json` answer: the result object {key: [...]} or the bare list."""
+    if isinstance(doc, dict):
+        assert key in doc, doc
+        doc = doc[key]
+    assert isinstance(doc, list), doc
+    return doc
+
+
+def check_user_object(u, name, roles, created_by="root"):
+    assert isinstance(u, dict), u
+    assert USER_FIELDS <= set(u), "user object lacks %s: %r" % (USER_FIELDS - set(u), u)
+    assert u["user"] == name, u
+    assert u["uid"] == USERS[name][0], u
+    assert isinstance(u["roles"], list), u
+    assert sorted(u["roles"]) == sorted(roles), u
+    assert isinstance(u["created"], str) and RFC3339_RE.match(u["created"]), u
+    assert u["created_by"] == created_by, u
+
+
+def check_role_object(r, name, source, permissions=None, users=None):
+    assert isinstance(r, dict), r
+    assert ROLE_FIELDS <= set(r), "role object lacks %s: %r" % (ROLE_FIELDS - set(r), r)
+    assert r["role"] == name, r
+    assert r["source"] == source, r
+    assert isinstance(r["permissions"], list), r
+    assert isinstance(r["users"], list), r
+    if permissions is not None:
+        assert sorted(r["permissions"]) == sorted(permissions), r
+    if users is not None:
+        assert sorted(r["users"]) == sorted(users), r
+
+
+def meta(row):
+    m = json.loads(row["metadata"] or "{}")
+    assert isinstance(m, dict), row
+    return m
+
+
+def rows_of(b, cp, where="1", params=()):
+    """Audit rows written for the CLI process of cp."""
+    return b.audit_rows("pid = ? AND (%s)" % where, (cp.pid,) + tuple(params))
+
+
+def denied_row(b, cp, user, action, resource):
+    """The one 'denied' audit row of cp's process; checks who, what and why."""
+    rows = rows_of(b, cp, "result = 'denied'")
+    assert len(rows) == 1, "want one denied row for %s, got %r" % (cp.args, rows)
+    r = rows[0]
+    assert r["uid"] == USERS[user][0], r
+    assert r["user"] == user, r
+    assert r["action"] == action, r
+    assert r["resource"] == resource, r
+    m = meta(r)
+    assert m.get("error") == "denied", r
+    assert isinstance(m.get("reason"), str) and m["reason"].strip(), r
+    return m
+
+
+def change_row(b, cp, action, resource, user="root"):
+    """The one successful audit row of `action` written for cp's process."""
+    rows = rows_of(b, cp, "action = ?", (action,))
+    assert len(rows) == 1, "want one %s row for %s, got %r" % (action, cp.args, rows)
+    r = rows[0]
+    assert r["result"] == "success", r
+    assert r["user"] == user, r
+    assert r["uid"] == USERS[user][0], r
+    assert r["resource"] == resource, r
+    return meta(r)
+
+
+RELAY_SCRIPT = r"""
+import json, socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(float(sys.argv[2]))
+s.connect(sys.argv[1])
+def recv(n):
+    buf = b""
+    while len(buf) < n:
+        c = s.recv(n - len(buf))
+        if not c:
+            raise SystemExit("broker closed the connection")
+        buf += c
+    return buf
+for line in sys.stdin:
+    body = line.strip().encode()
+    s.sendall(struct.pack(">I", len(body)) + body)
+    (n,) = struct.unpack(">I", recv(4))
+    sys.stdout.write(recv(n).decode() + "\n")
+    sys.stdout.flush()
+"""
+
+
+class UserConn:
+    """One protocol connection to b made by a process running as user.
+
+    A small Python relay runs under setpriv: each request written to its
+    stdin goes out as one frame, and the reply comes back as one line.  The
+    connection stays open between requests, so tests can change grants while
+    a client is connected.
+    """
+
+    def __init__(self, b, user, hello=True):
+        uid, gid = USERS[user]
+        argv = ["/usr/bin/python3", "-c", RELAY_SCRIPT, b.sock, str(IO_TIMEOUT)]
+        if uid != 0:
+            argv = ["setpriv", "--reuid", str(uid), "--regid", str(gid),
+                    "--clear-groups"] + argv
+        self.proc = subprocess.Popen(argv, env=clean_env(), cwd="/", stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     universal_newlines=True)
+        self.pid = self.proc.pid
+        self.next_id = 1
+        if hello:
+            r = self.call("hello", {"version": 1})
+            assert r["ok"] is True, r
+
+    def call(self, op, args=None):
+        msg = {"id": self.next_id, "op": op}
+        self.next_id += 1
+        if args is not None:
+            msg["args"] = args
+        self.proc.stdin.write(json.dumps(msg) + "\n")
+        self.proc.stdin.flush()
+        # The relay's socket timeout bounds this read: it exits on a timeout.
+        line = self.proc.stdout.readline()
+        if not line:
+            self.close()
+            raise AssertionError("no reply to %r: %s" % (msg, self.proc.stderr.read()))
+        return json.loads(line)
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        if self.proc.poll() is None:
+            try:
+                self.proc.wait(timeout=IO_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for f in (self.proc.stdout, self.proc.stderr):
+            f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def raw_as(b, user, requests):
+    """Send requests ([{"op", "args"}]) after hello over one connection as user; the replies."""
+    with UserConn(b, user) as c:
+        return [c.call(r["op"], r.get("args")) for r in requests]
+
+
+def table(text, header_first):
+    """Parse an aligned table: (columns, rows of {column: cell}).
+
+    The header row starts with header_first; a column starts where its header
+    word starts, and every line must have a cell beginning exactly there (the
+    character before is a space and the one at the offset is not).
+    """
+    lines = [l.rstrip() for l in text.splitlines() if l.strip()]
+    assert lines, "empty listing"
+    head = lines[0]
+    assert head.startswith(header_first), "header %r does not start with %s" % (
+        head, header_first)
+    cols = [(m.group(0), m.start()) for m in re.finditer(r"\S+", head)]
+    rows = []
+    for line in lines[1:]:
+        assert "{" not in line, "JSON in the human listing: %r" % line
+        row = {}
+        for i, (name, off) in enumerate(cols):
+            assert len(line) > off, "line too short for column %s at %d:\n%s\n%s" % (
+                name, off, head, line)
+            assert line[off] != " " and (off == 0 or line[off - 1] == " "), (
+                "column %s does not start at offset %d on every line:\n%s\n%s"
+                % (name, off, head, line))
+            end = cols[i + 1][1] if i + 1 < len(cols) else len(line)
+            row[name] = line[off:end].strip()
+        rows.append(row)
+    return [c for c, _ in cols], rows
