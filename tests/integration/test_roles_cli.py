@@ -194,6 +194,13 @@ def test_role_create_existing_and_bad_names(id_broker):
     ok(adm(b, "role", "create", "A_z-9" + "x" * 59, "--permission", "read"))
 
 
+def test_role_create_duplicate_permission(id_broker):
+    b = id_broker()
+    cp = adm(b, "role", "create", "twice", "--permission", "read", "--permission", "read")
+    fails(cp, 2, "listed twice")
+    assert "twice" not in role_map(b)
+
+
 @pytest.mark.parametrize("name", ["developer", "admin"])
 def test_role_delete_builtin(id_broker, name):
     b = id_broker()
