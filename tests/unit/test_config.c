@@ -616,9 +616,20 @@ test_parse_values_override_defaults(void **state)
 	assert_string_equal(kw_config_str(cfg, "broker.socketMode"), "0660");
 	assert_string_equal(kw_config_str(cfg, "broker.dataDir"), KW_DATADIR_DEFAULT);
 	assert_string_equal(kw_config_str(cfg, "api.proxy.auth.type"), "basic");
-	/* A list or object value replaces the default as a whole. */
+	/* Roles in the file add to the built-in roles one by one ... */
 	assert_json_eq(kw_config_get(cfg, "security.authorization.rbac.roles"),
-	    "{\"ops\": {\"permissions\": [\"read\"]}}");
+	    "{\"developer\": {\"permissions\": [\"read\", \"write\", \"execute\"]},"
+	    " \"reviewer\": {\"permissions\": [\"read\"]}, \"admin\": {\"permissions\": [\"*\"]},"
+	    " \"ops\": {\"permissions\": [\"read\"]}}");
+	kw_config_free(cfg);
+	/* ... and replace one of them by name; other lists replace the default whole. */
+	cfg = parse_ok("{\"security\": {\"authorization\": {\"rbac\": {\"roles\":"
+	    " {\"reviewer\": {\"permissions\": [\"read:key/*\"]}}}},"
+	    " \"sensitivePatterns\": [\"pin\"]}}");
+	assert_json_eq(json_object_get(kw_config_get(cfg, "security.authorization.rbac.roles"),
+	    "reviewer"), "{\"permissions\": [\"read:key/*\"]}");
+	assert_int_equal(json_object_size(kw_config_get(cfg, "security.authorization.rbac.roles")), 3);
+	assert_json_eq(kw_config_get(cfg, "security.sensitivePatterns"), "[\"pin\"]");
 	/* Sections read as objects; unknown paths read as NULL. */
 	assert_true(json_is_object(kw_config_get(cfg, "security.session")));
 	assert_null(kw_config_get(cfg, "security.session.nope"));
@@ -743,6 +754,18 @@ test_parse_section_not_object(void **state)
 	parse_bad("{\"security\": {\"compliance\": {\"gdpr\": true}}}",
 	    "security.compliance.gdpr: expected an object");
 	parse_bad("{\"api\": {\"proxy\": {\"auth\": \"basic\"}}}", "api.proxy.auth: expected an object");
+}
+
+static void
+test_parse_role_permission_grammar(void **state)
+{
+	/* Role permissions are checked with rbac's grammar, and the entry is named. */
+	parse_bad("{\"security\": {\"authorization\": {\"rbac\": {\"roles\": {\"ops\":"
+	    " {\"permissions\": [\"read\", \"reed:key/x\"]}}}}}}",
+	    "security.authorization.rbac.roles.ops.permissions[1]: \"reed:key/x\": unknown verb");
+	parse_bad("{\"security\": {\"authorization\": {\"rbac\": {\"roles\": {\"ops\":"
+	    " {\"permissions\": [\"read:key/[x]\"]}}}}}}",
+	    "security.authorization.rbac.roles.ops.permissions[0]: ");
 }
 
 static void
@@ -1317,6 +1340,7 @@ main(void)
 		cmocka_unit_test(test_parse_guide_config),
 		cmocka_unit_test(test_parse_error_names_key_path),
 		cmocka_unit_test(test_parse_section_not_object),
+		cmocka_unit_test(test_parse_role_permission_grammar),
 		cmocka_unit_test(test_parse_api_key_refused),
 		cmocka_unit_test(test_parse_unparsable),
 		cmocka_unit_test(test_parse_unknown_keys_warned_and_dropped),
