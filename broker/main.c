@@ -24,6 +24,7 @@
 #include "log.h"
 #include "loop.h"
 #include "notify.h"
+#include "roles.h"
 #include "server.h"
 #include "state.h"
 
@@ -121,6 +122,7 @@ open_data_dir(struct kw_broker *b)
 		kw_log_error("%s", err);
 		return EXIT_RUNTIME;
 	}
+	kw_role_warn_shadowed(b->cfg, b->state);
 	return 0;
 }
 

@@ -22,21 +22,25 @@
 
 static int op_hello(struct kw_call *call, json_t **ret_result);
 
+/*
+ * Granting a role needs admin on the user and on each role handed out, so a
+ * narrow admin permission on users cannot be used to hand oneself "admin".
+ */
 static const struct kw_op ops[] = {
-	/* name		verb	res_type res_arg   acts_as  writes  handler */
-	{ "hello",	"",	NULL,	NULL,	   NULL,    false, op_hello },
-	{ "status",	"",	NULL,	NULL,	   NULL,    false, kw_op_status },
-	{ "check",	NULL,	NULL,	"resource", "user", false, kw_op_check },
-	{ "user.add",	"admin", "user", "user",   NULL,    true,  kw_op_user_add },
-	{ "user.list",	"admin", "user", NULL,	   NULL,    false, kw_op_user_list },
-	{ "user.show",	"admin", "user", "user",   NULL,    false, kw_op_user_show },
-	{ "user.del",	"admin", "user", "user",   NULL,    true,  kw_op_user_del },
-	{ "role.list",	"admin", "role", NULL,	   NULL,    false, kw_op_role_list },
-	{ "role.show",	"admin", "role", "role",   NULL,    false, kw_op_role_show },
-	{ "role.create", "admin", "role", "role",  NULL,    true,  kw_op_role_create },
-	{ "role.delete", "admin", "role", "role",  NULL,    true,  kw_op_role_delete },
-	{ "role.grant",	"admin", "user", "user",   NULL,    true,  kw_op_role_grant },
-	{ "role.revoke", "admin", "user", "user",  NULL,    true,  kw_op_role_revoke },
+	/* name		verb	res_type res_arg   acts_as roles_arg writes handler */
+	{ "hello",	"",	NULL,	NULL,	   NULL,   NULL,   false, op_hello },
+	{ "status",	"",	NULL,	NULL,	   NULL,   NULL,   false, kw_op_status },
+	{ "check",	NULL,	NULL,	"resource", "user", NULL,  false, kw_op_check },
+	{ "user.add",	"admin", "user", "user",   NULL,   "roles", true, kw_op_user_add },
+	{ "user.list",	"admin", "user", NULL,	   NULL,   NULL,   false, kw_op_user_list },
+	{ "user.show",	"admin", "user", "user",   NULL,   NULL,   false, kw_op_user_show },
+	{ "user.del",	"admin", "user", "user",   NULL,   NULL,   true,  kw_op_user_del },
+	{ "role.list",	"admin", "role", NULL,	   NULL,   NULL,   false, kw_op_role_list },
+	{ "role.show",	"admin", "role", "role",   NULL,   NULL,   false, kw_op_role_show },
+	{ "role.create", "admin", "role", "role",  NULL,   NULL,   true,  kw_op_role_create },
+	{ "role.delete", "admin", "role", "role",  NULL,   NULL,   true,  kw_op_role_delete },
+	{ "role.grant",	"admin", "user", "user",   NULL,   "role", true,  kw_op_role_grant },
+	{ "role.revoke", "admin", "user", "user",  NULL,   "role", true,  kw_op_role_revoke },
 };
 
 static const struct kw_op *
@@ -111,12 +115,57 @@ arg_ok(const char *key, const char *v)
 	return word_ok(v, 64, USER_CHARS);
 }
 
+/* The roles an operation hands out: one role name, or a list of them. */
+static int
+check_roles_arg(const struct kw_op *op, struct kw_call *call)
+{
+	json_t *v = json_object_get(call->args, op->roles_arg), *e;
+	size_t i;
+
+	if (!v && strcmp(op->roles_arg, "roles") == 0)
+		return 0;
+	if (json_is_string(v) && arg_ok("role", json_string_value(v)))
+		return 0;
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, e)
+			if (!json_is_string(e) || !arg_ok("role", json_string_value(e)))
+				goto bad;
+		return 0;
+	}
+ bad:
+	snprintf(call->msg, sizeof(call->msg), "\"%s\" must name roles: 1-64 letters, digits, "
+	    "'_' or '-'", op->roles_arg);
+	return KW_ERR_INVALID;
+}
+
+/* Each role handed out needs the verb on role/NAME as well. */
+static bool
+decide_roles(const struct kw_op *op, struct kw_call *call, const struct kw_subject *subject,
+    const char *verb, char *why, size_t why_len)
+{
+	json_t *v = json_object_get(call->args, op->roles_arg), *e;
+	char res[96];
+	size_t i;
+
+	if (json_is_string(v)) {
+		snprintf(res, sizeof(res), "role/%s", json_string_value(v));
+		return kw_rbac_decide(call->caller, subject, verb, res, why, why_len);
+	}
+	json_array_foreach(v, i, e) {
+		snprintf(res, sizeof(res), "role/%s", json_string_value(e));
+		if (!kw_rbac_decide(call->caller, subject, verb, res, why, why_len))
+			return false;
+	}
+	return true;
+}
+
 /* Work out verb, resource and subject from the table entry and the arguments. */
 static int
 resolve(const struct kw_op *op, struct kw_call *call, const char **ret_verb,
     char *resource, size_t res_len)
 {
 	const char *v;
+	int r;
 
 	*ret_verb = op->verb;
 	if (!op->verb) {
@@ -142,6 +191,8 @@ resolve(const struct kw_op *op, struct kw_call *call, const char **ret_verb,
 		snprintf(resource, res_len, "%s", op->res_type);
 		call->resource = resource;
 	}
+	if (op->roles_arg && (r = check_roles_arg(op, call)) < 0)
+		return r;
 	call->subject = call->caller->user;
 	if (op->acts_as && json_object_get(call->args, op->acts_as)) {
 		v = kw_arg_str(call->args, op->acts_as);
@@ -296,7 +347,8 @@ dispatch_request(struct kw_broker *b, struct kw_conn *c, struct kw_request *req,
 		return refuse(b, c, req->id, op->name, call.resource, KW_ERR_INTERNAL,
 		    "the state store cannot be read");
 	if (verb[0] != '\0' &&
-	    !kw_rbac_decide(&c->caller, &subject, verb, call.resource, why, sizeof(why))) {
+	    (!kw_rbac_decide(&c->caller, &subject, verb, call.resource, why, sizeof(why)) ||
+	    (op->roles_arg && !decide_roles(op, &call, &subject, verb, why, sizeof(why))))) {
 		/* The record says what was asked and for whom, not only that it failed. */
 		json_t *meta = json_pack("{s:s, s:s}", "verb", verb, "user", call.subject);
 		json_decref(perms);

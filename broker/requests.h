@@ -36,6 +36,8 @@ struct kw_op {
 	const char *res_type;	/* resource type ("user"), or NULL */
 	const char *res_arg;	/* argument naming the resource, or NULL */
 	const char *acts_as;	/* argument naming the user acted for, or NULL */
+	const char *roles_arg;	/* argument naming roles handed out (a name or a list):
+				   the verb is needed on role/NAME for each, too */
 	bool writes;		/* runs in a state.db transaction */
 	kw_op_fn fn;
 };

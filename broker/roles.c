@@ -5,6 +5,7 @@
 
 #include "clock.h"
 #include "keywarden.h"
+#include "log.h"
 #include "roles.h"
 #include "sql.h"
 #include "users.h"
@@ -101,7 +102,17 @@ role_names(const struct kw_config *cfg, sqlite3 *db, json_t **ret_names)
 	sqlite3_finalize(st);
 	if (r < 0)
 		return r;
-	json_object_foreach(kw_config_get(cfg, ROLES_KEY), name, v)
+	/* A stored role shadowed by a configured one of the same name is listed once. */
+	json_t *conf = kw_config_get(cfg, ROLES_KEY), *e;
+	size_t i;
+	for (i = 0; i < json_array_size(names);) {
+		e = json_array_get(names, i);
+		if (json_object_get(conf, json_string_value(e)))
+			json_array_remove(names, i);
+		else
+			i++;
+	}
+	json_object_foreach(conf, name, v)
 		json_array_append_new(names, json_string(name));
 	*ret_names = names;
 	return 0;
@@ -190,4 +201,24 @@ kw_role_permissions(const struct kw_config *cfg, sqlite3 *db, json_t *names, jso
 	}
 	*ret_perms = all;
 	return 0;
+}
+
+void
+kw_role_warn_shadowed(const struct kw_config *cfg, sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *stored = NULL, *e;
+	size_t i;
+
+	if (kw_sql_prepare(db, &st, "SELECT name FROM roles", "") < 0)
+		return;
+	if (kw_sql_column_strings(st, &stored) == 0) {
+		json_array_foreach(stored, i, e)
+			if (json_object_get(kw_config_get(cfg, ROLES_KEY), json_string_value(e)))
+				kw_log_warn("role %s created with the CLI is shadowed by the role of that "
+				    "name in the configuration; the configuration's definition applies",
+				    json_string_value(e));
+		json_decref(stored);
+	}
+	sqlite3_finalize(st);
 }

@@ -1,8 +1,9 @@
 /*
  * roles.h - the roles a grant can name: built-in and configured ones from
  * security.authorization.rbac.roles, and those created from the CLI
- * (state.db).  A configured role wins over nothing: the two sets never share
- * a name, because creating a role with a configured name is refused.
+ * (state.db).  Creating a role with a configured name is refused; should the
+ * configuration later define a name that was created from the CLI, the
+ * configured definition applies and the broker warns at start.
  */
 #ifndef KW_ROLES_H
 #define KW_ROLES_H
@@ -42,5 +43,8 @@ int kw_role_delete(sqlite3 *db, const char *name) KW_WUR KW_NONNULL(1, 2);
  */
 int kw_role_permissions(const struct kw_config *cfg, sqlite3 *db, json_t *names,
     json_t **ret_perms) KW_WUR KW_NONNULL(1, 2, 3, 4);
+
+/* Log a warning for each stored role that a configured role shadows. */
+void kw_role_warn_shadowed(const struct kw_config *cfg, sqlite3 *db) KW_NONNULL(1, 2);
 
 #endif

@@ -154,7 +154,8 @@ plain_name(const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n > 64)
+	/* A leading '-' would read as an option on the command line. */
+	if (n == 0 || n > 64 || s[0] == '-')
 		return false;
 	for (; *s; s++)
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
@@ -174,7 +175,8 @@ check_roles(const char *path, json_t *v, char *err, size_t err_len)
 		return fail(err, err_len, path, "an object of role names to {\"permissions\": [...]}");
 	json_object_foreach(v, name, role) {
 		if (!plain_name(name)) {
-			snprintf(err, err_len, "%s.%.64s: role names are 1-64 letters, digits, '_' or '-'",
+			snprintf(err, err_len, "%s.%.64s: role names are 1-64 letters, digits, '_' or '-', "
+			    "not starting with '-'",
 			    path, name);
 			return KW_ERR_CONFIG;
 		}

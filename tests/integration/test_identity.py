@@ -189,8 +189,20 @@ def test_narrow_admin_permission(id_broker):
     ok(run_as(b, "root", "admin", "role", "create", "useradmin",
               "--permission", "admin:user/*"))
     setup_users(b, alice=["useradmin"])
-    ok(run_as(b, "alice", "admin", "user", "add", "bob", "--role", "reviewer"))
+    ok(run_as(b, "alice", "admin", "user", "add", "bob"))
     ok(run_as(b, "alice", "admin", "user", "show", "bob"))
+    # Handing out a role needs admin on that role too: no self-promotion.
+    cp = run_as(b, "alice", "admin", "role", "grant", "alice", "admin")
+    fails(cp, 1, "denied")
+    m = denied_row(b, cp, "alice", "role.grant", "user/alice")
+    assert "role/admin" in m["reason"], m
+    fails(run_as(b, "alice", "admin", "user", "add", "carol", "--role", "reviewer"), 1, "denied")
+    ok(run_as(b, "root", "admin", "role", "create", "reviewgranter",
+              "--permission", "admin:role/reviewer"))
+    ok(run_as(b, "root", "admin", "role", "grant", "alice", "reviewgranter"))
+    ok(run_as(b, "alice", "admin", "user", "add", "carol", "--role", "reviewer"))
+    ok(run_as(b, "alice", "admin", "role", "grant", "bob", "reviewer"))
+    fails(run_as(b, "alice", "admin", "role", "grant", "bob", "admin"), 1, "denied")
     cp = run_as(b, "alice", "admin", "role", "create", "x", "--permission", "read")
     fails(cp, 1, "denied")
     denied_row(b, cp, "alice", "role.create", "role/x")

@@ -312,6 +312,31 @@ def test_config_roles(id_broker):
     assert by["admin"]["SOURCE"] == "builtin", rows
 
 
+def test_role_names_checked_on_grant(id_broker):
+    b = id_broker()
+    ok(adm(b, "user", "add", "alice"))
+    for bad in ("x y", "-x", "a/b"):
+        fails(adm(b, "role", "grant", "alice", bad), 2, "role")
+        fails(adm(b, "user", "add", "bob", "--role", bad), 2, "role")
+    assert user_map(b)["alice"]["roles"] == []
+    assert "bob" not in user_map(b)
+
+
+def test_config_role_shadowing_a_cli_role(id_broker):
+    """A role created from the CLI and later defined in the configuration: the
+    configured definition applies, the role is listed once, and the broker warns."""
+    b = id_broker()
+    ok(adm(b, "role", "create", "ops", "--permission", "write"))
+    assert b.stop() == 0
+    b.write_config({"security": {"authorization": {"rbac": {"roles": {
+        "ops": {"permissions": ["read:key/ops-*"]}}}}}})
+    start(b)
+    assert "role ops created with the CLI is shadowed" in b.stderr()
+    roles = listing(as_json(adm(b, "role", "list", "--json")), "roles")
+    assert [r["role"] for r in roles].count("ops") == 1
+    assert role_map(b)["ops"]["permissions"] == ["read:key/ops-*"]
+
+
 @pytest.mark.parametrize("perms, index", [
     (["reed:key/x"], 0),
     (["read", "read:"], 1),

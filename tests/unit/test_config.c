@@ -766,6 +766,10 @@ test_parse_role_permission_grammar(void **state)
 	parse_bad("{\"security\": {\"authorization\": {\"rbac\": {\"roles\": {\"ops\":"
 	    " {\"permissions\": [\"read:key/[x]\"]}}}}}}",
 	    "security.authorization.rbac.roles.ops.permissions[0]: ");
+	/* A role name must not read as a command-line option. */
+	parse_bad("{\"security\": {\"authorization\": {\"rbac\": {\"roles\": {\"-ops\":"
+	    " {\"permissions\": [\"read\"]}}}}}}",
+	    "security.authorization.rbac.roles.-ops: role names are");
 }
 
 static void
