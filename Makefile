@@ -97,7 +97,7 @@ $(BUILD)/libkeywarden.so: $(CLIENT_OBJ) client/libkeywarden.map
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-soname,libkeywarden.so.0 \
 		-Wl,--version-script=client/libkeywarden.map -o $@ $(CLIENT_OBJ) \
-		$(shell $(PKG_CONFIG) --libs jansson)
+		$(shell $(PKG_CONFIG) --libs jansson libsodium)
 
 $(BUILD)/keywarden.pc: client/keywarden.pc.in Makefile
 	@mkdir -p $(dir $@)

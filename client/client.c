@@ -2,6 +2,7 @@
  * client.c - blocking client connection to the broker (see keywarden.h).
  */
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 struct kw_client {
 	int fd;
 	json_int_t next_id;
+	char *session;		/* token attached to requests, or NULL */
 	int server_version;
 	char *server_name;
 };
@@ -101,9 +103,11 @@ kw_client_call(kw_client *c, const char *op, json_t *args, json_t **ret_result,
 	if (!c || !op)
 		return KW_ERR_INVALID;
 	id = c->next_id++;
-	if (!(req = kw_request_new(id, op, args)))
+	if (!(req = kw_request_new(id, op, args, c->session)))
 		return KW_ERR_NOMEM;
 	r = kw_msg_encode(req, &frame, &flen);
+	/* The encoded request may hold the token: wipe both copies after use. */
+	json_object_del(req, "session");
 	json_decref(req);
 	if (r < 0 ||
 	    (r = send_all(c->fd, frame, flen)) < 0 ||
@@ -111,9 +115,35 @@ kw_client_call(kw_client *c, const char *op, json_t *args, json_t **ret_result,
 		goto out;
 	r = kw_reply_parse(body, blen, id, ret_result, ret_message);
  out:
-	free(frame);
+	if (frame) {
+		sodium_memzero(frame, flen);
+		free(frame);
+	}
 	free(body);
 	return r;
+}
+
+static void
+wipe_free(char *s)
+{
+	if (s) {
+		sodium_memzero(s, strlen(s));
+		free(s);
+	}
+}
+
+int
+kw_client_set_session(kw_client *c, const char *token)
+{
+	char *copy = NULL;
+
+	if (!c)
+		return KW_ERR_INVALID;
+	if (token && !(copy = strdup(token)))
+		return KW_ERR_NOMEM;
+	wipe_free(c->session);
+	c->session = copy;
+	return 0;
 }
 
 static int
@@ -190,6 +220,7 @@ kw_client_free(kw_client *c)
 		return;
 	if (c->fd >= 0)
 		close(c->fd);
+	wipe_free(c->session);
 	free(c->server_name);
 	free(c);
 }

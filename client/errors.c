@@ -31,6 +31,8 @@ static const struct {
 	{ KW_ERR_BUSY,		  "busy",		"broker busy" },
 	{ KW_ERR_CONFIG,	  "config",		"configuration error" },
 	{ KW_ERR_INVALID,	  "invalid_argument",	"invalid argument" },
+	{ KW_ERR_SESSION,	  "session_required",	"a valid session is required; run keywarden login" },
+	{ KW_ERR_LOCKED,	  "locked",		"the account is locked" },
 };
 
 const char *

@@ -58,6 +58,8 @@ enum kw_error {
 	KW_ERR_BUSY		= -17,	/* "busy": too many clients */
 	KW_ERR_CONFIG		= -18,	/* "config" */
 	KW_ERR_INVALID		= -19,	/* "invalid_argument" */
+	KW_ERR_SESSION		= -20,	/* "session_required": none, expired, revoked, foreign */
+	KW_ERR_LOCKED		= -21,	/* "locked": the account is locked */
 };
 
 /* Stable wire name of an error code; never NULL ("internal" if unknown). */
@@ -98,6 +100,24 @@ void kw_client_free(kw_client *c);
 int kw_client_call(kw_client *c, const char *op, json_t *args,
     json_t **ret_result, char **ret_message)
 	__attribute__((warn_unused_result));
+
+/*
+ * Attach a session token to every later request on c (copied, and wiped
+ * when replaced or freed; NULL clears).  0 or KW_ERR_NOMEM.
+ */
+int kw_client_set_session(kw_client *c, const char *token);
+
+/*
+ * The token cache: where `keywarden login` keeps the session token for the
+ * broker at socket_path, so later commands can use it.  The kernel user
+ * keyring first (a key that expires after timeout_s), else a 0600 file under
+ * $XDG_RUNTIME_DIR/keywarden/.  Never the environment.
+ * kw_session_load: *ret_token is malloc'd, the caller wipes and frees it;
+ * KW_ERR_NOT_FOUND when nothing (unexpired) is cached.
+ */
+int kw_session_store(const char *socket_path, const char *token, unsigned timeout_s);
+int kw_session_load(const char *socket_path, char **ret_token);
+int kw_session_forget(const char *socket_path);
 
 /* Protocol version and server string the broker announced in the handshake. */
 int kw_client_server_version(const kw_client *c);

@@ -50,7 +50,7 @@ kw_request_parse(const uint8_t *body, size_t len, struct kw_request *req,
     char *why, size_t why_len)
 {
 	json_error_t jerr;
-	json_t *msg, *op, *args, *id;
+	json_t *msg, *op, *args, *id, *session;
 
 	memset(req, 0, sizeof(*req));
 	req->id = -1;
@@ -103,6 +103,12 @@ kw_request_parse(const uint8_t *body, size_t len, struct kw_request *req,
 		snprintf(why, why_len, "\"args\" must be an object");
 		goto bad;
 	}
+	session = json_object_get(msg, "session");
+	if (session && (!json_is_string(session) || json_string_length(session) == 0 ||
+	    json_string_length(session) > KW_PROTO_SESSION_MAX)) {
+		snprintf(why, why_len, "\"session\" must be a session token");
+		goto bad;
+	}
 	if (!args) {
 		if (!(args = json_object()) || json_object_set_new(msg, "args", args) < 0) {
 			json_decref(msg);
@@ -112,6 +118,7 @@ kw_request_parse(const uint8_t *body, size_t len, struct kw_request *req,
 	req->msg = msg;
 	req->op = json_string_value(op);
 	req->args = args;
+	req->session = json_string_value(session);
 	return 0;
  bad:
 	json_decref(msg);
@@ -135,11 +142,17 @@ id_value(json_int_t id)
 }
 
 json_t *
-kw_request_new(json_int_t id, const char *op, json_t *args)
+kw_request_new(json_int_t id, const char *op, json_t *args, const char *session)
 {
 	/* "o" steals the reference: take one for a borrowed args, or a fresh {}. */
-	return json_pack("{s:o, s:s, s:o}", "id", id_value(id), "op", op,
+	json_t *msg = json_pack("{s:o, s:s, s:o}", "id", id_value(id), "op", op,
 	    "args", args ? json_incref(args) : json_object());
+
+	if (msg && session && json_object_set_new(msg, "session", json_string(session)) < 0) {
+		json_decref(msg);
+		return NULL;
+	}
+	return msg;
 }
 
 json_t *

@@ -1,7 +1,8 @@
 /*
  * proto.h - the message layer of the wire protocol (JSON bodies).
  *
- * Request:  {"id": N, "op": "name", "args": {...}}      ("args" optional)
+ * Request:  {"id": N, "op": "name", "args": {...}, "session": "kw1_..."}
+ *           ("args" and "session" optional)
  * Reply:    {"id": N, "ok": true,  "result": {...}}
  *           {"id": N, "ok": false, "error": {"code": "denied", "message": "..."}}
  * The first request on a connection must be
@@ -21,12 +22,15 @@
 #define KW_PROTO_ID_MAX ((json_int_t)1 << 53)
 /* Longest operation name. */
 #define KW_PROTO_OP_MAX 64
+/* Longest session token accepted in a request. */
+#define KW_PROTO_SESSION_MAX 128
 
 struct kw_request {
 	json_t *msg;		/* the whole parsed message (owned) */
 	json_int_t id;		/* -1 when absent or unusable */
 	const char *op;		/* borrowed from msg */
 	json_t *args;		/* borrowed from msg; an empty object if absent */
+	const char *session;	/* borrowed from msg; NULL if absent */
 };
 
 /*
@@ -41,8 +45,11 @@ int kw_request_parse(const uint8_t *body, size_t len, struct kw_request *req,
 /* Release what kw_request_parse filled.  Accepts a zeroed request. */
 void kw_request_clear(struct kw_request *req);
 
-/* Build a request message.  args is borrowed (NULL: {}).  NULL on ENOMEM. */
-json_t *kw_request_new(json_int_t id, const char *op, json_t *args);
+/*
+ * Build a request message.  args is borrowed (NULL: {}); session may be
+ * NULL.  NULL on ENOMEM.
+ */
+json_t *kw_request_new(json_int_t id, const char *op, json_t *args, const char *session);
 
 /* Build replies.  result is transferred; id < 0 becomes null.  NULL on ENOMEM. */
 json_t *kw_reply_ok(json_int_t id, json_t *result);

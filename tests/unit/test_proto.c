@@ -391,7 +391,7 @@ static void
 test_request_new_shapes(void **state)
 {
 	json_t *args = json_pack("{s:i}", "version", 1);
-	json_t *m = kw_request_new(1, "hello", args);
+	json_t *m = kw_request_new(1, "hello", args, NULL);
 
 	assert_json(m, "{\"id\":1,\"op\":\"hello\",\"args\":{\"version\":1}}");
 	/* args is borrowed: the caller's reference is still its own. */
@@ -401,12 +401,12 @@ test_request_new_shapes(void **state)
 	json_decref(args);
 
 	args = json_object();
-	m = kw_request_new(-1, "status", args);
+	m = kw_request_new(-1, "status", args, NULL);
 	assert_json(m, "{\"id\":null,\"op\":\"status\",\"args\":{}}");
 	json_decref(m);
 
 	/* A failed builder gives NULL, not a half message; args stay the caller's. */
-	assert_null(kw_request_new(1, NULL, args));
+	assert_null(kw_request_new(1, NULL, args, NULL));
 	assert_int_equal(args->refcount, 1);
 	json_decref(args);
 }
@@ -414,7 +414,7 @@ test_request_new_shapes(void **state)
 static void
 test_request_new_null_args_no_leak(void **state)
 {
-	json_t *m = kw_request_new(2, "status", NULL);
+	json_t *m = kw_request_new(2, "status", NULL, NULL);
 
 	assert_json(m, "{\"id\":2,\"op\":\"status\",\"args\":{}}");
 	/* The {} made for NULL args is owned by the message alone (fixed in 3cf6ef6). */
@@ -431,7 +431,7 @@ test_msg_encode(void **state)
 	size_t flen, blen, used;
 	char why[128];
 	json_t *args = json_pack("{s:i}", "version", 1);
-	json_t *m = kw_request_new(42, "hello", args);
+	json_t *m = kw_request_new(42, "hello", args, NULL);
 
 	/* Encode, deframe, parse: the same request comes out. */
 	assert_int_equal(kw_msg_encode(m, &frame, &flen), 0);
@@ -591,9 +591,10 @@ test_error_names_round_trip(void **state)
 		"frame_too_large", "bad_frame", "bad_json", "bad_request", "unknown_op",
 		"handshake_required", "version_mismatch", "denied", "not_found",
 		"audit_unavailable", "timeout", "busy", "config", "invalid_argument",
+		"session_required", "locked",
 	};
 
-	assert_int_equal(KW_ELEMENTSOF(names), 1 - KW_ERR_INVALID);
+	assert_int_equal(KW_ELEMENTSOF(names), 1 - KW_ERR_LOCKED);
 	for (int i = 0; i < (int)KW_ELEMENTSOF(names); i++) {
 		int code = -i;
 		const char *text = kw_strerror(code);
@@ -632,9 +633,9 @@ test_error_names_unknown(void **state)
 	assert_int_equal(kw_error_from_name("denied "), KW_ERR_INTERNAL);
 	assert_int_equal(kw_error_from_name(NULL), KW_ERR_INTERNAL);
 	assert_string_equal(kw_error_name(1), "internal");
-	assert_string_equal(kw_error_name(-20), "internal");
+	assert_string_equal(kw_error_name(-22), "internal");
 	assert_string_equal(kw_error_name(-999), "internal");
-	assert_string_equal(kw_strerror(-20), "unknown error");
+	assert_string_equal(kw_strerror(-22), "unknown error");
 	assert_string_equal(kw_strerror(12345), "unknown error");
 	assert_string_equal(kw_version(), KW_VERSION);
 }
