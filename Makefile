@@ -26,7 +26,7 @@ MANDIR     ?= $(PREFIX)/share/man
 PAMDIR     ?= $(LIBDIR)/security
 SYSCONFDIR ?= /etc
 
-PKGS := jansson sqlite3 libsodium
+PKGS := jansson sqlite3 libsodium liboath libkeyutils
 
 ifeq ($(V),1)
 Q :=
@@ -54,11 +54,14 @@ endif
 
 COMMON_SRC := common/log.c common/clock.c common/config.c common/config_schema.c common/fsutil.c \
 	rbac/perm.c
-CLIENT_SRC := client/frame.c client/proto.c client/errors.c client/client.c
+CLIENT_SRC := client/frame.c client/proto.c client/errors.c client/client.c \
+	client/session_cache.c
 BROKER_SRC := broker/main.c broker/server.c broker/loop.c broker/requests.c \
 	broker/op_status.c broker/op_check.c broker/op_user.c broker/op_role.c \
 	broker/store.c broker/sql.c broker/audit.c broker/state.c broker/users.c \
-	broker/roles.c broker/notify.c rbac/decide.c
+	broker/roles.c broker/notify.c broker/secrets.c broker/totp.c broker/mfa.c \
+	broker/locks.c broker/sessions.c broker/op_login.c broker/op_mfa.c broker/op_lock.c \
+	broker/op_session.c rbac/decide.c
 CLI_SRC    := cli/main.c cli/prompt.c cli/table.c cli/cmd_status.c cli/cmd_config.c \
 	cli/cmd_check.c cli/cmd_admin.c cli/cmd_admin_user.c cli/cmd_admin_role.c
 
@@ -68,7 +71,7 @@ CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
 BROKER_OBJ := $(call obj,$(BROKER_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
 
-UNIT_TESTS := test_config test_frame test_proto test_perm test_rbac
+UNIT_TESTS := test_config test_frame test_proto test_perm test_rbac test_session_cache
 UNIT_BIN   := $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 
 PROGRAMS := $(BUILD)/keywardend $(BUILD)/keywarden $(BUILD)/libkeywarden.so \
@@ -97,7 +100,7 @@ $(BUILD)/libkeywarden.so: $(CLIENT_OBJ) client/libkeywarden.map
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-soname,libkeywarden.so.0 \
 		-Wl,--version-script=client/libkeywarden.map -o $@ $(CLIENT_OBJ) \
-		$(shell $(PKG_CONFIG) --libs jansson libsodium)
+		$(shell $(PKG_CONFIG) --libs jansson libsodium libkeyutils)
 
 $(BUILD)/keywarden.pc: client/keywarden.pc.in Makefile
 	@mkdir -p $(dir $@)

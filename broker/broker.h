@@ -14,6 +14,7 @@
 #include "config.h"
 #include "frame.h"
 #include "rbac.h"
+#include "secrets.h"
 
 struct kw_conn {
 	int fd;
@@ -38,6 +39,7 @@ struct kw_broker {
 	const char *data_dir;		/* borrowed from cfg */
 	sqlite3 *state;			/* owned */
 	struct kw_audit *audit;		/* owned */
+	struct kw_secrets *secrets;	/* owned, sodium_malloc'd */
 	int listen_fd;
 	int lock_fd;
 	int epoll_fd;

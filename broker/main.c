@@ -27,6 +27,7 @@
 #include "roles.h"
 #include "server.h"
 #include "state.h"
+#include "totp.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_CONFIG 2
@@ -122,6 +123,10 @@ open_data_dir(struct kw_broker *b)
 		kw_log_error("%s", err);
 		return EXIT_RUNTIME;
 	}
+	if ((r = kw_secrets_open(b->data_dir, &b->secrets, err, sizeof(err))) < 0) {
+		kw_log_error("%s", err);
+		return EXIT_RUNTIME;
+	}
 	kw_role_warn_shadowed(b->cfg, b->state);
 	return 0;
 }
@@ -161,6 +166,7 @@ teardown(struct kw_broker *b)
 	if (b->signal_fd >= 0)
 		close(b->signal_fd);
 	kw_audit_close(b->audit);
+	kw_secrets_free(b->secrets);
 	sqlite3_close(b->state);
 	kw_config_free(b->cfg);
 }
@@ -200,6 +206,10 @@ main(int argc, char **argv)
 		config = KW_CONFIG_PATH_DEFAULT;
 	kw_log_init("keywardend", KW_LOG_STDERR, debug ? LOG_DEBUG : LOG_INFO);
 	harden_process();
+	if (sodium_init() < 0 || kw_totp_init() < 0) {
+		kw_log_error("cannot initialise the crypto libraries");
+		return EXIT_RUNTIME;
+	}
 
 	if (kw_config_load(config, true, &b.cfg, err, sizeof(err)) < 0) {
 		kw_log_error("config: %s", err);

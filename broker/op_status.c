@@ -3,6 +3,7 @@
  */
 #include "keywarden.h"
 #include "requests.h"
+#include "sessions.h"
 #include "users.h"
 
 int
@@ -25,7 +26,17 @@ kw_op_status(struct kw_call *call, json_t **ret_result)
 		json_decref(user);
 		return r;
 	}
-	*ret_result = json_pack("{s:s, s:i, s:s, s:{s:s, s:I, s:I, s:I}, s:o, s:o}",
+	/* The session the request came with, as the broker sees it now. */
+	json_t *session = json_null();
+	if (call->session) {
+		char exp[32], idle[32];
+		long long timeout = kw_config_int(call->b->cfg, "security.session.timeout");
+		session = json_pack("{s:s, s:o, s:s}", "id", call->session->id,
+		    "expires", call->session->expires < 0 ? json_null() :
+		    json_string(kw_time_text(call->session->expires, exp)),
+		    "idle_expires", kw_time_text(call->session->last_used + timeout, idle));
+	}
+	*ret_result = json_pack("{s:s, s:i, s:s, s:{s:s, s:I, s:I, s:I}, s:o, s:o, s:o}",
 	    "version", KW_VERSION,
 	    "protocol", KW_PROTOCOL_VERSION,
 	    "socket", call->b->socket_path,
@@ -35,6 +46,9 @@ kw_op_status(struct kw_call *call, json_t **ret_result)
 	    "gid", (json_int_t)who->gid,
 	    "pid", (json_int_t)who->pid,
 	    "user", user,
-	    "roles", roles);
+	    "roles", roles,
+	    "session", session);
+	if (*ret_result && call->session_error)
+		json_object_set_new(*ret_result, "session_error", json_string(call->session_error));
 	return *ret_result ? 0 : KW_ERR_NOMEM;
 }

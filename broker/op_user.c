@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "keywarden.h"
+#include "mfa.h"
 #include "requests.h"
 #include "roles.h"
 #include "users.h"
@@ -95,7 +96,21 @@ kw_op_user_add(struct kw_call *call, json_t **ret_result)
 	if (r < 0 || (r = grant_listed(call, uid)) < 0)
 		return r;
 	json_object_set_new(call->meta, "uid", json_integer(uid));
-	return kw_user_json(call->b->state, uid, ret_result);
+	if ((r = kw_user_json(call->b->state, uid, ret_result)) < 0)
+		return r;
+	/* A new user gets a second factor at once; the reply is the only time it shows. */
+	if (kw_config_bool(call->b->cfg, "security.authentication.mfa.enabled")) {
+		json_t *enrollment = NULL;
+		if ((r = kw_mfa_enroll(call->b->state, call->b->secrets, uid, name, &enrollment)) < 0) {
+			json_decref(*ret_result);
+			return r;
+		}
+		json_object_del(enrollment, "user");
+		json_object_update(*ret_result, enrollment);
+		json_decref(enrollment);
+		json_object_set_new(call->meta, "totp", json_string("enrolled"));
+	}
+	return 0;
 }
 
 int

@@ -10,6 +10,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "keywarden.h"
 #include "log.h"
@@ -27,20 +28,29 @@ static int op_hello(struct kw_call *call, json_t **ret_result);
  * narrow admin permission on users cannot be used to hand oneself "admin".
  */
 static const struct kw_op ops[] = {
-	/* name		verb	res_type res_arg   acts_as roles_arg writes handler */
-	{ "hello",	"",	NULL,	NULL,	   NULL,   NULL,   false, op_hello },
-	{ "status",	"",	NULL,	NULL,	   NULL,   NULL,   false, kw_op_status },
-	{ "check",	NULL,	NULL,	"resource", "user", NULL,  false, kw_op_check },
-	{ "user.add",	"admin", "user", "user",   NULL,   "roles", true, kw_op_user_add },
-	{ "user.list",	"admin", "user", NULL,	   NULL,   NULL,   false, kw_op_user_list },
-	{ "user.show",	"admin", "user", "user",   NULL,   NULL,   false, kw_op_user_show },
-	{ "user.del",	"admin", "user", "user",   NULL,   NULL,   true,  kw_op_user_del },
-	{ "role.list",	"admin", "role", NULL,	   NULL,   NULL,   false, kw_op_role_list },
-	{ "role.show",	"admin", "role", "role",   NULL,   NULL,   false, kw_op_role_show },
-	{ "role.create", "admin", "role", "role",  NULL,   NULL,   true,  kw_op_role_create },
-	{ "role.delete", "admin", "role", "role",  NULL,   NULL,   true,  kw_op_role_delete },
-	{ "role.grant",	"admin", "user", "user",   NULL,   "role", true,  kw_op_role_grant },
-	{ "role.revoke", "admin", "user", "user",  NULL,   "role", true,  kw_op_role_revoke },
+	/* name		verb	res_type res_arg  acts_as roles_arg writes session handler */
+	{ "hello",	"",	NULL,	NULL,	  NULL,   NULL,   false, false, op_hello },
+	{ "status",	"",	NULL,	NULL,	  NULL,   NULL,   false, false, kw_op_status },
+	{ "login",	"",	NULL,	NULL,	  "user", NULL,   true,  false, kw_op_login },
+	{ "logout",	"",	NULL,	NULL,	  NULL,   NULL,   true,  true,  kw_op_logout },
+	{ "account",	"",	NULL,	NULL,	  "user", NULL,   true,  false, kw_op_account },
+	{ "totp.enroll", "",	NULL,	NULL,	  NULL,   NULL,   true,  true,  kw_op_totp_enroll },
+	{ "check",	NULL,	NULL,	"resource", "user", NULL, false, false, kw_op_check },
+	{ "user.add",	"admin", "user", "user",  NULL,   "roles", true, false, kw_op_user_add },
+	{ "user.list",	"admin", "user", NULL,	  NULL,   NULL,   false, false, kw_op_user_list },
+	{ "user.show",	"admin", "user", "user",  NULL,   NULL,   false, false, kw_op_user_show },
+	{ "user.del",	"admin", "user", "user",  NULL,   NULL,   true,  false, kw_op_user_del },
+	{ "user.totp-reset", "admin", "user", "user", NULL, NULL, true,  false, kw_op_user_totp_reset },
+	{ "user.lock",	"admin", "user", "user",  NULL,   NULL,   true,  false, kw_op_user_lock },
+	{ "user.unlock", "admin", "user", "user", NULL,   NULL,   true,  false, kw_op_user_unlock },
+	{ "role.list",	"admin", "role", NULL,	  NULL,   NULL,   false, false, kw_op_role_list },
+	{ "role.show",	"admin", "role", "role",  NULL,   NULL,   false, false, kw_op_role_show },
+	{ "role.create", "admin", "role", "role", NULL,   NULL,   true,  false, kw_op_role_create },
+	{ "role.delete", "admin", "role", "role", NULL,   NULL,   true,  false, kw_op_role_delete },
+	{ "role.grant",	"admin", "user", "user",  NULL,   "role", true,  false, kw_op_role_grant },
+	{ "role.revoke", "admin", "user", "user", NULL,   "role", true,  false, kw_op_role_revoke },
+	{ "session.list", "admin", "session", NULL, NULL, NULL,   false, false, kw_op_session_list },
+	{ "session.revoke", "admin", "session", NULL, NULL, NULL, true,  false, kw_op_session_revoke },
 };
 
 static const struct kw_op *
@@ -281,6 +291,15 @@ reply_ok(json_t *reply)
 	return json_is_true(json_object_get(reply, "ok"));
 }
 
+/* True when audited() replaced the answer because the record failed. */
+static bool
+audit_refused(json_t *reply)
+{
+	const char *code = json_string_value(json_object_get(json_object_get(reply, "error"), "code"));
+
+	return code && strcmp(code, kw_error_name(KW_ERR_AUDIT)) == 0;
+}
+
 /* Run an authorized request: handler, record, and the state commit in that order. */
 static json_t *
 run(struct kw_broker *b, const struct kw_op *op, struct kw_call *call, json_int_t id)
@@ -295,11 +314,16 @@ run(struct kw_broker *b, const struct kw_op *op, struct kw_call *call, json_int_
 	}
 	r = call->rc = op->fn(call, &result);
 	if (r < 0) {
-		if (op->writes)
+		if (op->writes && !call->keep_on_error)
 			kw_sql_rollback(b->state);
 		const char *why = call->msg[0] ? call->msg : kw_strerror(r);
-		return audited(b, call->caller, id, op->name, call->resource, r, why, call->meta,
+		reply = audited(b, call->caller, id, op->name, call->resource, r, why, call->meta,
 		    kw_reply_error(id, r, why));
+		/* What must count even on failure (a wrong code) lands only with its record. */
+		if (op->writes && call->keep_on_error &&
+		    (audit_refused(reply) || kw_sql_commit(b->state) < 0))
+			kw_sql_rollback(b->state);
+		return reply;
 	}
 	reply = audited(b, call->caller, id, op->name, call->resource, 0, NULL, call->meta,
 	    kw_reply_ok(id, result));
@@ -321,15 +345,55 @@ run(struct kw_broker *b, const struct kw_op *op, struct kw_call *call, json_int_
 	return reply;
 }
 
+long long
+kw_now(void)
+{
+	return (long long)time(NULL);
+}
+
+bool
+kw_mfa_required(const struct kw_broker *b)
+{
+	return kw_config_bool(b->cfg, "security.authentication.mfa.enabled") &&
+	    kw_config_bool(b->cfg, "security.authentication.mfa.required");
+}
+
+/*
+ * Check the token a request carries.  A token of another uid is refused
+ * outright (and audited by the caller); one that is merely invalid leaves
+ * call->session NULL with the reason in why, for the operations that need
+ * a session to report.
+ */
+static int
+attach_session(struct kw_broker *b, struct kw_call *call, const char *token,
+    struct kw_session *ses, char *why, size_t why_len)
+{
+	int r = kw_session_check(b->state, b->secrets, token, kw_now(),
+	    kw_config_int(b->cfg, "security.session.timeout"), ses, why, why_len);
+
+	if (r == KW_ERR_SESSION)
+		return 0;
+	if (r < 0)
+		return r;
+	if (ses->uid != call->caller->uid) {
+		snprintf(why, why_len, "session %s belongs to another user", ses->id);
+		return KW_ERR_DENIED;
+	}
+	call->session = ses;
+	call->token = token;
+	return 0;
+}
+
 static json_t *
 dispatch_request(struct kw_broker *b, struct kw_conn *c, struct kw_request *req, bool *ret_close)
 {
 	struct kw_call call = { .b = b, .conn = c, .caller = &c->caller, .args = req->args };
-	struct kw_subject subject;
+	struct kw_subject subject = { .user = c->caller.user };
+	struct kw_session ses;
 	json_t *perms = NULL, *reply;
 	const struct kw_op *op;
 	const char *verb;
-	char resource[320], why[256];
+	char resource[320], why[256] = "";
 	int r;
 
 	if (!c->greeted && strcmp(req->op, "hello") != 0) {
@@ -343,12 +407,22 @@ dispatch_request(struct kw_broker *b, struct kw_conn *c, struct kw_request *req,
 	}
 	if ((r = resolve(op, &call, &verb, resource, sizeof(resource))) < 0)
 		return refuse(b, c, req->id, op->name, NULL, r, call.msg);
+	if (req->session && (r = attach_session(b, &call, req->session, &ses, why, sizeof(why))) < 0)
+		return refuse(b, c, req->id, op->name, call.resource,
+		    r == KW_ERR_DENIED ? KW_ERR_DENIED : KW_ERR_INTERNAL,
+		    r == KW_ERR_DENIED ? why : "the state store cannot be read");
+	/* Rights flow from a second factor: no session, no permissioned operation. */
+	if (!call.session && (op->needs_session ||
+	    (verb[0] != '\0' && c->caller.uid != 0 && kw_mfa_required(b))))
+		return refuse(b, c, req->id, op->name, call.resource, KW_ERR_SESSION,
+		    why[0] ? why : "log in first: run keywarden login");
 	if (verb[0] != '\0' && (r = load_subject(&call, &subject, &perms)) < 0)
 		return refuse(b, c, req->id, op->name, call.resource, KW_ERR_INTERNAL,
 		    "the state store cannot be read");
-	if (verb[0] != '\0' &&
-	    (!kw_rbac_decide(&c->caller, &subject, verb, call.resource, why, sizeof(why)) ||
-	    (op->roles_arg && !decide_roles(op, &call, &subject, verb, why, sizeof(why))))) {
+	subject.user = call.subject;
+	if (!kw_rbac_decide(&c->caller, &subject, verb, call.resource, why, sizeof(why)) ||
+	    (verb[0] != '\0' && op->roles_arg &&
+	    !decide_roles(op, &call, &subject, verb, why, sizeof(why)))) {
 		/* The record says what was asked and for whom, not only that it failed. */
 		json_t *meta = json_pack("{s:s, s:s}", "verb", verb, "user", call.subject);
 		json_decref(perms);
@@ -360,6 +434,12 @@ dispatch_request(struct kw_broker *b, struct kw_conn *c, struct kw_request *req,
 	json_decref(perms);
 	if (!(call.meta = json_object()))
 		return NULL;
+	if (call.session)
+		json_object_set_new(call.meta, "session", json_string(call.session->id));
+	else if (why[0] && req->session) {
+		json_object_set_new(call.meta, "session_error", json_string(why));
+		call.session_error = why;
+	}
 	reply = run(b, op, &call, req->id);
 	json_decref(call.meta);
 	if (op->fn == op_hello) {

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "broker.h"
+#include "sessions.h"
 
 /* What a handler gets: the request, already authorized. */
 struct kw_call {
@@ -25,6 +26,12 @@ struct kw_call {
 	json_t *meta;		/* audit metadata; handlers add what the record should say */
 	char msg[256];		/* the error message when the handler fails */
 	int rc;			/* what the handler returned */
+	const struct kw_session *session;	/* the valid session attached, or NULL */
+	const char *token;	/* that session's token (for logout), or NULL */
+	char res_buf[96];	/* storage for a resource a handler names itself */
+	const char *session_error;	/* why an attached token was not accepted, or NULL */
+	bool keep_on_error;	/* commit state changes even though the handler failed
+				   (a failed login must still count) */
 };
 
 /* Fill *ret_result (new reference) and return 0, or return an error with call->msg set. */
@@ -39,6 +46,7 @@ struct kw_op {
 	const char *roles_arg;	/* argument naming roles handed out (a name or a list):
 				   the verb is needed on role/NAME for each, too */
 	bool writes;		/* runs in a state.db transaction */
+	bool needs_session;	/* a valid session must be attached, whoever asks */
 	kw_op_fn fn;
 };
 
@@ -85,5 +93,20 @@ int kw_op_role_create(struct kw_call *call, json_t **ret_result);
 int kw_op_role_delete(struct kw_call *call, json_t **ret_result);
 int kw_op_role_grant(struct kw_call *call, json_t **ret_result);
 int kw_op_role_revoke(struct kw_call *call, json_t **ret_result);
+int kw_op_login(struct kw_call *call, json_t **ret_result);
+int kw_op_logout(struct kw_call *call, json_t **ret_result);
+int kw_op_account(struct kw_call *call, json_t **ret_result);
+int kw_op_totp_enroll(struct kw_call *call, json_t **ret_result);
+int kw_op_user_totp_reset(struct kw_call *call, json_t **ret_result);
+int kw_op_user_lock(struct kw_call *call, json_t **ret_result);
+int kw_op_user_unlock(struct kw_call *call, json_t **ret_result);
+int kw_op_session_list(struct kw_call *call, json_t **ret_result);
+int kw_op_session_revoke(struct kw_call *call, json_t **ret_result);
+
+/* The broker's clock in Unix seconds (libfaketime moves it in tests). */
+long long kw_now(void);
+
+/* Whether sessions are required of non-root callers (mfa enabled and required). */
+bool kw_mfa_required(const struct kw_broker *b) KW_NONNULL(1);
 
 #endif

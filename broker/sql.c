@@ -22,6 +22,12 @@ vprepare(sqlite3 *db, sqlite3_stmt **ret_stmt, const char *sql, const char *type
 			const char *v = va_arg(ap, const char *);
 			rc = v ? sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT) :
 			    sqlite3_bind_null(st, i);
+		} else if (*t == 'b') {
+			const void *v = va_arg(ap, const void *);
+			size_t n = va_arg(ap, size_t);
+			rc = sqlite3_bind_blob(st, i, v, (int)n, SQLITE_TRANSIENT);
+		} else if (*t == 'n') {
+			rc = sqlite3_bind_null(st, i);
 		} else {
 			rc = sqlite3_bind_int64(st, i, va_arg(ap, long long));
 		}

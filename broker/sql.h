@@ -11,7 +11,8 @@
 
 /*
  * Prepare sql and bind its parameters from the arguments, one letter of
- * `types` each: 't' a const char * (NULL binds NULL), 'i' a long long.
+ * `types` each: 't' a const char * (NULL binds NULL), 'i' a long long,
+ * 'b' a const void * and a size_t (a blob), 'n' NULL (takes no argument).
  * 0 with *ret_stmt (finalize it), or KW_ERR_IO (the reason is logged).
  */
 int kw_sql_prepare(sqlite3 *db, sqlite3_stmt **ret_stmt, const char *sql,

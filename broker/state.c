@@ -41,6 +41,45 @@ static const struct kw_migration state_migrations[] = {
 	  "  PRIMARY KEY (uid, role)"
 	  ");"
 	  "CREATE INDEX grants_role ON grants (role);" },
+	/*
+	 * Version 3: second factors, locks and sessions.  Times are Unix seconds
+	 * of the broker's clock.  Seeds are sealed (secrets.h); recovery codes
+	 * and session secrets are stored only as keyed hashes.
+	 */
+	{ 3,
+	  "CREATE TABLE totp ("
+	  "  uid       INTEGER PRIMARY KEY REFERENCES users (uid) ON DELETE CASCADE,"
+	  "  seed      BLOB    NOT NULL,"
+	  "  last_step INTEGER NOT NULL DEFAULT -1,"
+	  "  enrolled  INTEGER NOT NULL"
+	  ");"
+	  "CREATE TABLE recovery_codes ("
+	  "  uid  INTEGER NOT NULL REFERENCES users (uid) ON DELETE CASCADE,"
+	  "  hash BLOB    NOT NULL,"
+	  "  used INTEGER,"
+	  "  PRIMARY KEY (uid, hash)"
+	  ");"
+	  "CREATE TABLE failures ("
+	  "  uid INTEGER NOT NULL REFERENCES users (uid) ON DELETE CASCADE,"
+	  "  at  INTEGER NOT NULL"
+	  ");"
+	  "CREATE INDEX failures_uid ON failures (uid, at);"
+	  "CREATE TABLE locks ("
+	  "  uid       INTEGER PRIMARY KEY REFERENCES users (uid) ON DELETE CASCADE,"
+	  "  locked_at INTEGER NOT NULL,"
+	  "  until     INTEGER,"
+	  "  message   TEXT,"
+	  "  locked_by TEXT    NOT NULL"
+	  ");"
+	  "CREATE TABLE sessions ("
+	  "  id          TEXT    PRIMARY KEY,"
+	  "  uid         INTEGER NOT NULL REFERENCES users (uid) ON DELETE CASCADE,"
+	  "  secret_hash BLOB    NOT NULL,"
+	  "  created     INTEGER NOT NULL,"
+	  "  last_used   INTEGER NOT NULL,"
+	  "  expires     INTEGER"
+	  ");"
+	  "CREATE INDEX sessions_uid ON sessions (uid, created);" },
 };
 
 int

@@ -162,6 +162,12 @@ static const struct kw_config_key schema[] = {
 	BOOL("security.authentication.mfa.enabled", "true", "second factor on login"),
 	ENUM("security.authentication.mfa.method", "\"totp\"", mfa_methods, "totp", "second factor"),
 	BOOL("security.authentication.mfa.required", "true", "no session without the second factor"),
+	COUNT("security.authentication.mfa.window", "1", 0, 10,
+	      "TOTP steps accepted either side of now (clock drift)"),
+	SECS("security.authentication.lockout.interval", "900", 1, 30 * DAY,
+	     "failed logins count towards a lock within this time"),
+	{ "security.authentication.lockout.duration", KW_CT_INT, "900", "a number of seconds", 0,
+	  365 * DAY, NULL, false, false, "how long a lock after failed logins lasts (0: until unlocked)" },
 	BOOL("security.authorization.rbac.enabled", "true", "role-based access control"),
 	{ "security.authorization.rbac.roles", KW_CT_ROLES,
 	  "{\"developer\": {\"permissions\": [\"read\", \"write\", \"execute\"]},"

@@ -32,12 +32,12 @@ kw_rbac_decide(const struct kw_caller *caller, const struct kw_subject *subject,
 {
 	bool self = strcmp(subject->user, caller->user) == 0;
 
-	if (verb[0] == '\0')
-		return true;
 	if (!self && caller->uid != 0) {
 		snprintf(reason, reason_len, "acting for another user needs root");
 		return false;
 	}
+	if (verb[0] == '\0')
+		return true;
 	/* uid 0 already owns the machine; it administers the broker (sshd, sudo). */
 	if (self && caller->uid == 0)
 		return true;

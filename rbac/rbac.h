@@ -33,9 +33,9 @@ struct kw_subject {
 
 /*
  * Decide whether caller may have `verb` done on `resource` (NULL: no
- * particular resource) for subject.  verb "" marks operations any connected
- * caller may use.  Rules, in order:
+ * particular resource) for subject.  Rules, in order:
  *   - only uid 0 may act for another user;
+ *   - verb "" marks operations any caller may use (for itself);
  *   - uid 0 acting for itself may do everything;
  *   - an unregistered subject may do nothing;
  *   - otherwise one of the subject's permissions must grant verb on resource.

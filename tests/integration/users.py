@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from conftest import (CLI_BIN, IO_TIMEOUT, SANITIZE, clean_env, sanitizer_report)
+from conftest import (deep_merge, CLI_BIN, IO_TIMEOUT, SANITIZE, clean_env, sanitizer_report)
 
 # name -> (uid, gid); every user has a group of its own.
 USERS = {
@@ -84,10 +84,17 @@ def start(b):
     return b
 
 
+# The identity tests decide rights without logging in: sessions optional.
+# (Sessions and their requirement have their own tests, with the default.)
+NO_MFA_REQUIRED = {"security": {"authentication": {"mfa": {"required": False}}}}
+
+
 @pytest.fixture
 def id_broker(broker_factory):
-    """make(extra=None, start=True) -> a Broker running under nss_wrapper."""
-    def make(extra=None, start_it=True):
+    """make(extra=None, start=True, mfa_required=False) -> a Broker under nss_wrapper."""
+    def make(extra=None, start_it=True, mfa_required=False):
+        if not mfa_required:
+            extra = deep_merge(NO_MFA_REQUIRED, extra or {})
         b = prepare(broker_factory(extra, start=False))
         if start_it:
             start(b)

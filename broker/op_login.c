@@ -1,0 +1,198 @@
+/*
+ * op_login.c - login (a second factor for a session), logout, and the
+ * account question PAM's account stage asks.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "keywarden.h"
+#include "locks.h"
+#include "mfa.h"
+#include "requests.h"
+#include "sessions.h"
+#include "users.h"
+
+/* The registered user a login or account request is about. */
+static int
+subject_user(struct kw_call *call, struct kw_user *u)
+{
+	int r;
+
+	snprintf(call->res_buf, sizeof(call->res_buf), "user/%s", call->subject);
+	call->resource = call->res_buf;
+	r = strcmp(call->subject, call->caller->user) == 0 ?
+	    kw_user_by_uid(call->b->state, call->caller->uid, u) :
+	    kw_user_by_name(call->b->state, call->subject, u);
+
+	if (r == KW_ERR_NOT_FOUND)
+		snprintf(call->msg, sizeof(call->msg), "%.64s is not a keywarden user", call->subject);
+	return r;
+}
+
+static void
+lock_message(struct kw_call *call, const struct kw_lock *l)
+{
+	char until[32];
+
+	if (l->until >= 0)
+		snprintf(call->msg, sizeof(call->msg), "account locked until %s: %.150s",
+		    kw_time_text(l->until, until), l->message);
+	else
+		snprintf(call->msg, sizeof(call->msg), "account locked by %.64s until unlocked: %.150s",
+		    l->by, l->message);
+}
+
+/* The failed_authentication alert with action block: its threshold, or 0 for none. */
+static long long
+lock_threshold(const struct kw_broker *b)
+{
+	json_t *alerts = kw_config_get(b->cfg, "security.monitoring.alerts"), *a;
+	size_t i;
+
+	if (!kw_config_bool(b->cfg, "security.monitoring.enabled"))
+		return 0;
+	json_array_foreach(alerts, i, a)
+		if (strcmp(json_string_value(json_object_get(a, "type")), "failed_authentication") == 0 &&
+		    strcmp(json_string_value(json_object_get(a, "action")), "block") == 0)
+			return json_integer_value(json_object_get(a, "threshold"));
+	return 0;
+}
+
+/* Count a wrong code; lock (and end sessions) at the threshold. */
+static int
+failed(struct kw_call *call, const struct kw_user *u, long long now)
+{
+	struct kw_broker *b = call->b;
+	long long threshold = lock_threshold(b);
+	bool locked = false;
+	int r, ended = 0;
+
+	call->keep_on_error = true;
+	if (threshold > 0 &&
+	    (r = kw_lock_fail(b->state, u->uid, now,
+	    kw_config_int(b->cfg, "security.authentication.lockout.interval"), threshold,
+	    kw_config_int(b->cfg, "security.authentication.lockout.duration"), &locked)) < 0)
+		return r;
+	if (locked) {
+		if ((r = kw_session_revoke_uid(b->state, u->uid, &ended)) < 0)
+			return r;
+		json_object_set_new(call->meta, "locked", json_true());
+		json_object_set_new(call->meta, "sessions_ended", json_integer(ended));
+		snprintf(call->msg, sizeof(call->msg), "wrong code; too many failures, the account "
+		    "is now locked");
+		return KW_ERR_LOCKED;
+	}
+	snprintf(call->msg, sizeof(call->msg), "wrong or already used code");
+	return KW_ERR_DENIED;
+}
+
+static int
+open_session(struct kw_call *call, const struct kw_user *u, long long now, json_t **ret_result)
+{
+	struct kw_broker *b = call->b;
+	long long lifetime = kw_config_bool(b->cfg, "security.session.requireReauth") ?
+	    kw_config_int(b->cfg, "security.session.reauthInterval") : 0;
+	long long idle = kw_config_int(b->cfg, "security.session.timeout");
+	struct kw_session ses;
+	char token[KW_TOKEN_MAX], exp[32];
+	json_t *evicted = NULL, *roles = NULL;
+	int r;
+
+	if ((r = kw_lock_forget_failures(b->state, u->uid)) < 0 ||
+	    (r = kw_user_roles(b->state, u->uid, &roles)) < 0)
+		return r;
+	r = kw_session_create(b->state, b->secrets, u->uid, now, lifetime,
+	    kw_config_int(b->cfg, "security.session.maxSessions"), &ses, token, &evicted);
+	if (r < 0) {
+		json_decref(roles);
+		return r;
+	}
+	json_object_set_new(call->meta, "session", json_string(ses.id));
+	if (json_array_size(evicted) > 0)
+		json_object_set(call->meta, "evicted", evicted);
+	*ret_result = json_pack("{s:s, s:s, s:s, s:o, s:I, s:o}", "session", token, "id", ses.id,
+	    "user", u->name, "expires", ses.expires < 0 ? json_null() :
+	    json_string(kw_time_text(ses.expires, exp)), "idle_timeout", (json_int_t)idle,
+	    "roles", roles);
+	sodium_memzero(token, sizeof(token));
+	json_decref(evicted);
+	return *ret_result ? 0 : KW_ERR_NOMEM;
+}
+
+int
+kw_op_login(struct kw_call *call, json_t **ret_result)
+{
+	const char *code = kw_arg_str(call->args, "code"), *method = NULL;
+	long long now = kw_now();
+	struct kw_lock lock;
+	struct kw_user u;
+	int r;
+
+	if ((r = subject_user(call, &u)) < 0)
+		return r;
+	if ((r = kw_lock_get(call->b->state, u.uid, now, &lock)) < 0)
+		return r;
+	/* A locked account is not even asked for its code: no guesses while locked. */
+	if (lock.locked) {
+		call->keep_on_error = true;	/* an expired lock lifted above stays lifted */
+		lock_message(call, &lock);
+		return KW_ERR_LOCKED;
+	}
+	if (!code || strlen(code) > 32) {
+		snprintf(call->msg, sizeof(call->msg), "\"code\" must be a TOTP or recovery code");
+		return KW_ERR_BAD_REQUEST;
+	}
+	r = kw_mfa_check(call->b->state, call->b->secrets, u.uid, code, now,
+	    (unsigned)kw_config_int(call->b->cfg, "security.authentication.mfa.window"), &method);
+	json_object_set_new(call->meta, "method", json_string(method));
+	if (r == KW_ERR_NOT_FOUND) {
+		snprintf(call->msg, sizeof(call->msg), "%.64s has no second factor enrolled; an admin "
+		    "can enroll one with keywarden admin user totp-reset", u.name);
+		return r;
+	}
+	if (r == KW_ERR_DENIED)
+		return failed(call, &u, now);
+	if (r < 0)
+		return r;
+	return open_session(call, &u, now, ret_result);
+}
+
+int
+kw_op_logout(struct kw_call *call, json_t **ret_result)
+{
+	int r = kw_session_revoke(call->b->state, call->session->id);
+
+	if (r < 0)
+		return r;
+	*ret_result = json_pack("{s:s}", "id", call->session->id);
+	return *ret_result ? 0 : KW_ERR_NOMEM;
+}
+
+int
+kw_op_account(struct kw_call *call, json_t **ret_result)
+{
+	struct kw_lock lock;
+	struct kw_user u;
+	json_t *roles = NULL;
+	char until[32];
+	int r = subject_user(call, &u);
+
+	if (r == KW_ERR_NOT_FOUND) {
+		*ret_result = json_pack("{s:s, s:b, s:b, s:[]}", "user", call->subject,
+		    "registered", 0, "locked", 0, "roles");
+		return *ret_result ? 0 : KW_ERR_NOMEM;
+	}
+	if (r < 0 || (r = kw_lock_get(call->b->state, u.uid, kw_now(), &lock)) < 0 ||
+	    (r = kw_user_roles(call->b->state, u.uid, &roles)) < 0)
+		return r;
+	*ret_result = json_pack("{s:s, s:b, s:b, s:o}", "user", u.name, "registered", 1,
+	    "locked", lock.locked, "roles", roles);
+	if (*ret_result && lock.locked) {
+		lock_message(call, &lock);
+		json_object_set_new(*ret_result, "message", json_string(call->msg));
+		call->msg[0] = '\0';
+		json_object_set_new(*ret_result, "until", lock.until < 0 ? json_null() :
+		    json_string(kw_time_text(lock.until, until)));
+	}
+	return *ret_result ? 0 : KW_ERR_NOMEM;
+}
