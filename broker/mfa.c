@@ -123,10 +123,30 @@ check_totp(sqlite3 *db, const struct kw_secrets *s, uid_t uid, const char *code,
 	return r;
 }
 
+static int
+enrolled(sqlite3 *db, uid_t uid)
+{
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	if ((r = kw_sql_prepare(db, &st, "SELECT 1 FROM totp WHERE uid = ?", "i",
+	    (long long)uid)) < 0)
+		return r;
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? KW_ERR_NOT_FOUND : KW_ERR_IO;
+}
+
 int
 kw_mfa_check(sqlite3 *db, const struct kw_secrets *s, uid_t uid, const char *code,
     long long now, unsigned window, const char **ret_method)
 {
+	int r;
+
+	/* No factor, no guess: whatever the code looks like, it counts as no failure. */
+	*ret_method = "none";
+	if ((r = enrolled(db, uid)) < 0)
+		return r;
 	if (kw_recovery_code_shape(code)) {
 		*ret_method = "recovery";
 		return check_recovery(db, s, uid, code, now);

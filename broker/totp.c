@@ -139,9 +139,16 @@ void
 kw_recovery_hash(const struct kw_secrets *s, const char *code,
     unsigned char out[KW_RECOVERY_HASH_LEN])
 {
-	char lower[KW_RECOVERY_LEN + 1] = "";
+	char lower[64] = "";
+	size_t n = strlen(code);
 
-	for (int i = 0; i < KW_RECOVERY_LEN && code[i]; i++)
+	/*
+	 * The whole text is hashed, so a longer one never matches a code it starts
+	 * with; past 63 characters it cannot be a code, whatever it hashes to.
+	 */
+	if (n >= sizeof(lower))
+		n = sizeof(lower) - 1;
+	for (size_t i = 0; i < n; i++)
 		lower[i] = (char)tolower((unsigned char)code[i]);
 	crypto_generichash(out, KW_RECOVERY_HASH_LEN, (const unsigned char *)lower,
 	    strlen(lower), s->recovery_key, sizeof(s->recovery_key));
