@@ -27,6 +27,8 @@ PAMDIR     ?= $(LIBDIR)/security
 SYSCONFDIR ?= /etc
 
 PKGS := jansson sqlite3 libsodium liboath libkeyutils
+# Only the CLI draws QR codes.
+CLI_PKGS := libqrencode
 
 ifeq ($(V),1)
 Q :=
@@ -42,7 +44,7 @@ override CFLAGS += -std=gnu11 -D_GNU_SOURCE -fPIC -pipe -MMD -MP \
 	-fstack-protector-strong -D_FORTIFY_SOURCE=2 \
 	-DKW_VERSION=\"$(VERSION)\" \
 	-Icommon -Iclient -Ibroker -Irbac -Icli \
-	$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+	$(shell $(PKG_CONFIG) --cflags $(PKGS) $(CLI_PKGS) 2>/dev/null)
 override LDFLAGS += -Wl,-z,relro,-z,now
 LDLIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
@@ -53,6 +55,7 @@ override LDFLAGS += -fsanitize=address,undefined
 endif
 
 COMMON_SRC := common/log.c common/clock.c common/config.c common/config_schema.c common/fsutil.c \
+	common/wipe_alloc.c \
 	rbac/perm.c
 CLIENT_SRC := client/frame.c client/proto.c client/errors.c client/client.c \
 	client/session_cache.c
@@ -63,19 +66,27 @@ BROKER_SRC := broker/main.c broker/server.c broker/loop.c broker/requests.c \
 	broker/locks.c broker/sessions.c broker/op_login.c broker/op_mfa.c broker/op_lock.c \
 	broker/op_session.c rbac/decide.c
 CLI_SRC    := cli/main.c cli/prompt.c cli/table.c cli/cmd_status.c cli/cmd_config.c \
-	cli/cmd_check.c cli/cmd_admin.c cli/cmd_admin_user.c cli/cmd_admin_role.c
+	cli/cmd_check.c cli/cmd_admin.c cli/cmd_admin_user.c cli/cmd_admin_role.c \
+	cli/cmd_login.c cli/cmd_admin_session.c cli/cmd_logout.c cli/cmd_totp.c cli/enroll.c \
+	cli/qr.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 COMMON_OBJ := $(call obj,$(COMMON_SRC))
 CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
 BROKER_OBJ := $(call obj,$(BROKER_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
+PAM_SRC    := pam_module/pam_keywarden.c pam_module/trust.c
+PAM_OBJ    := $(call obj,$(PAM_SRC))
 
-UNIT_TESTS := test_config test_frame test_proto test_perm test_rbac test_session_cache
+UNIT_TESTS := test_config test_frame test_proto test_perm test_rbac test_session_cache \
+	test_totp test_sessions
+# Broker code the unit tests exercise directly (TOTP, sessions, locks, state.db).
+UNIT_BROKER_OBJ := $(call obj,broker/totp.c broker/secrets.c broker/locks.c \
+	broker/sessions.c broker/mfa.c broker/sql.c broker/store.c broker/state.c broker/users.c)
 UNIT_BIN   := $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 
 PROGRAMS := $(BUILD)/keywardend $(BUILD)/keywarden $(BUILD)/libkeywarden.so \
-	$(BUILD)/keywarden.pc
+	$(BUILD)/keywarden.pc $(BUILD)/pam_keywarden.so
 
 .PHONY: all check check-suites unit integration run install bench fuzz clean deps
 .DEFAULT_GOAL := all
@@ -93,7 +104,7 @@ $(BUILD)/keywardend: $(BROKER_OBJ) $(CLIENT_OBJ) $(COMMON_OBJ)
 
 $(BUILD)/keywarden: $(CLI_OBJ) $(CLIENT_OBJ) $(COMMON_OBJ)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell $(PKG_CONFIG) --libs pam $(CLI_PKGS))
 
 # The shared library exports only the kw_* names in keywarden.h (see the map).
 $(BUILD)/libkeywarden.so: $(CLIENT_OBJ) client/libkeywarden.map
@@ -102,6 +113,20 @@ $(BUILD)/libkeywarden.so: $(CLIENT_OBJ) client/libkeywarden.map
 		-Wl,--version-script=client/libkeywarden.map -o $@ $(CLIENT_OBJ) \
 		$(shell $(PKG_CONFIG) --libs jansson libsodium libkeyutils)
 
+# The PAM module carries libkeywarden's objects inside; its own code is hidden
+# by default and the map exports only pam_sm_* (a module shares sshd's or
+# sudo's namespace, so nothing else may leak out).
+$(BUILD)/obj/pam_module/%.o: pam_module/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -fvisibility=hidden $(shell $(PKG_CONFIG) --cflags pam) -c -o $@ $<
+
+$(BUILD)/pam_keywarden.so: $(PAM_OBJ) $(CLIENT_OBJ) pam_module/pam_keywarden.map
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-z,defs \
+		-Wl,--version-script=pam_module/pam_keywarden.map -o $@ $(PAM_OBJ) $(CLIENT_OBJ) \
+		$(shell $(PKG_CONFIG) --libs jansson libsodium libkeyutils pam)
+
 $(BUILD)/keywarden.pc: client/keywarden.pc.in Makefile
 	@mkdir -p $(dir $@)
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
@@ -109,7 +134,8 @@ $(BUILD)/keywarden.pc: client/keywarden.pc.in Makefile
 
 # ---- tests ---------------------------------------------------------------
 
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(CLIENT_OBJ) $(COMMON_OBJ) $(BUILD)/obj/rbac/decide.o
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(CLIENT_OBJ) $(COMMON_OBJ) $(BUILD)/obj/rbac/decide.o \
+		$(UNIT_BROKER_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) \
@@ -158,6 +184,8 @@ install: all
 	install -m 0755 $(BUILD)/libkeywarden.so $(DESTDIR)$(LIBDIR)/libkeywarden.so.0
 	ln -sf libkeywarden.so.0 $(DESTDIR)$(LIBDIR)/libkeywarden.so
 	install -m 0644 client/keywarden.h $(DESTDIR)$(INCLUDEDIR)/keywarden.h
+	install -d -m 0755 $(DESTDIR)$(PAMDIR)
+	install -m 0644 $(BUILD)/pam_keywarden.so $(DESTDIR)$(PAMDIR)/pam_keywarden.so
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
 		client/keywarden.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/keywarden.pc

@@ -11,7 +11,7 @@
 #   BENCH_SECONDS   measured seconds per run (1.5)
 #   BENCH_WARMUP    unmeasured seconds before each run (0.25)
 #   BENCH_CLIENTS   concurrent connections to try ("1 8 64")
-#   BENCH_SECTIONS  sections to run, in order ("status_roundtrips")
+#   BENCH_SECTIONS  sections to run, in order ("status_roundtrips login")
 #   BENCH_OUT       where the JSON goes ($BUILD/bench.json)
 #
 # To add a figure: write section_NAME, which measures (compare_pair does a
@@ -27,7 +27,7 @@ RUNS=${BENCH_RUNS:-3}
 SECS=${BENCH_SECONDS:-1.5}
 WARMUP=${BENCH_WARMUP:-0.25}
 CLIENTS=${BENCH_CLIENTS:-"1 8 64"}
-SECTIONS=${BENCH_SECTIONS:-"status_roundtrips"}
+SECTIONS=${BENCH_SECTIONS:-"status_roundtrips login"}
 OUT=${BENCH_OUT:-$BUILD/bench.json}
 
 BROKER=$BUILD/keywardend
@@ -244,6 +244,10 @@ section_status_roundtrips() {
 	note "status_roundtrips: ratio = median over runs of broker rt/s / echo rt/s and p50_ratio = median of broker p50 / echo p50, each pair measured back to back; absolute rt/s and microseconds depend on the machine and its load, so compare ratios."
 	note "status_roundtrips: each status is audited (a committed SQLite row in $(stat -f -c %T "$T") under the temp dir) before the reply; the echo server only copies the frame back."
 }
+
+# Sections kept in files of their own.
+# shellcheck source=login.sh
+. "$HERE/login.sh"
 
 # ---- main ----------------------------------------------------------------
 

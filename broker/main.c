@@ -28,6 +28,7 @@
 #include "server.h"
 #include "state.h"
 #include "totp.h"
+#include "wipe_alloc.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_CONFIG 2
@@ -206,6 +207,7 @@ main(int argc, char **argv)
 		config = KW_CONFIG_PATH_DEFAULT;
 	kw_log_init("keywardend", KW_LOG_STDERR, debug ? LOG_DEBUG : LOG_INFO);
 	harden_process();
+	kw_json_wipe_on_free();
 	if (sodium_init() < 0 || kw_totp_init() < 0) {
 		kw_log_error("cannot initialise the crypto libraries");
 		return EXIT_RUNTIME;

@@ -2,6 +2,7 @@
  * op_lock.c - admin locks: a lock ends the user's sessions at once and
  * refuses logins until it is lifted or runs out.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,6 +11,16 @@
 #include "requests.h"
 #include "sessions.h"
 #include "users.h"
+
+/* The message reaches terminals and PAM prompts: one line, no control bytes. */
+static bool
+printable(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
 
 int
 kw_op_user_lock(struct kw_call *call, json_t **ret_result)
@@ -20,11 +31,12 @@ kw_op_user_lock(struct kw_call *call, json_t **ret_result)
 	char text[32];
 	int r, ended = 0;
 
-	if ((msg && (!json_is_string(msg) || json_string_length(msg) > 200)) ||
+	if ((msg && (!json_is_string(msg) || json_string_length(msg) > 200 ||
+	    !printable(json_string_value(msg)))) ||
 	    (exp && (!json_is_integer(exp) || json_integer_value(exp) < 1 ||
 	    json_integer_value(exp) > 10LL * 365 * 86400))) {
-		snprintf(call->msg, sizeof(call->msg), "\"message\" must be text of at most 200 "
-		    "characters and \"expires\" a number of seconds");
+		snprintf(call->msg, sizeof(call->msg), "\"message\" must be one line of at most 200 "
+		    "characters without control characters, and \"expires\" a number of seconds");
 		return KW_ERR_INVALID;
 	}
 	if (exp)

@@ -89,6 +89,31 @@ failed(struct kw_call *call, const struct kw_user *u, long long now)
 	return KW_ERR_DENIED;
 }
 
+/* Each session a login pushed out gets a record of its own. */
+static int
+audit_evictions(struct kw_call *call, const struct kw_user *u, json_t *evicted)
+{
+	char resource[64];
+	size_t i;
+	json_t *id;
+
+	json_array_foreach(evicted, i, id) {
+		json_t *meta = json_pack("{s:s, s:s, s:I}", "user", u->name,
+		    "reason", "maxSessions reached", "uid", (json_int_t)u->uid);
+		struct kw_audit_record rec = {
+			.user = call->caller->user, .uid = call->caller->uid, .pid = call->caller->pid,
+			.action = "session.evict", .resource = resource, .result = "success",
+			.metadata = meta, .request_id = -1,
+		};
+		snprintf(resource, sizeof(resource), "session/%s", json_string_value(id));
+		int r = kw_audit_write(call->b->audit, &rec);
+		json_decref(meta);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int
 open_session(struct kw_call *call, const struct kw_user *u, long long now, json_t **ret_result)
 {
@@ -101,7 +126,9 @@ open_session(struct kw_call *call, const struct kw_user *u, long long now, json_
 	json_t *evicted = NULL, *roles = NULL;
 	int r;
 
+	/* Dead sessions must not count towards maxSessions, nor be evicted in a live one's place. */
 	if ((r = kw_lock_forget_failures(b->state, u->uid)) < 0 ||
+	    (r = kw_session_purge(b->state, now, idle, NULL)) < 0 ||
 	    (r = kw_user_roles(b->state, u->uid, &roles)) < 0)
 		return r;
 	r = kw_session_create(b->state, b->secrets, u->uid, now, lifetime,
@@ -111,8 +138,15 @@ open_session(struct kw_call *call, const struct kw_user *u, long long now, json_
 		return r;
 	}
 	json_object_set_new(call->meta, "session", json_string(ses.id));
-	if (json_array_size(evicted) > 0)
+	if (json_array_size(evicted) > 0) {
 		json_object_set(call->meta, "evicted", evicted);
+		if ((r = audit_evictions(call, u, evicted)) < 0) {
+			sodium_memzero(token, sizeof(token));
+			json_decref(evicted);
+			json_decref(roles);
+			return r;
+		}
+	}
 	*ret_result = json_pack("{s:s, s:s, s:s, s:o, s:I, s:o}", "session", token, "id", ses.id,
 	    "user", u->name, "expires", ses.expires < 0 ? json_null() :
 	    json_string(kw_time_text(ses.expires, exp)), "idle_timeout", (json_int_t)idle,

@@ -23,8 +23,9 @@ kw_op_session_list(struct kw_call *call, json_t **ret_result)
 			return r;
 		uid = u.uid;
 	}
-	if ((r = kw_session_list(call->b->state, uid,
-	    kw_config_int(call->b->cfg, "security.session.timeout"), &list)) < 0)
+	long long idle = kw_config_int(call->b->cfg, "security.session.timeout");
+	if ((r = kw_session_purge(call->b->state, kw_now(), idle, NULL)) < 0 ||
+	    (r = kw_session_list(call->b->state, uid, idle, &list)) < 0)
 		return r;
 	*ret_result = json_pack("{s:o}", "sessions", list);
 	return *ret_result ? 0 : KW_ERR_NOMEM;
@@ -39,6 +40,10 @@ kw_op_session_revoke(struct kw_call *call, json_t **ret_result)
 	struct kw_user u;
 	int r, n = 0;
 
+	/* Count only sessions that were still alive. */
+	if ((r = kw_session_purge(call->b->state, kw_now(),
+	    kw_config_int(call->b->cfg, "security.session.timeout"), NULL)) < 0)
+		return r;
 	if ((id != NULL) + all + by_user != 1) {
 		snprintf(call->msg, sizeof(call->msg), "give exactly one of \"id\", \"user\", \"all\"");
 		return KW_ERR_INVALID;

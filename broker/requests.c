@@ -254,7 +254,8 @@ audited(struct kw_broker *b, const struct kw_caller *who, json_int_t id, const c
 		.pid = who->pid,
 		.action = action,
 		.resource = resource,
-		.result = err == 0 ? "success" : err == KW_ERR_DENIED ? "denied" : "error",
+		.result = err == 0 ? "success" : (err == KW_ERR_DENIED || err == KW_ERR_LOCKED ||
+		    err == KW_ERR_SESSION) ? "denied" : "error",
 		.metadata = meta,
 		.request_id = id,
 	};
@@ -368,17 +369,13 @@ static int
 attach_session(struct kw_broker *b, struct kw_call *call, const char *token,
     struct kw_session *ses, char *why, size_t why_len)
 {
-	int r = kw_session_check(b->state, b->secrets, token, kw_now(),
+	int r = kw_session_check(b->state, b->secrets, token, call->caller->uid, kw_now(),
 	    kw_config_int(b->cfg, "security.session.timeout"), ses, why, why_len);
 
 	if (r == KW_ERR_SESSION)
 		return 0;
 	if (r < 0)
 		return r;
-	if (ses->uid != call->caller->uid) {
-		snprintf(why, why_len, "session %s belongs to another user", ses->id);
-		return KW_ERR_DENIED;
-	}
 	call->session = ses;
 	call->token = token;
 	return 0;

@@ -115,8 +115,8 @@ split(const char *token, char id[KW_SESSION_ID_LEN + 1], const char **ret_secret
 }
 
 int
-kw_session_check(sqlite3 *db, const struct kw_secrets *s, const char *token, long long now,
-    long long idle, struct kw_session *ret_session, char *why, size_t why_len)
+kw_session_check(sqlite3 *db, const struct kw_secrets *s, const char *token, uid_t uid,
+    long long now, long long idle, struct kw_session *ret_session, char *why, size_t why_len)
 {
 	unsigned char hash[HASH_LEN];
 	struct kw_session ses = { 0 };
@@ -146,13 +146,17 @@ kw_session_check(sqlite3 *db, const struct kw_secrets *s, const char *token, lon
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return KW_ERR_IO;
 	if (!match) {
-		snprintf(why, why_len, "session %s is not valid (revoked, or never issued)", ses.id);
+		snprintf(why, why_len, "session %s is not valid (revoked, or never issued); "
+		    "run keywarden login", ses.id);
 		return KW_ERR_SESSION;
 	}
+	if (ses.uid != uid) {
+		snprintf(why, why_len, "session %s belongs to another user", ses.id);
+		return KW_ERR_DENIED;
+	}
 	if ((ses.expires >= 0 && now >= ses.expires) || now - ses.last_used >= idle) {
-		snprintf(why, why_len, "session %s %s", ses.id,
-		    ses.expires >= 0 && now >= ses.expires ? "expired; log in again" :
-		    "ended after being idle; log in again");
+		snprintf(why, why_len, "session %s %s; run keywarden login", ses.id,
+		    ses.expires >= 0 && now >= ses.expires ? "expired" : "ended after being idle");
 		/* Gone for good: a failed delete only leaves a row nothing can use. */
 		if (kw_session_revoke(db, ses.id) < 0)
 			return KW_ERR_IO;
@@ -164,6 +168,13 @@ kw_session_check(sqlite3 *db, const struct kw_secrets *s, const char *token, lon
 		return r;
 	*ret_session = ses;
 	return 0;
+}
+
+int
+kw_session_purge(sqlite3 *db, long long now, long long idle, int *ret_n)
+{
+	return kw_sql_exec(db, ret_n, "DELETE FROM sessions WHERE last_used <= ? OR "
+	    "(expires IS NOT NULL AND expires <= ?)", "ii", now - idle, now);
 }
 
 int

@@ -37,14 +37,19 @@ int kw_session_create(sqlite3 *db, const struct kw_secrets *s, uid_t uid, long l
     char token[KW_TOKEN_MAX], json_t **ret_evicted) KW_WUR KW_NONNULL(1, 2, 7, 8, 9);
 
 /*
- * Check a presented token at `now` against the idle limit and mark it used.
- * Returns 0 with *ret_session filled, or KW_ERR_SESSION with a reason in
- * why: malformed, unknown (revoked), wrong secret, idle too long, expired.
- * An expired or idle session is deleted.  The uid check is the caller's.
+ * Check a token presented by uid at `now` against the idle limit and, if it
+ * is good, mark it used.  Returns 0 with *ret_session filled; KW_ERR_DENIED
+ * when the session belongs to another uid (it is left untouched, so a
+ * stranger cannot keep it alive); KW_ERR_SESSION with a reason in why when
+ * malformed, unknown (revoked), wrong secret, idle too long or expired.  An
+ * expired or idle session is deleted.
  */
-int kw_session_check(sqlite3 *db, const struct kw_secrets *s, const char *token, long long now,
-    long long idle, struct kw_session *ret_session, char *why, size_t why_len)
-	KW_WUR KW_NONNULL(1, 2, 3, 6, 7);
+int kw_session_check(sqlite3 *db, const struct kw_secrets *s, const char *token, uid_t uid,
+    long long now, long long idle, struct kw_session *ret_session, char *why, size_t why_len)
+	KW_WUR KW_NONNULL(1, 2, 3, 7, 8);
+
+/* Delete every session that is idle or expired at `now`; *ret_n (may be NULL) counts them. */
+int kw_session_purge(sqlite3 *db, long long now, long long idle, int *ret_n) KW_WUR KW_NONNULL(1);
 
 /* Revoke one session by id; KW_ERR_NOT_FOUND if there is none. */
 int kw_session_revoke(sqlite3 *db, const char *id) KW_WUR KW_NONNULL(1, 2);

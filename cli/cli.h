@@ -74,5 +74,9 @@ int kw_cmd_check(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_admin(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_admin_user(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_admin_role(struct kw_cli *cli, int argc, char **argv);
+int kw_cmd_admin_session(struct kw_cli *cli, int argc, char **argv);
+int kw_cmd_login(struct kw_cli *cli, int argc, char **argv);
+int kw_cmd_logout(struct kw_cli *cli, int argc, char **argv);
+int kw_cmd_totp(struct kw_cli *cli, int argc, char **argv);
 
 #endif

@@ -5,8 +5,9 @@
 #include "cli.h"
 
 static const struct kw_cmd admin_commands[] = {
-	{ "user", kw_cmd_admin_user, "user add|list|show|del ...   keywarden users" },
+	{ "user", kw_cmd_admin_user, "user add|list|show|del|totp-reset|lock|unlock ...   keywarden users" },
 	{ "role", kw_cmd_admin_role, "role list|show|create|delete|grant|revoke ...   roles and grants" },
+	{ "session", kw_cmd_admin_session, "session list|revoke ...   login sessions" },
 };
 
 int

@@ -1,26 +1,40 @@
 /*
- * cmd_admin_user.c - keywarden admin user add|list|show|del
+ * cmd_admin_user.c - keywarden admin user add|list|show|del|totp-reset|lock|unlock
  */
+#include <ctype.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "enroll.h"
 #include "table.h"
 
 static const struct option user_opts[] = {
 	{ "role", required_argument, NULL, 'r' },
 	{ "json", no_argument, NULL, 'j' },
+	{ "qr", no_argument, NULL, 'q' },
+	{ "message", required_argument, NULL, 'm' },
+	{ "expires", required_argument, NULL, 'e' },
 	{ NULL, 0, NULL, 0 },
 };
 
+/* What a subcommand accepts beyond --json; NULL fields refuse the option. */
+struct user_flags {
+	json_t *roles;		/* --role R, collected */
+	bool *qr;		/* --qr */
+	const char **message;	/* --message M */
+	const char **expires;	/* --expires DURATION */
+};
+
 /*
- * Parse --json (and --role R, collected into roles when not NULL); leaves
- * the positional arguments in argv[optind..].  Returns -1 on a usage error.
+ * Parse --json and the options f allows; leaves the positional arguments in
+ * argv[optind..].  Returns -1 on a usage error.
  */
 static int
-parse(struct kw_cli *cli, int argc, char **argv, json_t *roles, bool *json)
+parse(struct kw_cli *cli, int argc, char **argv, const struct user_flags *f, bool *json)
 {
 	int c;
 
@@ -29,8 +43,14 @@ parse(struct kw_cli *cli, int argc, char **argv, json_t *roles, bool *json)
 	while ((c = getopt_long(argc, argv, "", user_opts, NULL)) != -1) {
 		if (c == 'j')
 			*json = true;
-		else if (c == 'r' && roles)
-			json_array_append_new(roles, json_string(optarg));
+		else if (c == 'r' && f && f->roles)
+			json_array_append_new(f->roles, json_string(optarg));
+		else if (c == 'q' && f && f->qr)
+			*f->qr = true;
+		else if (c == 'm' && f && f->message)
+			*f->message = optarg;
+		else if (c == 'e' && f && f->expires)
+			*f->expires = optarg;
 		else
 			return -1;
 	}
@@ -69,21 +89,41 @@ show(json_t *res, bool json)
 	return KW_EXIT_OK;
 }
 
+/*
+ * The new user, then (with mfa enabled) the enrollment the broker made for
+ * them, which is shown this once.  Consumes res.
+ */
+static int
+show_added(json_t *res, bool json, bool qr)
+{
+	if (json)
+		kw_cli_print_json(res);
+	else {
+		print_user(res);
+		if (json_object_get(res, "otpauth_uri"))
+			kw_enroll_print(res, qr);
+	}
+	kw_enroll_wipe(res);
+	json_decref(res);
+	return KW_EXIT_OK;
+}
+
 static int
 user_add(struct kw_cli *cli, int argc, char **argv)
 {
 	json_t *roles = json_array(), *args, *res = NULL;
-	bool json;
+	bool json, qr = false;
+	struct user_flags f = { .roles = roles, .qr = &qr };
 	int ex;
 
-	if (!roles || parse(cli, argc, argv, roles, &json) < 0 || argc - optind != 1) {
+	if (!roles || parse(cli, argc, argv, &f, &json) < 0 || argc - optind != 1) {
 		json_decref(roles);
-		return usage("add USER [--role ROLE]... [--json]");
+		return usage("add USER [--role ROLE]... [--qr] [--json]");
 	}
 	args = json_pack("{s:s, s:o}", "user", argv[optind], "roles", roles);
 	ex = args ? kw_cli_call(cli, "admin user add", "user.add", args, &res) : KW_EXIT_DENIED;
 	json_decref(args);
-	return ex ? ex : show(res, json);
+	return ex ? ex : show_added(res, json, qr);
 }
 
 static int
@@ -171,11 +211,139 @@ user_del(struct kw_cli *cli, int argc, char **argv)
 	return KW_EXIT_OK;
 }
 
+static int
+user_totp_reset(struct kw_cli *cli, int argc, char **argv)
+{
+	json_t *args, *res = NULL;
+	bool json, qr = false;
+	struct user_flags f = { .qr = &qr };
+	int ex;
+
+	if (parse(cli, argc, argv, &f, &json) < 0 || argc - optind != 1)
+		return usage("totp-reset USER [--qr] [--json]");
+	args = json_pack("{s:s}", "user", argv[optind]);
+	ex = args ? kw_cli_call(cli, "admin user totp-reset", "user.totp-reset", args, &res) :
+	    KW_EXIT_DENIED;
+	json_decref(args);
+	if (ex)
+		return ex;
+	if (json)
+		kw_cli_print_json(res);
+	else
+		kw_enroll_print(res, qr);
+	kw_enroll_wipe(res);
+	json_decref(res);
+	return KW_EXIT_OK;
+}
+
+/*
+ * DURATION: N, Ns, Nm, Nh or Nd, N a positive decimal integer.  0 and -1 on
+ * anything else (including overflow past what a JSON integer carries).
+ */
+static int
+parse_duration(const char *s, json_int_t *ret_seconds)
+{
+	static const struct { char unit; uint64_t mult; } units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
+	};
+	uint64_t n = 0, mult = 1;
+	const char *p = s;
+
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	for (; isdigit((unsigned char)*p); p++) {
+		if (n > (UINT64_C(1) << 53) / 10)
+			return -1;
+		n = n * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p) {
+		size_t i;
+		for (i = 0; i < KW_ELEMENTSOF(units) && units[i].unit != *p; i++)
+			;
+		if (i == KW_ELEMENTSOF(units) || p[1] != '\0')
+			return -1;
+		mult = units[i].mult;
+	}
+	if (n == 0 || n > (UINT64_C(1) << 53) / mult)
+		return -1;
+	*ret_seconds = (json_int_t)(n * mult);
+	return 0;
+}
+
+static int
+user_lock(struct kw_cli *cli, int argc, char **argv)
+{
+	const char *message = NULL, *expires = NULL;
+	struct user_flags f = { .message = &message, .expires = &expires };
+	json_t *args, *res = NULL, *until;
+	json_int_t seconds = 0;
+	bool json;
+	int ex;
+
+	if (parse(cli, argc, argv, &f, &json) < 0 || argc - optind != 1)
+		return usage("lock USER [--message M] [--expires DURATION] [--json]\n"
+		    "  DURATION is N, Ns, Nm, Nh or Nd (seconds, minutes, hours, days)");
+	if (expires && parse_duration(expires, &seconds) < 0) {
+		fprintf(stderr, "keywarden: admin user lock: --expires: '%.64s' is not a duration "
+		    "(N, Ns, Nm, Nh or Nd, N > 0)\n", expires);
+		return KW_EXIT_USAGE;
+	}
+	if (!(args = json_pack("{s:s}", "user", argv[optind])))
+		return KW_EXIT_DENIED;
+	if (message)
+		json_object_set_new(args, "message", json_string(message));
+	if (expires)
+		json_object_set_new(args, "expires", json_integer(seconds));
+	ex = kw_cli_call(cli, "admin user lock", "user.lock", args, &res);
+	json_decref(args);
+	if (ex)
+		return ex;
+	until = json_object_get(res, "until");
+	if (json)
+		kw_cli_print_json(res);
+	else if (json_is_string(until))
+		printf("locked %s until %s (%lld session(s) ended)\n",
+		    json_string_value(json_object_get(res, "user")), json_string_value(until),
+		    (long long)json_integer_value(json_object_get(res, "sessions_ended")));
+	else
+		printf("locked %s until an administrator unlocks it (%lld session(s) ended)\n",
+		    json_string_value(json_object_get(res, "user")),
+		    (long long)json_integer_value(json_object_get(res, "sessions_ended")));
+	json_decref(res);
+	return KW_EXIT_OK;
+}
+
+static int
+user_unlock(struct kw_cli *cli, int argc, char **argv)
+{
+	json_t *args, *res = NULL;
+	bool json;
+	int ex;
+
+	if (parse(cli, argc, argv, NULL, &json) < 0 || argc - optind != 1)
+		return usage("unlock USER [--json]");
+	args = json_pack("{s:s}", "user", argv[optind]);
+	ex = args ? kw_cli_call(cli, "admin user unlock", "user.unlock", args, &res) :
+	    KW_EXIT_DENIED;
+	json_decref(args);
+	if (ex)
+		return ex;
+	if (json)
+		kw_cli_print_json(res);
+	else
+		printf("unlocked %s\n", json_string_value(json_object_get(res, "user")));
+	json_decref(res);
+	return KW_EXIT_OK;
+}
+
 static const struct kw_cmd user_commands[] = {
-	{ "add", user_add, "add USER [--role ROLE]... [--json]" },
+	{ "add", user_add, "add USER [--role ROLE]... [--qr] [--json]" },
 	{ "list", user_list, "list [--json]" },
 	{ "show", user_show, "show USER [--json]" },
 	{ "del", user_del, "del USER [--json]" },
+	{ "totp-reset", user_totp_reset, "totp-reset USER [--qr] [--json]" },
+	{ "lock", user_lock, "lock USER [--message M] [--expires DURATION] [--json]" },
+	{ "unlock", user_unlock, "unlock USER [--json]" },
 };
 
 int

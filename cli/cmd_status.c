@@ -8,6 +8,28 @@
 #include "cli.h"
 
 static void
+print_session(json_t *res)
+{
+	json_t *s = json_object_get(res, "session");
+	const char *expires = json_string_value(json_object_get(s, "expires"));
+	const char *idle = json_string_value(json_object_get(s, "idle_expires"));
+	const char *why = json_string_value(json_object_get(res, "session_error"));
+
+	if (!json_is_object(s)) {
+		/* session_error: a token was sent and the broker did not accept it. */
+		if (why)
+			printf("session   none: %s (keywarden login starts a new one)\n", why);
+		else
+			printf("session   none (keywarden login starts one)\n");
+		return;
+	}
+	printf("session   %s\n", json_string_value(json_object_get(s, "id")));
+	printf("expires   %s\n", expires ? expires : "no absolute limit");
+	if (idle)
+		printf("idle      expires %s unless used before\n", idle);
+}
+
+static void
 print_human(const char *socket, json_t *res)
 {
 	json_t *caller = json_object_get(res, "caller");
@@ -29,6 +51,7 @@ print_human(const char *socket, json_t *res)
 	} else {
 		printf("user      not a keywarden user\n");
 	}
+	print_session(res);
 }
 
 int
@@ -64,17 +87,21 @@ kw_cmd_status(struct kw_cli *cli, int argc, char **argv)
 		goto out;
 	}
 	if (json) {
-		json_t *o = json_pack("{s:{s:b, s:s, s:O, s:O}, s:O, s:O, s:O}",
+		/* O?: a broker without sessions omits "session"; print null then. */
+		json_t *o = json_pack("{s:{s:b, s:s, s:O, s:O}, s:O, s:O, s:O, s:O?}",
 		    "broker", "reachable", 1, "socket", kw_cli_socket(cli),
 		    "version", json_object_get(res, "version"),
 		    "protocol", json_object_get(res, "protocol"),
 		    "caller", json_object_get(res, "caller"),
 		    "user", json_object_get(res, "user"),
-		    "roles", json_object_get(res, "roles"));
+		    "roles", json_object_get(res, "roles"),
+		    "session", json_object_get(res, "session"));
 		if (!o) {
 			ex = KW_EXIT_DENIED;
 			goto out;
 		}
+		if (json_object_get(res, "session_error"))
+			json_object_set(o, "session_error", json_object_get(res, "session_error"));
 		kw_cli_print_json(o);
 		json_decref(o);
 	} else {

@@ -3,6 +3,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,13 +12,23 @@
 #include "cli.h"
 #include "config.h"
 #include "log.h"
+#include "wipe_alloc.h"
 
 static const struct kw_cmd commands[] = {
 	{ "status", kw_cmd_status, "is the broker there, and who am I to it" },
 	{ "check", kw_cmd_check, "may I (or --user U) do ACTION on RESOURCE?" },
 	{ "config", kw_cmd_config, "get, set or list configuration keys" },
-	{ "admin", kw_cmd_admin, "manage users and roles (root or the admin role)" },
+	{ "admin", kw_cmd_admin, "manage users, roles and sessions (root or the admin role)" },
+	{ "login", kw_cmd_login, "login [-u USER]: prove who you are (PAM service keywarden)" },
+	{ "logout", kw_cmd_logout, "end the cached session and forget its token" },
+	{ "totp", kw_cmd_totp, "totp enroll: a new TOTP secret for yourself" },
 };
+
+/*
+ * Whether kw_cli_connect attached a cached token: then a session_required
+ * answer means that session has ended, and the fix is a new login.
+ */
+static bool session_attached;
 
 static void
 usage(FILE *f)
@@ -72,6 +84,27 @@ kw_cli_exit_for(int err)
 	}
 }
 
+/* Attach the token `keywarden login` cached for this broker, if any.  Always 0. */
+static int
+attach_session(const char *path, kw_client *c)
+{
+	char *token = NULL;
+	int r = kw_session_load(path, &token);
+
+	if (r == 0) {
+		if (kw_client_set_session(c, token) == 0)
+			session_attached = true;
+		sodium_memzero(token, strlen(token));
+		free(token);
+	} else if (r != KW_ERR_NOT_FOUND) {
+		/* Without the token the broker will say what is missing; go on. */
+		fprintf(stderr, "keywarden: session token cache: %s; continuing without a session\n",
+		    r == KW_ERR_CONFIG ? "KEYWARDEN_TOKEN_CACHE must be keyring or file" :
+		    r == KW_ERR_IO ? strerror(errno) : kw_strerror(r));
+	}
+	return 0;
+}
+
 int
 kw_cli_connect(struct kw_cli *cli, kw_client **ret_client)
 {
@@ -79,7 +112,7 @@ kw_cli_connect(struct kw_cli *cli, kw_client **ret_client)
 	int r = kw_client_connect(path, ret_client);
 
 	if (r == 0)
-		return 0;
+		return attach_session(path, *ret_client);
 	if (r == KW_ERR_CONNECT)
 		fprintf(stderr, "keywarden: broker unreachable at %s: %s\n", path, strerror(errno));
 	else
@@ -157,6 +190,9 @@ kw_cli_error(const char *what, int err, const char *message)
 {
 	fprintf(stderr, "keywarden: %s: %s%s\n", what, err == KW_ERR_DENIED ? "denied: " : "",
 	    message ? message : kw_strerror(err));
+	if (err == KW_ERR_SESSION && session_attached)
+		fprintf(stderr, "keywarden: the cached session is no longer valid; "
+		    "run `keywarden login` to start a new one\n");
 }
 
 void
@@ -204,6 +240,7 @@ main(int argc, char **argv)
 	int c;
 
 	kw_log_init("keywarden", KW_LOG_STDERR, LOG_WARNING);
+	kw_json_wipe_on_free();
 	/* '+': options end at the command; the command parses the rest. */
 	while ((c = getopt_long(argc, argv, "+s:c:jhV", opts, NULL)) != -1) {
 		switch (c) {

@@ -95,7 +95,7 @@ kw_client_call(kw_client *c, const char *op, json_t *args, json_t **ret_result,
     char **ret_message)
 {
 	uint8_t *frame = NULL, *body = NULL;
-	size_t flen, blen;
+	size_t flen = 0, blen = 0;
 	json_int_t id;
 	json_t *req;
 	int r;
@@ -119,7 +119,11 @@ kw_client_call(kw_client *c, const char *op, json_t *args, json_t **ret_result,
 		sodium_memzero(frame, flen);
 		free(frame);
 	}
-	free(body);
+	/* A reply may carry a session token (login). */
+	if (body) {
+		sodium_memzero(body, blen);
+		free(body);
+	}
 	return r;
 }
 
@@ -223,6 +227,20 @@ kw_client_free(kw_client *c)
 	wipe_free(c->session);
 	free(c->server_name);
 	free(c);
+}
+
+int
+kw_client_peer_uid(const kw_client *c, uid_t *ret_uid)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (!c || !ret_uid)
+		return KW_ERR_INVALID;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred))
+		return KW_ERR_IO;
+	*ret_uid = cred.uid;
+	return 0;
 }
 
 int

@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <jansson.h>
 
 #ifdef __cplusplus
@@ -111,13 +112,26 @@ int kw_client_set_session(kw_client *c, const char *token);
  * The token cache: where `keywarden login` keeps the session token for the
  * broker at socket_path, so later commands can use it.  The kernel user
  * keyring first (a key that expires after timeout_s), else a 0600 file under
- * $XDG_RUNTIME_DIR/keywarden/.  Never the environment.
+ * $XDG_RUNTIME_DIR/keywarden/.  Never the environment.  $KEYWARDEN_TOKEN_CACHE
+ * chooses: "keyring" (default, file as fallback) or "file"; another value is
+ * KW_ERR_CONFIG.  socket_path NULL means kw_default_socket(); timeout_s 0
+ * means no expiry.
+ * kw_session_store: KW_ERR_INVALID for an empty token or one with a newline.
  * kw_session_load: *ret_token is malloc'd, the caller wipes and frees it;
  * KW_ERR_NOT_FOUND when nothing (unexpired) is cached.
+ * kw_session_forget: removes the token from both places; 0 when none is left.
  */
 int kw_session_store(const char *socket_path, const char *token, unsigned timeout_s);
 int kw_session_load(const char *socket_path, char **ret_token);
 int kw_session_forget(const char *socket_path);
+
+/*
+ * The uid of the process at the other end of c's socket (SO_PEERCRED, as
+ * recorded when the connection was made), so a caller can check it talks to
+ * the broker's user before it sends a secret.  0 or KW_ERR_IO.
+ */
+int kw_client_peer_uid(const kw_client *c, uid_t *ret_uid)
+	__attribute__((warn_unused_result));
 
 /* Protocol version and server string the broker announced in the handshake. */
 int kw_client_server_version(const kw_client *c);

@@ -3,6 +3,7 @@
  */
 #include <stdbool.h>
 #include <stdio.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "frame.h"
@@ -183,6 +184,8 @@ kw_msg_encode(json_t *msg, uint8_t **ret_frame, size_t *ret_len)
 	if (!(text = json_dumps(msg, JSON_COMPACT)))
 		return KW_ERR_NOMEM;
 	r = kw_frame_encode(text, strlen(text), KW_FRAME_MAX, ret_frame, ret_len);
+	/* The text may carry a code or a token. */
+	sodium_memzero(text, strlen(text));
 	free(text);
 	return r;
 }

@@ -8,14 +8,17 @@ users with `setpriv --reuid UID --regid GID --clear-groups`; the broker
 names them from SO_PEERCRED like any other caller.  The test directory
 is made 0755 so they can reach the socket (the socket itself is 0666).
 """
+import calendar
 import json
 import os
 import re
 import subprocess
+import time
 
 import pytest
 
-from conftest import (deep_merge, CLI_BIN, IO_TIMEOUT, SANITIZE, clean_env, sanitizer_report)
+from conftest import (deep_merge, CLI_BIN, IO_TIMEOUT, SANITIZE, assert_ok, clean_env,
+                      sanitizer_report)
 
 # name -> (uid, gid); every user has a group of its own.
 USERS = {
@@ -273,11 +276,13 @@ class UserConn:
             r = self.call("hello", {"version": 1})
             assert r["ok"] is True, r
 
-    def call(self, op, args=None):
+    def call(self, op, args=None, session=None):
         msg = {"id": self.next_id, "op": op}
         self.next_id += 1
         if args is not None:
             msg["args"] = args
+        if session is not None:
+            msg["session"] = session
         self.proc.stdin.write(json.dumps(msg) + "\n")
         self.proc.stdin.flush()
         # The relay's socket timeout bounds this read: it exits on a timeout.
@@ -341,3 +346,104 @@ def table(text, header_first):
             row[name] = line[off:end].strip()
         rows.append(row)
     return [c for c, _ in cols], rows
+
+
+# --------------------------------------------------------------------------
+# TOTP logins under a movable broker clock (test_sessions.py, test_lockout.py)
+# --------------------------------------------------------------------------
+
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+TOTP_STEP = 30
+TOKEN_RE = re.compile(r"^kw1_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$")
+
+
+class Clock:
+    """The broker's real-time clock under libfaketime: real time + offset.
+
+    The offset (whole seconds) is the content of FAKETIME_TIMESTAMP_FILE,
+    which libfaketime re-reads on every time call (FAKETIME_NO_CACHE=1), so
+    rewriting it moves a running broker's clock.  The monotonic clock stays
+    real, so the broker's client timeouts do not jump with it.
+    """
+
+    def __init__(self, directory):
+        self.path = os.path.join(directory, "faketime.rc")
+        self.offset = 0
+        self.set(0)
+
+    def env(self):
+        return {"FAKETIME_TIMESTAMP_FILE": self.path, "FAKETIME_NO_CACHE": "1",
+                "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+
+    def set(self, offset):
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%+d\n" % offset)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, self.path)
+        self.offset = offset
+
+    def advance(self, seconds):
+        self.set(self.offset + seconds)
+
+    def now(self):
+        """The broker's time now (Unix seconds)."""
+        return time.time() + self.offset
+
+    def align(self, past=2):
+        """Move forward to `past` seconds into the next TOTP step, so that a
+        test has most of a step before "now" turns into another code."""
+        real = time.time()
+        target = (int(real + self.offset) // TOTP_STEP + 1) * TOTP_STEP + past
+        self.set(int(target - real) + 1)
+
+
+def start_clocked(b):
+    """Start prepared broker b under libfaketime (after ASan's runtime, before
+    nss_wrapper); b.clock moves its clock."""
+    b.clock = Clock(b.root)
+    libs = preload().split()
+    libs.insert(len(libs) - 1, FAKETIME_LIB)
+    b.nss_env = dict(b.nss_env, LD_PRELOAD=" ".join(libs), **b.clock.env())
+    return start(b)
+
+
+@pytest.fixture
+def mfa_broker(id_broker):
+    """make(extra=None, users=("alice",), roles=("developer",)) -> a running
+    Broker with mfa.required (the default) and a movable clock (b.clock);
+    b.enrolled[name] is user.add's answer (secret, recovery_codes, ...)."""
+    def make(extra=None, users=("alice",), roles=("developer",)):
+        b = id_broker(extra, start_it=False, mfa_required=True)
+        start_clocked(b)
+        b.enrolled = {}
+        with b.connect() as c:
+            for name in users:
+                res = assert_ok(c.call("user.add", {"user": name, "roles": list(roles)}))
+                assert re.match(r"^[A-Z2-7]{32}$", res["secret"]), res
+                b.enrolled[name] = res
+        return b
+    return make
+
+
+def epoch(text):
+    """Unix seconds of an RFC 3339 UTC time."""
+    assert isinstance(text, str) and RFC3339_RE.match(text) and text.endswith("Z"), text
+    return calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S"))
+
+
+def totp(secret, at):
+    """The TOTP code of base32 secret for Unix time at (oathtool)."""
+    cp = subprocess.run(["oathtool", "--totp", "-b", "-N", "@%d" % int(at), secret],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                        universal_newlines=True, timeout=IO_TIMEOUT)
+    assert cp.returncode == 0, cp.stderr
+    code = cp.stdout.strip()
+    assert re.match(r"^\d{6}$", code), code
+    return code
+
+
+def wrong_code(secret, at):
+    """Six digits that are no code of secret within three steps of at."""
+    near = {totp(secret, at + k * TOTP_STEP) for k in range(-3, 4)}
+    return next(c for c in ("583920", "406172", "771045", "239864") if c not in near)

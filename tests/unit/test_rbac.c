@@ -34,7 +34,10 @@ test_public_operations_need_nothing(void **state)
 	char why[256];
 
 	assert_true(decide(&alice, "alice", false, "[]", "", NULL, why));
-	assert_true(decide(&alice, "bob", false, "[]", "", NULL, why));
+	/* ... for oneself: asking on another's behalf needs root even there. */
+	assert_false(decide(&alice, "bob", false, "[]", "", NULL, why));
+	assert_string_equal(why, "acting for another user needs root");
+	assert_true(decide(&root, "bob", false, "[]", "", NULL, why));
 }
 
 static void

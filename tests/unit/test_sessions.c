@@ -345,12 +345,31 @@ create(struct fx *f, uid_t uid, long long now, long long lifetime, long long max
 		json_decref(ev);
 }
 
+/* The uid a token was issued to (its owner presents it), or alice's for unknown ones. */
+static uid_t
+owner_of(struct fx *f, const char *token)
+{
+	sqlite3_stmt *st = NULL;
+	char id[33] = "";
+	uid_t uid = 2001;
+
+	if (strncmp(token, "kw1_", 4) == 0 && strlen(token) > 36)
+		memcpy(id, token + 4, 32);
+	assert_int_equal(sqlite3_prepare_v2(f->db, "SELECT uid FROM sessions WHERE id = ?", -1, &st,
+	    NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		uid = (uid_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return uid;
+}
+
 static int
 check(struct fx *f, const char *token, long long now, long long idle, struct kw_session *ses,
     char why[256])
 {
 	why[0] = '\0';
-	return kw_session_check(f->db, f->s, token, now, idle, ses, why, 256);
+	return kw_session_check(f->db, f->s, token, owner_of(f, token), now, idle, ses, why, 256);
 }
 
 static void
@@ -403,6 +422,39 @@ test_session_check_succeeds_and_marks_use(void **state)
 	assert_int_equal(check(f, token, 2000, 3600, &got, why), 0);
 	assert_int_equal(got.last_used, 2000);
 	assert_int_equal(query_int(f->db, "SELECT last_used FROM sessions WHERE id = ?", ses.id), 2000);
+}
+
+static void
+test_session_foreign_uid_refused_and_not_marked(void **state)
+{
+	struct fx *f = *state;
+	struct kw_session ses, got;
+	char token[KW_TOKEN_MAX], why[256] = "";
+
+	create(f, ALICE, 1000, 86400, 5, &ses, token, NULL);
+	assert_int_equal(kw_session_check(f->db, f->s, token, BOB, 1500, 3600, &got, why, 256),
+	    KW_ERR_DENIED);
+	assert_non_null(strstr(why, "belongs to another user"));
+	/* A stranger's attempt does not keep the session alive. */
+	assert_int_equal(query_int(f->db, "SELECT last_used FROM sessions WHERE id = ?", ses.id), 1000);
+	assert_int_equal(check(f, token, 1600, 3600, &got, why), 0);
+}
+
+static void
+test_session_purge(void **state)
+{
+	struct fx *f = *state;
+	struct kw_session a, b;
+	char ta[KW_TOKEN_MAX], tb[KW_TOKEN_MAX], why[256];
+	int n = -1;
+
+	create(f, ALICE, 1000, 0, 5, &a, ta, NULL);
+	create(f, BOB, 1500, 0, 5, &b, tb, NULL);
+	/* At 2100 with idle 1000, only alice's (last used 1000) has gone idle. */
+	assert_int_equal(kw_session_purge(f->db, 2100, 1000, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(check(f, ta, 2100, 1000, &a, why), KW_ERR_SESSION);
+	assert_int_equal(check(f, tb, 2100, 1000, &b, why), 0);
 }
 
 static void
@@ -942,6 +994,8 @@ main(void)
 		T(test_admin_lock_with_message),
 		T(test_session_create_gives_a_token),
 		T(test_session_check_succeeds_and_marks_use),
+		T(test_session_foreign_uid_refused_and_not_marked),
+		T(test_session_purge),
 		T(test_session_check_refuses_bad_tokens),
 		T(test_session_idle_expiry),
 		T(test_session_absolute_expiry),
