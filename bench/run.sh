@@ -135,7 +135,7 @@ median() {
 	sort -g | awk '{ v[NR] = $1 }
 	    END { if (NR == 0) exit 1
 		  if (NR % 2) print v[(NR + 1) / 2]
-		  else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+		  else printf "%.4g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 # ratio_median FILE_A FILE_B KEY: median over runs of A's KEY / B's KEY.

@@ -191,6 +191,14 @@ kw_op_login(struct kw_call *call, json_t **ret_result)
 		return failed(call, &u, now);
 	if (r < 0)
 		return r;
+	/* A second factor for another program (sudo, sshd): the code, and nothing more. */
+	if (json_is_false(json_object_get(call->args, "open_session"))) {
+		if ((r = kw_lock_forget_failures(call->b->state, u.uid)) < 0)
+			return r;
+		json_object_set_new(call->meta, "session", json_null());
+		*ret_result = json_pack("{s:s, s:b, s:n}", "user", u.name, "verified", 1, "session");
+		return *ret_result ? 0 : KW_ERR_NOMEM;
+	}
 	return open_session(call, &u, now, ret_result);
 }
 

@@ -47,6 +47,7 @@ struct pk_opts {
 	const char *socket;
 	const char *require_role;	/* NULL: no role required */
 	bool debug;
+	bool nosession;			/* check the code only; open no broker session */
 	bool has_broker_uid;
 	uid_t broker_uid;
 };
@@ -106,6 +107,8 @@ parse_opts(pam_handle_t *pamh, int argc, const char **argv, struct pk_opts *o)
 			o->broker_uid = (uid_t)v;
 		} else if (strcmp(a, "debug") == 0) {
 			o->debug = true;
+		} else if (strcmp(a, "nosession") == 0) {
+			o->nosession = true;
 		} else {
 			pam_syslog(pamh, LOG_WARNING, "unknown option '%.64s' ignored", a);
 		}
@@ -326,12 +329,17 @@ kept_session(pam_handle_t *pamh)
 
 /* ---- auth ---------------------------------------------------------------- */
 
-/* op login {user, code}; the code is wiped from the request after use. */
+/*
+ * op login {user, code, open_session}; the code is wiped from the request
+ * after use.  As a second factor for sudo or sshd (nosession) the code is
+ * only checked: those never reach a session stage that could take a token.
+ */
 static int
-broker_login(kw_client *c, const char *user, const char *code, json_t **ret_result,
-    char **ret_message)
+broker_login(kw_client *c, const char *user, const char *code, bool open_session,
+    json_t **ret_result, char **ret_message)
 {
-	json_t *args = json_pack("{s:s, s:s}", "user", user, "code", code);
+	json_t *args = json_pack("{s:s, s:s, s:b}", "user", user, "code", code,
+	    "open_session", open_session);
 	int r;
 
 	if (!args)
@@ -386,7 +394,7 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	stage_trust(&o, &t);
 	if ((pr = connect_broker(pamh, &t, o.socket, PAM_AUTH_ERR, &c)) != PAM_SUCCESS)
 		goto out;
-	r = broker_login(c, user, code, &res, &msg);
+	r = broker_login(c, user, code, !o.nosession, &res, &msg);
 	wipe_free(TAKE_PTR(code));
 	if (r < 0) {
 		if (r == KW_ERR_LOCKED)
@@ -395,7 +403,7 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 		pr = login_error(r);
 		goto out;
 	}
-	if ((pr = keep_session(pamh, &o, &t, user, res)) != PAM_SUCCESS)
+	if (!o.nosession && (pr = keep_session(pamh, &o, &t, user, res)) != PAM_SUCCESS)
 		goto out;
 	if (o.debug)
 		pam_syslog(pamh, LOG_DEBUG, "%.64s authenticated; session %.32s", user,

@@ -325,6 +325,24 @@ def test_authentication_without_a_session_stage_ends_its_session(pam_broker):
     assert pb.status_session("alice") is None
 
 
+def test_nosession_checks_the_code_and_opens_nothing(pam_broker):
+    """As a second factor for sudo or sshd: the code counts, no session is made."""
+    pb = pam_broker()
+    pb.add("alice", "developer")
+    write_services(pb.b, {"keywarden": service_text(pb.b, auth="nosession")})
+    code = totp(pb.secret("alice"))
+    succeeded(pb.pamtester("alice", "authenticate", input=code + "\n"),
+              "successfully authenticated")
+    rows = pb.audit("login", "alice")
+    assert [r["result"] for r in rows] == ["success"], rows
+    assert json.loads(rows[0]["metadata"])["session"] is None, rows
+    assert pb.sessions("alice") == []
+    # The code was spent all the same: a replay is refused.
+    cp = pb.pamtester("alice", "authenticate", input=code + "\n")
+    assert cp.returncode != 0, (cp.stdout, cp.stderr)
+    no_secrets_in_audit(pb, code)
+
+
 def test_wrong_code_is_refused(pam_broker):
     pb = pam_broker()
     pb.add("alice", "developer")
