@@ -61,6 +61,14 @@ bool kw_cli_take_flag(int *argc, char **argv, const char *flag) KW_NONNULL(1, 2,
 int kw_cli_call(struct kw_cli *cli, const char *what, const char *op, json_t *args,
     json_t **ret_result) KW_NONNULL(1, 2, 3, 5);
 
+/*
+ * kw_cli_call, then print the result: as JSON when json is set, else with
+ * human(result).  args is consumed (NULL means the caller ran out of memory
+ * building it).  Returns the exit status.
+ */
+int kw_cli_call_print(struct kw_cli *cli, const char *what, const char *op, json_t *args,
+    bool json, void (*human)(json_t *result)) KW_NONNULL(1, 2, 3, 6);
+
 /* Run the subcommand of table[] named argv[1]; prints usage when there is none. */
 int kw_cli_run_group(struct kw_cli *cli, const char *group, const struct kw_cmd *table,
     size_t n, int argc, char **argv) KW_NONNULL(1, 2, 3, 6);

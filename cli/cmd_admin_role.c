@@ -62,25 +62,6 @@ print_role(json_t *r)
 	free(users);
 }
 
-/* Send op with args (consumed), then print the result with human() or as JSON. */
-static int
-call_and_print(struct kw_cli *cli, const char *what, const char *op, json_t *args, bool json,
-    void (*human)(json_t *))
-{
-	json_t *res = NULL;
-	int ex = args ? kw_cli_call(cli, what, op, args, &res) : KW_EXIT_DENIED;
-
-	json_decref(args);
-	if (ex)
-		return ex;
-	if (json)
-		kw_cli_print_json(res);
-	else
-		human(res);
-	json_decref(res);
-	return KW_EXIT_OK;
-}
-
 static void
 print_role_table(json_t *res)
 {
@@ -117,7 +98,7 @@ role_list(struct kw_cli *cli, int argc, char **argv)
 
 	if (parse(cli, argc, argv, &o) < 0 || argc != optind)
 		return usage("list [--json]");
-	return call_and_print(cli, "admin role list", "role.list", json_object(), o.json,
+	return kw_cli_call_print(cli, "admin role list", "role.list", json_object(), o.json,
 	    print_role_table);
 }
 
@@ -128,7 +109,7 @@ role_show(struct kw_cli *cli, int argc, char **argv)
 
 	if (parse(cli, argc, argv, &o) < 0 || argc - optind != 1)
 		return usage("show NAME [--json]");
-	return call_and_print(cli, "admin role show", "role.show",
+	return kw_cli_call_print(cli, "admin role show", "role.show",
 	    json_pack("{s:s}", "role", argv[optind]), o.json, print_role);
 }
 
@@ -142,7 +123,7 @@ role_create(struct kw_cli *cli, int argc, char **argv)
 		json_decref(o.permissions);
 		return usage("create NAME --permission PERMISSION... [--json]");
 	}
-	return call_and_print(cli, "admin role create", "role.create",
+	return kw_cli_call_print(cli, "admin role create", "role.create",
 	    json_pack("{s:s, s:o}", "role", argv[optind], "permissions", o.permissions), o.json,
 	    print_role);
 }
@@ -162,7 +143,7 @@ role_delete(struct kw_cli *cli, int argc, char **argv)
 
 	if (parse(cli, argc, argv, &o) < 0 || argc - optind != 1)
 		return usage("delete NAME [--force] [--json]");
-	return call_and_print(cli, "admin role delete", "role.delete",
+	return kw_cli_call_print(cli, "admin role delete", "role.delete",
 	    json_pack("{s:s, s:b}", "role", argv[optind], "force", o.force), o.json, print_deleted);
 }
 
@@ -187,7 +168,7 @@ grant_or_revoke(struct kw_cli *cli, int argc, char **argv, const char *verb, con
 		snprintf(use, sizeof(use), "%s USER ROLE [--json]", verb);
 		return usage(use);
 	}
-	return call_and_print(cli, what, op,
+	return kw_cli_call_print(cli, what, op,
 	    json_pack("{s:s, s:s}", "user", argv[optind], "role", argv[optind + 1]), o.json,
 	    print_user_roles);
 }

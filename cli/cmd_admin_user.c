@@ -77,18 +77,6 @@ print_user(json_t *u)
 	free(roles);
 }
 
-/* Print a user object as JSON or as lines; consumes res. */
-static int
-show(json_t *res, bool json)
-{
-	if (json)
-		kw_cli_print_json(res);
-	else
-		print_user(res);
-	json_decref(res);
-	return KW_EXIT_OK;
-}
-
 /*
  * The new user, then (with mfa enabled) the enrollment the broker made for
  * them, which is shown this once.  Consumes res.
@@ -175,40 +163,31 @@ user_list(struct kw_cli *cli, int argc, char **argv)
 static int
 user_show(struct kw_cli *cli, int argc, char **argv)
 {
-	json_t *args, *res = NULL;
 	bool json;
-	int ex;
 
 	if (parse(cli, argc, argv, NULL, &json) < 0 || argc - optind != 1)
 		return usage("show USER [--json]");
-	args = json_pack("{s:s}", "user", argv[optind]);
-	ex = args ? kw_cli_call(cli, "admin user show", "user.show", args, &res) : KW_EXIT_DENIED;
-	json_decref(args);
-	return ex ? ex : show(res, json);
+	return kw_cli_call_print(cli, "admin user show", "user.show",
+	    json_pack("{s:s}", "user", argv[optind]), json, print_user);
+}
+
+static void
+print_deleted(json_t *res)
+{
+	printf("deleted user %s (%lld grant(s) removed)\n",
+	    json_string_value(json_object_get(res, "user")),
+	    (long long)json_integer_value(json_object_get(res, "grants_removed")));
 }
 
 static int
 user_del(struct kw_cli *cli, int argc, char **argv)
 {
-	json_t *args, *res = NULL;
 	bool json;
-	int ex;
 
 	if (parse(cli, argc, argv, NULL, &json) < 0 || argc - optind != 1)
 		return usage("del USER [--json]");
-	args = json_pack("{s:s}", "user", argv[optind]);
-	ex = args ? kw_cli_call(cli, "admin user del", "user.del", args, &res) : KW_EXIT_DENIED;
-	json_decref(args);
-	if (ex)
-		return ex;
-	if (json)
-		kw_cli_print_json(res);
-	else
-		printf("deleted user %s (%lld grant(s) removed)\n",
-		    json_string_value(json_object_get(res, "user")),
-		    (long long)json_integer_value(json_object_get(res, "grants_removed")));
-	json_decref(res);
-	return KW_EXIT_OK;
+	return kw_cli_call_print(cli, "admin user del", "user.del",
+	    json_pack("{s:s}", "user", argv[optind]), json, print_deleted);
 }
 
 static int
@@ -313,27 +292,21 @@ user_lock(struct kw_cli *cli, int argc, char **argv)
 	return KW_EXIT_OK;
 }
 
+static void
+print_unlocked(json_t *res)
+{
+	printf("unlocked %s\n", json_string_value(json_object_get(res, "user")));
+}
+
 static int
 user_unlock(struct kw_cli *cli, int argc, char **argv)
 {
-	json_t *args, *res = NULL;
 	bool json;
-	int ex;
 
 	if (parse(cli, argc, argv, NULL, &json) < 0 || argc - optind != 1)
 		return usage("unlock USER [--json]");
-	args = json_pack("{s:s}", "user", argv[optind]);
-	ex = args ? kw_cli_call(cli, "admin user unlock", "user.unlock", args, &res) :
-	    KW_EXIT_DENIED;
-	json_decref(args);
-	if (ex)
-		return ex;
-	if (json)
-		kw_cli_print_json(res);
-	else
-		printf("unlocked %s\n", json_string_value(json_object_get(res, "user")));
-	json_decref(res);
-	return KW_EXIT_OK;
+	return kw_cli_call_print(cli, "admin user unlock", "user.unlock",
+	    json_pack("{s:s}", "user", argv[optind]), json, print_unlocked);
 }
 
 static const struct kw_cmd user_commands[] = {

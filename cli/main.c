@@ -141,6 +141,24 @@ kw_cli_call(struct kw_cli *cli, const char *what, const char *op, json_t *args,
 }
 
 int
+kw_cli_call_print(struct kw_cli *cli, const char *what, const char *op, json_t *args, bool json,
+    void (*human)(json_t *result))
+{
+	json_t *res = NULL;
+	int ex = args ? kw_cli_call(cli, what, op, args, &res) : KW_EXIT_DENIED;
+
+	json_decref(args);
+	if (ex)
+		return ex;
+	if (json)
+		kw_cli_print_json(res);
+	else
+		human(res);
+	json_decref(res);
+	return KW_EXIT_OK;
+}
+
+int
 kw_cli_run_group(struct kw_cli *cli, const char *group, const struct kw_cmd *table, size_t n,
     int argc, char **argv)
 {
