@@ -26,7 +26,7 @@ MANDIR     ?= $(PREFIX)/share/man
 PAMDIR     ?= $(LIBDIR)/security
 SYSCONFDIR ?= /etc
 
-PKGS := jansson sqlite3 libsodium liboath libkeyutils
+PKGS := jansson sqlite3 libsodium liboath libkeyutils libcrypto p11-kit-1 libcurl libsecret-1
 # Only the CLI draws QR codes.
 CLI_PKGS := libqrencode
 
@@ -43,7 +43,7 @@ override CFLAGS += -std=gnu11 -D_GNU_SOURCE -fPIC -pipe -MMD -MP \
 	-Wstrict-prototypes -Wno-unused-parameter -Werror=implicit-function-declaration \
 	-fstack-protector-strong -D_FORTIFY_SOURCE=2 \
 	-DKW_VERSION=\"$(VERSION)\" \
-	-Icommon -Iclient -Ibroker -Irbac -Icli \
+	-Icommon -Iclient -Ibroker -Irbac -Icli -Ikeystore \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS) $(CLI_PKGS) 2>/dev/null)
 override LDFLAGS += -Wl,-z,relro,-z,now
 LDLIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
@@ -59,7 +59,9 @@ COMMON_SRC := common/log.c common/clock.c common/config.c common/config_schema.c
 	rbac/perm.c
 CLIENT_SRC := client/frame.c client/proto.c client/errors.c client/client.c \
 	client/session_cache.c
-BROKER_SRC := broker/main.c broker/server.c broker/loop.c broker/requests.c \
+# Backends and providers register by file: every keystore/*.c is part of the broker.
+KEYSTORE_SRC := $(sort $(wildcard keystore/*.c))
+BROKER_SRC := $(KEYSTORE_SRC) broker/main.c broker/server.c broker/loop.c broker/requests.c \
 	broker/op_status.c broker/op_check.c broker/op_user.c broker/op_role.c \
 	broker/store.c broker/sql.c broker/audit.c broker/state.c broker/users.c \
 	broker/roles.c broker/notify.c broker/secrets.c broker/totp.c broker/mfa.c \

@@ -48,6 +48,9 @@ static const struct kw_config_key schema[] = {
 	     "where API keys live: encrypted files or the Secret Service keychain"),
 	STR("api.keychainService", "\"anthropic-api-key\"", "keychain item attribute 'service'"),
 	STR("api.verifyUrl", "\"\"", "HTTPS endpoint for a live key check (empty: format check only)"),
+	SECS("api.rotationGrace", "86400", 0, 365 * DAY,
+	     "how long the previous version stays readable after key rotate"),
+	SECS("api.commandTimeout", "30", 1, 3600, "time limit for key import --from command:CMD"),
 	BOOL("api.proxy.enabled", "false", "send outbound HTTPS through a proxy"),
 	STR("api.proxy.host", "\"\"", "proxy host name"),
 	COUNT("api.proxy.port", "8080", 1, 65535, "proxy port"),
@@ -155,6 +158,11 @@ static const struct kw_config_key schema[] = {
 	ENUM("security.encryption.atRest.keySource", "\"local\"", at_rest_sources,
 	     "one of: local, passphrase, pkcs11, aws-kms, kms", "master key provider"),
 	STR("security.encryption.atRest.kmsKeyId", "\"\"", "KMS key ARN or pkcs11: URI"),
+	STR("security.encryption.atRest.passphraseFile", "\"\"",
+	    "passphrase provider: file holding the passphrase (empty: the systemd credential "
+	    "keywarden-passphrase)"),
+	STR("security.encryption.atRest.endpoint", "\"\"",
+	    "aws-kms: endpoint URL (empty: https://kms.REGION.amazonaws.com)"),
 	BOOL("security.encryption.e2e.enabled", "false", "end-to-end encryption"),
 	STR("security.encryption.e2e.publicKey", "\"\"", "recipient public key"),
 
