@@ -13,6 +13,7 @@
 #include "audit.h"
 #include "config.h"
 #include "frame.h"
+#include "keystore.h"
 #include "rbac.h"
 #include "secrets.h"
 
@@ -40,6 +41,7 @@ struct kw_broker {
 	sqlite3 *state;			/* owned */
 	struct kw_audit *audit;		/* owned */
 	struct kw_secrets *secrets;	/* owned, sodium_malloc'd */
+	struct kw_keystore *keystore;	/* owned: where API key values live */
 	int listen_fd;
 	int lock_fd;
 	int epoll_fd;

@@ -20,6 +20,7 @@
 #include "broker.h"
 #include "config.h"
 #include "fsutil.h"
+#include "keystore.h"
 #include "keywarden.h"
 #include "log.h"
 #include "loop.h"
@@ -128,6 +129,11 @@ open_data_dir(struct kw_broker *b)
 		kw_log_error("%s", err);
 		return EXIT_RUNTIME;
 	}
+	r = kw_keystore_open(b->cfg, b->data_dir, &b->keystore, err, sizeof(err));
+	if (r < 0) {
+		kw_log_error("%s", err);
+		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+	}
 	kw_role_warn_shadowed(b->cfg, b->state);
 	return 0;
 }
@@ -168,6 +174,7 @@ teardown(struct kw_broker *b)
 		close(b->signal_fd);
 	kw_audit_close(b->audit);
 	kw_secrets_free(b->secrets);
+	kw_keystore_close(b->keystore);
 	sqlite3_close(b->state);
 	kw_config_free(b->cfg);
 }

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "keywarden.h"
+#include "keystore.h"
 #include "log.h"
 #include "perm.h"
 #include "proto.h"
@@ -49,6 +50,12 @@ static const struct kw_op ops[] = {
 	{ "role.delete", "admin", "role", "role", NULL,   NULL,   true,  false, kw_op_role_delete },
 	{ "role.grant",	"admin", "user", "user",  NULL,   "role", true,  false, kw_op_role_grant },
 	{ "role.revoke", "admin", "user", "user", NULL,   "role", true,  false, kw_op_role_revoke },
+	{ "key.set",	"write", "key",	"name",	  NULL,   NULL,   true,  false, kw_op_key_set },
+	{ "key.rotate",	"write", "key",	"name",	  NULL,   NULL,   true,  false, kw_op_key_rotate },
+	{ "key.get",	"read",	"key",	"name",	  NULL,   NULL,   false, false, kw_op_key_get },
+	{ "key.list",	"read",	"key",	NULL,	  NULL,   NULL,   false, false, kw_op_key_list },
+	{ "key.revoke",	"write", "key",	"name",	  NULL,   NULL,   true,  false, kw_op_key_revoke },
+	{ "key.verify",	"read",	"key",	"name",	  NULL,   NULL,   false, false, kw_op_key_verify },
 	{ "session.list", "admin", "session", NULL, NULL, NULL,   false, false, kw_op_session_list },
 	{ "session.revoke", "admin", "session", NULL, NULL, NULL, true,  false, kw_op_session_revoke },
 };
@@ -122,6 +129,8 @@ arg_ok(const char *key, const char *v)
 		return word_ok(v, 64, ROLE_CHARS);
 	if (strcmp(key, "resource") == 0)
 		return word_ok(v, 256, RESOURCE_CHARS);
+	if (strcmp(key, "name") == 0)
+		return v && kw_key_name_ok(v);
 	return word_ok(v, 64, USER_CHARS);
 }
 

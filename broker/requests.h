@@ -100,6 +100,12 @@ int kw_op_totp_enroll(struct kw_call *call, json_t **ret_result);
 int kw_op_user_totp_reset(struct kw_call *call, json_t **ret_result);
 int kw_op_user_lock(struct kw_call *call, json_t **ret_result);
 int kw_op_user_unlock(struct kw_call *call, json_t **ret_result);
+int kw_op_key_set(struct kw_call *call, json_t **ret_result);
+int kw_op_key_rotate(struct kw_call *call, json_t **ret_result);
+int kw_op_key_get(struct kw_call *call, json_t **ret_result);
+int kw_op_key_list(struct kw_call *call, json_t **ret_result);
+int kw_op_key_revoke(struct kw_call *call, json_t **ret_result);
+int kw_op_key_verify(struct kw_call *call, json_t **ret_result);
 int kw_op_session_list(struct kw_call *call, json_t **ret_result);
 int kw_op_session_revoke(struct kw_call *call, json_t **ret_result);
 

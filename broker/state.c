@@ -80,6 +80,27 @@ static const struct kw_migration state_migrations[] = {
 	  "  expires     INTEGER"
 	  ");"
 	  "CREATE INDEX sessions_uid ON sessions (uid, created);" },
+	/*
+	 * Version 4: API key metadata.  Values live in the keystore backend; here
+	 * are the versions and their states.  Destroyed versions keep their row
+	 * so a version number is never used twice.
+	 */
+	{ 4,
+	  "CREATE TABLE keys ("
+	  "  name      TEXT    PRIMARY KEY,"
+	  "  current   INTEGER,"
+	  "  created   INTEGER NOT NULL,"
+	  "  updated   INTEGER NOT NULL,"
+	  "  last_used INTEGER"
+	  ");"
+	  "CREATE TABLE key_versions ("
+	  "  name        TEXT    NOT NULL REFERENCES keys (name) ON DELETE CASCADE,"
+	  "  version     INTEGER NOT NULL,"
+	  "  created     INTEGER NOT NULL,"
+	  "  state       TEXT    NOT NULL CHECK (state IN ('current', 'grace', 'destroyed')),"
+	  "  grace_until INTEGER,"
+	  "  PRIMARY KEY (name, version)"
+	  ");" },
 };
 
 int

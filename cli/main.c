@@ -22,6 +22,8 @@ static const struct kw_cmd commands[] = {
 	{ "login", kw_cmd_login, "login [-u USER]: prove who you are (PAM service keywarden)" },
 	{ "logout", kw_cmd_logout, "end the cached session and forget its token" },
 	{ "totp", kw_cmd_totp, "totp enroll: a new TOTP secret for yourself" },
+	{ "key", kw_cmd_key, "get, set, list, rotate, revoke, verify or import API keys" },
+	{ "exec", kw_cmd_exec, "exec --key NAME=VAR -- CMD: run CMD with keys in its environment" },
 };
 
 /*

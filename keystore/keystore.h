@@ -23,7 +23,11 @@ struct kw_keystore;
 
 struct kw_keystore_ops {
 	const char *name;
-	/* Store value under (name, version), replacing nothing: a version is written once. */
+	/*
+	 * Store value under (name, version), durably before returning.  The
+	 * broker's bookkeeping never asks twice for a version it committed; a
+	 * version left by an uncommitted attempt is replaced.
+	 */
 	int (*put)(struct kw_keystore *ks, const char *name, int version,
 	    const unsigned char *value, size_t len);
 	/*

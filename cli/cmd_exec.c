@@ -1,0 +1,131 @@
+/*
+ * cmd_exec.c - keywarden exec --key NAME=VAR [--key ...] -- CMD [ARG...]
+ *
+ * Runs CMD with the named keys in its environment, and only there: the
+ * shell that started keywarden never sees them.  The exit status is CMD's
+ * (128 + signal when it was killed).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define MAX_KEYS 16
+
+struct binding {
+	char name[65];
+	char var[65];
+	char *value;
+};
+
+static bool
+var_ok(const char *v)
+{
+	if (!*v || (*v >= '0' && *v <= '9'))
+		return false;
+	return strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") ==
+	    strlen(v);
+}
+
+static int
+parse_binding(const char *arg, struct binding *b)
+{
+	const char *eq = strchr(arg, '=');
+
+	if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof(b->name) ||
+	    strlen(eq + 1) >= sizeof(b->var) || !var_ok(eq + 1))
+		return -1;
+	memcpy(b->name, arg, (size_t)(eq - arg));
+	b->name[eq - arg] = '\0';
+	strcpy(b->var, eq + 1);
+	return 0;
+}
+
+static void
+wipe_all(struct binding *b, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (b[i].value) {
+			sodium_memzero(b[i].value, strlen(b[i].value));
+			free(b[i].value);
+			b[i].value = NULL;
+		}
+	}
+}
+
+static int
+fetch(struct kw_cli *cli, struct binding *b)
+{
+	json_t *args = json_pack("{s:s}", "name", b->name), *res = NULL;
+	int ex = args ? kw_cli_call(cli, "exec", "key.get", args, &res) : KW_EXIT_DENIED;
+
+	json_decref(args);
+	if (ex)
+		return ex;
+	b->value = strdup(json_string_value(json_object_get(res, "value")));
+	json_decref(res);
+	return b->value ? 0 : KW_EXIT_DENIED;
+}
+
+static int
+run(char **cmd, struct binding *b, int n)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		fprintf(stderr, "keywarden: exec: %s\n", strerror(errno));
+		return KW_EXIT_DENIED;
+	}
+	if (pid == 0) {
+		for (int i = 0; i < n; i++)
+			if (setenv(b[i].var, b[i].value, 1) < 0)
+				_exit(127);
+		execvp(cmd[0], cmd);
+		fprintf(stderr, "keywarden: exec: %s: %s\n", cmd[0], strerror(errno));
+		_exit(127);
+	}
+	wipe_all(b, n);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return KW_EXIT_DENIED;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int
+kw_cmd_exec(struct kw_cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "key", required_argument, NULL, 'k' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct binding b[MAX_KEYS];
+	int c, n = 0, ex;
+
+	memset(b, 0, sizeof(b));
+	optind = 0;
+	/* "+": options end at the command, whose own options are its business. */
+	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		if (c != 'k' || n == MAX_KEYS || parse_binding(optarg, &b[n]) < 0)
+			goto usage;
+		n++;
+	}
+	if (optind >= argc || n == 0)
+		goto usage;
+	for (int i = 0; i < n; i++) {
+		if ((ex = fetch(cli, &b[i])) != 0) {
+			wipe_all(b, n);
+			return ex;
+		}
+	}
+	return run(argv + optind, b, n);
+ usage:
+	fprintf(stderr, "usage: keywarden exec --key NAME=VAR [--key NAME=VAR]... -- CMD [ARG...]\n");
+	return KW_EXIT_USAGE;
+}

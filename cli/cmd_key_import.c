@@ -1,0 +1,252 @@
+/*
+ * cmd_key_import.c - keywarden key import NAME --from SOURCE
+ *
+ * Brings a key from where it lives today into the keystore:
+ *	env:VAR			this process's environment
+ *	dotenv:FILE[:VAR]	a .env file (VAR defaults to ANTHROPIC_API_KEY)
+ *	command:CMD		the first line CMD prints (op read ..., aws ...)
+ * and then says how to remove the old copy.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "config.h"
+#include "fsutil.h"
+#include "prompt.h"
+
+#define DEFAULT_VAR "ANTHROPIC_API_KEY"
+#define VALUE_MAX 8192
+
+static void
+trim(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 0 && strchr("\r\n \t", s[n - 1]))
+		s[--n] = '\0';
+}
+
+static int
+from_env(const char *var, char **ret, char *why, size_t len)
+{
+	const char *v = getenv(var);
+
+	if (!v || !*v) {
+		snprintf(why, len, "%s is not set in this environment", var);
+		return -1;
+	}
+	return (*ret = strdup(v)) ? 0 : -1;
+}
+
+/* One KEY=VALUE line of a .env file: "export " allowed, quotes removed. */
+static char *
+dotenv_match(char *line, const char *var)
+{
+	size_t n = strlen(var);
+	char *v;
+
+	while (*line == ' ' || *line == '\t')
+		line++;
+	if (strncmp(line, "export ", 7) == 0)
+		line += 7;
+	if (strncmp(line, var, n) != 0 || line[n] != '=')
+		return NULL;
+	v = line + n + 1;
+	trim(v);
+	n = strlen(v);
+	if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
+		v[n - 1] = '\0';
+		v++;
+	}
+	return v;
+}
+
+static int
+from_dotenv(char *spec, char **ret, char *why, size_t len)
+{
+	char *colon = strrchr(spec, ':'), *data = NULL, *line, *save = NULL, *v;
+	const char *var = DEFAULT_VAR;
+	size_t dlen;
+	int fd, r = -1;
+
+	/* FILE:VAR, unless what follows the colon cannot be a variable name. */
+	if (colon && colon[1] && strspn(colon + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") ==
+	    strlen(colon + 1)) {
+		*colon = '\0';
+		var = colon + 1;
+	}
+	if ((fd = open(spec, O_RDONLY | O_CLOEXEC)) < 0) {
+		snprintf(why, len, "%s: %s", spec, strerror(errno));
+		return -1;
+	}
+	if (kw_read_fd(fd, 1 << 20, &data, &dlen) < 0) {
+		close(fd);
+		snprintf(why, len, "%s: cannot be read", spec);
+		return -1;
+	}
+	close(fd);
+	for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		if ((v = dotenv_match(line, var)) && *v) {
+			r = (*ret = strdup(v)) ? 0 : -1;
+			break;
+		}
+	if (r < 0)
+		snprintf(why, len, "%s has no %s=... line", spec, var);
+	sodium_memzero(data, dlen);
+	free(data);
+	return r;
+}
+
+/* Run cmd through /bin/sh with a time limit; its first line of output is the key. */
+static int
+from_command(const char *cmd, int timeout_s, char **ret, char *why, size_t len)
+{
+	char buf[VALUE_MAX + 2];
+	size_t got = 0;
+	int out[2], status = 0, r = -1;
+	pid_t pid;
+	time_t end = time(NULL) + timeout_s;
+
+	if (pipe2(out, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+		snprintf(why, len, "cannot run the command: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		dup2(out[1], STDOUT_FILENO);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	for (;;) {
+		struct pollfd p = { .fd = out[0], .events = POLLIN };
+		int left = (int)(end - time(NULL));
+		if (left <= 0 || poll(&p, 1, left * 1000) == 0) {
+			kill(pid, SIGKILL);
+			snprintf(why, len, "the command did not finish within %d s "
+			    "(api.commandTimeout)", timeout_s);
+			goto out;
+		}
+		ssize_t n = read(out[0], buf + got, sizeof(buf) - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		if (got == sizeof(buf) - 1)
+			break;
+	}
+	buf[got] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	trim(buf);
+	r = 0;
+ out:
+	close(out[0]);
+	waitpid(pid, &status, 0);
+	if (r == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+		snprintf(why, len, "the command failed (%s %d); nothing imported",
+		    WIFEXITED(status) ? "exit status" : "signal",
+		    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+		r = -1;
+	} else if (r == 0 && !buf[0]) {
+		snprintf(why, len, "the command printed nothing; nothing imported");
+		r = -1;
+	}
+	if (r == 0 && !(*ret = strdup(buf)))
+		r = -1;
+	sodium_memzero(buf, sizeof(buf));
+	return r;
+}
+
+static void
+advise(const char *source)
+{
+	if (strncmp(source, "env:", 4) == 0)
+		fprintf(stderr, "now remove the old copy: unset %s, and delete it from your shell "
+		    "profile (~/.bashrc, ~/.zshrc)\n", source + 4);
+	else if (strncmp(source, "dotenv:", 7) == 0)
+		fprintf(stderr, "now remove the old copy from %s\n", source + 7);
+	else
+		fprintf(stderr, "the source stays where it was; the key is now also in keywarden\n");
+}
+
+static int
+command_timeout(struct kw_cli *cli)
+{
+	struct kw_config *cfg = NULL;
+	char err[256];
+	int t = 30;
+
+	if (kw_config_load(cli->config, true, &cfg, err, sizeof(err)) == 0) {
+		t = (int)kw_config_int(cfg, "api.commandTimeout");
+		kw_config_free(cfg);
+	}
+	return t;
+}
+
+int
+kw_cmd_key_import(struct kw_cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "from", required_argument, NULL, 'f' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *source = NULL, *value = NULL, why[512] = "";
+	json_t *args, *res = NULL;
+	bool json = cli->json;
+	int c, r, ex;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'f')
+			source = optarg;
+		else if (c == 'j')
+			json = true;
+		else
+			goto usage;
+	}
+	if (argc - optind != 1 || !source)
+		goto usage;
+	if (strncmp(source, "env:", 4) == 0 && source[4])
+		r = from_env(source + 4, &value, why, sizeof(why));
+	else if (strncmp(source, "dotenv:", 7) == 0 && source[7])
+		r = from_dotenv(source + 7, &value, why, sizeof(why));
+	else if (strncmp(source, "command:", 8) == 0 && source[8])
+		r = from_command(source + 8, command_timeout(cli), &value, why, sizeof(why));
+	else
+		goto usage;
+	if (r < 0) {
+		fprintf(stderr, "keywarden: key import: %s\n", why[0] ? why : "out of memory");
+		return KW_EXIT_DENIED;
+	}
+	args = json_pack("{s:s, s:s}", "name", argv[optind], "value", value);
+	kw_secret_free(value);
+	ex = args ? kw_cli_call(cli, "key import", "key.set", args, &res) : KW_EXIT_DENIED;
+	json_decref(args);
+	if (ex)
+		return ex;
+	if (json)
+		kw_cli_print_json(res);
+	else
+		printf("imported %s (version %lld) from %.64s%s\n", argv[optind],
+		    (long long)json_integer_value(json_object_get(res, "version")), source,
+		    strlen(source) > 64 ? "..." : "");
+	advise(source);
+	json_decref(res);
+	return KW_EXIT_OK;
+ usage:
+	fprintf(stderr, "usage: keywarden key import NAME --from env:VAR | dotenv:FILE[:VAR] | "
+	    "command:CMD [--json]\n");
+	return KW_EXIT_USAGE;
+}
