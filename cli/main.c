@@ -208,11 +208,16 @@ kw_cli_join(json_t *array)
 void
 kw_cli_error(const char *what, int err, const char *message)
 {
-	fprintf(stderr, "keywarden: %s: %s%s\n", what, err == KW_ERR_DENIED ? "denied: " : "",
-	    message ? message : kw_strerror(err));
-	if (err == KW_ERR_SESSION && session_attached)
-		fprintf(stderr, "keywarden: the cached session is no longer valid; "
-		    "run `keywarden login` to start a new one\n");
+	const char *text = message ? message : kw_strerror(err);
+
+	/*
+	 * One line, always: apiKeyHelper callers show stderr as it is.  The
+	 * broker's session messages already say to log in; say it where not.
+	 */
+	fprintf(stderr, "keywarden: %s: %s%s%s\n", what, err == KW_ERR_DENIED ? "denied: " : "",
+	    text, err == KW_ERR_SESSION && !strstr(text, "keywarden login") ?
+	    (session_attached ? "; the cached session is no longer valid: run keywarden login" :
+	    "; run keywarden login") : "");
 }
 
 void

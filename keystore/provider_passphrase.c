@@ -12,6 +12,7 @@
  * magic and salt are authenticated as associated data.  A derivation costs
  * ~0.7 s and 256 MiB, so the KEK of the last salt seen is kept: the broker
  * unwraps the same blob at every start and never derives twice for it.
+ * Between calls the whole state is mprotect'ed PROT_NONE.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -76,7 +77,8 @@ pw_new_dek(struct kw_provider *p, unsigned char *dek, unsigned char **ret_blob, 
 	int r = KW_ERR_NOMEM;
 
 	if (!blob)
-		goto out;
+		return r;
+	sodium_mprotect_readwrite(pw);
 	memcpy(blob, MAGIC, MAGIC_LEN);
 	randombytes_buf(blob + MAGIC_LEN, SALT_LEN);
 	randombytes_buf(blob + AD_LEN, NONCE_LEN);
@@ -89,6 +91,7 @@ pw_new_dek(struct kw_provider *p, unsigned char *dek, unsigned char **ret_blob, 
 	*ret_len = BLOB_LEN;
 	r = 0;
  out:
+	sodium_mprotect_noaccess(pw);
 	free(blob);
 	return r;
 }
@@ -103,15 +106,16 @@ pw_unwrap(struct kw_provider *p, const unsigned char *blob, size_t len, unsigned
 		kw_log_error("passphrase provider: %s (not a passphrase-wrapped data key)", BAD_BLOB);
 		return KW_ERR_IO;
 	}
-	if ((r = kek_for_salt(pw, blob + MAGIC_LEN)) < 0)
-		return r;
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(dek, NULL, NULL, blob + AD_LEN + NONCE_LEN,
+	sodium_mprotect_readwrite(pw);
+	if ((r = kek_for_salt(pw, blob + MAGIC_LEN)) == 0 &&
+	    crypto_aead_xchacha20poly1305_ietf_decrypt(dek, NULL, NULL, blob + AD_LEN + NONCE_LEN,
 	    KW_DEK_LEN + TAG_LEN, blob, AD_LEN, blob + AD_LEN, pw->kek) != 0) {
 		sodium_memzero(dek, KW_DEK_LEN);
 		kw_log_error("passphrase provider: %s", BAD_BLOB);
-		return KW_ERR_IO;
+		r = KW_ERR_IO;
 	}
-	return 0;
+	sodium_mprotect_noaccess(pw);
+	return r;
 }
 
 static void
@@ -227,6 +231,8 @@ kw_provider_passphrase_open(const struct kw_config *cfg, const char *dir,
 	if ((r = passphrase_path(cfg, path, sizeof(path), err, err_len)) < 0 ||
 	    (r = read_passphrase(path, pw, err, err_len)) < 0)
 		goto out;
+	/* Unreadable between calls: a stray read elsewhere in the broker faults instead. */
+	sodium_mprotect_noaccess(pw);
 	p->ops = &pw_ops;
 	p->priv = TAKE_PTR(pw);
 	*ret = TAKE_PTR(p);

@@ -1,0 +1,547 @@
+/*
+ * test_providers.c - the passphrase and pkcs11 master-key providers
+ * (keystore/provider_passphrase.c, keystore/provider_pkcs11.c).
+ *
+ * The group set-up makes a private SoftHSM2 token (softhsm2-util and
+ * pkcs11-tool, as in TESTING.md, with SOFTHSM2_CONF in a mkdtemp directory)
+ * holding an AES-256 key "kek", PIN files, passphrase files, and one
+ * passphrase blob.  An Argon2id derivation costs ~0.7 s and 256 MiB, so the
+ * passphrase tests share that blob and count their derivations.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "config.h"
+#include "keywarden.h"
+#include "log.h"
+#include "provider.h"
+
+#define SOFTHSM_MODULE	"/usr/lib/softhsm/libsofthsm2.so"
+#define TOKEN		"keywarden"
+#define USER_PIN	"1234"
+#define SO_PIN		"12345678"
+#define PASSPHRASE	"correct horse battery staple"
+
+static char dir[64];		/* everything the tests make */
+static char path_buf[8][4200];
+/* The blob the group set-up wrapped with PASSPHRASE (file with a newline). */
+static unsigned char *pw_blob;
+static size_t pw_blob_len;
+static unsigned char pw_dek[KW_DEK_LEN];
+
+/* ---- helpers --------------------------------------------------------------- */
+
+static const char *
+in_dir(int slot, const char *name)
+{
+	snprintf(path_buf[slot], sizeof(path_buf[slot]), "%s/%s", dir, name);
+	return path_buf[slot];
+}
+
+static int
+write_file(const char *path, const char *text, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	size_t len = strlen(text);
+
+	if (fd < 0)
+		return -1;
+	if (write(fd, text, len) != (ssize_t)len || fchmod(fd, mode) < 0) {
+		close(fd);
+		return -1;
+	}
+	return close(fd);
+}
+
+/* Run argv with stdout and stderr to /dev/null; its exit status, -1 on failure. */
+static int
+run(char *const argv[])
+{
+	pid_t pid = fork();
+	int status, null;
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		dup2(null, 2);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static struct kw_config *
+config(const char *fmt, ...) KW_PRINTF(1, 2);
+
+/* A configuration from an atRest object's JSON members (printf-style). */
+static struct kw_config *
+config(const char *fmt, ...)
+{
+	char members[8192], text[9000], err[512] = "";
+	struct kw_config *cfg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(members, sizeof(members), fmt, ap);
+	va_end(ap);
+	snprintf(text, sizeof(text), "{\"security\": {\"encryption\": {\"atRest\": {%s}}}}",
+	    members);
+	if (kw_config_parse(text, strlen(text), &cfg, err, sizeof(err)) != 0)
+		fail_msg("config %s: %s", text, err);
+	return cfg;
+}
+
+static struct kw_config *
+pw_config(const char *file)
+{
+	return config("\"keySource\": \"passphrase\", \"passphraseFile\": \"%s\"", file);
+}
+
+/* pkcs11: URI for the test token; object_part like "object=kek;type=secret". */
+static struct kw_config *
+p11_config(const char *object_part, const char *pin_file)
+{
+	return config("\"keySource\": \"pkcs11\", \"kmsKeyId\": \"pkcs11:token=" TOKEN ";%s"
+	    "?module-path=" SOFTHSM_MODULE "&pin-source=file:%s\"", object_part, pin_file);
+}
+
+/* Open through kw_provider_open, as the broker does; the code, err filled. */
+static int
+open_provider(struct kw_config *cfg, struct kw_provider **ret, char *err, size_t err_len)
+{
+	int r;
+
+	err[0] = '\0';
+	r = kw_provider_open(cfg, dir, ret, err, err_len);
+	kw_config_free(cfg);
+	return r;
+}
+
+static struct kw_provider *
+must_open(struct kw_config *cfg)
+{
+	struct kw_provider *p = NULL;
+	char err[512];
+
+	if (open_provider(cfg, &p, err, sizeof(err)) != 0)
+		fail_msg("provider open: %s", err);
+	return p;
+}
+
+static bool
+contains(const unsigned char *hay, size_t hay_len, const unsigned char *needle, size_t len)
+{
+	return memmem(hay, hay_len, needle, len) != NULL;
+}
+
+/* ---- group set-up ------------------------------------------------------------ */
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static int
+make_token(void)
+{
+	char conf[4400];
+	char *init[] = { "softhsm2-util", "--init-token", "--free", "--label", TOKEN,
+		"--so-pin", SO_PIN, "--pin", USER_PIN, NULL };
+	char *keygen[] = { "pkcs11-tool", "--module", SOFTHSM_MODULE, "--token-label", TOKEN,
+		"--login", "--pin", USER_PIN, "--keygen", "--key-type", "AES:32", "--label", "kek",
+		"--id", "01", NULL };
+	/* A second key with a label of its own, for the "one key only" check. */
+	char *keygen2[] = { "pkcs11-tool", "--module", SOFTHSM_MODULE, "--token-label", TOKEN,
+		"--login", "--pin", USER_PIN, "--keygen", "--key-type", "AES:32", "--label", "kek",
+		"--id", "02", NULL };
+
+	if (mkdir(in_dir(0, "tokens"), 0700) < 0)
+		return -1;
+	snprintf(conf, sizeof(conf), "directories.tokendir = %s\nobjectstore.backend = file\n"
+	    "log.level = ERROR\n", in_dir(0, "tokens"));
+	if (write_file(in_dir(1, "softhsm2.conf"), conf, 0600) < 0 ||
+	    setenv("SOFTHSM2_CONF", in_dir(1, "softhsm2.conf"), 1) < 0)
+		return -1;
+	if (run(init) != 0 || run(keygen) != 0 || run(keygen2) != 0) {
+		fprintf(stderr, "test_providers: could not make a SoftHSM token "
+		    "(softhsm2 and opensc installed?)\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+group_setup(void **state)
+{
+	struct kw_provider *p = NULL;
+	struct kw_config *cfg;
+	char err[512] = "";
+	int r;
+
+	if (sodium_init() < 0)
+		return -1;
+	/* Providers log why an unwrap failed; the tests check codes instead. */
+	kw_log_init("test_providers", KW_LOG_STDERR, LOG_CRIT);
+	snprintf(dir, sizeof(dir), "/tmp/kw-test-providers.XXXXXX");
+	if (!mkdtemp(dir) || make_token() < 0)
+		return -1;
+	if (write_file(in_dir(0, "pin"), USER_PIN "\n", 0600) < 0 ||
+	    write_file(in_dir(0, "pin.wrong"), "4321\n", 0600) < 0 ||
+	    write_file(in_dir(0, "pin.open"), USER_PIN "\n", 0644) < 0 ||
+	    write_file(in_dir(0, "pass"), PASSPHRASE "\n", 0600) < 0 ||
+	    write_file(in_dir(0, "pass.nonl"), PASSPHRASE, 0400) < 0 ||
+	    write_file(in_dir(0, "pass.wrong"), "incorrect horse\n", 0600) < 0 ||
+	    write_file(in_dir(0, "pass.open"), PASSPHRASE "\n", 0640) < 0 ||
+	    write_file(in_dir(0, "pass.empty"), "\n", 0600) < 0 ||
+	    mkdir(in_dir(0, "creds"), 0700) < 0 ||
+	    write_file(in_dir(0, "creds/keywarden-passphrase"), PASSPHRASE, 0400) < 0)
+		return -1;
+	/* One derivation, shared by the passphrase tests. */
+	cfg = pw_config(in_dir(0, "pass"));
+	r = kw_provider_open(cfg, dir, &p, err, sizeof(err));
+	kw_config_free(cfg);
+	if (r != 0 || p->ops->new_dek(p, pw_dek, &pw_blob, &pw_blob_len) != 0) {
+		fprintf(stderr, "test_providers: passphrase set-up: %s\n", err);
+		kw_provider_close(p);
+		return -1;
+	}
+	kw_provider_close(p);
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	free(pw_blob);
+	if (dir[0])
+		(void)nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return 0;
+}
+
+/* ---- passphrase ------------------------------------------------------------ */
+
+static void
+test_passphrase_blob_shape(void **state)
+{
+	/* "PWH1" + salt 16 + nonce 24 + DEK 32 + tag 16; the DEK is not in it. */
+	assert_int_equal(pw_blob_len, 4 + 16 + 24 + 32 + 16);
+	assert_memory_equal(pw_blob, "PWH1", 4);
+	assert_false(contains(pw_blob, pw_blob_len, pw_dek, KW_DEK_LEN));
+	assert_false(contains(pw_blob, pw_blob_len, (const unsigned char *)PASSPHRASE, 8));
+}
+
+/* Two derivations: the set-up's blob in a fresh provider, then a new DEK. */
+static void
+test_passphrase_round_trip(void **state)
+{
+	struct kw_provider *p = must_open(pw_config(in_dir(0, "pass")));
+	unsigned char dek[KW_DEK_LEN], dek2[KW_DEK_LEN], *blob = NULL;
+	size_t len = 0;
+
+	assert_string_equal(p->ops->name, "passphrase");
+	assert_int_equal(p->ops->unwrap(p, pw_blob, pw_blob_len, dek), 0);
+	assert_memory_equal(dek, pw_dek, KW_DEK_LEN);
+	/* A new DEK: fresh salt, so a different blob and DEK; unwrap uses the cached KEK. */
+	assert_int_equal(p->ops->new_dek(p, dek, &blob, &len), 0);
+	assert_int_equal(len, pw_blob_len);
+	assert_memory_not_equal(blob + 4, pw_blob + 4, 16);
+	assert_memory_not_equal(dek, pw_dek, KW_DEK_LEN);
+	assert_false(contains(blob, len, dek, KW_DEK_LEN));
+	assert_int_equal(p->ops->unwrap(p, blob, len, dek2), 0);
+	assert_memory_equal(dek, dek2, KW_DEK_LEN);
+	free(blob);
+	kw_provider_close(p);
+}
+
+/* One derivation: the systemd credential, without a trailing newline, is the same passphrase. */
+static void
+test_passphrase_credential_and_newline(void **state)
+{
+	struct kw_provider *p;
+	unsigned char dek[KW_DEK_LEN];
+
+	assert_int_equal(setenv("CREDENTIALS_DIRECTORY", in_dir(0, "creds"), 1), 0);
+	p = must_open(config("\"keySource\": \"passphrase\""));
+	unsetenv("CREDENTIALS_DIRECTORY");
+	assert_int_equal(p->ops->unwrap(p, pw_blob, pw_blob_len, dek), 0);
+	assert_memory_equal(dek, pw_dek, KW_DEK_LEN);
+	kw_provider_close(p);
+}
+
+/* One derivation. */
+static void
+test_passphrase_wrong(void **state)
+{
+	struct kw_provider *p = must_open(pw_config(in_dir(0, "pass.wrong")));
+	unsigned char dek[KW_DEK_LEN];
+
+	assert_int_equal(p->ops->unwrap(p, pw_blob, pw_blob_len, dek), KW_ERR_IO);
+	kw_provider_close(p);
+}
+
+/* Two derivations: the right salt once, the changed salt last. */
+static void
+test_passphrase_tampered(void **state)
+{
+	struct kw_provider *p = must_open(pw_config(in_dir(0, "pass.nonl")));
+	unsigned char dek[KW_DEK_LEN], *bad = malloc(pw_blob_len + 1);
+	/* Offsets in the magic, the nonce, the ciphertext and the tag; the salt (4) last. */
+	const size_t offsets[] = { 0, 20, 43, 44, 60, 75, pw_blob_len - 1, 4 };
+	size_t i;
+
+	assert_non_null(bad);
+	assert_int_equal(p->ops->unwrap(p, pw_blob, pw_blob_len, dek), 0);
+	for (i = 0; i < KW_ELEMENTSOF(offsets); i++) {
+		memcpy(bad, pw_blob, pw_blob_len);
+		bad[offsets[i]] ^= 0x01;
+		assert_int_equal(p->ops->unwrap(p, bad, pw_blob_len, dek), KW_ERR_IO);
+	}
+	memcpy(bad, pw_blob, pw_blob_len);
+	assert_int_equal(p->ops->unwrap(p, bad, pw_blob_len - 1, dek), KW_ERR_IO);
+	bad[pw_blob_len] = 0;
+	assert_int_equal(p->ops->unwrap(p, bad, pw_blob_len + 1, dek), KW_ERR_IO);
+	assert_int_equal(p->ops->unwrap(p, bad, 0, dek), KW_ERR_IO);
+	free(bad);
+	kw_provider_close(p);
+}
+
+static void
+test_passphrase_file_refused(void **state)
+{
+	struct kw_provider *p = NULL;
+	char err[512];
+
+	/* Readable by the group. */
+	assert_int_equal(open_provider(pw_config(in_dir(0, "pass.open")), &p, err, sizeof(err)),
+	    KW_ERR_CONFIG);
+	assert_non_null(strstr(err, "chmod 600"));
+	/* Empty once the newline is gone. */
+	assert_int_equal(open_provider(pw_config(in_dir(0, "pass.empty")), &p, err, sizeof(err)),
+	    KW_ERR_CONFIG);
+	assert_non_null(strstr(err, "empty"));
+	/* Missing. */
+	assert_int_equal(open_provider(pw_config(in_dir(0, "pass.none")), &p, err, sizeof(err)),
+	    KW_ERR_IO);
+	/* Relative. */
+	assert_int_equal(open_provider(pw_config("pass"), &p, err, sizeof(err)), KW_ERR_CONFIG);
+	/* Neither a file nor a credential. */
+	unsetenv("CREDENTIALS_DIRECTORY");
+	assert_int_equal(open_provider(config("\"keySource\": \"passphrase\""), &p, err,
+	    sizeof(err)), KW_ERR_CONFIG);
+	assert_non_null(strstr(err, "passphraseFile"));
+	assert_null(p);
+}
+
+/* ---- pkcs11 ------------------------------------------------------------------ */
+
+static void
+test_pkcs11_round_trip(void **state)
+{
+	struct kw_provider *p = must_open(p11_config("object=kek;id=%01;type=secret",
+	    in_dir(0, "pin")));
+	unsigned char dek[KW_DEK_LEN], dek2[KW_DEK_LEN], dek3[KW_DEK_LEN];
+	unsigned char *blob = NULL, *blob2 = NULL;
+	size_t len = 0, len2 = 0;
+
+	assert_string_equal(p->ops->name, "pkcs11");
+	assert_int_equal(p->ops->new_dek(p, dek, &blob, &len), 0);
+	assert_int_equal(len, 4 + 12 + 32 + 16);
+	assert_memory_equal(blob, "P11G", 4);
+	assert_int_equal(p->ops->unwrap(p, blob, len, dek2), 0);
+	assert_memory_equal(dek, dek2, KW_DEK_LEN);
+	kw_provider_close(p);
+
+	/* Another provider (a restarted broker), the key named by id alone: same DEK. */
+	p = must_open(p11_config("id=%01", in_dir(0, "pin")));
+	memset(dek2, 0, sizeof(dek2));
+	assert_int_equal(p->ops->unwrap(p, blob, len, dek2), 0);
+	assert_memory_equal(dek, dek2, KW_DEK_LEN);
+	/* A second DEK differs in DEK, IV and ciphertext. */
+	assert_int_equal(p->ops->new_dek(p, dek3, &blob2, &len2), 0);
+	assert_memory_not_equal(dek, dek3, KW_DEK_LEN);
+	assert_memory_not_equal(blob + 4, blob2 + 4, 12);
+	assert_memory_not_equal(blob + 16, blob2 + 16, 48);
+	free(blob);
+	free(blob2);
+	kw_provider_close(p);
+}
+
+/* RFC 7512's type=secret-key, and type=secret as SPEC5 writes it, wherever it stands. */
+static void
+test_pkcs11_uri_spellings(void **state)
+{
+	const char *objects[] = { "type=secret;id=%01", "id=%01;type=secret-key",
+		"object=kek;type=secret;id=%01", "id=%01;type=secretkey" };
+	size_t i;
+
+	for (i = 0; i < KW_ELEMENTSOF(objects); i++)
+		kw_provider_close(must_open(p11_config(objects[i], in_dir(0, "pin"))));
+}
+
+/* The blob never holds the DEK, nor any 8 bytes of it. */
+static void
+test_pkcs11_dek_not_in_blob(void **state)
+{
+	struct kw_provider *p = must_open(p11_config("object=kek;id=%01", in_dir(0, "pin")));
+	unsigned char dek[KW_DEK_LEN], *blob = NULL;
+	size_t len = 0, i, k;
+
+	for (k = 0; k < 4; k++) {
+		assert_int_equal(p->ops->new_dek(p, dek, &blob, &len), 0);
+		assert_false(contains(blob, len, dek, KW_DEK_LEN));
+		for (i = 0; i + 8 <= KW_DEK_LEN; i++)
+			assert_false(contains(blob, len, dek + i, 8));
+		free(blob);
+		blob = NULL;
+	}
+	kw_provider_close(p);
+}
+
+static void
+test_pkcs11_wrong_pin(void **state)
+{
+	struct kw_provider *p = NULL;
+	char err[512];
+
+	assert_int_equal(open_provider(p11_config("object=kek;id=%01", in_dir(0, "pin.wrong")),
+	    &p, err, sizeof(err)), KW_ERR_IO);
+	assert_string_equal(err, "HSM login failed (CKR_PIN_INCORRECT)");
+	assert_null(p);
+	/* The right PIN still works afterwards. */
+	p = must_open(p11_config("object=kek;id=%01", in_dir(0, "pin")));
+	kw_provider_close(p);
+}
+
+static void
+test_pkcs11_tampered(void **state)
+{
+	struct kw_provider *p = must_open(p11_config("object=kek;id=%01", in_dir(0, "pin")));
+	unsigned char dek[KW_DEK_LEN], dek2[KW_DEK_LEN], *blob = NULL, *bad;
+	/* Magic, IV, ciphertext, tag. */
+	const size_t offsets[] = { 0, 3, 4, 15, 16, 30, 47, 48, 63 };
+	size_t len = 0, i;
+
+	assert_int_equal(p->ops->new_dek(p, dek, &blob, &len), 0);
+	assert_non_null(bad = malloc(len + 1));
+	for (i = 0; i < KW_ELEMENTSOF(offsets); i++) {
+		memcpy(bad, blob, len);
+		bad[offsets[i]] ^= 0x80;
+		memset(dek2, 0xAA, sizeof(dek2));
+		assert_int_equal(p->ops->unwrap(p, bad, len, dek2), KW_ERR_IO);
+	}
+	memcpy(bad, blob, len);
+	assert_int_equal(p->ops->unwrap(p, bad, len - 1, dek2), KW_ERR_IO);
+	bad[len] = 0;
+	assert_int_equal(p->ops->unwrap(p, bad, len + 1, dek2), KW_ERR_IO);
+	/* Not the passphrase provider's blob either. */
+	assert_int_equal(p->ops->unwrap(p, pw_blob, pw_blob_len, dek2), KW_ERR_IO);
+	/* The failures left no operation half-done in the session. */
+	assert_int_equal(p->ops->unwrap(p, blob, len, dek2), 0);
+	assert_memory_equal(dek, dek2, KW_DEK_LEN);
+	free(bad);
+	free(blob);
+	kw_provider_close(p);
+}
+
+static void
+test_pkcs11_missing_object(void **state)
+{
+	struct kw_provider *p = NULL;
+	char err[512];
+
+	assert_int_equal(open_provider(p11_config("object=nokey;type=secret", in_dir(0, "pin")),
+	    &p, err, sizeof(err)), KW_ERR_CONFIG);
+	assert_non_null(strstr(err, "no secret key"));
+	/* Two keys are labelled kek: the label alone is ambiguous. */
+	assert_int_equal(open_provider(p11_config("object=kek", in_dir(0, "pin")), &p, err,
+	    sizeof(err)), KW_ERR_CONFIG);
+	assert_non_null(strstr(err, "more than one"));
+	/* A private key is not a secret key. */
+	assert_int_equal(open_provider(p11_config("object=kek;type=private", in_dir(0, "pin")),
+	    &p, err, sizeof(err)), KW_ERR_CONFIG);
+	assert_null(p);
+}
+
+static void
+test_pkcs11_bad_uri(void **state)
+{
+	struct kw_provider *p = NULL;
+	char err[512];
+
+	/* No URI. */
+	assert_int_equal(open_provider(config("\"keySource\": \"pkcs11\""), &p, err,
+	    sizeof(err)), KW_ERR_CONFIG);
+	assert_non_null(strstr(err, "kmsKeyId"));
+	/* Not pkcs11:. */
+	assert_int_equal(open_provider(config("\"keySource\": \"pkcs11\", \"kmsKeyId\": "
+	    "\"arn:aws:kms:eu-west-1:1:key/x\""), &p, err, sizeof(err)), KW_ERR_CONFIG);
+	/* No module. */
+	assert_int_equal(open_provider(config("\"keySource\": \"pkcs11\", \"kmsKeyId\": "
+	    "\"pkcs11:token=" TOKEN ";object=kek\""), &p, err, sizeof(err)), KW_ERR_CONFIG);
+	assert_non_null(strstr(err, "module-path"));
+	/* A PIN in the URI, which `config list` shows. */
+	assert_int_equal(open_provider(config("\"keySource\": \"pkcs11\", \"kmsKeyId\": "
+	    "\"pkcs11:token=" TOKEN ";id=%%01?module-path=" SOFTHSM_MODULE "&pin-value="
+	    USER_PIN "\""), &p, err, sizeof(err)), KW_ERR_CONFIG);
+	assert_null(strstr(err, USER_PIN));
+	/* No PIN for a token that needs one. */
+	assert_int_equal(open_provider(config("\"keySource\": \"pkcs11\", \"kmsKeyId\": "
+	    "\"pkcs11:token=" TOKEN ";id=%%01?module-path=" SOFTHSM_MODULE "\""), &p, err,
+	    sizeof(err)), KW_ERR_CONFIG);
+	assert_non_null(strstr(err, "pin-source"));
+	/* A PIN file others can read. */
+	assert_int_equal(open_provider(p11_config("id=%01", in_dir(0, "pin.open")), &p, err,
+	    sizeof(err)), KW_ERR_CONFIG);
+	assert_non_null(strstr(err, "chmod 600"));
+	/* A module that is not there. */
+	assert_int_equal(open_provider(config("\"keySource\": \"pkcs11\", \"kmsKeyId\": "
+	    "\"pkcs11:token=" TOKEN ";id=%%01?module-path=%s/none.so&pin-source=file:%s\"",
+	    dir, in_dir(0, "pin")), &p, err, sizeof(err)), KW_ERR_IO);
+	/* A token that is not there. */
+	assert_int_equal(open_provider(config("\"keySource\": \"pkcs11\", \"kmsKeyId\": "
+	    "\"pkcs11:token=elsewhere;id=%%01?module-path=" SOFTHSM_MODULE
+	    "&pin-source=file:%s\"", in_dir(0, "pin")), &p, err, sizeof(err)), KW_ERR_IO);
+	assert_non_null(strstr(err, "elsewhere"));
+	assert_null(p);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_passphrase_blob_shape),
+		cmocka_unit_test(test_passphrase_round_trip),
+		cmocka_unit_test(test_passphrase_credential_and_newline),
+		cmocka_unit_test(test_passphrase_wrong),
+		cmocka_unit_test(test_passphrase_tampered),
+		cmocka_unit_test(test_passphrase_file_refused),
+		cmocka_unit_test(test_pkcs11_round_trip),
+		cmocka_unit_test(test_pkcs11_uri_spellings),
+		cmocka_unit_test(test_pkcs11_dek_not_in_blob),
+		cmocka_unit_test(test_pkcs11_wrong_pin),
+		cmocka_unit_test(test_pkcs11_tampered),
+		cmocka_unit_test(test_pkcs11_missing_object),
+		cmocka_unit_test(test_pkcs11_bad_uri),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
