@@ -170,7 +170,8 @@ unit: $(UNIT_BIN)
 
 integration: all
 	@echo "== integration tests ($(BUILD)) =="
-	$(Q)KW_BUILD=$(abspath $(BUILD)) KW_SANITIZE=$(SANITIZE) $(PYTEST) -q -p no:cacheprovider tests/integration
+	$(Q)KW_BUILD=$(abspath $(BUILD)) KW_CACHE=$(abspath build)/cache KW_SANITIZE=$(SANITIZE) \
+		$(PYTEST) -q -p no:cacheprovider tests/integration
 
 # make run: a broker on the embedded default under ./var, in the foreground.
 run: deps

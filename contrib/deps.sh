@@ -17,6 +17,10 @@ libclang-rt-14-dev"
 # shellcheck disable=SC2086
 installed=$(dpkg-query -W -f='${Package} ${Status}\n' $PKGS 2>/dev/null |
 	awk '$NF == "installed" { print $1 }')
+# The Claude Code test installs the real CLI from npm: Node.js and npm come
+# from Debian unless the machine already has them.
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
+
 missing=""
 for p in $PKGS; do
 	case " $(echo $installed) " in

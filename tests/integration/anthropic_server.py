@@ -1,0 +1,239 @@
+"""
+A stand-in for Anthropic's Messages API on 127.0.0.1, for running the real
+Claude Code CLI offline (../shared/TESTING.md, "The real Claude Code CLI as a
+client").
+
+It answers POST /v1/messages (Claude Code calls /v1/messages?beta=true) with a
+Messages API reply: a stream of server-sent events (message_start,
+content_block_start, ping, content_block_delta, content_block_stop,
+message_delta, message_stop) when the request asks for "stream": true, one
+JSON message otherwise.  /v1/messages/count_tokens gets a token count; any
+other path gets 404 with an API-shaped error body.  Every request is recorded,
+one JSON object a line, in the log file: method, path, the x-api-key and
+Authorization header values (None when absent), the model, whether it
+streamed, and the status it got.
+
+With `expect_key` set, a request whose x-api-key (or Bearer token) is not that
+key gets 401 authentication_error, as the real API would answer it.
+
+Use from a test:
+
+    srv = AnthropicServer(log_path, reply_text="...", expect_key="sk-ant-...")
+    srv.start()            # srv.port, srv.url
+    ...
+    srv.requests()         # the recorded requests, oldest first
+    srv.stop()
+
+or run it alone: python3 anthropic_server.py LOG [REPLY_TEXT] (prints the URL).
+"""
+import json
+import sys
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+DEFAULT_MODEL = "claude-sonnet-4-5"
+
+
+def sse(event, data):
+    return ("event: %s\ndata: %s\n\n" % (event, json.dumps(data))).encode()
+
+
+def api_error(kind, message):
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+def bearer(value):
+    if value and value.lower().startswith("bearer "):
+        return value[7:].strip()
+    return None
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "kw-anthropic-stand-in/1"
+
+    def log_message(self, fmt, *args):   # quiet: the log file is the record
+        pass
+
+    # -- recording ------------------------------------------------------------
+    def _record(self, status, body_doc):
+        srv = self.server
+        entry = {
+            "method": self.command,
+            "path": self.path,
+            "x-api-key": self.headers.get("x-api-key"),
+            "authorization": self.headers.get("authorization"),
+            "anthropic-version": self.headers.get("anthropic-version"),
+            "user-agent": self.headers.get("user-agent"),
+            "model": body_doc.get("model") if isinstance(body_doc, dict) else None,
+            "stream": bool(body_doc.get("stream")) if isinstance(body_doc, dict) else False,
+            "status": status,
+        }
+        with srv.lock:
+            with open(srv.log_path, "a") as f:
+                f.write(json.dumps(entry) + "\n")
+                f.flush()
+
+    def _body(self):
+        n = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(n) if n > 0 else b""
+        try:
+            return json.loads(raw.decode("utf-8")) if raw else {}
+        except ValueError:
+            return None
+
+    def _send_json(self, status, doc):
+        data = json.dumps(doc).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.send_header("request-id", "req_" + uuid.uuid4().hex[:24])
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _authorized(self):
+        want = self.server.expect_key
+        got = self.headers.get("x-api-key") or bearer(self.headers.get("authorization"))
+        if not got:
+            return False
+        return want is None or got == want
+
+    # -- methods --------------------------------------------------------------
+    def do_GET(self):
+        self._record(404, None)
+        self._send_json(404, api_error("not_found_error", "Not found: %s" % self.path))
+
+    def do_HEAD(self):
+        self._record(200, None)
+        self.send_response(200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def do_POST(self):
+        doc = self._body()
+        route = self.path.split("?", 1)[0]
+        if route not in ("/v1/messages", "/v1/messages/count_tokens"):
+            self._record(404, doc)
+            self._send_json(404, api_error("not_found_error", "Not found: %s" % self.path))
+            return
+        if doc is None or not isinstance(doc, dict):
+            self._record(400, None)
+            self._send_json(400, api_error("invalid_request_error", "body is not JSON"))
+            return
+        if not self._authorized():
+            self._record(401, doc)
+            self._send_json(401, api_error("authentication_error", "invalid x-api-key"))
+            return
+        if route == "/v1/messages/count_tokens":
+            self._record(200, doc)
+            self._send_json(200, {"input_tokens": 12})
+            return
+        self._record(200, doc)
+        model = doc.get("model") or DEFAULT_MODEL
+        text = self.server.reply_text
+        msg_id = "msg_" + uuid.uuid4().hex[:24]
+        usage = {"input_tokens": 12, "output_tokens": 1, "cache_creation_input_tokens": 0,
+                 "cache_read_input_tokens": 0}
+        if not doc.get("stream"):
+            self._send_json(200, {
+                "id": msg_id, "type": "message", "role": "assistant", "model": model,
+                "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+                "stop_sequence": None, "usage": dict(usage, output_tokens=len(text.split()))})
+            return
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("connection", "close")
+        self.send_header("request-id", "req_" + uuid.uuid4().hex[:24])
+        self.end_headers()
+        self.close_connection = True
+        half = len(text) // 2
+        events = [
+            sse("message_start", {"type": "message_start", "message": {
+                "id": msg_id, "type": "message", "role": "assistant", "model": model,
+                "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage}}),
+            sse("content_block_start", {"type": "content_block_start", "index": 0,
+                                        "content_block": {"type": "text", "text": ""}}),
+            sse("ping", {"type": "ping"}),
+            sse("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                        "delta": {"type": "text_delta", "text": text[:half]}}),
+            sse("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                        "delta": {"type": "text_delta", "text": text[half:]}}),
+            sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            sse("message_delta", {"type": "message_delta",
+                                  "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                  "usage": {"output_tokens": len(text.split())}}),
+            sse("message_stop", {"type": "message_stop"}),
+        ]
+        for e in events:
+            self.wfile.write(e)
+            self.wfile.flush()
+
+
+class AnthropicServer:
+    def __init__(self, log_path, reply_text="Hello from the keywarden stand-in.",
+                 expect_key=None):
+        self.log_path = log_path
+        self.reply_text = reply_text
+        self.expect_key = expect_key
+        self.httpd = None
+        self.thread = None
+        open(log_path, "a").close()
+
+    def start(self):
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        httpd.daemon_threads = True
+        httpd.log_path = self.log_path
+        httpd.reply_text = self.reply_text
+        httpd.expect_key = self.expect_key
+        httpd.lock = threading.Lock()
+        self.httpd = httpd
+        self.thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    @property
+    def port(self):
+        return self.httpd.server_address[1]
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def requests(self):
+        """The recorded requests, oldest first."""
+        with open(self.log_path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def messages(self):
+        """The recorded requests to /v1/messages (not count_tokens)."""
+        return [r for r in self.requests() if r["method"] == "POST" and
+                r["path"].split("?", 1)[0] == "/v1/messages"]
+
+    def clear(self):
+        with self.httpd.lock:
+            open(self.log_path, "w").close()
+
+    def stop(self):
+        if self.httpd is not None:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+            self.httpd = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit("usage: anthropic_server.py LOG [REPLY_TEXT]")
+    srv = AnthropicServer(sys.argv[1], *sys.argv[2:3]).start()
+    print(srv.url, flush=True)
+    try:
+        srv.thread.join()
+    except KeyboardInterrupt:
+        srv.stop()
