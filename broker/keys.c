@@ -2,6 +2,7 @@
  * keys.c - API key versions (see keys.h).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "keys.h"
@@ -84,69 +85,69 @@ kw_key_get(sqlite3 *db, struct kw_keystore *ks, const char *name, int version, l
 	return 0;
 }
 
-/* Destroy in the backend and mark destroyed, for the rows a query selects. */
-static int
-destroy_rows(sqlite3 *db, struct kw_keystore *ks, sqlite3_stmt *st, json_t *out, int *ret_n)
+int
+kw_key_expire(sqlite3 *db, long long now)
 {
-	int rc, r = 0, n = 0;
+	return kw_sql_exec(db, NULL, "UPDATE key_versions SET state = 'destroyed', grace_until = NULL "
+	    "WHERE state = 'grace' AND grace_until <= ?", "i", now);
+}
 
+int
+kw_key_sweep(sqlite3 *db, struct kw_keystore *ks)
+{
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	if ((r = kw_sql_prepare(db, &st, "SELECT name, version FROM key_versions WHERE "
+	    "state = 'destroyed' AND wiped = 0", "")) < 0)
+		return r;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(st, 0);
 		int v = sqlite3_column_int(st, 1);
 		r = ks->ops->destroy(ks, name, v);
-		/* Already gone (a crash between destroy and bookkeeping): that is the goal. */
+		/* Already gone (a crash after the unlink): that is the goal. */
 		if (r < 0 && r != KW_ERR_NOT_FOUND)
 			break;
-		if ((r = kw_sql_exec(db, NULL, "UPDATE key_versions SET state = 'destroyed', "
-		    "grace_until = NULL WHERE name = ? AND version = ?", "ti", name, (long long)v)) < 0)
+		if ((r = kw_sql_exec(db, NULL, "UPDATE key_versions SET wiped = 1 WHERE name = ? AND "
+		    "version = ?", "ti", name, (long long)v)) < 0)
 			break;
-		if (out)
-			json_array_append_new(out, json_integer(v));
-		n++;
 	}
+	sqlite3_finalize(st);
 	if (r == 0 && rc != SQLITE_DONE)
 		r = KW_ERR_IO;
-	if (ret_n)
-		*ret_n = n;
 	return r;
 }
 
 int
-kw_key_purge(sqlite3 *db, struct kw_keystore *ks, long long now, int *ret_n)
+kw_key_revoke(sqlite3 *db, const char *name, int version, json_t **ret_destroyed)
 {
-	sqlite3_stmt *st = NULL;
-	int r;
-
-	if ((r = kw_sql_prepare(db, &st, "SELECT name, version FROM key_versions WHERE "
-	    "state = 'grace' AND grace_until <= ?", "i", now)) < 0)
-		return r;
-	r = destroy_rows(db, ks, st, NULL, ret_n);
-	sqlite3_finalize(st);
-	return r;
-}
-
-int
-kw_key_revoke(sqlite3 *db, struct kw_keystore *ks, const char *name, int version,
-    json_t **ret_destroyed)
-{
-	json_t *out = json_array();
+	json_t *out = NULL;
 	sqlite3_stmt *st = NULL;
 	long long left = 0;
 	int r, n = 0;
 
-	if (!out)
-		return KW_ERR_NOMEM;
 	r = version > 0 ?
-	    kw_sql_prepare(db, &st, "SELECT name, version FROM key_versions WHERE name = ? AND "
+	    kw_sql_prepare(db, &st, "SELECT version FROM key_versions WHERE name = ? AND "
 	    "version = ? AND state != 'destroyed'", "ti", name, (long long)version) :
-	    kw_sql_prepare(db, &st, "SELECT name, version FROM key_versions WHERE name = ? AND "
-	    "state != 'destroyed'", "t", name);
-	if (r == 0) {
-		r = destroy_rows(db, ks, st, out, &n);
-		sqlite3_finalize(st);
+	    kw_sql_prepare(db, &st, "SELECT version FROM key_versions WHERE name = ? AND "
+	    "state != 'destroyed' ORDER BY version", "t", name);
+	if (r < 0)
+		return r;
+	r = kw_sql_column_strings(st, &out);	/* integers read back as text */
+	sqlite3_finalize(st);
+	if (r < 0)
+		return r;
+	if ((n = (int)json_array_size(out)) == 0) {
+		json_decref(out);
+		return KW_ERR_NOT_FOUND;
 	}
-	if (r == 0 && n == 0)
-		r = KW_ERR_NOT_FOUND;
+	for (size_t i = 0; i < (size_t)n; i++) {
+		long long v = atoll(json_string_value(json_array_get(out, i)));
+		json_array_set_new(out, i, json_integer(v));
+		if ((r = kw_sql_exec(db, NULL, "UPDATE key_versions SET state = 'destroyed', "
+		    "grace_until = NULL WHERE name = ? AND version = ?", "ti", name, v)) < 0)
+			break;
+	}
 	if (r == 0)
 		r = kw_sql_exec(db, NULL, "UPDATE keys SET current = NULL WHERE name = ? AND current "
 		    "NOT IN (SELECT version FROM key_versions WHERE name = ? AND state = 'current')",
@@ -154,9 +155,9 @@ kw_key_revoke(sqlite3 *db, struct kw_keystore *ks, const char *name, int version
 	if (r == 0)
 		r = query_int(db, 0, &left, "SELECT count(*) FROM key_versions WHERE name = ? AND "
 		    "state != 'destroyed'", name);
-	/* A key with nothing left is forgotten; its numbers go with it. */
+	/* A key with nothing left is forgotten once its copies are swept. */
 	if (r == 0 && left == 0)
-		r = kw_sql_exec(db, NULL, "DELETE FROM keys WHERE name = ?", "t", name);
+		r = kw_sql_exec(db, NULL, "UPDATE keys SET current = NULL WHERE name = ?", "t", name);
 	if (r < 0) {
 		json_decref(out);
 		return r;
@@ -201,7 +202,8 @@ kw_key_list(sqlite3 *db, json_t **ret_array)
 	if (!a)
 		return KW_ERR_NOMEM;
 	if ((r = kw_sql_prepare(db, &st, "SELECT name, IFNULL(current, 0), created, "
-	    "IFNULL(last_used, -1) FROM keys ORDER BY name", "")) < 0) {
+	    "IFNULL(last_used, -1) FROM keys WHERE EXISTS (SELECT 1 FROM key_versions v "
+	    "WHERE v.name = keys.name AND v.state != 'destroyed') ORDER BY name", "")) < 0) {
 		json_decref(a);
 		return r;
 	}

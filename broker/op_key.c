@@ -8,8 +8,20 @@
 
 #include "keys.h"
 #include "keywarden.h"
+#include "log.h"
 #include "requests.h"
 #include "verify.h"
+
+/*
+ * After the change committed: remove the backend copies of destroyed
+ * versions.  A failure leaves them for the next key operation's sweep.
+ */
+static void
+sweep(struct kw_call *call)
+{
+	if (kw_key_sweep(call->b->state, call->b->keystore) < 0)
+		kw_log_warn("keystore: destroyed key versions not yet removed; will retry");
+}
 
 /* args.value: the key's text, 1..KW_KEY_VALUE_MAX bytes without NUL. */
 static int
@@ -37,8 +49,7 @@ put(struct kw_call *call, long long grace, json_t **ret_result)
 	char until[32];
 	int r, v = 0, prev = 0;
 
-	if ((r = value_arg(call, &value, &len)) < 0 ||
-	    (r = kw_key_purge(call->b->state, call->b->keystore, now, NULL)) < 0)
+	if ((r = value_arg(call, &value, &len)) < 0 || (r = kw_key_expire(call->b->state, now)) < 0)
 		return r;
 	if ((r = kw_key_put(call->b->state, call->b->keystore, name,
 	    (const unsigned char *)value, len, now, grace, &v, &prev)) < 0) {
@@ -48,6 +59,10 @@ put(struct kw_call *call, long long grace, json_t **ret_result)
 	json_object_set_new(call->meta, "version", json_integer(v));
 	if (prev > 0)
 		json_object_set_new(call->meta, "previous", json_integer(prev));
+	/* With no grace (set) the previous version is destroyed as soon as this commits. */
+	if (prev > 0 && grace == 0 && (r = kw_key_expire(call->b->state, now)) < 0)
+		return r;
+	call->after_commit = sweep;
 	*ret_result = json_pack("{s:s, s:i, s:o, s:o}", "name", name, "version", v,
 	    "previous", prev > 0 ? json_integer(prev) : json_null(),
 	    "grace_until", prev > 0 && grace > 0 ? json_string(kw_time_text(now + grace, until)) :
@@ -58,7 +73,7 @@ put(struct kw_call *call, long long grace, json_t **ret_result)
 int
 kw_op_key_set(struct kw_call *call, json_t **ret_result)
 {
-	/* A set replaces the value outright: the old version is destroyed at once. */
+	/* A set replaces the value outright: the old version is destroyed once this commits. */
 	return put(call, 0, ret_result);
 }
 
@@ -93,9 +108,9 @@ kw_op_key_get(struct kw_call *call, json_t **ret_result)
 	size_t len = 0;
 	int r, want, v = 0;
 
-	if ((r = version_arg(call, &want)) < 0 ||
-	    (r = kw_key_purge(call->b->state, call->b->keystore, now, NULL)) < 0)
+	if ((r = version_arg(call, &want)) < 0 || (r = kw_key_expire(call->b->state, now)) < 0)
 		return r;
+	call->after_commit = sweep;
 	r = kw_key_get(call->b->state, call->b->keystore, name, want, now, &value, &len, &v);
 	if (r == KW_ERR_NOT_FOUND)
 		snprintf(call->msg, sizeof(call->msg), want ? "key %.64s has no readable version %d" :
@@ -117,9 +132,10 @@ kw_op_key_list(struct kw_call *call, json_t **ret_result)
 	json_t *keys = NULL;
 	int r;
 
-	if ((r = kw_key_purge(call->b->state, call->b->keystore, kw_now(), NULL)) < 0 ||
+	if ((r = kw_key_expire(call->b->state, kw_now())) < 0 ||
 	    (r = kw_key_list(call->b->state, &keys)) < 0)
 		return r;
+	call->after_commit = sweep;
 	*ret_result = json_pack("{s:o}", "keys", keys);
 	return *ret_result ? 0 : KW_ERR_NOMEM;
 }
@@ -133,13 +149,16 @@ kw_op_key_revoke(struct kw_call *call, json_t **ret_result)
 
 	if ((r = version_arg(call, &version)) < 0)
 		return r;
-	r = kw_key_revoke(call->b->state, call->b->keystore, name, version, &destroyed);
+	r = kw_key_revoke(call->b->state, name, version, &destroyed);
 	if (r == KW_ERR_NOT_FOUND)
 		snprintf(call->msg, sizeof(call->msg), version ? "key %.64s has no version %d" :
 		    "no key named %.64s", name, version);
 	if (r < 0)
 		return r;
 	json_object_set(call->meta, "destroyed", destroyed);
+	if (version > 0)
+		json_object_set_new(call->meta, "version", json_integer(version));
+	call->after_commit = sweep;
 	*ret_result = json_pack("{s:s, s:o}", "name", name, "destroyed", destroyed);
 	return *ret_result ? 0 : KW_ERR_NOMEM;
 }
@@ -155,8 +174,11 @@ kw_op_key_verify(struct kw_call *call, json_t **ret_result)
 	r = kw_key_get(call->b->state, call->b->keystore, name, 0, kw_now(), &value, &len, &v);
 	if (r == KW_ERR_NOT_FOUND)
 		snprintf(call->msg, sizeof(call->msg), "no key named %.64s", name);
+	else if (r == KW_ERR_IO)
+		snprintf(call->msg, sizeof(call->msg), "key %.64s failed its integrity check", name);
 	if (r < 0)
 		return r;
+	json_object_set_new(call->meta, "version", json_integer(v));
 	r = kw_key_verify(call->b->cfg, name, (const char *)value, ret_result);
 	kw_keystore_free_value(value, len);
 	if (r == 0) {

@@ -199,8 +199,11 @@ resolve(const struct kw_op *op, struct kw_call *call, const char **ret_verb,
 	if (op->res_arg) {
 		v = kw_arg_str(call->args, op->res_arg);
 		if (!arg_ok(op->res_arg, v)) {
-			snprintf(call->msg, sizeof(call->msg), "\"%s\" must be a valid %s name",
-			    op->res_arg, op->res_arg);
+			snprintf(call->msg, sizeof(call->msg), "\"%s\" must be a valid %s", op->res_arg,
+			    strcmp(op->res_arg, "name") == 0 ? "key name: 1-64 letters, digits, '.', "
+			    "'_' or '-', not starting with '.' or '-'" :
+			    strcmp(op->res_arg, "resource") == 0 ? "resource (TYPE/NAME)" :
+			    strcmp(op->res_arg, "role") == 0 ? "role name" : "user name");
 			return KW_ERR_BAD_REQUEST;
 		}
 		snprintf(resource, res_len, "%s%s%s", op->res_type ? op->res_type : "",
@@ -333,12 +336,18 @@ run(struct kw_broker *b, const struct kw_op *op, struct kw_call *call, json_int_
 		if (op->writes && call->keep_on_error &&
 		    (audit_refused(reply) || kw_sql_commit(b->state) < 0))
 			kw_sql_rollback(b->state);
+		/* Without a transaction, what the handler changed is already committed. */
+		if (!op->writes && call->after_commit)
+			call->after_commit(call);
 		return reply;
 	}
 	reply = audited(b, call->caller, id, op->name, call->resource, 0, NULL, call->meta,
 	    kw_reply_ok(id, result));
-	if (!op->writes)
+	if (!op->writes) {
+		if (call->after_commit && reply_ok(reply))
+			call->after_commit(call);
 		return reply;
+	}
 	/* The change lands only after its record did. */
 	if (!reply_ok(reply)) {
 		kw_sql_rollback(b->state);
@@ -352,6 +361,8 @@ run(struct kw_broker *b, const struct kw_op *op, struct kw_call *call, json_int_
 		return audited(b, call->caller, id, op->name, call->resource, KW_ERR_IO, call->msg,
 		    call->meta, kw_reply_error(id, KW_ERR_IO, call->msg));
 	}
+	if (call->after_commit)
+		call->after_commit(call);
 	return reply;
 }
 

@@ -30,6 +30,8 @@ struct kw_call {
 	const char *token;	/* that session's token (for logout), or NULL */
 	char res_buf[96];	/* storage for a resource a handler names itself */
 	const char *session_error;	/* why an attached token was not accepted, or NULL */
+	/* Work that may only follow the commit of this request's change (may be NULL). */
+	void (*after_commit)(struct kw_call *call);
 	bool keep_on_error;	/* commit state changes even though the handler failed
 				   (a failed login must still count) */
 };

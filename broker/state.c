@@ -83,7 +83,8 @@ static const struct kw_migration state_migrations[] = {
 	/*
 	 * Version 4: API key metadata.  Values live in the keystore backend; here
 	 * are the versions and their states.  Destroyed versions keep their row
-	 * so a version number is never used twice.
+	 * so a version number is never used twice; `wiped` says the backend's
+	 * copy is gone too (that happens only after the destroying change commits).
 	 */
 	{ 4,
 	  "CREATE TABLE keys ("
@@ -99,6 +100,7 @@ static const struct kw_migration state_migrations[] = {
 	  "  created     INTEGER NOT NULL,"
 	  "  state       TEXT    NOT NULL CHECK (state IN ('current', 'grace', 'destroyed')),"
 	  "  grace_until INTEGER,"
+	  "  wiped       INTEGER NOT NULL DEFAULT 0,"
 	  "  PRIMARY KEY (name, version)"
 	  ");" },
 };

@@ -83,8 +83,14 @@ key_get(struct kw_cli *cli, int argc, char **argv)
 static int
 read_value(const char *what, char **ret)
 {
-	int r = kw_read_secret("key value (not echoed): ", KEY_VALUE_MAX, ret);
+	/* Room for a line ending after the largest value: it is stripped before the check. */
+	int r = kw_read_secret("key value (not echoed): ", KEY_VALUE_MAX + 2, ret);
 
+	if (r == 0 && strlen(*ret) > KEY_VALUE_MAX) {
+		kw_secret_free(*ret);
+		*ret = NULL;
+		r = -1;
+	}
 	if (r < 0)
 		fprintf(stderr, "keywarden: %s: no value read (empty, or longer than %d bytes)\n",
 		    what, KEY_VALUE_MAX);

@@ -108,6 +108,15 @@ from_dotenv(char *spec, char **ret, char *why, size_t len)
 	return r;
 }
 
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Run cmd through /bin/sh with a time limit; its first line of output is the key. */
 static int
 from_command(const char *cmd, int timeout_s, char **ret, char *why, size_t len)
@@ -116,13 +125,15 @@ from_command(const char *cmd, int timeout_s, char **ret, char *why, size_t len)
 	size_t got = 0;
 	int out[2], status = 0, r = -1;
 	pid_t pid;
-	time_t end = time(NULL) + timeout_s;
+	long long end = now_ms() + (long long)timeout_s * 1000;
 
 	if (pipe2(out, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
 		snprintf(why, len, "cannot run the command: %s", strerror(errno));
 		return -1;
 	}
 	if (pid == 0) {
+		/* A group of its own, so a timeout ends everything the command started. */
+		setpgid(0, 0);
 		dup2(out[1], STDOUT_FILENO);
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
@@ -130,8 +141,9 @@ from_command(const char *cmd, int timeout_s, char **ret, char *why, size_t len)
 	close(out[1]);
 	for (;;) {
 		struct pollfd p = { .fd = out[0], .events = POLLIN };
-		int left = (int)(end - time(NULL));
-		if (left <= 0 || poll(&p, 1, left * 1000) == 0) {
+		long long left = end - now_ms();
+		if (left <= 0 || poll(&p, 1, (int)left) == 0) {
+			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
 			snprintf(why, len, "the command did not finish within %d s "
 			    "(api.commandTimeout)", timeout_s);

@@ -10,6 +10,7 @@
  * whole and renamed into place (fsutil.h): a crash leaves the old state or
  * the new, never a torn file.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -208,6 +209,35 @@ load_dek(struct filestore *f, char *err, size_t err_len)
 	return r;
 }
 
+/*
+ * Temporary files of writes a crash cut short hold only ciphertext, but
+ * they pile up: remove them at start, before anything writes.
+ */
+static void
+remove_leftovers(const char *dir)
+{
+	DIR *top = opendir(dir), *sub;
+	struct dirent *k, *e;
+	char path[4200];
+
+	if (!top)
+		return;
+	while ((k = readdir(top))) {
+		if (k->d_name[0] == '.' || !kw_key_name_ok(k->d_name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, k->d_name);
+		if (!(sub = opendir(path)))
+			continue;
+		while ((e = readdir(sub)))
+			if (strstr(e->d_name, ".sealed.tmp.")) {
+				snprintf(path, sizeof(path), "%s/%s/%s", dir, k->d_name, e->d_name);
+				(void)unlink(path);
+			}
+		closedir(sub);
+	}
+	closedir(top);
+}
+
 int
 kw_keystore_file_open(const struct kw_config *cfg, const char *data_dir,
     struct kw_keystore **ret_ks, char *err, size_t err_len)
@@ -227,6 +257,7 @@ kw_keystore_file_open(const struct kw_config *cfg, const char *data_dir,
 	if ((r = kw_provider_open(cfg, f->dir, &f->provider, err, err_len)) < 0 ||
 	    (r = load_dek(f, err, err_len)) < 0)
 		goto fail;
+	remove_leftovers(f->dir);
 	sodium_mprotect_readonly(f->dek);
 	ks->ops = &file_ops;
 	ks->priv = f;

@@ -26,7 +26,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libsecret/secret.h>
+#include <pthread.h>
 #include <pwd.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -289,6 +291,7 @@ kw_keystore_keychain_open(const struct kw_config *cfg, const char *data_dir,
 	struct keychain *k = calloc(1, sizeof(*k));
 	struct passwd *pw;
 	GError *gerr = NULL;
+	sigset_t all, old;
 	int r = KW_ERR_NOMEM;
 
 	if (!ks || !k ||
@@ -313,8 +316,16 @@ kw_keystore_keychain_open(const struct kw_config *cfg, const char *data_dir,
 	}
 	if ((r = load_versions(k, data_dir, err, err_len)) < 0)
 		goto fail;
-	/* Fail at start, not at the first key: is there a Secret Service to talk to? */
-	if (!(k->service = secret_service_get_sync(SECRET_SERVICE_NONE, NULL, &gerr))) {
+	/*
+	 * Fail at start, not at the first key: is there a Secret Service to talk
+	 * to?  Connecting starts GDBus's worker thread; it must not take the
+	 * signals the broker waits for on its signalfd, whenever that is set up.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	k->service = secret_service_get_sync(SECRET_SERVICE_NONE, NULL, &gerr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!k->service) {
 		snprintf(err, err_len, "keychain: cannot reach the Secret Service on the session "
 		    "bus (DBUS_SESSION_BUS_ADDRESS): %.200s", gerr ? gerr->message : "unknown error");
 		g_clear_error(&gerr);

@@ -699,7 +699,10 @@ test_file_modes_and_no_plaintext(void **state)
 		assert_int_equal(nftw(f->ks_dir, check_one, 16, FTW_PHYS), 0);
 		if (scan_bad[0])
 			fail_msg("%s", scan_bad);
-		/* master.key, datakey.wrapped, 3 sealed files (no temporary file left); keystore/ and 2 key dirs. */
+		/*
+		 * master.key, datakey.wrapped, 3 sealed files (no temporary file
+		 * left behind); keystore/ and 2 key directories.
+		 */
 		assert_int_equal(scan_files, 5);
 		assert_int_equal(scan_dirs, 3);
 	}
