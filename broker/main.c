@@ -106,6 +106,20 @@ setup_signals(struct kw_broker *b)
 	return b->signal_fd < 0 ? -1 : 0;
 }
 
+/* Does state.db hold anything sealed under master.key (TOTP seeds)? */
+static bool
+sealed_secrets_stored(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	bool any = true;	/* when unsure, do not make a new key */
+
+	if (sqlite3_prepare_v2(db, "SELECT EXISTS (SELECT 1 FROM totp)", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		any = sqlite3_column_int(st, 0) != 0;
+	sqlite3_finalize(st);
+	return any;
+}
+
 static int
 open_data_dir(struct kw_broker *b)
 {
@@ -125,7 +139,8 @@ open_data_dir(struct kw_broker *b)
 		kw_log_error("%s", err);
 		return EXIT_RUNTIME;
 	}
-	if ((r = kw_secrets_open(b->data_dir, &b->secrets, err, sizeof(err))) < 0) {
+	if ((r = kw_secrets_open(b->data_dir, sealed_secrets_stored(b->state), &b->secrets, err,
+	    sizeof(err))) < 0) {
 		kw_log_error("%s", err);
 		return EXIT_RUNTIME;
 	}

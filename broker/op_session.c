@@ -48,6 +48,12 @@ kw_op_session_revoke(struct kw_call *call, json_t **ret_result)
 		snprintf(call->msg, sizeof(call->msg), "give exactly one of \"id\", \"user\", \"all\"");
 		return KW_ERR_INVALID;
 	}
+	/* Ids are 32 hex digits; nothing else reaches a message or the audit record. */
+	if (id && (strlen(id) != KW_SESSION_ID_LEN ||
+	    strspn(id, "0123456789abcdef") != KW_SESSION_ID_LEN)) {
+		snprintf(call->msg, sizeof(call->msg), "\"id\" must be a session id (32 hex digits)");
+		return KW_ERR_INVALID;
+	}
 	if (id) {
 		json_object_set_new(call->meta, "id", json_string(id));
 		if ((r = kw_session_revoke(call->b->state, id)) == KW_ERR_NOT_FOUND)

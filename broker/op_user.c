@@ -16,7 +16,14 @@ int
 kw_op_find_user(struct kw_call *call, struct kw_user *ret_user)
 {
 	const char *name = kw_arg_str(call->args, "user");
-	int r = kw_user_by_name(call->b->state, name, ret_user);
+	int r;
+
+	/* Ops that name a user only in their arguments (session.*) are checked here. */
+	if (!name || !kw_user_name_ok(name)) {
+		snprintf(call->msg, sizeof(call->msg), "\"user\" must be a user name");
+		return KW_ERR_INVALID;
+	}
+	r = kw_user_by_name(call->b->state, name, ret_user);
 
 	if (r == KW_ERR_NOT_FOUND)
 		snprintf(call->msg, sizeof(call->msg), "no keywarden user named %.64s", name);

@@ -134,6 +134,12 @@ arg_ok(const char *key, const char *v)
 	return word_ok(v, 64, USER_CHARS);
 }
 
+bool
+kw_user_name_ok(const char *name)
+{
+	return word_ok(name, 64, USER_CHARS);
+}
+
 /* The roles an operation hands out: one role name, or a list of them. */
 static int
 check_roles_arg(const struct kw_op *op, struct kw_call *call)

@@ -75,6 +75,9 @@ json_t *kw_dispatch_frame_error(struct kw_broker *b, struct kw_conn *c, int err)
 json_t *kw_dispatch_event(struct kw_broker *b, const struct kw_caller *who,
     const char *action, int err, const char *why) KW_NONNULL(1, 2, 3);
 
+/* True when name is acceptable as a user name in a request. */
+bool kw_user_name_ok(const char *name) KW_NONNULL(1);
+
 /* Argument helpers for handlers: the string at key, or NULL. */
 const char *kw_arg_str(json_t *args, const char *key) KW_NONNULL(2);
 

@@ -36,7 +36,7 @@ read_master(int fd, const char *path, unsigned char *key, char *err, size_t err_
 }
 
 static int
-load_or_create(const char *path, unsigned char *key, char *err, size_t err_len)
+load_or_create(const char *path, bool must_exist, unsigned char *key, char *err, size_t err_len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), r;
 
@@ -49,6 +49,11 @@ load_or_create(const char *path, unsigned char *key, char *err, size_t err_len)
 		snprintf(err, err_len, "%s: %s", path, strerror(errno));
 		return KW_ERR_IO;
 	}
+	if (must_exist) {
+		snprintf(err, err_len, "%s is missing, but state.db holds second factors sealed "
+		    "under it; restore it from a backup (a new key would lock every user out)", path);
+		return KW_ERR_IO;
+	}
 	randombytes_buf(key, MASTER_LEN);
 	if (kw_write_atomic(path, key, MASTER_LEN, 0600) < 0) {
 		snprintf(err, err_len, "%s: %s", path, strerror(errno));
@@ -58,7 +63,8 @@ load_or_create(const char *path, unsigned char *key, char *err, size_t err_len)
 }
 
 int
-kw_secrets_open(const char *dir, struct kw_secrets **ret_secrets, char *err, size_t err_len)
+kw_secrets_open(const char *dir, bool must_exist, struct kw_secrets **ret_secrets, char *err,
+    size_t err_len)
 {
 	unsigned char *master = sodium_malloc(MASTER_LEN);
 	struct kw_secrets *s = sodium_malloc(sizeof(*s));
@@ -68,7 +74,7 @@ kw_secrets_open(const char *dir, struct kw_secrets **ret_secrets, char *err, siz
 	if (!master || !s)
 		goto out;
 	snprintf(path, sizeof(path), "%s/master.key", dir);
-	if ((r = load_or_create(path, master, err, err_len)) < 0)
+	if ((r = load_or_create(path, must_exist, master, err, err_len)) < 0)
 		goto out;
 	/* One subkey per purpose: a leak of one use's key says nothing of another's. */
 	crypto_kdf_derive_from_key(s->totp_key, sizeof(s->totp_key), 1, KDF_CONTEXT, master);

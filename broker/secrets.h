@@ -7,6 +7,7 @@
 #define KW_SECRETS_H
 
 #include <sodium.h>
+#include <stdbool.h>
 
 #include "macros.h"
 
@@ -17,13 +18,15 @@ struct kw_secrets {
 };
 
 /*
- * Load dir/master.key, creating it with fresh random bytes if absent, and
- * derive the subkeys.  A key file of the wrong size, or readable by group or
- * others, is refused.  *ret_secrets is sodium_malloc'd; free it with
- * kw_secrets_free.  0 or KW_ERR_IO with the reason in err.
+ * Load dir/master.key and derive the subkeys.  When the file is absent it is
+ * made with fresh random bytes -- unless must_exist, which the broker sets
+ * once anything sealed under the key is stored: a new key would silently
+ * make all of it unreadable.  A key file of the wrong size, or readable by
+ * group or others, is refused.  *ret_secrets is sodium_malloc'd; free it
+ * with kw_secrets_free.  0 or KW_ERR_IO with the reason in err.
  */
-int kw_secrets_open(const char *dir, struct kw_secrets **ret_secrets, char *err, size_t err_len)
-	KW_WUR KW_NONNULL(1, 2, 3);
+int kw_secrets_open(const char *dir, bool must_exist, struct kw_secrets **ret_secrets,
+    char *err, size_t err_len) KW_WUR KW_NONNULL(1, 3, 4);
 
 /* Wipe and free.  Accepts NULL. */
 void kw_secrets_free(struct kw_secrets *s);

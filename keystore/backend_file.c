@@ -174,6 +174,21 @@ static const struct kw_keystore_ops file_ops = {
 	.close = file_close,
 };
 
+/* True when dir has a key directory (a sealed value may be inside). */
+static bool
+holds_keys(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	bool any = false;
+
+	while (d && !any && (e = readdir(d)))
+		any = e->d_type == DT_DIR && e->d_name[0] != '.' && kw_key_name_ok(e->d_name);
+	if (d)
+		closedir(d);
+	return any;
+}
+
 /* Unwrap the data key, or make and wrap one on first use. */
 static int
 load_dek(struct filestore *f, char *err, size_t err_len)
@@ -185,6 +200,12 @@ load_dek(struct filestore *f, char *err, size_t err_len)
 
 	snprintf(path, sizeof(path), "%s/datakey.wrapped", f->dir);
 	r = read_file(path, &blob, &len);
+	if (r == KW_ERR_NOT_FOUND && holds_keys(f->dir)) {
+		/* A new data key would turn every stored key into an integrity error. */
+		snprintf(err, err_len, "%s is missing, but the keystore holds sealed keys; restore it "
+		    "from a backup", path);
+		return KW_ERR_IO;
+	}
 	if (r == KW_ERR_NOT_FOUND) {
 		if ((r = f->provider->ops->new_dek(f->provider, f->dek, &blob, &len)) < 0) {
 			snprintf(err, err_len, "keystore: the %s provider could not make a data key",

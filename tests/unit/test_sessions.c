@@ -72,7 +72,7 @@ setup(void **state)
 	if (!mkdtemp(f->dir))
 		return -1;
 	if (kw_state_open(f->dir, &f->db, err, sizeof(err)) != 0 ||
-	    kw_secrets_open(f->dir, &f->s, err, sizeof(err)) != 0) {
+	    kw_secrets_open(f->dir, false, &f->s, err, sizeof(err)) != 0) {
 		fprintf(stderr, "setup: %s\n", err);
 		return -1;
 	}

@@ -58,7 +58,7 @@ open_secrets(const char *dir)
 	struct kw_secrets *s = NULL;
 	char err[512] = "";
 
-	if (kw_secrets_open(dir, &s, err, sizeof(err)) != 0)
+	if (kw_secrets_open(dir, false, &s, err, sizeof(err)) != 0)
 		fail_msg("kw_secrets_open(%s): %s", dir, err);
 	assert_non_null(s);
 	return s;
@@ -544,10 +544,31 @@ expect_refused(const char *dir, const char *what)
 	struct kw_secrets *s = NULL;
 	char err[512] = "";
 
-	if (kw_secrets_open(dir, &s, err, sizeof(err)) != KW_ERR_IO)
+	if (kw_secrets_open(dir, false, &s, err, sizeof(err)) != KW_ERR_IO)
 		fail_msg("%s: key file accepted", what);
 	assert_null(s);
 	assert_non_null(strstr(err, "master.key"));
+}
+
+static void
+test_missing_key_not_remade_when_it_must_exist(void **state)
+{
+	struct kw_secrets *s = NULL;
+	char dir[64], path[128], err[512] = "";
+	struct stat st;
+
+	make_dir(dir);
+	snprintf(path, sizeof(path), "%s/master.key", dir);
+	assert_int_equal(kw_secrets_open(dir, true, &s, err, sizeof(err)), KW_ERR_IO);
+	assert_null(s);
+	assert_non_null(strstr(err, "restore it"));
+	assert_int_not_equal(stat(path, &st), 0);	/* nothing was made */
+	assert_int_equal(kw_secrets_open(dir, false, &s, err, sizeof(err)), 0);
+	kw_secrets_free(s);
+	s = NULL;
+	assert_int_equal(kw_secrets_open(dir, true, &s, err, sizeof(err)), 0);
+	kw_secrets_free(s);
+	rm_tree(dir);
 }
 
 static void
@@ -621,6 +642,7 @@ main(void)
 		cmocka_unit_test(test_master_key_created_0600_32_bytes),
 		cmocka_unit_test(test_reopening_gives_the_same_keys),
 		cmocka_unit_test(test_bad_key_files_are_refused),
+		cmocka_unit_test(test_missing_key_not_remade_when_it_must_exist),
 	};
 
 	return cmocka_run_group_tests_name("totp", tests, setup, teardown);
