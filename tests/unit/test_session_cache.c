@@ -200,7 +200,8 @@ test_keyring_round_trip(void **state)
 	assert_int_equal(kw_session_forget(sock_a), 0);
 	expect_none(sock_a);
 	assert_int_equal(find_key(sock_a), -1);
-	assert_int_equal(errno, ENOKEY);
+	/* Until the kernel's collector runs, a dropped key may still show as revoked. */
+	assert_true(errno == ENOKEY || errno == EKEYREVOKED);
 	/* Forgetting nothing is not an error. */
 	assert_int_equal(kw_session_forget(sock_a), 0);
 }
