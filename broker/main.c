@@ -160,12 +160,17 @@ run(struct kw_broker *b)
 	mode_t mode = (mode_t)strtol(kw_config_str(b->cfg, "broker.socketMode"), NULL, 8);
 	int r;
 
-	if ((r = open_data_dir(b)) != 0)
-		return r;
+	/*
+	 * Signals are blocked before the stores open: libraries may start threads
+	 * there (libsecret's D-Bus, curl's resolver), and a thread that inherits an
+	 * unblocked SIGTERM would die by it instead of letting signalfd report it.
+	 */
 	if (setup_signals(b) < 0 || (b->epoll_fd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 		kw_log_error("start-up: %s", strerror(errno));
 		return EXIT_RUNTIME;
 	}
+	if ((r = open_data_dir(b)) != 0)
+		return r;
 	r = kw_server_listen(b->socket_path, mode, &b->listen_fd, &b->lock_fd, err, sizeof(err));
 	if (r < 0) {
 		kw_log_error("%s", err);

@@ -3,6 +3,7 @@
  */
 #include <curl/curl.h>
 #include <regex.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,8 +52,18 @@ live_check(const struct kw_config *cfg, const char *url, const char *value, char
 	if (!(c = curl_easy_init()))
 		return -1;
 	snprintf(header, sizeof(header), "x-api-key: %s", value);
-	hdrs = curl_slist_append(hdrs, header);
-	hdrs = curl_slist_append(hdrs, "anthropic-version: 2023-06-01");
+	struct curl_slist *h1 = curl_slist_append(NULL, header);
+	hdrs = h1 ? curl_slist_append(h1, "anthropic-version: 2023-06-01") : NULL;
+	if (!hdrs) {
+		if (h1) {
+			sodium_memzero(h1->data, strlen(h1->data));
+			curl_slist_free_all(h1);
+		}
+		sodium_memzero(header, sizeof(header));
+		curl_easy_cleanup(c);
+		snprintf(detail, len, "out of memory");
+		return -1;
+	}
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
@@ -67,9 +78,9 @@ live_check(const struct kw_config *cfg, const char *url, const char *value, char
 	curl_easy_cleanup(c);
 	/* The header list held the key. */
 	for (struct curl_slist *h = hdrs; h; h = h->next)
-		memset(h->data, 0, strlen(h->data));
+		sodium_memzero(h->data, strlen(h->data));
 	curl_slist_free_all(hdrs);
-	memset(header, 0, sizeof(header));
+	sodium_memzero(header, sizeof(header));
 	if (rc != CURLE_OK) {
 		snprintf(detail, len, "no answer from api.verifyUrl: %s", curl_easy_strerror(rc));
 		return -1;

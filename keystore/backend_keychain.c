@@ -175,6 +175,12 @@ keychain_get(struct kw_keystore *ks, const char *name, int version, unsigned cha
 		return r;
 	}
 	len = strlen(found);
+	/*
+	 * `echo KEY | secret-tool store ...` keeps the newline; the CLI trims
+	 * it from what it reads too, so the key is the same either way.
+	 */
+	while (len > 0 && (found[len - 1] == '\n' || found[len - 1] == '\r'))
+		len--;
 	r = KW_ERR_IO;
 	if (len == 0 || len > KW_KEY_VALUE_MAX) {
 		kw_log_error("keychain: the item for %.64s holds %s", name,
@@ -184,7 +190,8 @@ keychain_get(struct kw_keystore *ks, const char *name, int version, unsigned cha
 	r = KW_ERR_NOMEM;
 	if (!(copy = sodium_malloc(len + 1)))
 		goto out;
-	memcpy(copy, found, len + 1);
+	memcpy(copy, found, len);
+	copy[len] = '\0';
 	*ret_value = copy;
 	*ret_len = len;
 	r = 0;
@@ -274,7 +281,10 @@ load_versions(struct keychain *k, const char *data_dir, char *err, size_t err_le
 	}
 	r = kw_read_fd(fd, VERSIONS_MAX, &text, &len);
 	close(fd);
-	if (r == 0 && !json_is_object(k->versions = json_loadb(text, len, 0, NULL)))
+	if (r == 0)
+		k->versions = json_loadb(text, len, 0, NULL);
+	/* (json_is_object() evaluates its argument twice.) */
+	if (r == 0 && !json_is_object(k->versions))
 		r = KW_ERR_IO;
 	free(text);
 	if (r < 0)

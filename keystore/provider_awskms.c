@@ -337,11 +337,12 @@ kms_call(struct awskms *k, const char *op, json_t *req, json_t **ret_doc)
 		log_kms_error(op, status, &rep);
 		goto out;
 	}
-	if (!json_is_object(doc = json_loadb(rep.buf, rep.len, 0, NULL))) {
+	/* json_is_object() evaluates its argument twice: parse first. */
+	doc = json_loadb(rep.buf, rep.len, 0, NULL);
+	if (!json_is_object(doc)) {
 		kw_log_error("aws-kms: %s: the reply is not a JSON object", op);
 		goto out;
 	}
-	fprintf(stderr, "DEBUG loaded %p\n", (void *)doc);
 	*ret_doc = TAKE_PTR(doc);
 	r = 0;
  out:
@@ -401,7 +402,6 @@ awskms_new_dek(struct kw_provider *p, unsigned char *dek, unsigned char **ret_bl
 	if (r < 0)
 		sodium_memzero(dek, KW_DEK_LEN);
 	json_decref(req);
-	fprintf(stderr, "DEBUG decref %p\n", (void *)doc);
 	json_decref(doc);	/* the wiping allocator clears Plaintext's copy */
 	free(blob);
 	return r;
