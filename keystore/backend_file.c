@@ -225,8 +225,8 @@ load_dek(struct filestore *f, char *err, size_t err_len)
 	r = f->provider->ops->unwrap(f->provider, blob, len, f->dek);
 	free(blob);
 	if (r < 0)
-		snprintf(err, err_len, "%s: the %s provider could not unwrap the data key (wrong "
-		    "master key, or the file was changed)", path, f->provider->ops->name);
+		snprintf(err, err_len, "%s: the %s provider could not unwrap the data key; its "
+		    "reason is logged just before this", path, f->provider->ops->name);
 	return r;
 }
 
