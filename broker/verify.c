@@ -102,7 +102,8 @@ kw_key_verify(const struct kw_config *cfg, const char *name, const char *value,
 	snprintf(detail, sizeof(detail), "%s", is_ant ? (shape ? "looks like an Anthropic key" :
 	    "starts like an Anthropic key but is malformed") : strcmp(name, "anthropic") == 0 ?
 	    "does not look like an Anthropic key (sk-ant-...)" : "format not known; not checked");
-	if (ok && url[0]) {
+	/* api.verifyUrl is an Anthropic endpoint: only Anthropic keys are sent to it. */
+	if (ok && is_ant && url[0]) {
 		int l = live_check(cfg, url, value, detail, sizeof(detail));
 		live = l < 0 ? json_null() : json_boolean(l == 1);
 		ok = l == 1;

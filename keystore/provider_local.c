@@ -14,6 +14,7 @@
 #include "aead.h"
 #include "fsutil.h"
 #include "keywarden.h"
+#include "log.h"
 #include "provider.h"
 
 #define MAGIC "LOC1"
@@ -48,9 +49,16 @@ local_unwrap(struct kw_provider *p, const unsigned char *blob, size_t len, unsig
 {
 	struct local *l = p->priv;
 
-	if (len != 4 + KW_GCM_IV_LEN + KW_DEK_LEN + KW_GCM_TAG_LEN || memcmp(blob, MAGIC, 4) != 0)
+	if (len != 4 + KW_GCM_IV_LEN + KW_DEK_LEN + KW_GCM_TAG_LEN || memcmp(blob, MAGIC, 4) != 0) {
+		kw_log_error("local provider: not a data key wrapped by the local master key");
 		return KW_ERR_IO;
-	return kw_gcm_open(l->kek, (const unsigned char *)AD, strlen(AD), blob + 4, len - 4, dek);
+	}
+	if (kw_gcm_open(l->kek, (const unsigned char *)AD, strlen(AD), blob + 4, len - 4, dek) < 0) {
+		kw_log_error("local provider: the data key does not open with keystore/master.key "
+		    "(the master key or the wrapped data key was changed)");
+		return KW_ERR_IO;
+	}
+	return 0;
 }
 
 static void

@@ -414,6 +414,10 @@ def test_verify_live(broker_factory, verify_server):
     set_key(b, "anthropic", "hello")
     doc = json.loads(key_cli(b, "key", "verify", "anthropic", "--json").stdout)
     assert doc["ok"] is False and len(verify_server.seen) == n, (doc, verify_server.seen)
+    # Nor is another provider's key: api.verifyUrl is Anthropic's.
+    set_key(b, "openai", "sk-proj-" + "q" * 40)
+    doc = json.loads(key_cli(b, "key", "verify", "openai", "--json").stdout)
+    assert doc["live"] is None and len(verify_server.seen) == n, (doc, verify_server.seen)
     assert_nowhere(b, [good, bad, broken])
 
 
