@@ -83,6 +83,21 @@ kw_op_key_rotate(struct kw_call *call, json_t **ret_result)
 	return put(call, kw_config_int(call->b->cfg, "api.rotationGrace"), ret_result);
 }
 
+/* Say why a key could not be read; returns r. */
+static int
+read_failed(struct kw_call *call, const char *name, int version, int r)
+{
+	if (r == KW_ERR_NOT_FOUND && version)
+		snprintf(call->msg, sizeof(call->msg), "key %.64s has no readable version %d", name,
+		    version);
+	else if (r == KW_ERR_NOT_FOUND)
+		snprintf(call->msg, sizeof(call->msg), "no key named %.64s", name);
+	else if (r == KW_ERR_IO)
+		snprintf(call->msg, sizeof(call->msg), "key %.64s could not be read: it failed its "
+		    "integrity check, or the keystore is unavailable (the broker's log says which)", name);
+	return r;
+}
+
 static int
 version_arg(struct kw_call *call, int *ret)
 {
@@ -112,13 +127,8 @@ kw_op_key_get(struct kw_call *call, json_t **ret_result)
 		return r;
 	call->after_commit = sweep;
 	r = kw_key_get(call->b->state, call->b->keystore, name, want, now, &value, &len, &v);
-	if (r == KW_ERR_NOT_FOUND)
-		snprintf(call->msg, sizeof(call->msg), want ? "key %.64s has no readable version %d" :
-		    "no key named %.64s", name, want);
-	else if (r == KW_ERR_IO)
-		snprintf(call->msg, sizeof(call->msg), "key %.64s failed its integrity check", name);
 	if (r < 0)
-		return r;
+		return read_failed(call, name, want, r);
 	json_object_set_new(call->meta, "version", json_integer(v));
 	*ret_result = json_pack("{s:s, s:i, s:s%}", "name", name, "version", v, "value",
 	    (const char *)value, len);
@@ -172,12 +182,8 @@ kw_op_key_verify(struct kw_call *call, json_t **ret_result)
 	int r, v = 0;
 
 	r = kw_key_get(call->b->state, call->b->keystore, name, 0, kw_now(), &value, &len, &v);
-	if (r == KW_ERR_NOT_FOUND)
-		snprintf(call->msg, sizeof(call->msg), "no key named %.64s", name);
-	else if (r == KW_ERR_IO)
-		snprintf(call->msg, sizeof(call->msg), "key %.64s failed its integrity check", name);
 	if (r < 0)
-		return r;
+		return read_failed(call, name, 0, r);
 	json_object_set_new(call->meta, "version", json_integer(v));
 	r = kw_key_verify(call->b->cfg, name, (const char *)value, ret_result);
 	kw_keystore_free_value(value, len);
