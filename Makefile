@@ -158,7 +158,8 @@ deps:
 check: deps
 	$(Q)$(MAKE) --no-print-directory check-suites
 	$(Q)$(MAKE) --no-print-directory SANITIZE=1 BUILD=$(BUILD)/asan check-suites
-	@echo "make check: all suites passed (plain and ASan+UBSan builds)"
+	$(Q)$(MAKE) --no-print-directory -C tests/fuzz BUILD=$(abspath $(BUILD))/fuzz corpus
+	@echo "make check: all suites passed (plain and ASan+UBSan builds, fuzz seeds replayed)"
 
 check-suites: all $(UNIT_BIN)
 	$(Q)$(MAKE) --no-print-directory unit
