@@ -8,7 +8,7 @@
 #include "keys.h"
 #include "keywarden.h"
 #include "log.h"
-#include "sessions.h"
+#include "clock.h"
 #include "sql.h"
 
 /* One integer from a query, or dflt when it returns no row or NULL. */

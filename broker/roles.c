@@ -1,6 +1,7 @@
 /*
  * roles.c - the role registry (see roles.h).
  */
+#include <stdbool.h>
 #include <string.h>
 
 #include "clock.h"
@@ -47,23 +48,32 @@ db_role(sqlite3 *db, const char *name, json_t **ret_perms)
 	return r;
 }
 
+/* A role's permissions (new reference) and whether the configuration defines it. */
+static int
+role_permissions(const struct kw_config *cfg, sqlite3 *db, const char *name,
+    json_t **ret_perms, bool *ret_configured)
+{
+	json_t *conf = json_object_get(kw_config_get(cfg, ROLES_KEY), name);
+
+	*ret_configured = conf != NULL;
+	if (conf) {
+		*ret_perms = json_incref(json_object_get(conf, "permissions"));
+		return 0;
+	}
+	return db_role(db, name, ret_perms);
+}
+
 int
 kw_role_get(const struct kw_config *cfg, sqlite3 *db, const char *name, json_t **ret_role)
 {
-	json_t *conf = json_object_get(kw_config_get(cfg, ROLES_KEY), name);
 	json_t *perms = NULL;
-	const char *src;
+	bool configured;
 	int r;
 
-	if (conf) {
-		perms = json_incref(json_object_get(conf, "permissions"));
-		src = config_source(name, perms);
-	} else {
-		if ((r = db_role(db, name, &perms)) < 0)
-			return r;
-		src = "cli";
-	}
-	*ret_role = json_pack("{s:s, s:s, s:o}", "role", name, "source", src, "permissions", perms);
+	if ((r = role_permissions(cfg, db, name, &perms, &configured)) < 0)
+		return r;
+	*ret_role = json_pack("{s:s, s:s, s:o}", "role", name,
+	    "source", configured ? config_source(name, perms) : "cli", "permissions", perms);
 	return *ret_role ? 0 : KW_ERR_NOMEM;
 }
 
@@ -180,24 +190,25 @@ kw_role_delete(sqlite3 *db, const char *name)
 int
 kw_role_permissions(const struct kw_config *cfg, sqlite3 *db, json_t *names, json_t **ret_perms)
 {
-	json_t *all = json_array(), *role, *perms, *p, *n;
+	json_t *all = json_array(), *perms, *p, *n;
+	bool configured;
 	size_t i, j;
 	int r;
 
 	if (!all)
 		return KW_ERR_NOMEM;
+	/* On every permissioned request: the permissions only, not how a listing shows the role. */
 	json_array_foreach(names, i, n) {
-		r = kw_role_get(cfg, db, json_string_value(n), &role);
+		r = role_permissions(cfg, db, json_string_value(n), &perms, &configured);
 		if (r == KW_ERR_NOT_FOUND)
 			continue;
 		if (r < 0) {
 			json_decref(all);
 			return r;
 		}
-		perms = json_object_get(role, "permissions");
 		json_array_foreach(perms, j, p)
 			json_array_append(all, p);
-		json_decref(role);
+		json_decref(perms);
 	}
 	*ret_perms = all;
 	return 0;

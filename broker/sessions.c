@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "keywarden.h"
 #include "sessions.h"
 #include "sql.h"
@@ -19,18 +20,6 @@ secret_hash(const struct kw_secrets *s, const char *secret, unsigned char out[HA
 {
 	crypto_generichash(out, HASH_LEN, (const unsigned char *)secret, strlen(secret),
 	    s->session_key, sizeof(s->session_key));
-}
-
-const char *
-kw_time_text(long long t, char buf[32])
-{
-	struct tm tm;
-	time_t tt = (time_t)t;
-
-	buf[0] = '\0';
-	if (t >= 0 && gmtime_r(&tt, &tm))
-		strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return buf;
 }
 
 /* Remove the oldest sessions of uid beyond max, collecting their ids. */

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "clock.h"
 #include "macros.h"
 #include "secrets.h"
 
@@ -60,8 +61,5 @@ int kw_session_revoke_uid(sqlite3 *db, long long uid, int *ret_n) KW_WUR KW_NONN
 /* Session objects (id, user, created, last_used, expires, idle_expires) of uid, or all (uid < 0). */
 int kw_session_list(sqlite3 *db, long long uid, long long idle, json_t **ret_array)
 	KW_WUR KW_NONNULL(1, 4);
-
-/* RFC 3339 for Unix seconds into buf[32]; "" for t < 0. */
-const char *kw_time_text(long long t, char buf[32]) KW_NONNULL(2);
 
 #endif

@@ -20,3 +20,15 @@ kw_now_rfc3339(char buf[KW_RFC3339_LEN])
 	    tm.tm_sec, (int)(ts.tv_nsec / 1000000));
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+const char *
+kw_time_text(long long t, char buf[32])
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	buf[0] = '\0';
+	if (t >= 0 && gmtime_r(&tt, &tm))
+		strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}

@@ -18,4 +18,7 @@
  */
 long long kw_now_rfc3339(char buf[KW_RFC3339_LEN]) KW_NONNULL(1);
 
+/* RFC 3339 (whole seconds, UTC) for Unix seconds into buf[32]; "" for t < 0. */
+const char *kw_time_text(long long t, char buf[32]) KW_NONNULL(2);
+
 #endif
