@@ -26,7 +26,7 @@ MANDIR     ?= $(PREFIX)/share/man
 PAMDIR     ?= $(LIBDIR)/security
 SYSCONFDIR ?= /etc
 
-PKGS := jansson sqlite3 libsodium liboath libkeyutils libcrypto p11-kit-1 libcurl libsecret-1
+PKGS := jansson sqlite3 libsodium liboath libkeyutils libcrypto p11-kit-1 libcurl libsecret-1 zlib
 # Only the CLI draws QR codes.
 CLI_PKGS := libqrencode
 
@@ -55,7 +55,7 @@ override LDFLAGS += -fsanitize=address,undefined
 endif
 
 COMMON_SRC := common/log.c common/clock.c common/config.c common/config_schema.c common/fsutil.c \
-	common/wipe_alloc.c \
+	common/wipe_alloc.c common/audit_chain.c \
 	rbac/perm.c
 CLIENT_SRC := client/frame.c client/proto.c client/errors.c client/client.c \
 	client/session_cache.c
@@ -66,11 +66,14 @@ BROKER_SRC := $(KEYSTORE_SRC) broker/main.c broker/server.c broker/loop.c broker
 	broker/store.c broker/sql.c broker/audit.c broker/state.c broker/users.c \
 	broker/roles.c broker/notify.c broker/secrets.c broker/totp.c broker/mfa.c \
 	broker/locks.c broker/sessions.c broker/op_login.c broker/op_mfa.c broker/op_lock.c \
-	broker/op_session.c broker/keys.c broker/op_key.c broker/verify.c rbac/decide.c
+	broker/op_session.c broker/keys.c broker/op_key.c broker/verify.c rbac/decide.c \
+	broker/audit_query.c broker/audit_prune.c broker/batch.c broker/retention.c \
+	broker/op_audit.c broker/op_gdpr.c broker/monitor.c broker/notifier.c broker/incidents.c \
+	broker/op_incident.c
 CLI_SRC    := cli/main.c cli/prompt.c cli/table.c cli/cmd_status.c cli/cmd_config.c \
 	cli/cmd_check.c cli/cmd_key.c cli/cmd_key_import.c cli/cmd_exec.c cli/cmd_admin.c cli/cmd_admin_user.c cli/cmd_admin_role.c \
 	cli/cmd_login.c cli/cmd_admin_session.c cli/cmd_logout.c cli/cmd_totp.c cli/enroll.c \
-	cli/qr.c
+	cli/qr.c cli/timespec.c cli/archive_verify.c cli/cmd_admin_audit.c cli/cmd_admin_incident.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 COMMON_OBJ := $(call obj,$(COMMON_SRC))

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "audit.h"
+#include "batch.h"
 #include "config.h"
 #include "frame.h"
 #include "keystore.h"
@@ -28,6 +29,7 @@ struct kw_conn {
 	size_t out_len, out_off;
 	bool greeted;			/* hello done */
 	bool closing;			/* close once out is flushed */
+	size_t pending;			/* replies held for the group commit */
 	int64_t frame_start_ms;		/* when the partial frame began */
 	int64_t out_start_ms;		/* when out became non-empty */
 	int64_t last_active_ms;
@@ -42,6 +44,9 @@ struct kw_broker {
 	struct kw_audit *audit;		/* owned */
 	struct kw_secrets *secrets;	/* owned, sodium_malloc'd */
 	struct kw_keystore *keystore;	/* owned: where API key values live */
+	struct kw_monitor *monitor;	/* owned: alerts and incidents */
+	struct kw_batch batch;		/* this turn's group commit */
+	long long next_prune_at;	/* Unix seconds of the next retention run */
 	int listen_fd;
 	int lock_fd;
 	int epoll_fd;

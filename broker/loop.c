@@ -17,6 +17,7 @@
 #include "loop.h"
 #include "proto.h"
 #include "requests.h"
+#include "retention.h"
 
 /* Stop reading a client's requests while this much of its output is unsent. */
 #define KW_OUT_HIGH_WATER (64 * 1024)
@@ -42,6 +43,7 @@ conn_close(struct kw_broker *b, struct kw_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	b->n_conns--;
+	kw_batch_forget_conn(b, c);
 	close(c->fd);		/* also removes it from the epoll set */
 	if (b->accept_paused) {
 		/* A descriptor is free again: take new clients again. */
@@ -115,7 +117,7 @@ conn_flush(struct kw_broker *b, struct kw_conn *c)
 		free(c->out);
 		c->out = NULL;
 		c->out_len = c->out_off = 0;
-		if (c->closing) {
+		if (c->closing && c->pending == 0) {
 			conn_close(b, c);
 			return -1;
 		}
@@ -133,7 +135,6 @@ conn_process(struct kw_broker *b, struct kw_conn *c)
 	    c->out_len - c->out_off < KW_OUT_HIGH_WATER) {
 		bool was_partial = kw_frame_reader_partial(&c->rd), close_after = false;
 		size_t used;
-		json_t *reply = NULL;
 		int r = kw_frame_feed(&c->rd, c->in + off, c->in_len - off, &used);
 
 		off += used;
@@ -146,16 +147,14 @@ conn_process(struct kw_broker *b, struct kw_conn *c)
 			size_t len;
 			if (kw_frame_take(&c->rd, &body, &len) < 0)
 				break;
-			reply = kw_dispatch(b, c, body, len, &close_after);
+			kw_dispatch(b, c, body, len, &close_after);
 			free(body);
 		} else {
 			/* The stream cannot be resynchronised after a bad header. */
-			reply = kw_dispatch_frame_error(b, c, r);
+			kw_dispatch_frame_error(b, c, r);
 			close_after = true;
 		}
 		if (close_after)
-			c->closing = true;
-		if (!reply || conn_queue(c, reply) < 0)
 			c->closing = true;
 	}
 	memmove(c->in, c->in + off, c->in_len - off);
@@ -185,7 +184,8 @@ conn_readable(struct kw_broker *b, struct kw_conn *c)
 	}
 	if (conn_flush(b, c) < 0)
 		return;
-	if (c->closing && c->out_len == 0) {
+	/* Held replies go out at the end of the turn (deliver), and close it then. */
+	if (c->closing && c->out_len == 0 && c->pending == 0) {
 		conn_close(b, c);
 		return;
 	}
@@ -204,6 +204,50 @@ conn_writable(struct kw_broker *b, struct kw_conn *c)
 			return;
 	}
 	conn_watch(b, c);
+}
+
+/*
+ * End the turn: commit its records and changes together (group commit),
+ * then send every held reply.  A connection whose handshake reply turned
+ * into a refusal is not greeted after all (its next request is refused).
+ */
+static void
+deliver(struct kw_broker *b)
+{
+	struct kw_batch_entry *e;
+	size_t n;
+	int r = kw_batch_commit(b);
+
+	e = kw_batch_entries(b, &n);
+	for (size_t i = 0; i < n; i++) {
+		struct kw_conn *c = e[i].conn;
+		if (!c)
+			continue;
+		if (e[i].hello && r == KW_ERR_AUDIT)
+			c->greeted = false;
+		if (e[i].close)
+			c->closing = true;
+		if (conn_queue(c, json_incref(e[i].reply)) < 0)
+			c->closing = true;
+	}
+	/* Flush each connection once, after all its replies are queued. */
+	for (size_t i = 0; i < n; i++) {
+		struct kw_conn *c = e[i].conn;
+		if (!c)
+			continue;
+		e[i].conn = NULL;
+		if (--c->pending > 0)
+			continue;
+		if (conn_flush(b, c) < 0)
+			continue;
+		if (c->closing && c->out_len == 0) {
+			kw_batch_forget_conn(b, c);
+			conn_close(b, c);
+			continue;
+		}
+		conn_watch(b, c);
+	}
+	kw_batch_clear(b);
 }
 
 /* Name the caller from the password database, or by number if it has no entry. */
@@ -243,6 +287,7 @@ refuse_busy(struct kw_broker *b, int fd)
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
 
+	deliver(b);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
 		who.uid = cred.uid;
 		who.gid = cred.gid;
@@ -338,8 +383,15 @@ expire(struct kw_broker *b)
 		if (d <= now) {
 			kw_log_debug("closing client pid %d: deadline passed", (int)c->caller.pid);
 			/* A started message that never finished is answered and audited. */
-			if (c->out_len == c->out_off && kw_frame_reader_partial(&c->rd))
-				send_last_words(c->fd, kw_dispatch_frame_error(b, c, KW_ERR_TIMEOUT));
+			if (c->out_len == c->out_off && kw_frame_reader_partial(&c->rd) &&
+			    !c->closing) {
+				kw_frame_reader_reset(&c->rd);
+				c->in_len = 0;
+				kw_dispatch_frame_error(b, c, KW_ERR_TIMEOUT);
+				c->closing = true;
+				c->out_start_ms = now;
+				continue;
+			}
 			conn_close(b, c);
 			continue;
 		}
@@ -375,13 +427,20 @@ kw_loop_run(struct kw_broker *b)
 		return KW_ERR_IO;
 	}
 	while (!b->stopping) {
-		int n = epoll_wait(b->epoll_fd, ev, (int)KW_ELEMENTSOF(ev), expire(b));
+		int timeout = expire(b);
+		/* Replies of timed-out frames were held by expire: send them now. */
+		deliver(b);
+		int prune_in = kw_retention_timeout_ms(b);
+		if (timeout < 0 || prune_in < timeout)
+			timeout = prune_in;
+		int n = epoll_wait(b->epoll_fd, ev, (int)KW_ELEMENTSOF(ev), timeout);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			kw_log_error("epoll_wait: %s", strerror(errno));
 			return KW_ERR_IO;
 		}
+		kw_retention_tick(b);
 		for (int i = 0; i < n; i++) {
 			void *p = ev[i].data.ptr;
 			if (p == &tag_listen)
@@ -395,7 +454,9 @@ kw_loop_run(struct kw_broker *b)
 			else
 				conn_readable(b, p);
 		}
+		deliver(b);
 	}
+	deliver(b);
 	while (b->conns)
 		conn_close(b, b->conns);
 	return 0;

@@ -5,6 +5,7 @@
  * in use, stores unusable), 2 for a configuration or usage problem.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "broker.h"
@@ -24,6 +26,7 @@
 #include "keywarden.h"
 #include "log.h"
 #include "loop.h"
+#include "monitor.h"
 #include "notify.h"
 #include "roles.h"
 #include "server.h"
@@ -120,9 +123,62 @@ sealed_secrets_stored(sqlite3 *db)
 	return any;
 }
 
+/* The audit settings; a seal key that is not a public key stops the start (exit 2). */
 static int
-open_data_dir(struct kw_broker *b)
+audit_options(const struct kw_config *cfg, struct kw_audit_options *o)
 {
+	const char *key = kw_config_str(cfg, "security.audit.encryptionKey");
+	size_t n = 0;
+
+	*o = (struct kw_audit_options){
+		.include_user = kw_config_bool(cfg, "security.audit.includeUser"),
+		.include_context = kw_config_bool(cfg, "security.audit.includeContext"),
+		.seal = kw_config_bool(cfg, "security.audit.encrypt"),
+	};
+	if (!o->seal)
+		return 0;
+	if (sodium_base642bin(o->seal_pk, sizeof(o->seal_pk), key, strlen(key), " \n", &n, NULL,
+	    sodium_base64_VARIANT_ORIGINAL) != 0 || n != sizeof(o->seal_pk)) {
+		kw_log_error("config: security.audit.encryptionKey: with security.audit.encrypt on "
+		    "it must be the auditor's public key (base64 of %zu bytes), as printed by "
+		    "keywarden admin audit keygen", sizeof(o->seal_pk));
+		return KW_ERR_CONFIG;
+	}
+	return 0;
+}
+
+/* Each start is on the record, with a digest of the configuration it runs with. */
+static int
+record_start(struct kw_broker *b, const char *config)
+{
+	unsigned char digest[crypto_hash_sha256_BYTES];
+	char hex[2 * sizeof(digest) + 1] = "";
+	_cleanup_free_ char *text = NULL;
+	size_t len = 0;
+	int fd = open(config, O_RDONLY | O_CLOEXEC), r;
+
+	if (fd >= 0 && kw_read_fd(fd, 1 << 20, &text, &len) == 0) {
+		crypto_hash_sha256(digest, (unsigned char *)text, len);
+		sodium_bin2hex(hex, sizeof(hex), digest, sizeof(digest));
+	}
+	if (fd >= 0)
+		close(fd);
+	json_t *meta = json_pack("{s:s, s:s?, s:s}", "config", config, "sha256", hex[0] ? hex : NULL,
+	    "version", KW_VERSION);
+	struct kw_audit_record rec = {
+		.user = NULL, .pid = getpid(), .action = "broker.start", .resource = "config",
+		.result = "success", .metadata = meta, .request_id = -1,
+	};
+	r = meta ? kw_audit_write(b->audit, &rec) : KW_ERR_NOMEM;
+	json_decref(meta);
+	return r;
+}
+
+static int
+open_data_dir(struct kw_broker *b, const char *config)
+{
+	struct kw_audit_options aopt;
+	struct statvfs vfs;
 	char err[512];
 	struct stat st;
 	int r;
@@ -134,11 +190,19 @@ open_data_dir(struct kw_broker *b)
 	if (stat(b->data_dir, &st) == 0 && (st.st_mode & 077))
 		kw_log_warn("data directory %s is mode %04o; it should be 0700",
 		    b->data_dir, (unsigned)(st.st_mode & 07777));
+	if (statvfs(b->data_dir, &vfs) == 0 && (vfs.f_flag & ST_RDONLY)) {
+		kw_log_error("data directory %s is on a read-only file system: the audit trail "
+		    "cannot be written, so nothing can be answered", b->data_dir);
+		return EXIT_RUNTIME;
+	}
+	if (audit_options(b->cfg, &aopt) < 0)
+		return EXIT_CONFIG;
 	if ((r = kw_state_open(b->data_dir, &b->state, err, sizeof(err))) < 0 ||
-	    (r = kw_audit_open(b->data_dir, &b->audit, err, sizeof(err))) < 0) {
+	    (r = kw_audit_open(b->data_dir, &aopt, &b->audit, err, sizeof(err))) < 0) {
 		kw_log_error("%s", err);
 		return EXIT_RUNTIME;
 	}
+
 	if ((r = kw_secrets_open(b->data_dir, sealed_secrets_stored(b->state), &b->secrets, err,
 	    sizeof(err))) < 0) {
 		kw_log_error("%s", err);
@@ -150,11 +214,15 @@ open_data_dir(struct kw_broker *b)
 		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	}
 	kw_role_warn_shadowed(b->cfg, b->state);
+	if (kw_monitor_open(b, &b->monitor, err, sizeof(err)) < 0) {
+		kw_log_error("monitoring: %s", err);
+		return EXIT_RUNTIME;
+	}
 	return 0;
 }
 
 static int
-run(struct kw_broker *b)
+run(struct kw_broker *b, const char *config)
 {
 	char err[512];
 	mode_t mode = (mode_t)strtol(kw_config_str(b->cfg, "broker.socketMode"), NULL, 8);
@@ -169,12 +237,17 @@ run(struct kw_broker *b)
 		kw_log_error("start-up: %s", strerror(errno));
 		return EXIT_RUNTIME;
 	}
-	if ((r = open_data_dir(b)) != 0)
+	if ((r = open_data_dir(b, config)) != 0)
 		return r;
 	r = kw_server_listen(b->socket_path, mode, &b->listen_fd, &b->lock_fd, err, sizeof(err));
 	if (r < 0) {
 		kw_log_error("%s", err);
 		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+	}
+	/* Only the broker holding the socket's lock writes to the trail. */
+	if (record_start(b, config) < 0) {
+		kw_log_error("the audit store cannot record the start; not serving");
+		return EXIT_RUNTIME;
 	}
 	kw_log_info("listening on %s", b->socket_path);
 	(void)kw_sd_notify("READY=1\nSTATUS=serving");
@@ -192,6 +265,8 @@ teardown(struct kw_broker *b)
 		close(b->epoll_fd);
 	if (b->signal_fd >= 0)
 		close(b->signal_fd);
+	kw_monitor_close(b->monitor);
+	kw_batch_free(b);
 	kw_audit_close(b->audit);
 	kw_secrets_free(b->secrets);
 	kw_keystore_close(b->keystore);
@@ -267,7 +342,7 @@ main(int argc, char **argv)
 	b.idle_timeout_ms = kw_config_int(b.cfg, "broker.idleTimeout") * 1000;
 	raise_fd_limit(b.max_conns);
 
-	r = run(&b);
+	r = run(&b, config);
 	teardown(&b);
 	return r;
 }

@@ -17,9 +17,9 @@
  * versions.  A failure leaves them for the next key operation's sweep.
  */
 static void
-sweep(struct kw_call *call)
+sweep(struct kw_broker *b)
 {
-	if (kw_key_sweep(call->b->state, call->b->keystore) < 0)
+	if (kw_key_sweep(b->state, b->keystore) < 0)
 		kw_log_warn("keystore: destroyed key versions not yet removed; will retry");
 }
 

@@ -2,14 +2,17 @@
  * op_login.c - login (a second factor for a session), logout, and the
  * account question PAM's account stage asks.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "keywarden.h"
 #include "locks.h"
 #include "mfa.h"
+#include "monitor.h"
 #include "requests.h"
 #include "sessions.h"
+#include "sql.h"
 #include "users.h"
 
 /* The registered user a login or account request is about. */
@@ -61,29 +64,54 @@ lock_threshold(const struct kw_broker *b)
 	return 0;
 }
 
-/* Count a wrong code; lock (and end sessions) at the threshold. */
+/*
+ * Record a wrong code and count those within the lockout interval.  No
+ * count reaches LLONG_MAX, so kw_lock_fail only records and ages failures
+ * out here: locking is kw_monitor_block's alone.
+ */
+static int
+count_failure(struct kw_broker *b, uid_t uid, long long now, long long *ret_count)
+{
+	sqlite3_stmt *st = NULL;
+	bool never;
+	int r;
+
+	if ((r = kw_lock_fail(b->state, uid, now,
+	    kw_config_int(b->cfg, "security.authentication.lockout.interval"), LLONG_MAX, 0,
+	    &never)) < 0 ||
+	    (r = kw_sql_prepare(b->state, &st, "SELECT count(*) FROM failures WHERE uid = ?", "i",
+	    (long long)uid)) < 0)
+		return r;
+	r = sqlite3_step(st) == SQLITE_ROW ? 0 : KW_ERR_IO;
+	if (r == 0)
+		*ret_count = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* Count a wrong code; at the threshold the monitor blocks (lock, sessions, incident). */
 static int
 failed(struct kw_call *call, const struct kw_user *u, long long now)
 {
 	struct kw_broker *b = call->b;
-	long long threshold = lock_threshold(b);
-	bool locked = false;
-	int r, ended = 0;
+	long long threshold = lock_threshold(b), count = 0;
+	int r;
 
 	call->keep_on_error = true;
-	if (threshold > 0 &&
-	    (r = kw_lock_fail(b->state, u->uid, now,
-	    kw_config_int(b->cfg, "security.authentication.lockout.interval"), threshold,
-	    kw_config_int(b->cfg, "security.authentication.lockout.duration"), &locked)) < 0)
+	if (threshold > 0 && (r = count_failure(b, u->uid, now, &count)) < 0)
 		return r;
-	if (locked) {
-		if ((r = kw_session_revoke_uid(b->state, u->uid, &ended)) < 0)
+	if (threshold > 0 && count >= threshold) {
+		if ((r = kw_monitor_block(b, u->name, u->uid, "failed_authentication", count,
+		    call->meta)) < 0)
 			return r;
-		json_object_set_new(call->meta, "locked", json_true());
-		json_object_set_new(call->meta, "sessions_ended", json_integer(ended));
-		snprintf(call->msg, sizeof(call->msg), "wrong code; too many failures, the account "
-		    "is now locked");
-		return KW_ERR_LOCKED;
+		if (json_is_true(json_object_get(call->meta, "locked"))) {
+			snprintf(call->msg, sizeof(call->msg), "wrong code; too many failures, the "
+			    "account is now locked");
+			return KW_ERR_LOCKED;
+		}
+		/* Not locked (incidentResponse.autoBlock false): the next incident needs as many again. */
+		if ((r = kw_lock_forget_failures(b->state, u->uid)) < 0)
+			return r;
 	}
 	snprintf(call->msg, sizeof(call->msg), "wrong or already used code");
 	return KW_ERR_DENIED;

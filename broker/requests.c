@@ -8,6 +8,7 @@
  * replaced by an audit_unavailable refusal and any change is rolled back
  * (fail closed).
  */
+#include <fnmatch.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -58,6 +59,13 @@ static const struct kw_op ops[] = {
 	{ "key.verify",	"read",	"key",	"name",	  NULL,   NULL,   false, false, kw_op_key_verify },
 	{ "session.list", "admin", "session", NULL, NULL, NULL,   false, false, kw_op_session_list },
 	{ "session.revoke", "admin", "session", NULL, NULL, NULL, true,  false, kw_op_session_revoke },
+	{ "user.export", "admin", "user", "user",  NULL,   NULL,   false, false, kw_op_user_export },
+	{ "user.erase",	"admin", "user", "user",  NULL,   NULL,   true,  false, kw_op_user_erase },
+	{ "audit.query", "admin", "audit", NULL,  NULL,   NULL,   false, false, kw_op_audit_query },
+	{ "audit.verify", "admin", "audit", NULL, NULL,   NULL,   false, false, kw_op_audit_verify },
+	{ "audit.prune", "admin", "audit", NULL,  NULL,   NULL,   false, false, kw_op_audit_prune },
+	{ "incident.list", "admin", "incident", NULL, NULL, NULL, false, false, kw_op_incident_list },
+	{ "incident.report", "admin", "incident", NULL, NULL, NULL, false, false, kw_op_incident_report },
 };
 
 static const struct kw_op *
@@ -261,6 +269,31 @@ load_subject(struct kw_call *call, struct kw_subject *s, json_t **ret_perms)
 	return 0;
 }
 
+/*
+ * Ordinary actions are recorded only when security.audit.logActions lists
+ * them; refusals and everything else (logins, keys, sessions, roles, users,
+ * locks, decisions, audit and incident work) are always recorded.
+ */
+static const char *const ordinary_actions[] = { "hello", "status" };
+
+static bool
+wanted(struct kw_broker *b, const char *action, int err)
+{
+	json_t *list, *p;
+	size_t i;
+	bool ordinary = false;
+
+	for (i = 0; i < KW_ELEMENTSOF(ordinary_actions); i++)
+		ordinary = ordinary || strcmp(action, ordinary_actions[i]) == 0;
+	if (!ordinary || err != 0)
+		return true;
+	list = kw_config_get(b->cfg, "security.audit.logActions");
+	json_array_foreach(list, i, p)
+		if (json_is_string(p) && fnmatch(json_string_value(p), action, 0) == 0)
+			return true;
+	return false;
+}
+
 /* Write the record of an answer; on failure the answer becomes the refusal. */
 static json_t *
 audited(struct kw_broker *b, const struct kw_caller *who, json_int_t id, const char *action,
@@ -278,7 +311,10 @@ audited(struct kw_broker *b, const struct kw_caller *who, json_int_t id, const c
 		.request_id = id,
 	};
 	json_t *own = meta ? NULL : json_object();
+	int r;
 
+	if (!wanted(b, action, err))
+		return reply;
 	if (!meta)
 		rec.metadata = meta = own;
 	if (meta && err != 0) {
@@ -286,13 +322,16 @@ audited(struct kw_broker *b, const struct kw_caller *who, json_int_t id, const c
 		if (why)
 			json_object_set_new(meta, "reason", json_string(why));
 	}
-	int r = kw_audit_write(b->audit, &rec);
+	kw_batch_enter(b);
+	r = kw_batch_audit_ok(b) ? kw_audit_write(b->audit, &rec) : KW_ERR_AUDIT;
 	json_decref(own);
 	if (r < 0) {
 		json_decref(reply);
 		return kw_reply_error(id, KW_ERR_AUDIT,
 		    "request refused: the audit store cannot record it");
 	}
+	if (err != 0 && who->user)
+		kw_batch_note_refusal(b, who->user, who->uid, action, rec.result);
 	return reply;
 }
 
@@ -319,13 +358,19 @@ audit_refused(json_t *reply)
 	return code && strcmp(code, kw_error_name(KW_ERR_AUDIT)) == 0;
 }
 
-/* Run an authorized request: handler, record, and the state commit in that order. */
+/*
+ * Run an authorized request: handler and record, inside the turn's
+ * transactions; the change is kept (savepoint released) only when its
+ * record was written, and lands with the turn's commit.
+ */
 static json_t *
 run(struct kw_broker *b, const struct kw_op *op, struct kw_call *call, json_int_t id)
 {
 	json_t *result = NULL, *reply;
+	bool keep;
 	int r;
 
+	kw_batch_enter(b);
 	if (op->writes && kw_sql_begin(b->state) < 0) {
 		snprintf(call->msg, sizeof(call->msg), "the state store is busy or unusable");
 		return audited(b, call->caller, id, op->name, call->resource, KW_ERR_IO, call->msg,
@@ -333,42 +378,28 @@ run(struct kw_broker *b, const struct kw_op *op, struct kw_call *call, json_int_
 	}
 	r = call->rc = op->fn(call, &result);
 	if (r < 0) {
-		if (op->writes && !call->keep_on_error)
-			kw_sql_rollback(b->state);
 		const char *why = call->msg[0] ? call->msg : kw_strerror(r);
 		reply = audited(b, call->caller, id, op->name, call->resource, r, why, call->meta,
 		    kw_reply_error(id, r, why));
 		/* What must count even on failure (a wrong code) lands only with its record. */
-		if (op->writes && call->keep_on_error &&
-		    (audit_refused(reply) || kw_sql_commit(b->state) < 0))
+		keep = call->keep_on_error && !audit_refused(reply);
+	} else {
+		reply = audited(b, call->caller, id, op->name, call->resource, 0, NULL, call->meta,
+		    kw_reply_ok(id, result));
+		keep = reply_ok(reply);
+	}
+	if (op->writes) {
+		if (!keep)
 			kw_sql_rollback(b->state);
-		/* Without a transaction, what the handler changed is already committed. */
-		if (!op->writes && call->after_commit)
-			call->after_commit(call);
-		return reply;
+		else if (kw_sql_commit(b->state) < 0) {
+			kw_sql_rollback(b->state);
+			json_decref(reply);
+			snprintf(call->msg, sizeof(call->msg), "the change could not be saved");
+			json_object_clear(call->meta);
+			return audited(b, call->caller, id, op->name, call->resource, KW_ERR_IO,
+			    call->msg, call->meta, kw_reply_error(id, KW_ERR_IO, call->msg));
+		}
 	}
-	reply = audited(b, call->caller, id, op->name, call->resource, 0, NULL, call->meta,
-	    kw_reply_ok(id, result));
-	if (!op->writes) {
-		if (call->after_commit && reply_ok(reply))
-			call->after_commit(call);
-		return reply;
-	}
-	/* The change lands only after its record did. */
-	if (!reply_ok(reply)) {
-		kw_sql_rollback(b->state);
-		return reply;
-	}
-	if (kw_sql_commit(b->state) < 0) {
-		kw_sql_rollback(b->state);
-		json_decref(reply);
-		snprintf(call->msg, sizeof(call->msg), "the change could not be saved");
-		json_object_clear(call->meta);
-		return audited(b, call->caller, id, op->name, call->resource, KW_ERR_IO, call->msg,
-		    call->meta, kw_reply_error(id, KW_ERR_IO, call->msg));
-	}
-	if (call->after_commit)
-		call->after_commit(call);
 	return reply;
 }
 
@@ -408,7 +439,8 @@ attach_session(struct kw_broker *b, struct kw_call *call, const char *token,
 }
 
 static json_t *
-dispatch_request(struct kw_broker *b, struct kw_conn *c, struct kw_request *req, bool *ret_close)
+dispatch_request(struct kw_broker *b, struct kw_conn *c, struct kw_request *req, bool *ret_close,
+    kw_after_commit_fn *ret_after, bool *ret_hello)
 {
 	struct kw_call call = { .b = b, .conn = c, .caller = &c->caller, .args = req->args };
 	struct kw_subject subject = { .user = c->caller.user };
@@ -465,8 +497,10 @@ dispatch_request(struct kw_broker *b, struct kw_conn *c, struct kw_request *req,
 	}
 	reply = run(b, op, &call, req->id);
 	json_decref(call.meta);
+	*ret_after = call.after_commit;
 	if (op->fn == op_hello) {
-		/* The handshake counts only once its record is on disk ... */
+		/* The handshake counts once its record is on disk (the loop undoes it if not) ... */
+		*ret_hello = reply_ok(reply);
 		if (reply_ok(reply))
 			c->greeted = true;
 		/* ... and a refused one leaves nothing to talk about. */
@@ -476,35 +510,49 @@ dispatch_request(struct kw_broker *b, struct kw_conn *c, struct kw_request *req,
 	return reply;
 }
 
-json_t *
+void
 kw_dispatch(struct kw_broker *b, struct kw_conn *c, const uint8_t *body, size_t len,
     bool *ret_close)
 {
 	struct kw_request req;
+	kw_after_commit_fn after = NULL;
 	json_t *reply;
 	char why[256] = "";
+	bool hello = false;
 	int r;
 
 	*ret_close = false;
 	if ((r = kw_request_parse(body, len, &req, why, sizeof(why))) < 0)
 		reply = refuse(b, c, req.id, "malformed", NULL, r, why);
 	else
-		reply = dispatch_request(b, c, &req, ret_close);
+		reply = dispatch_request(b, c, &req, ret_close, &after, &hello);
 	kw_request_clear(&req);
-	return reply;
+	if (!reply || kw_batch_push(b, c, reply, *ret_close, hello, after) < 0)
+		*ret_close = true;
+	json_decref(reply);
 }
 
 json_t *
 kw_dispatch_event(struct kw_broker *b, const struct kw_caller *who, const char *action,
     int err, const char *why)
 {
-	return audited(b, who, -1, action, NULL, err, why, NULL, kw_reply_error(-1, err, why));
+	json_t *reply = audited(b, who, -1, action, NULL, err, why, NULL,
+	    kw_reply_error(-1, err, why));
+
+	/* Sent at once, so committed at once (the loop delivered its batch first). */
+	if (kw_batch_commit(b) < 0 && reply) {
+		json_decref(reply);
+		reply = kw_reply_error(-1, KW_ERR_AUDIT,
+		    "request refused: the audit store cannot record it");
+	}
+	return reply;
 }
 
-json_t *
+void
 kw_dispatch_frame_error(struct kw_broker *b, struct kw_conn *c, int err)
 {
 	char why[128];
+	json_t *reply;
 
 	if (err == KW_ERR_FRAME_TOO_LARGE)
 		snprintf(why, sizeof(why), "frame larger than %d bytes", KW_FRAME_MAX);
@@ -515,5 +563,9 @@ kw_dispatch_frame_error(struct kw_broker *b, struct kw_conn *c, int err)
 		    (long long)(b->client_timeout_ms / 1000));
 	else
 		snprintf(why, sizeof(why), "%s", kw_strerror(err));
-	return kw_dispatch_event(b, &c->caller, "malformed", err, why);
+	reply = audited(b, &c->caller, -1, "malformed", NULL, err, why, NULL,
+	    kw_reply_error(-1, err, why));
+	if (reply)
+		(void)kw_batch_push(b, c, reply, true, false, NULL);
+	json_decref(reply);
 }

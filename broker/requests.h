@@ -31,7 +31,7 @@ struct kw_call {
 	char res_buf[96];	/* storage for a resource a handler names itself */
 	const char *session_error;	/* why an attached token was not accepted, or NULL */
 	/* Work that may only follow the commit of this request's change (may be NULL). */
-	void (*after_commit)(struct kw_call *call);
+	kw_after_commit_fn after_commit;
 	bool keep_on_error;	/* commit state changes even though the handler failed
 				   (a failed login must still count) */
 };
@@ -53,24 +53,25 @@ struct kw_op {
 };
 
 /*
- * Handle one complete frame body from c.  Returns the reply message (new
- * reference; NULL only on ENOMEM).  *ret_close is set when the connection
- * must be closed after the reply is sent.
+ * Handle one complete frame body from c: the reply is held in the turn's
+ * batch (batch.h) until its record commits.  *ret_close is set when the
+ * connection must be closed after that reply.
  */
-json_t *kw_dispatch(struct kw_broker *b, struct kw_conn *c, const uint8_t *body,
+void kw_dispatch(struct kw_broker *b, struct kw_conn *c, const uint8_t *body,
     size_t len, bool *ret_close) KW_NONNULL(1, 2, 3, 5);
 
 /*
- * Reply to a framing error that ends the connection (oversized or empty
- * frame, a frame not finished in time): audited like any other answer.
+ * Answer a framing error that ends the connection (oversized or empty
+ * frame, a frame not finished in time): audited and held like any reply.
  */
-json_t *kw_dispatch_frame_error(struct kw_broker *b, struct kw_conn *c, int err)
+void kw_dispatch_frame_error(struct kw_broker *b, struct kw_conn *c, int err)
 	KW_NONNULL(1, 2);
 
 /*
  * Audit and build the error reply for an event that is not a request, such
- * as a connection refused for lack of room (action "connect").  Returns the
- * reply (new reference; NULL on ENOMEM).
+ * as a connection refused for lack of room (action "connect"), committing
+ * at once: the caller sends it straight away.  Deliver the turn's batch
+ * first.  Returns the reply (new reference; NULL on ENOMEM).
  */
 json_t *kw_dispatch_event(struct kw_broker *b, const struct kw_caller *who,
     const char *action, int err, const char *why) KW_NONNULL(1, 2, 3);
@@ -113,6 +114,13 @@ int kw_op_key_revoke(struct kw_call *call, json_t **ret_result);
 int kw_op_key_verify(struct kw_call *call, json_t **ret_result);
 int kw_op_session_list(struct kw_call *call, json_t **ret_result);
 int kw_op_session_revoke(struct kw_call *call, json_t **ret_result);
+int kw_op_user_export(struct kw_call *call, json_t **ret_result);
+int kw_op_user_erase(struct kw_call *call, json_t **ret_result);
+int kw_op_audit_query(struct kw_call *call, json_t **ret_result);
+int kw_op_audit_verify(struct kw_call *call, json_t **ret_result);
+int kw_op_audit_prune(struct kw_call *call, json_t **ret_result);
+int kw_op_incident_list(struct kw_call *call, json_t **ret_result);
+int kw_op_incident_report(struct kw_call *call, json_t **ret_result);
 
 /* The broker's clock in Unix seconds (libfaketime moves it in tests). */
 long long kw_now(void);

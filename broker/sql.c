@@ -91,20 +91,23 @@ simple(sqlite3 *db, const char *sql)
 int
 kw_sql_begin(sqlite3 *db)
 {
-	return simple(db, "BEGIN IMMEDIATE");
+	/* A savepoint: inside the event loop's turn transaction it nests (group commit). */
+	return simple(db, "SAVEPOINT kw_request");
 }
 
 int
 kw_sql_commit(sqlite3 *db)
 {
-	return simple(db, "COMMIT");
+	return simple(db, "RELEASE kw_request");
 }
 
 void
 kw_sql_rollback(sqlite3 *db)
 {
-	if (!sqlite3_get_autocommit(db))
-		(void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	/* Undo the request only; the savepoint is gone already if SQLite rolled back. */
+	if (!sqlite3_get_autocommit(db) &&
+	    sqlite3_exec(db, "ROLLBACK TO kw_request", NULL, NULL, NULL) == SQLITE_OK)
+		(void)sqlite3_exec(db, "RELEASE kw_request", NULL, NULL, NULL);
 }
 
 int

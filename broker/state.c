@@ -103,6 +103,23 @@ static const struct kw_migration state_migrations[] = {
 	  "  wiped       INTEGER NOT NULL DEFAULT 0,"
 	  "  PRIMARY KEY (name, version)"
 	  ");" },
+	/*
+	 * Version 5: incidents (security.incidentResponse).  The user is named
+	 * only by its audit pseudonym, so erasure unlinks incidents too; actions
+	 * and details are JSON.  AUTOINCREMENT: an incident id is never reused.
+	 */
+	{ 5,
+	  "CREATE TABLE incidents ("
+	  "  id        INTEGER PRIMARY KEY AUTOINCREMENT,"
+	  "  opened_ts TEXT    NOT NULL,"
+	  "  opened_ms INTEGER NOT NULL,"
+	  "  type      TEXT    NOT NULL,"
+	  "  subject   TEXT    NOT NULL,"
+	  "  status    TEXT    NOT NULL DEFAULT 'open',"
+	  "  actions   TEXT    NOT NULL DEFAULT '[]',"
+	  "  details   TEXT    NOT NULL DEFAULT '{}'"
+	  ");"
+	  "CREATE INDEX incidents_subject ON incidents (subject, id);" },
 };
 
 int

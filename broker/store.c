@@ -1,6 +1,7 @@
 /*
  * store.c - SQLite open + schema migrations (see store.h).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -77,7 +78,10 @@ kw_store_open(const char *path, const struct kw_migration *migrations,
 
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		snprintf(err, err_len, "%s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+		/* "unable to open database file" alone does not say why: the OS error does. */
+		int e = db ? sqlite3_system_errno(db) : 0;
+		snprintf(err, err_len, "%s: %s%s%s%s", path, db ? sqlite3_errmsg(db) : "out of memory",
+		    e ? " (" : "", e ? strerror(e) : "", e ? ")" : "");
 		sqlite3_close(db);
 		return KW_ERR_IO;
 	}
@@ -87,8 +91,12 @@ kw_store_open(const char *path, const struct kw_migration *migrations,
 	    (r = exec(db, durable ? "PRAGMA synchronous = FULL" :
 	    "PRAGMA synchronous = NORMAL", why, sizeof(why))) < 0 ||
 	    (r = exec(db, "PRAGMA foreign_keys = ON", why, sizeof(why))) < 0 ||
+	    /* Deleted rows are overwritten, so an erased name leaves the file too. */
+	    (r = exec(db, "PRAGMA secure_delete = ON", why, sizeof(why))) < 0 ||
 	    (r = migrate(db, migrations, n_migrations, why, sizeof(why))) < 0) {
-		snprintf(err, err_len, "%s: %s", path, why);
+		int e = sqlite3_system_errno(db);
+		snprintf(err, err_len, "%s: %s%s%s%s", path, why, e ? " (" : "", e ? strerror(e) : "",
+		    e ? ")" : "");
 		sqlite3_close(db);
 		return r;
 	}

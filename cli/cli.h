@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "keywarden.h"
 #include "macros.h"
@@ -76,6 +77,39 @@ int kw_cli_run_group(struct kw_cli *cli, const char *group, const struct kw_cmd 
 /* A JSON array of strings joined with ", " ("-" when empty); malloc'd. */
 char *kw_cli_join(json_t *array);
 
+/*
+ * Audit records (REC objects from audit.query, incident.report; borrowed) as
+ * a table: seq, time, user, action, resource, result, short details.
+ * Control characters in them are shown as '?'.
+ */
+void kw_cli_print_records(FILE *f, json_t *records) KW_NONNULL(1);
+
+/*
+ * Where a command writes a result file (--output): a 0600 temporary file in
+ * the target's directory, fsync'd and renamed into place by
+ * kw_cli_out_close, so the file appears whole or not at all.  Without a
+ * path, stdout.
+ */
+struct kw_cli_out {
+	FILE *f;		/* write here */
+	char *path;		/* NULL: stdout */
+	char *tmp;
+	bool force;		/* replace an existing path */
+};
+
+/*
+ * Open o for path (NULL: stdout).  Refuses an existing path unless force.
+ * Prints why and returns the exit status on failure; 0 on success.
+ */
+int kw_cli_out_open(struct kw_cli_out *o, const char *what, const char *path, bool force)
+	KW_NONNULL(1, 2);
+
+/* Flush, fsync and move into place; releases o.  0 or the exit status (said why). */
+int kw_cli_out_close(struct kw_cli_out *o, const char *what) KW_NONNULL(1, 2);
+
+/* Drop an unfinished o and its temporary file.  Accepts a released o. */
+void kw_cli_out_abort(struct kw_cli_out *o) KW_NONNULL(1);
+
 int kw_cmd_status(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_config(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_check(struct kw_cli *cli, int argc, char **argv);
@@ -86,6 +120,8 @@ int kw_cmd_admin(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_admin_user(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_admin_role(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_admin_session(struct kw_cli *cli, int argc, char **argv);
+int kw_cmd_admin_audit(struct kw_cli *cli, int argc, char **argv);
+int kw_cmd_admin_incident(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_login(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_logout(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_totp(struct kw_cli *cli, int argc, char **argv);

@@ -1,5 +1,6 @@
 /*
- * cmd_admin_user.c - keywarden admin user add|list|show|del|totp-reset|lock|unlock
+ * cmd_admin_user.c - keywarden admin user add|list|show|del|totp-reset|lock|unlock|
+ * export|erase
  */
 #include <ctype.h>
 #include <getopt.h>
@@ -7,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "enroll.h"
@@ -18,6 +21,9 @@ static const struct option user_opts[] = {
 	{ "qr", no_argument, NULL, 'q' },
 	{ "message", required_argument, NULL, 'm' },
 	{ "expires", required_argument, NULL, 'e' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "force", no_argument, NULL, 'f' },
+	{ "yes", no_argument, NULL, 'y' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -27,6 +33,9 @@ struct user_flags {
 	bool *qr;		/* --qr */
 	const char **message;	/* --message M */
 	const char **expires;	/* --expires DURATION */
+	const char **output;	/* --output FILE */
+	bool *force;		/* --force */
+	bool *yes;		/* --yes */
 };
 
 /*
@@ -51,6 +60,12 @@ parse(struct kw_cli *cli, int argc, char **argv, const struct user_flags *f, boo
 			*f->message = optarg;
 		else if (c == 'e' && f && f->expires)
 			*f->expires = optarg;
+		else if (c == 'o' && f && f->output)
+			*f->output = optarg;
+		else if (c == 'f' && f && f->force)
+			*f->force = true;
+		else if (c == 'y' && f && f->yes)
+			*f->yes = true;
 		else
 			return -1;
 	}
@@ -309,6 +324,118 @@ user_unlock(struct kw_cli *cli, int argc, char **argv)
 	    json_pack("{s:s}", "user", argv[optind]), json, print_unlocked);
 }
 
+/* Add the user's audit records to an export, page by page (a reply holds 64 KiB). */
+static int
+export_records(struct kw_cli *cli, const char *what, const char *user, json_t *res)
+{
+	json_t *all = json_array(), *page = NULL, *next = json_integer(0), *args;
+	int ex = 0;
+
+	while (all && json_is_integer(next)) {
+		args = json_pack("{s:s, s:I, s:i}", "user", user, "after",
+		    (json_int_t)json_integer_value(next), "limit", 1000);
+		ex = args ? kw_cli_call(cli, what, "audit.query", args, &page) : KW_EXIT_DENIED;
+		json_decref(args);
+		json_decref(next);
+		next = NULL;
+		if (ex != 0)
+			break;
+		json_array_extend(all, json_object_get(page, "records"));
+		next = json_incref(json_object_get(page, "next"));
+		json_decref(page);
+		page = NULL;
+	}
+	json_decref(next);
+	if (ex == 0 && all)
+		json_object_set(res, "audit", all);
+	json_decref(all);
+	return ex;
+}
+
+/* Everything keywarden holds about a user (GDPR access), to stdout or a new 0600 file. */
+static int
+user_export(struct kw_cli *cli, int argc, char **argv)
+{
+	static const char what[] = "admin user export";
+	const char *output = NULL;
+	bool json, force = false;
+	struct user_flags f = { .output = &output, .force = &force };
+	struct kw_cli_out out;
+	json_t *args, *res = NULL;
+	int ex;
+
+	if (parse(cli, argc, argv, &f, &json) < 0 || argc - optind != 1 || (force && !output))
+		return usage("export USER [--output FILE [--force]] [--json]");
+	if (!(args = json_pack("{s:s}", "user", argv[optind])))
+		return KW_EXIT_DENIED;
+	/* The file is refused before the broker is asked (and audits the export). */
+	if ((ex = kw_cli_out_open(&out, what, output, force)) == 0 &&
+	    (ex = kw_cli_call(cli, what, "user.export", args, &res)) == 0 &&
+	    (ex = export_records(cli, what, argv[optind], res)) == 0) {
+		json_dumpf(res, out.f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		fputc('\n', out.f);
+		ex = kw_cli_out_close(&out, what);
+	}
+	kw_cli_out_abort(&out);
+	if (ex == 0 && output && !json)
+		printf("exported %s to %s (%zu audit record(s))\n", argv[optind], output,
+		    json_array_size(json_object_get(res, "audit")));
+	else if (ex == 0 && output && json) {
+		json_t *o = json_pack("{s:s, s:s}", "user", argv[optind], "output", output);
+		if (o)
+			kw_cli_print_json(o);
+		json_decref(o);
+	}
+	json_decref(res);
+	json_decref(args);
+	return ex;
+}
+
+/* Ask at the terminal; true only for y or yes. */
+static bool
+confirm(const char *user)
+{
+	char line[16];
+
+	fprintf(stderr, "erase %.64s? this cannot be undone [y/N] ", user);
+	fflush(stderr);
+	if (!fgets(line, sizeof(line), stdin))
+		return false;
+	line[strcspn(line, "\n")] = '\0';
+	return strcasecmp(line, "y") == 0 || strcasecmp(line, "yes") == 0;
+}
+
+static void
+print_erased(json_t *res)
+{
+	printf("erased user %s; their audit records remain under %s, no longer linked to a name\n",
+	    json_string_value(json_object_get(res, "user")),
+	    json_string_value(json_object_get(res, "pseudonym")) ?
+	    json_string_value(json_object_get(res, "pseudonym")) : "a pseudonym");
+}
+
+/* GDPR erasure: the user goes, and so does the link from its pseudonym to its name. */
+static int
+user_erase(struct kw_cli *cli, int argc, char **argv)
+{
+	bool json, yes = false;
+	struct user_flags f = { .yes = &yes };
+
+	if (parse(cli, argc, argv, &f, &json) < 0 || argc - optind != 1)
+		return usage("erase USER [--yes] [--json]");
+	if (!yes && !isatty(STDIN_FILENO)) {
+		fprintf(stderr, "keywarden: admin user erase: erasing %.64s cannot be undone; "
+		    "add --yes to confirm when not at a terminal\n", argv[optind]);
+		return KW_EXIT_USAGE;
+	}
+	if (!yes && !confirm(argv[optind])) {
+		fprintf(stderr, "keywarden: admin user erase: not erased\n");
+		return KW_EXIT_DENIED;
+	}
+	return kw_cli_call_print(cli, "admin user erase", "user.erase",
+	    json_pack("{s:s}", "user", argv[optind]), json, print_erased);
+}
+
 static const struct kw_cmd user_commands[] = {
 	{ "add", user_add, "add USER [--role ROLE]... [--qr] [--json]" },
 	{ "list", user_list, "list [--json]" },
@@ -317,6 +444,8 @@ static const struct kw_cmd user_commands[] = {
 	{ "totp-reset", user_totp_reset, "totp-reset USER [--qr] [--json]" },
 	{ "lock", user_lock, "lock USER [--message M] [--expires DURATION] [--json]" },
 	{ "unlock", user_unlock, "unlock USER [--json]" },
+	{ "export", user_export, "export USER [--output FILE [--force]] [--json]" },
+	{ "erase", user_erase, "erase USER [--yes] [--json]" },
 };
 
 int

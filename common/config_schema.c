@@ -133,6 +133,14 @@ static const struct kw_config_key schema[] = {
 	  "a list of {\"type\", \"threshold\", \"action\"} objects", 0, 0, NULL, false, false,
 	  "alert rules" },
 	STR("security.monitoring.notificationEmail", "\"\"", "where alert mail goes (empty: no mail)"),
+	SECS("security.monitoring.window", "900", 1, 30 * DAY,
+	     "refusals count towards suspicious_activity within this time"),
+	SECS("security.monitoring.rateLimit", "300", 0, 7 * DAY,
+	     "at most one alert per type and user within this time"),
+	STR("security.monitoring.smtp.url", "\"smtp://127.0.0.1:25\"",
+	    "mail server for alert mail (smtp:// or smtps://)"),
+	STR("security.monitoring.smtp.from", "\"keywarden@localhost\"", "sender of alert mail"),
+	STR("security.monitoring.webhookUrl", "\"\"", "URL alerts are posted to as JSON (empty: none)"),
 
 	/* Compliance. */
 	BOOL("security.compliance.gdpr.enabled", "false", "GDPR features"),

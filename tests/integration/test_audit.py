@@ -216,7 +216,7 @@ def test_store_files_and_modes(broker_factory):
             con.close()
     con = sqlite3.connect(b.audit_db, timeout=10)
     try:
-        cols = {r[1] for r in con.execute("PRAGMA table_info(audit_log)")}
+        cols = {r[1] for r in con.execute("PRAGMA table_info(audit_named)")}
     finally:
         con.close()
     assert COLUMNS <= cols, COLUMNS - cols

@@ -1,0 +1,243 @@
+/*
+ * audit_raw.c - the baseline of bench/audit.sh: what SQLite alone costs for
+ * the rows the broker's audit trail writes.
+ *
+ *   audit_raw --db PATH --mode each|batch [--seconds S] [--rows N]
+ *             [--warmup S] [--label NAME]
+ *
+ * The table, its indexes and the pragmas are those of the broker's audit.db
+ * (schema v2: WAL, synchronous=FULL), and each row looks like the record of
+ * a `check` request (pseudonymised user, compact JSON metadata, two 32-byte
+ * hash blobs; the blobs are filled cheaply, not SHA-256'd, which costs about
+ * a microsecond a row in the broker).
+ *
+ *   each   one INSERT and one COMMIT per row, back to back, for --seconds
+ *          (or --rows): one fsync'd transaction per record, the cost of an
+ *          audit store without group commit.
+ *   batch  --rows rows (default 10000) in a single transaction: the upper
+ *          bound of what batching can reach on this disk.
+ *
+ * Prints one flat JSON line like loadgen's:
+ *   {"label":"raw_each","mode":"each","rows":1234,"seconds":1.500,"rps":822.7}
+ */
+#define _GNU_SOURCE
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench_util.h"
+
+#define DEFAULT_BATCH_ROWS 10000
+
+static const char schema[] =
+	"PRAGMA journal_mode = WAL;"
+	"PRAGMA synchronous = FULL;"
+	"CREATE TABLE IF NOT EXISTS audit_log ("
+	"  seq        INTEGER PRIMARY KEY,"
+	"  ts         TEXT    NOT NULL,"
+	"  ts_ms      INTEGER NOT NULL,"
+	"  user       TEXT    NOT NULL,"
+	"  pid        INTEGER NOT NULL,"
+	"  action     TEXT    NOT NULL,"
+	"  resource   TEXT,"
+	"  result     TEXT    NOT NULL CHECK (result IN ('success', 'denied', 'error')),"
+	"  metadata   TEXT    NOT NULL,"
+	"  request_id INTEGER,"
+	"  prev_hash  BLOB    NOT NULL,"
+	"  hash       BLOB    NOT NULL"
+	");"
+	"CREATE INDEX IF NOT EXISTS audit_ts ON audit_log (ts_ms);"
+	"CREATE INDEX IF NOT EXISTS audit_user ON audit_log (user, seq);"
+	"CREATE INDEX IF NOT EXISTS audit_action ON audit_log (action, ts_ms);";
+
+static const char insert_sql[] =
+	"INSERT INTO audit_log (seq, ts, ts_ms, user, pid, action, resource, result, metadata, "
+	"request_id, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+struct opts {
+	const char *db;
+	const char *mode;
+	const char *label;
+	double seconds;
+	double warmup;
+	long long rows;		/* 0: run for --seconds (each) / default (batch) */
+};
+
+struct raw {
+	sqlite3 *db;
+	sqlite3_stmt *ins;
+	long long seq;
+	uint8_t prev[32];
+};
+
+static int
+fail(sqlite3 *db, const char *what)
+{
+	bench_log("%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
+	return -1;
+}
+
+/* Insert the next record-like row (no transaction control here). */
+static int
+insert_row(struct raw *r)
+{
+	char ts[32], meta[96];
+	uint8_t hash[32];
+	long long seq = ++r->seq;
+	long long ms = 1795000000000LL + seq;
+	int rc = SQLITE_OK;
+
+	snprintf(ts, sizeof(ts), "2026-11-25T01:02:%02lld.%03lldZ", (seq / 1000) % 60, seq % 1000);
+	snprintf(meta, sizeof(meta), "{\"user\":\"~0123456789abcdef0123\",\"verb\":\"read\"}");
+	for (size_t i = 0; i < sizeof(hash); i++)
+		hash[i] = (uint8_t)(seq * 131 + i * 7 + r->prev[i]);
+	rc |= sqlite3_bind_int64(r->ins, 1, seq);
+	rc |= sqlite3_bind_text(r->ins, 2, ts, -1, SQLITE_TRANSIENT);
+	rc |= sqlite3_bind_int64(r->ins, 3, ms);
+	rc |= sqlite3_bind_text(r->ins, 4, "~0123456789abcdef0123", -1, SQLITE_STATIC);
+	rc |= sqlite3_bind_int64(r->ins, 5, (sqlite3_int64)getpid());
+	rc |= sqlite3_bind_text(r->ins, 6, "check", -1, SQLITE_STATIC);
+	rc |= sqlite3_bind_text(r->ins, 7, "key/bench", -1, SQLITE_STATIC);
+	rc |= sqlite3_bind_text(r->ins, 8, "success", -1, SQLITE_STATIC);
+	rc |= sqlite3_bind_text(r->ins, 9, meta, -1, SQLITE_TRANSIENT);
+	rc |= sqlite3_bind_int64(r->ins, 10, seq);
+	rc |= sqlite3_bind_blob(r->ins, 11, r->prev, 32, SQLITE_TRANSIENT);
+	rc |= sqlite3_bind_blob(r->ins, 12, hash, 32, SQLITE_TRANSIENT);
+	if (rc != SQLITE_OK)
+		return fail(r->db, "bind");
+	rc = sqlite3_step(r->ins);
+	sqlite3_reset(r->ins);
+	if (rc != SQLITE_DONE)
+		return fail(r->db, "insert");
+	memcpy(r->prev, hash, sizeof(hash));
+	return 0;
+}
+
+static int
+exec(struct raw *r, const char *sql)
+{
+	return sqlite3_exec(r->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : fail(r->db, sql);
+}
+
+/* One autocommitted INSERT per row (each its own fsync'd transaction). */
+static int
+run_each(struct raw *r, const struct opts *o, long long *ret_rows, double *ret_secs)
+{
+	uint64_t t0 = bench_now_ns(), start, end, now;
+	long long n = 0;
+
+	while (bench_now_ns() - t0 < (uint64_t)(o->warmup * 1e9))
+		if (insert_row(r) < 0)
+			return -1;
+	start = bench_now_ns();
+	end = start + (uint64_t)(o->seconds * 1e9);
+	for (now = start; o->rows ? n < o->rows : now < end; now = bench_now_ns()) {
+		if (insert_row(r) < 0)
+			return -1;
+		n++;
+	}
+	*ret_rows = n;
+	*ret_secs = (double)(now - start) / 1e9;
+	return 0;
+}
+
+/* All rows in one transaction, the COMMIT included in the time. */
+static int
+run_batch(struct raw *r, const struct opts *o, long long *ret_rows, double *ret_secs)
+{
+	long long n = o->rows ? o->rows : DEFAULT_BATCH_ROWS;
+	uint64_t start = bench_now_ns();
+
+	if (exec(r, "BEGIN IMMEDIATE") < 0)
+		return -1;
+	for (long long i = 0; i < n; i++)
+		if (insert_row(r) < 0)
+			return -1;
+	if (exec(r, "COMMIT") < 0)
+		return -1;
+	*ret_rows = n;
+	*ret_secs = (double)(bench_now_ns() - start) / 1e9;
+	return 0;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: audit_raw --db PATH --mode each|batch [--seconds S] [--rows N] "
+	    "[--warmup S] [--label NAME]\n");
+	exit(2);
+}
+
+static void
+parse_args(struct opts *o, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i += 2) {
+		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!val)
+			usage();
+		if (strcmp(opt, "--db") == 0)
+			o->db = val;
+		else if (strcmp(opt, "--mode") == 0 &&
+		    (strcmp(val, "each") == 0 || strcmp(val, "batch") == 0))
+			o->mode = val;
+		else if (strcmp(opt, "--label") == 0)
+			o->label = val;
+		else if (strcmp(opt, "--seconds") == 0 && (o->seconds = bench_parse_seconds(val)) > 0)
+			;
+		else if (strcmp(opt, "--warmup") == 0 && (o->warmup = bench_parse_seconds(val)) >= 0)
+			;
+		else if (strcmp(opt, "--rows") == 0 &&
+		    (o->rows = bench_parse_uint(val, 1, 100000000)) > 0)
+			;
+		else
+			usage();
+	}
+	if (!o->db || !o->mode)
+		usage();
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o = { .label = NULL, .seconds = 1.5, .warmup = 0.25 };
+	struct raw r = { .db = NULL, .ins = NULL, .seq = 0 };
+	long long rows = 0;
+	double secs = 0;
+	int rc;
+
+	bench_prog = "audit_raw";
+	parse_args(&o, argc, argv);
+	if (sqlite3_open_v2(o.db, &r.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK) {
+		fail(r.db, o.db);
+		sqlite3_close(r.db);
+		return 1;
+	}
+	if (sqlite3_exec(r.db, schema, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(r.db, insert_sql, -1, &r.ins, NULL) != SQLITE_OK) {
+		fail(r.db, "schema");
+		sqlite3_close(r.db);
+		return 1;
+	}
+	/* Go on from whatever an earlier run left. */
+	{
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(r.db, "SELECT coalesce(max(seq), 0) FROM audit_log", -1, &st,
+		    NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+			r.seq = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	rc = strcmp(o.mode, "each") == 0 ? run_each(&r, &o, &rows, &secs) :
+	    run_batch(&r, &o, &rows, &secs);
+	sqlite3_finalize(r.ins);
+	sqlite3_close(r.db);
+	if (rc < 0)
+		return 1;
+	printf("{\"label\":\"%s\",\"mode\":\"%s\",\"rows\":%lld,\"seconds\":%.3f,\"rps\":%.1f}\n",
+	    o.label ? o.label : o.mode, o.mode, rows, secs, secs > 0 ? (double)rows / secs : 0.0);
+	return 0;
+}

@@ -1,0 +1,158 @@
+/*
+ * op_gdpr.c - security.compliance.gdpr: everything keywarden holds about a
+ * user (user.export), and erasure (user.erase).
+ *
+ * The export holds the user's state; the CLI adds the audit records by
+ * paging audit.query (a reply frame is 64 KiB at most).
+ *
+ * Erasure removes the user like user.del, clears the name where it stands
+ * as the author of other rows, and destroys the pseudonym mapping the
+ * audit trail names the user by: the records stay (the chain still
+ * verifies) but no longer lead to a person.  Deleted bytes are overwritten
+ * (secure_delete) and the WALs truncated after the commit.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "keywarden.h"
+#include "locks.h"
+#include "log.h"
+#include "requests.h"
+#include "sessions.h"
+#include "sql.h"
+#include "users.h"
+
+static json_t *
+totp_json(sqlite3 *db, uid_t uid)
+{
+	sqlite3_stmt *st = NULL;
+	long long enrolled = -1, left = 0;
+
+	if (kw_sql_prepare(db, &st, "SELECT enrolled FROM totp WHERE uid = ?", "i",
+	    (long long)uid) == 0 && sqlite3_step(st) == SQLITE_ROW)
+		enrolled = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (kw_sql_prepare(db, &st, "SELECT count(*) FROM recovery_codes WHERE uid = ? AND "
+	    "used IS NULL", "i", (long long)uid) == 0 && sqlite3_step(st) == SQLITE_ROW)
+		left = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return json_pack("{s:b, s:o, s:I}", "enrolled", enrolled >= 0,
+	    "enrolled_at", enrolled >= 0 ? json_integer(enrolled) : json_null(),
+	    "recovery_codes_left", (json_int_t)left);
+}
+
+static json_t *
+incidents_json(sqlite3 *db, const char *pseudonym)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *list = json_array();
+	char id[32];
+
+	if (!list || kw_sql_prepare(db, &st, "SELECT id, opened_ts, type, status, actions "
+	    "FROM incidents WHERE subject = ? ORDER BY id", "t", pseudonym) < 0)
+		return list;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		json_t *actions = json_loads((const char *)sqlite3_column_text(st, 4), 0, NULL);
+		snprintf(id, sizeof(id), "INC-%06lld", (long long)sqlite3_column_int64(st, 0));
+		json_array_append_new(list, json_pack("{s:s, s:s?, s:s?, s:s?, s:o}", "id", id,
+		    "opened", (const char *)sqlite3_column_text(st, 1),
+		    "type", (const char *)sqlite3_column_text(st, 2),
+		    "status", (const char *)sqlite3_column_text(st, 3),
+		    "actions", actions ? actions : json_array()));
+	}
+	sqlite3_finalize(st);
+	return list;
+}
+
+int
+kw_op_user_export(struct kw_call *call, json_t **ret_result)
+{
+	struct kw_broker *b = call->b;
+	char pseud[KW_PSEUDONYM_SIZE] = "";
+	json_t *user = NULL, *roles = NULL, *sessions = NULL, *lock;
+	struct kw_lock l;
+	struct kw_user u;
+	int r;
+
+	if (!kw_config_bool(b->cfg, "security.compliance.gdpr.dataPortability")) {
+		snprintf(call->msg, sizeof(call->msg), "exports are off "
+		    "(security.compliance.gdpr.dataPortability is false)");
+		return KW_ERR_DENIED;
+	}
+	if ((r = kw_op_find_user(call, &u)) < 0)
+		return r;
+	long long idle = kw_config_int(b->cfg, "security.session.timeout");
+	if ((r = kw_user_json(b->state, u.uid, &user)) < 0 ||
+	    (r = kw_user_roles(b->state, u.uid, &roles)) < 0 ||
+	    (r = kw_session_list(b->state, u.uid, idle, &sessions)) < 0 ||
+	    (r = kw_lock_get(b->state, u.uid, kw_now(), &l)) < 0) {
+		json_decref(user);
+		json_decref(roles);
+		json_decref(sessions);
+		snprintf(call->msg, sizeof(call->msg), "the stores cannot be read");
+		return r;
+	}
+	lock = l.locked ? json_pack("{s:b, s:o, s:s, s:s}", "locked", 1,
+	    "until", l.until < 0 ? json_null() : json_integer(l.until), "message", l.message,
+	    "by", l.by) : json_null();
+	if (kw_audit_pseudonym(b->audit, u.name, pseud) < 0)
+		pseud[0] = '\0';
+	/* The audit records do not fit one reply: the client pages audit.query for them. */
+	*ret_result = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o}",
+	    "exported_by", "keywarden", "user", user, "roles", roles, "sessions", sessions, "lock", lock, "totp", totp_json(b->state, u.uid),
+	    "incidents", incidents_json(b->state, pseud));
+	return *ret_result ? 0 : KW_ERR_NOMEM;
+}
+
+/* Push erased bytes out of both stores once the erasure committed. */
+static void
+scrub(struct kw_broker *b)
+{
+	kw_audit_scrub(b->audit);
+	if (sqlite3_exec(b->state, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL) != SQLITE_OK)
+		kw_log_warn("state store: erased data may linger in the WAL until the next "
+		    "checkpoint: %s", sqlite3_errmsg(b->state));
+}
+
+int
+kw_op_user_erase(struct kw_call *call, json_t **ret_result)
+{
+	struct kw_broker *b = call->b;
+	static const char *const authored[] = {
+		"UPDATE users SET created_by = '(erased)' WHERE created_by = ?",
+		"UPDATE roles SET created_by = '(erased)' WHERE created_by = ?",
+		"UPDATE grants SET granted_by = '(erased)' WHERE granted_by = ?",
+		"UPDATE locks SET locked_by = '(erased)' WHERE locked_by = ?",
+	};
+	char pseud[KW_PSEUDONYM_SIZE] = "";
+	struct kw_user u;
+	int r, grants = 0;
+
+	if (!kw_config_bool(b->cfg, "security.compliance.gdpr.rightToErasure")) {
+		snprintf(call->msg, sizeof(call->msg), "erasure is off "
+		    "(security.compliance.gdpr.rightToErasure is false)");
+		return KW_ERR_DENIED;
+	}
+	if ((r = kw_op_find_user(call, &u)) < 0)
+		return r;
+	if ((r = kw_user_delete(b->state, u.uid, &grants)) < 0)
+		return r;
+	for (size_t i = 0; i < KW_ELEMENTSOF(authored); i++)
+		if ((r = kw_sql_exec(b->state, NULL, authored[i], "t", u.name)) < 0)
+			return r;
+	r = kw_audit_forget_subject(b->audit, u.name, pseud);
+	if (r < 0 && r != KW_ERR_NOT_FOUND) {
+		snprintf(call->msg, sizeof(call->msg), "the audit store cannot be changed");
+		return r;
+	}
+	/* The erasure's own record names the pseudonym, or nobody: never the name again. */
+	snprintf(call->res_buf, sizeof(call->res_buf), "user/%s", pseud[0] ? pseud : "~erased");
+	call->resource = call->res_buf;
+	json_object_set_new(call->meta, "grants_removed", json_integer(grants));
+	json_object_set_new(call->meta, "pseudonym_destroyed", json_boolean(pseud[0] != '\0'));
+	call->after_commit = scrub;
+	*ret_result = json_pack("{s:s, s:b, s:s?}", "user", u.name, "erased", 1,
+	    "pseudonym", pseud[0] ? pseud : NULL);
+	return *ret_result ? 0 : KW_ERR_NOMEM;
+}

@@ -1,0 +1,1096 @@
+/*
+ * cmd_admin_audit.c - keywarden admin audit query|export|verify|prune|keygen
+ *
+ * query and export page through audit.query on one connection.  Sealed
+ * details are opened here with the auditor's secret key (--decrypt-key),
+ * which never reaches the broker.  verify --archive and keygen need no broker.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "archive_verify.h"
+#include "cli.h"
+#include "clock.h"
+#include "fsutil.h"
+#include "table.h"
+#include "timespec.h"
+
+/* Records asked for per audit.query call: a reply must fit in one frame (KW_FRAME_MAX). */
+#define PAGE_SIZE 100
+/* Progress lines are redrawn at most this often (ns). */
+#define PROGRESS_EVERY_NS 200000000LL
+/* Details shown in a table cell, in bytes. */
+#define DETAILS_MAX 60
+/* A pseudonym: "~" and 20 lower-case hex digits (SPEC6). */
+#define PSEUDONYM_HEX 20
+#define SEALED_ERROR "cannot open with this key"
+#define KEYGEN_DEFAULT "audit-secret.key"
+
+static const struct option audit_options[] = {
+	{ "user", required_argument, NULL, 'u' },
+	{ "action", required_argument, NULL, 'a' },
+	{ "since", required_argument, NULL, 's' },
+	{ "until", required_argument, NULL, 't' },
+	{ "result", required_argument, NULL, 'r' },
+	{ "limit", required_argument, NULL, 'n' },
+	{ "decrypt-key", required_argument, NULL, 'k' },
+	{ "format", required_argument, NULL, 'f' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "force", no_argument, NULL, 'F' },
+	{ "archive", required_argument, NULL, 'A' },
+	{ "json", no_argument, NULL, 'j' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* What the command line asked for; which options a subcommand takes is `allowed`. */
+struct audit_args {
+	const char *what;		/* "admin audit query", for messages */
+	const char *allowed;		/* option letters (audit_options) accepted */
+	json_t *filter;			/* audit.query arguments, owned */
+	long long limit;		/* records wanted; -1: all */
+	const char *key_file, *format, *output, *archive;
+	bool force, json;
+};
+
+static int
+usage(const char *text)
+{
+	fprintf(stderr, "usage: keywarden admin audit %s\n", text);
+	return KW_EXIT_USAGE;
+}
+
+static int
+bad_value(const struct audit_args *a, const char *opt, const char *value, const char *want)
+{
+	fprintf(stderr, "keywarden: %s: --%s: '%.64s' is not %s\n", a->what, opt, value, want);
+	return KW_EXIT_USAGE;
+}
+
+static int
+set_time(struct audit_args *a, const char *opt, const char *value)
+{
+	char now[KW_RFC3339_LEN];
+	long long ms;
+
+	if (kw_cli_parse_time(value, kw_now_rfc3339(now), &ms) < 0)
+		return bad_value(a, opt, value, "a time (2026-11-25T01:02:03Z, 2026-11-25, "
+		    "or an age such as 30m, 12h, 7d)");
+	json_object_set_new(a->filter, opt, json_integer(ms));
+	return 0;
+}
+
+/* One option's value into a; 0 or KW_EXIT_USAGE (said why). */
+static int
+take_option(struct audit_args *a, int c, const char *name, const char *v)
+{
+	char *end;
+
+	switch (c) {
+	case 'u': json_object_set_new(a->filter, "user", json_string(v)); return 0;
+	case 'a': json_object_set_new(a->filter, "action", json_string(v)); return 0;
+	case 's': return set_time(a, "since", v);
+	case 't': return set_time(a, "until", v);
+	case 'r':
+		if (strcmp(v, "success") != 0 && strcmp(v, "denied") != 0 && strcmp(v, "error") != 0)
+			return bad_value(a, name, v, "success, denied or error");
+		json_object_set_new(a->filter, "result", json_string(v));
+		return 0;
+	case 'n':
+		errno = 0;
+		a->limit = strtoll(v, &end, 10);
+		if (errno || end == v || *end || a->limit < 1)
+			return bad_value(a, name, v, "a positive number");
+		return 0;
+	case 'f':
+		if (strcmp(v, "json") != 0 && strcmp(v, "jsonl") != 0)
+			return bad_value(a, name, v, "json or jsonl");
+		a->format = v;
+		return 0;
+	case 'k': a->key_file = v; return 0;
+	case 'o': a->output = v; return 0;
+	case 'A': a->archive = v; return 0;
+	case 'F': a->force = true; return 0;
+	case 'j': a->json = true; return 0;
+	}
+	return KW_EXIT_USAGE;
+}
+
+/* Parse argv into a (a->what and a->allowed set); 0 or KW_EXIT_USAGE, with the usage printed. */
+static int
+parse(struct kw_cli *cli, int argc, char **argv, struct audit_args *a, const char *use)
+{
+	json_t *since, *until;
+	int c, i = -1;
+
+	a->json = cli->json;
+	a->limit = -1;
+	if (!(a->filter = json_object()))
+		return KW_EXIT_USAGE;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", audit_options, &i)) != -1) {
+		if (c == '?')
+			return usage(use);
+		if (!strchr(a->allowed, c)) {
+			fprintf(stderr, "keywarden: %s: --%s is not an option here\n", a->what,
+			    audit_options[i].name);
+			return usage(use);
+		}
+		if (take_option(a, c, audit_options[i].name, optarg) != 0)
+			return KW_EXIT_USAGE;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "keywarden: %s: unexpected argument '%.64s'\n", a->what, argv[optind]);
+		return usage(use);
+	}
+	since = json_object_get(a->filter, "since");
+	until = json_object_get(a->filter, "until");
+	if (since && until && json_integer_value(since) > json_integer_value(until)) {
+		fprintf(stderr, "keywarden: %s: --since is later than --until\n", a->what);
+		return KW_EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* ---- sealed details ------------------------------------------------------ */
+
+struct audit_key {
+	unsigned char *sk;		/* sodium_malloc'd; NULL: leave details sealed */
+	unsigned char pk[crypto_box_PUBLICKEYBYTES];
+};
+
+static void
+key_wipe(struct audit_key *k)
+{
+	if (k->sk) {
+		sodium_memzero(k->sk, crypto_box_SECRETKEYBYTES);
+		sodium_free(k->sk);
+		k->sk = NULL;
+	}
+}
+
+/*
+ * The auditor's secret key from path: base64 as keygen writes it, in a file
+ * only its owner can read.  0, or the exit status after saying why.
+ */
+static int
+key_load(const char *what, const char *path, struct audit_key *k)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	char *text = NULL;
+	size_t len = 0, bin = 0;
+	struct stat st;
+	int ex = KW_EXIT_USAGE;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		fprintf(stderr, "keywarden: %s: --decrypt-key %s: %s\n", what, path, strerror(errno));
+		return KW_EXIT_USAGE;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		fprintf(stderr, "keywarden: %s: --decrypt-key %s: refusing a secret key that group "
+		    "or others can access (mode %04o); chmod 600 it\n", what, path,
+		    (unsigned)(st.st_mode & 07777));
+		return KW_EXIT_USAGE;
+	}
+	if (sodium_init() < 0 || !(k->sk = sodium_malloc(crypto_box_SECRETKEYBYTES)))
+		return KW_EXIT_DENIED;
+	if (!S_ISREG(st.st_mode) || kw_read_fd(fd, 4096, &text, &len) != 0 ||
+	    sodium_base642bin(k->sk, crypto_box_SECRETKEYBYTES, text, len, " \t\r\n", &bin, NULL,
+	    sodium_base64_VARIANT_ORIGINAL) != 0 || bin != crypto_box_SECRETKEYBYTES) {
+		fprintf(stderr, "keywarden: %s: --decrypt-key %s: not a base64 secret key "
+		    "(keywarden admin audit keygen writes one)\n", what, path);
+		key_wipe(k);
+	} else {
+		crypto_scalarmult_base(k->pk, k->sk);
+		ex = 0;
+	}
+	if (text) {
+		sodium_memzero(text, len);
+		free(text);
+	}
+	return ex;
+}
+
+/* The details sealed in b64, parsed; NULL when this key does not open them. */
+static json_t *
+open_sealed(const struct audit_key *k, const char *b64)
+{
+	size_t n = strlen(b64), ctlen = 0;
+	unsigned char *ct = malloc(n + 1), *pt = NULL;
+	json_t *v = NULL;
+
+	if (!ct)
+		return NULL;
+	if ((sodium_base642bin(ct, n, b64, n, NULL, &ctlen, NULL,
+	    sodium_base64_VARIANT_ORIGINAL) != 0 &&
+	    sodium_base642bin(ct, n, b64, n, NULL, &ctlen, NULL,
+	    sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0) || ctlen < crypto_box_SEALBYTES)
+		goto out;
+	if (!(pt = malloc(ctlen - crypto_box_SEALBYTES + 1)))
+		goto out;
+	if (crypto_box_seal_open(pt, ct, ctlen, k->pk, k->sk) == 0)
+		v = json_loadb((const char *)pt, ctlen - crypto_box_SEALBYTES, 0, NULL);
+	sodium_memzero(pt, ctlen - crypto_box_SEALBYTES);
+ out:
+	free(pt);
+	free(ct);
+	return v;
+}
+
+static bool
+is_pseudonym_at(const char *p)
+{
+	if (p[0] != '~')
+		return false;
+	for (int i = 1; i <= PSEUDONYM_HEX; i++)
+		if (!strchr("0123456789abcdef", p[i]) || p[i] == '\0')
+			return false;
+	return !strchr("0123456789abcdef", p[PSEUDONYM_HEX + 1]) || p[PSEUDONYM_HEX + 1] == '\0';
+}
+
+/* s with every known pseudonym replaced by its name; NULL when nothing changes. */
+static json_t *
+named_string(const char *s, json_t *subjects)
+{
+	char key[PSEUDONYM_HEX + 2];
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = NULL;
+	bool changed = false;
+	json_t *v = NULL;
+
+	if (!strchr(s, '~') || !(f = open_memstream(&out, &len)))
+		return NULL;
+	for (const char *p = s; *p; ) {
+		const char *name = NULL;
+		if (is_pseudonym_at(p)) {
+			memcpy(key, p, sizeof(key) - 1);
+			key[sizeof(key) - 1] = '\0';
+			name = json_string_value(json_object_get(subjects, key));
+		}
+		if (name) {
+			fputs(name, f);
+			p += PSEUDONYM_HEX + 1;
+			changed = true;
+		} else
+			fputc(*p++, f);
+	}
+	if (fclose(f) == 0 && changed)
+		v = json_string(out);
+	free(out);
+	return v;
+}
+
+/* Replace pseudonyms in every string inside v (in place). */
+static void
+name_subjects(json_t *v, json_t *subjects)
+{
+	const char *k;
+	json_t *item, *named;
+	size_t i;
+
+	if (json_is_object(v)) {
+		json_object_foreach(v, k, item) {
+			if (json_is_string(item) &&
+			    (named = named_string(json_string_value(item), subjects)))
+				json_object_set_new(v, k, named);
+			else
+				name_subjects(item, subjects);
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, item) {
+			if (json_is_string(item) &&
+			    (named = named_string(json_string_value(item), subjects)))
+				json_array_set_new(v, i, named);
+			else
+				name_subjects(item, subjects);
+		}
+	}
+}
+
+/*
+ * Open rec's sealed details with k (when given) and put names for the
+ * pseudonyms the page's subjects map knows.  False when k did not open them.
+ */
+static bool
+resolve_record(json_t *rec, json_t *subjects, const struct audit_key *k)
+{
+	json_t *meta = json_object_get(rec, "metadata");
+	json_t *sealed = json_object_get(meta, "sealed"), *opened;
+
+	if (json_is_string(sealed) && json_object_size(meta) == 1) {
+		if (!k->sk)
+			return true;
+		if (!(opened = open_sealed(k, json_string_value(sealed)))) {
+			json_object_set_new(meta, "error", json_string(SEALED_ERROR));
+			return false;
+		}
+		json_object_set_new(rec, "metadata", opened);
+	}
+	if (json_object_size(subjects) > 0)
+		name_subjects(rec, subjects);
+	return true;
+}
+
+/* ---- paging through audit.query ------------------------------------------ */
+
+struct pager {
+	const struct audit_args *args;
+	struct audit_key key;
+	size_t unopened;		/* sealed details the key did not open */
+	int (*emit)(void *ctx, json_t *rec);	/* 0 or an exit status */
+	void *ctx;
+};
+
+/* Hand one page's records to the emitter; 0 or an exit status. */
+static int
+take_page(struct pager *pg, json_t *res, long long *left)
+{
+	json_t *subjects = json_object_get(res, "subjects"), *rec;
+	size_t i;
+	int ex;
+
+	json_array_foreach(json_object_get(res, "records"), i, rec) {
+		if (*left == 0)
+			break;
+		if (!resolve_record(rec, subjects, &pg->key))
+			pg->unopened++;
+		if ((ex = pg->emit(pg->ctx, rec)) != 0)
+			return ex;
+		if (*left > 0)
+			(*left)--;
+	}
+	return 0;
+}
+
+/* Every record the filter selects (up to the limit), in seq order, to pg->emit. */
+static int
+page_through(struct kw_cli *cli, struct pager *pg)
+{
+	json_t *filter = pg->args->filter, *res = NULL, *next;
+	long long left = pg->args->limit;
+	json_int_t after = -1;
+	kw_client *c = NULL;
+	char *msg = NULL;
+	int ex, r;
+
+	if ((ex = kw_cli_connect(cli, &c)) != 0)
+		return ex;
+	while (left != 0 && ex == 0) {
+		json_object_set_new(filter, "limit",
+		    json_integer(left > 0 && left < PAGE_SIZE ? left : PAGE_SIZE));
+		if ((r = kw_client_call(c, "audit.query", filter, &res, &msg)) < 0) {
+			kw_cli_error(pg->args->what, r, msg);
+			ex = kw_cli_exit_for(r);
+			break;
+		}
+		ex = take_page(pg, res, &left);
+		next = json_object_get(res, "next");
+		/* A cursor that does not move on would page forever. */
+		if (!json_is_integer(next) || json_integer_value(next) <= after)
+			break;
+		after = json_integer_value(next);
+		json_object_set_new(filter, "after", json_integer(after));
+		json_decref(res);
+		res = NULL;
+	}
+	json_decref(res);
+	free(msg);
+	kw_client_free(c);
+	return ex;
+}
+
+/* Run the pager with args' key; exit 1 (said once) when some details stayed sealed. */
+static int
+run_pager(struct kw_cli *cli, struct pager *pg, int (*finish)(struct pager *pg))
+{
+	int ex;
+
+	if (pg->args->key_file && (ex = key_load(pg->args->what, pg->args->key_file, &pg->key)) != 0)
+		return ex;
+	ex = page_through(cli, pg);
+	key_wipe(&pg->key);
+	if (ex == 0 && finish)
+		ex = finish(pg);
+	if (ex == 0 && pg->unopened > 0) {
+		fprintf(stderr, "keywarden: %s: %zu record(s) have details this key cannot open\n",
+		    pg->args->what, pg->unopened);
+		ex = KW_EXIT_DENIED;
+	}
+	return ex;
+}
+
+/* ---- records as a table -------------------------------------------------- */
+
+/* s for a table cell: control characters as '?', cut at max bytes with "..."; malloc'd. */
+static char *
+cell_text(const char *s, size_t max)
+{
+	size_t n = strlen(s), keep = n;
+	char *out;
+
+	if (n > max) {
+		keep = max;
+		while (keep > 0 && ((unsigned char)s[keep] & 0xc0) == 0x80)
+			keep--;
+	}
+	if (!(out = malloc(keep + 4)))
+		return NULL;
+	for (size_t i = 0; i < keep; i++)
+		out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	strcpy(out + keep, keep < n ? "..." : "");
+	return out;
+}
+
+static char *
+details_cell(json_t *meta)
+{
+	json_t *sealed = json_object_get(meta, "sealed");
+	char *s, *cell;
+
+	if (json_is_string(sealed))
+		return strdup(json_object_get(meta, "error") ? "(sealed; " SEALED_ERROR ")" :
+		    "(sealed)");
+	if (!meta || json_object_size(meta) == 0)
+		return strdup("-");
+	/* ASCII: a detail cannot smuggle terminal controls in as UTF-8. */
+	if (!(s = json_dumps(meta, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY)))
+		return NULL;
+	cell = cell_text(s, DETAILS_MAX);
+	free(s);
+	return cell;
+}
+
+static char *
+field_cell(json_t *rec, const char *key)
+{
+	json_t *v = json_object_get(rec, key);
+	char num[32];
+
+	if (json_is_integer(v)) {
+		snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+		return strdup(num);
+	}
+	if (!json_is_string(v) || !*json_string_value(v))
+		return strdup("-");
+	return cell_text(json_string_value(v), 128);
+}
+
+void
+kw_cli_print_records(FILE *f, json_t *records)
+{
+	static const char *const headers[] = { "SEQ", "TIME", "USER", "ACTION", "RESOURCE",
+	    "RESULT", "DETAILS" };
+	static const char *const keys[] = { "seq", "timestamp", "user", "action", "resource",
+	    "result" };
+	const size_t ncols = KW_ELEMENTSOF(headers);
+	size_t n = json_array_size(records), i;
+	char **cells = calloc(n * ncols + 1, sizeof(*cells));
+	json_t *rec;
+
+	if (!cells)
+		return;
+	json_array_foreach(records, i, rec) {
+		for (size_t c = 0; c < KW_ELEMENTSOF(keys); c++)
+			cells[i * ncols + c] = field_cell(rec, keys[c]);
+		cells[i * ncols + ncols - 1] = details_cell(json_object_get(rec, "metadata"));
+	}
+	kw_table_print(f, ncols, headers, (const char *const *)cells, n);
+	for (i = 0; i < n * ncols; i++)
+		free(cells[i]);
+	free(cells);
+}
+
+/* ---- query --------------------------------------------------------------- */
+
+static int
+collect(void *ctx, json_t *rec)
+{
+	return json_array_append(ctx, rec) == 0 ? 0 : KW_EXIT_DENIED;
+}
+
+/* Records that opened are shown even when others did not (run_pager says so after). */
+static int
+query_print(struct pager *pg)
+{
+	json_t *records = pg->ctx;
+
+	if (pg->args->json)
+		kw_cli_print_json(records);
+	else if (json_array_size(records) == 0)
+		printf("no audit records match\n");
+	else
+		kw_cli_print_records(stdout, records);
+	return 0;
+}
+
+static int
+audit_query(struct kw_cli *cli, int argc, char **argv)
+{
+	static const char use[] = "query [--user U] [--action A] [--since T] [--until T] "
+	    "[--result success|denied|error] [--limit N] [--decrypt-key FILE] [--json]\n"
+	    "  T: 2026-11-25T01:02:03Z, 2026-11-25, or an age such as 30m, 12h, 7d";
+	struct audit_args a = { .what = "admin audit query", .allowed = "uastrnkj" };
+	json_t *records = json_array();
+	struct pager pg = { .args = &a, .emit = collect, .ctx = records };
+	int ex = KW_EXIT_DENIED;
+
+	if (records && (ex = parse(cli, argc, argv, &a, use)) == 0)
+		ex = run_pager(cli, &pg, query_print);
+	json_decref(records);
+	json_decref(a.filter);
+	return ex;
+}
+
+/* ---- progress on a terminal ---------------------------------------------- */
+
+struct progress {
+	bool on;
+	const char *verb;		/* "exported", "pruned" */
+	long long last_ns;
+};
+
+static long long
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void
+progress_show(struct progress *p, unsigned long long n)
+{
+	long long now;
+
+	if (!p->on || (now = mono_ns()) - p->last_ns < PROGRESS_EVERY_NS)
+		return;
+	p->last_ns = now;
+	fprintf(stderr, "\r%s %llu records", p->verb, n);
+}
+
+/* Leave the final count on its line (keep) or clear the line for what follows. */
+static void
+progress_end(struct progress *p, unsigned long long n, bool keep)
+{
+	if (!p->on)
+		return;
+	if (keep)
+		fprintf(stderr, "\r%s %llu records\n", p->verb, n);
+	else if (p->last_ns)
+		fputs("\r\033[K", stderr);
+}
+
+/* ---- export -------------------------------------------------------------- */
+
+struct export {
+	struct kw_cli_out out;
+	bool jsonl;
+	unsigned long long n;
+	struct progress progress;
+};
+
+/* The record as the seed wrote it, then the chain's fields; a new object. */
+static json_t *
+export_record(json_t *rec)
+{
+	static const char *const keys[] = { "timestamp", "user", "action", "resource", "result",
+	    "metadata", "seq", "pid", "request_id", "prev_hash", "hash" };
+	json_t *o = json_object(), *v;
+
+	for (size_t i = 0; o && i < KW_ELEMENTSOF(keys); i++) {
+		v = json_object_get(rec, keys[i]);
+		json_object_set(o, keys[i], v ? v : json_null());
+	}
+	return o;
+}
+
+static int
+export_emit(void *ctx, json_t *rec)
+{
+	struct export *e = ctx;
+	json_t *o = export_record(rec);
+	FILE *f = e->out.f;
+	int r;
+
+	if (!o)
+		return KW_EXIT_DENIED;
+	if (!e->jsonl)
+		fputs(e->n == 0 ? "[\n" : ",\n", f);
+	r = json_dumpf(o, f, JSON_COMPACT);
+	json_decref(o);
+	if (e->jsonl)
+		fputc('\n', f);
+	if (r < 0 || ferror(f)) {
+		fprintf(stderr, "keywarden: admin audit export: writing %s: %s\n",
+		    e->out.path ? e->out.path : "stdout", strerror(errno));
+		return KW_EXIT_DENIED;
+	}
+	progress_show(&e->progress, ++e->n);
+	return 0;
+}
+
+static int
+export_finish(struct pager *pg)
+{
+	struct export *e = pg->ctx;
+
+	if (!e->jsonl)
+		fputs(e->n == 0 ? "[]\n" : "\n]\n", e->out.f);
+	return kw_cli_out_close(&e->out, pg->args->what);
+}
+
+static int
+audit_export(struct kw_cli *cli, int argc, char **argv)
+{
+	static const char use[] = "export [--format json|jsonl] [--output FILE [--force]] "
+	    "[--user U] [--action A] [--since T] [--until T] [--result R] [--limit N] "
+	    "[--decrypt-key FILE]";
+	struct audit_args a = { .what = "admin audit export", .allowed = "uastrnkfoF",
+	    .format = "json" };
+	struct export e = { 0 };
+	struct pager pg = { .args = &a, .emit = export_emit, .ctx = &e };
+	int ex;
+
+	if ((ex = parse(cli, argc, argv, &a, use)) != 0) {
+		json_decref(a.filter);
+		return ex;
+	}
+	e.jsonl = strcmp(a.format, "jsonl") == 0;
+	if (a.force && !a.output) {
+		fprintf(stderr, "keywarden: %s: --force goes with --output\n", a.what);
+		json_decref(a.filter);
+		return usage(use);
+	}
+	if ((ex = kw_cli_out_open(&e.out, a.what, a.output, a.force)) == 0) {
+		/* Not over the records themselves when they go to the same terminal. */
+		e.progress = (struct progress){ .verb = "exported",
+		    .on = isatty(STDERR_FILENO) && (a.output || !isatty(STDOUT_FILENO)) };
+		ex = run_pager(cli, &pg, export_finish);
+		if (ex != 0)
+			kw_cli_out_abort(&e.out);
+		progress_end(&e.progress, e.n, ex == 0);
+	}
+	json_decref(a.filter);
+	return ex;
+}
+
+/* ---- verify -------------------------------------------------------------- */
+
+static int
+verify_archive(const struct audit_args *a)
+{
+	struct kw_archive_report rep;
+	int r = kw_archive_verify(a->archive, &rep);
+	json_t *o;
+
+	if (r == KW_ERR_IO || r == KW_ERR_NOMEM) {
+		fprintf(stderr, "keywarden: %s: %s: %s\n", a->what, a->archive,
+		    r == KW_ERR_IO ? strerror(errno) : "out of memory");
+		return KW_EXIT_DENIED;
+	}
+	if (a->json) {
+		o = json_pack("{s:s, s:b, s:I, s:I, s:I}", "archive", a->archive, "ok", r == 0,
+		    "records", (json_int_t)rep.records, "first_seq", (json_int_t)rep.first_seq,
+		    "last_seq", (json_int_t)rep.last_seq);
+		if (!o)
+			return KW_EXIT_DENIED;
+		json_object_set_new(o, "head_hash", rep.head_hash[0] ? json_string(rep.head_hash) :
+		    json_null());
+		json_object_set_new(o, "bad", r == 0 ? json_null() :
+		    json_pack("{s:o, s:I, s:s}", "seq", rep.bad_seq >= 0 ?
+		    json_integer(rep.bad_seq) : json_null(), "line", (json_int_t)rep.bad_line,
+		    "reason", rep.reason));
+		kw_cli_print_json(o);
+		json_decref(o);
+	} else if (r == 0)
+		printf("archive %s intact: %lld records (seq %lld..%lld)\n", a->archive,
+		    rep.records, rep.first_seq, rep.last_seq);
+	else if (rep.bad_seq >= 0)
+		printf("archive %s broken at record %lld: %s\n", a->archive, rep.bad_seq,
+		    rep.reason);
+	else
+		printf("archive %s broken at line %lld: %s\n", a->archive, rep.bad_line, rep.reason);
+	return r == 0 ? KW_EXIT_OK : KW_EXIT_DENIED;
+}
+
+static void
+print_verified(json_t *res)
+{
+	json_t *bad = json_object_get(res, "bad");
+	long long n = json_integer_value(json_object_get(res, "records"));
+
+	if (json_is_true(json_object_get(res, "ok")) && n == 0)
+		printf("audit trail intact: 0 records\n");
+	else if (json_is_true(json_object_get(res, "ok")))
+		printf("audit trail intact: %lld records (seq %lld..%lld), head %s\n", n,
+		    (long long)json_integer_value(json_object_get(res, "first_seq")),
+		    (long long)json_integer_value(json_object_get(res, "last_seq")),
+		    json_string_value(json_object_get(res, "head_hash")));
+	else
+		printf("audit trail broken at record %lld: %s\n",
+		    (long long)json_integer_value(json_object_get(bad, "seq")),
+		    json_string_value(json_object_get(bad, "reason")) ?
+		    json_string_value(json_object_get(bad, "reason")) : "unknown");
+}
+
+static int
+audit_verify(struct kw_cli *cli, int argc, char **argv)
+{
+	struct audit_args a = { .what = "admin audit verify", .allowed = "Aj" };
+	json_t *res = NULL;
+	int ex;
+
+	if ((ex = parse(cli, argc, argv, &a, "verify [--archive FILE] [--json]")) != 0)
+		goto out;
+	if (a.archive) {
+		ex = verify_archive(&a);
+		goto out;
+	}
+	if ((ex = kw_cli_call(cli, a.what, "audit.verify", NULL, &res)) != 0)
+		goto out;
+	if (a.json)
+		kw_cli_print_json(res);
+	else
+		print_verified(res);
+	ex = json_is_true(json_object_get(res, "ok")) ? KW_EXIT_OK : KW_EXIT_DENIED;
+ out:
+	json_decref(res);
+	json_decref(a.filter);
+	return ex;
+}
+
+/* ---- prune --------------------------------------------------------------- */
+
+/* Batches that prune nothing without being done: the broker is stuck; stop asking. */
+#define PRUNE_STALLS_MAX 3
+
+static void
+print_pruned(json_t *sum)
+{
+	json_t *archives = json_object_get(sum, "archives");
+	char *list = kw_cli_join(archives);
+
+	printf("pruned %lld records", (long long)json_integer_value(json_object_get(sum, "pruned")));
+	if (json_array_size(archives) > 0)
+		printf("; archived to %s", list ? list : "?");
+	putchar('\n');
+	free(list);
+}
+
+/* Add one batch's result to sum; false once the broker says it is done. */
+static bool
+prune_add(json_t *sum, json_t *res, int *stalls)
+{
+	json_int_t n = json_integer_value(json_object_get(res, "pruned"));
+	json_t *archive = json_object_get(res, "archive"), *archives, *v;
+	size_t i;
+	bool seen = false;
+
+	json_object_set_new(sum, "pruned",
+	    json_integer(json_integer_value(json_object_get(sum, "pruned")) + n));
+	json_object_set(sum, "remaining_due", json_object_get(res, "remaining_due") ?
+	    json_object_get(res, "remaining_due") : json_null());
+	archives = json_object_get(sum, "archives");
+	json_array_foreach(archives, i, v)
+		seen = seen || json_equal(v, archive);
+	if (json_is_string(archive) && !seen)
+		json_array_append(archives, archive);
+	*stalls = n > 0 ? 0 : *stalls + 1;
+	return !json_is_true(json_object_get(res, "done"));
+}
+
+static int
+audit_prune(struct kw_cli *cli, int argc, char **argv)
+{
+	struct audit_args a = { .what = "admin audit prune", .allowed = "j" };
+	struct progress progress = { .on = isatty(STDERR_FILENO), .verb = "pruned" };
+	json_t *sum = json_pack("{s:I, s:[], s:n}", "pruned", (json_int_t)0, "archives",
+	    "remaining_due"), *res = NULL;
+	kw_client *c = NULL;
+	char *msg = NULL;
+	int ex, r, stalls = 0;
+	bool more = true;
+
+	if (!sum)
+		return KW_EXIT_DENIED;
+	if ((ex = parse(cli, argc, argv, &a, "prune [--json]")) != 0 ||
+	    (ex = kw_cli_connect(cli, &c)) != 0)
+		goto out;
+	while (more && stalls < PRUNE_STALLS_MAX) {
+		if ((r = kw_client_call(c, "audit.prune", NULL, &res, &msg)) < 0) {
+			progress_end(&progress, 0, false);
+			kw_cli_error(a.what, r, msg);
+			ex = kw_cli_exit_for(r);
+			goto out;
+		}
+		more = prune_add(sum, res, &stalls);
+		json_decref(res);
+		res = NULL;
+		if (more)
+			progress_show(&progress, json_integer_value(json_object_get(sum, "pruned")));
+	}
+	progress_end(&progress, 0, false);
+	if (more) {
+		fprintf(stderr, "keywarden: %s: the broker pruned nothing in %d batches but is not "
+		    "done; stopping\n", a.what, PRUNE_STALLS_MAX);
+		ex = KW_EXIT_DENIED;
+	}
+	if (a.json)
+		kw_cli_print_json(sum);
+	else
+		print_pruned(sum);
+ out:
+	free(msg);
+	kw_client_free(c);
+	json_decref(sum);
+	json_decref(a.filter);
+	return ex;
+}
+
+/* ---- keygen -------------------------------------------------------------- */
+
+static int
+write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Write the secret key text to a new 0600 file; 0 or the exit status after saying why. */
+static int
+keygen_write(const char *what, const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd < 0 && errno == EEXIST) {
+		fprintf(stderr, "keywarden: %s: %s exists; refusing to overwrite a key "
+		    "(move it away or choose another --output)\n", what, path);
+		return KW_EXIT_DENIED;
+	}
+	if (fd < 0 || fchmod(fd, 0600) < 0 || write_all(fd, text, strlen(text)) < 0 ||
+	    fsync(fd) < 0) {
+		fprintf(stderr, "keywarden: %s: %s: %s\n", what, path, strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(path);
+		}
+		return KW_EXIT_DENIED;
+	}
+	close(fd);
+	return 0;
+}
+
+static int
+audit_keygen(struct kw_cli *cli, int argc, char **argv)
+{
+	enum { B64_LEN = sodium_base64_ENCODED_LEN(crypto_box_SECRETKEYBYTES,
+	    sodium_base64_VARIANT_ORIGINAL) };
+	struct audit_args a = { .what = "admin audit keygen", .allowed = "oj" };
+	unsigned char pk[crypto_box_PUBLICKEYBYTES], *sk = NULL;
+	char pk_b64[B64_LEN], *sk_text = NULL, *abs = NULL;
+	json_t *o;
+	int ex;
+
+	if ((ex = parse(cli, argc, argv, &a, "keygen [--output FILE] [--json]")) != 0)
+		goto out;
+	if (!a.output)
+		a.output = KEYGEN_DEFAULT;
+	ex = KW_EXIT_DENIED;
+	if (sodium_init() < 0 || !(sk = sodium_malloc(crypto_box_SECRETKEYBYTES)) ||
+	    !(sk_text = sodium_malloc(B64_LEN + 1)))
+		goto out;
+	crypto_box_keypair(pk, sk);
+	sodium_bin2base64(sk_text, B64_LEN, sk, crypto_box_SECRETKEYBYTES,
+	    sodium_base64_VARIANT_ORIGINAL);
+	strcat(sk_text, "\n");
+	sodium_bin2base64(pk_b64, sizeof(pk_b64), pk, sizeof(pk), sodium_base64_VARIANT_ORIGINAL);
+	if ((ex = keygen_write(a.what, a.output, sk_text)) != 0)
+		goto out;
+	abs = realpath(a.output, NULL);
+	if (a.json) {
+		if ((o = json_pack("{s:s, s:s}", "public_key", pk_b64, "secret_key_file",
+		    abs ? abs : a.output)))
+			kw_cli_print_json(o);
+		json_decref(o);
+	} else {
+		printf("%s\n", pk_b64);
+		fprintf(stderr, "keywarden: secret key written to %s (mode 0600): keep it with the "
+		    "auditors, off this host\n"
+		    "set it with: echo %s | keywarden config set security.audit.encryptionKey\n"
+		    "  (config set reads secret keys on stdin, never from the command line)\n"
+		    "then: keywarden config set security.audit.encrypt true\n",
+		    abs ? abs : a.output, pk_b64);
+	}
+ out:
+	if (sk) {
+		sodium_memzero(sk, crypto_box_SECRETKEYBYTES);
+		sodium_free(sk);
+	}
+	if (sk_text) {
+		sodium_memzero(sk_text, B64_LEN + 1);
+		sodium_free(sk_text);
+	}
+	free(abs);
+	json_decref(a.filter);
+	return ex;
+}
+
+/* ---- output files -------------------------------------------------------- */
+
+int
+kw_cli_out_open(struct kw_cli_out *o, const char *what, const char *path, bool force)
+{
+	struct stat st;
+	int fd = -1;
+
+	*o = (struct kw_cli_out){ .f = stdout, .force = force };
+	if (!path)
+		return 0;
+	/* Say so before any work; the rename says it again if the file appears meanwhile. */
+	if (!force && lstat(path, &st) == 0) {
+		fprintf(stderr, "keywarden: %s: %s exists; use --force to replace it\n", what, path);
+		return KW_EXIT_DENIED;
+	}
+	if (!(o->path = strdup(path)) || asprintf(&o->tmp, "%s.tmp.XXXXXX", path) < 0) {
+		o->tmp = NULL;
+		goto fail;
+	}
+	if ((fd = mkostemp(o->tmp, O_CLOEXEC)) < 0 || fchmod(fd, 0600) < 0 ||
+	    !(o->f = fdopen(fd, "w")))
+		goto fail;
+	return 0;
+ fail:
+	fprintf(stderr, "keywarden: %s: %s: %s\n", what, path, strerror(errno));
+	if (fd >= 0) {
+		close(fd);
+		unlink(o->tmp);
+	}
+	free(o->tmp);
+	free(o->path);
+	*o = (struct kw_cli_out){ 0 };
+	return KW_EXIT_DENIED;
+}
+
+static int
+fsync_dir_of(const char *path)
+{
+	char *copy = strdup(path);
+	int fd = copy ? open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1, r;
+
+	free(copy);
+	if (fd < 0)
+		return -1;
+	r = fsync(fd);
+	close(fd);
+	return r;
+}
+
+/* Move the finished temporary file to its name; 0 or -1 with errno. */
+static int
+out_publish(struct kw_cli_out *o)
+{
+	if (o->force)
+		return rename(o->tmp, o->path);
+	if (renameat2(AT_FDCWD, o->tmp, AT_FDCWD, o->path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	/* No RENAME_NOREPLACE on this file system: a hard link refuses to replace too. */
+	if (link(o->tmp, o->path) < 0)
+		return -1;
+	unlink(o->tmp);
+	return 0;
+}
+
+/* Free o; the temporary file is removed unless it was published under its name. */
+static void
+out_release(struct kw_cli_out *o, bool published)
+{
+	if (o->f)
+		fclose(o->f);
+	if (o->tmp && !published)
+		unlink(o->tmp);
+	free(o->tmp);
+	free(o->path);
+	*o = (struct kw_cli_out){ 0 };
+}
+
+int
+kw_cli_out_close(struct kw_cli_out *o, const char *what)
+{
+	int ex = KW_EXIT_OK;
+
+	if (!o->path) {
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			fprintf(stderr, "keywarden: %s: writing stdout: %s\n", what, strerror(errno));
+			ex = KW_EXIT_DENIED;
+		}
+		return ex;
+	}
+	if (fflush(o->f) != 0 || ferror(o->f) || fsync(fileno(o->f)) < 0) {
+		fprintf(stderr, "keywarden: %s: writing %s: %s\n", what, o->path, strerror(errno));
+		out_release(o, false);
+		return KW_EXIT_DENIED;
+	}
+	fclose(o->f);
+	o->f = NULL;
+	if (out_publish(o) < 0) {
+		if (errno == EEXIST)
+			fprintf(stderr, "keywarden: %s: %s exists; use --force to replace it\n", what,
+			    o->path);
+		else
+			fprintf(stderr, "keywarden: %s: %s: %s\n", what, o->path, strerror(errno));
+		out_release(o, false);
+		return KW_EXIT_DENIED;
+	}
+	if (fsync_dir_of(o->path) < 0) {
+		fprintf(stderr, "keywarden: %s: %s: syncing its directory: %s\n", what, o->path,
+		    strerror(errno));
+		ex = KW_EXIT_DENIED;
+	}
+	out_release(o, true);
+	return ex;
+}
+
+void
+kw_cli_out_abort(struct kw_cli_out *o)
+{
+	if (o->path)
+		out_release(o, false);
+}
+
+static const struct kw_cmd audit_commands[] = {
+	{ "query", audit_query, "query [--user U] [--action A] [--since T] [--until T] "
+	    "[--result R] [--limit N] [--decrypt-key FILE] [--json]" },
+	{ "export", audit_export, "export [--format json|jsonl] [--output FILE [--force]] "
+	    "[filters as query] [--decrypt-key FILE]" },
+	{ "verify", audit_verify, "verify [--archive FILE] [--json]" },
+	{ "prune", audit_prune, "prune [--json]" },
+	{ "keygen", audit_keygen, "keygen [--output FILE] [--json]" },
+};
+
+int
+kw_cmd_admin_audit(struct kw_cli *cli, int argc, char **argv)
+{
+	return kw_cli_run_group(cli, "admin audit", audit_commands,
+	    KW_ELEMENTSOF(audit_commands), argc, argv);
+}

@@ -1,0 +1,266 @@
+"""Retention (SPEC6): records older than security.audit.retention days leave
+the store, archived first with autoArchive, and the chain that stays is
+anchored where the cut was made.  The broker's clock is moved with
+libfaketime (users.Clock); nothing in the product is test-only.
+
+The broker prunes at start and then daily (a wall-clock schedule).  To have
+`keywarden admin audit prune` do the work, the broker is restarted just
+before the records become due, so its daily run is still a day away.
+"""
+import gzip
+import json
+import os
+import re
+import time
+
+from conftest import Client, assert_ok, file_mode, wait_for
+from test_audit_chain import (ZERO, audit_cli, py_verify, raw_rows, record_hash, setup_users,
+                              verified, verify_json)
+from users import Clock, fails, id_broker, ok, run_as, start  # noqa: F401
+
+DAY = 86400
+CFG = {"security": {"audit": {"retention": 1, "autoArchive": True}}}
+ARCHIVE_RE = re.compile(r"^audit-(\d+)-(\d+)\.jsonl\.gz$")
+
+
+def clocked(id_broker, extra, offset=0):
+    """A broker under nss_wrapper and libfaketime, started with its clock at offset."""
+    b = id_broker(extra, start_it=False)
+    b.clock = Clock(b.root)
+    b.clock.set(offset)
+    libs = b.nss_env["LD_PRELOAD"].split()
+    libs.insert(len(libs) - 1, "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+    b.nss_env = dict(b.nss_env, LD_PRELOAD=" ".join(libs), **b.clock.env())
+    return start(b)
+
+
+def restart_at(b, offset):
+    """Restart b with its clock at offset; returns once its loop has turned
+    (the start-up retention run happens in the first turn, not before the
+    socket accepts)."""
+    assert b.stop() == 0
+    b.clock.set(offset)
+    b.start(env=b.nss_env)
+    with Client(b.sock) as c:
+        assert_ok(c.hello())
+        assert_ok(c.call("status"))
+
+
+def archives(b):
+    d = os.path.join(b.datadir, "archive")
+    if not os.path.isdir(d):
+        return []
+    return sorted(os.path.join(d, f) for f in os.listdir(d) if ARCHIVE_RE.match(f))
+
+
+def read_archive(path):
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        lines = [json.loads(l) for l in f.read().splitlines()]
+    return lines[0], lines[1:]
+
+
+def stored(rec):
+    """An archived record as the columns it was hashed from."""
+    return {"seq": rec["seq"], "ts": rec["timestamp"], "ts_ms": rec["ts_ms"], "user": rec["user"],
+            "pid": rec["pid"], "action": rec["action"], "resource": rec["resource"],
+            "result": rec["result"],
+            "metadata": json.dumps(rec["metadata"], sort_keys=True, separators=(",", ":"),
+                                   ensure_ascii=False),
+            "request_id": rec["request_id"]}
+
+
+def check_archive(path):
+    """The archive's own chain holds (Python, from SPEC6); (header, records)."""
+    head, recs = read_archive(path)
+    first, last = map(int, ARCHIVE_RE.match(os.path.basename(path)).groups())
+    assert head["keywarden_archive"] == 1, head
+    assert (head["first_seq"], head["last_seq"]) == (first, last), head
+    assert [r["seq"] for r in recs] == list(range(first, last + 1)), [r["seq"] for r in recs]
+    prev = bytes.fromhex(head["prev_hash"])
+    for r in recs:
+        assert r["prev_hash"] == prev.hex(), r
+        h = record_hash(prev, stored(r))
+        assert r["hash"] == h.hex(), "archived record %d does not hash as specified" % r["seq"]
+        assert r["user"] == "" or r["user"].startswith("~"), "a name in the archive: %r" % r
+        prev = h
+    return head, recs
+
+
+def cli_prune(b):
+    cp = audit_cli(b, "prune", "--json")
+    ok(cp)
+    return json.loads(cp.stdout) if cp.stdout.strip() else None
+
+
+def test_cli_prune_archives_and_anchors(id_broker, tmpdir_short):
+    b = clocked(id_broker, CFG)
+    setup_users(b, alice=["developer"])
+    for i in range(5):
+        ok(run_as(b, "alice", "check", "read", "key/old-%d" % i))
+    old = raw_rows(b.audit_db)
+    assert len(old) >= 6
+    # Restarted 1 min short of the records' first birthday: its start-up run
+    # finds nothing due, the next daily one is a day away.
+    restart_at(b, DAY - 60)
+    assert [r["seq"] for r in raw_rows(b.audit_db)][:len(old)] == [r["seq"] for r in old]
+    b.clock.set(DAY + 120)
+    ok(run_as(b, "alice", "check", "read", "key/new"))
+    new = [r for r in raw_rows(b.audit_db) if r["resource"] == "key/new"]
+    assert len(new) == 1
+    assert len(raw_rows(b.audit_db)) > len(old), "records went before anyone asked"
+
+    doc = cli_prune(b)
+    if isinstance(doc, dict) and "pruned" in doc:
+        assert doc["pruned"] == len(old), doc
+    rows = raw_rows(b.audit_db)
+    seqs = [r["seq"] for r in rows]
+    assert not set(seqs) & {r["seq"] for r in old}, "old records still there"
+    assert new[0]["seq"] in seqs, "a record within retention was pruned"
+    cutoff = (time.time() + b.clock.offset - DAY) * 1000
+    assert all(r["ts_ms"] >= cutoff - 5000 for r in rows), "due records left"
+
+    # The archive: where SPEC6 says, private, holding exactly the pruned records.
+    arcs = archives(b)
+    assert len(arcs) == 1, arcs
+    arc = arcs[0]
+    assert file_mode(arc) == 0o600 and file_mode(os.path.dirname(arc)) == 0o700
+    head, recs = check_archive(arc)
+    assert [r["seq"] for r in recs] == [r["seq"] for r in old]
+    assert [r["hash"] for r in recs] == [r["hash"].hex() for r in old]
+    assert head["prev_hash"] == ZERO.hex()
+    cp = audit_cli(b, "verify", "--archive", arc)
+    assert cp.returncode == 0, (cp.stdout, cp.stderr)
+
+    # The live chain starts at the anchor, which follows the archive's last hash.
+    doc = verified(b)
+    assert doc["anchor_seq"] == old[-1]["seq"] + 1 == doc["first_seq"] == rows[0]["seq"], doc
+    assert rows[0]["prev_hash"] == old[-1]["hash"]
+    assert py_verify(b.audit_db)[1] is None
+    # The prune is itself a record, saying what went where.
+    prunes = [r for r in raw_rows(b.audit_db) if r["action"] == "audit.prune"
+              and r["resource"] == "audit" and r["result"] == "success"]
+    m = [json.loads(r["metadata"]) for r in prunes]
+    m = [x for x in m if x.get("count")]
+    assert len(m) == 1, prunes
+    assert m[0]["count"] == len(old) and m[0]["through_seq"] == old[-1]["seq"], m
+    assert m[0]["archive"] == arc, m
+    # Nothing more to prune: a second run does nothing.
+    doc = cli_prune(b)
+    if isinstance(doc, dict) and "pruned" in doc:
+        assert doc["pruned"] == 0, doc
+    assert archives(b) == arcs
+    # And across a restart the anchored chain still verifies.
+    restart_at(b, DAY + 180)
+    verified(b)
+
+
+def tampered_copy(src, dst, edit):
+    with gzip.open(src, "rt", encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    lines = edit(lines)
+    with gzip.open(dst, "wt", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    os.chmod(dst, 0o600)
+    return dst
+
+
+def test_tampered_archive_fails_verify(id_broker, tmpdir_short):
+    b = clocked(id_broker, CFG)
+    setup_users(b, alice=["developer"])
+    fails(run_as(b, "alice", "admin", "user", "add", "mallory"), 1, "denied")
+    for i in range(4):
+        ok(run_as(b, "alice", "check", "read", "key/old-%d" % i))
+    restart_at(b, DAY - 60)
+    b.clock.set(DAY + 120)
+    cli_prune(b)
+    arcs = archives(b)
+    assert len(arcs) == 1, arcs
+    arc = arcs[0]
+    ok(audit_cli(b, "verify", "--archive", arc))
+
+    def flip_result(lines):
+        i = next(i for i, l in enumerate(lines) if '"result":"denied"' in l)
+        lines[i] = lines[i].replace('"result":"denied"', '"result":"success"')
+        return lines
+
+    def one_byte(lines):
+        l = lines[2]
+        j = l.index('"timestamp":"') + len('"timestamp":"') + 3     # a year digit
+        lines[2] = l[:j] + ("1" if l[j] != "1" else "2") + l[j + 1:]
+        return lines
+
+    def drop_line(lines):
+        return lines[:2] + lines[3:]
+
+    def meta_change(lines):
+        rec = json.loads(lines[1])
+        rec["metadata"]["note"] = "x"
+        lines[1] = json.dumps(rec, separators=(",", ":"))
+        return lines
+
+    for name, edit in (("result", flip_result), ("byte", one_byte), ("gap", drop_line),
+                       ("metadata", meta_change)):
+        bad = tampered_copy(arc, os.path.join(tmpdir_short, "t-%s.jsonl.gz" % name), edit)
+        cp = audit_cli(b, "verify", "--archive", bad)
+        assert cp.returncode == 1, "tampered archive (%s) passed: %s %s" % (
+            name, cp.stdout, cp.stderr)
+        assert cp.stderr.strip() or cp.stdout.strip(), "no word on what failed"
+    # An untouched copy passes: the failures above are about the edits.
+    same = tampered_copy(arc, os.path.join(tmpdir_short, "same.jsonl.gz"), lambda l: l)
+    ok(audit_cli(b, "verify", "--archive", same))
+    # A file that is not gzip at all.
+    junk = os.path.join(tmpdir_short, "junk.jsonl.gz")
+    with open(junk, "wb") as f:
+        f.write(b"not gzip\n")
+    cp = audit_cli(b, "verify", "--archive", junk)
+    assert cp.returncode != 0, cp
+
+
+def test_daily_prune_without_cli(id_broker):
+    b = clocked(id_broker, CFG)
+    setup_users(b, alice=["developer"])
+    for i in range(3):
+        ok(run_as(b, "alice", "check", "read", "key/old-%d" % i))
+    old = raw_rows(b.audit_db)
+    b.clock.set(2 * DAY)
+    with Client(b.sock) as c:
+        assert_ok(c.hello())
+
+        def gone():
+            # A turn of the broker's loop (it also wakes once a minute by itself).
+            assert_ok(c.call("status"))
+            seqs = {r["seq"] for r in raw_rows(b.audit_db)}
+            return not seqs & {r["seq"] for r in old}
+        wait_for(gone, 90, interval=0.5, what="the daily prune")
+    arcs = archives(b)
+    assert len(arcs) == 1, arcs
+    _, recs = check_archive(arcs[0])
+    assert [r["seq"] for r in recs] == [r["seq"] for r in old]
+    prunes = [r for r in raw_rows(b.audit_db) if r["action"] == "audit.prune"]
+    # The broker's own record: its pid, no request.
+    assert prunes and prunes[0]["pid"] == b.pid and prunes[0]["request_id"] is None, prunes
+    assert json.loads(prunes[0]["metadata"])["count"] == len(old)
+    verified(b)
+    # Records made now stay through the next daily run's reach.
+    ok(run_as(b, "alice", "check", "read", "key/fresh"))
+    b.clock.set(2 * DAY + DAY // 2)
+    with Client(b.sock) as c:
+        assert_ok(c.hello())
+    assert [r for r in raw_rows(b.audit_db) if r["resource"] == "key/fresh"]
+
+
+def test_prune_without_archive(id_broker):
+    b = clocked(id_broker, {"security": {"audit": {"retention": 1, "autoArchive": False}}})
+    setup_users(b, alice=["developer"])
+    ok(run_as(b, "alice", "check", "read", "key/old"))
+    old = raw_rows(b.audit_db)
+    restart_at(b, DAY - 60)
+    b.clock.set(DAY + 120)
+    cli_prune(b)
+    assert not archives(b)
+    rows = raw_rows(b.audit_db)
+    assert not {r["seq"] for r in rows} & {r["seq"] for r in old}
+    doc = verified(b)
+    assert doc["anchor_seq"] == old[-1]["seq"] + 1, doc
+    cp, doc = verify_json(b)
+    assert cp.returncode == 0 and doc["ok"] is True
