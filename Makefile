@@ -84,7 +84,7 @@ PAM_SRC    := pam_module/pam_keywarden.c pam_module/trust.c
 PAM_OBJ    := $(call obj,$(PAM_SRC))
 
 UNIT_TESTS := test_config test_frame test_proto test_perm test_rbac test_session_cache \
-	test_totp test_sessions test_providers test_keystore
+	test_totp test_sessions test_providers test_keystore test_audit_store
 # Broker code the unit tests exercise directly (TOTP, sessions, locks, state.db).
 UNIT_BROKER_OBJ := $(call obj,broker/totp.c broker/secrets.c broker/locks.c \
 	broker/sessions.c broker/mfa.c broker/sql.c broker/store.c broker/state.c broker/users.c)
@@ -146,6 +146,8 @@ $(BUILD)/keywarden.pc: client/keywarden.pc.in Makefile
 
 # No recipe: the pattern rule below links these too ($^).
 $(BUILD)/tests/test_keystore: $(UNIT_KEYSTORE_BACKEND_OBJ)
+$(BUILD)/tests/test_audit_store: $(call obj,broker/audit.c broker/audit_query.c \
+	broker/audit_prune.c)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(CLIENT_OBJ) $(COMMON_OBJ) $(BUILD)/obj/rbac/decide.o \
 		$(UNIT_BROKER_OBJ) $(UNIT_KEYSTORE_OBJ)

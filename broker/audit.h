@@ -50,7 +50,8 @@ struct kw_audit_options {
 
 /* Filter of kw_audit_query; zero/NULL fields do not filter. */
 struct kw_audit_filter {
-	const char *user;	/* a name */
+	const char *user;	/* a name: records of what the user did */
+	const char *about;	/* a name: records the user did or that were done to the user */
 	const char *action;	/* a glob */
 	const char *result;
 	long long since_ms, until_ms;	/* 0: open */

@@ -37,7 +37,7 @@ static int
 write_archive(struct kw_audit *a, const char *dir, long long first, long long last,
     const uint8_t prev[KW_AUDIT_HASH_LEN], char *ret_path, size_t path_len)
 {
-	char tmp[4200], hex[KW_AUDIT_HASH_HEX], ts[KW_RFC3339_LEN];
+	char tmp[4216], hex[KW_AUDIT_HASH_HEX], ts[KW_RFC3339_LEN];
 	sqlite3_stmt *st = NULL;
 	json_t *head, *rec;
 	gzFile gz = NULL;

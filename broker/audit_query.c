@@ -152,10 +152,10 @@ kw_audit_query(struct kw_audit *a, const struct kw_audit_filter *f, json_t **ret
 
 	if (!a->db)
 		return KW_ERR_IO;
-	if (f->user) {
+	if (f->user || f->about) {
 		sqlite3_stmt *q = NULL;
 		if (kw_sql_prepare(a->db, &q, "SELECT pseudonym FROM audit_subjects WHERE name = ?",
-		    "t", f->user) < 0)
+		    "t", f->user ? f->user : f->about) < 0)
 			return KW_ERR_IO;
 		if (sqlite3_step(q) == SQLITE_ROW)
 			snprintf(p, sizeof(p), "%s", col_text(q, 0));
@@ -166,7 +166,8 @@ kw_audit_query(struct kw_audit *a, const struct kw_audit_filter *f, json_t **ret
 	}
 	snprintf(sql, sizeof(sql), "SELECT " KW_AUDIT_COLUMNS " FROM audit_log WHERE seq > ?1"
 	    "%s%s%s%s%s ORDER BY seq LIMIT ?7",
-	    f->user ? " AND user = ?2" : "", f->action ? " AND action GLOB ?3" : "",
+	    f->user ? " AND user = ?2" :
+	    f->about ? " AND (user = ?2 OR resource = 'user/' || ?2)" : "", f->action ? " AND action GLOB ?3" : "",
 	    f->result ? " AND result = ?4" : "", f->since_ms ? " AND ts_ms >= ?5" : "",
 	    f->until_ms ? " AND ts_ms <= ?6" : "");
 	if (sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) != SQLITE_OK) {
@@ -174,7 +175,7 @@ kw_audit_query(struct kw_audit *a, const struct kw_audit_filter *f, json_t **ret
 		return KW_ERR_IO;
 	}
 	sqlite3_bind_int64(st, 1, f->after);
-	if (f->user)
+	if (f->user || f->about)
 		sqlite3_bind_text(st, 2, p, -1, SQLITE_TRANSIENT);
 	if (f->action)
 		sqlite3_bind_text(st, 3, f->action, -1, SQLITE_STATIC);

@@ -18,7 +18,7 @@ int_arg(struct kw_call *call, const char *key, long long min, long long *ret)
 		return 0;
 	if (!json_is_integer(v) || json_integer_value(v) < min) {
 		snprintf(call->msg, sizeof(call->msg), "\"%s\" must be an integer >= %lld", key, min);
-		return KW_ERR_BAD_REQUEST;
+		return KW_ERR_INVALID;
 	}
 	*ret = json_integer_value(v);
 	return 0;
@@ -34,7 +34,7 @@ str_arg(struct kw_call *call, const char *key, size_t max, const char **ret)
 	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > max) {
 		snprintf(call->msg, sizeof(call->msg), "\"%s\" must be a string of 1 to %zu bytes",
 		    key, max);
-		return KW_ERR_BAD_REQUEST;
+		return KW_ERR_INVALID;
 	}
 	*ret = json_string_value(v);
 	return 0;
@@ -48,6 +48,7 @@ kw_op_audit_query(struct kw_call *call, json_t **ret_result)
 	int r;
 
 	if ((r = str_arg(call, "user", 64, &f.user)) < 0 ||
+	    (r = str_arg(call, "about", 64, &f.about)) < 0 ||
 	    (r = str_arg(call, "action", 128, &f.action)) < 0 ||
 	    (r = str_arg(call, "result", 16, &f.result)) < 0 ||
 	    (r = int_arg(call, "since", 0, &f.since_ms)) < 0 ||
@@ -58,9 +59,13 @@ kw_op_audit_query(struct kw_call *call, json_t **ret_result)
 	if (f.result && strcmp(f.result, "success") != 0 && strcmp(f.result, "denied") != 0 &&
 	    strcmp(f.result, "error") != 0) {
 		snprintf(call->msg, sizeof(call->msg), "\"result\" must be success, denied or error");
-		return KW_ERR_BAD_REQUEST;
+		return KW_ERR_INVALID;
 	}
-	f.limit = limit > 1000 ? 1000 : (int)limit;
+	if (limit > 1000) {
+		snprintf(call->msg, sizeof(call->msg), "\"limit\" must be 1 to 1000");
+		return KW_ERR_INVALID;
+	}
+	f.limit = (int)limit;
 	/* The record of a query says what was asked for, not what was shown. */
 	json_object_update(call->meta, call->args);
 	if ((r = kw_audit_query(call->b->audit, &f, ret_result)) < 0)

@@ -324,7 +324,7 @@ user_unlock(struct kw_cli *cli, int argc, char **argv)
 	    json_pack("{s:s}", "user", argv[optind]), json, print_unlocked);
 }
 
-/* Add the user's audit records to an export, page by page (a reply holds 64 KiB). */
+/* Add the audit records about the user to an export, page by page (a reply holds 64 KiB). */
 static int
 export_records(struct kw_cli *cli, const char *what, const char *user, json_t *res)
 {
@@ -332,7 +332,8 @@ export_records(struct kw_cli *cli, const char *what, const char *user, json_t *r
 	int ex = 0;
 
 	while (all && json_is_integer(next)) {
-		args = json_pack("{s:s, s:I, s:i}", "user", user, "after",
+		/* What the user did and what was done to the user. */
+		args = json_pack("{s:s, s:I, s:i}", "about", user, "after",
 		    (json_int_t)json_integer_value(next), "limit", 1000);
 		ex = args ? kw_cli_call(cli, what, "audit.query", args, &page) : KW_EXIT_DENIED;
 		json_decref(args);
