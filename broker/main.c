@@ -30,6 +30,7 @@
 #include "notify.h"
 #include "roles.h"
 #include "server.h"
+#include "sql.h"
 #include "state.h"
 #include "totp.h"
 #include "wipe_alloc.h"
@@ -147,12 +148,30 @@ audit_options(const struct kw_config *cfg, struct kw_audit_options *o)
 	return 0;
 }
 
-/* Each start is on the record, with a digest of the configuration it runs with. */
+/* The digest of the configuration the last start ran with (state.db meta), or "". */
+static void
+previous_config(struct kw_broker *b, char *out, size_t out_len)
+{
+	sqlite3_stmt *st = NULL;
+
+	out[0] = '\0';
+	if (kw_sql_prepare(b->state, &st, "SELECT value FROM meta WHERE key = 'config_sha256'",
+	    "") == 0 && sqlite3_step(st) == SQLITE_ROW)
+		snprintf(out, out_len, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+}
+
+/*
+ * Each start is on the record with a digest of the configuration it runs
+ * with; a configuration that differs from the last start's gets a
+ * "config.change" record too (`keywarden config set` edits the file; the
+ * broker reads it at start).
+ */
 static int
 record_start(struct kw_broker *b, const char *config)
 {
 	unsigned char digest[crypto_hash_sha256_BYTES];
-	char hex[2 * sizeof(digest) + 1] = "";
+	char hex[2 * sizeof(digest) + 1] = "", prev[2 * sizeof(digest) + 1];
 	_cleanup_free_ char *text = NULL;
 	size_t len = 0;
 	int fd = open(config, O_RDONLY | O_CLOEXEC), r;
@@ -163,7 +182,10 @@ record_start(struct kw_broker *b, const char *config)
 	}
 	if (fd >= 0)
 		close(fd);
-	json_t *meta = json_pack("{s:s, s:s?, s:s}", "config", config, "sha256", hex[0] ? hex : NULL,
+	if (!hex[0])
+		snprintf(hex, sizeof(hex), "defaults");
+	previous_config(b, prev, sizeof(prev));
+	json_t *meta = json_pack("{s:s, s:s, s:s}", "config", config, "sha256", hex,
 	    "version", KW_VERSION);
 	struct kw_audit_record rec = {
 		.user = NULL, .pid = getpid(), .action = "broker.start", .resource = "config",
@@ -171,6 +193,19 @@ record_start(struct kw_broker *b, const char *config)
 	};
 	r = meta ? kw_audit_write(b->audit, &rec) : KW_ERR_NOMEM;
 	json_decref(meta);
+	if (r < 0 || !prev[0] || strcmp(prev, hex) == 0)
+		goto save;
+	meta = json_pack("{s:s, s:s, s:s}", "config", config, "previous_sha256", prev,
+	    "sha256", hex);
+	rec.action = "config.change";
+	rec.metadata = meta;
+	r = meta ? kw_audit_write(b->audit, &rec) : KW_ERR_NOMEM;
+	json_decref(meta);
+ save:
+	/* Recorded first, remembered after: a crash between repeats the record, never loses it. */
+	if (r == 0 && kw_sql_exec(b->state, NULL, "INSERT OR REPLACE INTO meta (key, value) "
+	    "VALUES ('config_sha256', ?)", "t", hex) < 0)
+		kw_log_warn("state store: cannot remember the configuration's digest");
 	return r;
 }
 
