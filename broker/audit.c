@@ -2,6 +2,7 @@
  * audit.c - appending hash-chained records in batches (see audit.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
@@ -169,9 +170,20 @@ kw_audit_open(const char *dir, const struct kw_audit_options *opt,
 		return KW_ERR_IO;
 	}
 	a->opt = *opt;
+	a->opt.log_file = NULL;
+	a->log_fd = -1;
+	if (opt->log_file && (a->log_fd = open(opt->log_file, O_WRONLY | O_APPEND | O_CREAT |
+	    O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600)) < 0) {
+		snprintf(err, err_len, "security.audit.logFile: %s: %s", opt->log_file,
+		    strerror(errno));
+		free(a);
+		return KW_ERR_CONFIG;
+	}
 	struct passwd *pw = getpwuid(geteuid());
 	snprintf(a->owner, sizeof(a->owner), "%s", pw ? pw->pw_name : "keywardend");
 	if ((r = store_open(a, err, err_len)) < 0) {
+		if (a->log_fd >= 0)
+			close(a->log_fd);
 		free(a);
 		return r;
 	}
@@ -196,6 +208,9 @@ kw_audit_close(struct kw_audit *a)
 	if (!a)
 		return;
 	store_close(a);
+	if (a->log_fd >= 0)
+		close(a->log_fd);
+	free(a->log_buf);
 	free(a);
 }
 
@@ -299,6 +314,70 @@ kw_audit_rollback(struct kw_audit *a)
 	if (a->db && !sqlite3_get_autocommit(a->db))
 		(void)sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
 	a->in_batch = false;
+	a->log_len = 0;
+}
+
+/*
+ * The log file mirrors what committed, for `tail -f | jq`; it is not the
+ * trail (audit.db is), so a failing write is logged, not fatal.  Lines are
+ * the stored form: pseudonyms and sealed details, like the archives.
+ */
+static void
+log_flush(struct kw_audit *a)
+{
+	size_t off = 0;
+
+	while (a->log_fd >= 0 && off < a->log_len) {
+		ssize_t n = write(a->log_fd, a->log_buf + off, a->log_len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			kw_log_warn("security.audit.logFile: %s", n < 0 ? strerror(errno) : "short write");
+			break;
+		}
+		off += (size_t)n;
+	}
+	a->log_len = 0;
+}
+
+static void
+log_add(struct kw_audit *a, const struct kw_audit_fields *f, const uint8_t prev[],
+    const uint8_t hash[])
+{
+	char ph[KW_AUDIT_HASH_HEX], hh[KW_AUDIT_HASH_HEX];
+	json_t *meta, *line;
+	char *text;
+	size_t n;
+
+	if (a->log_fd < 0)
+		return;
+	kw_audit_hash_hex(prev, ph);
+	kw_audit_hash_hex(hash, hh);
+	meta = json_loads(f->metadata, 0, NULL);
+	line = json_pack("{s:I, s:s, s:s, s:s, s:s?, s:s, s:o, s:I, s:o, s:s, s:s}",
+	    "seq", (json_int_t)f->seq, "timestamp", f->ts, "user", f->user, "action", f->action,
+	    "resource", f->resource, "result", f->result, "metadata", meta ? meta : json_object(),
+	    "pid", (json_int_t)f->pid, "request_id", f->has_request_id ?
+	    json_integer(f->request_id) : json_null(), "prev_hash", ph, "hash", hh);
+	text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+	json_decref(line);
+	if (!text)
+		return;
+	n = strlen(text);
+	if (a->log_len + n + 1 > a->log_cap) {
+		size_t cap = (a->log_len + n + 1) * 2;
+		char *grown = realloc(a->log_buf, cap);
+		if (!grown) {
+			free(text);
+			return;
+		}
+		a->log_buf = grown;
+		a->log_cap = cap;
+	}
+	memcpy(a->log_buf + a->log_len, text, n);
+	a->log_buf[a->log_len + n] = '\n';
+	a->log_len += n + 1;
+	free(text);
 }
 
 int
@@ -309,6 +388,7 @@ kw_audit_commit(struct kw_audit *a)
 	a->in_batch = false;
 	if (a->batch_failed || sqlite3_get_autocommit(a->db)) {
 		a->broken = true;
+		a->log_len = 0;
 		return KW_ERR_AUDIT;
 	}
 	/* synchronous=FULL: the WAL is on disk when COMMIT returns. */
@@ -317,10 +397,12 @@ kw_audit_commit(struct kw_audit *a)
 		    sqlite3_errmsg(a->db));
 		(void)sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
 		a->broken = true;
+		a->log_len = 0;
 		return KW_ERR_AUDIT;
 	}
 	a->last_seq = a->pending_seq;
 	memcpy(a->last_hash, a->pending_hash, sizeof(a->last_hash));
+	log_flush(a);
 	return 0;
 }
 
@@ -587,6 +669,7 @@ append(struct kw_audit *a, const struct kw_audit_record *rec)
 	sqlite3_clear_bindings(a->insert);
 	if (rc != SQLITE_DONE)
 		goto fail;
+	log_add(a, &f, a->pending_hash, hash);
 	a->pending_seq = f.seq;
 	memcpy(a->pending_hash, hash, sizeof(hash));
 	return 0;

@@ -46,6 +46,8 @@ struct kw_audit_options {
 	bool include_context;	/* security.audit.includeContext */
 	bool seal;		/* security.audit.encrypt */
 	unsigned char seal_pk[crypto_box_PUBLICKEYBYTES];
+	const char *log_file;	/* security.audit.logFile as a path, or NULL: committed
+				   records are appended there as JSON lines (stored form) */
 };
 
 /* Filter of kw_audit_query; zero/NULL fields do not filter. */

@@ -25,6 +25,9 @@ struct kw_audit {
 	bool batch_failed;		/* SQLite dropped the batch's transaction */
 	bool broken;			/* reopen before the next batch */
 	sqlite3_stmt *insert;
+	int log_fd;			/* security.audit.logFile, or -1 */
+	char *log_buf;			/* the batch's lines, written after its commit */
+	size_t log_len, log_cap;
 };
 
 /* The chain fields of the current row of st (columns as in KW_AUDIT_COLUMNS). */

@@ -126,9 +126,12 @@ sealed_secrets_stored(sqlite3 *db)
 
 /* The audit settings; a seal key that is not a public key stops the start (exit 2). */
 static int
-audit_options(const struct kw_config *cfg, struct kw_audit_options *o)
+audit_options(const struct kw_broker *b, struct kw_audit_options *o, char *log_path,
+    size_t log_len)
 {
+	const struct kw_config *cfg = b->cfg;
 	const char *key = kw_config_str(cfg, "security.audit.encryptionKey");
+	const char *log = kw_config_str(cfg, "security.audit.logFile");
 	size_t n = 0;
 
 	*o = (struct kw_audit_options){
@@ -136,6 +139,12 @@ audit_options(const struct kw_config *cfg, struct kw_audit_options *o)
 		.include_context = kw_config_bool(cfg, "security.audit.includeContext"),
 		.seal = kw_config_bool(cfg, "security.audit.encrypt"),
 	};
+	/* Relative paths are inside the data directory, like incidentLogPath. */
+	if (*log) {
+		snprintf(log_path, log_len, "%s%s%s", log[0] == '/' ? "" : b->data_dir,
+		    log[0] == '/' ? "" : "/", log);
+		o->log_file = log_path;
+	}
 	if (!o->seal)
 		return 0;
 	if (sodium_base642bin(o->seal_pk, sizeof(o->seal_pk), key, strlen(key), " \n", &n, NULL,
@@ -214,6 +223,7 @@ open_data_dir(struct kw_broker *b, const char *config)
 {
 	struct kw_audit_options aopt;
 	struct statvfs vfs;
+	char log_path[4200];
 	char err[512];
 	struct stat st;
 	int r;
@@ -230,12 +240,12 @@ open_data_dir(struct kw_broker *b, const char *config)
 		    "cannot be written, so nothing can be answered", b->data_dir);
 		return EXIT_RUNTIME;
 	}
-	if (audit_options(b->cfg, &aopt) < 0)
+	if (audit_options(b, &aopt, log_path, sizeof(log_path)) < 0)
 		return EXIT_CONFIG;
 	if ((r = kw_state_open(b->data_dir, &b->state, err, sizeof(err))) < 0 ||
 	    (r = kw_audit_open(b->data_dir, &aopt, &b->audit, err, sizeof(err))) < 0) {
 		kw_log_error("%s", err);
-		return EXIT_RUNTIME;
+		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	}
 
 	if ((r = kw_secrets_open(b->data_dir, sealed_secrets_stored(b->state), &b->secrets, err,

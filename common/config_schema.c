@@ -112,7 +112,8 @@ static const struct kw_config_key schema[] = {
 
 	/* Audit. */
 	BOOL("security.audit.enabled", "true", "keep the audit trail"),
-	STR("security.audit.logFile", "\"\"", "also append each record as a JSON line here (empty: off)"),
+	STR("security.audit.logFile", "\"\"", "also append each committed record as a JSON line here, as "
+	    "stored (relative: inside broker.dataDir; empty: off)"),
 	ENUM("security.audit.logLevel", "\"info\"", log_levels, "one of: debug, info, warn, error",
 	     "broker log level"),
 	LIST("security.audit.logActions", "[\"file_read\", \"file_write\", \"file_delete\", "
