@@ -99,7 +99,9 @@ cleanup() {
 
 start_broker() {
 	BROKER_SOCK=$T/broker.sock
-	(umask 077 && printf '{"broker":{"socket":"%s","dataDir":"%s"}}\n' \
+	# hello and status are ordinary actions, recorded only when listed: listed
+	# here so every status round trip is an audited (committed) request.
+	(umask 077 && printf '{"broker":{"socket":"%s","dataDir":"%s"},"security":{"audit":{"logActions":["hello","status"]}}}\n' \
 	    "$BROKER_SOCK" "$T/lib" >"$T/config.json")
 	chmod 0600 "$T/config.json"
 	# A notify socket or config from the caller's environment is not ours.
