@@ -242,6 +242,7 @@ reopen(struct kw_audit *a)
 		}
 		a->last_seq = seq;
 		memcpy(a->last_hash, hash, sizeof(hash));
+		a->replaced_after = seq;
 		kw_log_warn("audit store was replaced; a new chain continues after record %lld", seq);
 	} else if (a->last_seq < seq) {
 		kw_log_warn("audit store ends at record %lld but this broker committed up to %lld",
@@ -259,6 +260,60 @@ replaced(const struct kw_audit *a)
 	struct stat sb;
 
 	return stat(a->path, &sb) < 0 || sb.st_dev != a->dev || sb.st_ino != a->ino;
+}
+
+static int append(struct kw_audit *a, const struct kw_audit_record *rec);
+
+/* A record of the store about itself (the broker's own, result "error"). */
+static int
+note(struct kw_audit *a, const char *action, const char *reason, const char *key, long long v)
+{
+	json_t *meta = json_pack("{s:s, s:I}", "reason", reason, key, (json_int_t)v);
+	struct kw_audit_record rec = {
+		.pid = getpid(), .action = action, .resource = "audit", .result = "error",
+		.metadata = meta, .request_id = -1,
+	};
+	int r = meta ? kw_audit_write(a, &rec) : KW_ERR_NOMEM;
+
+	json_decref(meta);
+	return r < 0 ? KW_ERR_AUDIT : 0;
+}
+
+void
+kw_audit_head(const struct kw_audit *a, long long *ret_seq, char hex[KW_AUDIT_HASH_HEX])
+{
+	*ret_seq = a->last_seq;
+	kw_audit_hash_hex(a->last_hash, hex);
+}
+
+int
+kw_audit_reconcile(struct kw_audit *a, long long seq, const char *hex)
+{
+	uint8_t hash[KW_AUDIT_HASH_LEN];
+	char ts[KW_RFC3339_LEN];
+
+	if (seq <= a->last_seq || kw_audit_hash_parse(hex, hash) < 0)
+		return 0;
+	if (a->last_seq == 0) {
+		/* Nothing here at all: the file was removed while the broker was down. */
+		kw_now_rfc3339(ts);
+		if (kw_sql_exec(a->db, NULL, "INSERT INTO audit_anchor (first_seq, prev_hash, made_ts, "
+		    "note) VALUES (?, ?, ?, 'audit.db was missing or empty at start; the chain goes "
+		    "on from the head state.db remembers')", "ibt", seq + 1, hash, sizeof(hash),
+		    ts) < 0)
+			return KW_ERR_AUDIT;
+		a->last_seq = seq;
+		memcpy(a->last_hash, hash, sizeof(hash));
+		kw_log_error("audit store: audit.db was missing or empty; the trail had reached "
+		    "record %lld (state.db): a new chain continues after it", seq);
+		return note(a, "audit.store_replaced", "audit.db was missing or empty at start",
+		    "previous_seq", seq);
+	}
+	/* Records were cut from the end while the broker was down. */
+	kw_log_error("audit store: it ends at record %lld but had reached %lld (state.db): "
+	    "records are missing", a->last_seq, seq);
+	return note(a, "audit.gap", "records missing at the end of the trail at start",
+	    "expected_seq", seq);
 }
 
 bool
@@ -303,6 +358,14 @@ kw_audit_begin(struct kw_audit *a)
 	a->batch_failed = false;
 	a->pending_seq = a->last_seq;
 	memcpy(a->pending_hash, a->last_hash, sizeof(a->pending_hash));
+	/* The first record of a replacement store says so. */
+	if (a->replaced_after > 0) {
+		long long after = a->replaced_after;
+		a->replaced_after = 0;
+		if (note(a, "audit.store_replaced", "the audit store was removed or replaced while "
+		    "the broker ran; this store continues the chain", "previous_seq", after) < 0)
+			return KW_ERR_AUDIT;
+	}
 	return 0;
 }
 
@@ -438,6 +501,24 @@ kw_audit_pseudonym(struct kw_audit *a, const char *name, char out[KW_PSEUDONYM_S
 }
 
 int
+kw_audit_find_pseudonym(struct kw_audit *a, const char *name, char out[KW_PSEUDONYM_SIZE])
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (!a->db)
+		return KW_ERR_IO;
+	if (kw_sql_prepare(a->db, &st, "SELECT pseudonym FROM audit_subjects WHERE name = ?",
+	    "t", name) < 0)
+		return KW_ERR_IO;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		snprintf(out, KW_PSEUDONYM_SIZE, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? KW_ERR_NOT_FOUND : KW_ERR_IO;
+}
+
+int
 kw_audit_subject_name(struct kw_audit *a, const char *pseudonym, char *out, size_t out_len)
 {
 	sqlite3_stmt *st = NULL;
@@ -524,8 +605,8 @@ replace_word(const char *s, const char *name, const char *with)
 }
 
 struct names {
-	const char *name[3];
-	char pseud[3][KW_PSEUDONYM_SIZE];
+	const char *name[4];
+	char pseud[4][KW_PSEUDONYM_SIZE];
 	size_t n;
 };
 
@@ -564,11 +645,15 @@ stored_metadata(struct kw_audit *a, const struct kw_audit_record *rec, struct na
 	}
 	if (!m)
 		return NULL;
-	if ((v = json_string_value(json_object_get(m, "user")))) {
+	/* The keys that name users (handlers put names nowhere else). */
+	static const char *const named[] = { "user", "about" };
+	for (size_t i = 0; i < KW_ELEMENTSOF(named); i++) {
+		if (!(v = json_string_value(json_object_get(m, named[i]))))
+			continue;
 		const char *p = pseudonymise(a, nm, v);
 		if (!p)
 			goto out;
-		json_object_set_new(m, "user", json_string(p));
+		json_object_set_new(m, named[i], json_string(p));
 	}
 	if ((v = json_string_value(json_object_get(m, "reason")))) {
 		char *r = strdup(v), *next;

@@ -52,8 +52,8 @@ struct kw_audit_options {
 
 /* Filter of kw_audit_query; zero/NULL fields do not filter. */
 struct kw_audit_filter {
-	const char *user;	/* a name: records of what the user did */
-	const char *about;	/* a name: records the user did or that were done to the user */
+	const char *user;	/* a name (or a "~" pseudonym): records of what the user did */
+	const char *about;	/* likewise: what the user did or what was done to the user */
 	const char *action;	/* a glob */
 	const char *result;
 	long long since_ms, until_ms;	/* 0: open */
@@ -64,6 +64,19 @@ struct kw_audit_filter {
 /* Open or create dir/audit.db.  *ret_audit is the caller's (kw_audit_close). */
 int kw_audit_open(const char *dir, const struct kw_audit_options *opt,
     struct kw_audit **ret_audit, char *err, size_t err_len) KW_WUR KW_NONNULL(1, 2, 3, 4);
+
+/* The committed head: the last record's seq and hash (hex). */
+void kw_audit_head(const struct kw_audit *a, long long *ret_seq, char hex[KW_AUDIT_HASH_HEX])
+	KW_NONNULL(1, 2, 3);
+
+/*
+ * Compare the store with the head state.db remembers (seq, hash hex) at
+ * start.  A store that is missing or empty continues the chain after that
+ * head (an anchor and an "audit.store_replaced" record); a store that ends
+ * earlier gets an "audit.gap" record.  Verify reports the trail incomplete
+ * at such a record for as long as it is kept.  0 or KW_ERR_AUDIT.
+ */
+int kw_audit_reconcile(struct kw_audit *a, long long seq, const char *hex) KW_WUR KW_NONNULL(1, 3);
 
 /* Close the store (a batch still open is rolled back).  Accepts NULL. */
 void kw_audit_close(struct kw_audit *a);
@@ -92,6 +105,10 @@ bool kw_audit_in_batch(const struct kw_audit *a) KW_NONNULL(1);
 
 /* The pseudonym of name, made (inside the batch) when it has none.  0 or KW_ERR_AUDIT. */
 int kw_audit_pseudonym(struct kw_audit *a, const char *name, char out[KW_PSEUDONYM_SIZE])
+	KW_WUR KW_NONNULL(1, 2, 3);
+
+/* The pseudonym of name if it has one (never makes one).  0, KW_ERR_NOT_FOUND, KW_ERR_IO. */
+int kw_audit_find_pseudonym(struct kw_audit *a, const char *name, char out[KW_PSEUDONYM_SIZE])
 	KW_WUR KW_NONNULL(1, 2, 3);
 
 /* The name behind a pseudonym: 0, KW_ERR_NOT_FOUND (erased or unknown), KW_ERR_IO. */

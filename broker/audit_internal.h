@@ -24,6 +24,7 @@ struct kw_audit {
 	bool in_batch;
 	bool batch_failed;		/* SQLite dropped the batch's transaction */
 	bool broken;			/* reopen before the next batch */
+	long long replaced_after;	/* > 0: the store was replaced after this seq (to record) */
 	sqlite3_stmt *insert;
 	int log_fd;			/* security.audit.logFile, or -1 */
 	char *log_buf;			/* the batch's lines, written after its commit */

@@ -152,7 +152,11 @@ kw_audit_query(struct kw_audit *a, const struct kw_audit_filter *f, json_t **ret
 
 	if (!a->db)
 		return KW_ERR_IO;
-	if (f->user || f->about) {
+	const char *who = f->user ? f->user : f->about;
+	if (who && who[0] == '~') {
+		/* A pseudonym as such: records of an erased user stay reachable by it. */
+		snprintf(p, sizeof(p), "%s", who);
+	} else if (who) {
 		sqlite3_stmt *q = NULL;
 		if (kw_sql_prepare(a->db, &q, "SELECT pseudonym FROM audit_subjects WHERE name = ?",
 		    "t", f->user ? f->user : f->about) < 0)
@@ -289,6 +293,12 @@ kw_audit_verify(struct kw_audit *a, json_t **ret_report)
 		last = f.seq;
 		expect = f.seq + 1;
 		n++;
+		/* Sound itself, but it says records before it were lost. */
+		if (strcmp(f.action, "audit.gap") == 0 || strcmp(f.action, "audit.store_replaced") == 0) {
+			broken = bad(f.seq, "the trail is incomplete before this record (%s: records "
+			    "were removed from the store)", f.action);
+			break;
+		}
 	}
 	if (!broken && rc != SQLITE_DONE) {
 		kw_log_error("audit verify: %s", sqlite3_errmsg(a->db));

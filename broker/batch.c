@@ -10,6 +10,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "proto.h"
+#include "sql.h"
 
 static void
 state_rollback(struct kw_broker *b)
@@ -26,11 +27,19 @@ kw_batch_enter(struct kw_broker *b)
 	if (t->open)
 		return;
 	t->open = true;
+	t->write_failed = false;
+	kw_monitor_hold(b);
 	t->audit_failed = kw_audit_begin(b->audit) < 0;
 	/* Requests run as savepoints inside this transaction (kw_sql_begin). */
 	if (sqlite3_exec(b->state, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		kw_log_warn("state store: cannot begin the turn's transaction: %s",
 		    sqlite3_errmsg(b->state));
+}
+
+void
+kw_batch_note_write_failure(struct kw_broker *b)
+{
+	b->batch.write_failed = true;
 }
 
 bool
@@ -84,6 +93,28 @@ kw_batch_note_refusal(struct kw_broker *b, const char *user, uid_t uid, const ch
 	snprintf(e->result, sizeof(e->result), "%s", result);
 }
 
+/*
+ * state.db keeps the trail's head, so records cut from the end of audit.db
+ * (or the whole file) while the broker is down are noticed at the next start
+ * (kw_audit_reconcile).  Written after the turn's commits, on its own and
+ * best effort: a state store that cannot take it (a full disk) must not
+ * turn answers whose records landed into errors.
+ */
+static void
+remember_head(struct kw_broker *b)
+{
+	char hex[KW_AUDIT_HASH_HEX], value[96];
+	long long seq;
+
+	kw_audit_head(b->audit, &seq, hex);
+	if (seq == b->batch.saved_head || !sqlite3_get_autocommit(b->state))
+		return;
+	snprintf(value, sizeof(value), "%lld %s", seq, hex);
+	if (kw_sql_exec(b->state, NULL, "INSERT OR REPLACE INTO meta (key, value) "
+	    "VALUES ('audit_head', ?)", "t", value) == 0)
+		b->batch.saved_head = seq;
+}
+
 /* Replace a held reply by a refusal with the same request id. */
 static void
 refuse_entry(struct kw_batch_entry *e, int err, const char *why)
@@ -117,6 +148,8 @@ kw_batch_commit(struct kw_broker *b)
 	} else {
 		r = kw_audit_commit(b->audit);
 	}
+	/* The turn's alerts go out only with its records. */
+	kw_monitor_release(b, r != KW_ERR_AUDIT);
 	if (r < 0) {
 		state_rollback(b);
 	} else if (!sqlite3_get_autocommit(b->state) &&
@@ -134,13 +167,17 @@ kw_batch_commit(struct kw_broker *b)
 		else if (r < 0 && json_is_true(json_object_get(t->e[i].reply, "ok")))
 			refuse_entry(&t->e[i], KW_ERR_IO, "the change could not be saved");
 	}
-	if (r == KW_ERR_AUDIT && !t->failing) {
+	/* One record that could not be written is a failing store too, for the alert. */
+	bool failed = r == KW_ERR_AUDIT || t->write_failed;
+	if (failed && !t->failing) {
 		t->failing = true;
 		kw_monitor_audit_failed(b, "the audit store cannot be written");
-	} else if (r != KW_ERR_AUDIT && t->failing) {
+	} else if (!failed && t->failing) {
 		t->failing = false;
 		kw_monitor_audit_recovered(b);
 	}
+	if (r != KW_ERR_AUDIT)
+		remember_head(b);
 	if (r == 0) {
 		/* Each kind of follow-up work once per batch: they sweep, they do not count. */
 		for (size_t i = 0; i < t->n; i++) {

@@ -44,13 +44,18 @@ struct kw_batch {
 	size_t n_rf, cap_rf;
 	bool open;		/* transactions begun */
 	bool audit_failed;	/* the audit store refused to begin or dropped the batch */
+	bool write_failed;	/* a record of this turn could not be written */
 	bool failing;		/* the last commit failed (for the alert on recovery) */
 	int last_result;	/* what the last kw_batch_commit returned */
+	long long saved_head;	/* the audit head last written to state.db */
 };
 
 /* Begin the turn's transactions if they are not open.  Never fails: a store
    that cannot begin makes kw_batch_audit_ok false, so every answer is refused. */
 void kw_batch_enter(struct kw_broker *b) KW_NONNULL(1);
+
+/* A record of this turn could not be written (its request was refused). */
+void kw_batch_note_write_failure(struct kw_broker *b) KW_NONNULL(1);
 
 /* Whether records can still be written in this batch. */
 bool kw_batch_audit_ok(const struct kw_broker *b) KW_NONNULL(1);

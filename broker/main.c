@@ -157,6 +157,23 @@ audit_options(const struct kw_broker *b, struct kw_audit_options *o, char *log_p
 	return 0;
 }
 
+/* Hold the audit store against the head state.db remembers from the last run. */
+static int
+reconcile_audit(struct kw_broker *b)
+{
+	sqlite3_stmt *st = NULL;
+	char hex[KW_AUDIT_HASH_HEX] = "";
+	long long seq = 0;
+	int r = 0;
+
+	if (kw_sql_prepare(b->state, &st, "SELECT value FROM meta WHERE key = 'audit_head'",
+	    "") == 0 && sqlite3_step(st) == SQLITE_ROW &&
+	    sscanf((const char *)sqlite3_column_text(st, 0), "%lld %64s", &seq, hex) == 2)
+		r = kw_audit_reconcile(b->audit, seq, hex);
+	sqlite3_finalize(st);
+	return r;
+}
+
 /* The digest of the configuration the last start ran with (state.db meta), or "". */
 static void
 previous_config(struct kw_broker *b, char *out, size_t out_len)
@@ -259,9 +276,9 @@ open_data_dir(struct kw_broker *b, const char *config)
 		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	}
 	kw_role_warn_shadowed(b->cfg, b->state);
-	if (kw_monitor_open(b, &b->monitor, err, sizeof(err)) < 0) {
+	if ((r = kw_monitor_open(b, &b->monitor, err, sizeof(err))) < 0) {
 		kw_log_error("monitoring: %s", err);
-		return EXIT_RUNTIME;
+		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	}
 	return 0;
 }
@@ -290,7 +307,7 @@ run(struct kw_broker *b, const char *config)
 		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	}
 	/* Only the broker holding the socket's lock writes to the trail. */
-	if (record_start(b, config) < 0) {
+	if (reconcile_audit(b) < 0 || record_start(b, config) < 0) {
 		kw_log_error("the audit store cannot record the start; not serving");
 		return EXIT_RUNTIME;
 	}

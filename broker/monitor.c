@@ -489,7 +489,7 @@ kw_monitor_block(struct kw_broker *b, const char *user, uid_t uid, const char *t
 		.count = count, .threshold = rule_threshold(b->cfg, type, "block") };
 	long long now = kw_now();
 	json_t *delivery = NULL;
-	bool locked = false, raise = true, was_busy = m ? m->busy : false;
+	bool locked = false, announce = true, was_busy = m ? m->busy : false;
 	int r, ended = 0;
 
 	if (!(al.actions = json_array()))
@@ -506,17 +506,17 @@ kw_monitor_block(struct kw_broker *b, const char *user, uid_t uid, const char *t
 	}
 	/* An incident is never rate-limited: each one is news.  A bare block is an alert like any. */
 	if (m && !incidents)
-		raise = rate_allows(b, &track_get(m, user, now)->rate[type_of(type)], now,
+		announce = rate_allows(b, &track_get(m, user, now)->rate[type_of(type)], now,
 		    &al.suppressed);
 	if (incidents) {
 		if ((r = open_incident(b, &al, &delivery)) < 0)
 			goto out;
 		json_object_set_new(meta, "incident", json_string(al.incident));
-	} else if (raise && m) {
+	} else if (announce && m) {
 		delivery = deliver(b, &al, true, true);
 	}
-	r = raise ? audit_alert(b, &al, delivery) : 0;
-	if (raise)
+	r = announce ? audit_alert(b, &al, delivery) : 0;
+	if (announce)
 		kw_log_warn("alert %s for %.64s: %lld (threshold %lld), %s", type, user, count,
 		    al.threshold, locked ? "account locked" : "not locked");
  out:
@@ -654,4 +654,18 @@ kw_monitor_close(struct kw_monitor *m)
 	kw_notifier_stop(m->notifier, STOP_GRACE_MS);
 	free(m->tracks);
 	free(m);
+}
+
+void
+kw_monitor_hold(struct kw_broker *b)
+{
+	if (b->monitor && b->monitor->notifier)
+		kw_notifier_hold(b->monitor->notifier);
+}
+
+void
+kw_monitor_release(struct kw_broker *b, bool landed)
+{
+	if (b->monitor && b->monitor->notifier)
+		kw_notifier_release(b->monitor->notifier, landed);
 }

@@ -50,6 +50,14 @@ void kw_monitor_recorded(struct kw_broker *b, const char *user, uid_t uid, const
 int kw_monitor_block(struct kw_broker *b, const char *user, uid_t uid, const char *type,
     long long count, json_t *meta) KW_WUR KW_NONNULL(1, 2, 4, 6);
 
+/*
+ * Alerts raised during a turn are held (kw_monitor_hold, when the turn's
+ * transactions begin) and sent only if its records committed
+ * (kw_monitor_release with landed true); otherwise they go with the turn.
+ */
+void kw_monitor_hold(struct kw_broker *b) KW_NONNULL(1);
+void kw_monitor_release(struct kw_broker *b, bool landed) KW_NONNULL(1);
+
 /* The audit store refused a batch (why: no secrets), or works again. */
 void kw_monitor_audit_failed(struct kw_broker *b, const char *why) KW_NONNULL(1, 2);
 void kw_monitor_audit_recovered(struct kw_broker *b) KW_NONNULL(1);

@@ -41,6 +41,10 @@ struct kw_notifier {
 	size_t queued;			/* guarded by mu */
 	bool stopping;			/* guarded by mu */
 	_Atomic int64_t abort_at_ms;	/* 0: none; else abort deliveries after this */
+	/* Held until the turn that raised them commits (event loop thread only). */
+	bool holding;
+	struct msg *held_head, *held_tail;
+	size_t held;
 	_Atomic unsigned long dropped;
 };
 
@@ -311,8 +315,54 @@ run(void *arg)
 	}
 }
 
+static int enqueue_now(struct kw_notifier *n, struct msg *m);
+
 static int
 enqueue(struct kw_notifier *n, struct msg *m)
+{
+	if (!n->holding)
+		return enqueue_now(n, m);
+	if (n->held >= KW_NOTIFIER_QUEUE_MAX) {
+		unsigned long d = atomic_fetch_add(&n->dropped, 1) + 1;
+		kw_log_warn("alert dropped: too many in one turn (%lu dropped so far)", d);
+		msg_free(m);
+		return KW_ERR_BUSY;
+	}
+	if (n->held_tail)
+		n->held_tail->next = m;
+	else
+		n->held_head = m;
+	n->held_tail = m;
+	n->held++;
+	return 0;
+}
+
+void
+kw_notifier_hold(struct kw_notifier *n)
+{
+	n->holding = true;
+}
+
+void
+kw_notifier_release(struct kw_notifier *n, bool send)
+{
+	struct msg *m = n->held_head, *next;
+
+	n->holding = false;
+	n->held_head = n->held_tail = NULL;
+	n->held = 0;
+	for (; m; m = next) {
+		next = m->next;
+		m->next = NULL;
+		if (send)
+			(void)enqueue_now(n, m);
+		else
+			msg_free(m);
+	}
+}
+
+static int
+enqueue_now(struct kw_notifier *n, struct msg *m)
 {
 	bool full;
 
@@ -456,6 +506,7 @@ kw_notifier_stop(struct kw_notifier *n, long grace_ms)
 {
 	if (!n)
 		return;
+	kw_notifier_release(n, false);
 	atomic_store(&n->abort_at_ms, kw_now_ms() + (grace_ms > 0 ? grace_ms : 1));
 	pthread_mutex_lock(&n->mu);
 	n->stopping = true;

@@ -52,6 +52,14 @@ int kw_notifier_mail(struct kw_notifier *n, const char *to, const char *subject,
 /* Queue a POST of payload (serialised here) to the webhook.  As kw_notifier_mail. */
 int kw_notifier_post(struct kw_notifier *n, const json_t *payload) KW_NONNULL(1, 2);
 
+/*
+ * Hold what is queued from now on until kw_notifier_release: a turn's
+ * alerts go out only if the turn's records committed (send true), else they
+ * are dropped with the turn.  Event loop thread only.
+ */
+void kw_notifier_hold(struct kw_notifier *n) KW_NONNULL(1);
+void kw_notifier_release(struct kw_notifier *n, bool send) KW_NONNULL(1);
+
 /* Whether a webhook URL is configured (posting would go somewhere). */
 bool kw_notifier_has_webhook(const struct kw_notifier *n) KW_NONNULL(1);
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "incidents.h"
 #include "keywarden.h"
 #include "locks.h"
 #include "log.h"
@@ -42,35 +43,12 @@ totp_json(sqlite3 *db, uid_t uid)
 	    "recovery_codes_left", (json_int_t)left);
 }
 
-static json_t *
-incidents_json(sqlite3 *db, const char *pseudonym)
-{
-	sqlite3_stmt *st = NULL;
-	json_t *list = json_array();
-	char id[32];
-
-	if (!list || kw_sql_prepare(db, &st, "SELECT id, opened_ts, type, status, actions "
-	    "FROM incidents WHERE subject = ? ORDER BY id", "t", pseudonym) < 0)
-		return list;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		json_t *actions = json_loads((const char *)sqlite3_column_text(st, 4), 0, NULL);
-		snprintf(id, sizeof(id), "INC-%06lld", (long long)sqlite3_column_int64(st, 0));
-		json_array_append_new(list, json_pack("{s:s, s:s?, s:s?, s:s?, s:o}", "id", id,
-		    "opened", (const char *)sqlite3_column_text(st, 1),
-		    "type", (const char *)sqlite3_column_text(st, 2),
-		    "status", (const char *)sqlite3_column_text(st, 3),
-		    "actions", actions ? actions : json_array()));
-	}
-	sqlite3_finalize(st);
-	return list;
-}
-
 int
 kw_op_user_export(struct kw_call *call, json_t **ret_result)
 {
 	struct kw_broker *b = call->b;
 	char pseud[KW_PSEUDONYM_SIZE] = "";
-	json_t *user = NULL, *roles = NULL, *sessions = NULL, *lock;
+	json_t *user = NULL, *roles = NULL, *sessions = NULL, *incidents = NULL, *lock;
 	struct kw_lock l;
 	struct kw_user u;
 	int r;
@@ -96,12 +74,14 @@ kw_op_user_export(struct kw_call *call, json_t **ret_result)
 	lock = l.locked ? json_pack("{s:b, s:o, s:s, s:s}", "locked", 1,
 	    "until", l.until < 0 ? json_null() : json_integer(l.until), "message", l.message,
 	    "by", l.by) : json_null();
-	if (kw_audit_pseudonym(b->audit, u.name, pseud) < 0)
-		pseud[0] = '\0';
+	if (kw_audit_find_pseudonym(b->audit, u.name, pseud) < 0)
+		snprintf(pseud, sizeof(pseud), "~none");
+	if (kw_incident_list(b->state, b->audit, pseud, &incidents) < 0)
+		incidents = json_array();
 	/* The audit records do not fit one reply: the client pages audit.query for them. */
 	*ret_result = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o}",
 	    "exported_by", "keywarden", "user", user, "roles", roles, "sessions", sessions, "lock", lock, "totp", totp_json(b->state, u.uid),
-	    "incidents", incidents_json(b->state, pseud));
+	    "incidents", incidents);
 	return *ret_result ? 0 : KW_ERR_NOMEM;
 }
 

@@ -126,8 +126,8 @@ audit_evictions(struct kw_call *call, const struct kw_user *u, json_t *evicted)
 	json_t *id;
 
 	json_array_foreach(evicted, i, id) {
-		json_t *meta = json_pack("{s:s, s:s, s:I}", "user", u->name,
-		    "reason", "maxSessions reached", "uid", (json_int_t)u->uid);
+		json_t *meta = json_pack("{s:s, s:s}", "user", u->name,
+		    "reason", "maxSessions reached");
 		struct kw_audit_record rec = {
 			.user = call->caller->user, .uid = call->caller->uid, .pid = call->caller->pid,
 			.action = "session.evict", .resource = resource, .result = "success",

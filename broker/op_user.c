@@ -102,7 +102,6 @@ kw_op_user_add(struct kw_call *call, json_t **ret_result)
 		snprintf(call->msg, sizeof(call->msg), "user %.64s already exists", name);
 	if (r < 0 || (r = grant_listed(call, uid)) < 0)
 		return r;
-	json_object_set_new(call->meta, "uid", json_integer(uid));
 	if ((r = kw_user_json(call->b->state, uid, ret_result)) < 0)
 		return r;
 	/* A new user gets a second factor at once; the reply is the only time it shows. */
@@ -150,7 +149,6 @@ kw_op_user_del(struct kw_call *call, json_t **ret_result)
 	if ((r = kw_op_find_user(call, &u)) < 0 ||
 	    (r = kw_user_delete(call->b->state, u.uid, &grants)) < 0)
 		return r;
-	json_object_set_new(call->meta, "uid", json_integer(u.uid));
 	json_object_set_new(call->meta, "grants_removed", json_integer(grants));
 	*ret_result = json_pack("{s:s, s:i}", "user", u.name, "grants_removed", grants);
 	return *ret_result ? 0 : KW_ERR_NOMEM;

@@ -324,14 +324,20 @@ audited(struct kw_broker *b, const struct kw_caller *who, json_int_t id, const c
 	}
 	kw_batch_enter(b);
 	r = kw_batch_audit_ok(b) ? kw_audit_write(b->audit, &rec) : KW_ERR_AUDIT;
+	/* A refusal counts against the user it concerns (a login through sshd's
+	   root process concerns the user logging in), else against the caller. */
+	const char *about = json_string_value(json_object_get(meta, "user"));
+	if (r == 0 && err != 0 && (about || who->user))
+		kw_batch_note_refusal(b, about ? about : who->user,
+		    about && strcmp(about, who->user ? who->user : "") != 0 ? (uid_t)-1 : who->uid,
+		    action, rec.result);
 	json_decref(own);
 	if (r < 0) {
+		kw_batch_note_write_failure(b);
 		json_decref(reply);
 		return kw_reply_error(id, KW_ERR_AUDIT,
 		    "request refused: the audit store cannot record it");
 	}
-	if (err != 0 && who->user)
-		kw_batch_note_refusal(b, who->user, who->uid, action, rec.result);
 	return reply;
 }
 

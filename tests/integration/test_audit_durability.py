@@ -9,6 +9,7 @@ remembering every id whose reply arrived.
 """
 import errno
 import json
+import sqlite3
 import os
 import random
 import struct
@@ -417,10 +418,61 @@ def test_removed_store_is_recreated_and_anchored(broker_factory):
                                         "records go to a deleted file")
     assert_all_recorded(b, acks, "audit.db was removed")
     new = raw_rows(b.audit_db)
-    # The new file continues the chain from the head the broker knew.
+    # The new file continues the chain from the head the broker knew, and
+    # its first record says the store was replaced.
     assert new[0]["seq"] == head["seq"] + 1 and new[0]["prev_hash"] == head["hash"], (
         new[0], head)
-    assert_chain_ok(b)
+    assert new[0]["action"] == "audit.store_replaced", new[0]
+    n, bad = py_verify(b.audit_db)
+    assert bad is None, "chain broken: %r" % (bad,)
+    # verify reports the trail incomplete at that record (what was before is lost).
     cp = b.cli("admin", "audit", "verify", "--json")
+    assert cp.returncode == 1, (cp.stdout, cp.stderr)
     doc = json.loads(cp.stdout)
-    assert doc["ok"] is True and doc["anchor_seq"] == new[0]["seq"], doc
+    assert doc["ok"] is False and doc["anchor_seq"] == new[0]["seq"], doc
+    assert doc["bad"]["seq"] == new[0]["seq"], doc
+    assert "incomplete" in doc["bad"]["reason"], doc
+
+
+def test_store_removed_while_stopped_continues_and_is_reported(broker_factory):
+    b = broker_factory()
+    with b.connect() as c:
+        for i in range(10):
+            assert_ok(c.call("check", CHECK, id=910000000 + i))
+    assert b.stop() == 0
+    head = raw_rows(b.audit_db)[-1]
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(b.audit_db + suffix):
+            os.unlink(b.audit_db + suffix)
+    b.start()
+    new = raw_rows(b.audit_db)
+    # state.db remembered the head: the new file goes on from it and says so.
+    assert new[0]["seq"] == head["seq"] + 1 and new[0]["prev_hash"] == head["hash"], (
+        new[0], head)
+    assert new[0]["action"] == "audit.store_replaced", new[0]
+    cp = b.cli("admin", "audit", "verify", "--json")
+    assert cp.returncode == 1, (cp.stdout, cp.stderr)
+    assert json.loads(cp.stdout)["bad"]["seq"] == new[0]["seq"], cp.stdout
+    assert "missing" in b.stderr().lower(), b.stderr()
+
+
+def test_records_cut_from_the_end_while_stopped_are_reported(broker_factory):
+    b = broker_factory()
+    with b.connect() as c:
+        for i in range(10):
+            assert_ok(c.call("check", CHECK, id=920000000 + i))
+    assert b.stop() == 0
+    rows = raw_rows(b.audit_db)
+    # The tail goes: an intact but shorter chain, which the chain alone cannot show.
+    con = sqlite3.connect(b.audit_db)
+    con.execute("DELETE FROM audit_log WHERE seq > ?", (rows[-4]["seq"],))
+    con.commit()
+    con.close()
+    b.start()
+    gap = [r for r in raw_rows(b.audit_db) if r["action"] == "audit.gap"]
+    assert len(gap) == 1, raw_rows(b.audit_db)[-3:]
+    assert json.loads(gap[0]["metadata"])["expected_seq"] >= rows[-1]["seq"], gap
+    cp = b.cli("admin", "audit", "verify", "--json")
+    assert cp.returncode == 1, (cp.stdout, cp.stderr)
+    doc = json.loads(cp.stdout)
+    assert doc["bad"]["seq"] == gap[0]["seq"] and "audit.gap" in doc["bad"]["reason"], doc
