@@ -26,6 +26,56 @@ kw_op_incident_list(struct kw_call *call, json_t **ret_result)
 	return *ret_result ? 0 : KW_ERR_NOMEM;
 }
 
+/* Room for the timeline in one reply frame (64 KiB with the incident and subjects). */
+#define TIMELINE_BYTES		(40 * 1024)
+
+/*
+ * Keep the records nearest the opening that fit in a reply: start at the
+ * first record at or after it and grow outwards, one each side in turn.
+ */
+static int
+fit_reply(json_t *records, long long opened_ms, bool *ret_truncated)
+{
+	size_t n = json_array_size(records), lo, hi, at = 0, bytes = 0;
+	json_t *kept;
+
+	for (at = 0; at < n; at++)
+		if (json_integer_value(json_object_get(json_array_get(records, at), "ts_ms")) >=
+		    opened_ms)
+			break;
+	lo = hi = at;	/* kept: [lo, hi) */
+	for (bool grew = true; grew;) {
+		grew = false;
+		if (hi < n) {
+			size_t s = json_dumpb(json_array_get(records, hi), NULL, 0, JSON_COMPACT) + 8;
+			if (bytes + s <= TIMELINE_BYTES) {
+				bytes += s;
+				hi++;
+				grew = true;
+			}
+		}
+		if (lo > 0) {
+			size_t s = json_dumpb(json_array_get(records, lo - 1), NULL, 0, JSON_COMPACT) + 8;
+			if (bytes + s <= TIMELINE_BYTES) {
+				bytes += s;
+				lo--;
+				grew = true;
+			}
+		}
+	}
+	if (lo == 0 && hi == n)
+		return 0;
+	if (!(kept = json_array()))
+		return KW_ERR_NOMEM;
+	for (size_t i = lo; i < hi; i++)
+		json_array_append(kept, json_array_get(records, i));
+	json_array_clear(records);
+	json_array_extend(records, kept);
+	json_decref(kept);
+	*ret_truncated = true;
+	return 0;
+}
+
 /*
  * Page through the audit records of user (a name, or the pseudonym once
  * erased) around opened_ms into timeline; subjects collects the pages'
@@ -36,7 +86,8 @@ timeline(struct kw_audit *a, const char *user, long long opened_ms, json_t *reco
     json_t *subjects, bool *ret_truncated)
 {
 	struct kw_audit_filter f = {
-		.user = user, .since_ms = opened_ms - TIMELINE_SPAN_MS,
+		/* What the user did and what was done to the user (the lock, say). */
+		.about = user, .since_ms = opened_ms - TIMELINE_SPAN_MS,
 		.until_ms = opened_ms + TIMELINE_SPAN_MS, .limit = 1000,
 	};
 	json_t *page = NULL, *next;
@@ -52,12 +103,13 @@ timeline(struct kw_audit *a, const char *user, long long opened_ms, json_t *reco
 		f.after = json_is_integer(next) ? json_integer_value(next) : 0;
 		json_decref(page);
 		if (!f.after)
-			return 0;
+			break;
 		if (json_array_size(records) >= TIMELINE_MAX) {
 			*ret_truncated = true;
-			return 0;
+			break;
 		}
 	}
+	return fit_reply(records, opened_ms, ret_truncated);
 }
 
 int
