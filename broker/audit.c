@@ -59,6 +59,7 @@ static const struct kw_migration audit_migrations[] = {
 	  "CREATE INDEX audit_ts ON audit_log (ts_ms);"
 	  "CREATE INDEX audit_user ON audit_log (user, seq);"
 	  "CREATE INDEX audit_action ON audit_log (action, ts_ms);"
+	  "CREATE INDEX audit_resource ON audit_log (resource, seq);"
 	  "CREATE TABLE audit_subjects ("
 	  "  pseudonym TEXT PRIMARY KEY,"
 	  "  name      TEXT NOT NULL UNIQUE,"
@@ -560,6 +561,48 @@ kw_audit_forget_subject(struct kw_audit *a, const char *name, char out[KW_PSEUDO
 	if (out)
 		memcpy(out, p, sizeof(p));
 	return 0;
+}
+
+int
+kw_audit_forget_idle(struct kw_audit *a, long long cutoff_ms,
+    bool (*keep)(const char *name, void *ctx), void *ctx, int *ret_n)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *gone = json_array(), *v;
+	size_t i;
+	int rc, r = 0;
+
+	*ret_n = 0;
+	if (!a->db || !a->in_batch || !gone) {
+		json_decref(gone);
+		return KW_ERR_AUDIT;
+	}
+	/* The newest record by or about each name (indexes audit_user, audit_resource). */
+	/* (Two-argument max() is NULL when either is: hence the COALESCEs.) */
+	if (kw_sql_prepare(a->db, &st, "SELECT s.name, max("
+	    "COALESCE((SELECT ts_ms FROM audit_log WHERE user = s.pseudonym "
+	    "  ORDER BY seq DESC LIMIT 1), 0),"
+	    "COALESCE((SELECT ts_ms FROM audit_log WHERE resource = 'user/' || s.pseudonym "
+	    "  ORDER BY seq DESC LIMIT 1), 0)) FROM audit_subjects s", "") < 0) {
+		json_decref(gone);
+		return KW_ERR_AUDIT;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		bool idle = sqlite3_column_int64(st, 1) < cutoff_ms;
+		if (name && idle && !keep(name, ctx))
+			json_array_append_new(gone, json_string(name));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		r = KW_ERR_AUDIT;
+	json_array_foreach(gone, i, v) {
+		if (r < 0 || (r = kw_audit_forget_subject(a, json_string_value(v), NULL)) < 0)
+			break;
+		(*ret_n)++;
+	}
+	json_decref(gone);
+	return r == KW_ERR_NOT_FOUND ? 0 : r;
 }
 
 void

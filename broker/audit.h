@@ -122,6 +122,15 @@ int kw_audit_subject_name(struct kw_audit *a, const char *pseudonym, char *out, 
 int kw_audit_forget_subject(struct kw_audit *a, const char *name, char out[KW_PSEUDONYM_SIZE])
 	KW_WUR KW_NONNULL(1, 2);
 
+/*
+ * GDPR storage limitation: destroy the pseudonym mapping of every name for
+ * which keep(name, ctx) is false and whose last record (by or about it) is
+ * older than cutoff_ms, inside the open batch.  *ret_n gets how many.
+ * 0 or KW_ERR_AUDIT.
+ */
+int kw_audit_forget_idle(struct kw_audit *a, long long cutoff_ms,
+    bool (*keep)(const char *name, void *ctx), void *ctx, int *ret_n) KW_WUR KW_NONNULL(1, 3, 5);
+
 /* Push erased bytes out of the file and its WAL (after the batch committed). */
 void kw_audit_scrub(struct kw_audit *a) KW_NONNULL(1);
 

@@ -145,7 +145,8 @@ static const struct kw_config_key schema[] = {
 
 	/* Compliance. */
 	BOOL("security.compliance.gdpr.enabled", "false", "GDPR features"),
-	DAYS("security.compliance.gdpr.dataRetention", "30", 1, 36500, "days personal data is kept"),
+	DAYS("security.compliance.gdpr.dataRetention", "30", 1, 36500,
+	     "days the pseudonyms of departed users are kept (with gdpr.enabled)"),
 	BOOL("security.compliance.gdpr.rightToErasure", "true", "allow erasing a user"),
 	BOOL("security.compliance.gdpr.dataPortability", "true", "allow exporting a user"),
 	BOOL("security.compliance.soc2.enabled", "false", "SOC 2 controls"),
