@@ -10,6 +10,7 @@
 
 #include "audit_internal.h"
 #include "clock.h"
+#include "fsutil.h"
 #include "keywarden.h"
 #include "log.h"
 #include "sql.h"
@@ -389,18 +390,8 @@ kw_audit_rollback(struct kw_audit *a)
 static void
 log_flush(struct kw_audit *a)
 {
-	size_t off = 0;
-
-	while (a->log_fd >= 0 && off < a->log_len) {
-		ssize_t n = write(a->log_fd, a->log_buf + off, a->log_len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			kw_log_warn("security.audit.logFile: %s", n < 0 ? strerror(errno) : "short write");
-			break;
-		}
-		off += (size_t)n;
-	}
+	if (a->log_fd >= 0 && a->log_len > 0 && kw_write_all(a->log_fd, a->log_buf, a->log_len) < 0)
+		kw_log_warn("security.audit.logFile: %s", strerror(errno));
 	a->log_len = 0;
 }
 
@@ -470,27 +461,44 @@ kw_audit_commit(struct kw_audit *a)
 	return 0;
 }
 
+/* The text column the one-parameter query sql finds: 0, KW_ERR_NOT_FOUND or KW_ERR_IO. */
+static int
+lookup(struct kw_audit *a, const char *sql, const char *key, char *out, size_t out_len)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (!a->db || kw_sql_prepare(a->db, &st, sql, "t", key) < 0)
+		return KW_ERR_IO;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		snprintf(out, out_len, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? KW_ERR_NOT_FOUND : KW_ERR_IO;
+}
+
+int
+kw_audit_find_pseudonym(struct kw_audit *a, const char *name, char out[KW_PSEUDONYM_SIZE])
+{
+	return lookup(a, "SELECT pseudonym FROM audit_subjects WHERE name = ?", name, out,
+	    KW_PSEUDONYM_SIZE);
+}
+
+int
+kw_audit_subject_name(struct kw_audit *a, const char *pseudonym, char *out, size_t out_len)
+{
+	return lookup(a, "SELECT name FROM audit_subjects WHERE pseudonym = ?", pseudonym, out,
+	    out_len);
+}
+
 int
 kw_audit_pseudonym(struct kw_audit *a, const char *name, char out[KW_PSEUDONYM_SIZE])
 {
-	sqlite3_stmt *st = NULL;
 	unsigned char rnd[10];
-	int rc;
+	int r = kw_audit_find_pseudonym(a, name, out);
 
-	if (!a->db)
-		return KW_ERR_AUDIT;
-	if (kw_sql_prepare(a->db, &st, "SELECT pseudonym FROM audit_subjects WHERE name = ?",
-	    "t", name) < 0)
-		return KW_ERR_AUDIT;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		snprintf(out, KW_PSEUDONYM_SIZE, "%s", (const char *)sqlite3_column_text(st, 0));
-		sqlite3_finalize(st);
-		return 0;
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return KW_ERR_AUDIT;
+	if (r != KW_ERR_NOT_FOUND)
+		return r < 0 ? KW_ERR_AUDIT : 0;
 	/* Random, not derived from the name: nothing to recompute once the row is gone. */
 	randombytes_buf(rnd, sizeof(rnd));
 	out[0] = '~';
@@ -502,61 +510,15 @@ kw_audit_pseudonym(struct kw_audit *a, const char *name, char out[KW_PSEUDONYM_S
 }
 
 int
-kw_audit_find_pseudonym(struct kw_audit *a, const char *name, char out[KW_PSEUDONYM_SIZE])
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (!a->db)
-		return KW_ERR_IO;
-	if (kw_sql_prepare(a->db, &st, "SELECT pseudonym FROM audit_subjects WHERE name = ?",
-	    "t", name) < 0)
-		return KW_ERR_IO;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		snprintf(out, KW_PSEUDONYM_SIZE, "%s", (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? KW_ERR_NOT_FOUND : KW_ERR_IO;
-}
-
-int
-kw_audit_subject_name(struct kw_audit *a, const char *pseudonym, char *out, size_t out_len)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (!a->db)
-		return KW_ERR_IO;
-	if (kw_sql_prepare(a->db, &st, "SELECT name FROM audit_subjects WHERE pseudonym = ?",
-	    "t", pseudonym) < 0)
-		return KW_ERR_IO;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		snprintf(out, out_len, "%s", (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? KW_ERR_NOT_FOUND : KW_ERR_IO;
-}
-
-int
 kw_audit_forget_subject(struct kw_audit *a, const char *name, char out[KW_PSEUDONYM_SIZE])
 {
 	char p[KW_PSEUDONYM_SIZE];
-	sqlite3_stmt *st = NULL;
-	int rc, n = 0;
+	int r = kw_audit_find_pseudonym(a, name, p);
 
-	if (!a->db)
-		return KW_ERR_AUDIT;
-	if (kw_sql_prepare(a->db, &st, "SELECT pseudonym FROM audit_subjects WHERE name = ?",
-	    "t", name) < 0)
-		return KW_ERR_AUDIT;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		snprintf(p, sizeof(p), "%s", (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	if (rc == SQLITE_DONE)
-		return KW_ERR_NOT_FOUND;
-	if (rc != SQLITE_ROW ||
-	    kw_sql_exec(a->db, &n, "DELETE FROM audit_subjects WHERE name = ?", "t", name) < 0)
+	if (r == KW_ERR_NOT_FOUND)
+		return r;
+	if (r < 0 || kw_sql_exec(a->db, NULL, "DELETE FROM audit_subjects WHERE name = ?", "t",
+	    name) < 0)
 		return KW_ERR_AUDIT;
 	if (out)
 		memcpy(out, p, sizeof(p));

@@ -157,15 +157,11 @@ kw_audit_query(struct kw_audit *a, const struct kw_audit_filter *f, json_t **ret
 		/* A pseudonym as such: records of an erased user stay reachable by it. */
 		snprintf(p, sizeof(p), "%s", who);
 	} else if (who) {
-		sqlite3_stmt *q = NULL;
-		if (kw_sql_prepare(a->db, &q, "SELECT pseudonym FROM audit_subjects WHERE name = ?",
-		    "t", f->user ? f->user : f->about) < 0)
-			return KW_ERR_IO;
-		if (sqlite3_step(q) == SQLITE_ROW)
-			snprintf(p, sizeof(p), "%s", col_text(q, 0));
-		sqlite3_finalize(q);
+		int r = kw_audit_find_pseudonym(a, who, p);
+		if (r == KW_ERR_IO)
+			return r;
 		/* Nobody by that name (or erased): nothing can match. */
-		if (!p[0])
+		if (r == KW_ERR_NOT_FOUND)
 			snprintf(p, sizeof(p), "-");
 	}
 	snprintf(sql, sizeof(sql), "SELECT " KW_AUDIT_COLUMNS " FROM audit_log WHERE seq > ?1"

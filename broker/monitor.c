@@ -19,6 +19,7 @@
 
 #include "broker.h"
 #include "clock.h"
+#include "fsutil.h"
 #include "incidents.h"
 #include "keywarden.h"
 #include "locks.h"
@@ -413,7 +414,7 @@ incident_log(const struct kw_broker *b, const char *id, const char *opened, cons
 	len = strlen(line);
 	line[len++] = '\n';	/* over the NUL: the length says where it ends */
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
-	if (fd < 0 || write(fd, line, len) != (ssize_t)len || fsync(fd) < 0) {
+	if (fd < 0 || kw_write_all(fd, line, len) < 0 || fsync(fd) < 0) {
 		kw_log_error("incident log %s: %s", path, strerror(errno));
 		return KW_ERR_IO;
 	}

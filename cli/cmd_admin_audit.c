@@ -860,21 +860,6 @@ audit_prune(struct kw_cli *cli, int argc, char **argv)
 
 /* ---- keygen -------------------------------------------------------------- */
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Write the secret key text to a new 0600 file; 0 or the exit status after saying why. */
 static int
 keygen_write(const char *what, const char *path, const char *text)
@@ -886,7 +871,7 @@ keygen_write(const char *what, const char *path, const char *text)
 		    "(move it away or choose another --output)\n", what, path);
 		return KW_EXIT_DENIED;
 	}
-	if (fd < 0 || fchmod(fd, 0600) < 0 || write_all(fd, text, strlen(text)) < 0 ||
+	if (fd < 0 || fchmod(fd, 0600) < 0 || kw_write_all(fd, text, strlen(text)) < 0 ||
 	    fsync(fd) < 0) {
 		fprintf(stderr, "keywarden: %s: %s: %s\n", what, path, strerror(errno));
 		if (fd >= 0) {

@@ -62,6 +62,26 @@ fsync_dir_of(const char *path)
 }
 
 int
+kw_write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			return KW_ERR_IO;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int
 kw_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
 	char tmp[4096];
@@ -74,17 +94,8 @@ kw_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 	}
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0)
 		return KW_ERR_IO;
-	if (fchmod(fd, mode) < 0)
+	if (fchmod(fd, mode) < 0 || kw_write_all(fd, p, len) < 0)
 		goto fail;
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			goto fail;
-		p += w;
-		len -= (size_t)w;
-	}
 	if (fsync(fd) < 0 || close(fd) < 0) {
 		fd = -1;
 		goto fail;

@@ -26,6 +26,9 @@ int kw_mkdir_p(const char *dir, mode_t mode) KW_WUR KW_NONNULL(1);
 int kw_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 	KW_WUR KW_NONNULL(1, 2);
 
+/* Write all of p[0..n) to fd, through short writes and EINTR.  0 or KW_ERR_IO (errno). */
+int kw_write_all(int fd, const void *p, size_t n) KW_WUR KW_NONNULL(2);
+
 /*
  * Read a whole regular file of at most max bytes through an open fd.
  * *ret_data is malloc'd and NUL-terminated; 0, KW_ERR_IO, KW_ERR_NOMEM or
