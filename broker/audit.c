@@ -609,8 +609,9 @@ replace_word(const char *s, const char *name, const char *with)
 	return out;
 }
 
+/* The names of one record and their pseudonyms (copies: the JSON they came from changes). */
 struct names {
-	const char *name[4];
+	char name[4][65];
 	char pseud[4][KW_PSEUDONYM_SIZE];
 	size_t n;
 };
@@ -624,9 +625,10 @@ pseudonymise(struct kw_audit *a, struct names *nm, const char *name)
 	for (size_t i = 0; i < nm->n; i++)
 		if (strcmp(nm->name[i], name) == 0)
 			return nm->pseud[i];
-	if (nm->n == KW_ELEMENTSOF(nm->name) || kw_audit_pseudonym(a, name, nm->pseud[nm->n]) < 0)
+	if (nm->n == KW_ELEMENTSOF(nm->name) || strlen(name) >= sizeof(nm->name[0]) ||
+	    kw_audit_pseudonym(a, name, nm->pseud[nm->n]) < 0)
 		return NULL;
-	nm->name[nm->n] = name;
+	snprintf(nm->name[nm->n], sizeof(nm->name[0]), "%s", name);
 	return nm->pseud[nm->n++];
 }
 
