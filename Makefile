@@ -73,7 +73,8 @@ BROKER_SRC := $(KEYSTORE_SRC) broker/main.c broker/server.c broker/loop.c broker
 CLI_SRC    := cli/main.c cli/prompt.c cli/table.c cli/cmd_status.c cli/cmd_config.c \
 	cli/cmd_check.c cli/cmd_key.c cli/cmd_key_import.c cli/cmd_exec.c cli/cmd_admin.c cli/cmd_admin_user.c cli/cmd_admin_role.c \
 	cli/cmd_login.c cli/cmd_admin_session.c cli/cmd_logout.c cli/cmd_totp.c cli/enroll.c \
-	cli/qr.c cli/timespec.c cli/archive_verify.c cli/cmd_admin_audit.c cli/cmd_admin_incident.c
+	cli/qr.c cli/timespec.c cli/archive_verify.c cli/cmd_admin_audit.c cli/cmd_admin_incident.c \
+	cli/records.c cli/outfile.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 COMMON_OBJ := $(call obj,$(COMMON_SRC))

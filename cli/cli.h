@@ -78,7 +78,7 @@ int kw_cli_run_group(struct kw_cli *cli, const char *group, const struct kw_cmd 
 char *kw_cli_join(json_t *array);
 
 /*
- * Audit records (REC objects from audit.query, incident.report; borrowed) as
+ * records.c: audit records (REC objects from audit.query, incident.report; borrowed) as
  * a table: seq, time, user, action, resource, result, short details.
  * Control characters in them are shown as '?'.
  */

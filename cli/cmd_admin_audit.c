@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -22,15 +21,12 @@
 #include "cli.h"
 #include "clock.h"
 #include "fsutil.h"
-#include "table.h"
 #include "timespec.h"
 
 /* Records asked for per audit.query call: a reply must fit in one frame (KW_FRAME_MAX). */
 #define PAGE_SIZE 100
 /* Progress lines are redrawn at most this often (ns). */
 #define PROGRESS_EVERY_NS 200000000LL
-/* Details shown in a table cell, in bytes. */
-#define DETAILS_MAX 60
 /* A pseudonym: "~" and 20 lower-case hex digits (SPEC6). */
 #define PSEUDONYM_HEX 20
 #define SEALED_ERROR "cannot open with this key"
@@ -427,87 +423,6 @@ run_pager(struct kw_cli *cli, struct pager *pg, int (*finish)(struct pager *pg))
 		ex = KW_EXIT_DENIED;
 	}
 	return ex;
-}
-
-/* ---- records as a table -------------------------------------------------- */
-
-/* s for a table cell: control characters as '?', cut at max bytes with "..."; malloc'd. */
-static char *
-cell_text(const char *s, size_t max)
-{
-	size_t n = strlen(s), keep = n;
-	char *out;
-
-	if (n > max) {
-		keep = max;
-		while (keep > 0 && ((unsigned char)s[keep] & 0xc0) == 0x80)
-			keep--;
-	}
-	if (!(out = malloc(keep + 4)))
-		return NULL;
-	for (size_t i = 0; i < keep; i++)
-		out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-	strcpy(out + keep, keep < n ? "..." : "");
-	return out;
-}
-
-static char *
-details_cell(json_t *meta)
-{
-	json_t *sealed = json_object_get(meta, "sealed");
-	char *s, *cell;
-
-	if (json_is_string(sealed))
-		return strdup(json_object_get(meta, "error") ? "(sealed; " SEALED_ERROR ")" :
-		    "(sealed)");
-	if (!meta || json_object_size(meta) == 0)
-		return strdup("-");
-	/* ASCII: a detail cannot smuggle terminal controls in as UTF-8. */
-	if (!(s = json_dumps(meta, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY)))
-		return NULL;
-	cell = cell_text(s, DETAILS_MAX);
-	free(s);
-	return cell;
-}
-
-static char *
-field_cell(json_t *rec, const char *key)
-{
-	json_t *v = json_object_get(rec, key);
-	char num[32];
-
-	if (json_is_integer(v)) {
-		snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
-		return strdup(num);
-	}
-	if (!json_is_string(v) || !*json_string_value(v))
-		return strdup("-");
-	return cell_text(json_string_value(v), 128);
-}
-
-void
-kw_cli_print_records(FILE *f, json_t *records)
-{
-	static const char *const headers[] = { "SEQ", "TIME", "USER", "ACTION", "RESOURCE",
-	    "RESULT", "DETAILS" };
-	static const char *const keys[] = { "seq", "timestamp", "user", "action", "resource",
-	    "result" };
-	const size_t ncols = KW_ELEMENTSOF(headers);
-	size_t n = json_array_size(records), i;
-	char **cells = calloc(n * ncols + 1, sizeof(*cells));
-	json_t *rec;
-
-	if (!cells)
-		return;
-	json_array_foreach(records, i, rec) {
-		for (size_t c = 0; c < KW_ELEMENTSOF(keys); c++)
-			cells[i * ncols + c] = field_cell(rec, keys[c]);
-		cells[i * ncols + ncols - 1] = details_cell(json_object_get(rec, "metadata"));
-	}
-	kw_table_print(f, ncols, headers, (const char *const *)cells, n);
-	for (i = 0; i < n * ncols; i++)
-		free(cells[i]);
-	free(cells);
 }
 
 /* ---- query --------------------------------------------------------------- */
@@ -937,130 +852,6 @@ audit_keygen(struct kw_cli *cli, int argc, char **argv)
 	free(abs);
 	json_decref(a.filter);
 	return ex;
-}
-
-/* ---- output files -------------------------------------------------------- */
-
-int
-kw_cli_out_open(struct kw_cli_out *o, const char *what, const char *path, bool force)
-{
-	struct stat st;
-	int fd = -1;
-
-	*o = (struct kw_cli_out){ .f = stdout, .force = force };
-	if (!path)
-		return 0;
-	/* Say so before any work; the rename says it again if the file appears meanwhile. */
-	if (!force && lstat(path, &st) == 0) {
-		fprintf(stderr, "keywarden: %s: %s exists; use --force to replace it\n", what, path);
-		return KW_EXIT_DENIED;
-	}
-	if (!(o->path = strdup(path)) || asprintf(&o->tmp, "%s.tmp.XXXXXX", path) < 0) {
-		o->tmp = NULL;
-		goto fail;
-	}
-	if ((fd = mkostemp(o->tmp, O_CLOEXEC)) < 0 || fchmod(fd, 0600) < 0 ||
-	    !(o->f = fdopen(fd, "w")))
-		goto fail;
-	return 0;
- fail:
-	fprintf(stderr, "keywarden: %s: %s: %s\n", what, path, strerror(errno));
-	if (fd >= 0) {
-		close(fd);
-		unlink(o->tmp);
-	}
-	free(o->tmp);
-	free(o->path);
-	*o = (struct kw_cli_out){ 0 };
-	return KW_EXIT_DENIED;
-}
-
-static int
-fsync_dir_of(const char *path)
-{
-	char *copy = strdup(path);
-	int fd = copy ? open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1, r;
-
-	free(copy);
-	if (fd < 0)
-		return -1;
-	r = fsync(fd);
-	close(fd);
-	return r;
-}
-
-/* Move the finished temporary file to its name; 0 or -1 with errno. */
-static int
-out_publish(struct kw_cli_out *o)
-{
-	if (o->force)
-		return rename(o->tmp, o->path);
-	if (renameat2(AT_FDCWD, o->tmp, AT_FDCWD, o->path, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS)
-		return -1;
-	/* No RENAME_NOREPLACE on this file system: a hard link refuses to replace too. */
-	if (link(o->tmp, o->path) < 0)
-		return -1;
-	unlink(o->tmp);
-	return 0;
-}
-
-/* Free o; the temporary file is removed unless it was published under its name. */
-static void
-out_release(struct kw_cli_out *o, bool published)
-{
-	if (o->f)
-		fclose(o->f);
-	if (o->tmp && !published)
-		unlink(o->tmp);
-	free(o->tmp);
-	free(o->path);
-	*o = (struct kw_cli_out){ 0 };
-}
-
-int
-kw_cli_out_close(struct kw_cli_out *o, const char *what)
-{
-	int ex = KW_EXIT_OK;
-
-	if (!o->path) {
-		if (fflush(stdout) != 0 || ferror(stdout)) {
-			fprintf(stderr, "keywarden: %s: writing stdout: %s\n", what, strerror(errno));
-			ex = KW_EXIT_DENIED;
-		}
-		return ex;
-	}
-	if (fflush(o->f) != 0 || ferror(o->f) || fsync(fileno(o->f)) < 0) {
-		fprintf(stderr, "keywarden: %s: writing %s: %s\n", what, o->path, strerror(errno));
-		out_release(o, false);
-		return KW_EXIT_DENIED;
-	}
-	fclose(o->f);
-	o->f = NULL;
-	if (out_publish(o) < 0) {
-		if (errno == EEXIST)
-			fprintf(stderr, "keywarden: %s: %s exists; use --force to replace it\n", what,
-			    o->path);
-		else
-			fprintf(stderr, "keywarden: %s: %s: %s\n", what, o->path, strerror(errno));
-		out_release(o, false);
-		return KW_EXIT_DENIED;
-	}
-	if (fsync_dir_of(o->path) < 0) {
-		fprintf(stderr, "keywarden: %s: %s: syncing its directory: %s\n", what, o->path,
-		    strerror(errno));
-		ex = KW_EXIT_DENIED;
-	}
-	out_release(o, true);
-	return ex;
-}
-
-void
-kw_cli_out_abort(struct kw_cli_out *o)
-{
-	if (o->path)
-		out_release(o, false);
 }
 
 static const struct kw_cmd audit_commands[] = {

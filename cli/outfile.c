@@ -1,0 +1,137 @@
+/*
+ * outfile.c - where a command writes a result file (--output): a 0600
+ * temporary file beside the target, fsync'd and renamed into place, so the
+ * file appears whole or not at all (see struct kw_cli_out in cli.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int
+kw_cli_out_open(struct kw_cli_out *o, const char *what, const char *path, bool force)
+{
+	struct stat st;
+	int fd = -1;
+
+	*o = (struct kw_cli_out){ .f = stdout, .force = force };
+	if (!path)
+		return 0;
+	/* Say so before any work; the rename says it again if the file appears meanwhile. */
+	if (!force && lstat(path, &st) == 0) {
+		fprintf(stderr, "keywarden: %s: %s exists; use --force to replace it\n", what, path);
+		return KW_EXIT_DENIED;
+	}
+	if (!(o->path = strdup(path)) || asprintf(&o->tmp, "%s.tmp.XXXXXX", path) < 0) {
+		o->tmp = NULL;
+		goto fail;
+	}
+	if ((fd = mkostemp(o->tmp, O_CLOEXEC)) < 0 || fchmod(fd, 0600) < 0 ||
+	    !(o->f = fdopen(fd, "w")))
+		goto fail;
+	return 0;
+ fail:
+	fprintf(stderr, "keywarden: %s: %s: %s\n", what, path, strerror(errno));
+	if (fd >= 0) {
+		close(fd);
+		unlink(o->tmp);
+	}
+	free(o->tmp);
+	free(o->path);
+	*o = (struct kw_cli_out){ 0 };
+	return KW_EXIT_DENIED;
+}
+
+static int
+fsync_dir_of(const char *path)
+{
+	char *copy = strdup(path);
+	int fd = copy ? open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1, r;
+
+	free(copy);
+	if (fd < 0)
+		return -1;
+	r = fsync(fd);
+	close(fd);
+	return r;
+}
+
+/* Move the finished temporary file to its name; 0 or -1 with errno. */
+static int
+out_publish(struct kw_cli_out *o)
+{
+	if (o->force)
+		return rename(o->tmp, o->path);
+	if (renameat2(AT_FDCWD, o->tmp, AT_FDCWD, o->path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	/* No RENAME_NOREPLACE on this file system: a hard link refuses to replace too. */
+	if (link(o->tmp, o->path) < 0)
+		return -1;
+	unlink(o->tmp);
+	return 0;
+}
+
+/* Free o; the temporary file is removed unless it was published under its name. */
+static void
+out_release(struct kw_cli_out *o, bool published)
+{
+	if (o->f)
+		fclose(o->f);
+	if (o->tmp && !published)
+		unlink(o->tmp);
+	free(o->tmp);
+	free(o->path);
+	*o = (struct kw_cli_out){ 0 };
+}
+
+int
+kw_cli_out_close(struct kw_cli_out *o, const char *what)
+{
+	int ex = KW_EXIT_OK;
+
+	if (!o->path) {
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			fprintf(stderr, "keywarden: %s: writing stdout: %s\n", what, strerror(errno));
+			ex = KW_EXIT_DENIED;
+		}
+		return ex;
+	}
+	if (fflush(o->f) != 0 || ferror(o->f) || fsync(fileno(o->f)) < 0) {
+		fprintf(stderr, "keywarden: %s: writing %s: %s\n", what, o->path, strerror(errno));
+		out_release(o, false);
+		return KW_EXIT_DENIED;
+	}
+	fclose(o->f);
+	o->f = NULL;
+	if (out_publish(o) < 0) {
+		if (errno == EEXIST)
+			fprintf(stderr, "keywarden: %s: %s exists; use --force to replace it\n", what,
+			    o->path);
+		else
+			fprintf(stderr, "keywarden: %s: %s: %s\n", what, o->path, strerror(errno));
+		out_release(o, false);
+		return KW_EXIT_DENIED;
+	}
+	if (fsync_dir_of(o->path) < 0) {
+		fprintf(stderr, "keywarden: %s: %s: syncing its directory: %s\n", what, o->path,
+		    strerror(errno));
+		ex = KW_EXIT_DENIED;
+	}
+	out_release(o, true);
+	return ex;
+}
+
+void
+kw_cli_out_abort(struct kw_cli_out *o)
+{
+	if (o->path)
+		out_release(o, false);
+}
