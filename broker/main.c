@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,6 +211,10 @@ record_start(struct kw_broker *b, const char *config)
 		close(fd);
 	if (!hex[0])
 		snprintf(hex, sizeof(hex), "defaults");
+	/* The record names the file wherever the broker was started from. */
+	char full[PATH_MAX];
+	if (realpath(config, full))
+		config = full;
 	previous_config(b, prev, sizeof(prev));
 	json_t *meta = json_pack("{s:s, s:s, s:s}", "config", config, "sha256", hex,
 	    "version", KW_VERSION);
