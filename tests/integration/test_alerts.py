@@ -16,6 +16,7 @@ import stat
 import pytest
 
 from conftest import IO_TIMEOUT, assert_error, assert_ok, deep_merge, wait_for
+from test_audit import break_audit
 from mail_server import MailServer, body_text, free_port
 from users import (USERS, UserConn, as_json, id_broker, meta, mfa_broker, start_clocked,  # noqa: F401
                    totp, wrong_code)
@@ -387,14 +388,6 @@ def test_erased_user_incident_keeps_only_the_pseudonym(mfa_broker, smtp, hook):
 # The audit store failing is an alert too
 # --------------------------------------------------------------------------
 
-def break_audit(db, sql):
-    import sqlite3
-    con = sqlite3.connect(db, timeout=10)
-    try:
-        con.execute(sql)
-        con.commit()
-    finally:
-        con.close()
 
 
 def test_audit_unavailable_alert_and_recovery_notice(broker_factory, smtp, hook):

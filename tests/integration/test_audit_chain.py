@@ -17,6 +17,7 @@ import subprocess
 
 from conftest import IO_TIMEOUT, Client, assert_ok
 from users import as_json, fails, id_broker, ok, run_as  # noqa: F401 (fixture)
+from test_identity import setup_users  # noqa: F401 (test_gdpr imports it from here)
 
 ZERO = b"\0" * 32
 DOMAIN = b"keywarden-audit-v1\0"
@@ -175,12 +176,6 @@ def check_rec(r):
     return r
 
 
-def setup_users(b, **roles):
-    for name, rs in roles.items():
-        args = ["admin", "user", "add", name]
-        for r in rs:
-            args += ["--role", r]
-        ok(run_as(b, "root", *args))
 
 
 def mixed_requests(b):
