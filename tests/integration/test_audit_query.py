@@ -7,7 +7,8 @@ import json
 import os
 import time
 
-from conftest import SEED_LOG_ACTIONS, Client, assert_error, assert_ok, file_mode, wait_for
+from conftest import (CLI_BIN, SEED_LOG_ACTIONS, Client, assert_error, assert_ok, clean_env,
+                      file_mode, wait_for)
 from test_audit_chain import (check_rec, named_rows, py_verify, query, raw_rows, records_of,
                               setup_users, verified)
 from users import fails, id_broker, ok, run_as  # noqa: F401 (fixture)
@@ -343,3 +344,52 @@ def test_include_user_false_stores_empty_user(id_broker):
     # --user finds nothing: there is nobody to match.
     assert query(b, "--user", "alice") == []
     verified(b)
+
+
+def run_with_tty_stderr(b, *args):
+    """Run the CLI with stderr on a pseudo-terminal (stdout a pipe); returns
+    (exit status, stdout, what the terminal showed)."""
+    import pty
+    import subprocess
+    master, slave = pty.openpty()
+    try:
+        env = clean_env({"KEYWARDEN_SOCKET": b.sock})
+        p = subprocess.Popen([CLI_BIN, *args],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
+                             env=env)
+        os.close(slave)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:       # EIO: the child closed its end
+                break
+            if not chunk:
+                break
+            shown += chunk
+        out = p.stdout.read().decode()
+        p.wait(timeout=60)
+        return p.returncode, out, shown.decode(errors="replace")
+    finally:
+        os.close(master)
+
+
+def test_export_progress_only_on_a_terminal(id_broker, tmp_path):
+    b = id_broker()
+    with b.connect() as c:
+        for _ in range(250):
+            assert_ok(c.call("check", {"action": "read", "resource": "key/x"}))
+    out = str(tmp_path / "all.jsonl")
+    rc, _, shown = run_with_tty_stderr(b, "admin", "audit", "export", "--format", "jsonl",
+                                       "--output", out)
+    assert rc == 0, shown
+    with open(out) as f:
+        n = sum(1 for _ in f)
+    assert n >= 250
+    # The count is drawn on the terminal and left there when the export is done.
+    assert "exported %d records" % n in shown, shown
+    # Not a terminal: no progress at all.
+    cp = b.cli("admin", "audit", "export", "--format", "jsonl", "--output",
+               str(tmp_path / "again.jsonl"))
+    assert cp.returncode == 0, cp.stderr
+    assert "exported" not in cp.stderr, cp.stderr
