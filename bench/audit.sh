@@ -4,8 +4,8 @@
 # which is always recorded: a hash-chained, pseudonymised row committed with
 # synchronous=FULL before the reply) at BENCH_AUDIT_CLIENTS connections,
 # beside raw SQLite inserts of the same kind of row measured in the same run
-# by bench/audit_raw on the same file system (the audit.db schema, WAL,
-# synchronous=FULL):
+# by bench/audit_raw on the same file system (the table and indexes copied
+# from the bench broker's own audit.db, WAL, synchronous=FULL):
 #   raw_each   one INSERT + COMMIT per row: a store without group commit
 #   raw_batch  all rows in one transaction: what batching could reach at best
 # Each run measures the broker, then the raw baselines (alternating the
@@ -27,7 +27,8 @@ audit_rows() {
 
 # raw_run MODE LABEL: one audit_raw line (rows added to the same database).
 raw_run() {
-	local args=(--db "$T/audit_raw/audit.db" --mode "$1" --label "$2")
+	local args=(--db "$T/audit_raw/audit.db" --schema-from "$T/lib/audit.db" --mode "$1"
+	    --label "$2")
 	if [ "$1" = each ]; then
 		args+=(--seconds "$SECS" --warmup "$WARMUP")
 	else

@@ -2,11 +2,13 @@
  * audit_raw.c - the baseline of bench/audit.sh: what SQLite alone costs for
  * the rows the broker's audit trail writes.
  *
- *   audit_raw --db PATH --mode each|batch [--seconds S] [--rows N]
- *             [--warmup S] [--label NAME]
+ *   audit_raw --db PATH --schema-from AUDIT_DB --mode each|batch [--seconds S]
+ *             [--rows N] [--warmup S] [--label NAME]
  *
- * The table, its indexes and the pragmas are those of the broker's audit.db
- * (schema v2: WAL, synchronous=FULL), and each row looks like the record of
+ * The table and its indexes are copied from the broker's own audit.db
+ * (--schema-from), so the baseline cannot drift from what the broker
+ * writes; the pragmas are the broker's too (WAL, synchronous=FULL).  Each
+ * row looks like the record of
  * a `check` request (pseudonymised user, compact JSON metadata, two 32-byte
  * hash blobs; the blobs are filled cheaply, not SHA-256'd, which costs about
  * a microsecond a row in the broker).
@@ -32,26 +34,7 @@
 
 #define DEFAULT_BATCH_ROWS 10000
 
-static const char schema[] =
-	"PRAGMA journal_mode = WAL;"
-	"PRAGMA synchronous = FULL;"
-	"CREATE TABLE IF NOT EXISTS audit_log ("
-	"  seq        INTEGER PRIMARY KEY,"
-	"  ts         TEXT    NOT NULL,"
-	"  ts_ms      INTEGER NOT NULL,"
-	"  user       TEXT    NOT NULL,"
-	"  pid        INTEGER NOT NULL,"
-	"  action     TEXT    NOT NULL,"
-	"  resource   TEXT,"
-	"  result     TEXT    NOT NULL CHECK (result IN ('success', 'denied', 'error')),"
-	"  metadata   TEXT    NOT NULL,"
-	"  request_id INTEGER,"
-	"  prev_hash  BLOB    NOT NULL,"
-	"  hash       BLOB    NOT NULL"
-	");"
-	"CREATE INDEX IF NOT EXISTS audit_ts ON audit_log (ts_ms);"
-	"CREATE INDEX IF NOT EXISTS audit_user ON audit_log (user, seq);"
-	"CREATE INDEX IF NOT EXISTS audit_action ON audit_log (action, ts_ms);";
+static const char pragmas[] = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;";
 
 static const char insert_sql[] =
 	"INSERT INTO audit_log (seq, ts, ts_ms, user, pid, action, resource, result, metadata, "
@@ -59,6 +42,7 @@ static const char insert_sql[] =
 
 struct opts {
 	const char *db;
+	const char *schema_from;	/* the broker's audit.db */
 	const char *mode;
 	const char *label;
 	double seconds;
@@ -166,8 +150,8 @@ run_batch(struct raw *r, const struct opts *o, long long *ret_rows, double *ret_
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: audit_raw --db PATH --mode each|batch [--seconds S] [--rows N] "
-	    "[--warmup S] [--label NAME]\n");
+	fprintf(stderr, "usage: audit_raw --db PATH --schema-from AUDIT_DB --mode each|batch "
+	    "[--seconds S] [--rows N] [--warmup S] [--label NAME]\n");
 	exit(2);
 }
 
@@ -181,6 +165,8 @@ parse_args(struct opts *o, int argc, char **argv)
 			usage();
 		if (strcmp(opt, "--db") == 0)
 			o->db = val;
+		else if (strcmp(opt, "--schema-from") == 0)
+			o->schema_from = val;
 		else if (strcmp(opt, "--mode") == 0 &&
 		    (strcmp(val, "each") == 0 || strcmp(val, "batch") == 0))
 			o->mode = val;
@@ -196,8 +182,43 @@ parse_args(struct opts *o, int argc, char **argv)
 		else
 			usage();
 	}
-	if (!o->db || !o->mode)
+	if (!o->db || !o->schema_from || !o->mode)
 		usage();
+}
+
+/* Create audit_log and its indexes in db as the broker's store has them (once). */
+static int
+copy_schema(sqlite3 *db, const char *from)
+{
+	sqlite3 *src = NULL;
+	sqlite3_stmt *st = NULL;
+	char uri[4200];
+	int rc, n = 0;
+
+	if (sqlite3_exec(db, pragmas, NULL, NULL, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE name = 'audit_log'", -1,
+	    &st, NULL) != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 0;	/* an earlier run made it */
+	snprintf(uri, sizeof(uri), "file:%s?mode=ro", from);
+	if (sqlite3_open_v2(uri, &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(src, "SELECT sql FROM sqlite_master WHERE tbl_name = 'audit_log' "
+	    "AND sql IS NOT NULL ORDER BY type DESC", -1, &st, NULL) != SQLITE_OK) {
+		fail(src, from);
+		sqlite3_close(src);
+		return -1;
+	}
+	/* "table" sorts after "index": DESC creates the table first. */
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_exec(db,
+	    (const char *)sqlite3_column_text(st, 0), NULL, NULL, NULL) == SQLITE_OK)
+		n++;
+	sqlite3_finalize(st);
+	sqlite3_close(src);
+	return rc == SQLITE_DONE && n > 0 ? 0 : -1;
 }
 
 int
@@ -217,7 +238,7 @@ main(int argc, char **argv)
 		sqlite3_close(r.db);
 		return 1;
 	}
-	if (sqlite3_exec(r.db, schema, NULL, NULL, NULL) != SQLITE_OK ||
+	if (copy_schema(r.db, o.schema_from) < 0 ||
 	    sqlite3_prepare_v2(r.db, insert_sql, -1, &r.ins, NULL) != SQLITE_OK) {
 		fail(r.db, "schema");
 		sqlite3_close(r.db);
