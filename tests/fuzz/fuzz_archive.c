@@ -6,13 +6,13 @@
  * The input is put in a memfd and checked through /proc/self/fd, the same
  * path through zlib a file on disk takes.
  */
-#define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "archive_verify.h"
+#include "fuzz.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -14,19 +14,9 @@
 #include <string.h>
 
 #include "config.h"
+#include "fuzz.h"
 #include "keywarden.h"
 #include "log.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "%s:%d: invariant failed: %s\n",	\
-		    __FILE__, __LINE__, #cond);				\
-		abort();						\
-	}								\
-} while (0)
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
