@@ -197,7 +197,8 @@ static void
 store_close(struct kw_audit *a)
 {
 	sqlite3_finalize(a->insert);
-	a->insert = NULL;
+	sqlite3_finalize(a->find);
+	a->insert = a->find = NULL;
 	if (a->db && !sqlite3_get_autocommit(a->db))
 		(void)sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close(a->db);
@@ -251,7 +252,7 @@ reopen(struct kw_audit *a)
 		    a->last_seq, seq);
 	}
 	a->broken = false;
-	kw_log_info("audit store writable again");
+	kw_log_info("audit store (re)opened; the chain goes on after record %lld", a->last_seq);
 	return 0;
 }
 
@@ -339,22 +340,6 @@ kw_audit_begin(struct kw_audit *a)
 		kw_log_error("audit store unusable, refusing requests: %s", sqlite3_errmsg(a->db));
 		a->broken = true;
 		return KW_ERR_AUDIT;
-	}
-	/* Someone else wrote (a second broker, a sqlite3 shell): chain onto what is there. */
-	long long head = a->last_seq;
-	sqlite3_stmt *st = NULL;
-	if (kw_sql_prepare(a->db, &st, "SELECT max(seq) FROM audit_log", "") == 0 &&
-	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-		head = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	if (head != a->last_seq) {
-		kw_log_warn("audit store: the last record is %lld, not %lld as written here; "
-		    "continuing from it (audit verify checks it)", head, a->last_seq);
-		if (load_head(a) < 0) {
-			(void)sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
-			a->broken = true;
-			return KW_ERR_AUDIT;
-		}
 	}
 	a->in_batch = true;
 	a->batch_failed = false;
@@ -461,14 +446,62 @@ kw_audit_commit(struct kw_audit *a)
 	return 0;
 }
 
-/* The text column the one-parameter query sql finds: 0, KW_ERR_NOT_FOUND or KW_ERR_IO. */
+/*
+ * The pseudonym of name (0), KW_ERR_NOT_FOUND, or KW_ERR_AUDIT.  uid >= 0 is
+ * the caller's uid: a row that lacks one (the name was first met as a
+ * target) gets it.  With create, a missing row is made.
+ */
 static int
-lookup(struct kw_audit *a, const char *sql, const char *key, char *out, size_t out_len)
+subject(struct kw_audit *a, const char *name, long long uid, bool create,
+    char out[KW_PSEUDONYM_SIZE])
+{
+	unsigned char rnd[10];
+	bool has_uid = false;
+	int rc;
+
+	if (!a->db || (!a->find && sqlite3_prepare_v2(a->db, "SELECT pseudonym, uid FROM "
+	    "audit_subjects WHERE name = ?", -1, &a->find, NULL) != SQLITE_OK))
+		return KW_ERR_AUDIT;
+	sqlite3_bind_text(a->find, 1, name, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(a->find)) == SQLITE_ROW) {
+		snprintf(out, KW_PSEUDONYM_SIZE, "%s", (const char *)sqlite3_column_text(a->find, 0));
+		has_uid = sqlite3_column_type(a->find, 1) != SQLITE_NULL;
+	}
+	sqlite3_reset(a->find);
+	sqlite3_clear_bindings(a->find);
+	if (rc == SQLITE_ROW)
+		return uid < 0 || has_uid || kw_sql_exec(a->db, NULL, "UPDATE audit_subjects "
+		    "SET uid = ? WHERE pseudonym = ?", "it", uid, out) == 0 ? 0 : KW_ERR_AUDIT;
+	if (rc != SQLITE_DONE)
+		return KW_ERR_AUDIT;
+	if (!create)
+		return KW_ERR_NOT_FOUND;
+	/* Random, not derived from the name: nothing to recompute once the row is gone. */
+	randombytes_buf(rnd, sizeof(rnd));
+	out[0] = '~';
+	sodium_bin2hex(out + 1, KW_PSEUDONYM_SIZE - 1, rnd, sizeof(rnd));
+	if (kw_sql_exec(a->db, NULL, "INSERT INTO audit_subjects (pseudonym, name, uid) "
+	    "VALUES (?, ?, ?)", uid >= 0 ? "tti" : "ttn", out, name, uid) < 0)
+		return KW_ERR_AUDIT;
+	return 0;
+}
+
+int
+kw_audit_find_pseudonym(struct kw_audit *a, const char *name, char out[KW_PSEUDONYM_SIZE])
+{
+	int r = subject(a, name, -1, false, out);
+
+	return r == KW_ERR_AUDIT ? KW_ERR_IO : r;
+}
+
+int
+kw_audit_subject_name(struct kw_audit *a, const char *pseudonym, char *out, size_t out_len)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if (!a->db || kw_sql_prepare(a->db, &st, sql, "t", key) < 0)
+	if (!a->db || kw_sql_prepare(a->db, &st, "SELECT name FROM audit_subjects "
+	    "WHERE pseudonym = ?", "t", pseudonym) < 0)
 		return KW_ERR_IO;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
@@ -478,35 +511,9 @@ lookup(struct kw_audit *a, const char *sql, const char *key, char *out, size_t o
 }
 
 int
-kw_audit_find_pseudonym(struct kw_audit *a, const char *name, char out[KW_PSEUDONYM_SIZE])
-{
-	return lookup(a, "SELECT pseudonym FROM audit_subjects WHERE name = ?", name, out,
-	    KW_PSEUDONYM_SIZE);
-}
-
-int
-kw_audit_subject_name(struct kw_audit *a, const char *pseudonym, char *out, size_t out_len)
-{
-	return lookup(a, "SELECT name FROM audit_subjects WHERE pseudonym = ?", pseudonym, out,
-	    out_len);
-}
-
-int
 kw_audit_pseudonym(struct kw_audit *a, const char *name, char out[KW_PSEUDONYM_SIZE])
 {
-	unsigned char rnd[10];
-	int r = kw_audit_find_pseudonym(a, name, out);
-
-	if (r != KW_ERR_NOT_FOUND)
-		return r < 0 ? KW_ERR_AUDIT : 0;
-	/* Random, not derived from the name: nothing to recompute once the row is gone. */
-	randombytes_buf(rnd, sizeof(rnd));
-	out[0] = '~';
-	sodium_bin2hex(out + 1, KW_PSEUDONYM_SIZE - 1, rnd, sizeof(rnd));
-	if (kw_sql_exec(a->db, NULL, "INSERT INTO audit_subjects (pseudonym, name) VALUES (?, ?)",
-	    "tt", out, name) < 0)
-		return KW_ERR_AUDIT;
-	return 0;
+	return subject(a, name, -1, true, out);
 }
 
 int
@@ -616,9 +623,9 @@ struct names {
 	size_t n;
 };
 
-/* Remember name -> pseudonym for the record being written; the pseudonym, or NULL. */
+/* Remember name -> pseudonym for the record being written (uid: the caller's, or -1). */
 static const char *
-pseudonymise(struct kw_audit *a, struct names *nm, const char *name)
+pseudonymise(struct kw_audit *a, struct names *nm, const char *name, long long uid)
 {
 	if (!name || !*name || name[0] == '~')
 		return name;
@@ -626,7 +633,7 @@ pseudonymise(struct kw_audit *a, struct names *nm, const char *name)
 		if (strcmp(nm->name[i], name) == 0)
 			return nm->pseud[i];
 	if (nm->n == KW_ELEMENTSOF(nm->name) || strlen(name) >= sizeof(nm->name[0]) ||
-	    kw_audit_pseudonym(a, name, nm->pseud[nm->n]) < 0)
+	    subject(a, name, uid, true, nm->pseud[nm->n]) < 0)
 		return NULL;
 	snprintf(nm->name[nm->n], sizeof(nm->name[0]), "%s", name);
 	return nm->pseud[nm->n++];
@@ -657,7 +664,7 @@ stored_metadata(struct kw_audit *a, const struct kw_audit_record *rec, struct na
 	for (size_t i = 0; i < KW_ELEMENTSOF(named); i++) {
 		if (!(v = json_string_value(json_object_get(m, named[i]))))
 			continue;
-		const char *p = pseudonymise(a, nm, v);
+		const char *p = pseudonymise(a, nm, v, -1);
 		if (!p)
 			goto out;
 		json_object_set_new(m, named[i], json_string(p));
@@ -709,23 +716,20 @@ append(struct kw_audit *a, const struct kw_audit_record *rec)
 	uint8_t hash[KW_AUDIT_HASH_LEN];
 	int rc = SQLITE_OK;
 
-	/* Records without a caller (start, daily prune) are the broker's own. */
-	if (a->opt.include_user && *who && !(user = pseudonymise(a, &nm, who)))
+	/* Records without a caller (start, daily prune) are the broker's own.  The
+	   caller's uid belongs with the name (audit_subjects), never in the record. */
+	long long uid = rec->user ? (long long)rec->uid : -1;
+	if (a->opt.include_user && *who && !(user = pseudonymise(a, &nm, who, uid)))
 		goto fail;
-	if (rec->user && *user)
-		/* The caller's uid belongs with the name, never in the record. */
-		if (kw_sql_exec(a->db, NULL, "UPDATE audit_subjects SET uid = ? "
-		    "WHERE pseudonym = ? AND uid IS NULL", "it", (long long)rec->uid, user) < 0)
-			goto fail;
 	if (res && strncmp(res, "user/", 5) == 0 && res[5] && res[5] != '~') {
-		const char *p = pseudonymise(a, &nm, res + 5);
+		const char *p = pseudonymise(a, &nm, res + 5, -1);
 		if (!p)
 			goto fail;
 		snprintf(resource, sizeof(resource), "user/%s", p);
 		res = resource;
 	}
 	/* The caller's name may appear in reasons even when includeUser is off. */
-	if (!a->opt.include_user && *who && !pseudonymise(a, &nm, who))
+	if (!a->opt.include_user && *who && !pseudonymise(a, &nm, who, uid))
 		goto fail;
 	if (!(meta = stored_metadata(a, rec, &nm)))
 		goto fail;
@@ -768,6 +772,9 @@ append(struct kw_audit *a, const struct kw_audit_record *rec)
  fail:
 	kw_log_error("audit record not written, refusing the request: %s",
 	    a->db ? sqlite3_errmsg(a->db) : "store closed");
+	/* Open afresh next turn: that reloads the head should another writer have
+	   appended (the seq of this record was taken), and clears a bad handle. */
+	a->broken = true;
 	if (a->insert) {
 		sqlite3_reset(a->insert);
 		sqlite3_clear_bindings(a->insert);

@@ -26,6 +26,7 @@ struct kw_audit {
 	bool broken;			/* reopen before the next batch */
 	long long replaced_after;	/* > 0: the store was replaced after this seq (to record) */
 	sqlite3_stmt *insert;
+	sqlite3_stmt *find;		/* pseudonym and uid of a name (every record asks) */
 	int log_fd;			/* security.audit.logFile, or -1 */
 	char *log_buf;			/* the batch's lines, written after its commit */
 	size_t log_len, log_cap;

@@ -365,3 +365,28 @@ def test_rehashed_record_breaks_the_next_link(id_broker):
     # The broker keeps going, chained to what it wrote (its head), not to the forgery.
     ok(run_as(b, "alice", "check", "read", "key/anthropic"))
     assert b.running()
+
+
+def test_record_appended_by_another_writer_is_judged(id_broker):
+    """A row forged onto the end with the sqlite3 shell takes the broker's next seq:
+    that turn is refused, the broker goes on after the forged row, and verify names it."""
+    b = id_broker()
+    with b.connect() as c:
+        for _ in range(3):
+            assert_ok(c.call("check", {"action": "read", "resource": "key/x"}))
+    last = raw_rows(b.audit_db)[-1]
+    forged = last["seq"] + 1
+    sql(b.audit_db, "INSERT INTO audit_log SELECT %d, ts, ts_ms, user, pid, action, resource, "
+        "'success', metadata, request_id, hash, hash FROM audit_log WHERE seq = %d"
+        % (forged, last["seq"]))
+    # The next record collides with the forged one: refused, not chained blindly.
+    with Client(b.sock) as c:
+        first = c.hello()
+    assert first["ok"] is False and first["error"]["code"] == "audit_unavailable", first
+    with b.connect() as c:                              # service goes on
+        assert_ok(c.call("check", {"action": "read", "resource": "key/x"}))
+    rows = raw_rows(b.audit_db)
+    assert rows[-1]["seq"] > forged and [r["seq"] for r in rows] == sorted(
+        {r["seq"] for r in rows}), rows[-3:]
+    cp, doc = verify_json(b)
+    assert cp.returncode == 1 and doc["bad"]["seq"] == forged, doc
