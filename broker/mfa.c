@@ -154,3 +154,23 @@ kw_mfa_check(sqlite3 *db, const struct kw_secrets *s, uid_t uid, const char *cod
 	*ret_method = "totp";
 	return check_totp(db, s, uid, code, now, window);
 }
+
+json_t *
+kw_mfa_status_json(sqlite3 *db, uid_t uid)
+{
+	sqlite3_stmt *st = NULL;
+	long long enrolled = -1, left = 0;
+
+	if (kw_sql_prepare(db, &st, "SELECT enrolled FROM totp WHERE uid = ?", "i",
+	    (long long)uid) == 0 && sqlite3_step(st) == SQLITE_ROW)
+		enrolled = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (kw_sql_prepare(db, &st, "SELECT count(*) FROM recovery_codes WHERE uid = ? AND "
+	    "used IS NULL", "i", (long long)uid) == 0 && sqlite3_step(st) == SQLITE_ROW)
+		left = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return json_pack("{s:b, s:o, s:I}", "enrolled", enrolled >= 0,
+	    "enrolled_at", enrolled >= 0 ? json_integer(enrolled) : json_null(),
+	    "recovery_codes_left", (json_int_t)left);
+}

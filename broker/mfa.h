@@ -29,4 +29,11 @@ int kw_mfa_enroll(sqlite3 *db, const struct kw_secrets *s, uid_t uid, const char
 int kw_mfa_check(sqlite3 *db, const struct kw_secrets *s, uid_t uid, const char *code,
     long long now, unsigned window, const char **ret_method) KW_WUR KW_NONNULL(1, 2, 4, 7);
 
+/*
+ * What uid's second factor looks like, without its secrets:
+ * {"enrolled", "enrolled_at", "recovery_codes_left"} (new reference; NULL on
+ * ENOMEM).  A store that cannot be read shows as not enrolled.
+ */
+json_t *kw_mfa_status_json(sqlite3 *db, uid_t uid) KW_NONNULL(1);
+
 #endif

@@ -18,37 +18,18 @@
 #include "keywarden.h"
 #include "locks.h"
 #include "log.h"
+#include "mfa.h"
 #include "requests.h"
 #include "sessions.h"
 #include "sql.h"
 #include "users.h"
-
-static json_t *
-totp_json(sqlite3 *db, uid_t uid)
-{
-	sqlite3_stmt *st = NULL;
-	long long enrolled = -1, left = 0;
-
-	if (kw_sql_prepare(db, &st, "SELECT enrolled FROM totp WHERE uid = ?", "i",
-	    (long long)uid) == 0 && sqlite3_step(st) == SQLITE_ROW)
-		enrolled = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	st = NULL;
-	if (kw_sql_prepare(db, &st, "SELECT count(*) FROM recovery_codes WHERE uid = ? AND "
-	    "used IS NULL", "i", (long long)uid) == 0 && sqlite3_step(st) == SQLITE_ROW)
-		left = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return json_pack("{s:b, s:o, s:I}", "enrolled", enrolled >= 0,
-	    "enrolled_at", enrolled >= 0 ? json_integer(enrolled) : json_null(),
-	    "recovery_codes_left", (json_int_t)left);
-}
 
 int
 kw_op_user_export(struct kw_call *call, json_t **ret_result)
 {
 	struct kw_broker *b = call->b;
 	char pseud[KW_PSEUDONYM_SIZE] = "";
-	json_t *user = NULL, *roles = NULL, *sessions = NULL, *incidents = NULL, *lock;
+	json_t *user = NULL, *sessions = NULL, *incidents = NULL, *lock;
 	struct kw_lock l;
 	struct kw_user u;
 	int r;
@@ -62,11 +43,9 @@ kw_op_user_export(struct kw_call *call, json_t **ret_result)
 		return r;
 	long long idle = kw_config_int(b->cfg, "security.session.timeout");
 	if ((r = kw_user_json(b->state, u.uid, &user)) < 0 ||
-	    (r = kw_user_roles(b->state, u.uid, &roles)) < 0 ||
 	    (r = kw_session_list(b->state, u.uid, idle, &sessions)) < 0 ||
 	    (r = kw_lock_get(b->state, u.uid, kw_now(), &l)) < 0) {
 		json_decref(user);
-		json_decref(roles);
 		json_decref(sessions);
 		snprintf(call->msg, sizeof(call->msg), "the stores cannot be read");
 		return r;
@@ -79,8 +58,9 @@ kw_op_user_export(struct kw_call *call, json_t **ret_result)
 	if (kw_incident_list(b->state, b->audit, pseud, &incidents) < 0)
 		incidents = json_array();
 	/* The audit records do not fit one reply: the client pages audit.query for them. */
-	*ret_result = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o}",
-	    "exported_by", "keywarden", "user", user, "roles", roles, "sessions", sessions, "lock", lock, "totp", totp_json(b->state, u.uid),
+	*ret_result = json_pack("{s:s, s:o, s:O, s:o, s:o, s:o, s:o}",
+	    "exported_by", "keywarden", "user", user, "roles", json_object_get(user, "roles"),
+	    "sessions", sessions, "lock", lock, "totp", kw_mfa_status_json(b->state, u.uid),
 	    "incidents", incidents);
 	return *ret_result ? 0 : KW_ERR_NOMEM;
 }
