@@ -69,9 +69,10 @@ def test_export_has_everything_about_the_user(id_broker):
     mine = [r for r in recs if r["seq"] in {x["seq"] for x in by_dave}]
     assert all(r["user"] == "dave" for r in mine), mine
     assert any(r["pid"] == cps[0].pid and r["action"] == "check" for r in mine)
-    # Those about him made by others (user/dave) are not required by SPEC6.
-    print("records about dave in the export: %d" % len(
-        [r for r in recs if r["resource"] == "user/dave"]))
+    # And those about him made by others: the grant and the lock by root.
+    about = named_rows(b.audit_db, "resource = 'user/dave' AND user != 'dave'")
+    assert {r["action"] for r in about} >= {"role.grant", "user.lock", "user.unlock"}, about
+    assert {r["seq"] for r in about} <= seqs, sorted({r["seq"] for r in about} - seqs)
     # Nobody else's records.
     assert all(r["user"] == "dave" or r["resource"] == "user/dave"
                or "dave" in json.dumps(r["metadata"]) for r in recs), recs
