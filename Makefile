@@ -26,9 +26,42 @@ MANDIR     ?= $(PREFIX)/share/man
 PAMDIR     ?= $(LIBDIR)/security
 SYSCONFDIR ?= /etc
 
-PKGS := jansson sqlite3 libsodium liboath libkeyutils libcrypto p11-kit-1 libcurl libsecret-1 zlib
-# Only the CLI draws QR codes.
-CLI_PKGS := libqrencode
+# Libraries each program links (pkg-config names); the CLI does not link
+# curl, libsecret or p11-kit, and libkeywarden links only what the client needs.
+CLIENT_PKGS := jansson libsodium libkeyutils
+BROKER_PKGS := $(CLIENT_PKGS) sqlite3 liboath libcrypto p11-kit-1 libcurl libsecret-1 zlib
+CLI_PKGS    := $(CLIENT_PKGS) libqrencode pam zlib
+PAM_PKGS    := $(CLIENT_PKGS) pam
+TEST_PKGS   := $(BROKER_PKGS) cmocka
+ALL_PKGS    := $(sort $(BROKER_PKGS) $(CLI_PKGS) $(TEST_PKGS))
+
+# The Debian package that brings each library's .pc file (contrib/deps.sh installs them).
+DEB_jansson := libjansson-dev
+DEB_libsodium := libsodium-dev
+DEB_libkeyutils := libkeyutils-dev
+DEB_sqlite3 := libsqlite3-dev
+DEB_liboath := liboath-dev
+DEB_libcrypto := libssl-dev
+DEB_p11-kit-1 := libp11-kit-dev
+DEB_libcurl := libcurl4-openssl-dev
+DEB_libsecret-1 := libsecret-1-dev
+DEB_zlib := zlib1g-dev
+DEB_libqrencode := libqrencode-dev
+DEB_pam := libpam0g-dev
+DEB_cmocka := libcmocka-dev
+
+# A missing -dev package stops the build here, named, instead of failing later
+# with "jansson.h: No such file".  Goals that install dependencies first skip it.
+NO_PKG_CHECK_GOALS := deps check run bench fuzz clean layers
+ifneq ($(filter-out $(NO_PKG_CHECK_GOALS),$(or $(MAKECMDGOALS),all)),)
+MISSING_PKGS := $(strip $(foreach p,$(ALL_PKGS),$(if $(shell $(PKG_CONFIG) --exists $(p) && echo y),,$(p))))
+ifneq ($(MISSING_PKGS),)
+$(error missing libraries: $(MISSING_PKGS); install $(foreach p,$(MISSING_PKGS),$(DEB_$(p))) (or run contrib/deps.sh))
+endif
+endif
+
+pkg_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
+pkg_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 
 ifeq ($(V),1)
 Q :=
@@ -43,10 +76,8 @@ override CFLAGS += -std=gnu11 -D_GNU_SOURCE -fPIC -pipe -MMD -MP \
 	-Wstrict-prototypes -Wno-unused-parameter -Werror=implicit-function-declaration \
 	-fstack-protector-strong -D_FORTIFY_SOURCE=2 \
 	-DKW_VERSION=\"$(VERSION)\" \
-	-Icommon -Iclient -Ibroker -Irbac -Icli -Ikeystore \
-	$(shell $(PKG_CONFIG) --cflags $(PKGS) $(CLI_PKGS) 2>/dev/null)
+	-I. $(call pkg_cflags,$(ALL_PKGS))
 override LDFLAGS += -Wl,-z,relro,-z,now
-LDLIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
 ifeq ($(SANITIZE),1)
 override CFLAGS := $(filter-out -D_FORTIFY_SOURCE=2,$(CFLAGS)) -O1 \
@@ -54,52 +85,42 @@ override CFLAGS := $(filter-out -D_FORTIFY_SOURCE=2,$(CFLAGS)) -O1 \
 override LDFLAGS += -fsanitize=address,undefined
 endif
 
-COMMON_SRC := common/log.c common/clock.c common/config.c common/config_schema.c common/fsutil.c \
-	common/wipe_alloc.c common/audit_chain.c \
-	rbac/perm.c
-CLIENT_SRC := client/frame.c client/proto.c client/errors.c client/client.c \
-	client/session_cache.c
-# Backends and providers register by file: every keystore/*.c is part of the broker.
-KEYSTORE_SRC := $(sort $(wildcard keystore/*.c))
-BROKER_SRC := $(KEYSTORE_SRC) broker/main.c broker/server.c broker/loop.c broker/requests.c \
-	broker/op_status.c broker/op_check.c broker/op_user.c broker/op_role.c \
-	broker/store.c broker/sql.c broker/audit.c broker/state.c broker/users.c \
-	broker/roles.c broker/notify.c broker/secrets.c broker/totp.c broker/mfa.c \
-	broker/locks.c broker/sessions.c broker/op_login.c broker/op_mfa.c broker/op_lock.c \
-	broker/op_session.c broker/keys.c broker/op_key.c broker/verify.c rbac/decide.c \
-	broker/audit_query.c broker/audit_prune.c broker/batch.c broker/retention.c \
-	broker/op_audit.c broker/op_gdpr.c broker/monitor.c broker/notifier.c broker/incidents.c \
-	broker/op_incident.c
-CLI_SRC    := cli/main.c cli/prompt.c cli/table.c cli/cmd_status.c cli/cmd_config.c \
-	cli/cmd_check.c cli/cmd_key.c cli/cmd_key_import.c cli/cmd_exec.c cli/cmd_admin.c cli/cmd_admin_user.c cli/cmd_admin_role.c \
-	cli/cmd_login.c cli/cmd_admin_session.c cli/cmd_logout.c cli/cmd_totp.c cli/enroll.c \
-	cli/qr.c cli/timespec.c cli/archive_verify.c cli/cmd_admin_audit.c cli/cmd_admin_incident.c \
-	cli/records.c cli/outfile.c
+# Sources by folder: a new file joins its program by being there.
+COMMON_SRC   := $(sort $(wildcard common/*.c))
+RBAC_SRC     := $(sort $(wildcard rbac/*.c))
+CLIENT_SRC   := $(sort $(wildcard client/*.c))
+KEYSTORE_SRC := $(sort $(wildcard keystore/*.c keystore/*/*.c))
+# broker/main.c wires the folders together; the rest is the broker library.
+BROKER_SRC   := $(sort $(wildcard broker/*/*.c))
+CLI_SRC      := $(sort $(wildcard cli/*.c))
+PAM_SRC      := $(sort $(wildcard pam_module/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
-COMMON_OBJ := $(call obj,$(COMMON_SRC))
-CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
-BROKER_OBJ := $(call obj,$(BROKER_SRC))
-CLI_OBJ    := $(call obj,$(CLI_SRC))
-PAM_SRC    := pam_module/pam_keywarden.c pam_module/trust.c
-PAM_OBJ    := $(call obj,$(PAM_SRC))
+COMMON_OBJ   := $(call obj,$(COMMON_SRC))
+RBAC_OBJ     := $(call obj,$(RBAC_SRC))
+CLIENT_OBJ   := $(call obj,$(CLIENT_SRC))
+KEYSTORE_OBJ := $(call obj,$(KEYSTORE_SRC))
+BROKER_OBJ   := $(call obj,$(BROKER_SRC))
+CLI_OBJ      := $(call obj,$(CLI_SRC))
+PAM_OBJ      := $(call obj,$(PAM_SRC))
+# libkeywarden is the client plus the error names it returns.
+LIBKW_OBJ    := $(CLIENT_OBJ) $(call obj,common/errors.c)
 
-UNIT_TESTS := test_config test_frame test_proto test_perm test_rbac test_session_cache \
-	test_totp test_sessions test_providers test_keystore test_audit_store
-# Broker code the unit tests exercise directly (TOTP, sessions, locks, state.db).
-UNIT_BROKER_OBJ := $(call obj,broker/totp.c broker/secrets.c broker/locks.c \
-	broker/sessions.c broker/mfa.c broker/sql.c broker/store.c broker/state.c broker/users.c)
-# The master-key providers (test_providers); the local one seals with aead.c.
-UNIT_KEYSTORE_OBJ := $(call obj,$(sort $(wildcard keystore/provider*.c)) keystore/aead.c)
+# Static archives: a program (or unit test) pulls in only the objects it uses.
+LIB_COMMON   := $(BUILD)/lib/libkwcommon.a
+LIB_BROKER   := $(BUILD)/lib/libkwbroker.a
+
+UNIT_TESTS := $(sort $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c)))
 UNIT_BIN   := $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
-# test_keystore opens the file backend through kw_keystore_open (which also names the keychain).
-UNIT_KEYSTORE_BACKEND_OBJ := $(call obj,keystore/keystore.c keystore/backend_file.c \
-	keystore/backend_keychain.c)
+UNIT_SUPPORT_OBJ := $(call obj,$(wildcard tests/unit/support/*.c))
+UNIT_OBJ   := $(patsubst %,$(BUILD)/obj/tests/unit/%.o,$(UNIT_TESTS))
+# Kept after linking (no rebuild of every test object on the next make).
+.SECONDARY: $(UNIT_OBJ)
 
 PROGRAMS := $(BUILD)/keywardend $(BUILD)/keywarden $(BUILD)/libkeywarden.so \
 	$(BUILD)/keywarden.pc $(BUILD)/pam_keywarden.so
 
-.PHONY: all check check-suites unit integration run install bench fuzz clean deps
+.PHONY: all check check-suites layers unit integration run install bench fuzz clean deps
 .DEFAULT_GOAL := all
 
 all: $(PROGRAMS)
@@ -109,20 +130,30 @@ $(BUILD)/obj/%.o: %.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/keywardend: $(BROKER_OBJ) $(CLIENT_OBJ) $(COMMON_OBJ)
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(LIB_COMMON): $(COMMON_OBJ) $(RBAC_OBJ) $(CLIENT_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(BUILD)/keywarden: $(CLI_OBJ) $(CLIENT_OBJ) $(COMMON_OBJ)
+$(LIB_BROKER): $(BROKER_OBJ) $(KEYSTORE_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/keywardend: $(call obj,broker/main.c) $(LIB_BROKER) $(LIB_COMMON)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell $(PKG_CONFIG) --libs pam $(CLI_PKGS))
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(BROKER_PKGS))
+
+$(BUILD)/keywarden: $(CLI_OBJ) $(LIB_COMMON)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(CLI_PKGS))
 
 # The shared library exports only the kw_* names in keywarden.h (see the map).
-$(BUILD)/libkeywarden.so: $(CLIENT_OBJ) client/libkeywarden.map
+$(BUILD)/libkeywarden.so: $(LIBKW_OBJ) client/libkeywarden.map
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-soname,libkeywarden.so.0 \
-		-Wl,--version-script=client/libkeywarden.map -o $@ $(CLIENT_OBJ) \
-		$(shell $(PKG_CONFIG) --libs jansson libsodium libkeyutils)
+	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-soname,libkeywarden.so.0 -Wl,-z,defs \
+		-Wl,--version-script=client/libkeywarden.map -o $@ $(LIBKW_OBJ) \
+		$(call pkg_libs,$(CLIENT_PKGS))
 
 # The PAM module carries libkeywarden's objects inside; its own code is hidden
 # by default and the map exports only pam_sm_* (a module shares sshd's or
@@ -130,13 +161,13 @@ $(BUILD)/libkeywarden.so: $(CLIENT_OBJ) client/libkeywarden.map
 $(BUILD)/obj/pam_module/%.o: pam_module/%.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) -fvisibility=hidden $(shell $(PKG_CONFIG) --cflags pam) -c -o $@ $<
+	$(Q)$(CC) $(CFLAGS) -fvisibility=hidden -c -o $@ $<
 
-$(BUILD)/pam_keywarden.so: $(PAM_OBJ) $(CLIENT_OBJ) pam_module/pam_keywarden.map
+$(BUILD)/pam_keywarden.so: $(PAM_OBJ) $(LIBKW_OBJ) pam_module/pam_keywarden.map
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-z,defs \
-		-Wl,--version-script=pam_module/pam_keywarden.map -o $@ $(PAM_OBJ) $(CLIENT_OBJ) \
-		$(shell $(PKG_CONFIG) --libs jansson libsodium libkeyutils pam)
+		-Wl,--version-script=pam_module/pam_keywarden.map -o $@ $(PAM_OBJ) $(LIBKW_OBJ) \
+		$(call pkg_libs,$(PAM_PKGS))
 
 $(BUILD)/keywarden.pc: client/keywarden.pc.in Makefile
 	@mkdir -p $(dir $@)
@@ -145,27 +176,27 @@ $(BUILD)/keywarden.pc: client/keywarden.pc.in Makefile
 
 # ---- tests ---------------------------------------------------------------
 
-# No recipe: the pattern rule below links these too ($^).
-$(BUILD)/tests/test_keystore: $(UNIT_KEYSTORE_BACKEND_OBJ)
-$(BUILD)/tests/test_audit_store: $(call obj,broker/audit.c broker/audit_query.c \
-	broker/audit_prune.c)
-
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(CLIENT_OBJ) $(COMMON_OBJ) $(BUILD)/obj/rbac/decide.o \
-		$(UNIT_BROKER_OBJ) $(UNIT_KEYSTORE_OBJ)
+# Every unit test links the shared fixture and the archives: the linker takes
+# only the objects a test uses, so a test needs no list of its own.
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(UNIT_SUPPORT_OBJ) $(LIB_BROKER) \
+		$(LIB_COMMON)
 	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) \
-		$(shell $(PKG_CONFIG) --libs cmocka)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(TEST_PKGS))
 
 deps:
 	@contrib/deps.sh -q
 
 # The entry point CI and people use: dependencies, then both builds' suites.
-check: deps
+check: deps layers
 	$(Q)$(MAKE) --no-print-directory check-suites
 	$(Q)$(MAKE) --no-print-directory SANITIZE=1 BUILD=$(BUILD)/asan check-suites
 	$(Q)$(MAKE) --no-print-directory -C tests/fuzz BUILD=$(abspath $(BUILD))/fuzz corpus
 	@echo "make check: all suites passed (plain and ASan+UBSan builds, fuzz seeds replayed)"
+
+# Dependencies point one way (tests/check_layers.py says which way).
+layers:
+	$(Q)python3 tests/check_layers.py
 
 check-suites: all $(UNIT_BIN)
 	$(Q)$(MAKE) --no-print-directory unit
@@ -201,7 +232,11 @@ install: all
 	install -m 0755 $(BUILD)/keywardend $(DESTDIR)$(SBINDIR)/keywardend
 	install -m 0755 $(BUILD)/libkeywarden.so $(DESTDIR)$(LIBDIR)/libkeywarden.so.0
 	ln -sf libkeywarden.so.0 $(DESTDIR)$(LIBDIR)/libkeywarden.so
-	install -m 0644 client/keywarden.h $(DESTDIR)$(INCLUDEDIR)/keywarden.h
+	install -d -m 0755 $(DESTDIR)$(INCLUDEDIR)/keywarden
+	sed -e 's|"common/errors.h"|<keywarden/errors.h>|' client/keywarden.h \
+		> $(DESTDIR)$(INCLUDEDIR)/keywarden.h
+	chmod 0644 $(DESTDIR)$(INCLUDEDIR)/keywarden.h
+	install -m 0644 common/errors.h $(DESTDIR)$(INCLUDEDIR)/keywarden/errors.h
 	install -d -m 0755 $(DESTDIR)$(PAMDIR)
 	install -m 0644 $(BUILD)/pam_keywarden.so $(DESTDIR)$(PAMDIR)/pam_keywarden.so
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
@@ -215,4 +250,5 @@ install: all
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(patsubst %.o,%.d,$(call obj,broker/main.c) $(COMMON_OBJ) $(RBAC_OBJ) $(CLIENT_OBJ) \
+	$(KEYSTORE_OBJ) $(BROKER_OBJ) $(CLI_OBJ) $(PAM_OBJ) $(UNIT_SUPPORT_OBJ) $(UNIT_OBJ))

@@ -20,21 +20,21 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "broker.h"
-#include "config.h"
-#include "fsutil.h"
-#include "keystore.h"
-#include "keywarden.h"
-#include "log.h"
-#include "loop.h"
-#include "monitor.h"
-#include "notify.h"
-#include "roles.h"
-#include "server.h"
-#include "sql.h"
-#include "state.h"
-#include "totp.h"
-#include "wipe_alloc.h"
+#include "broker/core/daemon.h"
+#include "common/config.h"
+#include "common/fsutil.h"
+#include "keystore/keystore.h"
+#include "client/keywarden.h"
+#include "common/log.h"
+#include "broker/core/loop.h"
+#include "broker/alerts/monitor.h"
+#include "broker/core/sd_notify.h"
+#include "broker/accounts/roles.h"
+#include "broker/core/listener.h"
+#include "broker/store/sql.h"
+#include "broker/store/state.h"
+#include "broker/login/totp.h"
+#include "common/wipe_alloc.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_CONFIG 2

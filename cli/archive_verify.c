@@ -13,8 +13,8 @@
 #include <zlib.h>
 #include <jansson.h>
 
-#include "archive_verify.h"
-#include "keywarden.h"
+#include "cli/archive_verify.h"
+#include "client/keywarden.h"
 
 /* A line longer than this is not one the broker wrote. */
 #define LINE_MAX_BYTES (256u << 20)

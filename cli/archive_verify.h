@@ -6,8 +6,8 @@
 #ifndef KW_ARCHIVE_VERIFY_H
 #define KW_ARCHIVE_VERIFY_H
 
-#include "audit_chain.h"
-#include "macros.h"
+#include "common/audit_chain.h"
+#include "common/macros.h"
 
 struct kw_archive_report {
 	long long first_seq, last_seq;	/* from the header; -1 before it is read */

@@ -9,8 +9,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "keywarden.h"
-#include "macros.h"
+#include "client/keywarden.h"
+#include "common/macros.h"
 
 /* Exit statuses (keywarden(1)). */
 #define KW_EXIT_OK		0

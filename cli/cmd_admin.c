@@ -2,7 +2,7 @@
  * cmd_admin.c - keywarden admin GROUP ...: the administration commands.
  * The broker decides who may use them (uid 0, or a role granting admin).
  */
-#include "cli.h"
+#include "cli/cli.h"
 
 static const struct kw_cmd admin_commands[] = {
 	{ "user", kw_cmd_admin_user,

@@ -17,11 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "archive_verify.h"
-#include "cli.h"
-#include "clock.h"
-#include "fsutil.h"
-#include "timespec.h"
+#include "cli/archive_verify.h"
+#include "cli/cli.h"
+#include "common/clock.h"
+#include "common/fsutil.h"
+#include "cli/timespec.h"
 
 /* Records asked for per audit.query call: a reply must fit in one frame (KW_FRAME_MAX). */
 #define PAGE_SIZE 100

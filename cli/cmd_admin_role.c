@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "table.h"
+#include "cli/cli.h"
+#include "cli/table.h"
 
 struct role_opts {
 	bool json;

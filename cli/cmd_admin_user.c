@@ -11,9 +11,9 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "enroll.h"
-#include "table.h"
+#include "cli/cli.h"
+#include "cli/enroll.h"
+#include "cli/table.h"
 
 static const struct option user_opts[] = {
 	{ "role", required_argument, NULL, 'r' },

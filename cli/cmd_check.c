@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 
 int
 kw_cmd_check(struct kw_cli *cli, int argc, char **argv)

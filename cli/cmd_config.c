@@ -10,9 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "config.h"
-#include "prompt.h"
+#include "cli/cli.h"
+#include "common/config.h"
+#include "cli/prompt.h"
 
 #define MASK "********"
 

@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "prompt.h"
-#include "table.h"
+#include "cli/cli.h"
+#include "cli/prompt.h"
+#include "cli/table.h"
 
 #define KEY_VALUE_MAX 8192
 

@@ -20,10 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "config.h"
-#include "fsutil.h"
-#include "prompt.h"
+#include "cli/cli.h"
+#include "common/config.h"
+#include "common/fsutil.h"
+#include "cli/prompt.h"
 
 #define DEFAULT_VAR "ANTHROPIC_API_KEY"
 #define VALUE_MAX 8192

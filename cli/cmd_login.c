@@ -20,8 +20,8 @@
 
 #include <security/pam_appl.h>
 
-#include "cli.h"
-#include "prompt.h"
+#include "cli/cli.h"
+#include "cli/prompt.h"
 
 #define LOGIN_SERVICE	"keywarden"
 /* Longest answer to a prompt: a password or a code, never more. */

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 
 /* The public id part of "kw1_ID_SECRET", for messages; "?" if malformed. */
 static void

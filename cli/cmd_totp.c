@@ -6,8 +6,8 @@
 #include <getopt.h>
 #include <stdio.h>
 
-#include "cli.h"
-#include "enroll.h"
+#include "cli/cli.h"
+#include "cli/enroll.h"
 
 static int
 totp_enroll(struct kw_cli *cli, int argc, char **argv)

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "enroll.h"
-#include "qr.h"
+#include "cli/enroll.h"
+#include "cli/qr.h"
 
 static const char *
 str(json_t *o, const char *key)

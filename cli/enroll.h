@@ -8,7 +8,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "macros.h"
+#include "common/macros.h"
 
 /*
  * Print an enrollment object {"user","otpauth_uri","secret","recovery_codes"}

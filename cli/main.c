@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "config.h"
-#include "log.h"
-#include "wipe_alloc.h"
+#include "cli/cli.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "common/wipe_alloc.h"
 
 static const struct kw_cmd commands[] = {
 	{ "status", kw_cmd_status, "is the broker there, and who am I to it" },

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 
 int
 kw_cli_out_open(struct kw_cli_out *o, const char *what, const char *path, bool force)

@@ -9,9 +9,9 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "fsutil.h"
-#include "keywarden.h"
-#include "prompt.h"
+#include "common/fsutil.h"
+#include "client/keywarden.h"
+#include "cli/prompt.h"
 
 static int
 read_tty_line(const char *prompt, size_t max, char **ret)

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "macros.h"
+#include "common/macros.h"
 
 /*
  * Read one secret: at a terminal, prompt on stderr and read a line with echo

@@ -12,8 +12,8 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "keywarden.h"
-#include "qr.h"
+#include "client/keywarden.h"
+#include "cli/qr.h"
 
 #define QUIET		4			/* modules of light margin (ISO 18004) */
 #define COLOURS		"\033[30;107m"		/* black on bright white */

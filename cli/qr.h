@@ -6,7 +6,7 @@
 
 #include <stdio.h>
 
-#include "macros.h"
+#include "common/macros.h"
 
 /*
  * Draw text as a QR code (libqrencode, error correction level M) on f: two

@@ -3,7 +3,7 @@
  */
 #include <string.h>
 
-#include "table.h"
+#include "cli/table.h"
 
 #define GAP 2
 

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "macros.h"
+#include "common/macros.h"
 
 /*
  * Print a header row and nrows rows of ncols cells (row-major, borrowed;

@@ -5,8 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "keywarden.h"
-#include "timespec.h"
+#include "client/keywarden.h"
+#include "cli/timespec.h"
 
 #define MS_PER_DAY 86400000LL
 /* Ages past this many days are surely typos; it also keeps the arithmetic small. */

@@ -5,7 +5,7 @@
 #ifndef KW_TIMESPEC_H
 #define KW_TIMESPEC_H
 
-#include "macros.h"
+#include "common/macros.h"
 
 /*
  * Parse s into Unix milliseconds:

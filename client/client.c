@@ -11,9 +11,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "frame.h"
-#include "keywarden.h"
-#include "proto.h"
+#include "client/frame.h"
+#include "client/keywarden.h"
+#include "client/proto.h"
 
 /* A broker that does not answer in this time is treated as gone. */
 #define KW_CLIENT_IO_TIMEOUT_S 30
@@ -253,4 +253,10 @@ const char *
 kw_client_server_name(const kw_client *c)
 {
 	return c && c->server_name ? c->server_name : "";
+}
+
+const char *
+kw_version(void)
+{
+	return KW_VERSION;
 }

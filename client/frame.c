@@ -3,8 +3,8 @@
  */
 #include <string.h>
 
-#include "frame.h"
-#include "keywarden.h"
+#include "client/frame.h"
+#include "client/keywarden.h"
 
 void
 kw_frame_reader_init(struct kw_frame_reader *r, size_t max)

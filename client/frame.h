@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "macros.h"
+#include "common/macros.h"
 
 #define KW_FRAME_HDR 4
 

@@ -6,9 +6,9 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "frame.h"
-#include "keywarden.h"
-#include "proto.h"
+#include "client/frame.h"
+#include "client/keywarden.h"
+#include "client/proto.h"
 
 static json_int_t
 read_id(json_t *msg)

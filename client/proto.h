@@ -16,7 +16,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#include "macros.h"
+#include "common/macros.h"
 
 /* Largest request id: the integers JSON numbers carry exactly. */
 #define KW_PROTO_ID_MAX ((json_int_t)1 << 53)

@@ -28,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "keywarden.h"
+#include "client/keywarden.h"
 
 #define KW_SESSION_DESC_PREFIX	"keywarden:session:"
 #define KW_SESSION_HEX		16

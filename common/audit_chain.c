@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "audit_chain.h"
+#include "common/audit_chain.h"
 
 static const char domain[] = "keywarden-audit-v1";
 

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "macros.h"
+#include "common/macros.h"
 
 #define KW_AUDIT_HASH_LEN 32
 #define KW_AUDIT_HASH_HEX (2 * KW_AUDIT_HASH_LEN + 1)

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "clock.h"
+#include "common/clock.h"
 
 long long
 kw_now_rfc3339(char buf[KW_RFC3339_LEN])

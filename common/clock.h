@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "macros.h"
+#include "common/macros.h"
 
 /* Room for any timestamp kw_now_rfc3339 writes. */
 #define KW_RFC3339_LEN 40

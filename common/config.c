@@ -12,11 +12,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "fsutil.h"
-#include "keywarden.h"
-#include "log.h"
-#include "perm.h"
+#include "common/config.h"
+#include "common/fsutil.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/names.h"
+#include "common/perm.h"
 
 #define KW_CONFIG_MAX_BYTES (1024 * 1024)
 
@@ -148,22 +149,6 @@ check_strings(const char *path, json_t *v, bool allow_empty_list, char *err, siz
 	return 0;
 }
 
-/* Role names become parts of permissions and CLI arguments: keep them plain. */
-static bool
-plain_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	/* A leading '-' would read as an option on the command line. */
-	if (n == 0 || n > 64 || s[0] == '-')
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		    (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
-			return false;
-	return true;
-}
-
 static int
 check_roles(const char *path, json_t *v, char *err, size_t err_len)
 {
@@ -174,7 +159,7 @@ check_roles(const char *path, json_t *v, char *err, size_t err_len)
 	if (!json_is_object(v))
 		return fail(err, err_len, path, "an object of role names to {\"permissions\": [...]}");
 	json_object_foreach(v, name, role) {
-		if (!plain_name(name)) {
+		if (!kw_name_ok(KW_NAME_ROLE, name)) {
 			snprintf(err, err_len, "%s.%.64s: role names are 1-64 letters, digits, '_' or '-', "
 			    "not starting with '-'",
 			    path, name);

@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "macros.h"
+#include "common/macros.h"
 
 #define KW_CONFIG_PATH_DEFAULT	"/etc/keywarden/config.json"
 #define KW_SOCKET_DEFAULT	"/run/keywarden/broker.sock"

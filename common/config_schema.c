@@ -9,7 +9,7 @@
  */
 #include <string.h>
 
-#include "config.h"
+#include "common/config.h"
 
 static const char *const key_sources[] = { "file", "keychain", NULL };
 static const char *const at_rest_sources[] = { "local", "passphrase", "pkcs11",

@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fsutil.h"
-#include "keywarden.h"
+#include "common/fsutil.h"
+#include "common/errors.h"
 
 int
 kw_mkdir_p(const char *dir, mode_t mode)

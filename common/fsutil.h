@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "macros.h"
+#include "common/macros.h"
 
 /*
  * Create dir and its missing parents with `mode` (parents that exist are

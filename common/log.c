@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "log.h"
+#include "common/log.h"
 
 static const char *log_prog = "keywarden";
 static enum kw_log_sink log_sink = KW_LOG_STDERR;

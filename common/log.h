@@ -8,7 +8,7 @@
 
 #include <syslog.h>
 
-#include "macros.h"
+#include "common/macros.h"
 
 enum kw_log_sink {
 	KW_LOG_STDERR,		/* "prog: message" on stderr */

@@ -9,7 +9,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 
-#include "wipe_alloc.h"
+#include "common/wipe_alloc.h"
 
 static void
 wipe_free(void *p)

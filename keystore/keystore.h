@@ -14,38 +14,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "config.h"
-#include "macros.h"
-
-#define KW_KEY_VALUE_MAX 8192
-
-struct kw_keystore;
-
-struct kw_keystore_ops {
-	const char *name;
-	/*
-	 * Store value under (name, version), durably before returning.  The
-	 * broker's bookkeeping never asks twice for a version it committed; a
-	 * version left by an uncommitted attempt is replaced.
-	 */
-	int (*put)(struct kw_keystore *ks, const char *name, int version,
-	    const unsigned char *value, size_t len);
-	/*
-	 * The value of (name, version) into *ret_value (sodium_malloc'd, NUL after
-	 * the len bytes; free with kw_keystore_free_value).  KW_ERR_NOT_FOUND when
-	 * absent, KW_ERR_IO on an integrity failure (tampering) -- never garbage.
-	 */
-	int (*get)(struct kw_keystore *ks, const char *name, int version,
-	    unsigned char **ret_value, size_t *ret_len);
-	/* Destroy (name, version) for good.  KW_ERR_NOT_FOUND when absent. */
-	int (*destroy)(struct kw_keystore *ks, const char *name, int version);
-	void (*close)(struct kw_keystore *ks);
-};
-
-struct kw_keystore {
-	const struct kw_keystore_ops *ops;
-	void *priv;
-};
+#include "common/config.h"
+#include "keystore/backends/backend.h"
+#include "common/macros.h"
 
 /*
  * Open the backend the configuration names.  data_dir is broker.dataDir
@@ -59,14 +30,5 @@ void kw_keystore_close(struct kw_keystore *ks);
 
 /* Wipe and free a value from ops->get.  Accepts NULL. */
 void kw_keystore_free_value(unsigned char *value, size_t len);
-
-/* True when name is a valid key name. */
-bool kw_key_name_ok(const char *name);
-
-/* Backends (one file each). */
-int kw_keystore_file_open(const struct kw_config *cfg, const char *data_dir,
-    struct kw_keystore **ret_ks, char *err, size_t err_len);
-int kw_keystore_keychain_open(const struct kw_config *cfg, const char *data_dir,
-    struct kw_keystore **ret_ks, char *err, size_t err_len);
 
 #endif

@@ -31,8 +31,8 @@
 #include <security/pam_modules.h>
 #include <security/pam_modutil.h>
 
-#include "keywarden.h"
-#include "trust.h"
+#include "client/keywarden.h"
+#include "pam_module/trust.h"
 
 #define PK_EXPORT		__attribute__((visibility("default")))
 #define PK_SOCKET_DEFAULT	"/run/keywarden/broker.sock"

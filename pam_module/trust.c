@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "trust.h"
+#include "pam_module/trust.h"
 
 void
 kw_trust_init(struct kw_trust *t, bool has_broker_uid, uid_t broker_uid, uid_t self)

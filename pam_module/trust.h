@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "keywarden.h"
-#include "macros.h"
+#include "client/keywarden.h"
+#include "common/macros.h"
 
 struct kw_trust {
 	uid_t owner;		/* besides root, the uid that may own the socket */

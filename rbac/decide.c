@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "perm.h"
-#include "rbac.h"
+#include "common/perm.h"
+#include "rbac/rbac.h"
 
 static bool
 granted(json_t *permissions, const char *verb, const char *resource)

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "macros.h"
+#include "common/macros.h"
 
 /* Who is on the other end of the socket, as the kernel says (SO_PEERCRED). */
 struct kw_caller {

@@ -11,7 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "archive_verify.h"
+#include "cli/archive_verify.h"
 #include "fuzz.h"
 
 int

@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "common/config.h"
 #include "fuzz.h"
-#include "keywarden.h"
-#include "log.h"
+#include "client/keywarden.h"
+#include "common/log.h"
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)

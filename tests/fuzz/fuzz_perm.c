@@ -17,8 +17,8 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "keywarden.h"
-#include "perm.h"
+#include "client/keywarden.h"
+#include "common/perm.h"
 
 static const char *const verbs[] = { "read", "write", "execute", "admin" };
 #define N_VERBS (sizeof(verbs) / sizeof(verbs[0]))

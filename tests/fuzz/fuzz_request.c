@@ -14,11 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frame.h"
+#include "client/frame.h"
 #include "fuzz.h"
-#include "keywarden.h"
-#include "log.h"
-#include "proto.h"
+#include "client/keywarden.h"
+#include "common/log.h"
+#include "client/proto.h"
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -19,9 +19,9 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
-#include "audit.h"
-#include "audit_chain.h"
-#include "keywarden.h"
+#include "broker/audit/audit.h"
+#include "common/audit_chain.h"
+#include "client/keywarden.h"
 
 static const struct kw_audit_fields sample = {
 	.seq = 1, .ts = "2026-11-25T01:02:03.456Z", .ts_ms = 1795568523456LL,

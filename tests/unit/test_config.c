@@ -26,9 +26,9 @@
 
 #include <cmocka.h>
 
-#include "config.h"
-#include "keywarden.h"
-#include "log.h"
+#include "common/config.h"
+#include "client/keywarden.h"
+#include "common/log.h"
 
 /* ---- helpers --------------------------------------------------------- */
 

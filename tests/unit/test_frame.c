@@ -14,8 +14,8 @@
 
 #include <cmocka.h>
 
-#include "frame.h"
-#include "keywarden.h"
+#include "client/frame.h"
+#include "client/keywarden.h"
 
 /* A frame built by hand, so the tests do not trust kw_frame_encode. */
 static uint8_t *

@@ -28,10 +28,10 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "aead.h"
-#include "config.h"
-#include "keystore.h"
-#include "keywarden.h"
+#include "keystore/cipher/aead.h"
+#include "common/config.h"
+#include "keystore/keystore.h"
+#include "client/keywarden.h"
 
 #define CONFIG_JSON \
 	"{\"api\": {\"keySource\": \"file\"}, " \

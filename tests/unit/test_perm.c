@@ -19,8 +19,8 @@
 
 #include <cmocka.h>
 
-#include "keywarden.h"
-#include "perm.h"
+#include "client/keywarden.h"
+#include "common/perm.h"
 
 static const char *const all_verbs[] = { "read", "write", "execute", "admin" };
 #define N_VERBS (sizeof(all_verbs) / sizeof(all_verbs[0]))

@@ -13,9 +13,9 @@
 
 #include <cmocka.h>
 
-#include "frame.h"
-#include "keywarden.h"
-#include "proto.h"
+#include "client/frame.h"
+#include "client/keywarden.h"
+#include "client/proto.h"
 
 static int
 parse(const char *s, struct kw_request *req, char *why, size_t why_len)

@@ -25,10 +25,10 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "config.h"
-#include "keywarden.h"
-#include "log.h"
-#include "provider.h"
+#include "common/config.h"
+#include "client/keywarden.h"
+#include "common/log.h"
+#include "keystore/providers/provider.h"
 
 #define SOFTHSM_MODULE	"/usr/lib/softhsm/libsofthsm2.so"
 #define TOKEN		"keywarden"

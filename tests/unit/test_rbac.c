@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "rbac.h"
+#include "rbac/rbac.h"
 
 static const struct kw_caller root = { .uid = 0, .gid = 0, .pid = 1, .user = "root" };
 static const struct kw_caller alice = { .uid = 2001, .gid = 2001, .pid = 2, .user = "alice" };

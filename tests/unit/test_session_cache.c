@@ -26,7 +26,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "keywarden.h"
+#include "client/keywarden.h"
 
 static char sock_a[128], sock_b[128];
 static char rundir[64];

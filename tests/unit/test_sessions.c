@@ -22,14 +22,14 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "keywarden.h"
-#include "locks.h"
-#include "mfa.h"
-#include "secrets.h"
-#include "sessions.h"
-#include "state.h"
-#include "totp.h"
-#include "users.h"
+#include "client/keywarden.h"
+#include "broker/store/locks.h"
+#include "broker/login/mfa.h"
+#include "broker/login/secrets.h"
+#include "broker/login/sessions.h"
+#include "broker/store/state.h"
+#include "broker/login/totp.h"
+#include "broker/store/users.h"
 
 #define ALICE 2001
 #define BOB   2002

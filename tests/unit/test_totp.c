@@ -23,9 +23,9 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "keywarden.h"
-#include "secrets.h"
-#include "totp.h"
+#include "client/keywarden.h"
+#include "broker/login/secrets.h"
+#include "broker/login/totp.h"
 
 /* RFC 6238 appendix B: the SHA1 seed is the ASCII text "12345678901234567890". */
 static const unsigned char rfc_seed[KW_TOTP_SEED_LEN] = "12345678901234567890";

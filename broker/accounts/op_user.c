@@ -1,0 +1,156 @@
+/*
+ * op_user.c - admin operations on users: add, list, show, del.
+ * Authorization happened in the dispatcher; these only do the work.
+ */
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "client/keywarden.h"
+#include "broker/login/mfa.h"
+#include "broker/dispatch/dispatch.h"
+#include "broker/accounts/roles.h"
+#include "broker/store/users.h"
+#include "common/names.h"
+
+int
+kw_op_find_user(struct kw_call *call, struct kw_user *ret_user)
+{
+	const char *name = kw_arg_str(call->args, "user");
+	int r;
+
+	/* Ops that name a user only in their arguments (session.*) are checked here. */
+	if (!name || !kw_name_ok(KW_NAME_USER, name)) {
+		snprintf(call->msg, sizeof(call->msg), "\"user\" must be a user name");
+		return KW_ERR_INVALID;
+	}
+	r = kw_user_by_name(call->b->state, name, ret_user);
+
+	if (r == KW_ERR_NOT_FOUND)
+		snprintf(call->msg, sizeof(call->msg), "no keywarden user named %.64s", name);
+	return r;
+}
+
+static int
+unix_uid(const char *name, uid_t *ret_uid)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) != 0 || !res)
+		return KW_ERR_NOT_FOUND;
+	*ret_uid = res->pw_uid;
+	return 0;
+}
+
+/* Grant each role in args.roles (optional) to uid. */
+static int
+grant_listed(struct kw_call *call, uid_t uid)
+{
+	json_t *roles = json_object_get(call->args, "roles"), *role = NULL, *v;
+	size_t i;
+	int r;
+
+	if (!roles)
+		return 0;
+	if (!json_is_array(roles)) {
+		snprintf(call->msg, sizeof(call->msg), "\"roles\" must be a list of role names");
+		return KW_ERR_BAD_REQUEST;
+	}
+	json_array_foreach(roles, i, v) {
+		const char *name = json_string_value(v);
+		if (!name || (r = kw_role_get(call->b->cfg, call->b->state, name, &role)) ==
+		    KW_ERR_NOT_FOUND) {
+			snprintf(call->msg, sizeof(call->msg), "no role named %.64s",
+			    name ? name : "(not a string)");
+			return name ? KW_ERR_NOT_FOUND : KW_ERR_BAD_REQUEST;
+		}
+		json_decref(role);
+		if (r < 0)
+			return r;
+		r = kw_grant_insert(call->b->state, uid, name, call->caller->user);
+		if (r == KW_ERR_INVALID)
+			snprintf(call->msg, sizeof(call->msg), "role %.64s is listed twice", name);
+		if (r < 0)
+			return r;
+	}
+	json_object_set(call->meta, "roles", roles);
+	return 0;
+}
+
+int
+kw_op_user_add(struct kw_call *call, json_t **ret_result)
+{
+	const char *name = kw_arg_str(call->args, "user");
+	struct kw_user existing;
+	uid_t uid;
+	int r;
+
+	if (unix_uid(name, &uid) < 0) {
+		snprintf(call->msg, sizeof(call->msg), "no Unix user named %.64s", name);
+		return KW_ERR_INVALID;
+	}
+	if (kw_user_by_uid(call->b->state, uid, &existing) == 0) {
+		if (strcmp(existing.name, name) == 0)
+			snprintf(call->msg, sizeof(call->msg), "user %.64s already exists", name);
+		else
+			snprintf(call->msg, sizeof(call->msg), "uid %u is already registered as %.64s",
+			    (unsigned)uid, existing.name);
+		return KW_ERR_INVALID;
+	}
+	r = kw_user_insert(call->b->state, uid, name, call->caller->user);
+	if (r == KW_ERR_INVALID)
+		snprintf(call->msg, sizeof(call->msg), "user %.64s already exists", name);
+	if (r < 0 || (r = grant_listed(call, uid)) < 0)
+		return r;
+	if ((r = kw_user_json(call->b->state, uid, ret_result)) < 0)
+		return r;
+	/* A new user gets a second factor at once; the reply is the only time it shows. */
+	if (kw_config_bool(call->b->cfg, "security.authentication.mfa.enabled")) {
+		json_t *enrollment = NULL;
+		if ((r = kw_mfa_enroll(call->b->state, call->b->secrets, uid, name, &enrollment)) < 0) {
+			json_decref(*ret_result);
+			return r;
+		}
+		json_object_del(enrollment, "user");
+		json_object_update(*ret_result, enrollment);
+		json_decref(enrollment);
+		json_object_set_new(call->meta, "totp", json_string("enrolled"));
+	}
+	return 0;
+}
+
+int
+kw_op_user_list(struct kw_call *call, json_t **ret_result)
+{
+	json_t *users = NULL;
+	int r = kw_user_list_json(call->b->state, &users);
+
+	if (r < 0)
+		return r;
+	*ret_result = json_pack("{s:o}", "users", users);
+	return *ret_result ? 0 : KW_ERR_NOMEM;
+}
+
+int
+kw_op_user_show(struct kw_call *call, json_t **ret_result)
+{
+	struct kw_user u;
+	int r = kw_op_find_user(call, &u);
+
+	return r < 0 ? r : kw_user_json(call->b->state, u.uid, ret_result);
+}
+
+int
+kw_op_user_del(struct kw_call *call, json_t **ret_result)
+{
+	struct kw_user u;
+	int r, grants = 0;
+
+	if ((r = kw_op_find_user(call, &u)) < 0 ||
+	    (r = kw_user_delete(call->b->state, u.uid, &grants)) < 0)
+		return r;
+	json_object_set_new(call->meta, "grants_removed", json_integer(grants));
+	*ret_result = json_pack("{s:s, s:i}", "user", u.name, "grants_removed", grants);
+	return *ret_result ? 0 : KW_ERR_NOMEM;
+}

@@ -1,0 +1,235 @@
+/*
+ * roles.c - the role registry (see roles.h).
+ */
+#include <stdbool.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "client/keywarden.h"
+#include "common/log.h"
+#include "broker/accounts/roles.h"
+#include "broker/store/sql.h"
+#include "broker/store/users.h"
+
+#define ROLES_KEY "security.authorization.rbac.roles"
+
+/* A seed role the configuration leaves as shipped is "builtin". */
+static const char *
+config_source(const char *name, json_t *perms)
+{
+	const struct kw_config_key *key = kw_config_schema_lookup(ROLES_KEY);
+	json_t *defaults = json_loads(key->def, 0, NULL);
+	json_t *shipped = json_object_get(json_object_get(defaults, name), "permissions");
+	const char *src = shipped && json_equal(shipped, perms) ? "builtin" : "config";
+
+	json_decref(defaults);
+	return src;
+}
+
+static int
+db_role(sqlite3 *db, const char *name, json_t **ret_perms)
+{
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	if ((r = kw_sql_prepare(db, &st, "SELECT permissions FROM roles WHERE name = ?", "t",
+	    name)) < 0)
+		return r;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*ret_perms = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+		r = json_is_array(*ret_perms) ? 0 : KW_ERR_IO;
+		if (r < 0)
+			json_decref(*ret_perms);
+	} else {
+		r = rc == SQLITE_DONE ? KW_ERR_NOT_FOUND : KW_ERR_IO;
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* A role's permissions (new reference) and whether the configuration defines it. */
+static int
+role_permissions(const struct kw_config *cfg, sqlite3 *db, const char *name,
+    json_t **ret_perms, bool *ret_configured)
+{
+	json_t *conf = json_object_get(kw_config_get(cfg, ROLES_KEY), name);
+
+	*ret_configured = conf != NULL;
+	if (conf) {
+		*ret_perms = json_incref(json_object_get(conf, "permissions"));
+		return 0;
+	}
+	return db_role(db, name, ret_perms);
+}
+
+int
+kw_role_get(const struct kw_config *cfg, sqlite3 *db, const char *name, json_t **ret_role)
+{
+	json_t *perms = NULL;
+	bool configured;
+	int r;
+
+	if ((r = role_permissions(cfg, db, name, &perms, &configured)) < 0)
+		return r;
+	*ret_role = json_pack("{s:s, s:s, s:o}", "role", name,
+	    "source", configured ? config_source(name, perms) : "cli", "permissions", perms);
+	return *ret_role ? 0 : KW_ERR_NOMEM;
+}
+
+static int
+append_with_users(sqlite3 *db, json_t *list, json_t *role)
+{
+	json_t *users = NULL;
+	int r;
+
+	if ((r = kw_grant_holders(db, json_string_value(json_object_get(role, "role")), &users)) < 0) {
+		json_decref(role);
+		return r;
+	}
+	json_object_set_new(role, "users", users);
+	return json_array_append_new(list, role) < 0 ? KW_ERR_NOMEM : 0;
+}
+
+static int
+by_string(const void *a, const void *b)
+{
+	return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+}
+
+/* Names of every role, configured and stored, in one new array. */
+static int
+role_names(const struct kw_config *cfg, sqlite3 *db, json_t **ret_names)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *names = NULL, *v;
+	const char *name;
+	int r;
+
+	if ((r = kw_sql_prepare(db, &st, "SELECT name FROM roles", "")) < 0)
+		return r;
+	r = kw_sql_column_strings(st, &names);
+	sqlite3_finalize(st);
+	if (r < 0)
+		return r;
+	/* A stored role shadowed by a configured one of the same name is listed once. */
+	json_t *conf = kw_config_get(cfg, ROLES_KEY), *e;
+	size_t i;
+	for (i = 0; i < json_array_size(names);) {
+		e = json_array_get(names, i);
+		if (json_object_get(conf, json_string_value(e)))
+			json_array_remove(names, i);
+		else
+			i++;
+	}
+	json_object_foreach(conf, name, v)
+		json_array_append_new(names, json_string(name));
+	*ret_names = names;
+	return 0;
+}
+
+int
+kw_role_list(const struct kw_config *cfg, sqlite3 *db, json_t **ret_array)
+{
+	json_t *names = NULL, *list = NULL, *role, **sorted = NULL;
+	size_t n;
+	int r;
+
+	if ((r = role_names(cfg, db, &names)) < 0)
+		return r;
+	n = json_array_size(names);
+	if (!(list = json_array()) || !(sorted = calloc(n + 1, sizeof(*sorted)))) {
+		r = KW_ERR_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		sorted[i] = json_array_get(names, i);
+	qsort(sorted, n, sizeof(*sorted), by_string);
+	for (size_t i = 0; i < n; i++)
+		if ((r = kw_role_get(cfg, db, json_string_value(sorted[i]), &role)) < 0 ||
+		    (r = append_with_users(db, list, role)) < 0)
+			goto out;
+	*ret_array = TAKE_PTR(list);
+	r = 0;
+ out:
+	free(sorted);
+	json_decref(names);
+	json_decref(list);
+	return r;
+}
+
+int
+kw_role_create(const struct kw_config *cfg, sqlite3 *db, const char *name, json_t *permissions,
+    const char *by)
+{
+	char now[KW_RFC3339_LEN];
+	char *text;
+	int r;
+
+	if (json_object_get(kw_config_get(cfg, ROLES_KEY), name))
+		return KW_ERR_INVALID;
+	if (!(text = json_dumps(permissions, JSON_COMPACT)))
+		return KW_ERR_NOMEM;
+	kw_now_rfc3339(now);
+	r = kw_sql_exec(db, NULL, "INSERT INTO roles (name, permissions, created, created_by) "
+	    "VALUES (?, ?, ?, ?)", "tttt", name, text, now, by);
+	free(text);
+	return r;
+}
+
+int
+kw_role_delete(sqlite3 *db, const char *name)
+{
+	int r, n = 0;
+
+	if ((r = kw_sql_exec(db, &n, "DELETE FROM roles WHERE name = ?", "t", name)) < 0)
+		return r;
+	return n == 0 ? KW_ERR_NOT_FOUND : 0;
+}
+
+int
+kw_role_permissions(const struct kw_config *cfg, sqlite3 *db, json_t *names, json_t **ret_perms)
+{
+	json_t *all = json_array(), *perms, *p, *n;
+	bool configured;
+	size_t i, j;
+	int r;
+
+	if (!all)
+		return KW_ERR_NOMEM;
+	/* On every permissioned request: the permissions only, not how a listing shows the role. */
+	json_array_foreach(names, i, n) {
+		r = role_permissions(cfg, db, json_string_value(n), &perms, &configured);
+		if (r == KW_ERR_NOT_FOUND)
+			continue;
+		if (r < 0) {
+			json_decref(all);
+			return r;
+		}
+		json_array_foreach(perms, j, p)
+			json_array_append(all, p);
+		json_decref(perms);
+	}
+	*ret_perms = all;
+	return 0;
+}
+
+void
+kw_role_warn_shadowed(const struct kw_config *cfg, sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *stored = NULL, *e;
+	size_t i;
+
+	if (kw_sql_prepare(db, &st, "SELECT name FROM roles", "") < 0)
+		return;
+	if (kw_sql_column_strings(st, &stored) == 0) {
+		json_array_foreach(stored, i, e)
+			if (json_object_get(kw_config_get(cfg, ROLES_KEY), json_string_value(e)))
+				kw_log_warn("role %s created with the CLI is shadowed by the role of that "
+				    "name in the configuration; the configuration's definition applies",
+				    json_string_value(e));
+		json_decref(stored);
+	}
+	sqlite3_finalize(st);
+}

@@ -1,0 +1,65 @@
+/*
+ * monitor.h - alerts (security.monitoring) and incidents
+ * (security.incidentResponse): turning what the audit trail records into
+ * locks, mail and webhook posts.
+ *
+ * Everything here runs on the event loop thread inside the current group
+ * commit (records it writes join the batch through kw_audit_write); only
+ * delivery (SMTP, webhook) happens on the notifier thread, from copies.
+ */
+#ifndef KW_MONITOR_H
+#define KW_MONITOR_H
+
+#include <jansson.h>
+#include <sys/types.h>
+
+#include "common/macros.h"
+
+struct kw_broker;
+struct kw_monitor;
+
+/* Start the monitor and its notifier thread.  0, or an error with err set. */
+int kw_monitor_open(struct kw_broker *b, struct kw_monitor **ret_monitor, char *err,
+    size_t err_len) KW_WUR KW_NONNULL(1, 2, 3);
+
+/* Stop the notifier (queued messages get a short grace to go out).  Accepts NULL. */
+void kw_monitor_close(struct kw_monitor *m);
+
+/*
+ * A record was appended for user (its name, not the pseudonym; uid its
+ * uid) with this result: counts refusals towards suspicious_activity, and
+ * may raise that alert (an "alert" record, mail, webhook) or, for a rule
+ * with action block, call kw_monitor_block (state.db writes: call this
+ * where they can land, i.e. not inside a savepoint that is rolled back).
+ * Never fails the request; user NULL or "" is ignored.
+ */
+void kw_monitor_recorded(struct kw_broker *b, const char *user, uid_t uid, const char *action,
+    const char *result) KW_NONNULL(1, 4, 5);
+
+/*
+ * The threshold of an alert with action block (type failed_authentication
+ * or suspicious_activity) was reached for user (uid): the one place an
+ * account is locked automatically.  With security.incidentResponse.enabled
+ * an incident opens and is acted on as that section says (autoBlock: lock
+ * and end sessions; notifyAdmin: mail; logIncidents: the incident log);
+ * without it the account is locked and sessions end.  meta gets "locked",
+ * "sessions_ended" and "incident" (its id) as they apply.  The alert and
+ * the incident are audited ("alert", "incident.open").
+ * 0, or an error from a store (the request then fails, nothing lands).
+ */
+int kw_monitor_block(struct kw_broker *b, const char *user, uid_t uid, const char *type,
+    long long count, json_t *meta) KW_WUR KW_NONNULL(1, 2, 4, 6);
+
+/*
+ * Alerts raised during a turn are held (kw_monitor_hold, when the turn's
+ * transactions begin) and sent only if its records committed
+ * (kw_monitor_release with landed true); otherwise they go with the turn.
+ */
+void kw_monitor_hold(struct kw_broker *b) KW_NONNULL(1);
+void kw_monitor_release(struct kw_broker *b, bool landed) KW_NONNULL(1);
+
+/* The audit store refused a batch (why: no secrets), or works again. */
+void kw_monitor_audit_failed(struct kw_broker *b, const char *why) KW_NONNULL(1, 2);
+void kw_monitor_audit_recovered(struct kw_broker *b) KW_NONNULL(1);
+
+#endif

@@ -1,0 +1,49 @@
+/*
+ * audit_internal.h - the audit store's insides, shared by audit.c (writing),
+ * audit_query.c (reading, verifying) and audit_prune.c (retention).  Not for
+ * other parts of the broker: they use audit.h.
+ */
+#ifndef KW_AUDIT_INTERNAL_H
+#define KW_AUDIT_INTERNAL_H
+
+#include <sys/stat.h>
+
+#include "broker/audit/audit.h"
+
+struct kw_audit {
+	sqlite3 *db;			/* NULL while the store cannot be opened */
+	char path[4096];
+	dev_t dev;			/* the file we opened: a replaced one is noticed */
+	ino_t ino;
+	struct kw_audit_options opt;
+	char owner[65];			/* the broker's own user: who writes its own records */
+	long long last_seq;		/* committed head */
+	uint8_t last_hash[KW_AUDIT_HASH_LEN];
+	long long pending_seq;		/* head including the open batch */
+	uint8_t pending_hash[KW_AUDIT_HASH_LEN];
+	bool in_batch;
+	bool batch_failed;		/* SQLite dropped the batch's transaction */
+	bool broken;			/* reopen before the next batch */
+	long long replaced_after;	/* > 0: the store was replaced after this seq (to record) */
+	sqlite3_stmt *insert;
+	sqlite3_stmt *find;		/* pseudonym and uid of a name (every record asks) */
+	int log_fd;			/* security.audit.logFile, or -1 */
+	char *log_buf;			/* the batch's lines, written after its commit */
+	size_t log_len, log_cap;
+};
+
+/* The chain fields of the current row of st (columns as in KW_AUDIT_COLUMNS). */
+#define KW_AUDIT_COLUMNS \
+	"seq, ts, ts_ms, user, pid, action, resource, result, metadata, request_id, " \
+	"prev_hash, hash"
+
+void kw_audit_row_fields(sqlite3_stmt *st, struct kw_audit_fields *f) KW_NONNULL(1, 2);
+
+/* The row of st as a stored record object (pseudonyms kept, hashes hex); NULL on ENOMEM. */
+json_t *kw_audit_row_json(sqlite3_stmt *st) KW_NONNULL(1);
+
+/* Replace "~" pseudonyms inside s by the names they map to; new string or NULL. */
+char *kw_audit_resolve_text(struct kw_audit *a, const char *s, json_t *subjects)
+	KW_NONNULL(1, 2);
+
+#endif

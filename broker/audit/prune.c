@@ -1,0 +1,174 @@
+/*
+ * audit_prune.c - retention: cutting old records off the front of the chain
+ * in small batches, archiving them first (see audit.h).
+ *
+ * Only a prefix of the chain is ever cut, and the cut leaves an anchor (the
+ * seq of the first record kept and the hash it follows), so the rest still
+ * verifies.  The archive is written and synced before the records are
+ * deleted; if the deletion does not commit, the next run writes the same
+ * file again.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "broker/audit/audit_internal.h"
+#include "common/clock.h"
+#include "client/keywarden.h"
+#include "common/log.h"
+#include "broker/store/sql.h"
+
+static int
+gz_line(gzFile gz, json_t *obj)
+{
+	char *s = json_dumps(obj, JSON_COMPACT);
+	int ok = s && gzputs(gz, s) >= 0 && gzputc(gz, '\n') >= 0;
+
+	free(s);
+	return ok ? 0 : KW_ERR_IO;
+}
+
+/* Write records [first, last] to dir/audit-FIRST-LAST.jsonl.gz; path to ret_path. */
+static int
+write_archive(struct kw_audit *a, const char *dir, long long first, long long last,
+    const uint8_t prev[KW_AUDIT_HASH_LEN], char *ret_path, size_t path_len)
+{
+	char tmp[4216], hex[KW_AUDIT_HASH_HEX], ts[KW_RFC3339_LEN];
+	sqlite3_stmt *st = NULL;
+	json_t *head, *rec;
+	gzFile gz = NULL;
+	int fd = -1, dfd, r = KW_ERR_IO, rc;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		kw_log_error("audit archive: %s: %s", dir, strerror(errno));
+		return KW_ERR_IO;
+	}
+	snprintf(ret_path, path_len, "%s/audit-%lld-%lld.jsonl.gz", dir, first, last);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", ret_path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0 ||
+	    !(gz = gzdopen(dup(fd), "wb9"))) {
+		kw_log_error("audit archive: %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	kw_audit_hash_hex(prev, hex);
+	kw_now_rfc3339(ts);
+	head = json_pack("{s:i, s:I, s:I, s:s, s:s}", "keywarden_archive", 1,
+	    "first_seq", (json_int_t)first, "last_seq", (json_int_t)last, "prev_hash", hex,
+	    "created", ts);
+	rc = head ? gz_line(gz, head) : KW_ERR_NOMEM;
+	json_decref(head);
+	if (rc < 0 || kw_sql_prepare(a->db, &st, "SELECT " KW_AUDIT_COLUMNS " FROM audit_log "
+	    "WHERE seq BETWEEN ? AND ? ORDER BY seq", "ii", first, last) < 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		/* Stored values, pseudonyms and all: what the hashes cover. */
+		if (!(rec = kw_audit_row_json(st)) || gz_line(gz, rec) < 0) {
+			json_decref(rec);
+			goto out;
+		}
+		json_decref(rec);
+	}
+	if (rc != SQLITE_DONE)
+		goto out;
+	rc = gzclose(gz);
+	gz = NULL;
+	if (rc != Z_OK || fsync(fd) < 0 || rename(tmp, ret_path) < 0) {
+		kw_log_error("audit archive: %s: %s", ret_path, strerror(errno));
+		goto out;
+	}
+	/* The rename is durable only once the directory is. */
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+	r = 0;
+ out:
+	sqlite3_finalize(st);
+	if (gz)
+		gzclose(gz);
+	if (fd >= 0)
+		close(fd);
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
+static long long
+count_due(struct kw_audit *a, long long cutoff_ms)
+{
+	sqlite3_stmt *st = NULL;
+	long long n = -1;
+
+	if (kw_sql_prepare(a->db, &st, "SELECT count(*) FROM audit_log WHERE ts_ms < ?", "i",
+	    cutoff_ms) == 0 && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+int
+kw_audit_prune(struct kw_audit *a, long long cutoff_ms, const char *archive_dir, int batch,
+    json_t **ret_report)
+{
+	long long first = 0, last = 0, n = 0;
+	uint8_t prev[KW_AUDIT_HASH_LEN], last_hash[KW_AUDIT_HASH_LEN];
+	char path[4200] = "", ts[KW_RFC3339_LEN];
+	sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	if (!a->db || !a->in_batch)
+		return KW_ERR_AUDIT;
+	/* The oldest records, in chain order, as long as they are past retention. */
+	if (kw_sql_prepare(a->db, &st, "SELECT seq, ts_ms, prev_hash, hash FROM audit_log "
+	    "ORDER BY seq LIMIT ?", "i", (long long)batch) < 0)
+		return KW_ERR_IO;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_int64(st, 1) < cutoff_ms) {
+		if (!first) {
+			first = sqlite3_column_int64(st, 0);
+			if (sqlite3_column_bytes(st, 2) == KW_AUDIT_HASH_LEN)
+				memcpy(prev, sqlite3_column_blob(st, 2), sizeof(prev));
+		}
+		last = sqlite3_column_int64(st, 0);
+		if (sqlite3_column_bytes(st, 3) == KW_AUDIT_HASH_LEN)
+			memcpy(last_hash, sqlite3_column_blob(st, 3), sizeof(last_hash));
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return KW_ERR_IO;
+	if (n > 0) {
+		if (archive_dir &&
+		    (r = write_archive(a, archive_dir, first, last, prev, path, sizeof(path))) < 0)
+			return r;
+		kw_now_rfc3339(ts);
+		if (kw_sql_exec(a->db, NULL, "DELETE FROM audit_log WHERE seq BETWEEN ? AND ?",
+		    "ii", first, last) < 0 ||
+		    kw_sql_exec(a->db, NULL, "INSERT OR REPLACE INTO audit_anchor (first_seq, "
+		    "prev_hash, made_ts, note) VALUES (?, ?, ?, ?)", "ibtt", last + 1, last_hash,
+		    sizeof(last_hash), ts, path[0] ? path : "pruned without archive") < 0)
+			return KW_ERR_AUDIT;
+		/* The cut is itself part of the chain. */
+		char hex[KW_AUDIT_HASH_HEX];
+		kw_audit_hash_hex(last_hash, hex);
+		json_t *meta = json_pack("{s:I, s:I, s:I, s:s, s:s?}", "first_seq", (json_int_t)first,
+		    "through_seq", (json_int_t)last, "count", (json_int_t)n, "anchor_hash", hex,
+		    "archive", path[0] ? path : NULL);
+		struct kw_audit_record rec = {
+			.user = NULL, .pid = getpid(), .action = "audit.prune", .resource = "audit",
+			.result = "success", .metadata = meta, .request_id = -1,
+		};
+		r = meta ? kw_audit_write(a, &rec) : KW_ERR_NOMEM;
+		json_decref(meta);
+		if (r < 0)
+			return r;
+	}
+	long long due = count_due(a, cutoff_ms);
+	*ret_report = json_pack("{s:I, s:I, s:s?, s:b}", "pruned", (json_int_t)n,
+	    "remaining_due", (json_int_t)(due < 0 ? 0 : due), "archive", path[0] ? path : NULL,
+	    "done", n == 0 || due <= 0 || n < batch);
+	return *ret_report ? 0 : KW_ERR_NOMEM;
+}

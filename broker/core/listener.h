@@ -1,0 +1,27 @@
+/*
+ * server.h - the listening socket: created safely, never stolen.
+ */
+#ifndef KW_SERVER_H
+#define KW_SERVER_H
+
+#include <sys/types.h>
+
+#include "common/macros.h"
+
+/*
+ * Listen on the Unix socket at path with permissions mode.  A lock file
+ * (path + ".lock", flock) makes one broker own the path: while another
+ * broker holds it, or a live broker answers on the socket, this fails with
+ * KW_ERR_BUSY.  A socket left by a crashed broker is removed; any other kind
+ * of file at path is left alone (KW_ERR_IO).  The socket is bound under a
+ * private umask and only then given `mode`, so it is never briefly open to
+ * others.  On success *ret_fd (non-blocking) and *ret_lock_fd are the
+ * caller's; err explains failures.
+ */
+int kw_server_listen(const char *path, mode_t mode, int *ret_fd, int *ret_lock_fd,
+    char *err, size_t err_len) KW_WUR KW_NONNULL(1, 3, 4, 5);
+
+/* Close the socket, remove its file and release the lock. */
+void kw_server_close(const char *path, int fd, int lock_fd);
+
+#endif

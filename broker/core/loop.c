@@ -1,0 +1,463 @@
+/*
+ * loop.c - the event loop (see loop.h).
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/keywarden.h"
+#include "common/log.h"
+#include "broker/core/loop.h"
+#include "client/proto.h"
+#include "broker/dispatch/dispatch.h"
+#include "broker/audit/retention.h"
+
+/* Stop reading a client's requests while this much of its output is unsent. */
+#define KW_OUT_HIGH_WATER (64 * 1024)
+
+static char tag_listen, tag_signal;	/* epoll data for the non-client fds */
+
+int64_t
+kw_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+conn_close(struct kw_broker *b, struct kw_conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		b->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	b->n_conns--;
+	kw_batch_forget_conn(b, c);
+	close(c->fd);		/* also removes it from the epoll set */
+	if (b->accept_paused) {
+		/* A descriptor is free again: take new clients again. */
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &tag_listen };
+		if (epoll_ctl(b->epoll_fd, EPOLL_CTL_MOD, b->listen_fd, &ev) == 0)
+			b->accept_paused = false;
+	}
+	kw_frame_reader_reset(&c->rd);
+	free(c->out);
+	free(c);
+}
+
+static void
+conn_watch(struct kw_broker *b, struct kw_conn *c)
+{
+	/* Writing or reading, never both: unsent replies pause new requests. */
+	struct epoll_event ev = {
+		.events = c->out_len > c->out_off ? EPOLLOUT : EPOLLIN,
+		.data.ptr = c,
+	};
+
+	(void)epoll_ctl(b->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static int
+conn_queue(struct kw_conn *c, json_t *reply)
+{
+	uint8_t *frame = NULL;
+	size_t len;
+	int r = kw_msg_encode(reply, &frame, &len);
+
+	json_decref(reply);
+	if (r < 0)
+		return r;
+	if (c->out_off > 0 && c->out_off == c->out_len) {
+		c->out_len = c->out_off = 0;
+	}
+	uint8_t *grown = realloc(c->out, c->out_len + len);
+	if (!grown) {
+		free(frame);
+		return KW_ERR_NOMEM;
+	}
+	if (c->out_len == c->out_off)
+		c->out_start_ms = kw_now_ms();
+	c->out = grown;
+	memcpy(c->out + c->out_len, frame, len);
+	c->out_len += len;
+	free(frame);
+	return 0;
+}
+
+/* Returns -1 when the connection was closed. */
+static int
+conn_flush(struct kw_broker *b, struct kw_conn *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n < 0) {
+			conn_close(b, c);
+			return -1;
+		}
+		c->out_off += (size_t)n;
+		c->last_active_ms = kw_now_ms();
+	}
+	if (c->out_off == c->out_len) {
+		free(c->out);
+		c->out = NULL;
+		c->out_len = c->out_off = 0;
+		if (c->closing && c->pending == 0) {
+			conn_close(b, c);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Frame and answer what is buffered in c->in, as far as backpressure allows. */
+static void
+conn_process(struct kw_broker *b, struct kw_conn *c)
+{
+	size_t off = 0;
+
+	while (off < c->in_len && !c->closing &&
+	    c->out_len - c->out_off < KW_OUT_HIGH_WATER) {
+		bool was_partial = kw_frame_reader_partial(&c->rd), close_after = false;
+		size_t used;
+		int r = kw_frame_feed(&c->rd, c->in + off, c->in_len - off, &used);
+
+		off += used;
+		if (!was_partial && kw_frame_reader_partial(&c->rd))
+			c->frame_start_ms = kw_now_ms();
+		if (r == 0)
+			continue;
+		if (r == 1) {
+			uint8_t *body;
+			size_t len;
+			if (kw_frame_take(&c->rd, &body, &len) < 0)
+				break;
+			kw_dispatch(b, c, body, len, &close_after);
+			free(body);
+		} else {
+			/* The stream cannot be resynchronised after a bad header. */
+			kw_dispatch_frame_error(b, c, r);
+			close_after = true;
+		}
+		if (close_after)
+			c->closing = true;
+	}
+	memmove(c->in, c->in + off, c->in_len - off);
+	c->in_len -= off;
+	if (c->closing)
+		c->in_len = 0;
+}
+
+static void
+conn_readable(struct kw_broker *b, struct kw_conn *c)
+{
+	ssize_t n;
+
+	if (c->in_len == sizeof(c->in)) {
+		conn_process(b, c);
+	} else {
+		n = recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			conn_close(b, c);
+			return;
+		}
+		c->in_len += (size_t)n;
+		c->last_active_ms = kw_now_ms();
+		conn_process(b, c);
+	}
+	if (conn_flush(b, c) < 0)
+		return;
+	/* Held replies go out at the end of the turn (deliver), and close it then. */
+	if (c->closing && c->out_len == 0 && c->pending == 0) {
+		conn_close(b, c);
+		return;
+	}
+	conn_watch(b, c);
+}
+
+static void
+conn_writable(struct kw_broker *b, struct kw_conn *c)
+{
+	if (conn_flush(b, c) < 0)
+		return;
+	/* Pipelined requests waited for the replies to drain. */
+	if (c->out_len == 0 && c->in_len > 0) {
+		conn_process(b, c);
+		if (conn_flush(b, c) < 0)
+			return;
+	}
+	conn_watch(b, c);
+}
+
+/*
+ * End the turn: commit its records and changes together (group commit),
+ * then send every held reply.  A connection whose handshake reply turned
+ * into a refusal is not greeted after all (its next request is refused).
+ */
+static void
+deliver(struct kw_broker *b)
+{
+	struct kw_batch_entry *e;
+	size_t n;
+	int r = kw_batch_commit(b);
+
+	e = kw_batch_entries(b, &n);
+	for (size_t i = 0; i < n; i++) {
+		struct kw_conn *c = e[i].conn;
+		if (!c)
+			continue;
+		if (e[i].hello && r == KW_ERR_AUDIT)
+			c->greeted = false;
+		if (e[i].close)
+			c->closing = true;
+		if (conn_queue(c, json_incref(e[i].reply)) < 0)
+			c->closing = true;
+	}
+	/* Flush each connection once, after all its replies are queued. */
+	for (size_t i = 0; i < n; i++) {
+		struct kw_conn *c = e[i].conn;
+		if (!c)
+			continue;
+		e[i].conn = NULL;
+		if (--c->pending > 0)
+			continue;
+		if (conn_flush(b, c) < 0)
+			continue;
+		if (c->closing && c->out_len == 0) {
+			kw_batch_forget_conn(b, c);
+			conn_close(b, c);
+			continue;
+		}
+		conn_watch(b, c);
+	}
+	kw_batch_clear(b);
+}
+
+/* Name the caller from the password database, or by number if it has no entry. */
+static void
+name_caller(struct kw_caller *who, char *name, size_t name_len)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	if (getpwuid_r(who->uid, &pw, buf, sizeof(buf), &res) == 0 && res &&
+	    strlen(res->pw_name) < name_len)
+		snprintf(name, name_len, "%s", res->pw_name);
+	else
+		snprintf(name, name_len, "%u", (unsigned)who->uid);
+	who->user = name;
+}
+
+/* Send one reply without waiting, best effort: the connection ends next. */
+static void
+send_last_words(int fd, json_t *reply)
+{
+	uint8_t *frame = NULL;
+	size_t len;
+
+	if (reply && kw_msg_encode(reply, &frame, &len) == 0)
+		(void)send(fd, frame, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	json_decref(reply);
+	free(frame);
+}
+
+/* Over the limit: say so in one audited frame and hang up. */
+static void
+refuse_busy(struct kw_broker *b, int fd)
+{
+	struct kw_caller who = { 0 };
+	char name[64];
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+
+	deliver(b);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
+		who.uid = cred.uid;
+		who.gid = cred.gid;
+		who.pid = cred.pid;
+		name_caller(&who, name, sizeof(name));
+		send_last_words(fd, kw_dispatch_event(b, &who, "connect", KW_ERR_BUSY,
+		    "too many clients; try again later"));
+	}
+	close(fd);
+}
+
+static void
+accept_all(struct kw_broker *b)
+{
+	for (;;) {
+		struct ucred cred;
+		socklen_t clen = sizeof(cred);
+		int fd = accept4(b->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE) {
+				/*
+				 * The pending client stays queued; without a pause the
+				 * level-triggered listener would spin until one closes.
+				 */
+				struct epoll_event ev = { .events = 0, .data.ptr = &tag_listen };
+				kw_log_warn("accept: %s; pausing until a client leaves",
+				    strerror(errno));
+				if (epoll_ctl(b->epoll_fd, EPOLL_CTL_MOD, b->listen_fd, &ev) == 0)
+					b->accept_paused = true;
+			} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+				kw_log_warn("accept: %s", strerror(errno));
+			}
+			return;
+		}
+		if (b->n_conns >= b->max_conns) {
+			kw_log_warn("refusing a client: %zu connections open", b->n_conns);
+			refuse_busy(b, fd);
+			continue;
+		}
+		/* The kernel's word on who connected: the basis of every decision. */
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
+			kw_log_warn("SO_PEERCRED: %s", strerror(errno));
+			close(fd);
+			continue;
+		}
+		struct kw_conn *c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->caller.uid = cred.uid;
+		c->caller.gid = cred.gid;
+		c->caller.pid = cred.pid;
+		name_caller(&c->caller, c->user, sizeof(c->user));
+		kw_frame_reader_init(&c->rd, KW_FRAME_MAX);
+		c->last_active_ms = kw_now_ms();
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+		if (epoll_ctl(b->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = b->conns;
+		if (b->conns)
+			b->conns->prev = c;
+		b->conns = c;
+		b->n_conns++;
+	}
+}
+
+static int64_t
+conn_deadline(const struct kw_broker *b, const struct kw_conn *c)
+{
+	if (c->out_len > c->out_off)
+		return c->out_start_ms + b->client_timeout_ms;
+	if (kw_frame_reader_partial(&c->rd))
+		return c->frame_start_ms + b->client_timeout_ms;
+	return c->last_active_ms + b->idle_timeout_ms;
+}
+
+/* Close connections past their deadline; return ms until the next one (-1: none). */
+static int
+expire(struct kw_broker *b)
+{
+	int64_t now = kw_now_ms(), next = -1;
+	struct kw_conn *c = b->conns, *n;
+
+	for (; c; c = n) {
+		n = c->next;
+		int64_t d = conn_deadline(b, c);
+		if (d <= now) {
+			kw_log_debug("closing client pid %d: deadline passed", (int)c->caller.pid);
+			/* A started message that never finished is answered and audited. */
+			if (c->out_len == c->out_off && kw_frame_reader_partial(&c->rd) &&
+			    !c->closing) {
+				kw_frame_reader_reset(&c->rd);
+				c->in_len = 0;
+				kw_dispatch_frame_error(b, c, KW_ERR_TIMEOUT);
+				c->closing = true;
+				c->out_start_ms = now;
+				continue;
+			}
+			conn_close(b, c);
+			continue;
+		}
+		if (next < 0 || d - now < next)
+			next = d - now;
+	}
+	return next < 0 ? -1 : (int)(next > 60000 ? 60000 : next);
+}
+
+static void
+on_signal(struct kw_broker *b)
+{
+	struct signalfd_siginfo si;
+
+	while (read(b->signal_fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			kw_log_info("stopping on signal %u", si.ssi_signo);
+			b->stopping = true;
+		}
+	}
+}
+
+int
+kw_loop_run(struct kw_broker *b)
+{
+	struct epoll_event ev[64];
+	struct epoll_event lev = { .events = EPOLLIN, .data.ptr = &tag_listen };
+	struct epoll_event sev = { .events = EPOLLIN, .data.ptr = &tag_signal };
+
+	if (epoll_ctl(b->epoll_fd, EPOLL_CTL_ADD, b->listen_fd, &lev) < 0 ||
+	    epoll_ctl(b->epoll_fd, EPOLL_CTL_ADD, b->signal_fd, &sev) < 0) {
+		kw_log_error("epoll_ctl: %s", strerror(errno));
+		return KW_ERR_IO;
+	}
+	while (!b->stopping) {
+		int timeout = expire(b);
+		/* Replies of timed-out frames were held by expire: send them now. */
+		deliver(b);
+		int prune_in = kw_retention_timeout_ms(b);
+		if (timeout < 0 || prune_in < timeout)
+			timeout = prune_in;
+		int n = epoll_wait(b->epoll_fd, ev, (int)KW_ELEMENTSOF(ev), timeout);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			kw_log_error("epoll_wait: %s", strerror(errno));
+			return KW_ERR_IO;
+		}
+		kw_retention_tick(b);
+		for (int i = 0; i < n; i++) {
+			void *p = ev[i].data.ptr;
+			if (p == &tag_listen)
+				accept_all(b);
+			else if (p == &tag_signal)
+				on_signal(b);
+			else if (ev[i].events & (EPOLLERR | EPOLLHUP) && !(ev[i].events & EPOLLIN))
+				conn_close(b, p);
+			else if (ev[i].events & EPOLLOUT)
+				conn_writable(b, p);
+			else
+				conn_readable(b, p);
+		}
+		deliver(b);
+	}
+	deliver(b);
+	while (b->conns)
+		conn_close(b, b->conns);
+	return 0;
+}

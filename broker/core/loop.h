@@ -1,0 +1,22 @@
+/*
+ * loop.h - the broker's event loop: one thread, epoll, many clients.
+ *
+ * No client can hold up another: sockets are non-blocking, every connection
+ * has a deadline (finish a started frame, read your replies, or stay idle
+ * no longer than allowed), and a client that does not read its replies is
+ * not read from until it does.
+ */
+#ifndef KW_LOOP_H
+#define KW_LOOP_H
+
+#include "broker/core/daemon.h"
+#include "common/macros.h"
+
+/*
+ * Serve until SIGTERM or SIGINT arrives on b->signal_fd.  b's listening,
+ * signal and epoll descriptors must be set.  Returns 0 after a clean stop,
+ * KW_ERR_IO if epoll itself fails.  Open connections are closed on return.
+ */
+int kw_loop_run(struct kw_broker *b) KW_WUR KW_NONNULL(1);
+
+#endif

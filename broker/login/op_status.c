@@ -1,0 +1,54 @@
+/*
+ * op_status.c - "status": is the broker there, which version, who am I.
+ */
+#include "client/keywarden.h"
+#include "broker/dispatch/dispatch.h"
+#include "broker/login/sessions.h"
+#include "broker/store/users.h"
+
+int
+kw_op_status(struct kw_call *call, json_t **ret_result)
+{
+	const struct kw_caller *who = call->caller;
+	struct kw_user u;
+	json_t *user = json_null(), *roles = NULL;
+	int r;
+
+	/* Who keywarden knows the caller as, if at all. */
+	r = kw_user_by_uid(call->b->state, who->uid, &u);
+	if (r == 0) {
+		user = json_string(u.name);
+		r = kw_user_roles(call->b->state, u.uid, &roles);
+	} else if (r == KW_ERR_NOT_FOUND) {
+		r = (roles = json_array()) ? 0 : KW_ERR_NOMEM;
+	}
+	if (r < 0) {
+		json_decref(user);
+		return r;
+	}
+	/* The session the request came with, as the broker sees it now. */
+	json_t *session = json_null();
+	if (call->session) {
+		char exp[32], idle[32];
+		long long timeout = kw_config_int(call->b->cfg, "security.session.timeout");
+		session = json_pack("{s:s, s:o, s:s}", "id", call->session->id,
+		    "expires", call->session->expires < 0 ? json_null() :
+		    json_string(kw_time_text(call->session->expires, exp)),
+		    "idle_expires", kw_time_text(call->session->last_used + timeout, idle));
+	}
+	*ret_result = json_pack("{s:s, s:i, s:s, s:{s:s, s:I, s:I, s:I}, s:o, s:o, s:o}",
+	    "version", KW_VERSION,
+	    "protocol", KW_PROTOCOL_VERSION,
+	    "socket", call->b->socket_path,
+	    "caller",
+	    "user", who->user,
+	    "uid", (json_int_t)who->uid,
+	    "gid", (json_int_t)who->gid,
+	    "pid", (json_int_t)who->pid,
+	    "user", user,
+	    "roles", roles,
+	    "session", session);
+	if (*ret_result && call->session_error)
+		json_object_set_new(*ret_result, "session_error", json_string(call->session_error));
+	return *ret_result ? 0 : KW_ERR_NOMEM;
+}

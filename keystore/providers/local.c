@@ -1,0 +1,139 @@
+/*
+ * provider_local.c - the embedded default master key: 32 random bytes in
+ * keystore/master.key (0600), made at first run.  It protects against a
+ * copied keystore directory without the key file, not against root.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "keystore/cipher/aead.h"
+#include "common/fsutil.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "keystore/providers/provider.h"
+
+#define MAGIC "LOC1"
+#define AD "keywarden data key"
+
+struct local {
+	unsigned char *kek;	/* sodium_malloc'd */
+};
+
+static int
+local_new_dek(struct kw_provider *p, unsigned char *dek, unsigned char **ret_blob, size_t *ret_len)
+{
+	struct local *l = p->priv;
+	size_t len = 4 + KW_GCM_IV_LEN + KW_DEK_LEN + KW_GCM_TAG_LEN;
+	unsigned char *blob = malloc(len);
+
+	if (!blob)
+		return KW_ERR_NOMEM;
+	randombytes_buf(dek, KW_DEK_LEN);
+	memcpy(blob, MAGIC, 4);
+	if (kw_gcm_seal(l->kek, (const unsigned char *)AD, strlen(AD), dek, KW_DEK_LEN, blob + 4) < 0) {
+		free(blob);
+		return KW_ERR_INTERNAL;
+	}
+	*ret_blob = blob;
+	*ret_len = len;
+	return 0;
+}
+
+static int
+local_unwrap(struct kw_provider *p, const unsigned char *blob, size_t len, unsigned char *dek)
+{
+	struct local *l = p->priv;
+
+	if (len != 4 + KW_GCM_IV_LEN + KW_DEK_LEN + KW_GCM_TAG_LEN || memcmp(blob, MAGIC, 4) != 0) {
+		kw_log_error("local provider: not a data key wrapped by the local master key");
+		return KW_ERR_IO;
+	}
+	if (kw_gcm_open(l->kek, (const unsigned char *)AD, strlen(AD), blob + 4, len - 4, dek) < 0) {
+		kw_log_error("local provider: the data key does not open with keystore/master.key "
+		    "(the master key or the wrapped data key was changed)");
+		return KW_ERR_IO;
+	}
+	return 0;
+}
+
+static void
+local_close(struct kw_provider *p)
+{
+	struct local *l = p->priv;
+
+	sodium_free(l->kek);
+	free(l);
+	free(p);
+}
+
+static const struct kw_provider_ops local_ops = {
+	.name = "local",
+	.new_dek = local_new_dek,
+	.unwrap = local_unwrap,
+	.close = local_close,
+};
+
+static int
+load_key(const char *path, unsigned char *kek, char *err, size_t err_len)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	ssize_t n;
+
+	if (fd < 0 && errno == ENOENT) {
+		randombytes_buf(kek, KW_GCM_KEY_LEN);
+		if (kw_write_atomic(path, kek, KW_GCM_KEY_LEN, 0600) < 0) {
+			snprintf(err, err_len, "%s: %s", path, strerror(errno));
+			return KW_ERR_IO;
+		}
+		return 0;
+	}
+	if (fd < 0) {
+		snprintf(err, err_len, "%s: %s", path, strerror(errno));
+		return KW_ERR_IO;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) ||
+	    st.st_size != KW_GCM_KEY_LEN) {
+		close(fd);
+		snprintf(err, err_len, "%s: must be a %d-byte file of mode 0600", path, KW_GCM_KEY_LEN);
+		return KW_ERR_IO;
+	}
+	n = read(fd, kek, KW_GCM_KEY_LEN);
+	close(fd);
+	if (n != KW_GCM_KEY_LEN) {
+		snprintf(err, err_len, "%s: short read", path);
+		return KW_ERR_IO;
+	}
+	return 0;
+}
+
+int
+kw_provider_local_open(const struct kw_config *cfg, const char *dir, struct kw_provider **ret,
+    char *err, size_t err_len)
+{
+	struct kw_provider *p = calloc(1, sizeof(*p));
+	struct local *l = calloc(1, sizeof(*l));
+	char path[4096];
+	int r = KW_ERR_NOMEM;
+
+	if (!p || !l || !(l->kek = sodium_malloc(KW_GCM_KEY_LEN)))
+		goto fail;
+	snprintf(path, sizeof(path), "%s/master.key", dir);
+	if ((r = load_key(path, l->kek, err, err_len)) < 0)
+		goto fail;
+	p->ops = &local_ops;
+	p->priv = l;
+	*ret = p;
+	return 0;
+ fail:
+	if (l)
+		sodium_free(l->kek);
+	free(l);
+	free(p);
+	return r;
+}
