@@ -20,7 +20,12 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "broker/audit/audit.h"
 #include "broker/core/daemon.h"
+#include "broker/dispatch/dispatch.h"
+#include "broker/features.h"
+#include "broker/login/secrets.h"
+#include "broker/store/factors.h"
 #include "common/config.h"
 #include "common/fsutil.h"
 #include "keystore/keystore.h"
@@ -31,7 +36,6 @@
 #include "broker/core/sd_notify.h"
 #include "broker/accounts/roles.h"
 #include "broker/core/listener.h"
-#include "broker/store/sql.h"
 #include "broker/store/state.h"
 #include "broker/login/totp.h"
 #include "common/wipe_alloc.h"
@@ -97,7 +101,7 @@ log_level(const char *name)
 }
 
 static int
-setup_signals(struct kw_broker *b)
+setup_signals(struct kw_daemon *b)
 {
 	sigset_t set;
 
@@ -111,26 +115,12 @@ setup_signals(struct kw_broker *b)
 	return b->signal_fd < 0 ? -1 : 0;
 }
 
-/* Does state.db hold anything sealed under master.key (TOTP seeds)? */
-static bool
-sealed_secrets_stored(sqlite3 *db)
-{
-	sqlite3_stmt *st = NULL;
-	bool any = true;	/* when unsure, do not make a new key */
-
-	if (sqlite3_prepare_v2(db, "SELECT EXISTS (SELECT 1 FROM totp)", -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		any = sqlite3_column_int(st, 0) != 0;
-	sqlite3_finalize(st);
-	return any;
-}
-
 /* The audit settings; a seal key that is not a public key stops the start (exit 2). */
 static int
-audit_options(const struct kw_broker *b, struct kw_audit_options *o, char *log_path,
+audit_options(const struct kw_services *svc, struct kw_audit_options *o, char *log_path,
     size_t log_len)
 {
-	const struct kw_config *cfg = b->cfg;
+	const struct kw_config *cfg = svc->cfg;
 	const char *key = kw_config_str(cfg, "security.audit.encryptionKey");
 	const char *log = kw_config_str(cfg, "security.audit.logFile");
 	size_t n = 0;
@@ -142,7 +132,7 @@ audit_options(const struct kw_broker *b, struct kw_audit_options *o, char *log_p
 	};
 	/* Relative paths are inside the data directory, like incidentLogPath. */
 	if (*log) {
-		snprintf(log_path, log_len, "%s%s%s", log[0] == '/' ? "" : b->data_dir,
+		snprintf(log_path, log_len, "%s%s%s", log[0] == '/' ? "" : svc->data_dir,
 		    log[0] == '/' ? "" : "/", log);
 		o->log_file = log_path;
 	}
@@ -158,34 +148,17 @@ audit_options(const struct kw_broker *b, struct kw_audit_options *o, char *log_p
 	return 0;
 }
 
-/* Hold the audit store against the head state.db remembers from the last run. */
+/* Hold the audit store against the head the state store remembers from the last run. */
 static int
-reconcile_audit(struct kw_broker *b)
+reconcile_audit(struct kw_services *svc)
 {
-	sqlite3_stmt *st = NULL;
-	char hex[KW_AUDIT_HASH_HEX] = "";
+	char value[128], hex[KW_AUDIT_HASH_HEX] = "";
 	long long seq = 0;
-	int r = 0;
 
-	if (kw_sql_prepare(b->state, &st, "SELECT value FROM meta WHERE key = 'audit_head'",
-	    "") == 0 && sqlite3_step(st) == SQLITE_ROW &&
-	    sscanf((const char *)sqlite3_column_text(st, 0), "%lld %64s", &seq, hex) == 2)
-		r = kw_audit_reconcile(b->audit, seq, hex);
-	sqlite3_finalize(st);
-	return r;
-}
-
-/* The digest of the configuration the last start ran with (state.db meta), or "". */
-static void
-previous_config(struct kw_broker *b, char *out, size_t out_len)
-{
-	sqlite3_stmt *st = NULL;
-
-	out[0] = '\0';
-	if (kw_sql_prepare(b->state, &st, "SELECT value FROM meta WHERE key = 'config_sha256'",
-	    "") == 0 && sqlite3_step(st) == SQLITE_ROW)
-		snprintf(out, out_len, "%s", (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	if (kw_state_meta_get(svc->state, "audit_head", value, sizeof(value)) == 0 &&
+	    sscanf(value, "%lld %64s", &seq, hex) == 2)
+		return kw_audit_reconcile(svc->audit, seq, hex);
+	return 0;
 }
 
 /*
@@ -195,7 +168,7 @@ previous_config(struct kw_broker *b, char *out, size_t out_len)
  * broker reads it at start).
  */
 static int
-record_start(struct kw_broker *b, const char *config)
+record_start(struct kw_services *svc, const char *config)
 {
 	unsigned char digest[crypto_hash_sha256_BYTES];
 	char hex[2 * sizeof(digest) + 1] = "", prev[2 * sizeof(digest) + 1];
@@ -215,14 +188,15 @@ record_start(struct kw_broker *b, const char *config)
 	char full[PATH_MAX];
 	if (realpath(config, full))
 		config = full;
-	previous_config(b, prev, sizeof(prev));
+	if (kw_state_meta_get(svc->state, "config_sha256", prev, sizeof(prev)) < 0)
+		prev[0] = '\0';
 	json_t *meta = json_pack("{s:s, s:s, s:s}", "config", config, "sha256", hex,
 	    "version", KW_VERSION);
 	struct kw_audit_record rec = {
 		.user = NULL, .pid = getpid(), .action = "broker.start", .resource = "config",
 		.result = "success", .metadata = meta, .request_id = -1,
 	};
-	r = meta ? kw_audit_write(b->audit, &rec) : KW_ERR_NOMEM;
+	r = meta ? kw_audit_write(svc->audit, &rec) : KW_ERR_NOMEM;
 	json_decref(meta);
 	if (r < 0 || !prev[0] || strcmp(prev, hex) == 0)
 		goto save;
@@ -230,18 +204,17 @@ record_start(struct kw_broker *b, const char *config)
 	    "sha256", hex);
 	rec.action = "config.change";
 	rec.metadata = meta;
-	r = meta ? kw_audit_write(b->audit, &rec) : KW_ERR_NOMEM;
+	r = meta ? kw_audit_write(svc->audit, &rec) : KW_ERR_NOMEM;
 	json_decref(meta);
  save:
 	/* Recorded first, remembered after: a crash between repeats the record, never loses it. */
-	if (r == 0 && kw_sql_exec(b->state, NULL, "INSERT OR REPLACE INTO meta (key, value) "
-	    "VALUES ('config_sha256', ?)", "t", hex) < 0)
+	if (r == 0 && kw_state_meta_set(svc->state, "config_sha256", hex) < 0)
 		kw_log_warn("state store: cannot remember the configuration's digest");
 	return r;
 }
 
 static int
-open_data_dir(struct kw_broker *b, const char *config)
+open_data_dir(struct kw_services *svc)
 {
 	struct kw_audit_options aopt;
 	struct statvfs vfs;
@@ -250,38 +223,38 @@ open_data_dir(struct kw_broker *b, const char *config)
 	struct stat st;
 	int r;
 
-	if (kw_mkdir_p(b->data_dir, 0700) < 0) {
-		kw_log_error("data directory %s: %s", b->data_dir, strerror(errno));
+	if (kw_mkdir_p(svc->data_dir, 0700) < 0) {
+		kw_log_error("data directory %s: %s", svc->data_dir, strerror(errno));
 		return EXIT_RUNTIME;
 	}
-	if (stat(b->data_dir, &st) == 0 && (st.st_mode & 077))
+	if (stat(svc->data_dir, &st) == 0 && (st.st_mode & 077))
 		kw_log_warn("data directory %s is mode %04o; it should be 0700",
-		    b->data_dir, (unsigned)(st.st_mode & 07777));
-	if (statvfs(b->data_dir, &vfs) == 0 && (vfs.f_flag & ST_RDONLY)) {
+		    svc->data_dir, (unsigned)(st.st_mode & 07777));
+	if (statvfs(svc->data_dir, &vfs) == 0 && (vfs.f_flag & ST_RDONLY)) {
 		kw_log_error("data directory %s is on a read-only file system: the audit trail "
-		    "cannot be written, so nothing can be answered", b->data_dir);
+		    "cannot be written, so nothing can be answered", svc->data_dir);
 		return EXIT_RUNTIME;
 	}
-	if (audit_options(b, &aopt, log_path, sizeof(log_path)) < 0)
+	if (audit_options(svc, &aopt, log_path, sizeof(log_path)) < 0)
 		return EXIT_CONFIG;
-	if ((r = kw_state_open(b->data_dir, &b->state, err, sizeof(err))) < 0 ||
-	    (r = kw_audit_open(b->data_dir, &aopt, &b->audit, err, sizeof(err))) < 0) {
+	if ((r = kw_state_open(svc->data_dir, &svc->state, err, sizeof(err))) < 0 ||
+	    (r = kw_audit_open(svc->data_dir, &aopt, &svc->audit, err, sizeof(err))) < 0) {
 		kw_log_error("%s", err);
 		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	}
 
-	if ((r = kw_secrets_open(b->data_dir, sealed_secrets_stored(b->state), &b->secrets, err,
+	if ((r = kw_secrets_open(svc->data_dir, kw_factor_any(svc->state), &svc->secrets, err,
 	    sizeof(err))) < 0) {
 		kw_log_error("%s", err);
 		return EXIT_RUNTIME;
 	}
-	r = kw_keystore_open(b->cfg, b->data_dir, &b->keystore, err, sizeof(err));
+	r = kw_keystore_open(svc->cfg, svc->data_dir, &svc->keystore, err, sizeof(err));
 	if (r < 0) {
 		kw_log_error("%s", err);
 		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	}
-	kw_role_warn_shadowed(b->cfg, b->state);
-	if ((r = kw_monitor_open(b, &b->monitor, err, sizeof(err))) < 0) {
+	kw_role_warn_shadowed(svc->cfg, svc->state);
+	if ((r = kw_monitor_open(svc, &svc->monitor, err, sizeof(err))) < 0) {
 		kw_log_error("monitoring: %s", err);
 		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	}
@@ -289,10 +262,10 @@ open_data_dir(struct kw_broker *b, const char *config)
 }
 
 static int
-run(struct kw_broker *b, const char *config)
+run(struct kw_daemon *dm, struct kw_services *svc, const char *config)
 {
 	char err[512];
-	mode_t mode = (mode_t)strtol(kw_config_str(b->cfg, "broker.socketMode"), NULL, 8);
+	mode_t mode = (mode_t)strtol(kw_config_str(svc->cfg, "broker.socketMode"), NULL, 8);
 	int r;
 
 	/*
@@ -300,45 +273,52 @@ run(struct kw_broker *b, const char *config)
 	 * there (libsecret's D-Bus, curl's resolver), and a thread that inherits an
 	 * unblocked SIGTERM would die by it instead of letting signalfd report it.
 	 */
-	if (setup_signals(b) < 0 || (b->epoll_fd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+	if (setup_signals(dm) < 0 || (dm->epoll_fd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 		kw_log_error("start-up: %s", strerror(errno));
 		return EXIT_RUNTIME;
 	}
-	if ((r = open_data_dir(b, config)) != 0)
+	if ((r = open_data_dir(svc)) != 0)
 		return r;
-	r = kw_server_listen(b->socket_path, mode, &b->listen_fd, &b->lock_fd, err, sizeof(err));
+	if (kw_dispatcher_new(svc, dm->client_timeout_ms / 1000, &dm->d) < 0 ||
+	    kw_features_register(dm->d, svc) < 0) {
+		kw_log_error("start-up: cannot set up the request table");
+		return EXIT_RUNTIME;
+	}
+	r = kw_server_listen(dm->socket_path, mode, &dm->listen_fd, &dm->lock_fd, err,
+	    sizeof(err));
 	if (r < 0) {
 		kw_log_error("%s", err);
 		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	}
 	/* Only the broker holding the socket's lock writes to the trail. */
-	if (reconcile_audit(b) < 0 || record_start(b, config) < 0) {
+	if (reconcile_audit(svc) < 0 || record_start(svc, config) < 0) {
 		kw_log_error("the audit store cannot record the start; not serving");
 		return EXIT_RUNTIME;
 	}
-	kw_log_info("listening on %s", b->socket_path);
+	kw_log_info("listening on %s", dm->socket_path);
 	(void)kw_sd_notify("READY=1\nSTATUS=serving");
-	r = kw_loop_run(b);
+	r = kw_loop_run(dm);
 	(void)kw_sd_notify("STOPPING=1");
 	return r < 0 ? EXIT_RUNTIME : 0;
 }
 
 static void
-teardown(struct kw_broker *b)
+teardown(struct kw_daemon *dm, struct kw_services *svc)
 {
-	if (b->listen_fd >= 0 || b->lock_fd >= 0)
-		kw_server_close(b->socket_path, b->listen_fd, b->lock_fd);
-	if (b->epoll_fd >= 0)
-		close(b->epoll_fd);
-	if (b->signal_fd >= 0)
-		close(b->signal_fd);
-	kw_monitor_close(b->monitor);
-	kw_batch_free(b);
-	kw_audit_close(b->audit);
-	kw_secrets_free(b->secrets);
-	kw_keystore_close(b->keystore);
-	sqlite3_close(b->state);
-	kw_config_free(b->cfg);
+	if (dm->listen_fd >= 0 || dm->lock_fd >= 0)
+		kw_server_close(dm->socket_path, dm->listen_fd, dm->lock_fd);
+	if (dm->epoll_fd >= 0)
+		close(dm->epoll_fd);
+	if (dm->signal_fd >= 0)
+		close(dm->signal_fd);
+	/* The worker stops before the services it may still be answering for. */
+	kw_dispatcher_free(dm->d);
+	kw_monitor_close(svc->monitor);
+	kw_audit_close(svc->audit);
+	kw_secrets_free(svc->secrets);
+	kw_keystore_close(svc->keystore);
+	kw_state_close(svc->state);
+	kw_config_free(svc->cfg);
 }
 
 int
@@ -352,7 +332,8 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct kw_broker b = { .listen_fd = -1, .lock_fd = -1, .epoll_fd = -1, .signal_fd = -1 };
+	struct kw_daemon dm = { .listen_fd = -1, .lock_fd = -1, .epoll_fd = -1, .signal_fd = -1 };
+	struct kw_services svc = { 0 };
 	const char *config = getenv("KEYWARDEN_CONFIG");
 	bool check_only = false, debug = false;
 	char err[1024];
@@ -382,34 +363,34 @@ main(int argc, char **argv)
 		return EXIT_RUNTIME;
 	}
 
-	if (kw_config_load(config, true, &b.cfg, err, sizeof(err)) < 0) {
+	if (kw_config_load(config, true, &svc.cfg, err, sizeof(err)) < 0) {
 		kw_log_error("config: %s", err);
 		return EXIT_CONFIG;
 	}
 	if (!debug)
 		kw_log_init("keywardend", KW_LOG_STDERR,
-		    log_level(kw_config_str(b.cfg, "security.audit.logLevel")));
+		    log_level(kw_config_str(svc.cfg, "security.audit.logLevel")));
 	/* The trail is what makes the broker trustworthy; it cannot be switched off. */
 	/* Likewise deny-by-default does not depend on a switch. */
-	if (!kw_config_bool(b.cfg, "security.authorization.rbac.enabled"))
+	if (!kw_config_bool(svc.cfg, "security.authorization.rbac.enabled"))
 		kw_log_warn("config: security.authorization.rbac.enabled is false, but keywarden "
 		    "decides every request by roles regardless (deny by default)");
-	if (!kw_config_bool(b.cfg, "security.audit.enabled"))
+	if (!kw_config_bool(svc.cfg, "security.audit.enabled"))
 		kw_log_warn("config: security.audit.enabled is false, but keywarden audits "
 		    "every request regardless");
 	if (check_only) {
 		printf("%s: configuration is valid\n", config);
-		kw_config_free(b.cfg);
+		kw_config_free(svc.cfg);
 		return 0;
 	}
-	b.socket_path = kw_config_str(b.cfg, "broker.socket");
-	b.data_dir = kw_config_str(b.cfg, "broker.dataDir");
-	b.max_conns = (size_t)kw_config_int(b.cfg, "broker.maxClients");
-	b.client_timeout_ms = kw_config_int(b.cfg, "broker.clientTimeout") * 1000;
-	b.idle_timeout_ms = kw_config_int(b.cfg, "broker.idleTimeout") * 1000;
-	raise_fd_limit(b.max_conns);
+	svc.socket_path = dm.socket_path = kw_config_str(svc.cfg, "broker.socket");
+	svc.data_dir = kw_config_str(svc.cfg, "broker.dataDir");
+	dm.max_conns = (size_t)kw_config_int(svc.cfg, "broker.maxClients");
+	dm.client_timeout_ms = kw_config_int(svc.cfg, "broker.clientTimeout") * 1000;
+	dm.idle_timeout_ms = kw_config_int(svc.cfg, "broker.idleTimeout") * 1000;
+	raise_fd_limit(dm.max_conns);
 
-	r = run(&b, config);
-	teardown(&b);
+	r = run(&dm, &svc, config);
+	teardown(&dm, &svc);
 	return r;
 }

@@ -7,6 +7,21 @@
 #include "common/clock.h"
 
 long long
+kw_now(void)
+{
+	return (long long)time(NULL);
+}
+
+int64_t
+kw_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+long long
 kw_now_rfc3339(char buf[KW_RFC3339_LEN])
 {
 	struct timespec ts;

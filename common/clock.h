@@ -1,12 +1,22 @@
 /*
- * clock.h - wall-clock timestamps as keywarden writes them.
+ * clock.h - the one clock: wall-clock time (Unix seconds, RFC 3339 text)
+ * for what is recorded and compared with dates, and monotonic milliseconds
+ * for deadlines.  The wall clock is CLOCK_REALTIME, which libfaketime moves
+ * in tests; nothing else in keywarden reads a clock.
  */
 #ifndef KW_CLOCK_H
 #define KW_CLOCK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/macros.h"
+
+/* Wall-clock Unix seconds: session expiry, locks, retention, key ages. */
+long long kw_now(void);
+
+/* Monotonic milliseconds, for deadlines that must not jump with the wall clock. */
+int64_t kw_mono_ms(void);
 
 /* Room for any timestamp kw_now_rfc3339 writes. */
 #define KW_RFC3339_LEN 40

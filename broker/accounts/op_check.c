@@ -3,6 +3,7 @@
  * dispatcher has already asked the decision point (the table takes the verb
  * and resource from the arguments), so reaching this handler means yes.
  */
+#include "broker/accounts/ops.h"
 #include "client/keywarden.h"
 #include "broker/dispatch/dispatch.h"
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "broker/accounts/ops.h"
 #include "client/keywarden.h"
 #include "broker/store/locks.h"
 #include "broker/dispatch/dispatch.h"
@@ -42,9 +43,9 @@ kw_op_user_lock(struct kw_call *call, json_t **ret_result)
 	if (exp)
 		until = now + json_integer_value(exp);
 	if ((r = kw_op_find_user(call, &u)) < 0 ||
-	    (r = kw_lock_set(call->b->state, u.uid, now, until,
+	    (r = kw_lock_set(call->svc->state, u.uid, now, until,
 	    msg ? json_string_value(msg) : "locked by an administrator", call->caller->user)) < 0 ||
-	    (r = kw_session_revoke_uid(call->b->state, u.uid, &ended)) < 0)
+	    (r = kw_session_revoke_uid(call->svc->state, u.uid, &ended)) < 0)
 		return r;
 	json_object_set_new(call->meta, "until", until < 0 ? json_null() :
 	    json_string(kw_time_text(until, text)));
@@ -63,7 +64,7 @@ kw_op_user_unlock(struct kw_call *call, json_t **ret_result)
 	int r;
 
 	if ((r = kw_op_find_user(call, &u)) < 0 ||
-	    (r = kw_lock_clear(call->b->state, u.uid, &was)) < 0)
+	    (r = kw_lock_clear(call->svc->state, u.uid, &was)) < 0)
 		return r;
 	json_object_set_new(call->meta, "was_locked", json_boolean(was));
 	*ret_result = json_pack("{s:s, s:b, s:b}", "user", u.name, "locked", 0, "was_locked", was);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "broker/accounts/ops.h"
 #include "client/keywarden.h"
 #include "common/perm.h"
 #include "broker/dispatch/dispatch.h"
@@ -17,13 +18,13 @@ find_role(struct kw_call *call, json_t **ret_role)
 {
 	const char *name = kw_arg_str(call->args, "role");
 	json_t *users = NULL;
-	int r = kw_role_get(call->b->cfg, call->b->state, name, ret_role);
+	int r = kw_role_get(call->svc->cfg, call->svc->state, name, ret_role);
 
 	if (r == KW_ERR_NOT_FOUND)
 		snprintf(call->msg, sizeof(call->msg), "no role named %.64s", name);
 	if (r < 0)
 		return r;
-	if ((r = kw_grant_holders(call->b->state, name, &users)) < 0) {
+	if ((r = kw_grant_holders(call->svc->state, name, &users)) < 0) {
 		json_decref(*ret_role);
 		return r;
 	}
@@ -35,7 +36,7 @@ int
 kw_op_role_list(struct kw_call *call, json_t **ret_result)
 {
 	json_t *roles = NULL;
-	int r = kw_role_list(call->b->cfg, call->b->state, &roles);
+	int r = kw_role_list(call->svc->cfg, call->svc->state, &roles);
 
 	if (r < 0)
 		return r;
@@ -88,13 +89,13 @@ kw_op_role_create(struct kw_call *call, json_t **ret_result)
 
 	if ((r = check_permissions(call, perms)) < 0)
 		return r;
-	if (kw_role_get(call->b->cfg, call->b->state, name, &existing) == 0) {
+	if (kw_role_get(call->svc->cfg, call->svc->state, name, &existing) == 0) {
 		snprintf(call->msg, sizeof(call->msg), "role %.64s already exists (%s)", name,
 		    json_string_value(json_object_get(existing, "source")));
 		json_decref(existing);
 		return KW_ERR_INVALID;
 	}
-	r = kw_role_create(call->b->cfg, call->b->state, name, perms, call->caller->user);
+	r = kw_role_create(call->svc->cfg, call->svc->state, name, perms, call->caller->user);
 	if (r == KW_ERR_INVALID)
 		snprintf(call->msg, sizeof(call->msg), "role %.64s already exists", name);
 	if (r < 0)
@@ -123,8 +124,8 @@ kw_op_role_delete(struct kw_call *call, json_t **ret_result)
 		snprintf(call->msg, sizeof(call->msg), "role %.64s is granted to %zu user(s); "
 		    "revoke it first or use --force", name, holders);
 		r = KW_ERR_INVALID;
-	} else if ((r = kw_grant_delete_role(call->b->state, name, &removed)) == 0) {
-		r = kw_role_delete(call->b->state, name);
+	} else if ((r = kw_grant_delete_role(call->svc->state, name, &removed)) == 0) {
+		r = kw_role_delete(call->svc->state, name);
 	}
 	json_decref(role);
 	if (r < 0)
@@ -151,7 +152,7 @@ grant_parties(struct kw_call *call, struct kw_user *u, const char **ret_role)
 	}
 	json_object_set_new(call->meta, "role", json_string(role));
 	*ret_role = role;
-	if ((r = kw_role_get(call->b->cfg, call->b->state, role, &def)) == KW_ERR_NOT_FOUND)
+	if ((r = kw_role_get(call->svc->cfg, call->svc->state, role, &def)) == KW_ERR_NOT_FOUND)
 		snprintf(call->msg, sizeof(call->msg), "no role named %.64s", role);
 	json_decref(def);
 	return r;
@@ -166,10 +167,10 @@ kw_op_role_grant(struct kw_call *call, json_t **ret_result)
 
 	if ((r = grant_parties(call, &u, &role)) < 0)
 		return r;
-	r = kw_grant_insert(call->b->state, u.uid, role, call->caller->user);
+	r = kw_grant_insert(call->svc->state, u.uid, role, call->caller->user);
 	if (r == KW_ERR_INVALID)
 		snprintf(call->msg, sizeof(call->msg), "%.64s already has role %.64s", u.name, role);
-	return r < 0 ? r : kw_user_json(call->b->state, u.uid, ret_result);
+	return r < 0 ? r : kw_user_json(call->svc->state, u.uid, ret_result);
 }
 
 int
@@ -183,8 +184,8 @@ kw_op_role_revoke(struct kw_call *call, json_t **ret_result)
 	r = grant_parties(call, &u, &role);
 	if (r < 0 && !(r == KW_ERR_NOT_FOUND && role))
 		return r;
-	r = kw_grant_delete(call->b->state, u.uid, role);
+	r = kw_grant_delete(call->svc->state, u.uid, role);
 	if (r == KW_ERR_NOT_FOUND)
 		snprintf(call->msg, sizeof(call->msg), "%.64s does not have role %.64s", u.name, role);
-	return r < 0 ? r : kw_user_json(call->b->state, u.uid, ret_result);
+	return r < 0 ? r : kw_user_json(call->svc->state, u.uid, ret_result);
 }

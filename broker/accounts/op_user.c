@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "broker/accounts/ops.h"
 #include "client/keywarden.h"
 #include "broker/login/mfa.h"
 #include "broker/dispatch/dispatch.h"
@@ -24,7 +25,7 @@ kw_op_find_user(struct kw_call *call, struct kw_user *ret_user)
 		snprintf(call->msg, sizeof(call->msg), "\"user\" must be a user name");
 		return KW_ERR_INVALID;
 	}
-	r = kw_user_by_name(call->b->state, name, ret_user);
+	r = kw_user_by_name(call->svc->state, name, ret_user);
 
 	if (r == KW_ERR_NOT_FOUND)
 		snprintf(call->msg, sizeof(call->msg), "no keywarden user named %.64s", name);
@@ -59,7 +60,7 @@ grant_listed(struct kw_call *call, uid_t uid)
 	}
 	json_array_foreach(roles, i, v) {
 		const char *name = json_string_value(v);
-		if (!name || (r = kw_role_get(call->b->cfg, call->b->state, name, &role)) ==
+		if (!name || (r = kw_role_get(call->svc->cfg, call->svc->state, name, &role)) ==
 		    KW_ERR_NOT_FOUND) {
 			snprintf(call->msg, sizeof(call->msg), "no role named %.64s",
 			    name ? name : "(not a string)");
@@ -68,7 +69,7 @@ grant_listed(struct kw_call *call, uid_t uid)
 		json_decref(role);
 		if (r < 0)
 			return r;
-		r = kw_grant_insert(call->b->state, uid, name, call->caller->user);
+		r = kw_grant_insert(call->svc->state, uid, name, call->caller->user);
 		if (r == KW_ERR_INVALID)
 			snprintf(call->msg, sizeof(call->msg), "role %.64s is listed twice", name);
 		if (r < 0)
@@ -90,7 +91,7 @@ kw_op_user_add(struct kw_call *call, json_t **ret_result)
 		snprintf(call->msg, sizeof(call->msg), "no Unix user named %.64s", name);
 		return KW_ERR_INVALID;
 	}
-	if (kw_user_by_uid(call->b->state, uid, &existing) == 0) {
+	if (kw_user_by_uid(call->svc->state, uid, &existing) == 0) {
 		if (strcmp(existing.name, name) == 0)
 			snprintf(call->msg, sizeof(call->msg), "user %.64s already exists", name);
 		else
@@ -98,17 +99,17 @@ kw_op_user_add(struct kw_call *call, json_t **ret_result)
 			    (unsigned)uid, existing.name);
 		return KW_ERR_INVALID;
 	}
-	r = kw_user_insert(call->b->state, uid, name, call->caller->user);
+	r = kw_user_insert(call->svc->state, uid, name, call->caller->user);
 	if (r == KW_ERR_INVALID)
 		snprintf(call->msg, sizeof(call->msg), "user %.64s already exists", name);
 	if (r < 0 || (r = grant_listed(call, uid)) < 0)
 		return r;
-	if ((r = kw_user_json(call->b->state, uid, ret_result)) < 0)
+	if ((r = kw_user_json(call->svc->state, uid, ret_result)) < 0)
 		return r;
 	/* A new user gets a second factor at once; the reply is the only time it shows. */
-	if (kw_config_bool(call->b->cfg, "security.authentication.mfa.enabled")) {
+	if (kw_config_bool(call->svc->cfg, "security.authentication.mfa.enabled")) {
 		json_t *enrollment = NULL;
-		if ((r = kw_mfa_enroll(call->b->state, call->b->secrets, uid, name, &enrollment)) < 0) {
+		if ((r = kw_mfa_enroll(call->svc->state, call->svc->secrets, uid, name, &enrollment)) < 0) {
 			json_decref(*ret_result);
 			return r;
 		}
@@ -124,7 +125,7 @@ int
 kw_op_user_list(struct kw_call *call, json_t **ret_result)
 {
 	json_t *users = NULL;
-	int r = kw_user_list_json(call->b->state, &users);
+	int r = kw_user_list_json(call->svc->state, &users);
 
 	if (r < 0)
 		return r;
@@ -138,7 +139,7 @@ kw_op_user_show(struct kw_call *call, json_t **ret_result)
 	struct kw_user u;
 	int r = kw_op_find_user(call, &u);
 
-	return r < 0 ? r : kw_user_json(call->b->state, u.uid, ret_result);
+	return r < 0 ? r : kw_user_json(call->svc->state, u.uid, ret_result);
 }
 
 int
@@ -148,7 +149,7 @@ kw_op_user_del(struct kw_call *call, json_t **ret_result)
 	int r, grants = 0;
 
 	if ((r = kw_op_find_user(call, &u)) < 0 ||
-	    (r = kw_user_delete(call->b->state, u.uid, &grants)) < 0)
+	    (r = kw_user_delete(call->svc->state, u.uid, &grants)) < 0)
 		return r;
 	json_object_set_new(call->meta, "grants_removed", json_integer(grants));
 	*ret_result = json_pack("{s:s, s:i}", "user", u.name, "grants_removed", grants);

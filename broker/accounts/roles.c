@@ -2,13 +2,14 @@
  * roles.c - the role registry (see roles.h).
  */
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/clock.h"
 #include "client/keywarden.h"
 #include "common/log.h"
 #include "broker/accounts/roles.h"
-#include "broker/store/sql.h"
+#include "broker/store/roles.h"
 #include "broker/store/users.h"
 
 #define ROLES_KEY "security.authorization.rbac.roles"
@@ -26,31 +27,9 @@ config_source(const char *name, json_t *perms)
 	return src;
 }
 
-static int
-db_role(sqlite3 *db, const char *name, json_t **ret_perms)
-{
-	sqlite3_stmt *st = NULL;
-	int r, rc;
-
-	if ((r = kw_sql_prepare(db, &st, "SELECT permissions FROM roles WHERE name = ?", "t",
-	    name)) < 0)
-		return r;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*ret_perms = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
-		r = json_is_array(*ret_perms) ? 0 : KW_ERR_IO;
-		if (r < 0)
-			json_decref(*ret_perms);
-	} else {
-		r = rc == SQLITE_DONE ? KW_ERR_NOT_FOUND : KW_ERR_IO;
-	}
-	sqlite3_finalize(st);
-	return r;
-}
-
 /* A role's permissions (new reference) and whether the configuration defines it. */
 static int
-role_permissions(const struct kw_config *cfg, sqlite3 *db, const char *name,
+role_permissions(const struct kw_config *cfg, struct kw_state *st, const char *name,
     json_t **ret_perms, bool *ret_configured)
 {
 	json_t *conf = json_object_get(kw_config_get(cfg, ROLES_KEY), name);
@@ -60,17 +39,17 @@ role_permissions(const struct kw_config *cfg, sqlite3 *db, const char *name,
 		*ret_perms = json_incref(json_object_get(conf, "permissions"));
 		return 0;
 	}
-	return db_role(db, name, ret_perms);
+	return kw_stored_role_get(st, name, ret_perms);
 }
 
 int
-kw_role_get(const struct kw_config *cfg, sqlite3 *db, const char *name, json_t **ret_role)
+kw_role_get(const struct kw_config *cfg, struct kw_state *st, const char *name, json_t **ret_role)
 {
 	json_t *perms = NULL;
 	bool configured;
 	int r;
 
-	if ((r = role_permissions(cfg, db, name, &perms, &configured)) < 0)
+	if ((r = role_permissions(cfg, st, name, &perms, &configured)) < 0)
 		return r;
 	*ret_role = json_pack("{s:s, s:s, s:o}", "role", name,
 	    "source", configured ? config_source(name, perms) : "cli", "permissions", perms);
@@ -78,12 +57,12 @@ kw_role_get(const struct kw_config *cfg, sqlite3 *db, const char *name, json_t *
 }
 
 static int
-append_with_users(sqlite3 *db, json_t *list, json_t *role)
+append_with_users(struct kw_state *st, json_t *list, json_t *role)
 {
 	json_t *users = NULL;
 	int r;
 
-	if ((r = kw_grant_holders(db, json_string_value(json_object_get(role, "role")), &users)) < 0) {
+	if ((r = kw_grant_holders(st, json_string_value(json_object_get(role, "role")), &users)) < 0) {
 		json_decref(role);
 		return r;
 	}
@@ -99,18 +78,13 @@ by_string(const void *a, const void *b)
 
 /* Names of every role, configured and stored, in one new array. */
 static int
-role_names(const struct kw_config *cfg, sqlite3 *db, json_t **ret_names)
+role_names(const struct kw_config *cfg, struct kw_state *st, json_t **ret_names)
 {
-	sqlite3_stmt *st = NULL;
 	json_t *names = NULL, *v;
 	const char *name;
 	int r;
 
-	if ((r = kw_sql_prepare(db, &st, "SELECT name FROM roles", "")) < 0)
-		return r;
-	r = kw_sql_column_strings(st, &names);
-	sqlite3_finalize(st);
-	if (r < 0)
+	if ((r = kw_stored_role_names(st, &names)) < 0)
 		return r;
 	/* A stored role shadowed by a configured one of the same name is listed once. */
 	json_t *conf = kw_config_get(cfg, ROLES_KEY), *e;
@@ -129,13 +103,13 @@ role_names(const struct kw_config *cfg, sqlite3 *db, json_t **ret_names)
 }
 
 int
-kw_role_list(const struct kw_config *cfg, sqlite3 *db, json_t **ret_array)
+kw_role_list(const struct kw_config *cfg, struct kw_state *st, json_t **ret_array)
 {
 	json_t *names = NULL, *list = NULL, *role, **sorted = NULL;
 	size_t n;
 	int r;
 
-	if ((r = role_names(cfg, db, &names)) < 0)
+	if ((r = role_names(cfg, st, &names)) < 0)
 		return r;
 	n = json_array_size(names);
 	if (!(list = json_array()) || !(sorted = calloc(n + 1, sizeof(*sorted)))) {
@@ -146,8 +120,8 @@ kw_role_list(const struct kw_config *cfg, sqlite3 *db, json_t **ret_array)
 		sorted[i] = json_array_get(names, i);
 	qsort(sorted, n, sizeof(*sorted), by_string);
 	for (size_t i = 0; i < n; i++)
-		if ((r = kw_role_get(cfg, db, json_string_value(sorted[i]), &role)) < 0 ||
-		    (r = append_with_users(db, list, role)) < 0)
+		if ((r = kw_role_get(cfg, st, json_string_value(sorted[i]), &role)) < 0 ||
+		    (r = append_with_users(st, list, role)) < 0)
 			goto out;
 	*ret_array = TAKE_PTR(list);
 	r = 0;
@@ -159,36 +133,23 @@ kw_role_list(const struct kw_config *cfg, sqlite3 *db, json_t **ret_array)
 }
 
 int
-kw_role_create(const struct kw_config *cfg, sqlite3 *db, const char *name, json_t *permissions,
-    const char *by)
+kw_role_create(const struct kw_config *cfg, struct kw_state *st, const char *name,
+    json_t *permissions, const char *by)
 {
-	char now[KW_RFC3339_LEN];
-	char *text;
-	int r;
-
 	if (json_object_get(kw_config_get(cfg, ROLES_KEY), name))
 		return KW_ERR_INVALID;
-	if (!(text = json_dumps(permissions, JSON_COMPACT)))
-		return KW_ERR_NOMEM;
-	kw_now_rfc3339(now);
-	r = kw_sql_exec(db, NULL, "INSERT INTO roles (name, permissions, created, created_by) "
-	    "VALUES (?, ?, ?, ?)", "tttt", name, text, now, by);
-	free(text);
-	return r;
+	return kw_stored_role_insert(st, name, permissions, by);
 }
 
 int
-kw_role_delete(sqlite3 *db, const char *name)
+kw_role_delete(struct kw_state *st, const char *name)
 {
-	int r, n = 0;
-
-	if ((r = kw_sql_exec(db, &n, "DELETE FROM roles WHERE name = ?", "t", name)) < 0)
-		return r;
-	return n == 0 ? KW_ERR_NOT_FOUND : 0;
+	return kw_stored_role_delete(st, name);
 }
 
 int
-kw_role_permissions(const struct kw_config *cfg, sqlite3 *db, json_t *names, json_t **ret_perms)
+kw_role_permissions(const struct kw_config *cfg, struct kw_state *st, json_t *names,
+    json_t **ret_perms)
 {
 	json_t *all = json_array(), *perms, *p, *n;
 	bool configured;
@@ -199,7 +160,7 @@ kw_role_permissions(const struct kw_config *cfg, sqlite3 *db, json_t *names, jso
 		return KW_ERR_NOMEM;
 	/* On every permissioned request: the permissions only, not how a listing shows the role. */
 	json_array_foreach(names, i, n) {
-		r = role_permissions(cfg, db, json_string_value(n), &perms, &configured);
+		r = role_permissions(cfg, st, json_string_value(n), &perms, &configured);
 		if (r == KW_ERR_NOT_FOUND)
 			continue;
 		if (r < 0) {
@@ -215,21 +176,17 @@ kw_role_permissions(const struct kw_config *cfg, sqlite3 *db, json_t *names, jso
 }
 
 void
-kw_role_warn_shadowed(const struct kw_config *cfg, sqlite3 *db)
+kw_role_warn_shadowed(const struct kw_config *cfg, struct kw_state *st)
 {
-	sqlite3_stmt *st = NULL;
 	json_t *stored = NULL, *e;
 	size_t i;
 
-	if (kw_sql_prepare(db, &st, "SELECT name FROM roles", "") < 0)
+	if (kw_stored_role_names(st, &stored) < 0)
 		return;
-	if (kw_sql_column_strings(st, &stored) == 0) {
-		json_array_foreach(stored, i, e)
-			if (json_object_get(kw_config_get(cfg, ROLES_KEY), json_string_value(e)))
-				kw_log_warn("role %s created with the CLI is shadowed by the role of that "
-				    "name in the configuration; the configuration's definition applies",
-				    json_string_value(e));
-		json_decref(stored);
-	}
-	sqlite3_finalize(st);
+	json_array_foreach(stored, i, e)
+		if (json_object_get(kw_config_get(cfg, ROLES_KEY), json_string_value(e)))
+			kw_log_warn("role %s created with the CLI is shadowed by the role of that "
+			    "name in the configuration; the configuration's definition applies",
+			    json_string_value(e));
+	json_decref(stored);
 }

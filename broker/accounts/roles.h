@@ -9,42 +9,43 @@
 #define KW_ROLES_H
 
 #include <jansson.h>
-#include <sqlite3.h>
 
 #include "common/config.h"
 #include "common/macros.h"
+
+struct kw_state;
 
 /*
  * The role object {"role", "source", "permissions"} for name, as a new
  * reference.  source is "builtin" (a seed role as shipped), "config" or
  * "cli".  KW_ERR_NOT_FOUND if there is no such role.
  */
-int kw_role_get(const struct kw_config *cfg, sqlite3 *db, const char *name, json_t **ret_role)
+int kw_role_get(const struct kw_config *cfg, struct kw_state *st, const char *name, json_t **ret_role)
 	KW_WUR KW_NONNULL(1, 2, 3, 4);
 
 /* Every role object, with "users" holding it, sorted by name (new array). */
-int kw_role_list(const struct kw_config *cfg, sqlite3 *db, json_t **ret_array)
+int kw_role_list(const struct kw_config *cfg, struct kw_state *st, json_t **ret_array)
 	KW_WUR KW_NONNULL(1, 2, 3);
 
 /*
  * Store a CLI role.  permissions (borrowed) must already be valid.
  * KW_ERR_INVALID when the name is taken by any role.
  */
-int kw_role_create(const struct kw_config *cfg, sqlite3 *db, const char *name,
+int kw_role_create(const struct kw_config *cfg, struct kw_state *st, const char *name,
     json_t *permissions, const char *by) KW_WUR KW_NONNULL(1, 2, 3, 4, 5);
 
 /* Remove a CLI role (its grants are the caller's business).  KW_ERR_NOT_FOUND. */
-int kw_role_delete(sqlite3 *db, const char *name) KW_WUR KW_NONNULL(1, 2);
+int kw_role_delete(struct kw_state *st, const char *name) KW_WUR KW_NONNULL(1, 2);
 
 /*
  * The union of the permissions of the named roles (array of strings,
  * borrowed) as a new array.  Names of roles that no longer exist are
  * skipped: a grant of a role removed from the configuration grants nothing.
  */
-int kw_role_permissions(const struct kw_config *cfg, sqlite3 *db, json_t *names,
+int kw_role_permissions(const struct kw_config *cfg, struct kw_state *st, json_t *names,
     json_t **ret_perms) KW_WUR KW_NONNULL(1, 2, 3, 4);
 
 /* Log a warning for each stored role that a configured role shadows. */
-void kw_role_warn_shadowed(const struct kw_config *cfg, sqlite3 *db) KW_NONNULL(1, 2);
+void kw_role_warn_shadowed(const struct kw_config *cfg, struct kw_state *st) KW_NONNULL(1, 2);
 
 #endif

@@ -15,8 +15,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "broker/core/daemon.h"
+#include "common/clock.h"
 #include "client/keywarden.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "broker/alerts/delivery.h"
 
@@ -130,7 +131,7 @@ mail_text(const struct kw_notifier *n, const struct msg *m)
 		"Aug", "Sep", "Oct", "Nov", "Dec" };
 	unsigned char rnd[12];
 	char date[64], id[2 * sizeof(rnd) + 1], *body, *text = NULL;
-	time_t now = time(NULL);
+	time_t now = (time_t)kw_now();
 	struct tm tm;
 
 	gmtime_r(&now, &tm);
@@ -180,7 +181,7 @@ progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal
 	struct kw_notifier *n = clientp;
 	int64_t at = atomic_load(&n->abort_at_ms);
 
-	return at != 0 && kw_now_ms() >= at;
+	return at != 0 && kw_mono_ms() >= at;
 }
 
 static void
@@ -304,7 +305,7 @@ run(void *arg)
 		if (!m)
 			return NULL;	/* stopping, and nothing left */
 		int64_t at = atomic_load(&n->abort_at_ms);
-		if (at != 0 && kw_now_ms() >= at) {
+		if (at != 0 && kw_mono_ms() >= at) {
 			kw_log_warn("alert %s to %.64s dropped at shutdown", m->kind == MSG_MAIL ?
 			    "mail" : "webhook post", m->kind == MSG_MAIL ? m->to : "the webhook");
 		} else if (m->kind == MSG_MAIL)
@@ -507,7 +508,7 @@ kw_notifier_stop(struct kw_notifier *n, long grace_ms)
 	if (!n)
 		return;
 	kw_notifier_release(n, false);
-	atomic_store(&n->abort_at_ms, kw_now_ms() + (grace_ms > 0 ? grace_ms : 1));
+	atomic_store(&n->abort_at_ms, kw_mono_ms() + (grace_ms > 0 ? grace_ms : 1));
 	pthread_mutex_lock(&n->mu);
 	n->stopping = true;
 	pthread_cond_signal(&n->cv);

@@ -1,5 +1,6 @@
 /*
- * incidents.h - the incident store (state.db table incidents, migration 5).
+ * incidents.h - incidents (security.incidentResponse) as administrators
+ * read them; the rows are kept by broker/store/incidents.h.
  *
  * An incident names its user only by the audit pseudonym, so erasing the
  * user (which destroys the pseudonym's mapping) leaves incidents that can
@@ -9,9 +10,11 @@
 #define KW_INCIDENTS_H
 
 #include <jansson.h>
-#include <sqlite3.h>
 
+#include "broker/store/incidents.h"
 #include "common/macros.h"
+
+struct kw_state;
 
 struct kw_audit;
 
@@ -25,26 +28,13 @@ const char *kw_incident_id_text(long long id, char buf[KW_INCIDENT_ID_SIZE]) KW_
 int kw_incident_id_parse(const json_t *v, long long *ret_id) KW_WUR KW_NONNULL(2);
 
 /*
- * Insert an open incident (actions: an array, details: an object; both
- * borrowed) opened at opened/opened_ms about subject (a pseudonym).
- * *ret_id is its id.  0 or KW_ERR_IO.
- */
-int kw_incident_open(sqlite3 *db, const char *opened, long long opened_ms, const char *type,
-    const char *subject, const json_t *actions, const json_t *details, long long *ret_id)
-	KW_WUR KW_NONNULL(1, 2, 4, 5, 6, 7, 8);
-
-/* Replace the actions of incident id (borrowed array).  0, KW_ERR_NOT_FOUND, KW_ERR_IO. */
-int kw_incident_set_actions(sqlite3 *db, long long id, const json_t *actions)
-	KW_WUR KW_NONNULL(1, 3);
-
-/*
  * Incidents as INC objects ({"id", "opened", "type", "user", "status",
  * "actions", "details"}), oldest first; "user" is the name behind the
  * pseudonym, or the pseudonym once erased.  subject (a pseudonym) limits
  * the list to one user when not NULL.  *ret_array is new.  0, KW_ERR_IO,
  * KW_ERR_NOMEM.
  */
-int kw_incident_list(sqlite3 *db, struct kw_audit *a, const char *subject, json_t **ret_array)
+int kw_incident_list(struct kw_state *st, struct kw_audit *a, const char *subject, json_t **ret_array)
 	KW_WUR KW_NONNULL(1, 2, 4);
 
 /*
@@ -52,7 +42,7 @@ int kw_incident_list(sqlite3 *db, struct kw_audit *a, const char *subject, json_
  * in Unix ms and its subject's pseudonym (ret_subject: KW_PSEUDONYM_SIZE
  * bytes; may be NULL).  0, KW_ERR_NOT_FOUND, KW_ERR_IO, KW_ERR_NOMEM.
  */
-int kw_incident_get(sqlite3 *db, struct kw_audit *a, long long id, json_t **ret_incident,
+int kw_incident_get(struct kw_state *st, struct kw_audit *a, long long id, json_t **ret_incident,
     long long *ret_opened_ms, char *ret_subject) KW_WUR KW_NONNULL(1, 2, 4, 5);
 
 #endif

@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "broker/core/daemon.h"
+#include "broker/audit/audit.h"
 #include "common/clock.h"
 #include "common/fsutil.h"
 #include "broker/alerts/incidents.h"
@@ -162,9 +162,9 @@ track_reset(struct track *t)
 
 /* May an alert go out now?  If not it is counted; if so *ret_suppressed says how many were held. */
 static bool
-rate_allows(const struct kw_broker *b, struct rate *r, long long now, long long *ret_suppressed)
+rate_allows(const struct kw_services *svc, struct rate *r, long long now, long long *ret_suppressed)
 {
-	long long period = kw_config_int(b->cfg, "security.monitoring.rateLimit");
+	long long period = kw_config_int(svc->cfg, "security.monitoring.rateLimit");
 
 	if (r->raised && now - r->last < period) {
 		r->suppressed++;
@@ -226,10 +226,10 @@ alert_body(const struct alert *al)
  * ("mail", "webhook"): new, or NULL on ENOMEM.
  */
 static json_t *
-deliver(struct kw_broker *b, const struct alert *al, bool mail, bool webhook)
+deliver(struct kw_services *svc, const struct alert *al, bool mail, bool webhook)
 {
-	const char *to = kw_config_str(b->cfg, "security.monitoring.notificationEmail");
-	struct kw_notifier *n = b->monitor ? b->monitor->notifier : NULL;
+	const char *to = kw_config_str(svc->cfg, "security.monitoring.notificationEmail");
+	struct kw_notifier *n = svc->monitor ? svc->monitor->notifier : NULL;
 	json_t *queued = json_array();
 	char subject[256];
 
@@ -252,7 +252,7 @@ deliver(struct kw_broker *b, const struct alert *al, bool mail, bool webhook)
 
 /* Append one record written by the broker itself (pid: ours). */
 static int
-audit(struct kw_broker *b, const char *user, uid_t uid, const char *action,
+audit(struct kw_services *svc, const char *user, uid_t uid, const char *action,
     const char *resource, json_t *meta)
 {
 	struct kw_audit_record rec = {
@@ -260,12 +260,12 @@ audit(struct kw_broker *b, const char *user, uid_t uid, const char *action,
 		.result = "success", .metadata = meta, .request_id = -1,
 	};
 
-	return kw_audit_write(b->audit, &rec);
+	return kw_audit_write(svc->audit, &rec);
 }
 
 /* The "alert" record of al, saying what was queued (delivery, borrowed). */
 static int
-audit_alert(struct kw_broker *b, const struct alert *al, json_t *delivery)
+audit_alert(struct kw_services *svc, const struct alert *al, json_t *delivery)
 {
 	char resource[96];
 	json_t *meta;
@@ -280,7 +280,7 @@ audit_alert(struct kw_broker *b, const struct alert *al, json_t *delivery)
 		return KW_ERR_NOMEM;
 	if (al->incident[0])
 		json_object_set_new(meta, "incident", json_string(al->incident));
-	r = audit(b, al->user, al->uid, "alert", resource, meta);
+	r = audit(svc, al->user, al->uid, "alert", resource, meta);
 	json_decref(meta);
 	return r;
 }
@@ -288,68 +288,67 @@ audit_alert(struct kw_broker *b, const struct alert *al, json_t *delivery)
 /* ---- suspicious activity ----------------------------------------------- */
 
 static void
-raise_notify(struct kw_broker *b, struct track *t, const char *user, uid_t uid, long long count,
+raise_notify(struct kw_services *svc, struct track *t, const char *user, uid_t uid, long long count,
     long long threshold, long long now)
 {
 	struct alert al = { .type = "suspicious_activity", .action = "notify", .user = user,
 		.uid = uid, .count = count, .threshold = threshold };
 	json_t *queued;
 
-	if (!rate_allows(b, &t->rate[ALERT_SUSPICIOUS], now, &al.suppressed))
+	if (!rate_allows(svc, &t->rate[ALERT_SUSPICIOUS], now, &al.suppressed))
 		return;
 	kw_log_warn("alert suspicious_activity for %.64s: %lld refusals (threshold %lld)", user,
 	    count, threshold);
-	queued = deliver(b, &al, true, true);
-	if (audit_alert(b, &al, queued) < 0)
+	queued = deliver(svc, &al, true, true);
+	if (audit_alert(svc, &al, queued) < 0)
 		kw_log_error("the alert for %.64s could not be audited", user);
 	json_decref(queued);
 }
 
 static void
-raise_block(struct kw_broker *b, struct track *t, const char *user, uid_t uid, long long count)
+raise_block(struct kw_services *svc, struct track *t, const char *user, uid_t uid, long long count)
 {
 	struct kw_user u;
 	json_t *meta = json_object();
 
 	/* Only a registered user has an account to lock; uid comes from the record. */
-	if (kw_user_by_name(b->state, user, &u) == 0)
+	if (kw_user_by_name(svc->state, user, &u) == 0)
 		uid = u.uid;
-	if (meta && kw_monitor_block(b, user, uid, "suspicious_activity", count, meta) < 0)
+	if (meta && kw_monitor_block(svc, user, uid, "suspicious_activity", count, meta) < 0)
 		kw_log_error("blocking %.64s after suspicious activity failed", user);
 	json_decref(meta);
 	/* Counting starts afresh: the next block needs as many refusals again. */
 	track_reset(t);
 }
 
-void
-kw_monitor_recorded(struct kw_broker *b, const char *user, uid_t uid, const char *action,
-    const char *result)
+static void
+recorded(struct kw_services *svc, const char *user, uid_t uid, const char *result)
 {
-	struct kw_monitor *m = b->monitor;
+	struct kw_monitor *m = svc->monitor;
 	long long now = kw_now();
 	struct track *t;
 	json_t *rule;
 	size_t i;
 
 	if (!m || m->busy || !user || !user[0] || strcmp(result, "denied") != 0 ||
-	    !kw_config_bool(b->cfg, "security.monitoring.enabled"))
+	    !kw_config_bool(svc->cfg, "security.monitoring.enabled"))
 		return;
 	m->busy = true;
 	t = track_get(m, user, now);
 	track_add(m, t, now);
-	json_array_foreach(kw_config_get(b->cfg, "security.monitoring.alerts"), i, rule) {
+	json_array_foreach(kw_config_get(svc->cfg, "security.monitoring.alerts"), i, rule) {
 		long long threshold = json_integer_value(json_object_get(rule, "threshold"));
 		long long count;
 
 		if (strcmp(json_string_value(json_object_get(rule, "type")), "suspicious_activity") != 0)
 			continue;
-		count = track_count(m, t, now, rule_window(b->cfg, rule));
+		count = track_count(m, t, now, rule_window(svc->cfg, rule));
 		if (count < threshold)
 			continue;
 		if (strcmp(json_string_value(json_object_get(rule, "action")), "block") == 0)
-			raise_block(b, t, user, uid, count);
+			raise_block(svc, t, user, uid, count);
 		else
-			raise_notify(b, t, user, uid, count, threshold, now);
+			raise_notify(svc, t, user, uid, count, threshold, now);
 	}
 	m->busy = false;
 }
@@ -358,7 +357,7 @@ kw_monitor_recorded(struct kw_broker *b, const char *user, uid_t uid, const char
 
 /* Lock uid (if registered) and end its sessions; *ret_locked says whether it was. */
 static int
-lock_account(struct kw_broker *b, uid_t uid, const char *type, long long count,
+lock_account(struct kw_services *svc, uid_t uid, const char *type, long long count,
     long long threshold, long long now, bool *ret_locked, int *ret_ended)
 {
 	long long until = -1;
@@ -367,15 +366,15 @@ lock_account(struct kw_broker *b, uid_t uid, const char *type, long long count,
 
 	*ret_locked = false;
 	*ret_ended = 0;
-	if ((r = kw_user_by_uid(b->state, uid, &u)) == KW_ERR_NOT_FOUND)
+	if ((r = kw_user_by_uid(svc->state, uid, &u)) == KW_ERR_NOT_FOUND)
 		return 0;
 	if (r < 0)
 		return r;
 	(void)kw_lock_due(count, threshold, now,
-	    kw_config_int(b->cfg, "security.authentication.lockout.duration"), &until);
-	if ((r = kw_lock_set(b->state, uid, now, until, strcmp(type, "failed_authentication") == 0 ?
+	    kw_config_int(svc->cfg, "security.authentication.lockout.duration"), &until);
+	if ((r = kw_lock_set(svc->state, uid, now, until, strcmp(type, "failed_authentication") == 0 ?
 	    "too many failed logins" : "suspicious activity", "keywarden")) < 0 ||
-	    (r = kw_session_revoke_uid(b->state, uid, ret_ended)) < 0)
+	    (r = kw_session_revoke_uid(svc->state, uid, ret_ended)) < 0)
 		return r;
 	*ret_locked = true;
 	return 0;
@@ -383,19 +382,19 @@ lock_account(struct kw_broker *b, uid_t uid, const char *type, long long count,
 
 /* incidentLogPath, inside broker.dataDir when relative. */
 static void
-log_path(const struct kw_broker *b, char *out, size_t len)
+log_path(const struct kw_services *svc, char *out, size_t len)
 {
-	const char *p = kw_config_str(b->cfg, "security.incidentResponse.incidentLogPath");
+	const char *p = kw_config_str(svc->cfg, "security.incidentResponse.incidentLogPath");
 
 	if (p[0] == '/')
 		snprintf(out, len, "%s", p);
 	else
-		snprintf(out, len, "%s/%s", b->data_dir, p);
+		snprintf(out, len, "%s/%s", svc->data_dir, p);
 }
 
 /* Append one JSON line to the incident log (0600, synced).  0 or KW_ERR_IO (logged). */
 static int
-incident_log(const struct kw_broker *b, const char *id, const char *opened, const char *type,
+incident_log(const struct kw_services *svc, const char *id, const char *opened, const char *type,
     const char *pseudonym, const json_t *actions)
 {
 	_cleanup_free_ char *line = NULL;
@@ -410,7 +409,7 @@ incident_log(const struct kw_broker *b, const char *id, const char *opened, cons
 	json_decref(o);
 	if (!line)
 		return KW_ERR_NOMEM;
-	log_path(b, path, sizeof(path));
+	log_path(svc, path, sizeof(path));
 	len = strlen(line);
 	line[len++] = '\n';	/* over the NUL: the length says where it ends */
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
@@ -426,7 +425,7 @@ incident_log(const struct kw_broker *b, const char *id, const char *opened, cons
  * what is done here), queue its mail and post, log it, and audit it.
  */
 static int
-open_incident(struct kw_broker *b, struct alert *al, json_t **ret_delivery)
+open_incident(struct kw_services *svc, struct alert *al, json_t **ret_delivery)
 {
 	char pseudonym[KW_PSEUDONYM_SIZE], opened[KW_RFC3339_LEN], resource[64];
 	long long opened_ms = kw_now_rfc3339(opened), id;
@@ -435,13 +434,13 @@ open_incident(struct kw_broker *b, struct alert *al, json_t **ret_delivery)
 	json_t *d;
 	int r;
 
-	if ((r = kw_audit_pseudonym(b->audit, al->user, pseudonym)) < 0)
+	if ((r = kw_audit_pseudonym(svc->audit, al->user, pseudonym)) < 0)
 		return r;
 	details = json_pack("{s:I, s:I, s:s}", "count", (json_int_t)al->count, "threshold",
 	    (json_int_t)al->threshold, "alert", al->type);
 	if (!details)
 		return KW_ERR_NOMEM;
-	r = kw_incident_open(b->state, opened, opened_ms, al->type, pseudonym, al->actions, details,
+	r = kw_incident_insert(svc->state, opened, opened_ms, al->type, pseudonym, al->actions, details,
 	    &id);
 	json_decref(details);
 	if (r < 0)
@@ -449,15 +448,15 @@ open_incident(struct kw_broker *b, struct alert *al, json_t **ret_delivery)
 	kw_incident_id_text(id, al->incident);
 	kw_log_warn("incident %s opened: %s for %.64s", al->incident, al->type, al->user);
 
-	delivery = deliver(b, al, kw_config_bool(b->cfg, "security.incidentResponse.notifyAdmin"),
+	delivery = deliver(svc, al, kw_config_bool(svc->cfg, "security.incidentResponse.notifyAdmin"),
 	    true);
 	json_array_foreach(delivery, i, d)
 		json_array_append_new(al->actions, json_string(strcmp(json_string_value(d), "mail") == 0 ?
 		    "mailed" : "webhook"));
-	if (kw_config_bool(b->cfg, "security.incidentResponse.logIncidents") &&
-	    incident_log(b, al->incident, opened, al->type, pseudonym, al->actions) == 0)
+	if (kw_config_bool(svc->cfg, "security.incidentResponse.logIncidents") &&
+	    incident_log(svc, al->incident, opened, al->type, pseudonym, al->actions) == 0)
 		json_array_append_new(al->actions, json_string("logged"));
-	if ((r = kw_incident_set_actions(b->state, id, al->actions)) < 0)
+	if ((r = kw_incident_set_actions(svc->state, id, al->actions)) < 0)
 		goto out;
 
 	snprintf(resource, sizeof(resource), "incident/%s", al->incident);
@@ -469,7 +468,7 @@ open_incident(struct kw_broker *b, struct alert *al, json_t **ret_delivery)
 		goto out;
 	}
 	json_object_set_new(meta, "user", json_string(al->user));
-	r = audit(b, al->user, al->uid, "incident.open", resource, meta);
+	r = audit(svc, al->user, al->uid, "incident.open", resource, meta);
 	json_decref(meta);
  out:
 	if (r < 0)
@@ -480,14 +479,14 @@ open_incident(struct kw_broker *b, struct alert *al, json_t **ret_delivery)
 }
 
 int
-kw_monitor_block(struct kw_broker *b, const char *user, uid_t uid, const char *type,
+kw_monitor_block(struct kw_services *svc, const char *user, uid_t uid, const char *type,
     long long count, json_t *meta)
 {
-	struct kw_monitor *m = b->monitor;
-	bool incidents = kw_config_bool(b->cfg, "security.incidentResponse.enabled");
-	bool lock = !incidents || kw_config_bool(b->cfg, "security.incidentResponse.autoBlock");
+	struct kw_monitor *m = svc->monitor;
+	bool incidents = kw_config_bool(svc->cfg, "security.incidentResponse.enabled");
+	bool lock = !incidents || kw_config_bool(svc->cfg, "security.incidentResponse.autoBlock");
 	struct alert al = { .type = type, .action = "block", .user = user, .uid = uid,
-		.count = count, .threshold = rule_threshold(b->cfg, type, "block") };
+		.count = count, .threshold = rule_threshold(svc->cfg, type, "block") };
 	long long now = kw_now();
 	json_t *delivery = NULL;
 	bool locked = false, announce = true, was_busy = m ? m->busy : false;
@@ -497,7 +496,7 @@ kw_monitor_block(struct kw_broker *b, const char *user, uid_t uid, const char *t
 		return KW_ERR_NOMEM;
 	if (m)
 		m->busy = true;
-	if (lock && (r = lock_account(b, uid, type, count, al.threshold, now, &locked, &ended)) < 0)
+	if (lock && (r = lock_account(svc, uid, type, count, al.threshold, now, &locked, &ended)) < 0)
 		goto out;
 	json_object_set_new(meta, "locked", json_boolean(locked));
 	if (locked) {
@@ -507,16 +506,16 @@ kw_monitor_block(struct kw_broker *b, const char *user, uid_t uid, const char *t
 	}
 	/* An incident is never rate-limited: each one is news.  A bare block is an alert like any. */
 	if (m && !incidents)
-		announce = rate_allows(b, &track_get(m, user, now)->rate[type_of(type)], now,
+		announce = rate_allows(svc, &track_get(m, user, now)->rate[type_of(type)], now,
 		    &al.suppressed);
 	if (incidents) {
-		if ((r = open_incident(b, &al, &delivery)) < 0)
+		if ((r = open_incident(svc, &al, &delivery)) < 0)
 			goto out;
 		json_object_set_new(meta, "incident", json_string(al.incident));
 	} else if (announce && m) {
-		delivery = deliver(b, &al, true, true);
+		delivery = deliver(svc, &al, true, true);
 	}
-	r = announce ? audit_alert(b, &al, delivery) : 0;
+	r = announce ? audit_alert(svc, &al, delivery) : 0;
 	if (announce)
 		kw_log_warn("alert %s for %.64s: %lld (threshold %lld), %s", type, user, count,
 		    al.threshold, locked ? "account locked" : "not locked");
@@ -531,10 +530,10 @@ kw_monitor_block(struct kw_broker *b, const char *user, uid_t uid, const char *t
 /* ---- the audit store --------------------------------------------------- */
 
 static void
-audit_notice(struct kw_broker *b, const char *type, const char *why, long long suppressed)
+audit_notice(struct kw_services *svc, const char *type, const char *why, long long suppressed)
 {
-	const char *to = kw_config_str(b->cfg, "security.monitoring.notificationEmail");
-	struct kw_notifier *n = b->monitor->notifier;
+	const char *to = kw_config_str(svc->cfg, "security.monitoring.notificationEmail");
+	struct kw_notifier *n = svc->monitor->notifier;
 	_cleanup_free_ char *body = NULL;
 	char ts[KW_RFC3339_LEN], subject[128];
 	json_t *o;
@@ -555,30 +554,30 @@ audit_notice(struct kw_broker *b, const char *type, const char *why, long long s
 	json_decref(o);
 }
 
-void
-kw_monitor_audit_failed(struct kw_broker *b, const char *why)
+static void
+audit_failed(struct kw_services *svc, const char *why)
 {
-	struct kw_monitor *m = b->monitor;
+	struct kw_monitor *m = svc->monitor;
 	long long suppressed = 0;
 
-	if (!m || !kw_config_bool(b->cfg, "security.monitoring.enabled") ||
-	    !rate_allows(b, &m->audit_rate, kw_now(), &suppressed))
+	if (!m || !kw_config_bool(svc->cfg, "security.monitoring.enabled") ||
+	    !rate_allows(svc, &m->audit_rate, kw_now(), &suppressed))
 		return;
 	kw_log_error("alert audit_unavailable: %s (requests are refused)", why);
 	m->audit_alerted = true;
-	audit_notice(b, "audit_unavailable", why, suppressed);
+	audit_notice(svc, "audit_unavailable", why, suppressed);
 }
 
-void
-kw_monitor_audit_recovered(struct kw_broker *b)
+static void
+audit_recovered(struct kw_services *svc)
 {
-	struct kw_monitor *m = b->monitor;
+	struct kw_monitor *m = svc->monitor;
 
 	if (!m || !m->audit_alerted)
 		return;
 	m->audit_alerted = false;
 	kw_log_warn("the audit store accepts records again");
-	audit_notice(b, "audit_recovered", "the audit store accepts records again", 0);
+	audit_notice(svc, "audit_recovered", "the audit store accepts records again", 0);
 }
 
 /* ---- life ---------------------------------------------------------------- */
@@ -618,26 +617,26 @@ check_urls(const struct kw_config *cfg, char *err, size_t err_len)
 }
 
 int
-kw_monitor_open(struct kw_broker *b, struct kw_monitor **ret_monitor, char *err, size_t err_len)
+kw_monitor_open(struct kw_services *svc, struct kw_monitor **ret_monitor, char *err, size_t err_len)
 {
 	struct kw_notifier_options opt = {
-		.smtp_url = kw_config_str(b->cfg, "security.monitoring.smtp.url"),
-		.mail_from = kw_config_str(b->cfg, "security.monitoring.smtp.from"),
-		.webhook_url = kw_config_str(b->cfg, "security.monitoring.webhookUrl"),
-		.verify_certificates = kw_config_bool(b->cfg, "security.network.verifyCertificates"),
+		.smtp_url = kw_config_str(svc->cfg, "security.monitoring.smtp.url"),
+		.mail_from = kw_config_str(svc->cfg, "security.monitoring.smtp.from"),
+		.webhook_url = kw_config_str(svc->cfg, "security.monitoring.webhookUrl"),
+		.verify_certificates = kw_config_bool(svc->cfg, "security.network.verifyCertificates"),
 		.timeout_s = NOTIFY_TIMEOUT_S,
 	};
 	struct kw_monitor *m;
 	int r;
 
-	if ((r = check_urls(b->cfg, err, err_len)) < 0)
+	if ((r = check_urls(svc->cfg, err, err_len)) < 0)
 		return r;
 	if (!(m = calloc(1, sizeof(*m))) || !(m->tracks = calloc(TRACK_MAX, sizeof(*m->tracks)))) {
 		free(m);
 		snprintf(err, err_len, "out of memory");
 		return KW_ERR_NOMEM;
 	}
-	m->width = bucket_width(b->cfg);
+	m->width = bucket_width(svc->cfg);
 	if ((r = kw_notifier_start(&opt, &m->notifier, err, err_len)) < 0) {
 		free(m->tracks);
 		free(m);
@@ -657,16 +656,52 @@ kw_monitor_close(struct kw_monitor *m)
 	free(m);
 }
 
-void
-kw_monitor_hold(struct kw_broker *b)
+/* ---- watching the turns (dispatch/batch.h) --------------------------------- */
+
+static void
+on_turn_begin(void *data)
 {
-	if (b->monitor && b->monitor->notifier)
-		kw_notifier_hold(b->monitor->notifier);
+	struct kw_services *svc = data;
+
+	/* Alerts raised in the turn wait for its records. */
+	if (svc->monitor && svc->monitor->notifier)
+		kw_notifier_hold(svc->monitor->notifier);
 }
 
-void
-kw_monitor_release(struct kw_broker *b, bool landed)
+static void
+on_refused(void *data, const struct kw_batch_refusal *rf)
 {
-	if (b->monitor && b->monitor->notifier)
-		kw_notifier_release(b->monitor->notifier, landed);
+	recorded(data, rf->user, rf->uid, rf->result);
+}
+
+static void
+on_turn_end(void *data, bool landed)
+{
+	struct kw_services *svc = data;
+
+	if (svc->monitor && svc->monitor->notifier)
+		kw_notifier_release(svc->monitor->notifier, landed);
+}
+
+static void
+on_audit_state(void *data, const char *why)
+{
+	if (why)
+		audit_failed(data, why);
+	else
+		audit_recovered(data);
+}
+
+int
+kw_monitor_observe(struct kw_services *svc)
+{
+	const struct kw_batch_observer o = {
+		.turn_begin = on_turn_begin,
+		.refused = on_refused,
+		.turn_end = on_turn_end,
+		.audit_state = on_audit_state,
+		.data = svc,
+	};
+
+	return kw_batch_observe(svc->batch, &o);
 }

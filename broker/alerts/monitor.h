@@ -15,26 +15,26 @@
 
 #include "common/macros.h"
 
-struct kw_broker;
+struct kw_services;
 struct kw_monitor;
 
 /* Start the monitor and its notifier thread.  0, or an error with err set. */
-int kw_monitor_open(struct kw_broker *b, struct kw_monitor **ret_monitor, char *err,
+int kw_monitor_open(struct kw_services *svc, struct kw_monitor **ret_monitor, char *err,
     size_t err_len) KW_WUR KW_NONNULL(1, 2, 3);
 
 /* Stop the notifier (queued messages get a short grace to go out).  Accepts NULL. */
 void kw_monitor_close(struct kw_monitor *m);
 
 /*
- * A record was appended for user (its name, not the pseudonym; uid its
- * uid) with this result: counts refusals towards suspicious_activity, and
- * may raise that alert (an "alert" record, mail, webhook) or, for a rule
- * with action block, call kw_monitor_block (state.db writes: call this
- * where they can land, i.e. not inside a savepoint that is rolled back).
- * Never fails the request; user NULL or "" is ignored.
+ * Watch the turns of svc->batch (set by the dispatcher): each recorded
+ * refusal of a user counts towards suspicious_activity and may raise that
+ * alert (an "alert" record, mail, webhook) or, for a rule with action
+ * block, call kw_monitor_block -- before the turn commits, so what it
+ * writes lands with the turn.  Alerts raised in a turn are sent only if its
+ * records landed; a failing audit store raises audit_unavailable, and its
+ * recovery says so.  0 or KW_ERR_NOMEM.
  */
-void kw_monitor_recorded(struct kw_broker *b, const char *user, uid_t uid, const char *action,
-    const char *result) KW_NONNULL(1, 4, 5);
+int kw_monitor_observe(struct kw_services *svc) KW_WUR KW_NONNULL(1);
 
 /*
  * The threshold of an alert with action block (type failed_authentication
@@ -47,19 +47,7 @@ void kw_monitor_recorded(struct kw_broker *b, const char *user, uid_t uid, const
  * the incident are audited ("alert", "incident.open").
  * 0, or an error from a store (the request then fails, nothing lands).
  */
-int kw_monitor_block(struct kw_broker *b, const char *user, uid_t uid, const char *type,
+int kw_monitor_block(struct kw_services *svc, const char *user, uid_t uid, const char *type,
     long long count, json_t *meta) KW_WUR KW_NONNULL(1, 2, 4, 6);
-
-/*
- * Alerts raised during a turn are held (kw_monitor_hold, when the turn's
- * transactions begin) and sent only if its records committed
- * (kw_monitor_release with landed true); otherwise they go with the turn.
- */
-void kw_monitor_hold(struct kw_broker *b) KW_NONNULL(1);
-void kw_monitor_release(struct kw_broker *b, bool landed) KW_NONNULL(1);
-
-/* The audit store refused a batch (why: no secrets), or works again. */
-void kw_monitor_audit_failed(struct kw_broker *b, const char *why) KW_NONNULL(1, 2);
-void kw_monitor_audit_recovered(struct kw_broker *b) KW_NONNULL(1);
 
 #endif

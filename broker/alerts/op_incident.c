@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "broker/alerts/ops.h"
 #include "broker/audit/audit.h"
 #include "broker/alerts/incidents.h"
 #include "client/keywarden.h"
@@ -20,7 +21,7 @@ kw_op_incident_list(struct kw_call *call, json_t **ret_result)
 	json_t *list = NULL;
 	int r;
 
-	if ((r = kw_incident_list(call->b->state, call->b->audit, NULL, &list)) < 0)
+	if ((r = kw_incident_list(call->svc->state, call->svc->audit, NULL, &list)) < 0)
 		return r;
 	*ret_result = json_pack("{s:o}", "incidents", list);
 	return *ret_result ? 0 : KW_ERR_NOMEM;
@@ -115,7 +116,7 @@ timeline(struct kw_audit *a, const char *user, long long opened_ms, json_t *reco
 int
 kw_op_incident_report(struct kw_call *call, json_t **ret_result)
 {
-	struct kw_broker *b = call->b;
+	struct kw_services *svc = call->svc;
 	char subject[KW_PSEUDONYM_SIZE];
 	json_t *inc = NULL, *records = json_array(), *subjects = json_object();
 	long long id, opened_ms;
@@ -132,13 +133,13 @@ kw_op_incident_report(struct kw_call *call, json_t **ret_result)
 		r = KW_ERR_BAD_REQUEST;
 		goto out;
 	}
-	if ((r = kw_incident_get(b->state, b->audit, id, &inc, &opened_ms, subject)) < 0) {
+	if ((r = kw_incident_get(svc->state, svc->audit, id, &inc, &opened_ms, subject)) < 0) {
 		if (r == KW_ERR_NOT_FOUND)
 			snprintf(call->msg, sizeof(call->msg), "no incident INC-%06lld", id);
 		goto out;
 	}
 	/* INC.user is the name while the pseudonym maps to one, else the pseudonym itself. */
-	if ((r = timeline(b->audit, json_string_value(json_object_get(inc, "user")), opened_ms,
+	if ((r = timeline(svc->audit, json_string_value(json_object_get(inc, "user")), opened_ms,
 	    records, subjects, &truncated)) < 0)
 		goto out;
 	json_object_set_new(call->meta, "incident", json_string(json_string_value(

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "broker/audit/audit.h"
+#include "broker/audit/ops.h"
 #include "client/keywarden.h"
 #include "broker/dispatch/dispatch.h"
 #include "broker/audit/retention.h"
@@ -68,7 +70,7 @@ kw_op_audit_query(struct kw_call *call, json_t **ret_result)
 	f.limit = (int)limit;
 	/* The record of a query says what was asked for, not what was shown. */
 	json_object_update(call->meta, call->args);
-	if ((r = kw_audit_query(call->b->audit, &f, ret_result)) < 0)
+	if ((r = kw_audit_query(call->svc->audit, &f, ret_result)) < 0)
 		snprintf(call->msg, sizeof(call->msg), "the audit store cannot be read");
 	return r;
 }
@@ -76,7 +78,7 @@ kw_op_audit_query(struct kw_call *call, json_t **ret_result)
 int
 kw_op_audit_verify(struct kw_call *call, json_t **ret_result)
 {
-	int r = kw_audit_verify(call->b->audit, ret_result);
+	int r = kw_audit_verify(call->svc->audit, ret_result);
 
 	if (r < 0) {
 		snprintf(call->msg, sizeof(call->msg), "the audit store cannot be read");
@@ -91,7 +93,7 @@ kw_op_audit_verify(struct kw_call *call, json_t **ret_result)
 int
 kw_op_audit_prune(struct kw_call *call, json_t **ret_result)
 {
-	int r = kw_retention_run_batch(call->b, ret_result);
+	int r = kw_retention_run_batch(call->svc, ret_result);
 
 	if (r < 0) {
 		snprintf(call->msg, sizeof(call->msg), "pruning failed: %s%s", kw_strerror(r),

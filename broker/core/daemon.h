@@ -1,52 +1,42 @@
 /*
- * broker.h - the broker's process-wide state and the connection type the
- * event loop and the request handlers share.
+ * daemon.h - the event loop's own state: the listening socket, the
+ * connections and the descriptors it waits on.
+ *
+ * DESIGN: broker/core/ is the daemon without any feature: it accepts
+ * clients (SO_PEERCRED), frames their bytes, hands each frame to the
+ * dispatcher, sends the replies the dispatcher releases after its group
+ * commit, enforces deadlines, runs the timers features registered and
+ * collects work finished off the loop.  It includes nothing from the
+ * feature folders; features reach it only through broker/dispatch/.
  */
-#ifndef KW_BROKER_H
-#define KW_BROKER_H
+#ifndef KW_DAEMON_H
+#define KW_DAEMON_H
 
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "broker/audit/audit.h"
-#include "broker/dispatch/batch.h"
-#include "common/config.h"
+#include "broker/dispatch/dispatch.h"
 #include "client/frame.h"
-#include "keystore/keystore.h"
-#include "rbac/rbac.h"
-#include "broker/login/secrets.h"
 
 struct kw_conn {
+	struct kw_peer peer;		/* what the dispatcher sees (first: see conn_of) */
 	int fd;
-	struct kw_caller caller;
-	char user[64];			/* storage for caller.user */
 	struct kw_frame_reader rd;
 	uint8_t in[16384];		/* bytes read but not yet framed */
 	size_t in_len;
 	uint8_t *out;			/* replies not yet written */
 	size_t out_len, out_off;
-	bool greeted;			/* hello done */
 	bool closing;			/* close once out is flushed */
-	size_t pending;			/* replies held for the group commit */
 	int64_t frame_start_ms;		/* when the partial frame began */
 	int64_t out_start_ms;		/* when out became non-empty */
 	int64_t last_active_ms;
 	struct kw_conn *prev, *next;
 };
 
-struct kw_broker {
-	struct kw_config *cfg;		/* owned */
-	const char *socket_path;	/* borrowed from cfg */
-	const char *data_dir;		/* borrowed from cfg */
-	sqlite3 *state;			/* owned */
-	struct kw_audit *audit;		/* owned */
-	struct kw_secrets *secrets;	/* owned, sodium_malloc'd */
-	struct kw_keystore *keystore;	/* owned: where API key values live */
-	struct kw_monitor *monitor;	/* owned: alerts and incidents */
-	struct kw_batch batch;		/* this turn's group commit */
-	long long next_prune_at;	/* Unix seconds of the next retention run */
+struct kw_daemon {
+	struct kw_dispatcher *d;	/* borrowed: where frames go */
+	const char *socket_path;	/* borrowed */
 	int listen_fd;
 	int lock_fd;
 	int epoll_fd;
@@ -59,8 +49,5 @@ struct kw_broker {
 	bool accept_paused;		/* out of descriptors: listener muted */
 	bool stopping;
 };
-
-/* Monotonic milliseconds, for deadlines. */
-int64_t kw_now_ms(void);
 
 #endif

@@ -2,6 +2,7 @@
  * loop.c - the event loop (see loop.h).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,24 +18,15 @@
 #include "broker/core/loop.h"
 #include "client/proto.h"
 #include "broker/dispatch/dispatch.h"
-#include "broker/audit/retention.h"
+#include "common/clock.h"
 
 /* Stop reading a client's requests while this much of its output is unsent. */
 #define KW_OUT_HIGH_WATER (64 * 1024)
 
-static char tag_listen, tag_signal;	/* epoll data for the non-client fds */
-
-int64_t
-kw_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static char tag_listen, tag_signal, tag_worker;	/* epoll data for the non-client fds */
 
 static void
-conn_close(struct kw_broker *b, struct kw_conn *c)
+conn_close(struct kw_daemon *b, struct kw_conn *c)
 {
 	if (c->prev)
 		c->prev->next = c->next;
@@ -43,7 +35,7 @@ conn_close(struct kw_broker *b, struct kw_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	b->n_conns--;
-	kw_batch_forget_conn(b, c);
+	kw_dispatch_forget_peer(b->d, &c->peer);
 	close(c->fd);		/* also removes it from the epoll set */
 	if (b->accept_paused) {
 		/* A descriptor is free again: take new clients again. */
@@ -57,11 +49,12 @@ conn_close(struct kw_broker *b, struct kw_conn *c)
 }
 
 static void
-conn_watch(struct kw_broker *b, struct kw_conn *c)
+conn_watch(struct kw_daemon *b, struct kw_conn *c)
 {
-	/* Writing or reading, never both: unsent replies pause new requests. */
+	/* Writing or reading, never both: unsent replies pause new requests, and
+	   so does a request still with the worker (its answer comes first). */
 	struct epoll_event ev = {
-		.events = c->out_len > c->out_off ? EPOLLOUT : EPOLLIN,
+		.events = c->out_len > c->out_off ? EPOLLOUT : c->peer.deferred ? 0 : EPOLLIN,
 		.data.ptr = c,
 	};
 
@@ -87,7 +80,7 @@ conn_queue(struct kw_conn *c, json_t *reply)
 		return KW_ERR_NOMEM;
 	}
 	if (c->out_len == c->out_off)
-		c->out_start_ms = kw_now_ms();
+		c->out_start_ms = kw_mono_ms();
 	c->out = grown;
 	memcpy(c->out + c->out_len, frame, len);
 	c->out_len += len;
@@ -97,7 +90,7 @@ conn_queue(struct kw_conn *c, json_t *reply)
 
 /* Returns -1 when the connection was closed. */
 static int
-conn_flush(struct kw_broker *b, struct kw_conn *c)
+conn_flush(struct kw_daemon *b, struct kw_conn *c)
 {
 	while (c->out_off < c->out_len) {
 		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
@@ -111,13 +104,13 @@ conn_flush(struct kw_broker *b, struct kw_conn *c)
 			return -1;
 		}
 		c->out_off += (size_t)n;
-		c->last_active_ms = kw_now_ms();
+		c->last_active_ms = kw_mono_ms();
 	}
 	if (c->out_off == c->out_len) {
 		free(c->out);
 		c->out = NULL;
 		c->out_len = c->out_off = 0;
-		if (c->closing && c->pending == 0) {
+		if (c->closing && c->peer.pending == 0) {
 			conn_close(b, c);
 			return -1;
 		}
@@ -127,11 +120,11 @@ conn_flush(struct kw_broker *b, struct kw_conn *c)
 
 /* Frame and answer what is buffered in c->in, as far as backpressure allows. */
 static void
-conn_process(struct kw_broker *b, struct kw_conn *c)
+conn_process(struct kw_daemon *b, struct kw_conn *c)
 {
 	size_t off = 0;
 
-	while (off < c->in_len && !c->closing &&
+	while (off < c->in_len && !c->closing && !c->peer.deferred &&
 	    c->out_len - c->out_off < KW_OUT_HIGH_WATER) {
 		bool was_partial = kw_frame_reader_partial(&c->rd), close_after = false;
 		size_t used;
@@ -139,7 +132,7 @@ conn_process(struct kw_broker *b, struct kw_conn *c)
 
 		off += used;
 		if (!was_partial && kw_frame_reader_partial(&c->rd))
-			c->frame_start_ms = kw_now_ms();
+			c->frame_start_ms = kw_mono_ms();
 		if (r == 0)
 			continue;
 		if (r == 1) {
@@ -147,11 +140,11 @@ conn_process(struct kw_broker *b, struct kw_conn *c)
 			size_t len;
 			if (kw_frame_take(&c->rd, &body, &len) < 0)
 				break;
-			kw_dispatch(b, c, body, len, &close_after);
+			kw_dispatch(b->d, &c->peer, body, len, &close_after);
 			free(body);
 		} else {
 			/* The stream cannot be resynchronised after a bad header. */
-			kw_dispatch_frame_error(b, c, r);
+			kw_dispatch_frame_error(b->d, &c->peer, r);
 			close_after = true;
 		}
 		if (close_after)
@@ -164,7 +157,7 @@ conn_process(struct kw_broker *b, struct kw_conn *c)
 }
 
 static void
-conn_readable(struct kw_broker *b, struct kw_conn *c)
+conn_readable(struct kw_daemon *b, struct kw_conn *c)
 {
 	ssize_t n;
 
@@ -179,13 +172,13 @@ conn_readable(struct kw_broker *b, struct kw_conn *c)
 			return;
 		}
 		c->in_len += (size_t)n;
-		c->last_active_ms = kw_now_ms();
+		c->last_active_ms = kw_mono_ms();
 		conn_process(b, c);
 	}
 	if (conn_flush(b, c) < 0)
 		return;
 	/* Held replies go out at the end of the turn (deliver), and close it then. */
-	if (c->closing && c->out_len == 0 && c->pending == 0) {
+	if (c->closing && c->out_len == 0 && c->peer.pending == 0) {
 		conn_close(b, c);
 		return;
 	}
@@ -193,7 +186,7 @@ conn_readable(struct kw_broker *b, struct kw_conn *c)
 }
 
 static void
-conn_writable(struct kw_broker *b, struct kw_conn *c)
+conn_writable(struct kw_daemon *b, struct kw_conn *c)
 {
 	if (conn_flush(b, c) < 0)
 		return;
@@ -206,25 +199,36 @@ conn_writable(struct kw_broker *b, struct kw_conn *c)
 	conn_watch(b, c);
 }
 
+/* The connection whose peer part this is. */
+static struct kw_conn *
+conn_of(struct kw_peer *p)
+{
+	return (struct kw_conn *)((char *)p - offsetof(struct kw_conn, peer));
+}
+
 /*
  * End the turn: commit its records and changes together (group commit),
  * then send every held reply.  A connection whose handshake reply turned
  * into a refusal is not greeted after all (its next request is refused).
+ * Returns how many connections had requests left to read that were held
+ * back behind a worker's answer: those are processed into the next batch.
  */
-static void
-deliver(struct kw_broker *b)
+static size_t
+deliver_batch(struct kw_daemon *b)
 {
+	struct kw_batch *t = kw_dispatch_batch(b->d);
 	struct kw_batch_entry *e;
-	size_t n;
-	int r = kw_batch_commit(b);
+	struct kw_conn *again[64];
+	size_t n, n_again = 0;
+	int r = kw_batch_commit(t);
 
-	e = kw_batch_entries(b, &n);
+	e = kw_batch_entries(t, &n);
 	for (size_t i = 0; i < n; i++) {
-		struct kw_conn *c = e[i].conn;
-		if (!c)
+		if (!e[i].peer)
 			continue;
+		struct kw_conn *c = conn_of(e[i].peer);
 		if (e[i].hello && r == KW_ERR_AUDIT)
-			c->greeted = false;
+			c->peer.greeted = false;
 		if (e[i].close)
 			c->closing = true;
 		if (conn_queue(c, json_incref(e[i].reply)) < 0)
@@ -232,22 +236,38 @@ deliver(struct kw_broker *b)
 	}
 	/* Flush each connection once, after all its replies are queued. */
 	for (size_t i = 0; i < n; i++) {
-		struct kw_conn *c = e[i].conn;
-		if (!c)
+		if (!e[i].peer)
 			continue;
-		e[i].conn = NULL;
-		if (--c->pending > 0)
+		struct kw_conn *c = conn_of(e[i].peer);
+		e[i].peer = NULL;
+		if (--c->peer.pending > 0)
 			continue;
 		if (conn_flush(b, c) < 0)
 			continue;
 		if (c->closing && c->out_len == 0) {
-			kw_batch_forget_conn(b, c);
+			kw_dispatch_forget_peer(b->d, &c->peer);
 			conn_close(b, c);
 			continue;
 		}
+		if (c->in_len > 0 && c->out_len == 0 && !c->peer.deferred && !c->closing &&
+		    n_again < KW_ELEMENTSOF(again))
+			again[n_again++] = c;
 		conn_watch(b, c);
 	}
-	kw_batch_clear(b);
+	kw_batch_clear(t);
+	/* Requests that arrived while a worker had the connection's earlier one. */
+	for (size_t i = 0; i < n_again; i++) {
+		conn_process(b, again[i]);
+		conn_watch(b, again[i]);
+	}
+	return n_again;
+}
+
+static void
+deliver(struct kw_daemon *b)
+{
+	while (deliver_batch(b) > 0)
+		;
 }
 
 /* Name the caller from the password database, or by number if it has no entry. */
@@ -280,7 +300,7 @@ send_last_words(int fd, json_t *reply)
 
 /* Over the limit: say so in one audited frame and hang up. */
 static void
-refuse_busy(struct kw_broker *b, int fd)
+refuse_busy(struct kw_daemon *b, int fd)
 {
 	struct kw_caller who = { 0 };
 	char name[64];
@@ -293,14 +313,14 @@ refuse_busy(struct kw_broker *b, int fd)
 		who.gid = cred.gid;
 		who.pid = cred.pid;
 		name_caller(&who, name, sizeof(name));
-		send_last_words(fd, kw_dispatch_event(b, &who, "connect", KW_ERR_BUSY,
+		send_last_words(fd, kw_dispatch_event(b->d, &who, "connect", KW_ERR_BUSY,
 		    "too many clients; try again later"));
 	}
 	close(fd);
 }
 
 static void
-accept_all(struct kw_broker *b)
+accept_all(struct kw_daemon *b)
 {
 	for (;;) {
 		struct ucred cred;
@@ -340,12 +360,12 @@ accept_all(struct kw_broker *b)
 			continue;
 		}
 		c->fd = fd;
-		c->caller.uid = cred.uid;
-		c->caller.gid = cred.gid;
-		c->caller.pid = cred.pid;
-		name_caller(&c->caller, c->user, sizeof(c->user));
+		c->peer.caller.uid = cred.uid;
+		c->peer.caller.gid = cred.gid;
+		c->peer.caller.pid = cred.pid;
+		name_caller(&c->peer.caller, c->peer.user, sizeof(c->peer.user));
 		kw_frame_reader_init(&c->rd, KW_FRAME_MAX);
-		c->last_active_ms = kw_now_ms();
+		c->last_active_ms = kw_mono_ms();
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
 		if (epoll_ctl(b->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			close(fd);
@@ -361,33 +381,36 @@ accept_all(struct kw_broker *b)
 }
 
 static int64_t
-conn_deadline(const struct kw_broker *b, const struct kw_conn *c)
+conn_deadline(const struct kw_daemon *b, const struct kw_conn *c)
 {
 	if (c->out_len > c->out_off)
 		return c->out_start_ms + b->client_timeout_ms;
 	if (kw_frame_reader_partial(&c->rd))
 		return c->frame_start_ms + b->client_timeout_ms;
+	/* Waiting for the broker (a worker) is not idling. */
+	if (c->peer.deferred)
+		return kw_mono_ms() + b->idle_timeout_ms;
 	return c->last_active_ms + b->idle_timeout_ms;
 }
 
 /* Close connections past their deadline; return ms until the next one (-1: none). */
 static int
-expire(struct kw_broker *b)
+expire(struct kw_daemon *b)
 {
-	int64_t now = kw_now_ms(), next = -1;
+	int64_t now = kw_mono_ms(), next = -1;
 	struct kw_conn *c = b->conns, *n;
 
 	for (; c; c = n) {
 		n = c->next;
 		int64_t d = conn_deadline(b, c);
 		if (d <= now) {
-			kw_log_debug("closing client pid %d: deadline passed", (int)c->caller.pid);
+			kw_log_debug("closing client pid %d: deadline passed", (int)c->peer.caller.pid);
 			/* A started message that never finished is answered and audited. */
 			if (c->out_len == c->out_off && kw_frame_reader_partial(&c->rd) &&
 			    !c->closing) {
 				kw_frame_reader_reset(&c->rd);
 				c->in_len = 0;
-				kw_dispatch_frame_error(b, c, KW_ERR_TIMEOUT);
+				kw_dispatch_frame_error(b->d, &c->peer, KW_ERR_TIMEOUT);
 				c->closing = true;
 				c->out_start_ms = now;
 				continue;
@@ -402,7 +425,7 @@ expire(struct kw_broker *b)
 }
 
 static void
-on_signal(struct kw_broker *b)
+on_signal(struct kw_daemon *b)
 {
 	struct signalfd_siginfo si;
 
@@ -415,14 +438,16 @@ on_signal(struct kw_broker *b)
 }
 
 int
-kw_loop_run(struct kw_broker *b)
+kw_loop_run(struct kw_daemon *b)
 {
 	struct epoll_event ev[64];
 	struct epoll_event lev = { .events = EPOLLIN, .data.ptr = &tag_listen };
 	struct epoll_event sev = { .events = EPOLLIN, .data.ptr = &tag_signal };
+	struct epoll_event wev = { .events = EPOLLIN, .data.ptr = &tag_worker };
 
 	if (epoll_ctl(b->epoll_fd, EPOLL_CTL_ADD, b->listen_fd, &lev) < 0 ||
-	    epoll_ctl(b->epoll_fd, EPOLL_CTL_ADD, b->signal_fd, &sev) < 0) {
+	    epoll_ctl(b->epoll_fd, EPOLL_CTL_ADD, b->signal_fd, &sev) < 0 ||
+	    epoll_ctl(b->epoll_fd, EPOLL_CTL_ADD, kw_dispatch_worker_fd(b->d), &wev) < 0) {
 		kw_log_error("epoll_ctl: %s", strerror(errno));
 		return KW_ERR_IO;
 	}
@@ -430,9 +455,9 @@ kw_loop_run(struct kw_broker *b)
 		int timeout = expire(b);
 		/* Replies of timed-out frames were held by expire: send them now. */
 		deliver(b);
-		int prune_in = kw_retention_timeout_ms(b);
-		if (timeout < 0 || prune_in < timeout)
-			timeout = prune_in;
+		int due = kw_dispatch_timers_due_ms(b->d);
+		if (timeout < 0 || (due >= 0 && due < timeout))
+			timeout = due;
 		int n = epoll_wait(b->epoll_fd, ev, (int)KW_ELEMENTSOF(ev), timeout);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -440,13 +465,15 @@ kw_loop_run(struct kw_broker *b)
 			kw_log_error("epoll_wait: %s", strerror(errno));
 			return KW_ERR_IO;
 		}
-		kw_retention_tick(b);
+		kw_dispatch_run_timers(b->d);
 		for (int i = 0; i < n; i++) {
 			void *p = ev[i].data.ptr;
 			if (p == &tag_listen)
 				accept_all(b);
 			else if (p == &tag_signal)
 				on_signal(b);
+			else if (p == &tag_worker)
+				kw_dispatch_worker_drain(b->d);
 			else if (ev[i].events & (EPOLLERR | EPOLLHUP) && !(ev[i].events & EPOLLIN))
 				conn_close(b, p);
 			else if (ev[i].events & EPOLLOUT)

@@ -13,10 +13,10 @@
 #include "common/macros.h"
 
 /*
- * Serve until SIGTERM or SIGINT arrives on b->signal_fd.  b's listening,
+ * Serve until SIGTERM or SIGINT arrives on b->signal_fd; b->d must be set.  b's listening,
  * signal and epoll descriptors must be set.  Returns 0 after a clean stop,
  * KW_ERR_IO if epoll itself fails.  Open connections are closed on return.
  */
-int kw_loop_run(struct kw_broker *b) KW_WUR KW_NONNULL(1);
+int kw_loop_run(struct kw_daemon *b) KW_WUR KW_NONNULL(1);
 
 #endif

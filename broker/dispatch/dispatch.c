@@ -1,8 +1,8 @@
 /*
- * requests.c - the request table and the dispatcher (see requests.h).
+ * dispatch.c - the dispatcher (see dispatch.h).
  *
- * Like OpenSSH's monitor table, each operation is listed once with the
- * permission it needs, and kw_dispatch is the only caller of the
+ * Like OpenSSH's monitor table, each request is listed once with the
+ * permission it needs, and this file is the only caller of the
  * authorization decision.  Every answer, allowed or refused, is audited
  * before it is returned; if the record cannot be written the answer is
  * replaced by an audit_unavailable refusal and any change is rolled back
@@ -10,72 +10,139 @@
  */
 #include <fnmatch.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "broker/accounts/roles.h"
+#include "broker/audit/audit.h"
+#include "broker/dispatch/dispatch_internal.h"
+#include "broker/login/sessions.h"
+#include "broker/store/state.h"
+#include "broker/store/users.h"
 #include "client/keywarden.h"
-#include "common/names.h"
-#include "keystore/keystore.h"
+#include "client/proto.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/perm.h"
-#include "client/proto.h"
-#include "broker/dispatch/dispatch.h"
-#include "broker/accounts/roles.h"
-#include "broker/store/sql.h"
-#include "broker/store/users.h"
 
 static int op_hello(struct kw_call *call, json_t **ret_result);
 
-/*
- * Granting a role needs admin on the user and on each role handed out, so a
- * narrow admin permission on users cannot be used to hand oneself "admin".
- */
-static const struct kw_op ops[] = {
-	/* name		verb	res_type res_arg  acts_as roles_arg writes session handler */
-	{ "hello",	"",	NULL,	NULL,	  NULL,   NULL,   false, false, op_hello },
-	{ "status",	"",	NULL,	NULL,	  NULL,   NULL,   false, false, kw_op_status },
-	{ "login",	"",	NULL,	NULL,	  "user", NULL,   true,  false, kw_op_login },
-	{ "logout",	"",	NULL,	NULL,	  NULL,   NULL,   true,  true,  kw_op_logout },
-	{ "account",	"",	NULL,	NULL,	  "user", NULL,   true,  false, kw_op_account },
-	{ "totp.enroll", "",	NULL,	NULL,	  NULL,   NULL,   true,  true,  kw_op_totp_enroll },
-	{ "check",	NULL,	NULL,	"resource", "user", NULL, false, false, kw_op_check },
-	{ "user.add",	"admin", "user", "user",  NULL,   "roles", true, false, kw_op_user_add },
-	{ "user.list",	"admin", "user", NULL,	  NULL,   NULL,   false, false, kw_op_user_list },
-	{ "user.show",	"admin", "user", "user",  NULL,   NULL,   false, false, kw_op_user_show },
-	{ "user.del",	"admin", "user", "user",  NULL,   NULL,   true,  false, kw_op_user_del },
-	{ "user.totp-reset", "admin", "user", "user", NULL, NULL, true,  false, kw_op_user_totp_reset },
-	{ "user.lock",	"admin", "user", "user",  NULL,   NULL,   true,  false, kw_op_user_lock },
-	{ "user.unlock", "admin", "user", "user", NULL,   NULL,   true,  false, kw_op_user_unlock },
-	{ "role.list",	"admin", "role", NULL,	  NULL,   NULL,   false, false, kw_op_role_list },
-	{ "role.show",	"admin", "role", "role",  NULL,   NULL,   false, false, kw_op_role_show },
-	{ "role.create", "admin", "role", "role", NULL,   NULL,   true,  false, kw_op_role_create },
-	{ "role.delete", "admin", "role", "role", NULL,   NULL,   true,  false, kw_op_role_delete },
-	{ "role.grant",	"admin", "user", "user",  NULL,   "role", true,  false, kw_op_role_grant },
-	{ "role.revoke", "admin", "user", "user", NULL,   "role", true,  false, kw_op_role_revoke },
-	{ "key.set",	"write", "key",	"name",	  NULL,   NULL,   true,  false, kw_op_key_set },
-	{ "key.rotate",	"write", "key",	"name",	  NULL,   NULL,   true,  false, kw_op_key_rotate },
-	{ "key.get",	"read",	"key",	"name",	  NULL,   NULL,   false, false, kw_op_key_get },
-	{ "key.list",	"read",	"key",	NULL,	  NULL,   NULL,   false, false, kw_op_key_list },
-	{ "key.revoke",	"write", "key",	"name",	  NULL,   NULL,   true,  false, kw_op_key_revoke },
-	{ "key.verify",	"read",	"key",	"name",	  NULL,   NULL,   false, false, kw_op_key_verify },
-	{ "session.list", "admin", "session", NULL, NULL, NULL,   false, false, kw_op_session_list },
-	{ "session.revoke", "admin", "session", NULL, NULL, NULL, true,  false, kw_op_session_revoke },
-	{ "user.export", "admin", "user", "user",  NULL,   NULL,   false, false, kw_op_user_export },
-	{ "user.erase",	"admin", "user", "user",  NULL,   NULL,   true,  false, kw_op_user_erase },
-	{ "audit.query", "admin", "audit", NULL,  NULL,   NULL,   false, false, kw_op_audit_query },
-	{ "audit.verify", "admin", "audit", NULL, NULL,   NULL,   false, false, kw_op_audit_verify },
-	{ "audit.prune", "admin", "audit", NULL,  NULL,   NULL,   false, false, kw_op_audit_prune },
-	{ "incident.list", "admin", "incident", NULL, NULL, NULL, false, false, kw_op_incident_list },
-	{ "incident.report", "admin", "incident", NULL, NULL, NULL, false, false, kw_op_incident_report },
+/* The protocol's own request; the features register theirs (broker/main.c). */
+static const struct kw_op protocol_ops[] = {
+	{ .name = "hello", .flags = KW_OP_HANDSHAKE | KW_OP_ORDINARY, .fn = op_hello },
 };
 
-static const struct kw_op *
-lookup(const char *name)
+static const char *const verb_names[] = {
+	[KW_VERB_NONE] = "",
+	[KW_VERB_READ] = "read",
+	[KW_VERB_WRITE] = "write",
+	[KW_VERB_EXECUTE] = "execute",
+	[KW_VERB_ADMIN] = "admin",
+};
+
+int
+kw_dispatcher_new(struct kw_services *svc, long long client_timeout_s,
+    struct kw_dispatcher **ret_d)
 {
-	for (size_t i = 0; i < KW_ELEMENTSOF(ops); i++)
-		if (strcmp(ops[i].name, name) == 0)
-			return &ops[i];
+	struct kw_dispatcher *d = calloc(1, sizeof(*d));
+	int r;
+
+	if (!d)
+		return KW_ERR_NOMEM;
+	d->svc = svc;
+	d->client_timeout_s = client_timeout_s;
+	d->batch.svc = svc;
+	d->worker_fd = -1;
+	svc->batch = &d->batch;
+	if ((r = kw_worker_init(d)) < 0 || (r = kw_dispatch_add_ops(d, protocol_ops, KW_ELEMENTSOF(protocol_ops))) < 0) {
+		kw_dispatcher_free(d);
+		return r;
+	}
+	*ret_d = d;
+	return 0;
+}
+
+void
+kw_dispatcher_free(struct kw_dispatcher *d)
+{
+	if (!d)
+		return;
+	kw_worker_stop(d);
+	kw_batch_free(&d->batch);
+	if (d->svc->batch == &d->batch)
+		d->svc->batch = NULL;
+	free(d->ops);
+	for (size_t i = 0; i < d->n_timers; i++)
+		if (d->timers[i].free)
+			d->timers[i].free(d->timers[i].data);
+	free(d->timers);
+	free(d);
+}
+
+static const struct kw_op *
+lookup(const struct kw_dispatcher *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_ops; i++)
+		if (strcmp(d->ops[i]->name, name) == 0)
+			return d->ops[i];
 	return NULL;
+}
+
+int
+kw_dispatch_add_ops(struct kw_dispatcher *d, const struct kw_op *ops, size_t n)
+{
+	const struct kw_op **grown = realloc(d->ops, (d->n_ops + n) * sizeof(*grown));
+
+	if (!grown)
+		return KW_ERR_NOMEM;
+	d->ops = grown;
+	for (size_t i = 0; i < n; i++) {
+		if (lookup(d, ops[i].name)) {
+			kw_log_error("request %s registered twice", ops[i].name);
+			return KW_ERR_INVALID;
+		}
+		d->ops[d->n_ops++] = &ops[i];
+	}
+	return 0;
+}
+
+int
+kw_dispatch_add_timer(struct kw_dispatcher *d, const struct kw_timer *t)
+{
+	struct kw_timer *grown = realloc(d->timers, (d->n_timers + 1) * sizeof(*grown));
+
+	if (!grown)
+		return KW_ERR_NOMEM;
+	d->timers = grown;
+	d->timers[d->n_timers++] = *t;
+	return 0;
+}
+
+int
+kw_dispatch_timers_due_ms(struct kw_dispatcher *d)
+{
+	int due = -1;
+
+	for (size_t i = 0; i < d->n_timers; i++) {
+		int ms = d->timers[i].due_ms(d->timers[i].data);
+		if (due < 0 || ms < due)
+			due = ms;
+	}
+	return due;
+}
+
+void
+kw_dispatch_run_timers(struct kw_dispatcher *d)
+{
+	for (size_t i = 0; i < d->n_timers; i++)
+		if (d->timers[i].due_ms(d->timers[i].data) == 0)
+			d->timers[i].run(d->timers[i].data);
+}
+
+struct kw_batch *
+kw_dispatch_batch(struct kw_dispatcher *d)
+{
+	return &d->batch;
 }
 
 const char *
@@ -89,7 +156,7 @@ op_hello(struct kw_call *call, json_t **ret_result)
 {
 	json_t *v = json_object_get(call->args, "version");
 
-	if (call->conn->greeted) {
+	if (call->peer->greeted) {
 		snprintf(call->msg, sizeof(call->msg), "handshake already done on this connection");
 		return KW_ERR_BAD_REQUEST;
 	}
@@ -108,41 +175,26 @@ op_hello(struct kw_call *call, json_t **ret_result)
 	return *ret_result ? 0 : KW_ERR_NOMEM;
 }
 
-/* The kind of name an argument holds: the argument's key says it. */
-static enum kw_name_kind
-arg_kind(const char *key)
-{
-	return strcmp(key, "role") == 0 ? KW_NAME_ROLE :
-	    strcmp(key, "resource") == 0 ? KW_NAME_RESOURCE :
-	    strcmp(key, "name") == 0 ? KW_NAME_KEY : KW_NAME_USER;
-}
-
-static bool
-arg_ok(const char *key, const char *v)
-{
-	return kw_name_ok(arg_kind(key), v);
-}
-
 /* The roles an operation hands out: one role name, or a list of them. */
 static int
 check_roles_arg(const struct kw_op *op, struct kw_call *call)
 {
-	json_t *v = json_object_get(call->args, op->roles_arg), *e;
+	json_t *v = json_object_get(call->args, op->roles), *e;
 	size_t i;
 
-	if (!v && strcmp(op->roles_arg, "roles") == 0)
+	if (!v && (op->flags & KW_OP_ROLES_OPTIONAL))
 		return 0;
-	if (json_is_string(v) && arg_ok("role", json_string_value(v)))
+	if (json_is_string(v) && kw_name_ok(KW_NAME_ROLE, json_string_value(v)))
 		return 0;
 	if (json_is_array(v)) {
 		json_array_foreach(v, i, e)
-			if (!json_is_string(e) || !arg_ok("role", json_string_value(e)))
+			if (!kw_name_ok(KW_NAME_ROLE, json_string_value(e)))
 				goto bad;
 		return 0;
 	}
  bad:
-	snprintf(call->msg, sizeof(call->msg), "\"%s\" must name roles: 1-64 letters, digits, "
-	    "'_' or '-'", op->roles_arg);
+	snprintf(call->msg, sizeof(call->msg), "\"%s\" must name roles: %s", op->roles,
+	    kw_name_rule(KW_NAME_ROLE));
 	return KW_ERR_INVALID;
 }
 
@@ -151,7 +203,7 @@ static bool
 decide_roles(const struct kw_op *op, struct kw_call *call, const struct kw_subject *subject,
     const char *verb, char *why, size_t why_len)
 {
-	json_t *v = json_object_get(call->args, op->roles_arg), *e;
+	json_t *v = json_object_get(call->args, op->roles), *e;
 	char res[96];
 	size_t i;
 
@@ -167,7 +219,7 @@ decide_roles(const struct kw_op *op, struct kw_call *call, const struct kw_subje
 	return true;
 }
 
-/* Work out verb, resource and subject from the table entry and the arguments. */
+/* Work out verb, resource and subject from the table row and the arguments. */
 static int
 resolve(const struct kw_op *op, struct kw_call *call, const char **ret_verb,
     char *resource, size_t res_len)
@@ -175,8 +227,7 @@ resolve(const struct kw_op *op, struct kw_call *call, const char **ret_verb,
 	const char *v;
 	int r;
 
-	*ret_verb = op->verb;
-	if (!op->verb) {
+	if (op->verb == KW_VERB_FROM_ARGS) {
 		v = kw_arg_str(call->args, "action");
 		if (!v || !kw_perm_verb_known(v)) {
 			snprintf(call->msg, sizeof(call->msg),
@@ -184,27 +235,29 @@ resolve(const struct kw_op *op, struct kw_call *call, const char **ret_verb,
 			return KW_ERR_BAD_REQUEST;
 		}
 		*ret_verb = v;
+	} else {
+		*ret_verb = verb_names[op->verb];
 	}
-	if (op->res_arg) {
-		v = kw_arg_str(call->args, op->res_arg);
-		if (!arg_ok(op->res_arg, v)) {
-			snprintf(call->msg, sizeof(call->msg), "\"%s\" must be a valid %s", op->res_arg,
-			    kw_name_rule(arg_kind(op->res_arg)));
+	if (op->arg) {
+		v = kw_arg_str(call->args, op->arg);
+		if (!kw_name_ok(op->arg_kind, v)) {
+			snprintf(call->msg, sizeof(call->msg), "\"%s\" must be a valid %s", op->arg,
+			    kw_name_rule(op->arg_kind));
 			return KW_ERR_BAD_REQUEST;
 		}
-		snprintf(resource, res_len, "%s%s%s", op->res_type ? op->res_type : "",
-		    op->res_type ? "/" : "", v);
+		snprintf(resource, res_len, "%s%s%s", op->resource ? op->resource : "",
+		    op->resource ? "/" : "", v);
 		call->resource = resource;
-	} else if (op->res_type) {
-		snprintf(resource, res_len, "%s", op->res_type);
+	} else if (op->resource) {
+		snprintf(resource, res_len, "%s", op->resource);
 		call->resource = resource;
 	}
-	if (op->roles_arg && (r = check_roles_arg(op, call)) < 0)
+	if (op->roles && (r = check_roles_arg(op, call)) < 0)
 		return r;
 	call->subject = call->caller->user;
 	if (op->acts_as && json_object_get(call->args, op->acts_as)) {
 		v = kw_arg_str(call->args, op->acts_as);
-		if (!arg_ok(op->acts_as, v)) {
+		if (!kw_name_ok(KW_NAME_USER, v)) {
 			snprintf(call->msg, sizeof(call->msg), "\"%s\" must be a user name", op->acts_as);
 			return KW_ERR_BAD_REQUEST;
 		}
@@ -217,7 +270,7 @@ resolve(const struct kw_op *op, struct kw_call *call, const char **ret_verb,
 static int
 load_subject(struct kw_call *call, struct kw_subject *s, json_t **ret_perms)
 {
-	sqlite3 *db = call->b->state;
+	struct kw_state *st = call->svc->state;
 	struct kw_user u;
 	json_t *roles = NULL;
 	int r;
@@ -227,12 +280,12 @@ load_subject(struct kw_call *call, struct kw_subject *s, json_t **ret_perms)
 	s->registered = false;
 	s->permissions = NULL;
 	r = strcmp(call->subject, call->caller->user) == 0 ?
-	    kw_user_by_uid(db, call->caller->uid, &u) : kw_user_by_name(db, call->subject, &u);
+	    kw_user_by_uid(st, call->caller->uid, &u) : kw_user_by_name(st, call->subject, &u);
 	if (r == KW_ERR_NOT_FOUND)
 		return 0;
-	if (r < 0 || (r = kw_user_roles(db, u.uid, &roles)) < 0)
+	if (r < 0 || (r = kw_user_roles(st, u.uid, &roles)) < 0)
 		return r;
-	r = kw_role_permissions(call->b->cfg, db, roles, ret_perms);
+	r = kw_role_permissions(call->svc->cfg, st, roles, ret_perms);
 	json_decref(roles);
 	if (r < 0)
 		return r;
@@ -242,35 +295,31 @@ load_subject(struct kw_call *call, struct kw_subject *s, json_t **ret_perms)
 }
 
 /*
- * Ordinary actions are recorded only when security.audit.logActions lists
+ * Ordinary requests are recorded only when security.audit.logActions lists
  * them; refusals and everything else (logins, keys, sessions, roles, users,
  * locks, decisions, audit and incident work) are always recorded.
  */
-static const char *const ordinary_actions[] = { "hello", "status" };
-
 static bool
-wanted(struct kw_broker *b, const char *action, int err)
+wanted(struct kw_dispatcher *d, const struct kw_op *op, const char *action, int err)
 {
 	json_t *list, *p;
 	size_t i;
-	bool ordinary = false;
 
-	for (i = 0; i < KW_ELEMENTSOF(ordinary_actions); i++)
-		ordinary = ordinary || strcmp(action, ordinary_actions[i]) == 0;
-	if (!ordinary || err != 0)
+	if (!op || !(op->flags & KW_OP_ORDINARY) || err != 0)
 		return true;
-	list = kw_config_get(b->cfg, "security.audit.logActions");
+	list = kw_config_get(d->svc->cfg, "security.audit.logActions");
 	json_array_foreach(list, i, p)
 		if (json_is_string(p) && fnmatch(json_string_value(p), action, 0) == 0)
 			return true;
 	return false;
 }
 
-/* Write the record of an answer; on failure the answer becomes the refusal. */
-static json_t *
-audited(struct kw_broker *b, const struct kw_caller *who, json_int_t id, const char *action,
-    const char *resource, int err, const char *why, json_t *meta, json_t *reply)
+json_t *
+kw_dispatch_audited(struct kw_dispatcher *d, const struct kw_op *op,
+    const struct kw_caller *who, json_int_t id, const char *action, const char *resource,
+    int err, const char *why, json_t *meta, json_t *reply)
 {
+	struct kw_batch *t = &d->batch;
 	struct kw_audit_record rec = {
 		.user = who->user,
 		.uid = who->uid,
@@ -285,7 +334,7 @@ audited(struct kw_broker *b, const struct kw_caller *who, json_int_t id, const c
 	json_t *own = meta ? NULL : json_object();
 	int r;
 
-	if (!wanted(b, action, err))
+	if (!wanted(d, op, action, err))
 		return reply;
 	if (!meta)
 		rec.metadata = meta = own;
@@ -294,18 +343,18 @@ audited(struct kw_broker *b, const struct kw_caller *who, json_int_t id, const c
 		if (why)
 			json_object_set_new(meta, "reason", json_string(why));
 	}
-	kw_batch_enter(b);
-	r = kw_batch_audit_ok(b) ? kw_audit_write(b->audit, &rec) : KW_ERR_AUDIT;
+	kw_batch_enter(t);
+	r = kw_batch_audit_ok(t) ? kw_audit_write(d->svc->audit, &rec) : KW_ERR_AUDIT;
 	/* A refusal counts against the user it concerns (a login through sshd's
 	   root process concerns the user logging in), else against the caller. */
 	const char *about = json_string_value(json_object_get(meta, "user"));
 	if (r == 0 && err != 0 && (about || who->user))
-		kw_batch_note_refusal(b, about ? about : who->user,
+		kw_batch_note_refusal(t, about ? about : who->user,
 		    about && strcmp(about, who->user ? who->user : "") != 0 ? (uid_t)-1 : who->uid,
 		    action, rec.result);
 	json_decref(own);
 	if (r < 0) {
-		kw_batch_note_write_failure(b);
+		kw_batch_note_write_failure(t);
 		json_decref(reply);
 		return kw_reply_error(id, KW_ERR_AUDIT,
 		    "request refused: the audit store cannot record it");
@@ -314,20 +363,20 @@ audited(struct kw_broker *b, const struct kw_caller *who, json_int_t id, const c
 }
 
 static json_t *
-refuse(struct kw_broker *b, struct kw_conn *c, json_int_t id, const char *action,
-    const char *resource, int err, const char *why)
+refuse(struct kw_dispatcher *d, const struct kw_op *op, struct kw_peer *p, json_int_t id,
+    const char *action, const char *resource, int err, const char *why)
 {
-	return audited(b, &c->caller, id, action, resource, err, why, NULL,
+	return kw_dispatch_audited(d, op, &p->caller, id, action, resource, err, why, NULL,
 	    kw_reply_error(id, err, why));
 }
 
-static bool
-reply_ok(json_t *reply)
+bool
+kw_reply_is_ok(json_t *reply)
 {
 	return json_is_true(json_object_get(reply, "ok"));
 }
 
-/* True when audited() replaced the answer because the record failed. */
+/* True when the answer was replaced because its record failed. */
 static bool
 audit_refused(json_t *reply)
 {
@@ -336,62 +385,74 @@ audit_refused(json_t *reply)
 	return code && strcmp(code, kw_error_name(KW_ERR_AUDIT)) == 0;
 }
 
-/*
- * Run an authorized request: handler and record, inside the turn's
- * transactions; the change is kept (savepoint released) only when its
- * record was written, and lands with the turn's commit.
- */
-static json_t *
-run(struct kw_broker *b, const struct kw_op *op, struct kw_call *call, json_int_t id)
+json_t *
+kw_dispatch_answer(struct kw_dispatcher *d, struct kw_call *call, int r, json_t *result,
+    bool *ret_keep)
 {
-	json_t *result = NULL, *reply;
-	bool keep;
-	int r;
+	const struct kw_op *op = call->op;
+	json_t *reply;
 
-	kw_batch_enter(b);
-	if (op->writes && kw_sql_begin(b->state) < 0) {
-		snprintf(call->msg, sizeof(call->msg), "the state store is busy or unusable");
-		return audited(b, call->caller, id, op->name, call->resource, KW_ERR_IO, call->msg,
-		    call->meta, kw_reply_error(id, KW_ERR_IO, call->msg));
-	}
-	r = call->rc = op->fn(call, &result);
 	if (r < 0) {
 		const char *why = call->msg[0] ? call->msg : kw_strerror(r);
-		reply = audited(b, call->caller, id, op->name, call->resource, r, why, call->meta,
-		    kw_reply_error(id, r, why));
+		json_decref(result);
+		reply = kw_dispatch_audited(d, op, call->caller, call->id, op->name, call->resource,
+		    r, why, call->meta, kw_reply_error(call->id, r, why));
 		/* What must count even on failure (a wrong code) lands only with its record. */
-		keep = call->keep_on_error && !audit_refused(reply);
+		*ret_keep = call->keep_on_error && !audit_refused(reply);
 	} else {
-		reply = audited(b, call->caller, id, op->name, call->resource, 0, NULL, call->meta,
-		    kw_reply_ok(id, result));
-		keep = reply_ok(reply);
+		reply = kw_dispatch_audited(d, op, call->caller, call->id, op->name, call->resource,
+		    0, NULL, call->meta, kw_reply_ok(call->id, result));
+		*ret_keep = kw_reply_is_ok(reply);
 	}
-	if (op->writes) {
+	return reply;
+}
+
+/*
+ * Run an authorized request: handler and record, inside the turn's
+ * transactions; the change is kept only when its record was written, and
+ * lands with the turn's commit.  NULL with call->deferred set when the
+ * handler handed the request to a worker (it is answered from there).
+ */
+static json_t *
+run(struct kw_dispatcher *d, const struct kw_op *op, struct kw_call *call, int *ret_rc)
+{
+	struct kw_state *st = d->svc->state;
+	json_t *result = NULL, *reply;
+	bool writes = op->flags & KW_OP_WRITES, keep;
+	int r;
+
+	kw_batch_enter(&d->batch);
+	if (writes && kw_state_request_begin(st) < 0) {
+		snprintf(call->msg, sizeof(call->msg), "the state store is busy or unusable");
+		return kw_dispatch_answer(d, call, *ret_rc = KW_ERR_IO, NULL, &keep);
+	}
+	r = *ret_rc = op->fn(call, &result);
+	if (r == 0 && call->deferred) {
+		json_decref(result);
+		if (writes)
+			kw_state_request_undo(st);
+		return NULL;
+	}
+	reply = kw_dispatch_answer(d, call, r, result, &keep);
+	if (writes) {
 		if (!keep)
-			kw_sql_rollback(b->state);
-		else if (kw_sql_commit(b->state) < 0) {
-			kw_sql_rollback(b->state);
+			kw_state_request_undo(st);
+		else if (kw_state_request_keep(st) < 0) {
+			kw_state_request_undo(st);
 			json_decref(reply);
 			snprintf(call->msg, sizeof(call->msg), "the change could not be saved");
 			json_object_clear(call->meta);
-			return audited(b, call->caller, id, op->name, call->resource, KW_ERR_IO,
-			    call->msg, call->meta, kw_reply_error(id, KW_ERR_IO, call->msg));
+			return kw_dispatch_answer(d, call, KW_ERR_IO, NULL, &keep);
 		}
 	}
 	return reply;
 }
 
-long long
-kw_now(void)
-{
-	return (long long)time(NULL);
-}
-
 bool
-kw_mfa_required(const struct kw_broker *b)
+kw_mfa_required(const struct kw_services *svc)
 {
-	return kw_config_bool(b->cfg, "security.authentication.mfa.enabled") &&
-	    kw_config_bool(b->cfg, "security.authentication.mfa.required");
+	return kw_config_bool(svc->cfg, "security.authentication.mfa.enabled") &&
+	    kw_config_bool(svc->cfg, "security.authentication.mfa.required");
 }
 
 /*
@@ -401,11 +462,11 @@ kw_mfa_required(const struct kw_broker *b)
  * a session to report.
  */
 static int
-attach_session(struct kw_broker *b, struct kw_call *call, const char *token,
+attach_session(struct kw_services *svc, struct kw_call *call, const char *token,
     struct kw_session *ses, char *why, size_t why_len)
 {
-	int r = kw_session_check(b->state, b->secrets, token, call->caller->uid, kw_now(),
-	    kw_config_int(b->cfg, "security.session.timeout"), ses, why, why_len);
+	int r = kw_session_check(svc->state, svc->secrets, token, call->caller->uid, kw_now(),
+	    kw_config_int(svc->cfg, "security.session.timeout"), ses, why, why_len);
 
 	if (r == KW_ERR_SESSION)
 		return 0;
@@ -416,80 +477,96 @@ attach_session(struct kw_broker *b, struct kw_call *call, const char *token,
 	return 0;
 }
 
+/* The rights check: rbac decides, for the subject and each role handed out. */
 static json_t *
-dispatch_request(struct kw_broker *b, struct kw_conn *c, struct kw_request *req, bool *ret_close,
-    kw_after_commit_fn *ret_after, bool *ret_hello)
+authorize(struct kw_dispatcher *d, struct kw_call *call, const char *verb, char *why,
+    size_t why_len)
 {
-	struct kw_call call = { .b = b, .conn = c, .caller = &c->caller, .args = req->args };
-	struct kw_subject subject = { .user = c->caller.user };
-	struct kw_session ses;
-	json_t *perms = NULL, *reply;
-	const struct kw_op *op;
-	const char *verb;
-	char resource[320], why[256] = "";
+	struct kw_subject subject = { .user = call->caller->user };
+	const struct kw_op *op = call->op;
+	json_t *perms = NULL, *meta, *reply;
 	int r;
 
-	if (!c->greeted && strcmp(req->op, "hello") != 0) {
+	if (verb[0] != '\0' && (r = load_subject(call, &subject, &perms)) < 0)
+		return refuse(d, op, call->peer, call->id, op->name, call->resource,
+		    KW_ERR_INTERNAL, "the state store cannot be read");
+	subject.user = call->subject;
+	if (kw_rbac_decide(call->caller, &subject, verb, call->resource, why, why_len) &&
+	    (verb[0] == '\0' || !op->roles ||
+	    decide_roles(op, call, &subject, verb, why, why_len))) {
+		json_decref(perms);
+		return NULL;
+	}
+	json_decref(perms);
+	/* The record says what was asked and for whom, not only that it failed. */
+	meta = json_pack("{s:s, s:s}", "verb", verb, "user", call->subject);
+	reply = kw_dispatch_audited(d, op, call->caller, call->id, op->name, call->resource,
+	    KW_ERR_DENIED, why, meta, kw_reply_error(call->id, KW_ERR_DENIED, why));
+	json_decref(meta);
+	return reply;
+}
+
+static json_t *
+dispatch_request(struct kw_dispatcher *d, struct kw_peer *p, struct kw_request *req,
+    bool *ret_close, kw_after_commit_fn *ret_after, bool *ret_hello)
+{
+	struct kw_call call = {
+		.svc = d->svc, .d = d, .peer = p, .caller = &p->caller, .args = req->args,
+		.id = req->id,
+	};
+	struct kw_session ses;
+	json_t *reply;
+	const char *verb;
+	char resource[320], why[256] = "";
+	int r, rc = 0;
+
+	if (!p->greeted && strcmp(req->op, "hello") != 0) {
 		*ret_close = true;
-		return refuse(b, c, req->id, "handshake", req->op, KW_ERR_HANDSHAKE,
+		return refuse(d, NULL, p, req->id, "handshake", req->op, KW_ERR_HANDSHAKE,
 		    "send hello with the protocol version first");
 	}
-	if (!(op = lookup(req->op))) {
+	if (!(call.op = lookup(d, req->op))) {
 		snprintf(why, sizeof(why), "unknown operation '%.64s'", req->op);
-		return refuse(b, c, req->id, "unknown_op", req->op, KW_ERR_UNKNOWN_OP, why);
+		return refuse(d, NULL, p, req->id, "unknown_op", req->op, KW_ERR_UNKNOWN_OP, why);
 	}
+	const struct kw_op *op = call.op;
 	if ((r = resolve(op, &call, &verb, resource, sizeof(resource))) < 0)
-		return refuse(b, c, req->id, op->name, NULL, r, call.msg);
-	if (req->session && (r = attach_session(b, &call, req->session, &ses, why, sizeof(why))) < 0)
-		return refuse(b, c, req->id, op->name, call.resource,
+		return refuse(d, op, p, req->id, op->name, NULL, r, call.msg);
+	if (req->session &&
+	    (r = attach_session(d->svc, &call, req->session, &ses, why, sizeof(why))) < 0)
+		return refuse(d, op, p, req->id, op->name, call.resource,
 		    r == KW_ERR_DENIED ? KW_ERR_DENIED : KW_ERR_INTERNAL,
 		    r == KW_ERR_DENIED ? why : "the state store cannot be read");
 	/* Rights flow from a second factor: no session, no permissioned operation. */
-	if (!call.session && (op->needs_session ||
-	    (verb[0] != '\0' && c->caller.uid != 0 && kw_mfa_required(b))))
-		return refuse(b, c, req->id, op->name, call.resource, KW_ERR_SESSION,
+	if (!call.session && ((op->flags & KW_OP_SESSION) ||
+	    (verb[0] != '\0' && p->caller.uid != 0 && kw_mfa_required(d->svc))))
+		return refuse(d, op, p, req->id, op->name, call.resource, KW_ERR_SESSION,
 		    why[0] ? why : "log in first: run keywarden login");
-	if (verb[0] != '\0' && (r = load_subject(&call, &subject, &perms)) < 0)
-		return refuse(b, c, req->id, op->name, call.resource, KW_ERR_INTERNAL,
-		    "the state store cannot be read");
-	subject.user = call.subject;
-	if (!kw_rbac_decide(&c->caller, &subject, verb, call.resource, why, sizeof(why)) ||
-	    (verb[0] != '\0' && op->roles_arg &&
-	    !decide_roles(op, &call, &subject, verb, why, sizeof(why)))) {
-		/* The record says what was asked and for whom, not only that it failed. */
-		json_t *meta = json_pack("{s:s, s:s}", "verb", verb, "user", call.subject);
-		json_decref(perms);
-		reply = audited(b, &c->caller, req->id, op->name, call.resource, KW_ERR_DENIED, why,
-		    meta, kw_reply_error(req->id, KW_ERR_DENIED, why));
-		json_decref(meta);
+	if ((reply = authorize(d, &call, verb, why, sizeof(why))))
 		return reply;
-	}
-	json_decref(perms);
 	if (!(call.meta = json_object()))
 		return NULL;
 	if (call.session)
 		json_object_set_new(call.meta, "session", json_string(call.session->id));
-	else if (why[0] && req->session) {
+	else if (why[0] && req->session)
 		json_object_set_new(call.meta, "session_error", json_string(why));
-		call.session_error = why;
-	}
-	reply = run(b, op, &call, req->id);
+	reply = run(d, op, &call, &rc);
 	json_decref(call.meta);
 	*ret_after = call.after_commit;
-	if (op->fn == op_hello) {
+	if (op->flags & KW_OP_HANDSHAKE) {
 		/* The handshake counts once its record is on disk (the loop undoes it if not) ... */
-		*ret_hello = reply_ok(reply);
-		if (reply_ok(reply))
-			c->greeted = true;
+		*ret_hello = kw_reply_is_ok(reply);
+		if (kw_reply_is_ok(reply))
+			p->greeted = true;
 		/* ... and a refused one leaves nothing to talk about. */
-		else if (!c->greeted && call.rc < 0)
+		else if (!p->greeted && rc < 0)
 			*ret_close = true;
 	}
 	return reply;
 }
 
 void
-kw_dispatch(struct kw_broker *b, struct kw_conn *c, const uint8_t *body, size_t len,
+kw_dispatch(struct kw_dispatcher *d, struct kw_peer *p, const uint8_t *body, size_t len,
     bool *ret_close)
 {
 	struct kw_request req;
@@ -501,24 +578,27 @@ kw_dispatch(struct kw_broker *b, struct kw_conn *c, const uint8_t *body, size_t 
 
 	*ret_close = false;
 	if ((r = kw_request_parse(body, len, &req, why, sizeof(why))) < 0)
-		reply = refuse(b, c, req.id, "malformed", NULL, r, why);
+		reply = refuse(d, NULL, p, req.id, "malformed", NULL, r, why);
 	else
-		reply = dispatch_request(b, c, &req, ret_close, &after, &hello);
+		reply = dispatch_request(d, p, &req, ret_close, &after, &hello);
 	kw_request_clear(&req);
-	if (!reply || kw_batch_push(b, c, reply, *ret_close, hello, after) < 0)
+	/* Handed to a worker: it answers later (kw_worker_finish). */
+	if (!reply && p->deferred && !*ret_close)
+		return;
+	if (!reply || kw_batch_push(&d->batch, p, reply, *ret_close, hello, after) < 0)
 		*ret_close = true;
 	json_decref(reply);
 }
 
 json_t *
-kw_dispatch_event(struct kw_broker *b, const struct kw_caller *who, const char *action,
+kw_dispatch_event(struct kw_dispatcher *d, const struct kw_caller *who, const char *action,
     int err, const char *why)
 {
-	json_t *reply = audited(b, who, -1, action, NULL, err, why, NULL,
+	json_t *reply = kw_dispatch_audited(d, NULL, who, -1, action, NULL, err, why, NULL,
 	    kw_reply_error(-1, err, why));
 
 	/* Sent at once, so committed at once (the loop delivered its batch first). */
-	if (kw_batch_commit(b) < 0 && reply) {
+	if (kw_batch_commit(&d->batch) < 0 && reply) {
 		json_decref(reply);
 		reply = kw_reply_error(-1, KW_ERR_AUDIT,
 		    "request refused: the audit store cannot record it");
@@ -527,7 +607,7 @@ kw_dispatch_event(struct kw_broker *b, const struct kw_caller *who, const char *
 }
 
 void
-kw_dispatch_frame_error(struct kw_broker *b, struct kw_conn *c, int err)
+kw_dispatch_frame_error(struct kw_dispatcher *d, struct kw_peer *p, int err)
 {
 	char why[128];
 	json_t *reply;
@@ -538,12 +618,19 @@ kw_dispatch_frame_error(struct kw_broker *b, struct kw_conn *c, int err)
 		snprintf(why, sizeof(why), "a frame must carry at least one byte");
 	else if (err == KW_ERR_TIMEOUT)
 		snprintf(why, sizeof(why), "message not completed within %lld s",
-		    (long long)(b->client_timeout_ms / 1000));
+		    d->client_timeout_s);
 	else
 		snprintf(why, sizeof(why), "%s", kw_strerror(err));
-	reply = audited(b, &c->caller, -1, "malformed", NULL, err, why, NULL,
+	reply = kw_dispatch_audited(d, NULL, &p->caller, -1, "malformed", NULL, err, why, NULL,
 	    kw_reply_error(-1, err, why));
 	if (reply)
-		(void)kw_batch_push(b, c, reply, true, false, NULL);
+		(void)kw_batch_push(&d->batch, p, reply, true, false, NULL);
 	json_decref(reply);
+}
+
+void
+kw_dispatch_forget_peer(struct kw_dispatcher *d, const struct kw_peer *peer)
+{
+	kw_batch_forget_peer(&d->batch, peer);
+	kw_worker_forget_peer(d, peer);
 }

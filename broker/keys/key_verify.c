@@ -1,11 +1,12 @@
 /*
- * verify.c - key format and live checks (see verify.h).
+ * key_verify.c - key format and live checks (see key_verify.h).
  */
 #include <curl/curl.h>
 #include <regex.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "client/keywarden.h"
@@ -33,18 +34,27 @@ discard(char *p, size_t size, size_t n, void *ud)
 	return size * n;
 }
 
+struct kw_key_check {
+	char *value;		/* sodium_malloc'd copy, wiped when freed */
+	char url[1024];
+	bool enforce_https, verify_certificates;
+	bool is_anthropic, ok, live_wanted;
+	int live;		/* 1 accepted, 0 refused, -1 no answer, -2 not asked */
+	char detail[256];
+};
+
 /* The provider's answer to the key: 1 accepted, 0 refused, -1 no answer. */
 static int
-live_check(const struct kw_config *cfg, const char *url, const char *value, char *detail,
-    size_t len)
+live_check(const struct kw_key_check *k, char *detail, size_t len)
 {
+	const char *url = k->url, *value = k->value;
 	struct curl_slist *hdrs = NULL;
 	char header[8300];	/* "x-api-key: " and a value of up to KW_KEY_VALUE_MAX */
 	long status = 0;
 	CURLcode rc;
 	CURL *c;
 
-	if (kw_config_bool(cfg, "security.network.enforceHttps") && strncmp(url, "https://", 8) != 0) {
+	if (k->enforce_https && strncmp(url, "https://", 8) != 0) {
 		snprintf(detail, len, "api.verifyUrl must be https:// while "
 		    "security.network.enforceHttps is true");
 		return -1;
@@ -70,7 +80,7 @@ live_check(const struct kw_config *cfg, const char *url, const char *value, char
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 15L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");
-	if (!kw_config_bool(cfg, "security.network.verifyCertificates"))
+	if (!k->verify_certificates)
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
 	rc = curl_easy_perform(c);
 	if (rc == CURLE_OK)
@@ -90,25 +100,69 @@ live_check(const struct kw_config *cfg, const char *url, const char *value, char
 }
 
 int
-kw_key_verify(const struct kw_config *cfg, const char *name, const char *value,
-    json_t **ret_result)
+kw_key_check_new(const struct kw_config *cfg, const char *name, const char *value,
+    struct kw_key_check **ret_check)
 {
 	const char *url = kw_config_str(cfg, "api.verifyUrl");
-	bool is_ant = strncmp(value, "sk-ant-", 7) == 0, shape = is_ant && anthropic_shape(value);
-	char detail[256] = "";
-	json_t *live = json_null();
-	bool ok = is_ant ? shape : strcmp(name, "anthropic") != 0;
+	struct kw_key_check *k = calloc(1, sizeof(*k));
+	size_t n = strlen(value);
+	bool shape;
 
-	snprintf(detail, sizeof(detail), "%s", is_ant ? (shape ? "looks like an Anthropic key" :
-	    "starts like an Anthropic key but is malformed") : strcmp(name, "anthropic") == 0 ?
-	    "does not look like an Anthropic key (sk-ant-...)" : "format not known; not checked");
-	/* api.verifyUrl is an Anthropic endpoint: only Anthropic keys are sent to it. */
-	if (ok && is_ant && url[0]) {
-		int l = live_check(cfg, url, value, detail, sizeof(detail));
-		live = l < 0 ? json_null() : json_boolean(l == 1);
-		ok = l == 1;
+	if (!k || !(k->value = sodium_malloc(n + 1))) {
+		free(k);
+		return KW_ERR_NOMEM;
 	}
-	*ret_result = json_pack("{s:s, s:b, s:o, s:s}", "format", is_ant ? "anthropic" : "unknown",
-	    "ok", ok, "live", live, "detail", detail);
+	memcpy(k->value, value, n + 1);
+	k->is_anthropic = strncmp(value, "sk-ant-", 7) == 0;
+	shape = k->is_anthropic && anthropic_shape(value);
+	k->ok = k->is_anthropic ? shape : strcmp(name, "anthropic") != 0;
+	k->live = -2;
+	snprintf(k->detail, sizeof(k->detail), "%s", k->is_anthropic ? (shape ?
+	    "looks like an Anthropic key" : "starts like an Anthropic key but is malformed") :
+	    strcmp(name, "anthropic") == 0 ? "does not look like an Anthropic key (sk-ant-...)" :
+	    "format not known; not checked");
+	/* api.verifyUrl is an Anthropic endpoint: only Anthropic keys are sent to it. */
+	k->live_wanted = k->ok && k->is_anthropic && url[0];
+	snprintf(k->url, sizeof(k->url), "%s", url);
+	k->enforce_https = kw_config_bool(cfg, "security.network.enforceHttps");
+	k->verify_certificates = kw_config_bool(cfg, "security.network.verifyCertificates");
+	*ret_check = k;
+	return 0;
+}
+
+bool
+kw_key_check_wants_live(const struct kw_key_check *k)
+{
+	return k->live_wanted;
+}
+
+void
+kw_key_check_live(void *ctx)
+{
+	struct kw_key_check *k = ctx;
+
+	k->live = live_check(k, k->detail, sizeof(k->detail));
+	k->ok = k->live == 1;
+}
+
+int
+kw_key_check_result(const struct kw_key_check *k, json_t **ret_result)
+{
+	json_t *live = k->live < 0 ? json_null() : json_boolean(k->live == 1);
+
+	*ret_result = json_pack("{s:s, s:b, s:o, s:s}", "format",
+	    k->is_anthropic ? "anthropic" : "unknown", "ok", k->ok, "live", live,
+	    "detail", k->detail);
 	return *ret_result ? 0 : KW_ERR_NOMEM;
+}
+
+void
+kw_key_check_free(void *ctx)
+{
+	struct kw_key_check *k = ctx;
+
+	if (!k)
+		return;
+	sodium_free(k->value);	/* wipes */
+	free(k);
 }

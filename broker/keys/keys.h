@@ -12,18 +12,20 @@
 #define KW_KEYS_H
 
 #include <jansson.h>
-#include <sqlite3.h>
 #include <stddef.h>
 
 #include "keystore/keystore.h"
+#include "broker/store/keys.h"
 #include "common/macros.h"
+
+struct kw_state;
 
 /*
  * Store value as the next version of name and make it current.  The
  * previous current version (if any) enters grace until now + grace.
  * *ret_version and *ret_previous (0: none) tell which.
  */
-int kw_key_put(sqlite3 *db, struct kw_keystore *ks, const char *name, const unsigned char *value,
+int kw_key_put(struct kw_state *st, struct kw_keystore *ks, const char *name, const unsigned char *value,
     size_t len, long long now, long long grace, int *ret_version, int *ret_previous)
 	KW_WUR KW_NONNULL(1, 2, 3, 4, 8, 9);
 
@@ -32,28 +34,16 @@ int kw_key_put(sqlite3 *db, struct kw_keystore *ks, const char *name, const unsi
  * in grace, into *ret_value (free with kw_keystore_free_value).  Marks the
  * key used.  KW_ERR_NOT_FOUND when there is no such readable version.
  */
-int kw_key_get(sqlite3 *db, struct kw_keystore *ks, const char *name, int version, long long now,
+int kw_key_get(struct kw_state *st, struct kw_keystore *ks, const char *name, int version, long long now,
     unsigned char **ret_value, size_t *ret_len, int *ret_version) KW_WUR KW_NONNULL(1, 2, 3, 6, 7, 8);
-
-/* Mark destroyed the versions whose grace ended by now (bookkeeping only). */
-int kw_key_expire(sqlite3 *db, long long now) KW_WUR KW_NONNULL(1);
 
 /*
  * Remove from the backend every version marked destroyed whose copy is
  * still there.  Run after the marking committed: a crash in between leaves
  * the old state whole, and this sweep finishes the job on the next call.
  */
-int kw_key_sweep(sqlite3 *db, struct kw_keystore *ks) KW_WUR KW_NONNULL(1, 2);
+int kw_key_sweep(struct kw_state *st, struct kw_keystore *ks) KW_WUR KW_NONNULL(1, 2);
 
-/*
- * Mark destroyed one version (version > 0) or every live version of name
- * (the backend copies go at the next kw_key_sweep).  *ret_destroyed gets
- * the version numbers.
- */
-int kw_key_revoke(sqlite3 *db, const char *name, int version, json_t **ret_destroyed)
-	KW_WUR KW_NONNULL(1, 2, 4);
-
-/* Every key with its versions (never values), as a new array. */
-int kw_key_list(sqlite3 *db, json_t **ret_array) KW_WUR KW_NONNULL(1, 2);
+/* Expiring, revoking and listing touch only the bookkeeping: broker/store/keys.h. */
 
 #endif

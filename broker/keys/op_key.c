@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "broker/keys/keys.h"
+#include "broker/keys/ops.h"
 #include "client/keywarden.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "broker/dispatch/dispatch.h"
 #include "broker/keys/key_verify.h"
@@ -17,9 +19,9 @@
  * versions.  A failure leaves them for the next key operation's sweep.
  */
 static void
-sweep(struct kw_broker *b)
+sweep(struct kw_services *svc)
 {
-	if (kw_key_sweep(b->state, b->keystore) < 0)
+	if (kw_key_sweep(svc->state, svc->keystore) < 0)
 		kw_log_warn("keystore: destroyed key versions not yet removed; will retry");
 }
 
@@ -49,9 +51,9 @@ put(struct kw_call *call, long long grace, json_t **ret_result)
 	char until[32];
 	int r, v = 0, prev = 0;
 
-	if ((r = value_arg(call, &value, &len)) < 0 || (r = kw_key_expire(call->b->state, now)) < 0)
+	if ((r = value_arg(call, &value, &len)) < 0 || (r = kw_key_expire(call->svc->state, now)) < 0)
 		return r;
-	if ((r = kw_key_put(call->b->state, call->b->keystore, name,
+	if ((r = kw_key_put(call->svc->state, call->svc->keystore, name,
 	    (const unsigned char *)value, len, now, grace, &v, &prev)) < 0) {
 		snprintf(call->msg, sizeof(call->msg), "the keystore could not store %.64s", name);
 		return r;
@@ -60,7 +62,7 @@ put(struct kw_call *call, long long grace, json_t **ret_result)
 	if (prev > 0)
 		json_object_set_new(call->meta, "previous", json_integer(prev));
 	/* With no grace (set) the previous version is destroyed as soon as this commits. */
-	if (prev > 0 && grace == 0 && (r = kw_key_expire(call->b->state, now)) < 0)
+	if (prev > 0 && grace == 0 && (r = kw_key_expire(call->svc->state, now)) < 0)
 		return r;
 	call->after_commit = sweep;
 	*ret_result = json_pack("{s:s, s:i, s:o, s:o}", "name", name, "version", v,
@@ -80,7 +82,7 @@ kw_op_key_set(struct kw_call *call, json_t **ret_result)
 int
 kw_op_key_rotate(struct kw_call *call, json_t **ret_result)
 {
-	return put(call, kw_config_int(call->b->cfg, "api.rotationGrace"), ret_result);
+	return put(call, kw_config_int(call->svc->cfg, "api.rotationGrace"), ret_result);
 }
 
 /* Say why a key could not be read; returns r. */
@@ -123,10 +125,10 @@ kw_op_key_get(struct kw_call *call, json_t **ret_result)
 	size_t len = 0;
 	int r, want, v = 0;
 
-	if ((r = version_arg(call, &want)) < 0 || (r = kw_key_expire(call->b->state, now)) < 0)
+	if ((r = version_arg(call, &want)) < 0 || (r = kw_key_expire(call->svc->state, now)) < 0)
 		return r;
 	call->after_commit = sweep;
-	r = kw_key_get(call->b->state, call->b->keystore, name, want, now, &value, &len, &v);
+	r = kw_key_get(call->svc->state, call->svc->keystore, name, want, now, &value, &len, &v);
 	if (r < 0)
 		return read_failed(call, name, want, r);
 	json_object_set_new(call->meta, "version", json_integer(v));
@@ -142,8 +144,8 @@ kw_op_key_list(struct kw_call *call, json_t **ret_result)
 	json_t *keys = NULL;
 	int r;
 
-	if ((r = kw_key_expire(call->b->state, kw_now())) < 0 ||
-	    (r = kw_key_list(call->b->state, &keys)) < 0)
+	if ((r = kw_key_expire(call->svc->state, kw_now())) < 0 ||
+	    (r = kw_key_list(call->svc->state, &keys)) < 0)
 		return r;
 	call->after_commit = sweep;
 	*ret_result = json_pack("{s:o}", "keys", keys);
@@ -159,7 +161,7 @@ kw_op_key_revoke(struct kw_call *call, json_t **ret_result)
 
 	if ((r = version_arg(call, &version)) < 0)
 		return r;
-	r = kw_key_revoke(call->b->state, name, version, &destroyed);
+	r = kw_key_revoke(call->svc->state, name, version, &destroyed);
 	if (r == KW_ERR_NOT_FOUND)
 		snprintf(call->msg, sizeof(call->msg), version ? "key %.64s has no version %d" :
 		    "no key named %.64s", name, version);
@@ -173,24 +175,42 @@ kw_op_key_revoke(struct kw_call *call, json_t **ret_result)
 	return *ret_result ? 0 : KW_ERR_NOMEM;
 }
 
+/* Back on the loop after the live check: the answer, as the format check's. */
+static int
+verified(struct kw_call *call, void *ctx, json_t **ret_result)
+{
+	const struct kw_key_check *k = ctx;
+	int r = kw_key_check_result(k, ret_result);
+
+	if (r == 0) {
+		json_object_set_new(*ret_result, "name", json_string(kw_arg_str(call->args, "name")));
+		json_object_set(*ret_result, "version", json_object_get(call->meta, "version"));
+		json_object_set(call->meta, "ok", json_object_get(*ret_result, "ok"));
+	}
+	return r;
+}
+
 int
 kw_op_key_verify(struct kw_call *call, json_t **ret_result)
 {
 	const char *name = kw_arg_str(call->args, "name");
+	struct kw_key_check *k = NULL;
 	unsigned char *value = NULL;
 	size_t len = 0;
 	int r, v = 0;
 
-	r = kw_key_get(call->b->state, call->b->keystore, name, 0, kw_now(), &value, &len, &v);
+	r = kw_key_get(call->svc->state, call->svc->keystore, name, 0, kw_now(), &value, &len, &v);
 	if (r < 0)
 		return read_failed(call, name, 0, r);
 	json_object_set_new(call->meta, "version", json_integer(v));
-	r = kw_key_verify(call->b->cfg, name, (const char *)value, ret_result);
+	r = kw_key_check_new(call->svc->cfg, name, (const char *)value, &k);
 	kw_keystore_free_value(value, len);
-	if (r == 0) {
-		json_object_set_new(*ret_result, "name", json_string(name));
-		json_object_set_new(*ret_result, "version", json_integer(v));
-		json_object_set(call->meta, "ok", json_object_get(*ret_result, "ok"));
-	}
+	if (r < 0)
+		return r;
+	/* Asking the provider takes the network: a worker does it, the loop goes on. */
+	if (kw_key_check_wants_live(k))
+		return kw_call_defer(call, kw_key_check_live, verified, kw_key_check_free, k);
+	r = verified(call, k, ret_result);
+	kw_key_check_free(k);
 	return r;
 }

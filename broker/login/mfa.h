@@ -6,18 +6,19 @@
 #define KW_MFA_H
 
 #include <jansson.h>
-#include <sqlite3.h>
 #include <sys/types.h>
 
 #include "common/macros.h"
 #include "broker/login/secrets.h"
+
+struct kw_state;
 
 /*
  * Give uid a new seed and 10 new recovery codes, replacing any old ones.
  * *ret_obj (new reference) is the enrollment object {"user", "otpauth_uri",
  * "secret", "recovery_codes"}: the only time these are shown.
  */
-int kw_mfa_enroll(sqlite3 *db, const struct kw_secrets *s, uid_t uid, const char *user,
+int kw_mfa_enroll(struct kw_state *st, const struct kw_secrets *s, uid_t uid, const char *user,
     json_t **ret_obj) KW_WUR KW_NONNULL(1, 2, 4, 5);
 
 /*
@@ -26,7 +27,7 @@ int kw_mfa_enroll(sqlite3 *db, const struct kw_secrets *s, uid_t uid, const char
  * up.  *ret_method is "totp" or "recovery".  0, KW_ERR_DENIED for a wrong
  * or replayed code, KW_ERR_NOT_FOUND when uid has no second factor.
  */
-int kw_mfa_check(sqlite3 *db, const struct kw_secrets *s, uid_t uid, const char *code,
+int kw_mfa_check(struct kw_state *st, const struct kw_secrets *s, uid_t uid, const char *code,
     long long now, unsigned window, const char **ret_method) KW_WUR KW_NONNULL(1, 2, 4, 7);
 
 /*
@@ -34,6 +35,6 @@ int kw_mfa_check(sqlite3 *db, const struct kw_secrets *s, uid_t uid, const char 
  * {"enrolled", "enrolled_at", "recovery_codes_left"} (new reference; NULL on
  * ENOMEM).  A store that cannot be read shows as not enrolled.
  */
-json_t *kw_mfa_status_json(sqlite3 *db, uid_t uid) KW_NONNULL(1);
+json_t *kw_mfa_status_json(struct kw_state *st, uid_t uid) KW_NONNULL(1);
 
 #endif

@@ -6,13 +6,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "broker/audit/audit.h"
+#include "broker/login/ops.h"
 #include "client/keywarden.h"
 #include "broker/store/locks.h"
 #include "broker/login/mfa.h"
 #include "broker/alerts/monitor.h"
 #include "broker/dispatch/dispatch.h"
 #include "broker/login/sessions.h"
-#include "broker/store/sql.h"
 #include "broker/store/users.h"
 
 /* The registered user a login or account request is about. */
@@ -24,8 +25,8 @@ subject_user(struct kw_call *call, struct kw_user *u)
 	snprintf(call->res_buf, sizeof(call->res_buf), "user/%s", call->subject);
 	call->resource = call->res_buf;
 	r = strcmp(call->subject, call->caller->user) == 0 ?
-	    kw_user_by_uid(call->b->state, call->caller->uid, u) :
-	    kw_user_by_name(call->b->state, call->subject, u);
+	    kw_user_by_uid(call->svc->state, call->caller->uid, u) :
+	    kw_user_by_name(call->svc->state, call->subject, u);
 
 	if (r == KW_ERR_NOT_FOUND)
 		snprintf(call->msg, sizeof(call->msg), "%.64s is not a keywarden user", call->subject);
@@ -50,12 +51,12 @@ lock_message(struct kw_call *call, const struct kw_lock *l)
 
 /* The failed_authentication alert with action block: its threshold, or 0 for none. */
 static long long
-lock_threshold(const struct kw_broker *b)
+lock_threshold(const struct kw_services *svc)
 {
-	json_t *alerts = kw_config_get(b->cfg, "security.monitoring.alerts"), *a;
+	json_t *alerts = kw_config_get(svc->cfg, "security.monitoring.alerts"), *a;
 	size_t i;
 
-	if (!kw_config_bool(b->cfg, "security.monitoring.enabled"))
+	if (!kw_config_bool(svc->cfg, "security.monitoring.enabled"))
 		return 0;
 	json_array_foreach(alerts, i, a)
 		if (strcmp(json_string_value(json_object_get(a, "type")), "failed_authentication") == 0 &&
@@ -70,38 +71,31 @@ lock_threshold(const struct kw_broker *b)
  * out here: locking is kw_monitor_block's alone.
  */
 static int
-count_failure(struct kw_broker *b, uid_t uid, long long now, long long *ret_count)
+count_failure(struct kw_services *svc, uid_t uid, long long now, long long *ret_count)
 {
-	sqlite3_stmt *st = NULL;
 	bool never;
 	int r;
 
-	if ((r = kw_lock_fail(b->state, uid, now,
-	    kw_config_int(b->cfg, "security.authentication.lockout.interval"), LLONG_MAX, 0,
-	    &never)) < 0 ||
-	    (r = kw_sql_prepare(b->state, &st, "SELECT count(*) FROM failures WHERE uid = ?", "i",
-	    (long long)uid)) < 0)
+	if ((r = kw_lock_fail(svc->state, uid, now,
+	    kw_config_int(svc->cfg, "security.authentication.lockout.interval"), LLONG_MAX, 0,
+	    &never)) < 0)
 		return r;
-	r = sqlite3_step(st) == SQLITE_ROW ? 0 : KW_ERR_IO;
-	if (r == 0)
-		*ret_count = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return r;
+	return kw_lock_failures(svc->state, uid, ret_count);
 }
 
 /* Count a wrong code; at the threshold the monitor blocks (lock, sessions, incident). */
 static int
 failed(struct kw_call *call, const struct kw_user *u, long long now)
 {
-	struct kw_broker *b = call->b;
-	long long threshold = lock_threshold(b), count = 0;
+	struct kw_services *svc = call->svc;
+	long long threshold = lock_threshold(svc), count = 0;
 	int r;
 
 	call->keep_on_error = true;
-	if (threshold > 0 && (r = count_failure(b, u->uid, now, &count)) < 0)
+	if (threshold > 0 && (r = count_failure(svc, u->uid, now, &count)) < 0)
 		return r;
 	if (threshold > 0 && count >= threshold) {
-		if ((r = kw_monitor_block(b, u->name, u->uid, "failed_authentication", count,
+		if ((r = kw_monitor_block(svc, u->name, u->uid, "failed_authentication", count,
 		    call->meta)) < 0)
 			return r;
 		if (json_is_true(json_object_get(call->meta, "locked"))) {
@@ -110,7 +104,7 @@ failed(struct kw_call *call, const struct kw_user *u, long long now)
 			return KW_ERR_LOCKED;
 		}
 		/* Not locked (incidentResponse.autoBlock false): the next incident needs as many again. */
-		if ((r = kw_lock_forget_failures(b->state, u->uid)) < 0)
+		if ((r = kw_lock_forget_failures(svc->state, u->uid)) < 0)
 			return r;
 	}
 	snprintf(call->msg, sizeof(call->msg), "wrong or already used code");
@@ -134,7 +128,7 @@ audit_evictions(struct kw_call *call, const struct kw_user *u, json_t *evicted)
 			.metadata = meta, .request_id = -1,
 		};
 		snprintf(resource, sizeof(resource), "session/%s", json_string_value(id));
-		int r = kw_audit_write(call->b->audit, &rec);
+		int r = kw_audit_write(call->svc->audit, &rec);
 		json_decref(meta);
 		if (r < 0)
 			return r;
@@ -145,22 +139,22 @@ audit_evictions(struct kw_call *call, const struct kw_user *u, json_t *evicted)
 static int
 open_session(struct kw_call *call, const struct kw_user *u, long long now, json_t **ret_result)
 {
-	struct kw_broker *b = call->b;
-	long long lifetime = kw_config_bool(b->cfg, "security.session.requireReauth") ?
-	    kw_config_int(b->cfg, "security.session.reauthInterval") : 0;
-	long long idle = kw_config_int(b->cfg, "security.session.timeout");
+	struct kw_services *svc = call->svc;
+	long long lifetime = kw_config_bool(svc->cfg, "security.session.requireReauth") ?
+	    kw_config_int(svc->cfg, "security.session.reauthInterval") : 0;
+	long long idle = kw_config_int(svc->cfg, "security.session.timeout");
 	struct kw_session ses;
 	char token[KW_TOKEN_MAX], exp[32];
 	json_t *evicted = NULL, *roles = NULL;
 	int r;
 
 	/* Dead sessions must not count towards maxSessions, nor be evicted in a live one's place. */
-	if ((r = kw_lock_forget_failures(b->state, u->uid)) < 0 ||
-	    (r = kw_session_purge(b->state, now, idle, NULL)) < 0 ||
-	    (r = kw_user_roles(b->state, u->uid, &roles)) < 0)
+	if ((r = kw_lock_forget_failures(svc->state, u->uid)) < 0 ||
+	    (r = kw_session_purge(svc->state, now, idle, NULL)) < 0 ||
+	    (r = kw_user_roles(svc->state, u->uid, &roles)) < 0)
 		return r;
-	r = kw_session_create(b->state, b->secrets, u->uid, now, lifetime,
-	    kw_config_int(b->cfg, "security.session.maxSessions"), &ses, token, &evicted);
+	r = kw_session_create(svc->state, svc->secrets, u->uid, now, lifetime,
+	    kw_config_int(svc->cfg, "security.session.maxSessions"), &ses, token, &evicted);
 	if (r < 0) {
 		json_decref(roles);
 		return r;
@@ -195,7 +189,7 @@ kw_op_login(struct kw_call *call, json_t **ret_result)
 
 	if ((r = subject_user(call, &u)) < 0)
 		return r;
-	if ((r = kw_lock_get(call->b->state, u.uid, now, &lock)) < 0)
+	if ((r = kw_lock_get(call->svc->state, u.uid, now, &lock)) < 0)
 		return r;
 	/* A locked account is not even asked for its code: no guesses while locked. */
 	if (lock.locked) {
@@ -207,8 +201,8 @@ kw_op_login(struct kw_call *call, json_t **ret_result)
 		snprintf(call->msg, sizeof(call->msg), "\"code\" must be a TOTP or recovery code");
 		return KW_ERR_BAD_REQUEST;
 	}
-	r = kw_mfa_check(call->b->state, call->b->secrets, u.uid, code, now,
-	    (unsigned)kw_config_int(call->b->cfg, "security.authentication.mfa.window"), &method);
+	r = kw_mfa_check(call->svc->state, call->svc->secrets, u.uid, code, now,
+	    (unsigned)kw_config_int(call->svc->cfg, "security.authentication.mfa.window"), &method);
 	json_object_set_new(call->meta, "method", json_string(method));
 	if (r == KW_ERR_NOT_FOUND) {
 		snprintf(call->msg, sizeof(call->msg), "%.64s has no second factor enrolled; an admin "
@@ -221,7 +215,7 @@ kw_op_login(struct kw_call *call, json_t **ret_result)
 		return r;
 	/* A second factor for another program (sudo, sshd): the code, and nothing more. */
 	if (json_is_false(json_object_get(call->args, "open_session"))) {
-		if ((r = kw_lock_forget_failures(call->b->state, u.uid)) < 0)
+		if ((r = kw_lock_forget_failures(call->svc->state, u.uid)) < 0)
 			return r;
 		json_object_set_new(call->meta, "session", json_null());
 		*ret_result = json_pack("{s:s, s:b, s:n}", "user", u.name, "verified", 1, "session");
@@ -233,7 +227,7 @@ kw_op_login(struct kw_call *call, json_t **ret_result)
 int
 kw_op_logout(struct kw_call *call, json_t **ret_result)
 {
-	int r = kw_session_revoke(call->b->state, call->session->id);
+	int r = kw_session_revoke(call->svc->state, call->session->id);
 
 	if (r < 0)
 		return r;
@@ -255,8 +249,8 @@ kw_op_account(struct kw_call *call, json_t **ret_result)
 		    "registered", 0, "locked", 0, "roles");
 		return *ret_result ? 0 : KW_ERR_NOMEM;
 	}
-	if (r < 0 || (r = kw_lock_get(call->b->state, u.uid, kw_now(), &lock)) < 0 ||
-	    (r = kw_user_roles(call->b->state, u.uid, &roles)) < 0)
+	if (r < 0 || (r = kw_lock_get(call->svc->state, u.uid, kw_now(), &lock)) < 0 ||
+	    (r = kw_user_roles(call->svc->state, u.uid, &roles)) < 0)
 		return r;
 	*ret_result = json_pack("{s:s, s:b, s:b, s:o}", "user", u.name, "registered", 1,
 	    "locked", lock.locked, "roles", roles);

@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 
+#include "broker/login/ops.h"
 #include "client/keywarden.h"
 #include "broker/login/mfa.h"
 #include "broker/dispatch/dispatch.h"
@@ -14,11 +15,11 @@
 static int
 enroll(struct kw_call *call, const struct kw_user *u, json_t **ret_result)
 {
-	int r = kw_mfa_enroll(call->b->state, call->b->secrets, u->uid, u->name, ret_result);
+	int r = kw_mfa_enroll(call->svc->state, call->svc->secrets, u->uid, u->name, ret_result);
 
 	/* Re-enrolling replaces the factor: sessions opened with the old one end. */
 	int ended = 0;
-	if (r == 0 && (r = kw_session_revoke_uid(call->b->state, u->uid, &ended)) == 0)
+	if (r == 0 && (r = kw_session_revoke_uid(call->svc->state, u->uid, &ended)) == 0)
 		json_object_set_new(call->meta, "sessions_ended", json_integer(ended));
 	if (r < 0 && *ret_result) {
 		json_decref(*ret_result);
@@ -31,7 +32,7 @@ int
 kw_op_totp_enroll(struct kw_call *call, json_t **ret_result)
 {
 	struct kw_user u;
-	int r = kw_user_by_uid(call->b->state, call->session->uid, &u);
+	int r = kw_user_by_uid(call->svc->state, call->session->uid, &u);
 
 	*ret_result = NULL;
 	return r < 0 ? r : enroll(call, &u, ret_result);

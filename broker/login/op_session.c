@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "broker/login/ops.h"
 #include "client/keywarden.h"
 #include "broker/dispatch/dispatch.h"
 #include "broker/login/sessions.h"
@@ -23,9 +24,9 @@ kw_op_session_list(struct kw_call *call, json_t **ret_result)
 			return r;
 		uid = u.uid;
 	}
-	long long idle = kw_config_int(call->b->cfg, "security.session.timeout");
-	if ((r = kw_session_purge(call->b->state, kw_now(), idle, NULL)) < 0 ||
-	    (r = kw_session_list(call->b->state, uid, idle, &list)) < 0)
+	long long idle = kw_config_int(call->svc->cfg, "security.session.timeout");
+	if ((r = kw_session_purge(call->svc->state, kw_now(), idle, NULL)) < 0 ||
+	    (r = kw_session_list(call->svc->state, uid, idle, &list)) < 0)
 		return r;
 	*ret_result = json_pack("{s:o}", "sessions", list);
 	return *ret_result ? 0 : KW_ERR_NOMEM;
@@ -41,8 +42,8 @@ kw_op_session_revoke(struct kw_call *call, json_t **ret_result)
 	int r, n = 0;
 
 	/* Count only sessions that were still alive. */
-	if ((r = kw_session_purge(call->b->state, kw_now(),
-	    kw_config_int(call->b->cfg, "security.session.timeout"), NULL)) < 0)
+	if ((r = kw_session_purge(call->svc->state, kw_now(),
+	    kw_config_int(call->svc->cfg, "security.session.timeout"), NULL)) < 0)
 		return r;
 	if ((id != NULL) + all + by_user != 1) {
 		snprintf(call->msg, sizeof(call->msg), "give exactly one of \"id\", \"user\", \"all\"");
@@ -56,15 +57,15 @@ kw_op_session_revoke(struct kw_call *call, json_t **ret_result)
 	}
 	if (id) {
 		json_object_set_new(call->meta, "id", json_string(id));
-		if ((r = kw_session_revoke(call->b->state, id)) == KW_ERR_NOT_FOUND)
+		if ((r = kw_session_revoke(call->svc->state, id)) == KW_ERR_NOT_FOUND)
 			snprintf(call->msg, sizeof(call->msg), "no session %.40s", id);
 		n = r == 0;
 	} else if (by_user) {
 		if ((r = kw_op_find_user(call, &u)) == 0)
-			r = kw_session_revoke_uid(call->b->state, u.uid, &n);
+			r = kw_session_revoke_uid(call->svc->state, u.uid, &n);
 		json_object_set_new(call->meta, "user", json_string(kw_arg_str(call->args, "user")));
 	} else {
-		r = kw_session_revoke_uid(call->b->state, -1, &n);
+		r = kw_session_revoke_uid(call->svc->state, -1, &n);
 		json_object_set_new(call->meta, "all", json_true());
 	}
 	if (r < 0)

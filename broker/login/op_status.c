@@ -1,6 +1,7 @@
 /*
  * op_status.c - "status": is the broker there, which version, who am I.
  */
+#include "broker/login/ops.h"
 #include "client/keywarden.h"
 #include "broker/dispatch/dispatch.h"
 #include "broker/login/sessions.h"
@@ -15,10 +16,10 @@ kw_op_status(struct kw_call *call, json_t **ret_result)
 	int r;
 
 	/* Who keywarden knows the caller as, if at all. */
-	r = kw_user_by_uid(call->b->state, who->uid, &u);
+	r = kw_user_by_uid(call->svc->state, who->uid, &u);
 	if (r == 0) {
 		user = json_string(u.name);
-		r = kw_user_roles(call->b->state, u.uid, &roles);
+		r = kw_user_roles(call->svc->state, u.uid, &roles);
 	} else if (r == KW_ERR_NOT_FOUND) {
 		r = (roles = json_array()) ? 0 : KW_ERR_NOMEM;
 	}
@@ -30,7 +31,7 @@ kw_op_status(struct kw_call *call, json_t **ret_result)
 	json_t *session = json_null();
 	if (call->session) {
 		char exp[32], idle[32];
-		long long timeout = kw_config_int(call->b->cfg, "security.session.timeout");
+		long long timeout = kw_config_int(call->svc->cfg, "security.session.timeout");
 		session = json_pack("{s:s, s:o, s:s}", "id", call->session->id,
 		    "expires", call->session->expires < 0 ? json_null() :
 		    json_string(kw_time_text(call->session->expires, exp)),
@@ -39,7 +40,7 @@ kw_op_status(struct kw_call *call, json_t **ret_result)
 	*ret_result = json_pack("{s:s, s:i, s:s, s:{s:s, s:I, s:I, s:I}, s:o, s:o, s:o}",
 	    "version", KW_VERSION,
 	    "protocol", KW_PROTOCOL_VERSION,
-	    "socket", call->b->socket_path,
+	    "socket", call->svc->socket_path,
 	    "caller",
 	    "user", who->user,
 	    "uid", (json_int_t)who->uid,
@@ -48,7 +49,9 @@ kw_op_status(struct kw_call *call, json_t **ret_result)
 	    "user", user,
 	    "roles", roles,
 	    "session", session);
-	if (*ret_result && call->session_error)
-		json_object_set_new(*ret_result, "session_error", json_string(call->session_error));
+	/* Why the token this request carried was not accepted (the dispatcher noted it). */
+	json_t *session_error = json_object_get(call->meta, "session_error");
+	if (*ret_result && session_error)
+		json_object_set(*ret_result, "session_error", session_error);
 	return *ret_result ? 0 : KW_ERR_NOMEM;
 }

@@ -10,22 +10,17 @@
 #define KW_SESSIONS_H
 
 #include <jansson.h>
-#include <sqlite3.h>
 #include <sys/types.h>
 #include <time.h>
 
 #include "common/clock.h"
 #include "common/macros.h"
 #include "broker/login/secrets.h"
+#include "broker/store/sessions.h"
 
-#define KW_SESSION_ID_LEN	32
+struct kw_state;
+
 #define KW_TOKEN_MAX		128
-
-struct kw_session {
-	char id[KW_SESSION_ID_LEN + 1];
-	uid_t uid;
-	long long created, last_used, expires;	/* expires < 0: no absolute limit */
-};
 
 /*
  * Create a session for uid at `now` with absolute lifetime `lifetime`
@@ -33,7 +28,7 @@ struct kw_session {
  * oldest are removed and their ids appended to *ret_evicted (a new array).
  * The token is written to token[KW_TOKEN_MAX] (wipe it after use).
  */
-int kw_session_create(sqlite3 *db, const struct kw_secrets *s, uid_t uid, long long now,
+int kw_session_create(struct kw_state *st, const struct kw_secrets *s, uid_t uid, long long now,
     long long lifetime, long long max_sessions, struct kw_session *ret_session,
     char token[KW_TOKEN_MAX], json_t **ret_evicted) KW_WUR KW_NONNULL(1, 2, 7, 8, 9);
 
@@ -45,21 +40,10 @@ int kw_session_create(sqlite3 *db, const struct kw_secrets *s, uid_t uid, long l
  * malformed, unknown (revoked), wrong secret, idle too long or expired.  An
  * expired or idle session is deleted.
  */
-int kw_session_check(sqlite3 *db, const struct kw_secrets *s, const char *token, uid_t uid,
+int kw_session_check(struct kw_state *st, const struct kw_secrets *s, const char *token, uid_t uid,
     long long now, long long idle, struct kw_session *ret_session, char *why, size_t why_len)
 	KW_WUR KW_NONNULL(1, 2, 3, 7, 8);
 
-/* Delete every session that is idle or expired at `now`; *ret_n (may be NULL) counts them. */
-int kw_session_purge(sqlite3 *db, long long now, long long idle, int *ret_n) KW_WUR KW_NONNULL(1);
-
-/* Revoke one session by id; KW_ERR_NOT_FOUND if there is none. */
-int kw_session_revoke(sqlite3 *db, const char *id) KW_WUR KW_NONNULL(1, 2);
-
-/* Revoke all sessions of uid (uid < 0: of everyone); *ret_n counts them. */
-int kw_session_revoke_uid(sqlite3 *db, long long uid, int *ret_n) KW_WUR KW_NONNULL(1);
-
-/* Session objects (id, user, created, last_used, expires, idle_expires) of uid, or all (uid < 0). */
-int kw_session_list(sqlite3 *db, long long uid, long long idle, json_t **ret_array)
-	KW_WUR KW_NONNULL(1, 4);
+/* Purging, revoking and listing are the store's own (broker/store/sessions.h). */
 
 #endif

@@ -78,38 +78,6 @@ kw_sql_exec(sqlite3 *db, int *ret_changes, const char *sql, const char *types, .
 	return KW_ERR_IO;
 }
 
-static int
-simple(sqlite3 *db, const char *sql)
-{
-	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-		kw_log_error("state store: %s: %s", sql, sqlite3_errmsg(db));
-		return KW_ERR_IO;
-	}
-	return 0;
-}
-
-int
-kw_sql_begin(sqlite3 *db)
-{
-	/* A savepoint: inside the event loop's turn transaction it nests (group commit). */
-	return simple(db, "SAVEPOINT kw_request");
-}
-
-int
-kw_sql_commit(sqlite3 *db)
-{
-	return simple(db, "RELEASE kw_request");
-}
-
-void
-kw_sql_rollback(sqlite3 *db)
-{
-	/* Undo the request only; the savepoint is gone already if SQLite rolled back. */
-	if (!sqlite3_get_autocommit(db) &&
-	    sqlite3_exec(db, "ROLLBACK TO kw_request", NULL, NULL, NULL) == SQLITE_OK)
-		(void)sqlite3_exec(db, "RELEASE kw_request", NULL, NULL, NULL);
-}
-
 int
 kw_sql_column_strings(sqlite3_stmt *st, json_t **ret_array)
 {

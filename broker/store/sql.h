@@ -32,13 +32,4 @@ int kw_sql_exec(sqlite3 *db, int *ret_changes, const char *sql, const char *type
  */
 int kw_sql_column_strings(sqlite3_stmt *st, json_t **ret_array) KW_WUR KW_NONNULL(1, 2);
 
-/*
- * Start, keep or undo one request's changes: SAVEPOINT / RELEASE / ROLLBACK
- * TO.  Inside the loop's turn transaction they nest, so the change lands
- * with the turn's commit; outside one, RELEASE commits.  0 or KW_ERR_IO.
- */
-int kw_sql_begin(sqlite3 *db) KW_WUR KW_NONNULL(1);
-int kw_sql_commit(sqlite3 *db) KW_WUR KW_NONNULL(1);
-void kw_sql_rollback(sqlite3 *db) KW_NONNULL(1);
-
 #endif

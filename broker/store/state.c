@@ -1,136 +1,150 @@
 /*
- * state.c - state.db schema (see state.h).
+ * state.c - opening state.db, its transactions and its meta values (see
+ * state.h).
  */
 #include <stdio.h>
+#include <stdlib.h>
 
-#include "client/keywarden.h"
 #include "broker/store/state.h"
-#include "broker/store/db.h"
-
-/* Version 1 records when and by which version the store was made. */
-static const struct kw_migration state_migrations[] = {
-	{ 1,
-	  "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-	  "INSERT INTO meta (key, value) VALUES"
-	  " ('created', strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),"
-	  " ('created_by', 'keywarden " KW_VERSION "');" },
-	/*
-	 * Version 2: identity.  A user is a Unix account, keyed by uid (names can
-	 * change, SO_PEERCRED gives uids).  Roles defined in the configuration are
-	 * not stored; `roles` holds those created from the CLI, and a grant names
-	 * a role of either kind, so it has no foreign key to `roles`.
-	 */
-	{ 2,
-	  "CREATE TABLE users ("
-	  "  uid        INTEGER PRIMARY KEY,"
-	  "  name       TEXT    NOT NULL UNIQUE,"
-	  "  created    TEXT    NOT NULL,"
-	  "  created_by TEXT    NOT NULL"
-	  ");"
-	  "CREATE TABLE roles ("
-	  "  name        TEXT PRIMARY KEY,"
-	  "  permissions TEXT NOT NULL,"
-	  "  created     TEXT NOT NULL,"
-	  "  created_by  TEXT NOT NULL"
-	  ");"
-	  "CREATE TABLE grants ("
-	  "  uid        INTEGER NOT NULL REFERENCES users (uid) ON DELETE CASCADE,"
-	  "  role       TEXT    NOT NULL,"
-	  "  granted    TEXT    NOT NULL,"
-	  "  granted_by TEXT    NOT NULL,"
-	  "  PRIMARY KEY (uid, role)"
-	  ");"
-	  "CREATE INDEX grants_role ON grants (role);" },
-	/*
-	 * Version 3: second factors, locks and sessions.  Times are Unix seconds
-	 * of the broker's clock.  Seeds are sealed (secrets.h); recovery codes
-	 * and session secrets are stored only as keyed hashes.
-	 */
-	{ 3,
-	  "CREATE TABLE totp ("
-	  "  uid       INTEGER PRIMARY KEY REFERENCES users (uid) ON DELETE CASCADE,"
-	  "  seed      BLOB    NOT NULL,"
-	  "  last_step INTEGER NOT NULL DEFAULT -1,"
-	  "  enrolled  INTEGER NOT NULL"
-	  ");"
-	  "CREATE TABLE recovery_codes ("
-	  "  uid  INTEGER NOT NULL REFERENCES users (uid) ON DELETE CASCADE,"
-	  "  hash BLOB    NOT NULL,"
-	  "  used INTEGER,"
-	  "  PRIMARY KEY (uid, hash)"
-	  ");"
-	  "CREATE TABLE failures ("
-	  "  uid INTEGER NOT NULL REFERENCES users (uid) ON DELETE CASCADE,"
-	  "  at  INTEGER NOT NULL"
-	  ");"
-	  "CREATE INDEX failures_uid ON failures (uid, at);"
-	  "CREATE TABLE locks ("
-	  "  uid       INTEGER PRIMARY KEY REFERENCES users (uid) ON DELETE CASCADE,"
-	  "  locked_at INTEGER NOT NULL,"
-	  "  until     INTEGER,"
-	  "  message   TEXT,"
-	  "  locked_by TEXT    NOT NULL"
-	  ");"
-	  "CREATE TABLE sessions ("
-	  "  id          TEXT    PRIMARY KEY,"
-	  "  uid         INTEGER NOT NULL REFERENCES users (uid) ON DELETE CASCADE,"
-	  "  secret_hash BLOB    NOT NULL,"
-	  "  created     INTEGER NOT NULL,"
-	  "  last_used   INTEGER NOT NULL,"
-	  "  expires     INTEGER"
-	  ");"
-	  "CREATE INDEX sessions_uid ON sessions (uid, created);" },
-	/*
-	 * Version 4: API key metadata.  Values live in the keystore backend; here
-	 * are the versions and their states.  Destroyed versions keep their row
-	 * so a version number is never used twice; `wiped` says the backend's
-	 * copy is gone too (that happens only after the destroying change commits).
-	 */
-	{ 4,
-	  "CREATE TABLE keys ("
-	  "  name      TEXT    PRIMARY KEY,"
-	  "  current   INTEGER,"
-	  "  created   INTEGER NOT NULL,"
-	  "  updated   INTEGER NOT NULL,"
-	  "  last_used INTEGER"
-	  ");"
-	  "CREATE TABLE key_versions ("
-	  "  name        TEXT    NOT NULL REFERENCES keys (name) ON DELETE CASCADE,"
-	  "  version     INTEGER NOT NULL,"
-	  "  created     INTEGER NOT NULL,"
-	  "  state       TEXT    NOT NULL CHECK (state IN ('current', 'grace', 'destroyed')),"
-	  "  grace_until INTEGER,"
-	  "  wiped       INTEGER NOT NULL DEFAULT 0,"
-	  "  PRIMARY KEY (name, version)"
-	  ");" },
-	/*
-	 * Version 5: incidents (security.incidentResponse).  The user is named
-	 * only by its audit pseudonym, so erasure unlinks incidents too; actions
-	 * and details are JSON.  AUTOINCREMENT: an incident id is never reused.
-	 */
-	{ 5,
-	  "CREATE TABLE incidents ("
-	  "  id        INTEGER PRIMARY KEY AUTOINCREMENT,"
-	  "  opened_ts TEXT    NOT NULL,"
-	  "  opened_ms INTEGER NOT NULL,"
-	  "  type      TEXT    NOT NULL,"
-	  "  subject   TEXT    NOT NULL,"
-	  "  status    TEXT    NOT NULL DEFAULT 'open',"
-	  "  actions   TEXT    NOT NULL DEFAULT '[]',"
-	  "  details   TEXT    NOT NULL DEFAULT '{}'"
-	  ");"
-	  "CREATE INDEX incidents_subject ON incidents (subject, id);" },
-};
+#include "broker/store/state_sqlite.h"
+#include "common/errors.h"
+#include "common/log.h"
 
 int
-kw_state_open(const char *dir, sqlite3 **ret_db, char *err, size_t err_len)
+kw_state_open(const char *dir, struct kw_state **ret_state, char *err, size_t err_len)
 {
+	const struct kw_migration *m;
+	struct kw_state *st;
 	char path[4096];
+	size_t n;
+	int r;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/state.db", dir) >= sizeof(path)) {
 		snprintf(err, err_len, "%s: path too long", dir);
 		return KW_ERR_IO;
 	}
-	return kw_store_open(path, state_migrations, KW_ELEMENTSOF(state_migrations), false,
-	    ret_db, err, err_len);
+	if (!(st = calloc(1, sizeof(*st)))) {
+		snprintf(err, err_len, "out of memory");
+		return KW_ERR_NOMEM;
+	}
+	m = kw_state_migrations(&n);
+	if ((r = kw_store_open(path, m, n, false, &st->db, err, err_len)) < 0) {
+		free(st);
+		return r;
+	}
+	*ret_state = st;
+	return 0;
+}
+
+void
+kw_state_close(struct kw_state *st)
+{
+	if (!st)
+		return;
+	sqlite3_close(st->db);
+	free(st);
+}
+
+static int
+simple(struct kw_state *st, const char *sql)
+{
+	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		kw_log_error("state store: %s: %s", sql, sqlite3_errmsg(st->db));
+		return KW_ERR_IO;
+	}
+	return 0;
+}
+
+int
+kw_state_turn_begin(struct kw_state *st)
+{
+	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		kw_log_warn("state store: cannot begin the turn's transaction: %s",
+		    sqlite3_errmsg(st->db));
+		return KW_ERR_IO;
+	}
+	return 0;
+}
+
+bool
+kw_state_in_transaction(struct kw_state *st)
+{
+	return !sqlite3_get_autocommit(st->db);
+}
+
+void
+kw_state_turn_rollback(struct kw_state *st)
+{
+	if (kw_state_in_transaction(st))
+		(void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int
+kw_state_turn_commit(struct kw_state *st)
+{
+	if (!kw_state_in_transaction(st))
+		return 0;
+	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		kw_log_error("state store: the turn's changes were not saved: %s",
+		    sqlite3_errmsg(st->db));
+		kw_state_turn_rollback(st);
+		return KW_ERR_IO;
+	}
+	return 0;
+}
+
+int
+kw_state_request_begin(struct kw_state *st)
+{
+	/* A savepoint: inside the turn's transaction it nests (group commit). */
+	return simple(st, "SAVEPOINT kw_request");
+}
+
+int
+kw_state_request_keep(struct kw_state *st)
+{
+	return simple(st, "RELEASE kw_request");
+}
+
+void
+kw_state_request_undo(struct kw_state *st)
+{
+	/* Undo the request only; the savepoint is gone already if SQLite rolled back. */
+	if (kw_state_in_transaction(st) &&
+	    sqlite3_exec(st->db, "ROLLBACK TO kw_request", NULL, NULL, NULL) == SQLITE_OK)
+		(void)sqlite3_exec(st->db, "RELEASE kw_request", NULL, NULL, NULL);
+}
+
+int
+kw_state_meta_get(struct kw_state *st, const char *key, char *out, size_t out_len)
+{
+	sqlite3_stmt *q = NULL;
+	int r;
+
+	if ((r = kw_sql_prepare(st->db, &q, "SELECT value FROM meta WHERE key = ?", "t", key)) < 0)
+		return r;
+	r = sqlite3_step(q);
+	if (r == SQLITE_ROW) {
+		snprintf(out, out_len, "%s", (const char *)sqlite3_column_text(q, 0));
+		r = 0;
+	} else {
+		r = r == SQLITE_DONE ? KW_ERR_NOT_FOUND : KW_ERR_IO;
+	}
+	sqlite3_finalize(q);
+	return r;
+}
+
+int
+kw_state_meta_set(struct kw_state *st, const char *key, const char *value)
+{
+	return kw_sql_exec(st->db, NULL, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+	    "tt", key, value);
+}
+
+void
+kw_state_scrub(struct kw_state *st)
+{
+	if (sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL) != SQLITE_OK)
+		kw_log_warn("state store: erased data may linger in the WAL until the next "
+		    "checkpoint: %s", sqlite3_errmsg(st->db));
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "broker/store/state_sqlite.h"
 #include "common/clock.h"
 #include "client/keywarden.h"
 #include "broker/store/sql.h"
@@ -34,21 +35,24 @@ find(sqlite3 *db, const char *sql, const char *types, long long id, const char *
 }
 
 int
-kw_user_by_uid(sqlite3 *db, uid_t uid, struct kw_user *ret_user)
+kw_user_by_uid(struct kw_state *state, uid_t uid, struct kw_user *ret_user)
 {
+	sqlite3 *db = state->db;
 	return find(db, "SELECT uid, name FROM users WHERE uid = ?", "i", (long long)uid, NULL,
 	    ret_user);
 }
 
 int
-kw_user_by_name(sqlite3 *db, const char *name, struct kw_user *ret_user)
+kw_user_by_name(struct kw_state *state, const char *name, struct kw_user *ret_user)
 {
+	sqlite3 *db = state->db;
 	return find(db, "SELECT uid, name FROM users WHERE name = ?", "t", 0, name, ret_user);
 }
 
 int
-kw_user_insert(sqlite3 *db, uid_t uid, const char *name, const char *by)
+kw_user_insert(struct kw_state *state, uid_t uid, const char *name, const char *by)
 {
+	sqlite3 *db = state->db;
 	char now[KW_RFC3339_LEN];
 
 	kw_now_rfc3339(now);
@@ -57,8 +61,9 @@ kw_user_insert(sqlite3 *db, uid_t uid, const char *name, const char *by)
 }
 
 int
-kw_user_delete(sqlite3 *db, uid_t uid, int *ret_grants)
+kw_user_delete(struct kw_state *state, uid_t uid, int *ret_grants)
 {
+	sqlite3 *db = state->db;
 	int r, n = 0, gone = 0;
 
 	if ((r = kw_sql_exec(db, &n, "DELETE FROM grants WHERE uid = ?", "i", (long long)uid)) < 0 ||
@@ -72,8 +77,9 @@ kw_user_delete(sqlite3 *db, uid_t uid, int *ret_grants)
 }
 
 int
-kw_user_roles(sqlite3 *db, uid_t uid, json_t **ret_array)
+kw_user_roles(struct kw_state *state, uid_t uid, json_t **ret_array)
 {
+	sqlite3 *db = state->db;
 	sqlite3_stmt *st = NULL;
 	int r;
 
@@ -86,13 +92,13 @@ kw_user_roles(sqlite3 *db, uid_t uid, json_t **ret_array)
 }
 
 static int
-user_row_json(sqlite3 *db, sqlite3_stmt *st, json_t **ret_obj)
+user_row_json(struct kw_state *state, sqlite3_stmt *st, json_t **ret_obj)
 {
 	uid_t uid = (uid_t)sqlite3_column_int64(st, 0);
 	json_t *roles = NULL;
 	int r;
 
-	if ((r = kw_user_roles(db, uid, &roles)) < 0)
+	if ((r = kw_user_roles(state, uid, &roles)) < 0)
 		return r;
 	*ret_obj = json_pack("{s:s, s:I, s:o, s:s, s:s}",
 	    "user", (const char *)sqlite3_column_text(st, 1),
@@ -106,23 +112,25 @@ user_row_json(sqlite3 *db, sqlite3_stmt *st, json_t **ret_obj)
 #define USER_COLUMNS "SELECT uid, name, created, created_by FROM users"
 
 int
-kw_user_json(sqlite3 *db, uid_t uid, json_t **ret_obj)
+kw_user_json(struct kw_state *state, uid_t uid, json_t **ret_obj)
 {
+	sqlite3 *db = state->db;
 	sqlite3_stmt *st = NULL;
 	int r, rc;
 
 	if ((r = kw_sql_prepare(db, &st, USER_COLUMNS " WHERE uid = ?", "i", (long long)uid)) < 0)
 		return r;
 	rc = sqlite3_step(st);
-	r = rc == SQLITE_ROW ? user_row_json(db, st, ret_obj) :
+	r = rc == SQLITE_ROW ? user_row_json(state, st, ret_obj) :
 	    rc == SQLITE_DONE ? KW_ERR_NOT_FOUND : KW_ERR_IO;
 	sqlite3_finalize(st);
 	return r;
 }
 
 int
-kw_user_list_json(sqlite3 *db, json_t **ret_array)
+kw_user_list_json(struct kw_state *state, json_t **ret_array)
 {
+	sqlite3 *db = state->db;
 	sqlite3_stmt *st = NULL;
 	json_t *a = json_array(), *u;
 	int r = 0, rc;
@@ -134,7 +142,7 @@ kw_user_list_json(sqlite3 *db, json_t **ret_array)
 		return r;
 	}
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
-		if ((r = user_row_json(db, st, &u)) == 0 && json_array_append_new(a, u) < 0)
+		if ((r = user_row_json(state, st, &u)) == 0 && json_array_append_new(a, u) < 0)
 			r = KW_ERR_NOMEM;
 	if (r == 0 && rc != SQLITE_DONE)
 		r = KW_ERR_IO;
@@ -148,8 +156,9 @@ kw_user_list_json(sqlite3 *db, json_t **ret_array)
 }
 
 int
-kw_grant_insert(sqlite3 *db, uid_t uid, const char *role, const char *by)
+kw_grant_insert(struct kw_state *state, uid_t uid, const char *role, const char *by)
 {
+	sqlite3 *db = state->db;
 	char now[KW_RFC3339_LEN];
 
 	kw_now_rfc3339(now);
@@ -158,8 +167,9 @@ kw_grant_insert(sqlite3 *db, uid_t uid, const char *role, const char *by)
 }
 
 int
-kw_grant_delete(sqlite3 *db, uid_t uid, const char *role)
+kw_grant_delete(struct kw_state *state, uid_t uid, const char *role)
 {
+	sqlite3 *db = state->db;
 	int r, n = 0;
 
 	if ((r = kw_sql_exec(db, &n, "DELETE FROM grants WHERE uid = ? AND role = ?", "it",
@@ -169,8 +179,9 @@ kw_grant_delete(sqlite3 *db, uid_t uid, const char *role)
 }
 
 int
-kw_grant_holders(sqlite3 *db, const char *role, json_t **ret_array)
+kw_grant_holders(struct kw_state *state, const char *role, json_t **ret_array)
 {
+	sqlite3 *db = state->db;
 	sqlite3_stmt *st = NULL;
 	int r;
 
@@ -183,7 +194,26 @@ kw_grant_holders(sqlite3 *db, const char *role, json_t **ret_array)
 }
 
 int
-kw_grant_delete_role(sqlite3 *db, const char *role, int *ret_n)
+kw_grant_delete_role(struct kw_state *state, const char *role, int *ret_n)
 {
+	sqlite3 *db = state->db;
 	return kw_sql_exec(db, ret_n, "DELETE FROM grants WHERE role = ?", "t", role);
+}
+
+int
+kw_user_forget_author(struct kw_state *state, const char *name)
+{
+	/* Who made a user, role, grant or lock is personal data too. */
+	static const char *const authored[] = {
+		"UPDATE users SET created_by = '(erased)' WHERE created_by = ?",
+		"UPDATE roles SET created_by = '(erased)' WHERE created_by = ?",
+		"UPDATE grants SET granted_by = '(erased)' WHERE granted_by = ?",
+		"UPDATE locks SET locked_by = '(erased)' WHERE locked_by = ?",
+	};
+	int r;
+
+	for (size_t i = 0; i < KW_ELEMENTSOF(authored); i++)
+		if ((r = kw_sql_exec(state->db, NULL, authored[i], "t", name)) < 0)
+			return r;
+	return 0;
 }

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "broker/store/state_sqlite.h"
 #include "client/keywarden.h"
 #include "broker/store/locks.h"
 #include "broker/login/mfa.h"
@@ -37,7 +38,8 @@
 
 struct fx {
 	char dir[64];
-	sqlite3 *db;
+	struct kw_state *st;
+	sqlite3 *db;		/* st's database, for looking behind the store */
 	struct kw_secrets *s;
 };
 
@@ -71,14 +73,14 @@ setup(void **state)
 	snprintf(f->dir, sizeof(f->dir), "/tmp/kw-test-sessions.XXXXXX");
 	if (!mkdtemp(f->dir))
 		return -1;
-	if (kw_state_open(f->dir, &f->db, err, sizeof(err)) != 0 ||
+	if (kw_state_open(f->dir, &f->st, err, sizeof(err)) != 0 || !(f->db = f->st->db) ||
 	    kw_secrets_open(f->dir, false, &f->s, err, sizeof(err)) != 0) {
 		fprintf(stderr, "setup: %s\n", err);
 		return -1;
 	}
-	if (kw_user_insert(f->db, ALICE, "alice", "test") != 0 ||
-	    kw_user_insert(f->db, BOB, "bob", "test") != 0 ||
-	    kw_user_insert(f->db, CAROL, "carol", "test") != 0)
+	if (kw_user_insert(f->st, ALICE, "alice", "test") != 0 ||
+	    kw_user_insert(f->st, BOB, "bob", "test") != 0 ||
+	    kw_user_insert(f->st, CAROL, "carol", "test") != 0)
 		return -1;
 	*state = f;
 	return 0;
@@ -89,7 +91,7 @@ teardown(void **state)
 {
 	struct fx *f = *state;
 
-	sqlite3_close(f->db);
+	kw_state_close(f->st);
 	kw_secrets_free(f->s);
 	(void)nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	free(f);
@@ -163,24 +165,24 @@ test_lock_fail_counts_to_threshold(void **state)
 	struct kw_lock l;
 	bool locked = true;
 
-	assert_int_equal(kw_lock_fail(f->db, ALICE, 1000, 900, 3, 600, &locked), 0);
+	assert_int_equal(kw_lock_fail(f->st, ALICE, 1000, 900, 3, 600, &locked), 0);
 	assert_false(locked);
-	assert_int_equal(kw_lock_fail(f->db, ALICE, 1100, 900, 3, 600, &locked), 0);
+	assert_int_equal(kw_lock_fail(f->st, ALICE, 1100, 900, 3, 600, &locked), 0);
 	assert_false(locked);
-	assert_int_equal(kw_lock_get(f->db, ALICE, 1150, &l), 0);
+	assert_int_equal(kw_lock_get(f->st, ALICE, 1150, &l), 0);
 	assert_false(l.locked);
 	/* The third within 900 s locks for 600 s from it. */
-	assert_int_equal(kw_lock_fail(f->db, ALICE, 1200, 900, 3, 600, &locked), 0);
+	assert_int_equal(kw_lock_fail(f->st, ALICE, 1200, 900, 3, 600, &locked), 0);
 	assert_true(locked);
-	assert_int_equal(kw_lock_get(f->db, ALICE, 1201, &l), 0);
+	assert_int_equal(kw_lock_get(f->st, ALICE, 1201, &l), 0);
 	assert_true(l.locked);
 	assert_int_equal(l.until, 1800);
 	assert_string_equal(l.message, "too many failed logins");
 	assert_string_equal(l.by, "keywarden");
-	assert_int_equal(kw_lock_get(f->db, ALICE, 1799, &l), 0);
+	assert_int_equal(kw_lock_get(f->st, ALICE, 1799, &l), 0);
 	assert_true(l.locked);
 	/* Other users are not touched. */
-	assert_int_equal(kw_lock_get(f->db, BOB, 1201, &l), 0);
+	assert_int_equal(kw_lock_get(f->st, BOB, 1201, &l), 0);
 	assert_false(l.locked);
 }
 
@@ -192,29 +194,29 @@ test_lock_fail_forgets_failures_older_than_interval(void **state)
 	bool locked = true;
 
 	/* 1000 and 1500, then 1900: the one at 1000 is 900 s old and no longer counts. */
-	assert_int_equal(kw_lock_fail(f->db, ALICE, 1000, 900, 3, 600, &locked), 0);
-	assert_int_equal(kw_lock_fail(f->db, ALICE, 1500, 900, 3, 600, &locked), 0);
-	assert_int_equal(kw_lock_fail(f->db, ALICE, 1900, 900, 3, 600, &locked), 0);
+	assert_int_equal(kw_lock_fail(f->st, ALICE, 1000, 900, 3, 600, &locked), 0);
+	assert_int_equal(kw_lock_fail(f->st, ALICE, 1500, 900, 3, 600, &locked), 0);
+	assert_int_equal(kw_lock_fail(f->st, ALICE, 1900, 900, 3, 600, &locked), 0);
 	assert_false(locked);
 	assert_int_equal(query_int(f->db, "SELECT count(*) FROM failures", NULL), 2);
-	assert_int_equal(kw_lock_get(f->db, ALICE, 1900, &l), 0);
+	assert_int_equal(kw_lock_get(f->st, ALICE, 1900, &l), 0);
 	assert_false(l.locked);
 	/* 1500, 1900, 2000 are within 900 s of each other. */
-	assert_int_equal(kw_lock_fail(f->db, ALICE, 2000, 900, 3, 600, &locked), 0);
+	assert_int_equal(kw_lock_fail(f->st, ALICE, 2000, 900, 3, 600, &locked), 0);
 	assert_true(locked);
-	assert_int_equal(kw_lock_get(f->db, ALICE, 2000, &l), 0);
+	assert_int_equal(kw_lock_get(f->st, ALICE, 2000, &l), 0);
 	assert_true(l.locked);
 	assert_int_equal(l.until, 2600);
 
 	/* Bob: 899 s apart still count together. */
-	assert_int_equal(kw_lock_fail(f->db, BOB, 1000, 900, 3, 600, &locked), 0);
-	assert_int_equal(kw_lock_fail(f->db, BOB, 1500, 900, 3, 600, &locked), 0);
-	assert_int_equal(kw_lock_fail(f->db, BOB, 1899, 900, 3, 600, &locked), 0);
+	assert_int_equal(kw_lock_fail(f->st, BOB, 1000, 900, 3, 600, &locked), 0);
+	assert_int_equal(kw_lock_fail(f->st, BOB, 1500, 900, 3, 600, &locked), 0);
+	assert_int_equal(kw_lock_fail(f->st, BOB, 1899, 900, 3, 600, &locked), 0);
 	assert_true(locked);
 
 	/* Carol: failures spread out over hours never lock. */
 	for (long long t = 0; t < 10; t++) {
-		assert_int_equal(kw_lock_fail(f->db, CAROL, 10000 + t * 1000, 900, 3, 600, &locked), 0);
+		assert_int_equal(kw_lock_fail(f->st, CAROL, 10000 + t * 1000, 900, 3, 600, &locked), 0);
 		assert_false(locked);
 	}
 }
@@ -227,16 +229,16 @@ test_lock_get_lifts_an_expired_lock(void **state)
 	bool locked = false;
 
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(kw_lock_fail(f->db, ALICE, 1000 + i, 900, 3, 600, &locked), 0);
+		assert_int_equal(kw_lock_fail(f->st, ALICE, 1000 + i, 900, 3, 600, &locked), 0);
 	assert_true(locked);
 	assert_int_equal(query_int(f->db, "SELECT until FROM locks WHERE uid = 2001", NULL), 1602);
 	/* At `until` the lock is over: lifted, and the failures forgotten with it. */
-	assert_int_equal(kw_lock_get(f->db, ALICE, 1602, &l), 0);
+	assert_int_equal(kw_lock_get(f->st, ALICE, 1602, &l), 0);
 	assert_false(l.locked);
 	assert_int_equal(query_int(f->db, "SELECT count(*) FROM locks", NULL), 0);
 	assert_int_equal(query_int(f->db, "SELECT count(*) FROM failures", NULL), 0);
 	/* One more failure right after does not lock again at once. */
-	assert_int_equal(kw_lock_fail(f->db, ALICE, 1603, 900, 3, 600, &locked), 0);
+	assert_int_equal(kw_lock_fail(f->st, ALICE, 1603, 900, 3, 600, &locked), 0);
 	assert_false(locked);
 }
 
@@ -248,21 +250,21 @@ test_lock_duration_0_holds_until_cleared(void **state)
 	bool locked = false, was = false;
 
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(kw_lock_fail(f->db, ALICE, 1000 + i, 900, 3, 0, &locked), 0);
+		assert_int_equal(kw_lock_fail(f->st, ALICE, 1000 + i, 900, 3, 0, &locked), 0);
 	assert_true(locked);
 	assert_int_equal(query_int(f->db, "SELECT until FROM locks WHERE uid = 2001", NULL), -1000);
-	assert_int_equal(kw_lock_get(f->db, ALICE, 1000LL + 10 * 365 * 86400, &l), 0);
+	assert_int_equal(kw_lock_get(f->st, ALICE, 1000LL + 10 * 365 * 86400, &l), 0);
 	assert_true(l.locked);
 	assert_true(l.until < 0);
-	assert_int_equal(kw_lock_clear(f->db, ALICE, &was), 0);
+	assert_int_equal(kw_lock_clear(f->st, ALICE, &was), 0);
 	assert_true(was);
-	assert_int_equal(kw_lock_get(f->db, ALICE, 2000, &l), 0);
+	assert_int_equal(kw_lock_get(f->st, ALICE, 2000, &l), 0);
 	assert_false(l.locked);
 	/* Clearing an unlocked account says so. */
 	was = true;
-	assert_int_equal(kw_lock_clear(f->db, ALICE, &was), 0);
+	assert_int_equal(kw_lock_clear(f->st, ALICE, &was), 0);
 	assert_false(was);
-	assert_int_equal(kw_lock_clear(f->db, ALICE, NULL), 0);
+	assert_int_equal(kw_lock_clear(f->st, ALICE, NULL), 0);
 }
 
 static void
@@ -271,16 +273,16 @@ test_lock_clear_forgets_failures(void **state)
 	struct fx *f = *state;
 	bool locked = true, was = true;
 
-	assert_int_equal(kw_lock_fail(f->db, ALICE, 1000, 900, 3, 600, &locked), 0);
-	assert_int_equal(kw_lock_fail(f->db, ALICE, 1001, 900, 3, 600, &locked), 0);
-	assert_int_equal(kw_lock_clear(f->db, ALICE, &was), 0);
+	assert_int_equal(kw_lock_fail(f->st, ALICE, 1000, 900, 3, 600, &locked), 0);
+	assert_int_equal(kw_lock_fail(f->st, ALICE, 1001, 900, 3, 600, &locked), 0);
+	assert_int_equal(kw_lock_clear(f->st, ALICE, &was), 0);
 	assert_false(was);
-	assert_int_equal(kw_lock_fail(f->db, ALICE, 1002, 900, 3, 600, &locked), 0);
+	assert_int_equal(kw_lock_fail(f->st, ALICE, 1002, 900, 3, 600, &locked), 0);
 	assert_false(locked);
 	/* And so does a good login (kw_lock_forget_failures). */
-	assert_int_equal(kw_lock_fail(f->db, ALICE, 1003, 900, 3, 600, &locked), 0);
-	assert_int_equal(kw_lock_forget_failures(f->db, ALICE), 0);
-	assert_int_equal(kw_lock_fail(f->db, ALICE, 1004, 900, 3, 600, &locked), 0);
+	assert_int_equal(kw_lock_fail(f->st, ALICE, 1003, 900, 3, 600, &locked), 0);
+	assert_int_equal(kw_lock_forget_failures(f->st, ALICE), 0);
+	assert_int_equal(kw_lock_fail(f->st, ALICE, 1004, 900, 3, 600, &locked), 0);
 	assert_false(locked);
 }
 
@@ -291,22 +293,22 @@ test_admin_lock_with_message(void **state)
 	struct kw_lock l;
 	bool was = false;
 
-	assert_int_equal(kw_lock_set(f->db, BOB, 1000, -1, "talk to security", "root"), 0);
-	assert_int_equal(kw_lock_get(f->db, BOB, 999999999, &l), 0);
+	assert_int_equal(kw_lock_set(f->st, BOB, 1000, -1, "talk to security", "root"), 0);
+	assert_int_equal(kw_lock_get(f->st, BOB, 999999999, &l), 0);
 	assert_true(l.locked);
 	assert_true(l.until < 0);
 	assert_string_equal(l.message, "talk to security");
 	assert_string_equal(l.by, "root");
 	/* Replaced by a timed lock without a message. */
-	assert_int_equal(kw_lock_set(f->db, BOB, 1000, 4600, NULL, "admin1"), 0);
-	assert_int_equal(kw_lock_get(f->db, BOB, 4599, &l), 0);
+	assert_int_equal(kw_lock_set(f->st, BOB, 1000, 4600, NULL, "admin1"), 0);
+	assert_int_equal(kw_lock_get(f->st, BOB, 4599, &l), 0);
 	assert_true(l.locked);
 	assert_int_equal(l.until, 4600);
 	assert_string_equal(l.message, "");
 	assert_string_equal(l.by, "admin1");
-	assert_int_equal(kw_lock_get(f->db, BOB, 4600, &l), 0);
+	assert_int_equal(kw_lock_get(f->st, BOB, 4600, &l), 0);
 	assert_false(l.locked);
-	assert_int_equal(kw_lock_clear(f->db, BOB, &was), 0);
+	assert_int_equal(kw_lock_clear(f->st, BOB, &was), 0);
 	assert_false(was);
 }
 
@@ -336,7 +338,7 @@ create(struct fx *f, uid_t uid, long long now, long long lifetime, long long max
 {
 	json_t *ev = NULL;
 
-	assert_int_equal(kw_session_create(f->db, f->s, uid, now, lifetime, max, ses, token, &ev), 0);
+	assert_int_equal(kw_session_create(f->st, f->s, uid, now, lifetime, max, ses, token, &ev), 0);
 	assert_non_null(ev);
 	assert_true(json_is_array(ev));
 	if (evicted)
@@ -369,7 +371,7 @@ check(struct fx *f, const char *token, long long now, long long idle, struct kw_
     char why[256])
 {
 	why[0] = '\0';
-	return kw_session_check(f->db, f->s, token, owner_of(f, token), now, idle, ses, why, 256);
+	return kw_session_check(f->st, f->s, token, owner_of(f, token), now, idle, ses, why, 256);
 }
 
 static void
@@ -432,7 +434,7 @@ test_session_foreign_uid_refused_and_not_marked(void **state)
 	char token[KW_TOKEN_MAX], why[256] = "";
 
 	create(f, ALICE, 1000, 86400, 5, &ses, token, NULL);
-	assert_int_equal(kw_session_check(f->db, f->s, token, BOB, 1500, 3600, &got, why, 256),
+	assert_int_equal(kw_session_check(f->st, f->s, token, BOB, 1500, 3600, &got, why, 256),
 	    KW_ERR_DENIED);
 	assert_non_null(strstr(why, "belongs to another user"));
 	/* A stranger's attempt does not keep the session alive. */
@@ -451,7 +453,7 @@ test_session_purge(void **state)
 	create(f, ALICE, 1000, 0, 5, &a, ta, NULL);
 	create(f, BOB, 1500, 0, 5, &b, tb, NULL);
 	/* At 2100 with idle 1000, only alice's (last used 1000) has gone idle. */
-	assert_int_equal(kw_session_purge(f->db, 2100, 1000, &n), 0);
+	assert_int_equal(kw_session_purge(f->st, 2100, 1000, &n), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(check(f, ta, 2100, 1000, &a, why), KW_ERR_SESSION);
 	assert_int_equal(check(f, tb, 2100, 1000, &b, why), 0);
@@ -664,30 +666,30 @@ test_session_revoke(void **state)
 	create(f, BOB, 1002, 0, 5, &b1, tb, NULL);
 	create(f, CAROL, 1003, 0, 5, &c1, tc, NULL);
 	/* By id. */
-	assert_int_equal(kw_session_revoke(f->db, a1.id), 0);
-	assert_int_equal(kw_session_revoke(f->db, a1.id), KW_ERR_NOT_FOUND);
-	assert_int_equal(kw_session_revoke(f->db, "0123456789abcdef0123456789abcdef"),
+	assert_int_equal(kw_session_revoke(f->st, a1.id), 0);
+	assert_int_equal(kw_session_revoke(f->st, a1.id), KW_ERR_NOT_FOUND);
+	assert_int_equal(kw_session_revoke(f->st, "0123456789abcdef0123456789abcdef"),
 	    KW_ERR_NOT_FOUND);
 	assert_int_equal(check(f, t1, 1010, 3600, &got, why), KW_ERR_SESSION);
 	assert_int_equal(check(f, t2, 1010, 3600, &got, why), 0);
 	/* By user. */
 	create(f, ALICE, 1011, 0, 5, &a1, t1, NULL);
-	assert_int_equal(kw_session_revoke_uid(f->db, ALICE, &n), 0);
+	assert_int_equal(kw_session_revoke_uid(f->st, ALICE, &n), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(check(f, t1, 1012, 3600, &got, why), KW_ERR_SESSION);
 	assert_int_equal(check(f, t2, 1012, 3600, &got, why), KW_ERR_SESSION);
 	assert_int_equal(check(f, tb, 1012, 3600, &got, why), 0);
 	n = -1;
-	assert_int_equal(kw_session_revoke_uid(f->db, ALICE, &n), 0);
+	assert_int_equal(kw_session_revoke_uid(f->st, ALICE, &n), 0);
 	assert_int_equal(n, 0);
 	/* All. */
 	n = -1;
-	assert_int_equal(kw_session_revoke_uid(f->db, -1, &n), 0);
+	assert_int_equal(kw_session_revoke_uid(f->st, -1, &n), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(check(f, tb, 1013, 3600, &got, why), KW_ERR_SESSION);
 	assert_int_equal(check(f, tc, 1013, 3600, &got, why), KW_ERR_SESSION);
 	assert_int_equal(count_sessions(f->db, -1), 0);
-	assert_int_equal(kw_session_revoke_uid(f->db, -1, NULL), 0);
+	assert_int_equal(kw_session_revoke_uid(f->st, -1, NULL), 0);
 }
 
 static void
@@ -701,10 +703,10 @@ test_session_list(void **state)
 	create(f, ALICE, 1700000000, 3600, 5, &a, ta, NULL);
 	create(f, BOB, 1700000001, 0, 5, &b, tb, NULL);
 	create(f, ALICE, 1700000002, 0, 5, &c, tc, NULL);
-	assert_int_equal(kw_session_list(f->db, -1, 600, &l), 0);
+	assert_int_equal(kw_session_list(f->st, -1, 600, &l), 0);
 	assert_int_equal(json_array_size(l), 3);
 	json_decref(l);
-	assert_int_equal(kw_session_list(f->db, ALICE, 600, &l), 0);
+	assert_int_equal(kw_session_list(f->st, ALICE, 600, &l), 0);
 	assert_int_equal(json_array_size(l), 2);
 	o = json_array_get(l, 0);
 	assert_string_equal(json_string_value(json_object_get(o, "id")), a.id);
@@ -735,7 +737,7 @@ test_sessions_go_with_their_user(void **state)
 	char ta[KW_TOKEN_MAX], why[256];
 
 	create(f, ALICE, 1000, 0, 5, &a, ta, NULL);
-	assert_int_equal(kw_user_delete(f->db, ALICE, NULL), 0);
+	assert_int_equal(kw_user_delete(f->st, ALICE, NULL), 0);
 	assert_int_equal(count_sessions(f->db, ALICE), 0);
 	assert_int_equal(check(f, ta, 1001, 3600, &got, why), KW_ERR_SESSION);
 	/* And a session for no registered user cannot be made (foreign key). */
@@ -743,7 +745,7 @@ test_sessions_go_with_their_user(void **state)
 		json_t *ev = NULL;
 		char t[KW_TOKEN_MAX];
 
-		assert_true(kw_session_create(f->db, f->s, 4242, 1000, 0, 5, &got, t, &ev) < 0);
+		assert_true(kw_session_create(f->st, f->s, 4242, 1000, 0, 5, &got, t, &ev) < 0);
 	}
 }
 
@@ -776,7 +778,7 @@ enroll(struct fx *f, uid_t uid, const char *user)
 {
 	json_t *obj = NULL;
 
-	assert_int_equal(kw_mfa_enroll(f->db, f->s, uid, user, &obj), 0);
+	assert_int_equal(kw_mfa_enroll(f->st, f->s, uid, user, &obj), 0);
 	assert_non_null(obj);
 	return obj;
 }
@@ -851,26 +853,26 @@ test_mfa_totp_once(void **state)
 	code_at(seed, t, code);
 	code_at(seed, t - 30, prev);
 	code_at(seed, t + 30, next);
-	assert_int_equal(kw_mfa_check(f->db, f->s, ALICE, code, t, 1, &method), 0);
+	assert_int_equal(kw_mfa_check(f->st, f->s, ALICE, code, t, 1, &method), 0);
 	assert_string_equal(method, "totp");
 	assert_int_equal(query_int(f->db, "SELECT last_step FROM totp WHERE uid = 2001", NULL), t / 30);
 	/* Replay, at once or later within the window. */
 	method = NULL;
-	assert_int_equal(kw_mfa_check(f->db, f->s, ALICE, code, t, 1, &method), KW_ERR_DENIED);
+	assert_int_equal(kw_mfa_check(f->st, f->s, ALICE, code, t, 1, &method), KW_ERR_DENIED);
 	assert_string_equal(method, "totp");
-	assert_int_equal(kw_mfa_check(f->db, f->s, ALICE, code, t + 25, 1, &method), KW_ERR_DENIED);
+	assert_int_equal(kw_mfa_check(f->st, f->s, ALICE, code, t + 25, 1, &method), KW_ERR_DENIED);
 	/* An older step's code, though still inside the window. */
 	if (strcmp(prev, code) != 0)
-		assert_int_equal(kw_mfa_check(f->db, f->s, ALICE, prev, t, 1, &method), KW_ERR_DENIED);
+		assert_int_equal(kw_mfa_check(f->st, f->s, ALICE, prev, t, 1, &method), KW_ERR_DENIED);
 	/* The next step's code is fresh. */
-	assert_int_equal(kw_mfa_check(f->db, f->s, ALICE, next, t + 30, 1, &method), 0);
+	assert_int_equal(kw_mfa_check(f->st, f->s, ALICE, next, t + 30, 1, &method), 0);
 	assert_int_equal(query_int(f->db, "SELECT last_step FROM totp WHERE uid = 2001", NULL),
 	    t / 30 + 1);
 	/* A wrong code. */
 	code_at(seed, t + 300, wrong);
 	code_at(seed, t + 60, at60);
 	if (strcmp(wrong, at60) != 0)
-		assert_int_equal(kw_mfa_check(f->db, f->s, ALICE, wrong, t + 60, 0, &method),
+		assert_int_equal(kw_mfa_check(f->st, f->s, ALICE, wrong, t + 60, 0, &method),
 		    KW_ERR_DENIED);
 	/* Alice's code is no good for bob (enrolled with his own seed) ... */
 	{
@@ -878,12 +880,12 @@ test_mfa_totp_once(void **state)
 		char later[16];
 
 		code_at(seed, t + 90, later);
-		assert_int_equal(kw_mfa_check(f->db, f->s, BOB, later, t + 90, 1, &method),
+		assert_int_equal(kw_mfa_check(f->st, f->s, BOB, later, t + 90, 1, &method),
 		    KW_ERR_DENIED);
 		json_decref(bobj);
 	}
 	/* ... and carol has no second factor at all. */
-	assert_int_equal(kw_mfa_check(f->db, f->s, CAROL, code, t, 1, &method), KW_ERR_NOT_FOUND);
+	assert_int_equal(kw_mfa_check(f->st, f->s, CAROL, code, t, 1, &method), KW_ERR_NOT_FOUND);
 	json_decref(obj);
 }
 
@@ -895,12 +897,12 @@ test_mfa_recovery_code_once(void **state)
 	const char *method = NULL;
 	char upper[16];
 
-	assert_int_equal(kw_mfa_check(f->db, f->s, ALICE, rcode(obj, 0), 1000, 1, &method), 0);
+	assert_int_equal(kw_mfa_check(f->st, f->s, ALICE, rcode(obj, 0), 1000, 1, &method), 0);
 	assert_string_equal(method, "recovery");
 	assert_int_equal(query_int(f->db, "SELECT count(*) FROM recovery_codes WHERE uid = 2001 "
 	    "AND used = 1000", NULL), 1);
 	method = NULL;
-	assert_int_equal(kw_mfa_check(f->db, f->s, ALICE, rcode(obj, 0), 1001, 1, &method),
+	assert_int_equal(kw_mfa_check(f->st, f->s, ALICE, rcode(obj, 0), 1001, 1, &method),
 	    KW_ERR_DENIED);
 	assert_string_equal(method, "recovery");
 	/* Typed in capitals, still the code. */
@@ -908,20 +910,20 @@ test_mfa_recovery_code_once(void **state)
 	for (char *p = upper; *p; p++)
 		if (*p >= 'a' && *p <= 'z')
 			*p = (char)(*p - 'a' + 'A');
-	assert_int_equal(kw_mfa_check(f->db, f->s, ALICE, upper, 1002, 1, &method), 0);
-	assert_int_equal(kw_mfa_check(f->db, f->s, ALICE, rcode(obj, 1), 1003, 1, &method),
+	assert_int_equal(kw_mfa_check(f->st, f->s, ALICE, upper, 1002, 1, &method), 0);
+	assert_int_equal(kw_mfa_check(f->st, f->s, ALICE, rcode(obj, 1), 1003, 1, &method),
 	    KW_ERR_DENIED);
 	/* Bob's codes are not alice's, and an invented one is nothing. */
-	assert_int_equal(kw_mfa_check(f->db, f->s, ALICE, rcode(bobj, 2), 1004, 1, &method),
+	assert_int_equal(kw_mfa_check(f->st, f->s, ALICE, rcode(bobj, 2), 1004, 1, &method),
 	    KW_ERR_DENIED);
-	assert_int_equal(kw_mfa_check(f->db, f->s, ALICE, "aaaaa-aaaaa", 1005, 1, &method),
+	assert_int_equal(kw_mfa_check(f->st, f->s, ALICE, "aaaaa-aaaaa", 1005, 1, &method),
 	    KW_ERR_DENIED);
-	assert_int_equal(kw_mfa_check(f->db, f->s, BOB, rcode(bobj, 2), 1006, 1, &method), 0);
+	assert_int_equal(kw_mfa_check(f->st, f->s, BOB, rcode(bobj, 2), 1006, 1, &method), 0);
 	/* All ten work once each. */
 	for (size_t i = 2; i < 10; i++)
-		assert_int_equal(kw_mfa_check(f->db, f->s, ALICE, rcode(obj, i), 1010, 1, &method), 0);
+		assert_int_equal(kw_mfa_check(f->st, f->s, ALICE, rcode(obj, i), 1010, 1, &method), 0);
 	for (size_t i = 0; i < 10; i++)
-		assert_int_equal(kw_mfa_check(f->db, f->s, ALICE, rcode(obj, i), 1011, 1, &method),
+		assert_int_equal(kw_mfa_check(f->st, f->s, ALICE, rcode(obj, i), 1011, 1, &method),
 		    KW_ERR_DENIED);
 	json_decref(obj);
 	json_decref(bobj);
@@ -939,7 +941,7 @@ test_mfa_reenroll_replaces_everything(void **state)
 
 	seed_of(old, oseed);
 	code_at(oseed, t, ocode);
-	assert_int_equal(kw_mfa_check(f->db, f->s, ALICE, ocode, t, 1, &method), 0);
+	assert_int_equal(kw_mfa_check(f->st, f->s, ALICE, ocode, t, 1, &method), 0);
 	cur = enroll(f, ALICE, "alice");
 	seed_of(cur, nseed);
 	assert_memory_not_equal(oseed, nseed, sizeof(oseed));
@@ -948,12 +950,12 @@ test_mfa_reenroll_replaces_everything(void **state)
 	code_at(oseed, t + 30, ocode);
 	code_at(nseed, t + 30, ncode);
 	if (strcmp(ocode, ncode) != 0)
-		assert_int_equal(kw_mfa_check(f->db, f->s, ALICE, ocode, t + 30, 1, &method),
+		assert_int_equal(kw_mfa_check(f->st, f->s, ALICE, ocode, t + 30, 1, &method),
 		    KW_ERR_DENIED);
-	assert_int_equal(kw_mfa_check(f->db, f->s, ALICE, rcode(old, 3), t, 1, &method),
+	assert_int_equal(kw_mfa_check(f->st, f->s, ALICE, rcode(old, 3), t, 1, &method),
 	    KW_ERR_DENIED);
-	assert_int_equal(kw_mfa_check(f->db, f->s, ALICE, ncode, t + 30, 1, &method), 0);
-	assert_int_equal(kw_mfa_check(f->db, f->s, ALICE, rcode(cur, 3), t, 1, &method), 0);
+	assert_int_equal(kw_mfa_check(f->st, f->s, ALICE, ncode, t + 30, 1, &method), 0);
+	assert_int_equal(kw_mfa_check(f->st, f->s, ALICE, rcode(cur, 3), t, 1, &method), 0);
 	json_decref(old);
 	json_decref(cur);
 }
@@ -973,9 +975,9 @@ test_mfa_seed_sealed_for_its_user(void **state)
 	    "uid = 2001) WHERE uid = 2002", NULL, NULL, NULL), SQLITE_OK);
 	seed_of(obj, seed);
 	code_at(seed, t, code);
-	assert_true(kw_mfa_check(f->db, f->s, BOB, code, t, 1, &method) < 0);
+	assert_true(kw_mfa_check(f->st, f->s, BOB, code, t, 1, &method) < 0);
 	assert_int_equal(query_int(f->db, "SELECT last_step FROM totp WHERE uid = 2002", NULL), -1);
-	assert_int_equal(kw_mfa_check(f->db, f->s, ALICE, code, t, 1, &method), 0);
+	assert_int_equal(kw_mfa_check(f->st, f->s, ALICE, code, t, 1, &method), 0);
 	json_decref(obj);
 	json_decref(bobj);
 }

@@ -1,0 +1,20 @@
+/*
+ * ops.h - the requests broker/alerts/ serves (incidents), and its
+ * registration with the dispatcher.
+ */
+#ifndef KW_ALERTS_OPS_H
+#define KW_ALERTS_OPS_H
+
+#include <jansson.h>
+
+#include "broker/dispatch/dispatch.h"
+#include "common/macros.h"
+
+/* Add alerts's requests (and what else it plugs in) to d.  0 or an error. */
+int kw_alerts_register(struct kw_dispatcher *d, struct kw_services *svc) KW_WUR KW_NONNULL(1, 2);
+
+/* The handlers (one file per group): fill *ret_result or fail with call->msg set. */
+int kw_op_incident_list(struct kw_call *call, json_t **ret_result);
+int kw_op_incident_report(struct kw_call *call, json_t **ret_result);
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * services.h - what a request handler, a timer or an observer may use: the
+ * settings and the stores, never the daemon (its sockets, connections and
+ * event loop stay in broker/core/).
+ *
+ * broker/main.c opens each service and fills one struct kw_services; every
+ * call carries a pointer to it.  The pointers are owned by main.c and live
+ * as long as the broker runs.  The state store is reached only through the
+ * named functions of broker/store/ (a second store implements the same).
+ */
+#ifndef KW_SERVICES_H
+#define KW_SERVICES_H
+
+#include "common/config.h"
+
+struct kw_audit;
+struct kw_batch;
+struct kw_keystore;
+struct kw_monitor;
+struct kw_secrets;
+struct kw_state;
+
+struct kw_services {
+	struct kw_config *cfg;		/* the configuration the broker started with */
+	const char *data_dir;		/* broker.dataDir (borrowed from cfg) */
+	const char *socket_path;	/* broker.socket (borrowed from cfg) */
+	struct kw_state *state;		/* state.db: users, sessions, locks, keys' metadata */
+	struct kw_audit *audit;		/* audit.db: the hash-chained trail */
+	struct kw_secrets *secrets;	/* key material derived for sessions and TOTP */
+	struct kw_keystore *keystore;	/* where API key values live */
+	struct kw_monitor *monitor;	/* alerts and incidents (may be NULL in tests) */
+	struct kw_batch *batch;		/* this turn's group commit (dispatch/batch.h) */
+};
+
+#endif
