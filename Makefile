@@ -197,6 +197,7 @@ check: deps layers
 # Dependencies point one way (tests/check_layers.py says which way).
 layers:
 	$(Q)python3 tests/check_layers.py
+	$(Q)python3 tests/check_layers.py --self-test
 
 check-suites: all $(UNIT_BIN)
 	$(Q)$(MAKE) --no-print-directory unit

@@ -254,6 +254,10 @@ open_data_dir(struct kw_services *svc)
 		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	}
 	kw_role_warn_shadowed(svc->cfg, svc->state);
+	if (kw_roles_new(svc->cfg, &svc->roles) < 0) {
+		kw_log_error("out of memory");
+		return EXIT_RUNTIME;
+	}
 	if ((r = kw_monitor_open(svc, &svc->monitor, err, sizeof(err))) < 0) {
 		kw_log_error("monitoring: %s", err);
 		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
@@ -318,6 +322,7 @@ teardown(struct kw_daemon *dm, struct kw_services *svc)
 	kw_secrets_free(svc->secrets);
 	kw_keystore_close(svc->keystore);
 	kw_state_close(svc->state);
+	kw_roles_free(svc->roles);
 	kw_config_free(svc->cfg);
 }
 

@@ -2,27 +2,39 @@
  * decide.c - the authorization decision (see rbac.h).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "common/errors.h"
 #include "common/perm.h"
 #include "rbac/rbac.h"
 
-static bool
-granted(json_t *permissions, const char *verb, const char *resource)
+int
+kw_rbac_compile(json_t *permissions, struct kw_perm **ret_perms, size_t *ret_n)
 {
-	struct kw_perm perm;
+	struct kw_perm *v = NULL;
 	char why[256];
-	size_t i;
+	size_t i, n = 0;
 	json_t *p;
 
-	json_array_foreach(permissions, i, p) {
-		/* Stored roles were checked when written; one that no longer parses grants nothing. */
-		if (!json_is_string(p) ||
-		    kw_perm_parse(json_string_value(p), &perm, why, sizeof(why)) < 0)
-			continue;
-		if (kw_perm_grants(&perm, verb, resource))
+	if (json_array_size(permissions) > 0 &&
+	    !(v = calloc(json_array_size(permissions), sizeof(*v))))
+		return KW_ERR_NOMEM;
+	json_array_foreach(permissions, i, p)
+		if (json_is_string(p) &&
+		    kw_perm_parse(json_string_value(p), &v[n], why, sizeof(why)) == 0)
+			n++;
+	*ret_perms = v;
+	*ret_n = n;
+	return 0;
+}
+
+static bool
+granted(const struct kw_subject *s, const char *verb, const char *resource)
+{
+	for (size_t i = 0; i < s->n_perms; i++)
+		if (kw_perm_grants(&s->perms[i], verb, resource))
 			return true;
-	}
 	return false;
 }
 
@@ -45,7 +57,7 @@ kw_rbac_decide(const struct kw_caller *caller, const struct kw_subject *subject,
 		snprintf(reason, reason_len, "%.64s is not a keywarden user", subject->user);
 		return false;
 	}
-	if (granted(subject->permissions, verb, resource))
+	if (granted(subject, verb, resource))
 		return true;
 	snprintf(reason, reason_len, "no role of %.64s grants %s on %.128s", subject->user, verb,
 	    resource ? resource : "this operation");

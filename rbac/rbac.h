@@ -1,7 +1,7 @@
 /*
  * rbac.h - the one place that decides whether a request may proceed.
  *
- * Every broker operation names, in the request table (broker/requests.c),
+ * Every broker request names, in its feature's table (ops.c in each feature folder),
  * the verb it needs and how its resource is named; the dispatcher gathers
  * who the request is for and calls kw_rbac_decide.  Handlers never check
  * rights themselves.  Deny by default.
@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "common/macros.h"
+#include "common/perm.h"
 
 /* Who is on the other end of the socket, as the kernel says (SO_PEERCRED). */
 struct kw_caller {
@@ -28,7 +29,8 @@ struct kw_caller {
 struct kw_subject {
 	const char *user;	/* the caller's own name unless root asks for another */
 	bool registered;	/* a keywarden user (users table) */
-	json_t *permissions;	/* union of the subject's roles' permissions (borrowed) */
+	const struct kw_perm *perms;	/* union of the subject's roles' permissions (borrowed) */
+	size_t n_perms;
 };
 
 /*
@@ -41,6 +43,15 @@ struct kw_subject {
  *   - otherwise one of the subject's permissions must grant verb on resource.
  * Returns true to allow; on refusal writes the reason to `reason`.
  */
+/*
+ * Compile a list of permission strings once, for many decisions: what does
+ * not parse (or is not a string) is left out -- a stored role that no
+ * longer parses grants nothing.  *ret_perms is malloc'd (NULL when
+ * *ret_n is 0).  0 or KW_ERR_NOMEM.
+ */
+int kw_rbac_compile(json_t *permissions, struct kw_perm **ret_perms, size_t *ret_n)
+	KW_WUR KW_NONNULL(2, 3);
+
 bool kw_rbac_decide(const struct kw_caller *caller, const struct kw_subject *subject,
     const char *verb, const char *resource, char *reason, size_t reason_len)
 	KW_WUR KW_NONNULL(1, 2, 3, 5);

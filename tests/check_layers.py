@@ -19,13 +19,18 @@ are *services* the dispatcher and other features may use; they must not
 reach up into dispatch/ or core/.
 
 Usage: tests/check_layers.py [ROOT]   (exit 0 clean, 1 violations)
+       tests/check_layers.py --self-test  (the check fails on planted mistakes)
 """
 import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 
-ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
-                       os.path.join(os.path.dirname(__file__), ".."))
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] != "--self-test"
+                       else os.path.join(HERE, ".."))
 SOURCE_DIRS = ["common", "rbac", "client", "keystore", "broker", "cli", "pam_module"]
 FEATURES = ["accounts", "login", "keys", "audit", "alerts"]
 
@@ -81,24 +86,32 @@ def main():
                            if os.path.exists(os.path.join(ROOT, i))]
     problems = []
 
-    def layer(path):
-        feat = feature_of(path)
-        if feat:
-            base = os.path.basename(path)
-            plugin = base.startswith("op_") or any(
-                i.startswith("broker/dispatch/") for i in includes.get(path, []))
-            return "plugin" if plugin else "service"
-        return folder(path)
+    # foo.c and foo.h are one module (an internal header belongs to the module
+    # it serves): a module is a plug-in when any of its files is one.
+    def module(path):
+        return re.sub(r"_internal$", "", os.path.splitext(path)[0])
 
-    # A header that includes dispatch makes its includers plug-ins too: iterate.
+    def plugin_file(path):
+        return os.path.basename(path).startswith("op_") or any(
+            i.startswith("broker/dispatch/") for i in includes.get(path, []))
+
+    plugins = {module(f) for f in files if feature_of(f) and plugin_file(f)}
+    # A module that includes a plug-in is one too: iterate to a fixed point.
     changed = True
-    layers = {f: layer(f) for f in files}
     while changed:
         changed = False
         for f in files:
-            if layers[f] == "service" and any(layers.get(i) == "plugin" for i in includes[f]):
-                layers[f] = "plugin"
+            if feature_of(f) and module(f) not in plugins and any(
+                    feature_of(i) and module(i) in plugins for i in includes[f]):
+                plugins.add(module(f))
                 changed = True
+
+    def layer(path):
+        if feature_of(path):
+            return "plugin" if module(path) in plugins else "service"
+        return folder(path)
+
+    layers = {f: layer(f) for f in files}
 
     for f in files:
         mine = layers[f]
@@ -113,12 +126,8 @@ def main():
                 problems.append("%s (%s) includes %s (%s): upward or sideways include"
                                 % (f, mine, i, theirs))
 
-    # Circles of modules: foo.c and foo.h are one module, so batch.c including
-    # monitor.h while monitor.c includes batch.h is a circle too.
-    def module(path):
-        # An internal header (audit_internal.h) belongs to the module it serves.
-        return re.sub(r"_internal$", "", os.path.splitext(path)[0])
-
+    # Circles of modules: batch.c including monitor.h while monitor.c includes
+    # batch.h is a circle too.
     deps = {}
     for f in files:
         for i in includes[f]:
@@ -177,9 +186,51 @@ def main():
         print("layers: %d problem(s) in %d includes of %d files" % (len(problems), n_inc,
               len(files)), file=sys.stderr)
         return 1
-    print("layers: %d includes of %d files point one way" % (n_inc, len(files)))
+    print("layers: %d includes of %d files point one way" % (n_inc, len(files)), flush=True)
+    return 0
+
+
+# Mistakes the check must catch: (file, include planted after its first include).
+PLANTED = [
+    ("broker/store/state.c", "broker/core/daemon.h"),          # upward
+    ("broker/core/loop.c", "broker/keys/keys.h"),              # core knows a feature
+    ("common/config.c", "rbac/rbac.h"),                         # common reaches up
+    ("broker/dispatch/batch.c", "broker/dispatch/dispatch.h"),  # a circle
+    ("broker/login/sessions.h", "broker/alerts/monitor.h"),     # service -> plug-in
+]
+
+
+def self_test():
+    """Run the check on copies of the tree, clean and with each mistake."""
+    failures = 0
+    with tempfile.TemporaryDirectory(prefix="kw-layers.") as tmp:
+        for top in SOURCE_DIRS:
+            shutil.copytree(os.path.join(ROOT, top), os.path.join(tmp, top),
+                            ignore=shutil.ignore_patterns("*.o", "*.d"))
+        clean = subprocess.run([sys.executable, __file__, tmp], capture_output=True, text=True)
+        if clean.returncode != 0:
+            print("layers self-test: the clean tree fails:\n" + clean.stderr, file=sys.stderr)
+            return 1
+        for path, planted in PLANTED:
+            full = os.path.join(tmp, path)
+            with open(full, encoding="utf-8") as fh:
+                text = fh.read()
+            first = INCLUDE.search(text)
+            bad = text[:first.end()] + '\n#include "%s"' % planted + text[first.end():]
+            with open(full, "w", encoding="utf-8") as fh:
+                fh.write(bad)
+            cp = subprocess.run([sys.executable, __file__, tmp], capture_output=True, text=True)
+            with open(full, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            if cp.returncode != 1 or (planted not in cp.stderr and path not in cp.stderr):
+                print("layers self-test: %s including %s went unnoticed" % (path, planted),
+                      file=sys.stderr)
+                failures += 1
+    if failures:
+        return 1
+    print("layers self-test: %d planted mistakes caught" % len(PLANTED))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(self_test() if sys.argv[1:] == ["--self-test"] else main())

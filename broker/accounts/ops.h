@@ -1,6 +1,13 @@
 /*
- * ops.h - the requests broker/accounts/ serves (users, roles, grants and locks), and its
- * registration with the dispatcher.
+ * ops.h - broker/accounts/: who may do what.
+ *
+ * DESIGN: this folder owns the identities keywarden knows (Unix users
+ * registered by uid), their role grants, the roles (configured ones and
+ * those made from the CLI, compiled once for decisions: roles.h), account
+ * locks set by an administrator, and "check" (may the subject do ACTION on
+ * RESOURCE).  Rows live in broker/store/ (users.h, roles.h, locks.h); the
+ * decision itself is rbac/.  Automatic locks after failed logins are
+ * broker/alerts/'s.
  */
 #ifndef KW_ACCOUNTS_OPS_H
 #define KW_ACCOUNTS_OPS_H

@@ -12,6 +12,7 @@
 
 #include "common/config.h"
 #include "common/macros.h"
+#include "common/perm.h"
 
 struct kw_state;
 
@@ -38,12 +39,29 @@ int kw_role_create(const struct kw_config *cfg, struct kw_state *st, const char 
 int kw_role_delete(struct kw_state *st, const char *name) KW_WUR KW_NONNULL(1, 2);
 
 /*
- * The union of the permissions of the named roles (array of strings,
- * borrowed) as a new array.  Names of roles that no longer exist are
- * skipped: a grant of a role removed from the configuration grants nothing.
+ * Roles compiled for decisions (rbac/), kept between requests: a role's
+ * permissions are parsed once, not on every request.  Configured roles do
+ * not change while the broker runs; stored ones change only through
+ * role.create and role.delete, which call kw_roles_forget.  (Several brokers
+ * sharing one store would need the store to say when roles changed.)
  */
-int kw_role_permissions(const struct kw_config *cfg, struct kw_state *st, json_t *names,
-    json_t **ret_perms) KW_WUR KW_NONNULL(1, 2, 3, 4);
+struct kw_roles;
+
+/* A cache over cfg (borrowed).  0 or KW_ERR_NOMEM; free with kw_roles_free (accepts NULL). */
+int kw_roles_new(const struct kw_config *cfg, struct kw_roles **ret_roles) KW_WUR KW_NONNULL(1, 2);
+void kw_roles_free(struct kw_roles *rc);
+
+/* Drop what is cached (a stored role was created or deleted). */
+void kw_roles_forget(struct kw_roles *rc) KW_NONNULL(1);
+
+/*
+ * The union of the compiled permissions of the named roles (array of
+ * strings, borrowed) into *ret_perms (malloc'd; free it) and *ret_n.  Names
+ * of roles that no longer exist are skipped: a grant of a role removed from
+ * the configuration grants nothing.  0, KW_ERR_NOMEM or KW_ERR_IO.
+ */
+int kw_roles_compiled(struct kw_roles *rc, struct kw_state *st, json_t *names,
+    struct kw_perm **ret_perms, size_t *ret_n) KW_WUR KW_NONNULL(1, 2, 3, 4, 5);
 
 /* Log a warning for each stored role that a configured role shadows. */
 void kw_role_warn_shadowed(const struct kw_config *cfg, struct kw_state *st) KW_NONNULL(1, 2);

@@ -430,12 +430,6 @@ kw_notifier_has_webhook(const struct kw_notifier *n)
 	return n->webhook_url[0] != '\0';
 }
 
-unsigned long
-kw_notifier_dropped(const struct kw_notifier *n)
-{
-	return atomic_load(&n->dropped);
-}
-
 static void
 notifier_free(struct kw_notifier *n)
 {

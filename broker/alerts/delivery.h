@@ -63,7 +63,4 @@ void kw_notifier_release(struct kw_notifier *n, bool send) KW_NONNULL(1);
 /* Whether a webhook URL is configured (posting would go somewhere). */
 bool kw_notifier_has_webhook(const struct kw_notifier *n) KW_NONNULL(1);
 
-/* Messages dropped because the queue was full, since start. */
-unsigned long kw_notifier_dropped(const struct kw_notifier *n) KW_NONNULL(1);
-
 #endif

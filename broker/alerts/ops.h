@@ -1,6 +1,12 @@
 /*
- * ops.h - the requests broker/alerts/ serves (incidents), and its
- * registration with the dispatcher.
+ * ops.h - broker/alerts/: turning what the trail records into action.
+ *
+ * DESIGN: this folder owns security.monitoring and
+ * security.incidentResponse: the monitor watches every turn of the group
+ * commit (a batch observer), counts refusals, raises alerts, locks accounts
+ * and opens incidents (monitor.h, incidents.h); delivery.h sends mail and
+ * webhook posts from a thread of its own.  Incidents are listed and
+ * reported through incident.list and incident.report.
  */
 #ifndef KW_ALERTS_OPS_H
 #define KW_ALERTS_OPS_H

@@ -1,6 +1,12 @@
 /*
- * ops.h - the requests broker/audit/ serves (the audit trail: query, verification, pruning and GDPR export and erasure), and its
- * registration with the dispatcher.
+ * ops.h - broker/audit/: the tamper-evident trail.
+ *
+ * DESIGN: this folder owns audit.db: appending hash-chained records inside
+ * the dispatcher's group commit (audit.h), pseudonyms and sealed details,
+ * verification and queries (query.c), pruning and archives (prune.c,
+ * retention.c: a timer), and GDPR export and erasure (op_gdpr.c).  The
+ * chain's format is common/audit_chain.h, shared with the CLI's offline
+ * checker.
  */
 #ifndef KW_AUDIT_OPS_H
 #define KW_AUDIT_OPS_H

@@ -266,9 +266,9 @@ resolve(const struct kw_op *op, struct kw_call *call, const char **ret_verb,
 	return 0;
 }
 
-/* What keywarden knows of the subject: registration and permissions. */
+/* What keywarden knows of the subject: registration and permissions (*ret_perms: free it). */
 static int
-load_subject(struct kw_call *call, struct kw_subject *s, json_t **ret_perms)
+load_subject(struct kw_call *call, struct kw_subject *s, struct kw_perm **ret_perms)
 {
 	struct kw_state *st = call->svc->state;
 	struct kw_user u;
@@ -278,19 +278,20 @@ load_subject(struct kw_call *call, struct kw_subject *s, json_t **ret_perms)
 	*ret_perms = NULL;
 	s->user = call->subject;
 	s->registered = false;
-	s->permissions = NULL;
+	s->perms = NULL;
+	s->n_perms = 0;
 	r = strcmp(call->subject, call->caller->user) == 0 ?
 	    kw_user_by_uid(st, call->caller->uid, &u) : kw_user_by_name(st, call->subject, &u);
 	if (r == KW_ERR_NOT_FOUND)
 		return 0;
 	if (r < 0 || (r = kw_user_roles(st, u.uid, &roles)) < 0)
 		return r;
-	r = kw_role_permissions(call->svc->cfg, st, roles, ret_perms);
+	r = kw_roles_compiled(call->svc->roles, st, roles, ret_perms, &s->n_perms);
 	json_decref(roles);
 	if (r < 0)
 		return r;
 	s->registered = true;
-	s->permissions = *ret_perms;
+	s->perms = *ret_perms;
 	return 0;
 }
 
@@ -484,7 +485,8 @@ authorize(struct kw_dispatcher *d, struct kw_call *call, const char *verb, char 
 {
 	struct kw_subject subject = { .user = call->caller->user };
 	const struct kw_op *op = call->op;
-	json_t *perms = NULL, *meta, *reply;
+	struct kw_perm *perms = NULL;
+	json_t *meta, *reply;
 	int r;
 
 	if (verb[0] != '\0' && (r = load_subject(call, &subject, &perms)) < 0)
@@ -494,10 +496,10 @@ authorize(struct kw_dispatcher *d, struct kw_call *call, const char *verb, char 
 	if (kw_rbac_decide(call->caller, &subject, verb, call->resource, why, why_len) &&
 	    (verb[0] == '\0' || !op->roles ||
 	    decide_roles(op, call, &subject, verb, why, why_len))) {
-		json_decref(perms);
+		free(perms);
 		return NULL;
 	}
-	json_decref(perms);
+	free(perms);
 	/* The record says what was asked and for whom, not only that it failed. */
 	meta = json_pack("{s:s, s:s}", "verb", verb, "user", call->subject);
 	reply = kw_dispatch_audited(d, op, call->caller, call->id, op->name, call->resource,

@@ -17,6 +17,7 @@ struct kw_audit;
 struct kw_batch;
 struct kw_keystore;
 struct kw_monitor;
+struct kw_roles;
 struct kw_secrets;
 struct kw_state;
 
@@ -29,6 +30,7 @@ struct kw_services {
 	struct kw_secrets *secrets;	/* key material derived for sessions and TOTP */
 	struct kw_keystore *keystore;	/* where API key values live */
 	struct kw_monitor *monitor;	/* alerts and incidents (may be NULL in tests) */
+	struct kw_roles *roles;		/* roles compiled for decisions (accounts/roles.h) */
 	struct kw_batch *batch;		/* this turn's group commit (dispatch/batch.h) */
 };
 

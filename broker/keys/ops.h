@@ -1,6 +1,11 @@
 /*
- * ops.h - the requests broker/keys/ serves (API keys: storing, handing out, rotating, revoking and checking them), and its
- * registration with the dispatcher.
+ * ops.h - broker/keys/: the API keys the broker hands out.
+ *
+ * DESIGN: this folder owns key operations (set, rotate, get, list, revoke,
+ * verify): the values live in a keystore backend (keystore/), their
+ * versions and states in the state store (broker/store/keys.h), and
+ * keys.h keeps the two in step.  The live check of a key (api.verifyUrl)
+ * runs on the dispatcher's worker thread, never on the event loop.
  */
 #ifndef KW_KEYS_OPS_H
 #define KW_KEYS_OPS_H

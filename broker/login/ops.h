@@ -1,6 +1,13 @@
 /*
- * ops.h - the requests broker/login/ serves (TOTP enrollment, login, sessions and the status a caller sees), and its
- * registration with the dispatcher.
+ * ops.h - broker/login/: proving who you are, and the sessions that follow.
+ *
+ * DESIGN: this folder owns the broker's own key material (secrets.h: the
+ * keys that seal TOTP seeds and hash recovery codes and session tokens),
+ * TOTP enrollment and code checks (totp.h, mfa.h), session tokens
+ * (sessions.h: made and checked here, stored by broker/store/), and the
+ * requests login, logout, account, status, totp.enroll, user.totp-reset and
+ * session.*.  The dispatcher checks the token a request carries with
+ * kw_session_check.
  */
 #ifndef KW_LOGIN_OPS_H
 #define KW_LOGIN_OPS_H

@@ -433,6 +433,105 @@ def test_verify_live_refuses_plain_http_by_default(broker_factory, verify_server
     assert verify_server.seen == [], "the key went over plain HTTP"
 
 
+class _GatedVerifyHandler(_VerifyHandler):
+    """Holds each request until the test opens the gate."""
+
+    def _answer(self):
+        self.server.arrived.set()
+        self.server.gate.wait(IO_TIMEOUT * 3)
+        super()._answer()
+
+    do_GET = do_POST = _answer
+
+
+@pytest.fixture
+def gated_verify_server():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _GatedVerifyHandler)
+    srv.seen, srv.answers = [], {}
+    srv.arrived, srv.gate = threading.Event(), threading.Event()
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield srv
+    srv.gate.set()
+    srv.shutdown()
+    srv.server_close()
+
+
+def _start_verify(b, name):
+    argv = [CLI_BIN, "key", "verify", name, "--json"]
+    e = clean_env({"KEYWARDEN_SOCKET": b.sock},
+                  drop=("KEYWARDEN_TOKEN_CACHE", "XDG_RUNTIME_DIR", "ANTHROPIC_API_KEY"))
+    return subprocess.Popen(argv, env=e, cwd="/", stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _verify_records(b):
+    cp = key_cli(b, "admin", "audit", "query", "--json", "--action", "key.verify")
+    assert cp.returncode == 0, cp
+    return [r for r in json.loads(cp.stdout) if r["action"] == "key.verify"]
+
+
+def test_verify_live_does_not_hold_up_other_clients(broker_factory, gated_verify_server):
+    """The live check waits on the network off the event loop: while the
+    provider sits on the request, every other client is answered."""
+    srv = gated_verify_server
+    url = "http://127.0.0.1:%d/v1/models" % srv.server_address[1]
+    good = random_key()
+    srv.answers = {good: 200}
+    b = broker_factory({"api": {"verifyUrl": url},
+                        "security": {"network": {"enforceHttps": False}}})
+    set_key(b, "anthropic", good)
+    proc = _start_verify(b, "anthropic")
+    try:
+        assert srv.arrived.wait(IO_TIMEOUT * 3), "the broker never asked api.verifyUrl"
+        # The provider has the request and answers nothing until the gate opens:
+        # a broker that waited for it on its loop could not answer these.
+        ok(key_cli(b, "status", timeout=IO_TIMEOUT))
+        ok(key_cli(b, "key", "list", timeout=IO_TIMEOUT))
+        assert proc.poll() is None, "verify finished before the provider answered"
+        srv.gate.set()
+        out, err = proc.communicate(timeout=IO_TIMEOUT * 3)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, (out, err)
+    doc = json.loads(out)
+    assert doc["ok"] is True and doc["live"] is True and doc["version"] == 1, doc
+    recs = _verify_records(b)
+    assert recs and recs[-1]["result"] == "success", recs
+    assert recs[-1]["metadata"].get("ok") is True, recs[-1]
+    assert_nowhere(b, [good])
+
+
+def test_verify_live_is_recorded_when_the_client_left(broker_factory, gated_verify_server):
+    """A client that hangs up while its key is being checked loses the reply,
+    not the record."""
+    srv = gated_verify_server
+    url = "http://127.0.0.1:%d/v1/models" % srv.server_address[1]
+    bad = random_key()
+    srv.answers = {bad: 401}
+    b = broker_factory({"api": {"verifyUrl": url},
+                        "security": {"network": {"enforceHttps": False}}})
+    set_key(b, "anthropic", bad)
+    before = len(_verify_records(b))
+    proc = _start_verify(b, "anthropic")
+    assert srv.arrived.wait(IO_TIMEOUT * 3), "the broker never asked api.verifyUrl"
+    proc.kill()
+    proc.communicate()
+    srv.gate.set()
+    # The next request's turn comes after the answer was recorded: a status
+    # round trip is the readiness check, then the record must be there.
+    deadline = time.monotonic() + IO_TIMEOUT * 3
+    recs = _verify_records(b)
+    while len(recs) == before and time.monotonic() < deadline:
+        ok(key_cli(b, "status"))
+        recs = _verify_records(b)
+    assert len(recs) == before + 1, recs
+    assert recs[-1]["metadata"].get("ok") is False, recs[-1]
+    assert b.proc.poll() is None, "the broker died"
+
+
 # --------------------------------------------------------------------------
 # import
 # --------------------------------------------------------------------------

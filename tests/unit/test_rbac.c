@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -18,12 +19,16 @@ decide(const struct kw_caller *caller, const char *subject, bool registered,
     const char *perms_json, const char *verb, const char *resource, char *why)
 {
 	json_t *perms = json_loads(perms_json, 0, NULL);
-	struct kw_subject s = { .user = subject, .registered = registered, .permissions = perms };
+	struct kw_subject s = { .user = subject, .registered = registered };
+	struct kw_perm *compiled = NULL;
 	bool ok;
 
 	assert_non_null(perms);
+	assert_int_equal(kw_rbac_compile(perms, &compiled, &s.n_perms), 0);
+	s.perms = compiled;
 	why[0] = '\0';
 	ok = kw_rbac_decide(caller, &s, verb, resource, why, 256);
+	free(compiled);
 	json_decref(perms);
 	return ok;
 }
