@@ -88,26 +88,34 @@ def clean_env(extra=None, drop=()):
     return env
 
 
-def run_cli(args, env=None, input=None, timeout=None, cwd=None):
-    """Run the real CLI; CompletedProcess with .pid set to the CLI's pid."""
+def run_process(argv, env=None, input=None, timeout=None, cwd=None):
+    """Run argv to completion: a CompletedProcess with text output and .pid.
+    Fails when it runs past timeout (IO_TIMEOUT * 3) or reports a sanitizer error."""
+    argv = [str(a) for a in argv]
     if isinstance(input, str):
         input = input.encode()
-    proc = subprocess.Popen([CLI_BIN] + [str(a) for a in args], env=env, cwd=cwd,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, env=env, cwd=cwd,
+                            stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    timeout = timeout or IO_TIMEOUT * 3
     try:
-        out, err = proc.communicate(input, timeout=timeout or IO_TIMEOUT * 3)
+        out, err = proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-        proc.communicate()
-        raise AssertionError("keywarden %s did not finish in time" % " ".join(map(str, args)))
-    cp = subprocess.CompletedProcess(proc.args, proc.returncode,
-                                     out.decode("utf-8", "replace"),
+        out, err = proc.communicate()
+        raise AssertionError("%s did not finish in %ds\nstdout: %s\nstderr: %s" % (
+            argv, timeout, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")))
+    cp = subprocess.CompletedProcess(argv, proc.returncode, out.decode("utf-8", "replace"),
                                      err.decode("utf-8", "replace"))
     cp.pid = proc.pid
-    mark = sanitizer_report(cp.stderr)
-    assert mark is None, "sanitizer report from keywarden %s:\n%s" % (args, cp.stderr)
+    mark = sanitizer_report(cp.stdout + cp.stderr)
+    assert mark is None, "%s from %s:\n%s%s" % (mark, argv, cp.stdout, cp.stderr)
     return cp
+
+
+def run_cli(args, env=None, input=None, timeout=None, cwd=None):
+    """Run the real CLI as this process's user (run_process)."""
+    return run_process([CLI_BIN] + list(args), env=env, input=input, timeout=timeout, cwd=cwd)
 
 
 def run_broker_once(args, env=None, timeout=None, cwd=None):
