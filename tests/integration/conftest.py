@@ -19,6 +19,7 @@ import select
 import shutil
 import signal
 import socket
+import sqlite3
 import stat
 import struct
 import subprocess
@@ -120,22 +121,32 @@ def run_cli(args, env=None, input=None, timeout=None, cwd=None):
 
 def run_broker_once(args, env=None, timeout=None, cwd=None):
     """Run keywardend to completion (for --version, --check-config, bad configs)."""
-    proc = subprocess.Popen([BROKER_BIN] + [str(a) for a in args], env=env or clean_env(),
-                            cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    return run_process([BROKER_BIN] + list(args), env=env or clean_env(),
+                       timeout=timeout or START_TIMEOUT, cwd=cwd)
+
+
+def end_process(proc, timeout, sig=signal.SIGTERM):
+    """Send proc sig if it still runs (None: it is ending by itself), wait up to
+    timeout seconds, then SIGKILL it.  Its exit status; None if it was killed."""
+    if sig is not None and proc.poll() is None:
+        proc.send_signal(sig)
     try:
-        out, err = proc.communicate(timeout=timeout or START_TIMEOUT)
+        return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError("keywardend %s kept running (it should have exited); stderr:\n%s"
-                             % (args, err.decode("utf-8", "replace")))
-    cp = subprocess.CompletedProcess(proc.args, proc.returncode,
-                                     out.decode("utf-8", "replace"),
-                                     err.decode("utf-8", "replace"))
-    mark = sanitizer_report(cp.stderr)
-    assert mark is None, "sanitizer report from keywardend %s:\n%s" % (args, cp.stderr)
-    return cp
+        proc.wait()
+        return None
+
+
+def db_rows(db, sql, params=()):
+    """The rows of sql on the SQLite file db (sqlite3.Row: by index or by name),
+    read over a read-only connection of its own, beside a running broker."""
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
+    try:
+        con.row_factory = sqlite3.Row
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
 
 
 # --------------------------------------------------------------------------
@@ -524,13 +535,8 @@ class Broker:
         """Kill what still runs; under sanitizers, SIGTERM must give 0."""
         problems = []
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                rc = self.proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                rc = None
+            rc = end_process(self.proc, STOP_TIMEOUT)
+            if rc is None:
                 problems.append("keywardend did not exit within %.0fs of SIGTERM"
                                 % STOP_TIMEOUT)
             if SANITIZE and rc != 0:
@@ -548,19 +554,11 @@ class Broker:
 
 
 def audit_rows(db, where="1", params=()):
-    """audit records as dicts, oldest first, names resolved (the audit_named view),
-    read through a separate connection."""
-    import sqlite3
-    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
-    try:
-        con.row_factory = sqlite3.Row
-        rows = con.execute("SELECT * FROM audit_named WHERE %s ORDER BY seq" % where,
-                           params).fetchall()
-        # Hashes are blobs: shown as hex, so rows serialise as JSON.
-        return [{k: (v.hex() if isinstance(v, bytes) else v) for k, v in dict(r).items()}
-                for r in rows]
-    finally:
-        con.close()
+    """audit records as dicts, oldest first, names resolved (the audit_named view)."""
+    rows = db_rows(db, "SELECT * FROM audit_named WHERE %s ORDER BY seq" % where, params)
+    # Hashes are blobs: shown as hex, so rows serialise as JSON.
+    return [{k: (v.hex() if isinstance(v, bytes) else v) for k, v in dict(r).items()}
+            for r in rows]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -23,7 +23,7 @@ import time
 import pytest
 
 from conftest import CLI_BIN, IO_TIMEOUT, SLOW, assert_ok, clean_env, wait_for
-from users import (USERS, UserConn, as_json, epoch, fails, id_broker, mfa_broker, ok,  # noqa: F401
+from users import (USERS, UserConn, as_json, denied_row, epoch, fails, id_broker, mfa_broker, ok,  # noqa: F401
                    run_as, table, totp)
 
 B64URL = string.ascii_letters + string.digits + "-_"
@@ -641,10 +641,7 @@ def add_user(b, user, roles):
 
 def denied(b, cp, user, action, resource):
     fails(cp, 1, "denied")
-    rows = b.audit_rows("pid = ? AND result = 'denied'", (cp.pid,))
-    assert len(rows) == 1, rows
-    r = rows[0]
-    assert (r["user"], r["action"], r["resource"]) == (user, action, resource), r
+    denied_row(b, cp, user, action, resource)
 
 
 def test_reviewer_reads_but_cannot_write(mfa_broker):

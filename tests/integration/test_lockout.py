@@ -9,11 +9,10 @@ import base64
 import json
 import os
 import re
-import sqlite3
 
 import pytest
 
-from conftest import assert_error, assert_ok
+from conftest import assert_error, assert_ok, db_rows
 from users import (TOKEN_RE, TOTP_STEP, USERS, UserConn, epoch, id_broker, meta,
                    mfa_broker, session_of, totp, wrong_code)  # noqa: F401 (fixtures)
 
@@ -82,11 +81,7 @@ def account(b, user="alice"):
 
 def failures(b, uid):
     """Failed logins the broker counts for uid (state.db, read-only)."""
-    con = sqlite3.connect("file:%s?mode=ro" % b.state_db, uri=True, timeout=10)
-    try:
-        return con.execute("SELECT count(*) FROM failures WHERE uid = ?", (uid,)).fetchone()[0]
-    finally:
-        con.close()
+    return db_rows(b.state_db, "SELECT count(*) FROM failures WHERE uid = ?", (uid,))[0][0]
 
 
 def lock_after_three(lg):

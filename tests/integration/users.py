@@ -18,7 +18,7 @@ import time
 import pytest
 
 from conftest import (deep_merge, CLI_BIN, IO_TIMEOUT, SANITIZE, assert_ok, clean_env,
-                      run_process)
+                      end_process, run_process)
 
 # name -> (uid, gid); every user has a group of its own.
 USERS = {
@@ -226,6 +226,14 @@ def denied_row(b, cp, user, action, resource):
     return m
 
 
+def denied_as(b, user, action, resource, *args):
+    """`keywarden ARGS` as user fails (exit 1, "denied") with one audited
+    refusal of action on resource; that row's metadata (denied_row)."""
+    cp = run_as(b, user, *args)
+    fails(cp, 1, "denied")
+    return denied_row(b, cp, user, action, resource)
+
+
 def change_row(b, cp, action, resource, user="root"):
     """The one successful audit row of `action` written for cp's process."""
     rows = rows_of(b, cp, "action = ?", (action,))
@@ -301,12 +309,7 @@ class UserConn:
             self.proc.stdin.close()
         except OSError:
             pass
-        if self.proc.poll() is None:
-            try:
-                self.proc.wait(timeout=IO_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end_process(self.proc, IO_TIMEOUT, sig=None)
         for f in (self.proc.stdout, self.proc.stderr):
             f.close()
 
