@@ -4,6 +4,9 @@ Fixtures for keywarden's integration tests.
 Every test runs the real broker ($KW_BUILD/keywardend) in a private
 temporary directory and talks to it with the real CLI ($KW_BUILD/keywarden)
 or with the small protocol client below (raw frames over the Unix socket).
+A broker is ready when it says so the way it tells systemd: READY=1 on the
+datagram socket in $NOTIFY_SOCKET, which each start gets in its directory
+(the socket accepts before the start is in the audit trail).
 
 Environment:
   KW_BUILD     absolute path of the build directory (default: ../../build)
@@ -12,9 +15,11 @@ Environment:
 """
 import json
 import os
+import select
 import shutil
 import signal
 import socket
+import sqlite3
 import stat
 import struct
 import subprocess
@@ -84,46 +89,64 @@ def clean_env(extra=None, drop=()):
     return env
 
 
-def run_cli(args, env=None, input=None, timeout=None, cwd=None):
-    """Run the real CLI; CompletedProcess with .pid set to the CLI's pid."""
+def run_process(argv, env=None, input=None, timeout=None, cwd=None):
+    """Run argv to completion: a CompletedProcess with text output and .pid.
+    Fails when it runs past timeout (IO_TIMEOUT * 3) or reports a sanitizer error."""
+    argv = [str(a) for a in argv]
     if isinstance(input, str):
         input = input.encode()
-    proc = subprocess.Popen([CLI_BIN] + [str(a) for a in args], env=env, cwd=cwd,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(argv, env=env, cwd=cwd,
+                            stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    timeout = timeout or IO_TIMEOUT * 3
     try:
-        out, err = proc.communicate(input, timeout=timeout or IO_TIMEOUT * 3)
+        out, err = proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-        proc.communicate()
-        raise AssertionError("keywarden %s did not finish in time" % " ".join(map(str, args)))
-    cp = subprocess.CompletedProcess(proc.args, proc.returncode,
-                                     out.decode("utf-8", "replace"),
+        out, err = proc.communicate()
+        raise AssertionError("%s did not finish in %ds\nstdout: %s\nstderr: %s" % (
+            argv, timeout, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")))
+    cp = subprocess.CompletedProcess(argv, proc.returncode, out.decode("utf-8", "replace"),
                                      err.decode("utf-8", "replace"))
     cp.pid = proc.pid
-    mark = sanitizer_report(cp.stderr)
-    assert mark is None, "sanitizer report from keywarden %s:\n%s" % (args, cp.stderr)
+    mark = sanitizer_report(cp.stdout + cp.stderr)
+    assert mark is None, "%s from %s:\n%s%s" % (mark, argv, cp.stdout, cp.stderr)
     return cp
+
+
+def run_cli(args, env=None, input=None, timeout=None, cwd=None):
+    """Run the real CLI as this process's user (run_process)."""
+    return run_process([CLI_BIN] + list(args), env=env, input=input, timeout=timeout, cwd=cwd)
 
 
 def run_broker_once(args, env=None, timeout=None, cwd=None):
     """Run keywardend to completion (for --version, --check-config, bad configs)."""
-    proc = subprocess.Popen([BROKER_BIN] + [str(a) for a in args], env=env or clean_env(),
-                            cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    return run_process([BROKER_BIN] + list(args), env=env or clean_env(),
+                       timeout=timeout or START_TIMEOUT, cwd=cwd)
+
+
+def end_process(proc, timeout, sig=signal.SIGTERM):
+    """Send proc sig if it still runs (None: it is ending by itself), wait up to
+    timeout seconds, then SIGKILL it.  Its exit status; None if it was killed."""
+    if sig is not None and proc.poll() is None:
+        proc.send_signal(sig)
     try:
-        out, err = proc.communicate(timeout=timeout or START_TIMEOUT)
+        return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError("keywardend %s kept running (it should have exited); stderr:\n%s"
-                             % (args, err.decode("utf-8", "replace")))
-    cp = subprocess.CompletedProcess(proc.args, proc.returncode,
-                                     out.decode("utf-8", "replace"),
-                                     err.decode("utf-8", "replace"))
-    mark = sanitizer_report(cp.stderr)
-    assert mark is None, "sanitizer report from keywardend %s:\n%s" % (args, cp.stderr)
-    return cp
+        proc.wait()
+        return None
+
+
+def db_rows(db, sql, params=()):
+    """The rows of sql on the SQLite file db (sqlite3.Row: by index or by name),
+    read over a read-only connection of its own, beside a running broker."""
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
+    try:
+        con.row_factory = sqlite3.Row
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
 
 
 # --------------------------------------------------------------------------
@@ -301,6 +324,52 @@ def short_tmpdir():
     return tempfile.mkdtemp(prefix="kw", dir="/tmp")
 
 
+class NotifySocket:
+    """The service manager's end of sd_notify: a datagram socket bound at path,
+    for keywardend to find in $NOTIFY_SOCKET ('@name': the abstract namespace)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        try:
+            self.sock.bind("\0" + path[1:] if path.startswith("@") else path)
+        except BaseException:
+            self.sock.close()
+            raise
+
+    def close(self):
+        self.sock.close()
+        if not self.path.startswith("@"):
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+
+    def recv(self):
+        """The next datagram's assignments as a dict (it must be waiting)."""
+        msg = self.sock.recv(4096, socket.MSG_DONTWAIT).decode("utf-8", "replace")
+        return dict(line.partition("=")[::2] for line in msg.split("\n") if line)
+
+    def wait_ready(self, proc, timeout):
+        """True when a datagram says READY=1, False when proc exits first, None
+        when timeout seconds pass with neither."""
+        deadline = time.monotonic() + timeout
+        pidfd = os.pidfd_open(proc.pid)
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                readable, _, _ = select.select([self.sock, pidfd], [], [], left)
+                if self.sock in readable:
+                    if self.recv().get("READY") == "1":
+                        return True
+                elif pidfd in readable:
+                    return False
+        finally:
+            os.close(pidfd)
+
+
 SEED_LOG_ACTIONS = ["file_read", "file_write", "file_delete", "command_execute", "api_call"]
 
 
@@ -319,6 +388,7 @@ class Broker:
         self.runs = 0
         self.stderr_path = None
         self.history = []        # (proc, stderr_path) of every start
+        self.notify = None       # NotifySocket of the last start
         self.config = None
         self.write_config(extra)
 
@@ -342,9 +412,21 @@ class Broker:
 
     # -- process ----------------------------------------------------------
     def start(self, wait=True, args=None, env=None, umask=None, use_config_flag=True):
+        """Start keywardend; with wait, return once it has said READY=1.
+
+        Each start listens on a datagram socket of its own in the broker's
+        directory (NOTIFY_SOCKET), unless env names one: a test that listens
+        itself gets the datagrams, and then cannot wait here.
+        """
         assert self.proc is None or self.proc.poll() is not None, "broker already running"
         self.runs += 1
         self.stderr_path = os.path.join(self.root, "%s.%d.stderr" % (self.name, self.runs))
+        env = dict(env or clean_env())
+        self._close_notify()
+        if "NOTIFY_SOCKET" not in env:
+            self.notify = NotifySocket(os.path.join(self.root, "%s.%d.notify"
+                                                    % (self.name, self.runs)))
+            env["NOTIFY_SOCKET"] = self.notify.path
         argv = [BROKER_BIN]
         if use_config_flag:
             argv += ["--config", self.config_path]
@@ -352,7 +434,7 @@ class Broker:
         errf = open(self.stderr_path, "wb")
         preexec = (lambda: os.umask(umask)) if umask is not None else None
         try:
-            self.proc = subprocess.Popen(argv, env=env or clean_env(), cwd=self.root,
+            self.proc = subprocess.Popen(argv, env=env, cwd=self.root,
                                          stdin=subprocess.DEVNULL, stdout=errf,
                                          stderr=errf, preexec_fn=preexec)
         finally:
@@ -362,24 +444,27 @@ class Broker:
             self.wait_ready()
         return self
 
-    def wait_ready(self, timeout=START_TIMEOUT):
-        """Poll-connect the socket until it accepts; fail if the broker exits."""
-        deadline = time.monotonic() + timeout
-        while True:
-            rc = self.proc.poll()
-            if rc is not None:
-                raise AssertionError("keywardend exited with %d before it was ready:\n%s"
-                                     % (rc, self.stderr()))
-            try:
-                s = connect_unix(self.sock, 1.0)
-                s.close()
-                return
-            except OSError:
-                pass
-            if time.monotonic() >= deadline:
-                raise AssertionError("keywardend not accepting on %s after %.0fs:\n%s"
-                                     % (self.sock, timeout, self.stderr()))
-            time.sleep(0.02)
+    def wait_ready(self, timeout=START_TIMEOUT, exit_ok=False):
+        """True once the broker has said READY=1 (its socket accepts and its
+        start is in the audit trail).  If it exits first: fails with its
+        stderr, or with exit_ok returns False."""
+        assert self.notify is not None, "NOTIFY_SOCKET was the test's own: wait on it there"
+        ready = self.notify.wait_ready(self.proc, timeout)
+        if ready:
+            return True
+        if ready is None:
+            raise AssertionError("keywardend sent no READY=1 to %s within %.0fs:\n%s"
+                                 % (self.notify.path, timeout, self.stderr()))
+        rc = self.proc.wait()
+        if exit_ok:
+            return False
+        raise AssertionError("keywardend exited with %d before it was ready:\n%s"
+                             % (rc, self.stderr()))
+
+    def _close_notify(self):
+        if self.notify is not None:
+            self.notify.close()
+            self.notify = None
 
     def wait_exit(self, timeout=STOP_TIMEOUT):
         """The exit status; fails if the broker is still running after timeout."""
@@ -450,13 +535,8 @@ class Broker:
         """Kill what still runs; under sanitizers, SIGTERM must give 0."""
         problems = []
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                rc = self.proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                rc = None
+            rc = end_process(self.proc, STOP_TIMEOUT)
+            if rc is None:
                 problems.append("keywardend did not exit within %.0fs of SIGTERM"
                                 % STOP_TIMEOUT)
             if SANITIZE and rc != 0:
@@ -469,23 +549,16 @@ class Broker:
             mark = sanitizer_report(text)
             if mark:
                 problems.append("%s in %s:\n%s" % (mark, path, text[-8000:]))
+        self._close_notify()
         return problems
 
 
 def audit_rows(db, where="1", params=()):
-    """audit records as dicts, oldest first, names resolved (the audit_named view),
-    read through a separate connection."""
-    import sqlite3
-    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
-    try:
-        con.row_factory = sqlite3.Row
-        rows = con.execute("SELECT * FROM audit_named WHERE %s ORDER BY seq" % where,
-                           params).fetchall()
-        # Hashes are blobs: shown as hex, so rows serialise as JSON.
-        return [{k: (v.hex() if isinstance(v, bytes) else v) for k, v in dict(r).items()}
-                for r in rows]
-    finally:
-        con.close()
+    """audit records as dicts, oldest first, names resolved (the audit_named view)."""
+    rows = db_rows(db, "SELECT * FROM audit_named WHERE %s ORDER BY seq" % where, params)
+    # Hashes are blobs: shown as hex, so rows serialise as JSON.
+    return [{k: (v.hex() if isinstance(v, bytes) else v) for k, v in dict(r).items()}
+            for r in rows]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -10,7 +10,7 @@ import os
 import socket
 import subprocess
 
-from conftest import IO_TIMEOUT, clean_env, wait_for
+from conftest import IO_TIMEOUT, clean_env, end_process, wait_for
 
 
 def free_port():
@@ -67,13 +67,7 @@ class MailServer:
                         what="%d alert mail(s) in %s/new" % (n, self.dir))
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=IO_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end_process(self.proc, IO_TIMEOUT)
         self.log.close()
 
 

@@ -18,8 +18,8 @@ import pytest
 from conftest import IO_TIMEOUT, assert_error, assert_ok, deep_merge, wait_for
 from test_audit import break_audit
 from mail_server import MailServer, body_text, free_port
-from users import (USERS, UserConn, as_json, id_broker, meta, mfa_broker, start_clocked,  # noqa: F401
-                   totp, wrong_code)
+from users import (USERS, UserConn, as_json, id_broker, meta, mfa_broker, totp,  # noqa: F401
+                   wrong_code)
 from webhook_server import WebhookServer
 
 ADMIN_MAIL = "security-team@example.test"
@@ -52,13 +52,6 @@ def alerting(smtp_url, hook_url, **more):
 
 def incident_response(**keys):
     return {"security": {"incidentResponse": keys}}
-
-
-def clocked_id_broker(id_broker, extra):
-    """A broker under nss_wrapper and libfaketime, sessions not required."""
-    b = id_broker(extra, start_it=False)
-    start_clocked(b)
-    return b
 
 
 def add_user(b, name, roles=("developer",)):
@@ -218,7 +211,7 @@ def test_monitoring_disabled_raises_nothing(id_broker, smtp, hook):
 # --------------------------------------------------------------------------
 
 def test_rate_limit_holds_alerts_and_counts_them(id_broker, smtp, hook):
-    b = clocked_id_broker(id_broker, alerting(smtp.url, hook.url))
+    b = id_broker(alerting(smtp.url, hook.url), clocked=True)
     add_user(b, "alice")
     extra = 10
     with UserConn(b, "alice") as a:

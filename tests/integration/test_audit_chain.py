@@ -15,7 +15,7 @@ import sqlite3
 import struct
 import subprocess
 
-from conftest import IO_TIMEOUT, Client, assert_ok
+from conftest import IO_TIMEOUT, Client, assert_ok, db_rows
 from users import as_json, fails, id_broker, ok, run_as  # noqa: F401 (fixture)
 from test_identity import setup_users  # noqa: F401 (test_gdpr imports it from here)
 
@@ -58,37 +58,24 @@ def record_hash(prev, rec):
 
 def raw_rows(db, where="1", params=()):
     """audit_log rows as stored (pseudonyms, JSON text, blobs), oldest first."""
-    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
-    try:
-        con.row_factory = sqlite3.Row
-        return [dict(r) for r in con.execute(
-            "SELECT * FROM audit_log WHERE %s ORDER BY seq" % where, params)]
-    finally:
-        con.close()
+    return [dict(r) for r in db_rows(db, "SELECT * FROM audit_log WHERE %s ORDER BY seq"
+                                     % where, params)]
 
 
 def named_rows(db, where="1", params=()):
-    """The audit_named view: names resolved."""
-    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
-    try:
-        con.row_factory = sqlite3.Row
-        return [dict(r) for r in con.execute(
-            "SELECT * FROM audit_named WHERE %s ORDER BY seq" % where, params)]
-    finally:
-        con.close()
+    """The audit_named view: names resolved (hashes stay blobs)."""
+    return [dict(r) for r in db_rows(db, "SELECT * FROM audit_named WHERE %s ORDER BY seq"
+                                     % where, params)]
 
 
 def anchor(db):
     """(first_seq, prev_hash) of the latest audit_anchor row, or (None, ZERO)."""
-    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
-    try:
-        row = con.execute("SELECT first_seq, prev_hash FROM audit_anchor "
-                          "ORDER BY first_seq DESC LIMIT 1").fetchone()
-    finally:
-        con.close()
-    if row is None:
+    rows = db_rows(db, "SELECT first_seq, prev_hash FROM audit_anchor "
+                   "ORDER BY first_seq DESC LIMIT 1")
+    if not rows:
         return None, ZERO
-    assert isinstance(row[1], bytes) and len(row[1]) == 32, row
+    row = rows[0]
+    assert isinstance(row[1], bytes) and len(row[1]) == 32, tuple(row)
     return row[0], row[1]
 
 
@@ -194,11 +181,7 @@ def mixed_requests(b):
 
 
 def count_rows(db):
-    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
-    try:
-        return con.execute("SELECT count(*) FROM audit_log").fetchone()[0]
-    finally:
-        con.close()
+    return db_rows(db, "SELECT count(*) FROM audit_log")[0][0]
 
 
 # --------------------------------------------------------------------------

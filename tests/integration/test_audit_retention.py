@@ -1,7 +1,8 @@
 """Retention (SPEC6): records older than security.audit.retention days leave
 the store, archived first with autoArchive, and the chain that stays is
 anchored where the cut was made.  The broker's clock is moved with
-libfaketime (users.Clock); nothing in the product is test-only.
+libfaketime (id_broker(clocked=True), users.Clock); nothing in the product
+is test-only.
 
 The broker prunes at start and then daily (a wall-clock schedule).  To have
 `keywarden admin audit prune` do the work, the broker is restarted just
@@ -16,22 +17,11 @@ import time
 from conftest import Client, assert_ok, file_mode, wait_for
 from test_audit_chain import (ZERO, audit_cli, py_verify, raw_rows, record_hash, setup_users,
                               verified, verify_json)
-from users import Clock, fails, id_broker, ok, run_as, start  # noqa: F401
+from users import fails, id_broker, ok, run_as  # noqa: F401
 
 DAY = 86400
 CFG = {"security": {"audit": {"retention": 1, "autoArchive": True}}}
 ARCHIVE_RE = re.compile(r"^audit-(\d+)-(\d+)\.jsonl\.gz$")
-
-
-def clocked(id_broker, extra, offset=0):
-    """A broker under nss_wrapper and libfaketime, started with its clock at offset."""
-    b = id_broker(extra, start_it=False)
-    b.clock = Clock(b.root)
-    b.clock.set(offset)
-    libs = b.nss_env["LD_PRELOAD"].split()
-    libs.insert(len(libs) - 1, "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
-    b.nss_env = dict(b.nss_env, LD_PRELOAD=" ".join(libs), **b.clock.env())
-    return start(b)
 
 
 def restart_at(b, offset):
@@ -93,7 +83,7 @@ def cli_prune(b):
 
 
 def test_cli_prune_archives_and_anchors(id_broker, tmpdir_short):
-    b = clocked(id_broker, CFG)
+    b = id_broker(CFG, clocked=True)
     setup_users(b, alice=["developer"])
     for i in range(5):
         ok(run_as(b, "alice", "check", "read", "key/old-%d" % i))
@@ -165,7 +155,7 @@ def tampered_copy(src, dst, edit):
 
 
 def test_tampered_archive_fails_verify(id_broker, tmpdir_short):
-    b = clocked(id_broker, CFG)
+    b = id_broker(CFG, clocked=True)
     setup_users(b, alice=["developer"])
     fails(run_as(b, "alice", "admin", "user", "add", "mallory"), 1, "denied")
     for i in range(4):
@@ -217,7 +207,7 @@ def test_tampered_archive_fails_verify(id_broker, tmpdir_short):
 
 
 def test_daily_prune_without_cli(id_broker):
-    b = clocked(id_broker, CFG)
+    b = id_broker(CFG, clocked=True)
     setup_users(b, alice=["developer"])
     for i in range(3):
         ok(run_as(b, "alice", "check", "read", "key/old-%d" % i))
@@ -250,7 +240,8 @@ def test_daily_prune_without_cli(id_broker):
 
 
 def test_prune_without_archive(id_broker):
-    b = clocked(id_broker, {"security": {"audit": {"retention": 1, "autoArchive": False}}})
+    b = id_broker({"security": {"audit": {"retention": 1, "autoArchive": False}}},
+                  clocked=True)
     setup_users(b, alice=["developer"])
     ok(run_as(b, "alice", "check", "read", "key/old"))
     old = raw_rows(b.audit_db)

@@ -26,8 +26,9 @@ import time
 import pytest
 
 from anthropic_server import AnthropicServer
-from conftest import BUILD, CLI_BIN, HERE, SANITIZE, assert_ok, sanitizer_report
-from users import USERS, UserConn, id_broker, mfa_broker, ok, totp  # noqa: F401 (fixtures)
+from conftest import BUILD, CLI_BIN, HERE, SANITIZE, assert_ok
+from users import (USERS, UserConn, id_broker, mfa_broker, ok, run_as_user,  # noqa: F401
+                   totp)
 
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 CONTRIB_SETTINGS = os.path.join(REPO, "contrib", "claude-code", "settings.json")
@@ -129,30 +130,9 @@ def claude_env(home, server, extra=None):
     return env
 
 
-def run_as(user, argv, env, cwd, timeout):
-    uid, gid = USERS[user]
-    if uid != 0:
-        argv = ["setpriv", "--reuid", str(uid), "--regid", str(gid), "--clear-groups"] + argv
-    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError("%s as %s did not finish in %ds\nstdout: %s\nstderr: %s" % (
-            argv, user, timeout, out.decode("utf-8", "replace"),
-            err.decode("utf-8", "replace")))
-    cp = subprocess.CompletedProcess(argv, proc.returncode, out.decode("utf-8", "replace"),
-                                     err.decode("utf-8", "replace"))
-    mark = sanitizer_report(cp.stdout + cp.stderr)
-    assert mark is None, "sanitizer report from %s:\n%s%s" % (argv, cp.stdout, cp.stderr)
-    return cp
-
-
 def run_claude(claude_bin, user, home, work, server, extra=None, prompt="hello"):
-    return run_as(user, [claude_bin, "-p", prompt], claude_env(home, server, extra), work,
-                  CLAUDE_TIMEOUT)
+    return run_as_user(user, [claude_bin, "-p", prompt], claude_env(home, server, extra),
+                       cwd=work, timeout=CLAUDE_TIMEOUT)
 
 
 def messages(server, since=0):
@@ -263,7 +243,7 @@ def test_session_gates_the_key_and_revoke_ends_it(claude, mfa_broker, server, tm
     helper = [CLI_BIN, "key", "get", "anthropic"]
 
     # No session yet: the helper refuses, and claude sends no key.
-    cp = run_as("alice", helper, claude_env(home, server, env), work, 30)
+    cp = run_as_user("alice", helper, claude_env(home, server, env), cwd=work, timeout=30)
     assert cp.returncode != 0 and cp.stdout == "", cp
     n = len(server.messages())
     cp = run_claude(claude, "alice", home, work, server, env)
@@ -274,7 +254,7 @@ def test_session_gates_the_key_and_revoke_ends_it(claude, mfa_broker, server, tm
         res = assert_ok(c.call("login", {"code": totp(b.enrolled["alice"]["secret"],
                                                       b.clock.now())}))
     cache_token_file(b, "alice", run_dir, res["session"])
-    cp = run_as("alice", helper, claude_env(home, server, env), work, 30)
+    cp = run_as_user("alice", helper, claude_env(home, server, env), cwd=work, timeout=30)
     assert cp.returncode == 0 and cp.stdout == KEY + "\n", cp
     n = len(server.messages())
     cp = run_claude(claude, "alice", home, work, server, env)
@@ -298,7 +278,7 @@ def test_session_gates_the_key_and_revoke_ends_it(claude, mfa_broker, server, tm
     # Claude Code shows it to the user as the reason -- with the revoked
     # token still in the cache, as claude's helper run above met it.
     cache_token_file(b, "alice", run_dir, res["session"])
-    cp = run_as("alice", helper, claude_env(home, server, env), work, 30)
+    cp = run_as_user("alice", helper, claude_env(home, server, env), cwd=work, timeout=30)
     assert cp.returncode != 0 and cp.stdout == "", cp
     assert "keywarden login" in cp.stderr, cp.stderr
     assert len(cp.stderr.splitlines()) == 1, (

@@ -9,7 +9,6 @@ $XDG_RUNTIME_DIR/keywarden/session-HEX ("EXPIRY\\nTOKEN\\n").  So these tests
 also check the CLI against the cache's documented layout.  The QR code is
 decoded with zbarimg, as a phone would read it.
 """
-import calendar
 import hashlib
 import os
 import re
@@ -19,9 +18,9 @@ import time
 
 import pytest
 
-from conftest import assert_error, assert_ok, clean_env, sanitizer_report, IO_TIMEOUT, CLI_BIN
-from users import (USERS, UserConn, as_json, fails, id_broker, ok, rows_of, start_clocked,  # noqa: F401
-                   table, totp)
+from conftest import assert_error, assert_ok, IO_TIMEOUT, CLI_BIN
+from users import (USERS, UserConn, as_json, cli_env, epoch, fails, id_broker, ok,  # noqa: F401
+                   rows_of, run_as, run_as_user, setpriv, table, totp)
 
 RECOVERY_RE = re.compile(r"^[a-z2-7]{5}-[a-z2-7]{5}$")
 URI_RE = re.compile(r"^otpauth://totp/keywarden:(\w+)\?secret=([A-Z2-7]+)&issuer=keywarden"
@@ -35,8 +34,7 @@ def mb(id_broker):
     """A running broker with mfa required and a movable clock; alice (developer)
     enrolled by the CLI, b.secret[name] her TOTP secret."""
     b = id_broker({"security": {"session": {"timeout": 600, "reauthInterval": 7200}}},
-                  start_it=False, mfa_required=True)
-    start_clocked(b)
+                  mfa_required=True, clocked=True)
     b.secret = {}
     added = as_json(cli(b, "root", "admin", "user", "add", "alice", "--role", "developer",
                         "--json"))
@@ -45,27 +43,18 @@ def mb(id_broker):
     return b
 
 
+# The tests put a token where the cache is: none of the caller's may count.
+NO_CACHE = ("KEYWARDEN_TOKEN_CACHE", "XDG_RUNTIME_DIR")
+
+
 def cli(b, user, *args, env=None, tty=False):
     """build/keywarden as user against b, with extra environment."""
-    uid, gid = USERS[user]
-    argv = [CLI_BIN] + [str(a) for a in args]
-    if tty:
-        # script(1) gives the command a terminal as stdout.
-        argv = ["script", "-qec", " ".join("'%s'" % a for a in argv), "/dev/null"]
-    if uid != 0:
-        argv = ["setpriv", "--reuid", str(uid), "--regid", str(gid), "--clear-groups"] + argv
-    e = clean_env({"KEYWARDEN_SOCKET": b.sock}, drop=("KEYWARDEN_TOKEN_CACHE", "XDG_RUNTIME_DIR"))
-    if uid != 0:
-        e["HOME"] = "/nonexistent"
-    e.update(env or {})
-    proc = subprocess.Popen(argv, env=e, cwd="/", stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = proc.communicate(timeout=IO_TIMEOUT * 3)
-    cp = subprocess.CompletedProcess(argv, proc.returncode, out.decode("utf-8", "replace"),
-                                     err.decode("utf-8", "replace"))
-    cp.pid = proc.pid
-    assert sanitizer_report(cp.stderr + cp.stdout) is None, cp.stderr + cp.stdout
-    return cp
+    if not tty:
+        return run_as(b, user, *args, env=env, drop=NO_CACHE)
+    # script(1) gives the command a terminal as stdout.
+    cmd = " ".join("'%s'" % a for a in [CLI_BIN] + [str(a) for a in args])
+    return run_as_user(user, ["script", "-qec", cmd, "/dev/null"],
+                       cli_env(b, user, env, drop=NO_CACHE))
 
 
 def cache_hex(b):
@@ -73,10 +62,7 @@ def cache_hex(b):
 
 
 def keyctl(user, *args, input=None):
-    uid, gid = USERS[user]
-    argv = ["keyctl"] + [str(a) for a in args]
-    if uid != 0:
-        argv = ["setpriv", "--reuid", str(uid), "--regid", str(gid), "--clear-groups"] + argv
+    argv = setpriv(user, ["keyctl"] + [str(a) for a in args])
     return subprocess.run(argv, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, timeout=IO_TIMEOUT)
 
@@ -150,12 +136,6 @@ def qr_text(out):
         os.unlink(path)
     assert cp.returncode == 0, cp.stderr
     return cp.stdout.strip()
-
-
-def epoch(text):
-    """Unix seconds of an RFC 3339 UTC time."""
-    assert isinstance(text, str) and text.endswith("Z"), text
-    return calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S"))
 
 
 def check_enrollment_text(out, user):

@@ -6,7 +6,7 @@ import glob
 import json
 import os
 
-from conftest import assert_ok
+from conftest import assert_ok, db_rows
 from test_audit_chain import (PSEUDONYM_RE, check_rec, named_rows, py_verify, query,
                               raw_rows, setup_users, verified)
 from users import USERS, UserConn, as_json, fails, id_broker, mfa_broker, ok, run_as  # noqa: F401
@@ -170,12 +170,7 @@ def test_erasure_off_is_refused(id_broker):
 
 
 def subjects(b):
-    import sqlite3
-    con = sqlite3.connect("file:%s?mode=ro" % b.audit_db, uri=True, timeout=10)
-    try:
-        return {name for (name,) in con.execute("SELECT name FROM audit_subjects")}
-    finally:
-        con.close()
+    return {name for (name,) in db_rows(b.audit_db, "SELECT name FROM audit_subjects")}
 
 
 def test_data_retention_forgets_departed_users(mfa_broker):

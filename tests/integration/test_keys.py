@@ -22,10 +22,9 @@ import time
 
 import pytest
 
-from conftest import (CLI_BIN, IO_TIMEOUT, SLOW, assert_ok, clean_env, sanitizer_report,
-                      wait_for)
-from users import (USERS, UserConn, as_json, epoch, fails, id_broker, mfa_broker, ok,  # noqa: F401
-                   start_clocked, table, totp)
+from conftest import CLI_BIN, IO_TIMEOUT, SLOW, assert_ok, clean_env, wait_for
+from users import (USERS, UserConn, as_json, denied_row, epoch, fails, id_broker, mfa_broker, ok,  # noqa: F401
+                   run_as, table, totp)
 
 B64URL = string.ascii_letters + string.digits + "-_"
 
@@ -36,30 +35,8 @@ def random_key(prefix="sk-ant-api03-", n=40):
 
 def key_cli(b, *args, input=None, env=None, user="root", timeout=None):
     """build/keywarden as user against b; value (if any) on stdin."""
-    uid, gid = USERS[user]
-    argv = [CLI_BIN] + [str(a) for a in args]
-    if uid != 0:
-        argv = ["setpriv", "--reuid", str(uid), "--regid", str(gid), "--clear-groups"] + argv
-    e = clean_env({"KEYWARDEN_SOCKET": b.sock},
+    return run_as(b, user, *args, input=input, env=env, timeout=timeout,
                   drop=("KEYWARDEN_TOKEN_CACHE", "XDG_RUNTIME_DIR", "ANTHROPIC_API_KEY"))
-    if uid != 0:
-        e["HOME"] = "/nonexistent"
-    e.update(env or {})
-    if isinstance(input, str):
-        input = input.encode()
-    proc = subprocess.Popen(argv, env=e, cwd="/", stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        out, err = proc.communicate(input, timeout=timeout or IO_TIMEOUT * 3)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise AssertionError("keywarden %s did not finish in time" % (args,))
-    cp = subprocess.CompletedProcess(argv, proc.returncode, out.decode("utf-8", "replace"),
-                                     err.decode("utf-8", "replace"))
-    cp.pid = proc.pid
-    assert sanitizer_report(cp.stderr) is None, cp.stderr
-    return cp
 
 
 def set_key(b, name, value, user="root", env=None):
@@ -235,8 +212,7 @@ def test_value_on_argv_refused(broker_factory):
 # --------------------------------------------------------------------------
 
 def test_rotate_grace_then_revoke(id_broker):
-    b = id_broker({"api": {"rotationGrace": 60}}, start_it=False)
-    start_clocked(b)
+    b = id_broker({"api": {"rotationGrace": 60}}, clocked=True)
     k1, k2, k3 = random_key(), random_key(), random_key()
     set_key(b, "anthropic", k1)
     cp = key_cli(b, "key", "rotate", "anthropic", input=k2 + "\n")
@@ -764,10 +740,7 @@ def add_user(b, user, roles):
 
 def denied(b, cp, user, action, resource):
     fails(cp, 1, "denied")
-    rows = b.audit_rows("pid = ? AND result = 'denied'", (cp.pid,))
-    assert len(rows) == 1, rows
-    r = rows[0]
-    assert (r["user"], r["action"], r["resource"]) == (user, action, resource), r
+    denied_row(b, cp, user, action, resource)
 
 
 def test_reviewer_reads_but_cannot_write(mfa_broker):

@@ -12,18 +12,17 @@ change its value.  Random kills land anywhere: in the sealed-file write, in
 the purge of expired versions (rotationGrace is short), between the
 backend's put and the state commit, in the audit write.
 """
-import calendar
 import json
 import os
 import random
-import sqlite3
 import threading
 import time
 
 import pytest
 
-from conftest import IO_TIMEOUT, SLOW, Client, ProtocolError
+from conftest import IO_TIMEOUT, SLOW, Client, ProtocolError, db_rows
 from test_keys import key_cli, keys_json, random_key, sealed
+from users import epoch
 
 ROUNDS = 30
 GRACE = 2          # seconds: versions expire (and are purged) while the loop runs
@@ -49,12 +48,8 @@ def on_disk_versions(b, name):
 
 def committed_versions(b, name):
     """Versions state.db knows (any state), read beside the running broker."""
-    con = sqlite3.connect("file:%s?mode=ro" % b.state_db, uri=True, timeout=10)
-    try:
-        return {v for (v,) in con.execute("SELECT version FROM key_versions WHERE name = ?",
-                                          (name,))}
-    finally:
-        con.close()
+    return {v for (v,) in db_rows(b.state_db, "SELECT version FROM key_versions WHERE name = ?",
+                                  (name,))}
 
 
 class Loop(threading.Thread):
@@ -75,22 +70,36 @@ class Loop(threading.Thread):
             self.first.set()
             return
         try:
-            while True:
-                value = random_key(n=self.rng.randrange(20, 200))
-                op = self.rng.choice(("key.set", "key.rotate"))
-                self.sent.append(value)
-                self.first.set()
-                try:
-                    r = c.call(op, {"name": self.name, "value": value})
-                except (OSError, ProtocolError):
-                    return
-                if not r.get("ok"):
-                    self.errors.append(r)
-                    return
-                self.acked = len(self.sent) - 1
+            while self.turn(c):
+                pass
+        except (OSError, ProtocolError):
+            pass                   # the broker was killed
         finally:
             self.first.set()
             c.close()
+
+    def turn(self, c):
+        """One request (self.first is set before it goes); False to stop."""
+        value = random_key(n=self.rng.randrange(20, 200))
+        op = self.rng.choice(("key.set", "key.rotate"))
+        self.sent.append(value)
+        self.first.set()
+        r = c.call(op, {"name": self.name, "value": value})
+        if not r.get("ok"):
+            self.errors.append(r)
+            return False
+        self.acked = len(self.sent) - 1
+        return True
+
+
+def kill_during(b, loop, rng):
+    """Run loop against b and SIGKILL b at a random moment after its first request."""
+    loop.start()
+    assert loop.first.wait(IO_TIMEOUT), "the client never sent"
+    time.sleep(rng.uniform(0, 0.05) * SLOW)     # the moment of the kill, not a wait
+    b.kill9()
+    loop.join(IO_TIMEOUT)
+    assert not loop.is_alive(), "the client hung on a dead broker"
 
 
 def check_after_restart(b, name, sent, durable, by_version, last_version):
@@ -131,7 +140,7 @@ def check_after_restart(b, name, sent, durable, by_version, last_version):
             if not r["ok"]:
                 # It may have expired since the listing; nothing else excuses it.
                 assert r["error"]["code"] == "not_found", r
-                assert time.time() >= epoch_z(v["grace_until"]) - 1, (v, r)
+                assert time.time() >= epoch(v["grace_until"]) - 1, (v, r)
                 continue
             val = r["result"]["value"]
             assert val in sent, "version %d reads as a value never sent" % v["version"]
@@ -140,10 +149,6 @@ def check_after_restart(b, name, sent, durable, by_version, last_version):
             by_version[v["version"]] = val
             assert os.path.exists(sealed(b, name, v["version"]))
     return idx[0], version
-
-
-def epoch_z(text):
-    return calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S"))
 
 
 def test_kill_during_set_and_rotate(broker_factory):
@@ -163,12 +168,7 @@ def test_kill_during_set_and_rotate(broker_factory):
         durable, last_version = check_after_restart(b, name, sent, durable, by_version,
                                                     last_version)
         loop = Loop(b, rng, name, sent)
-        loop.start()
-        assert loop.first.wait(IO_TIMEOUT), "the client never sent"
-        time.sleep(rng.uniform(0, 0.05) * SLOW)
-        b.kill9()
-        loop.join(IO_TIMEOUT)
-        assert not loop.is_alive(), "the client hung on a dead broker"
+        kill_during(b, loop, rng)
         assert not loop.errors, "a set/rotate failed before the kill: %r" % loop.errors
         if loop.acked is not None:
             durable = loop.acked
@@ -188,39 +188,26 @@ def test_kill_during_set_and_rotate(broker_factory):
 class RevokeLoop(Loop):
     """set, rotate, revoke the old version, revoke the key: over and over."""
 
-    def run(self):
-        try:
-            c = Client(self.b.sock, IO_TIMEOUT)
-            c.hello()
-        except OSError:
+    def turn(self, c):
+        for op in ("key.set", "key.rotate", "key.revoke-old", "key.revoke"):
+            args = {"name": self.name}
+            if op in ("key.set", "key.rotate"):
+                args["value"] = random_key()
+                self.sent.append(args["value"])
             self.first.set()
-            return
-        try:
-            while True:
-                for op in ("key.set", "key.rotate", "key.revoke-old", "key.revoke"):
-                    args = {"name": self.name}
-                    if op in ("key.set", "key.rotate"):
-                        args["value"] = random_key()
-                        self.sent.append(args["value"])
-                    self.first.set()
-                    try:
-                        if op == "key.revoke-old":
-                            r = c.call("key.list", {})
-                            vs = [v["version"] for k in r["result"]["keys"]
-                                  if k["name"] == self.name for v in k["versions"]
-                                  if v["state"] == "grace"]
-                            if not vs:
-                                continue
-                            op, args["version"] = "key.revoke", vs[0]
-                        r = c.call(op, args)
-                    except (OSError, ProtocolError):
-                        return
-                    if not r.get("ok") and r["error"]["code"] != "not_found":
-                        self.errors.append(r)
-                        return
-        finally:
-            self.first.set()
-            c.close()
+            if op == "key.revoke-old":
+                r = c.call("key.list", {})
+                vs = [v["version"] for k in r["result"]["keys"]
+                      if k["name"] == self.name for v in k["versions"]
+                      if v["state"] == "grace"]
+                if not vs:
+                    continue
+                op, args["version"] = "key.revoke", vs[0]
+            r = c.call(op, args)
+            if not r.get("ok") and r["error"]["code"] != "not_found":
+                self.errors.append(r)
+                return False
+        return True
 
 
 def test_kill_during_revoke_keeps_list_and_get_consistent(broker_factory):
@@ -249,11 +236,7 @@ def test_kill_during_revoke_keeps_list_and_get_consistent(broker_factory):
             else:
                 assert cp.returncode == 0 and cp.stdout[:-1] in sent, cp
         loop = RevokeLoop(b, rng, name, sent)
-        loop.start()
-        assert loop.first.wait(IO_TIMEOUT)
-        time.sleep(rng.uniform(0, 0.05) * SLOW)
-        b.kill9()
-        loop.join(IO_TIMEOUT)
+        kill_during(b, loop, rng)
         assert not loop.errors, loop.errors
 
 

@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from conftest import START_TIMEOUT, clean_env, run_broker_once
+from conftest import START_TIMEOUT, clean_env, end_process, run_broker_once
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER = os.path.join(HERE, "kms_server.py")
@@ -58,13 +58,7 @@ class Kms:
         return [r["op"] for r in self.records()]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end_process(self.proc, 10)
         self.proc.stdout.close()
         self.proc.stderr.close()
 

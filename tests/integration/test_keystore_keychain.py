@@ -17,6 +17,7 @@ import time
 import pytest
 
 from conftest import IO_TIMEOUT, START_TIMEOUT, clean_env, run_broker_once
+from users import ok
 
 ACCOUNT = pwd.getpwuid(os.geteuid()).pw_name
 SERVICE = "anthropic-api-key"
@@ -114,11 +115,6 @@ def kc_broker(broker_factory, keyring):
 
 def cli(b, *args, input=None):
     return b.cli(*args, input=input, env=b.keyring.env)
-
-
-def ok(cp):
-    assert cp.returncode == 0, "exit %d: %s\n%s" % (cp.returncode, cp.args, cp.stderr)
-    return cp.stdout
 
 
 def get(b, name="anthropic", *more):

@@ -6,7 +6,8 @@ import stat
 
 import pytest
 
-from conftest import (IO_TIMEOUT, START_TIMEOUT, assert_ok, clean_env, file_mode)
+from conftest import (IO_TIMEOUT, START_TIMEOUT, NotifySocket, assert_ok, clean_env,
+                      file_mode)
 
 
 def is_socket(path):
@@ -118,17 +119,19 @@ def test_directory_at_socket_path_kept(broker_factory):
     assert os.path.isfile(os.path.join(b.sock, "inside"))
 
 
-def test_sd_notify_ready(broker_factory, tmpdir_short):
-    path = os.path.join(tmpdir_short, "notify")
-    n = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+@pytest.mark.parametrize("where", ["path", "abstract"])
+def test_sd_notify_ready(broker_factory, tmpdir_short, where):
+    """READY=1 reaches a NOTIFY_SOCKET of the test's own, a path or an
+    abstract name ('@...'), and the socket accepts by then."""
+    if where == "path":
+        path = os.path.join(tmpdir_short, "notify")
+    else:
+        path = "@keywarden-test-%s" % os.path.basename(tmpdir_short)
+    n = NotifySocket(path)
     try:
-        n.bind(path)
-        n.settimeout(START_TIMEOUT)
         b = broker_factory(start=False)
         b.start(wait=False, env=clean_env({"NOTIFY_SOCKET": path}))
-        msg = n.recv(4096)
-        assert b"READY=1" in msg.split(b"\n"), msg
-        # READY=1 means the socket already accepts.
+        assert n.wait_ready(b.proc, START_TIMEOUT), b.stderr()
         with b.connect() as c:
             assert_ok(c.call("status"))
     finally:

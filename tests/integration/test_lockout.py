@@ -9,13 +9,12 @@ import base64
 import json
 import os
 import re
-import sqlite3
 
 import pytest
 
-from conftest import assert_error, assert_ok
+from conftest import assert_error, assert_ok, db_rows
 from users import (TOKEN_RE, TOTP_STEP, USERS, UserConn, epoch, id_broker, meta,
-                   mfa_broker, totp, wrong_code)  # noqa: F401 (fixtures)
+                   mfa_broker, session_of, totp, wrong_code)  # noqa: F401 (fixtures)
 
 CHECK = {"action": "read", "resource": "key/demo"}
 
@@ -54,10 +53,10 @@ class Login:
     def wrong(self):
         return self.send(wrong_code(self.secret, self.b.clock.now()))
 
-    def ok(self):
+    def logged_in(self):
+        """A right code, accepted: the login's result (users.session_of)."""
         code, step = self.fresh()
-        res = assert_ok(self.send(code))
-        assert TOKEN_RE.match(res["session"]), res
+        res = session_of(self.send(code))
         self.last_step = step
         return res
 
@@ -82,11 +81,7 @@ def account(b, user="alice"):
 
 def failures(b, uid):
     """Failed logins the broker counts for uid (state.db, read-only)."""
-    con = sqlite3.connect("file:%s?mode=ro" % b.state_db, uri=True, timeout=10)
-    try:
-        return con.execute("SELECT count(*) FROM failures WHERE uid = ?", (uid,)).fetchone()[0]
-    finally:
-        con.close()
+    return db_rows(b.state_db, "SELECT count(*) FROM failures WHERE uid = ?", (uid,))[0][0]
 
 
 def lock_after_three(lg):
@@ -106,7 +101,7 @@ def test_three_wrong_codes_lock_and_end_sessions(mfa_broker):
     b = mfa_broker()
     uid = USERS["alice"][0]
     with Login(b) as lg:
-        s1 = lg.ok()
+        s1 = lg.logged_in()
         s2 = assert_ok(lg.send(b.enrolled["alice"]["recovery_codes"][0]))
         assert_ok(lg.conn.call("check", CHECK, session=s1["session"]))
         lock_after_three(lg)
@@ -127,7 +122,7 @@ def test_three_wrong_codes_lock_and_end_sessions(mfa_broker):
 
         assert assert_ok(root_call(b, "user.unlock", {"user": "alice"}))["locked"] is False
         # The code refused while locked was never checked, so it is still unused.
-        assert TOKEN_RE.match(assert_ok(lg.send(held))["session"])
+        session_of(lg.send(held))
         # And the recovery code refused while locked was not spent either.
         assert_ok(lg.send(b.enrolled["alice"]["recovery_codes"][1]))
 
@@ -149,7 +144,7 @@ def test_lock_ends_after_duration(mfa_broker):
         assert "until" in err["message"], err
         assert account(b)["locked"] is True
         b.clock.advance(6)                      # 61 s after the lock
-        lg.ok()
+        lg.logged_in()
         assert account(b)["locked"] is False
 
 
@@ -166,7 +161,7 @@ def test_duration_zero_locks_until_unlocked(mfa_broker):
         res = assert_ok(root_call(b, "user.unlock", {"user": "alice"}))
         assert res == {"user": "alice", "locked": False, "was_locked": True}, res
         assert account(b)["locked"] is False
-        lg.ok()
+        lg.logged_in()
 
 
 def test_failures_older_than_interval_do_not_count(mfa_broker):
@@ -187,7 +182,7 @@ def test_success_clears_failures(mfa_broker):
     with Login(b) as lg:
         assert_error(lg.wrong(), "denied")
         assert_error(lg.wrong(), "denied")
-        lg.ok()
+        lg.logged_in()
         assert_error(lg.wrong(), "denied")
         assert_error(lg.wrong(), "denied")
         assert_error(lg.wrong(), "locked")
@@ -200,8 +195,8 @@ def test_success_clears_failures(mfa_broker):
 def test_admin_lock_with_message_and_expiry(mfa_broker):
     b = mfa_broker(users=("alice", "bob"))
     with Login(b) as lg, Login(b, "bob") as bob:
-        s = lg.ok()
-        sb = bob.ok()
+        s = lg.logged_in()
+        sb = bob.logged_in()
         assert_ok(lg.conn.call("check", CHECK, session=s["session"]))
         t0 = b.clock.now()
         res = assert_ok(root_call(b, "user.lock", {"user": "alice", "message": "security review",
@@ -220,14 +215,14 @@ def test_admin_lock_with_message_and_expiry(mfa_broker):
         assert "security review" in acct["message"], acct
 
         b.clock.advance(601)
-        lg.ok()
+        lg.logged_in()
         assert account(b)["locked"] is False
 
 
 def test_admin_lock_until_unlock(mfa_broker):
     b = mfa_broker()
     with Login(b) as lg:
-        s = lg.ok()
+        s = lg.logged_in()
         res = assert_ok(root_call(b, "user.lock", {"user": "alice", "message": "left the team"}))
         assert res["until"] is None and res["sessions_ended"] == 1, res
         assert assert_ok(lg.conn.call("status", session=s["session"]))["session"] is None
@@ -239,7 +234,7 @@ def test_admin_lock_until_unlock(mfa_broker):
         assert "left the team" in acct["message"], acct
 
         assert assert_ok(root_call(b, "user.unlock", {"user": "alice"}))["was_locked"] is True
-        s2 = lg.ok()
+        s2 = lg.logged_in()
         assert_ok(lg.conn.call("check", CHECK, session=s2["session"]))
         # Unlocking an unlocked account says so.
         assert assert_ok(root_call(b, "user.unlock", {"user": "alice"}))["was_locked"] is False
@@ -253,7 +248,7 @@ def test_admin_lock_until_unlock(mfa_broker):
 def test_only_admins_lock(mfa_broker):
     b = mfa_broker(users=("alice", "bob"))
     with Login(b) as lg:
-        s = lg.ok()
+        s = lg.logged_in()
         for op in ("user.lock", "user.unlock"):
             assert_error(lg.conn.call(op, {"user": "bob"}), "session_required")
             assert_error(lg.conn.call(op, {"user": "bob"}, session=s["session"]), "denied")
@@ -270,20 +265,20 @@ def test_every_event_is_audited_and_no_code_or_token_is_kept(mfa_broker):
     tokens = []
     recovery = b.enrolled["alice"]["recovery_codes"][0].upper()
     with Login(b) as al, Login(b, "bob") as bo, UserConn(b, "root") as root:
-        tokens.append(al.ok()["session"])
+        tokens.append(al.logged_in()["session"])
         tokens.append(assert_ok(al.send(recovery))["session"])
         assert_error(al.wrong(), "denied")
-        tokens.append(bo.ok()["session"])
+        tokens.append(bo.logged_in()["session"])
         lock_after_three(bo)
         assert_error(bo.right(), "locked")
         assert_ok(root.call("user.unlock", {"user": "bob"}))
-        tokens.append(bo.ok()["session"])
+        tokens.append(bo.logged_in()["session"])
         assert_ok(root.call("user.lock", {"user": "alice", "message": "m1"}))
         assert_ok(root.call("user.unlock", {"user": "alice"}))
-        s = al.ok()
+        s = al.logged_in()
         tokens.append(s["session"])
         assert_ok(root.call("session.revoke", {"id": s["id"]}))
-        tokens.append(al.ok()["session"])
+        tokens.append(al.logged_in()["session"])
         assert_ok(root.call("session.revoke", {"user": "bob"}))
         assert_ok(root.call("session.revoke", {"all": True}))
         for t in tokens:                        # present each (refused) once more

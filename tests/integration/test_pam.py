@@ -23,9 +23,9 @@ import subprocess
 
 import pytest
 
-from conftest import (BUILD, CLI_BIN, IO_TIMEOUT, SANITIZE, clean_env, sanitizer_report,
-                      wait_for)
-from users import USERS, as_json, id_broker, ok  # noqa: F401 (id_broker is a fixture)
+from conftest import BUILD, CLI_BIN, IO_TIMEOUT, SANITIZE, clean_env, wait_for
+from users import (USERS, as_json, id_broker, ok, run_as_user,  # noqa: F401 (id_broker is a fixture)
+                   setpriv)
 
 MODULE = os.path.join(BUILD, "pam_keywarden.so")
 PAM_SM = {"pam_sm_authenticate", "pam_sm_setcred", "pam_sm_acct_mgmt",
@@ -158,26 +158,9 @@ class PamBroker:
         return env
 
     def run(self, argv, as_user="root", input=None, env=None):
-        uid, gid = USERS[as_user]
-        if uid != 0:
-            argv = ["setpriv", "--reuid", str(uid), "--regid", str(gid),
-                    "--clear-groups"] + argv
+        if USERS[as_user][0] != 0:
             self.cached_for.add(as_user)
-        if isinstance(input, str):
-            input = input.encode()
-        proc = subprocess.Popen(argv, env=env or self.env(), cwd="/", stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            out, err = proc.communicate(input, timeout=IO_TIMEOUT * 3)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            raise AssertionError("%s did not finish in time" % argv)
-        cp = subprocess.CompletedProcess(argv, proc.returncode, out.decode("utf-8", "replace"),
-                                         err.decode("utf-8", "replace"))
-        mark = sanitizer_report(cp.stderr)
-        assert mark is None, "%s in %s:\n%s" % (mark, argv, cp.stderr)
-        return cp
+        return run_as_user(as_user, argv, env or self.env(), input=input)
 
     def pamtester(self, user, *ops, input=None, service="keywarden", as_user="root"):
         """pamtester SERVICE USER OPS...; its output is stdout + stderr."""
@@ -224,11 +207,7 @@ class PamBroker:
         script = ('id=$(keyctl search @u user "$1" 2>/dev/null) || exit 0; '
                   'keyctl invalidate "$id" 2>/dev/null || keyctl unlink "$id" @u')
         for user in sorted(self.cached_for):
-            uid, gid = USERS[user]
-            argv = ["sh", "-c", script, "sh", cache_desc(self.sock)]
-            if uid != 0:
-                argv = ["setpriv", "--reuid", str(uid), "--regid", str(gid),
-                        "--clear-groups"] + argv
+            argv = setpriv(user, ["sh", "-c", script, "sh", cache_desc(self.sock)])
             subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            timeout=IO_TIMEOUT)
 

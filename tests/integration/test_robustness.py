@@ -25,6 +25,21 @@ def _serve_one(path, results, idx):
         results[idx] = (False, time.monotonic(), repr(e))
 
 
+def serve_many(path, n):
+    """n clients at once, each served (_serve_one) within the deadline; their results."""
+    results = [None] * n
+    threads = [threading.Thread(target=_serve_one, args=(path, results, i), daemon=True)
+               for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30 * SLOW)
+        assert not t.is_alive(), "a client was not served"
+    failures = [r for r in results if not r[0]]
+    assert not failures, failures
+    return results
+
+
 @pytest.mark.parametrize("stall", ["half_body", "half_header"])
 def test_stalled_client_does_not_block_others(broker_factory, stall):
     b = broker_factory({"broker": {"clientTimeout": 1}})
@@ -48,16 +63,7 @@ def test_stalled_client_does_not_block_others(broker_factory, stall):
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
 
-    results = [None] * 20
-    threads = [threading.Thread(target=_serve_one, args=(b.sock, results, i), daemon=True)
-               for i in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30 * SLOW)
-        assert not t.is_alive(), "a client was not served"
-    failures = [r for r in results if not r[0]]
-    assert not failures, failures
+    results = serve_many(b.sock, 20)
 
     watcher.join(timeout=15 * SLOW)
     assert not watcher.is_alive()
@@ -96,16 +102,7 @@ def test_client_that_never_reads(broker_factory):
         raise AssertionError("broker accepted %d bytes of requests whose replies nobody read"
                              % sent)
     try:
-        results = [None] * 20
-        threads = [threading.Thread(target=_serve_one, args=(b.sock, results, i), daemon=True)
-                   for i in range(20)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=30 * SLOW)
-            assert not t.is_alive(), "a client was not served"
-        failures = [r for r in results if not r[0]]
-        assert not failures, failures
+        serve_many(b.sock, 20)
     finally:
         flood.close()
     with b.connect() as c:

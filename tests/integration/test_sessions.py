@@ -1,7 +1,7 @@
 """TOTP login and sessions, spoken in the raw protocol by distinct Unix users.
 
 Each test starts the broker under nss_wrapper and libfaketime (users.py:
-start_clocked), registers users as root with op user.add (whose answer
+id_broker(clocked=True)), registers users as root with op user.add (whose answer
 carries the TOTP secret and recovery codes), and logs in as those users over
 a UserConn relay running under setpriv.  Codes come from oathtool for the
 broker's time (b.clock.now()); moving b.clock replaces waiting.
@@ -13,7 +13,7 @@ import pytest
 
 from conftest import assert_error, assert_ok
 from users import (TOKEN_RE, TOTP_STEP, USERS, UserConn, as_json, epoch, id_broker,
-                   meta, mfa_broker, run_as, totp)  # noqa: F401 (fixtures)
+                   meta, mfa_broker, run_as, session_of, totp)  # noqa: F401 (fixtures)
 
 CHECK = {"action": "read", "resource": "key/demo"}
 RECOVERY_RE = re.compile(r"^[a-z2-7]{5}-[a-z2-7]{5}$")
@@ -24,12 +24,7 @@ def login(conn, code):
 
 
 def logged_in(conn, code):
-    """A successful login's result; checks the token's shape."""
-    res = assert_ok(login(conn, code))
-    m = TOKEN_RE.match(res.get("session") or "")
-    assert m, "token not kw1_<32 hex>_<43 base64url>: %r" % (res,)
-    assert m.group(1) == res["id"], res
-    return res
+    return session_of(login(conn, code))
 
 
 def works(conn, token):

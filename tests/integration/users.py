@@ -18,7 +18,7 @@ import time
 import pytest
 
 from conftest import (deep_merge, CLI_BIN, IO_TIMEOUT, SANITIZE, assert_ok, clean_env,
-                      sanitizer_report)
+                      end_process, run_process)
 
 # name -> (uid, gid); every user has a group of its own.
 USERS = {
@@ -94,44 +94,52 @@ NO_MFA_REQUIRED = {"security": {"authentication": {"mfa": {"required": False}}}}
 
 @pytest.fixture
 def id_broker(broker_factory):
-    """make(extra=None, start=True, mfa_required=False) -> a Broker under nss_wrapper."""
-    def make(extra=None, start_it=True, mfa_required=False):
+    """make(extra=None, start_it=True, mfa_required=False, clocked=False) -> a
+    Broker under nss_wrapper; clocked: started under libfaketime (start_clocked)."""
+    def make(extra=None, start_it=True, mfa_required=False, clocked=False):
         if not mfa_required:
             extra = deep_merge(NO_MFA_REQUIRED, extra or {})
         b = prepare(broker_factory(extra, start=False))
-        if start_it:
+        if clocked:
+            start_clocked(b)
+        elif start_it:
             start(b)
         return b
     return make
 
 
-def run_as(b, user, *args, timeout=None):
-    """Run build/keywarden as USERS[user] against broker b.
-
-    The CompletedProcess has .pid: the CLI's own pid (setpriv execs it), which
-    is the pid the broker sees and records in the audit log.
-    """
+def setpriv(user, argv):
+    """argv to run as USERS[user]: under setpriv, unless the user is root."""
     uid, gid = USERS[user]
-    argv = [CLI_BIN] + [str(a) for a in args]
-    if uid != 0:
-        argv = ["setpriv", "--reuid", str(uid), "--regid", str(gid), "--clear-groups"] + argv
-    env = clean_env({"KEYWARDEN_SOCKET": b.sock})
-    if uid != 0:
-        env["HOME"] = "/nonexistent"
-    proc = subprocess.Popen(argv, env=env, cwd="/", stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        out, err = proc.communicate(timeout=timeout or IO_TIMEOUT * 3)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise AssertionError("keywarden %s as %s did not finish in time" % (args, user))
-    cp = subprocess.CompletedProcess(argv, proc.returncode, out.decode("utf-8", "replace"),
-                                     err.decode("utf-8", "replace"))
-    cp.pid = proc.pid
-    mark = sanitizer_report(cp.stderr)
-    assert mark is None, "sanitizer report from keywarden %s:\n%s" % (args, cp.stderr)
-    return cp
+    if uid == 0:
+        return list(argv)
+    return ["setpriv", "--reuid", str(uid), "--regid", str(gid), "--clear-groups"] + list(argv)
+
+
+def run_as_user(user, argv, env, cwd="/", input=None, timeout=None):
+    """Run argv as USERS[user] to completion (conftest.run_process).  .pid is
+    argv's own pid: setpriv execs it, so it is the pid a broker sees."""
+    return run_process(setpriv(user, argv), env=env, input=input, timeout=timeout, cwd=cwd)
+
+
+def cli_env(b, user, env=None, drop=()):
+    """The CLI's environment as user against broker b: the caller's without
+    keywarden's variables and drop, a HOME of nobody's for others, env on top."""
+    e = clean_env({"KEYWARDEN_SOCKET": b.sock}, drop=drop)
+    if USERS[user][0] != 0:
+        e["HOME"] = "/nonexistent"
+    e.update(env or {})
+    return e
+
+
+def run_as(b, user, *args, input=None, env=None, drop=(), timeout=None):
+    """Run build/keywarden as USERS[user] against broker b (cli_env).
+
+    The CompletedProcess has .pid: the CLI's own pid, which is the pid the
+    broker sees and records in the audit log.
+    """
+    return run_as_user(user, [CLI_BIN] + list(args), cli_env(b, user, env, drop),
+                       input=input, timeout=timeout)
 
 
 def ok(cp):
@@ -218,6 +226,14 @@ def denied_row(b, cp, user, action, resource):
     return m
 
 
+def denied_as(b, user, action, resource, *args):
+    """`keywarden ARGS` as user fails (exit 1, "denied") with one audited
+    refusal of action on resource; that row's metadata (denied_row)."""
+    cp = run_as(b, user, *args)
+    fails(cp, 1, "denied")
+    return denied_row(b, cp, user, action, resource)
+
+
 def change_row(b, cp, action, resource, user="root"):
     """The one successful audit row of `action` written for cp's process."""
     rows = rows_of(b, cp, "action = ?", (action,))
@@ -262,11 +278,7 @@ class UserConn:
     """
 
     def __init__(self, b, user, hello=True):
-        uid, gid = USERS[user]
-        argv = ["/usr/bin/python3", "-c", RELAY_SCRIPT, b.sock, str(IO_TIMEOUT)]
-        if uid != 0:
-            argv = ["setpriv", "--reuid", str(uid), "--regid", str(gid),
-                    "--clear-groups"] + argv
+        argv = setpriv(user, ["/usr/bin/python3", "-c", RELAY_SCRIPT, b.sock, str(IO_TIMEOUT)])
         self.proc = subprocess.Popen(argv, env=clean_env(), cwd="/", stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      universal_newlines=True)
@@ -297,12 +309,7 @@ class UserConn:
             self.proc.stdin.close()
         except OSError:
             pass
-        if self.proc.poll() is None:
-            try:
-                self.proc.wait(timeout=IO_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end_process(self.proc, IO_TIMEOUT, sig=None)
         for f in (self.proc.stdout, self.proc.stderr):
             f.close()
 
@@ -414,8 +421,7 @@ def mfa_broker(id_broker):
     Broker with mfa.required (the default) and a movable clock (b.clock);
     b.enrolled[name] is user.add's answer (secret, recovery_codes, ...)."""
     def make(extra=None, users=("alice",), roles=("developer",)):
-        b = id_broker(extra, start_it=False, mfa_required=True)
-        start_clocked(b)
+        b = id_broker(extra, mfa_required=True, clocked=True)
         b.enrolled = {}
         with b.connect() as c:
             for name in users:
@@ -424,6 +430,15 @@ def mfa_broker(id_broker):
                 b.enrolled[name] = res
         return b
     return make
+
+
+def session_of(reply):
+    """A successful login's result; checks the token: kw1_<the session id>_<secret>."""
+    res = assert_ok(reply)
+    m = TOKEN_RE.match(res.get("session") or "")
+    assert m, "token not kw1_<32 hex>_<43 base64url>: %r" % (res,)
+    assert m.group(1) == res["id"], res
+    return res
 
 
 def epoch(text):

@@ -22,6 +22,7 @@
 #include "broker/audit/audit.h"
 #include "common/audit_chain.h"
 #include "client/keywarden.h"
+#include "tests/unit/support/fixture.h"
 
 static const struct kw_audit_fields sample = {
 	.seq = 1, .ts = "2026-11-25T01:02:03.456Z", .ts_ms = 1795568523456LL,
@@ -109,7 +110,7 @@ test_hex_parse(void **state)
 /* ---- the store ---------------------------------------------------------- */
 
 struct fixture {
-	char dir[64];
+	struct kw_test_fx *t;
 	struct kw_audit *a;
 };
 
@@ -121,9 +122,8 @@ setup(void **state)
 	char err[256];
 
 	assert_non_null(fx);
-	snprintf(fx->dir, sizeof(fx->dir), "/tmp/kw-ut-audit-XXXXXX");
-	assert_non_null(mkdtemp(fx->dir));
-	assert_int_equal(kw_audit_open(fx->dir, &opt, &fx->a, err, sizeof(err)), 0);
+	assert_int_equal(kw_test_fx_new("audit", &fx->t), 0);
+	assert_int_equal(kw_audit_open(fx->t->dir, &opt, &fx->a, err, sizeof(err)), 0);
 	*state = fx;
 	return 0;
 }
@@ -132,11 +132,9 @@ static int
 teardown(void **state)
 {
 	struct fixture *fx = *state;
-	char cmd[128];
 
 	kw_audit_close(fx->a);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx->dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(kw_test_fx_free(fx->t), 0);
 	free(fx);
 	return 0;
 }
@@ -167,10 +165,9 @@ verify(struct kw_audit *a)
 static void
 sql(struct fixture *fx, const char *stmt)
 {
-	char path[128];
+	_cleanup_free_ char *path = kw_test_path(fx->t, "audit.db");
 	sqlite3 *db;
 
-	snprintf(path, sizeof(path), "%s/audit.db", fx->dir);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	sqlite3_busy_timeout(db, 2000);
 	assert_int_equal(sqlite3_exec(db, stmt, NULL, NULL, NULL), SQLITE_OK);
@@ -315,7 +312,8 @@ test_sealed(void **state)
 	struct kw_audit_options opt = { .include_user = true, .include_context = true,
 	    .seal = true };
 	unsigned char sk[crypto_box_SECRETKEYBYTES], out[256], *c;
-	char dir[64], err[256], cmd[128];
+	struct kw_test_fx *t = NULL;
+	char err[256];
 	struct kw_audit *a;
 	struct kw_audit_filter f = { 0 };
 	json_t *page = NULL, *meta;
@@ -323,9 +321,8 @@ test_sealed(void **state)
 
 	(void)state;
 	crypto_box_keypair(opt.seal_pk, sk);
-	snprintf(dir, sizeof(dir), "/tmp/kw-ut-seal-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	assert_int_equal(kw_audit_open(dir, &opt, &a, err, sizeof(err)), 0);
+	assert_int_equal(kw_test_fx_new("seal", &t), 0);
+	assert_int_equal(kw_audit_open(t->dir, &opt, &a, err, sizeof(err)), 0);
 	write_one(a, "alice", "role.create", "role/ops", "{\"role\":\"zebracorn\"}");
 	assert_int_equal(kw_audit_query(a, &f, &page), 0);
 	meta = json_object_get(json_array_get(json_object_get(page, "records"), 0), "metadata");
@@ -342,8 +339,7 @@ test_sealed(void **state)
 	free(c);
 	json_decref(page);
 	kw_audit_close(a);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(kw_test_fx_free(t), 0);
 }
 
 int

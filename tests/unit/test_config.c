@@ -4,13 +4,12 @@
  *
  * The defaults are the security guide's values, every message names the
  * exact key path, and a file is believed only when its owner and mode say
- * nobody else could have written it.  File tests run in a private mkdtemp
- * directory; they expect to run as root (fchown to another uid).
+ * nobody else could have written it.  File tests run in a private directory
+ * (support/fixture.h); they expect to run as root (fchown to another uid).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -29,6 +28,7 @@
 #include "common/config.h"
 #include "client/keywarden.h"
 #include "common/log.h"
+#include "tests/unit/support/fixture.h"
 
 /* ---- helpers --------------------------------------------------------- */
 
@@ -130,91 +130,6 @@ capture_end(struct capture *c)
 	text[n] = '\0';
 	fclose(c->f);
 	return text;
-}
-
-/* A private directory per test, removed with its contents afterwards. */
-struct tmpdir {
-	char path[64];
-};
-
-static int
-tmp_setup(void **state)
-{
-	struct tmpdir *t = calloc(1, sizeof(*t));
-
-	if (!t)
-		return -1;
-	strcpy(t->path, "/tmp/kw-test-config-XXXXXX");
-	if (!mkdtemp(t->path)) {
-		free(t);
-		return -1;
-	}
-	*state = t;
-	return 0;
-}
-
-static int
-remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static int
-tmp_teardown(void **state)
-{
-	struct tmpdir *t = *state;
-	/* Depth first, not following symlinks: only what the test made goes. */
-	int r = nftw(t->path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-
-	free(t);
-	return r == 0 ? 0 : -1;
-}
-
-static char *
-tpath(void **state, const char *name)
-{
-	struct tmpdir *t = *state;
-	char *p = NULL;
-
-	assert_true(asprintf(&p, "%s/%s", t->path, name) > 0);
-	return p;
-}
-
-static void
-write_file(const char *path, const char *text, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	/* fchmod, not the umask: the test decides the exact mode. */
-	assert_int_equal(fchmod(fd, mode), 0);
-	close(fd);
-}
-
-static char *
-read_file(const char *path, size_t *ret_len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = calloc(1, 1 << 20);
-	size_t n;
-
-	assert_non_null(f);
-	assert_non_null(buf);
-	n = fread(buf, 1, (1 << 20) - 1, f);
-	fclose(f);
-	if (ret_len)
-		*ret_len = n;
-	return buf;
-}
-
-static mode_t
-file_mode(const char *path)
-{
-	struct stat st;
-
-	assert_int_equal(stat(path, &st), 0);
-	return st.st_mode & 07777;
 }
 
 /* No "*.tmp.*" left behind by an atomic write in dir. */
@@ -998,7 +913,7 @@ load_expect(const char *file, bool missing_ok, int want, const char *needle)
 static void
 test_load_missing(void **state)
 {
-	_cleanup_free_ char *f = tpath(state, "nope/config.json");
+	_cleanup_free_ char *f = kw_test_path(*state, "nope/config.json");
 	struct kw_config *cfg = NULL;
 	char err[1024];
 
@@ -1012,11 +927,11 @@ test_load_missing(void **state)
 static void
 test_load_good_file(void **state)
 {
-	_cleanup_free_ char *f = tpath(state, "config.json");
+	_cleanup_free_ char *f = kw_test_path(*state, "config.json");
 	struct kw_config *cfg = NULL;
 	char err[1024];
 
-	write_file(f, "{\"security\": {\"session\": {\"timeout\": 120}}}\n", 0600);
+	kw_test_write_text(f, "{\"security\": {\"session\": {\"timeout\": 120}}}\n", 0600);
 	assert_int_equal(kw_config_load(f, false, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(kw_config_int(cfg, "security.session.timeout"), 120);
 	kw_config_free(cfg);
@@ -1031,9 +946,9 @@ static void
 test_load_writable_refused(void **state)
 {
 	static const mode_t modes[] = { 0666, 0620, 0602, 0660, 0622, 0777, 0020, 0002 };
-	_cleanup_free_ char *f = tpath(state, "config.json");
+	_cleanup_free_ char *f = kw_test_path(*state, "config.json");
 
-	write_file(f, "{}", 0600);
+	kw_test_write_text(f, "{}", 0600);
 	for (size_t i = 0; i < KW_ELEMENTSOF(modes); i++) {
 		assert_int_equal(chmod(f, modes[i]), 0);
 		/* missing_ok does not soften a refusal. */
@@ -1045,20 +960,20 @@ test_load_writable_refused(void **state)
 static void
 test_load_not_regular_refused(void **state)
 {
-	struct tmpdir *t = *state;
-	_cleanup_free_ char *d = tpath(state, "config.d");
+	struct kw_test_fx *t = *state;
+	_cleanup_free_ char *d = kw_test_path(*state, "config.d");
 
 	assert_int_equal(mkdir(d, 0700), 0);
 	load_expect(d, false, KW_ERR_DENIED, "not a regular file");
 	load_expect(d, true, KW_ERR_DENIED, "not a regular file");
-	load_expect(t->path, true, KW_ERR_DENIED, "not a regular file");
+	load_expect(t->dir, true, KW_ERR_DENIED, "not a regular file");
 	load_expect("/dev/null", true, KW_ERR_DENIED, "not a regular file");
 }
 
 static void
 test_load_fifo_does_not_hang(void **state)
 {
-	char *f = tpath(state, "config.fifo");
+	char *f = kw_test_path(*state, "config.fifo");
 	int status = 0;
 	bool hung;
 	pid_t pid;
@@ -1089,12 +1004,12 @@ test_load_fifo_does_not_hang(void **state)
 static void
 test_load_foreign_owner_refused(void **state)
 {
-	_cleanup_free_ char *f = tpath(state, "config.json");
+	_cleanup_free_ char *f = kw_test_path(*state, "config.json");
 	int fd;
 
 	if (geteuid() != 0)
 		skip();		/* only root can give a file away */
-	write_file(f, "{}", 0600);
+	kw_test_write_text(f, "{}", 0600);
 	fd = open(f, O_RDONLY | O_CLOEXEC);
 	assert_true(fd >= 0);
 	assert_int_equal(fchown(fd, 65534, 65534), 0);
@@ -1109,28 +1024,28 @@ test_load_foreign_owner_refused(void **state)
 static void
 test_load_invalid_content(void **state)
 {
-	_cleanup_free_ char *f = tpath(state, "config.json");
+	_cleanup_free_ char *f = kw_test_path(*state, "config.json");
 	char want[512];
 	struct kw_config *cfg = NULL;
 	char err[1024];
 
-	write_file(f, "{\"security\": {\"session\": {\"timeout\": \"1h\"}}}", 0600);
+	kw_test_write_text(f, "{\"security\": {\"session\": {\"timeout\": \"1h\"}}}", 0600);
 	/* notes/SPEC.md: "<file>: security.session.timeout: expected a number of seconds" */
 	snprintf(want, sizeof(want), "%s: security.session.timeout: expected a number of seconds", f);
 	assert_int_equal(kw_config_load(f, false, &cfg, err, sizeof(err)), KW_ERR_CONFIG);
 	assert_string_equal(err, want);
 
-	write_file(f, "{\n\"security\": {\n\"readOnly\": true,,\n}\n}", 0600);
+	kw_test_write_text(f, "{\n\"security\": {\n\"readOnly\": true,,\n}\n}", 0600);
 	load_expect(f, true, KW_ERR_CONFIG, ": line 3");
 
-	write_file(f, "", 0600);
+	kw_test_write_text(f, "", 0600);
 	load_expect(f, true, KW_ERR_CONFIG, ": line 1");
 }
 
 static void
 test_load_too_large(void **state)
 {
-	_cleanup_free_ char *f = tpath(state, "config.json");
+	_cleanup_free_ char *f = kw_test_path(*state, "config.json");
 	size_t n = 1024 * 1024 + 10;
 	char *big = malloc(n + 1);
 
@@ -1140,7 +1055,7 @@ test_load_too_large(void **state)
 	big[0] = '{';
 	big[n - 1] = '}';
 	big[n] = '\0';
-	write_file(f, big, 0600);
+	kw_test_write_text(f, big, 0600);
 	free(big);
 	struct kw_config *cfg = NULL;
 	char err[1024];
@@ -1167,25 +1082,25 @@ set_ok(const char *file, const char *path, const char *json)
 static void
 test_file_set_creates_private_file(void **state)
 {
-	struct tmpdir *t = *state;
-	_cleanup_free_ char *dir1 = tpath(state, "etc");
-	_cleanup_free_ char *dir2 = tpath(state, "etc/keywarden");
-	_cleanup_free_ char *f = tpath(state, "etc/keywarden/config.json");
+	struct kw_test_fx *t = *state;
+	_cleanup_free_ char *dir1 = kw_test_path(*state, "etc");
+	_cleanup_free_ char *dir2 = kw_test_path(*state, "etc/keywarden");
+	_cleanup_free_ char *f = kw_test_path(*state, "etc/keywarden/config.json");
 	struct kw_config *cfg = NULL;
 	char err[1024];
 	mode_t old = umask(0);	/* a lax umask must not loosen the modes */
 
 	set_ok(f, "security.session.timeout", "60");
 	umask(old);
-	assert_int_equal(file_mode(f), 0600);
-	assert_int_equal(file_mode(dir1), 0700);
-	assert_int_equal(file_mode(dir2), 0700);
-	assert_int_equal(file_mode(t->path), 0700);	/* an existing parent is left alone */
+	assert_int_equal(kw_test_mode(f), 0600);
+	assert_int_equal(kw_test_mode(dir1), 0700);
+	assert_int_equal(kw_test_mode(dir2), 0700);
+	assert_int_equal(kw_test_mode(t->dir), 0700);	/* an existing parent is left alone */
 	assert_int_equal(kw_config_load(f, false, &cfg, err, sizeof(err)), 0);
 	assert_int_equal(kw_config_int(cfg, "security.session.timeout"), 60);
 	kw_config_free(cfg);
 	/* The file holds only what was set, not the whole default tree. */
-	_cleanup_free_ char *text = read_file(f, NULL);
+	_cleanup_free_ char *text = (char *)kw_test_read(f, NULL);
 	json_t *doc = json_loads(text, 0, NULL);
 	assert_json_eq(doc, "{\"security\": {\"session\": {\"timeout\": 60}}}");
 	json_decref(doc);
@@ -1195,11 +1110,11 @@ test_file_set_creates_private_file(void **state)
 static void
 test_file_set_preserves_other_keys(void **state)
 {
-	struct tmpdir *t = *state;
-	_cleanup_free_ char *f = tpath(state, "config.json");
+	struct kw_test_fx *t = *state;
+	_cleanup_free_ char *f = kw_test_path(*state, "config.json");
 	struct capture cap;
 
-	write_file(f, "{\"security\": {\"session\": {\"maxSessions\": 3}, \"readOnly\": true},"
+	kw_test_write_text(f, "{\"security\": {\"session\": {\"maxSessions\": 3}, \"readOnly\": true},"
 	    " \"broker\": {\"socket\": \"/tmp/x.sock\"}, \"futureKey\": {\"x\": 1}}", 0600);
 	capture_start(&cap);		/* futureKey draws a warning; keep the output tidy */
 	set_ok(f, "security.session.timeout", "60");
@@ -1207,7 +1122,7 @@ test_file_set_preserves_other_keys(void **state)
 	set_ok(f, "security.sensitivePatterns", "[\"a\", \"b\"]");
 	free(capture_end(&cap));
 
-	_cleanup_free_ char *text = read_file(f, NULL);
+	_cleanup_free_ char *text = (char *)kw_test_read(f, NULL);
 	json_t *doc = json_loads(text, 0, NULL);
 	assert_json_eq(doc, "{\"security\": {\"session\": {\"maxSessions\": 3, \"timeout\": 60},"
 	    " \"readOnly\": true, \"sensitivePatterns\": [\"a\", \"b\"]},"
@@ -1225,8 +1140,8 @@ test_file_set_preserves_other_keys(void **state)
 	assert_int_equal(kw_config_int(cfg, "security.session.maxSessions"), 7);
 	assert_int_equal(kw_config_int(cfg, "security.session.timeout"), 60);
 	kw_config_free(cfg);
-	assert_int_equal(file_mode(f), 0600);
-	assert_no_temp_files(t->path);
+	assert_int_equal(kw_test_mode(f), 0600);
+	assert_no_temp_files(t->dir);
 }
 
 /* set must fail with `want`, err must contain needle, and the file must not change. */
@@ -1235,7 +1150,7 @@ set_refused(const char *file, const char *path, const char *json, int want, cons
 {
 	struct stat before, after;
 	size_t len_before, len_after;
-	_cleanup_free_ char *text_before = read_file(file, &len_before);
+	_cleanup_free_ char *text_before = (char *)kw_test_read(file, &len_before);
 	json_t *v = json_loads(json, JSON_DECODE_ANY, NULL);
 	char err[1024] = "";
 
@@ -1247,7 +1162,7 @@ set_refused(const char *file, const char *path, const char *json, int want, cons
 		fail_msg("set %s = %s: %d, want %d (err: %s)", path, json, r, want, err);
 	if (needle && !strstr(err, needle))
 		fail_msg("set %s = %s: err \"%s\" lacks \"%s\"", path, json, err, needle);
-	_cleanup_free_ char *text_after = read_file(file, &len_after);
+	_cleanup_free_ char *text_after = (char *)kw_test_read(file, &len_after);
 	assert_int_equal(stat(file, &after), 0);
 	assert_int_equal(len_before, len_after);
 	assert_memory_equal(text_before, text_after, len_before);
@@ -1258,11 +1173,11 @@ set_refused(const char *file, const char *path, const char *json, int want, cons
 static void
 test_file_set_refuses_invalid_result(void **state)
 {
-	struct tmpdir *t = *state;
-	_cleanup_free_ char *f = tpath(state, "config.json");
+	struct kw_test_fx *t = *state;
+	_cleanup_free_ char *f = kw_test_path(*state, "config.json");
 	char want[512];
 
-	write_file(f, "{\n  \"security\": {\"session\": {\"timeout\": 60}}\n}\n", 0600);
+	kw_test_write_text(f, "{\n  \"security\": {\"session\": {\"timeout\": 60}}\n}\n", 0600);
 	snprintf(want, sizeof(want), "%s: security.session.timeout: expected a number of seconds", f);
 	set_refused(f, "security.session.timeout", "\"abc\"", KW_ERR_CONFIG, want);
 	set_refused(f, "security.session.timeout", "0", KW_ERR_CONFIG, "from 1 to 2592000");
@@ -1278,42 +1193,42 @@ test_file_set_refuses_invalid_result(void **state)
 	assert_int_equal(kw_config_file_set(f, "api.key", k, err, sizeof(err)), KW_ERR_CONFIG);
 	assert_null(strstr(err, "SECRETVALUE"));
 	json_decref(k);
-	assert_no_temp_files(t->path);
+	assert_no_temp_files(t->dir);
 }
 
 static void
 test_file_set_refuses_bad_existing_file(void **state)
 {
-	_cleanup_free_ char *f = tpath(state, "config.json");
+	_cleanup_free_ char *f = kw_test_path(*state, "config.json");
 
 	/* Unparsable: the user fixes it by hand, keywarden does not guess. */
-	write_file(f, "{\"security\": {\"readOnly\": tru", 0600);
+	kw_test_write_text(f, "{\"security\": {\"readOnly\": tru", 0600);
 	set_refused(f, "security.readOnly", "false", KW_ERR_CONFIG, "fix it by hand");
-	write_file(f, "[1, 2]", 0600);
+	kw_test_write_text(f, "[1, 2]", 0600);
 	set_refused(f, "security.readOnly", "false", KW_ERR_CONFIG, "fix it by hand");
-	write_file(f, "{\"a\": 1, \"a\": 2}", 0600);
+	kw_test_write_text(f, "{\"a\": 1, \"a\": 2}", 0600);
 	set_refused(f, "security.readOnly", "false", KW_ERR_CONFIG, "fix it by hand");
 	/* A file the broker would refuse is not rewritten either. */
-	write_file(f, "{}", 0666);
+	kw_test_write_text(f, "{}", 0666);
 	set_refused(f, "security.readOnly", "false", KW_ERR_DENIED, "writable");
-	write_file(f, "{}", 0620);
+	kw_test_write_text(f, "{}", 0620);
 	set_refused(f, "security.readOnly", "false", KW_ERR_DENIED, "writable");
 }
 
 static void
 test_file_set_keeps_mode_0600(void **state)
 {
-	_cleanup_free_ char *f = tpath(state, "config.json");
+	_cleanup_free_ char *f = kw_test_path(*state, "config.json");
 
-	write_file(f, "{}", 0600);
+	kw_test_write_text(f, "{}", 0600);
 	set_ok(f, "security.readOnly", "true");
-	assert_int_equal(file_mode(f), 0600);
+	assert_int_equal(kw_test_mode(f), 0600);
 	set_ok(f, "security.readOnly", "false");
-	assert_int_equal(file_mode(f), 0600);
+	assert_int_equal(kw_test_mode(f), 0600);
 	/* A file that was more open than 0600 (but safe to read) ends up 0600. */
 	assert_int_equal(chmod(f, 0644), 0);
 	set_ok(f, "security.readOnly", "true");
-	assert_int_equal(file_mode(f), 0600);
+	assert_int_equal(kw_test_mode(f), 0600);
 	struct kw_config *cfg = NULL;
 	char err[1024];
 	assert_int_equal(kw_config_load(f, false, &cfg, err, sizeof(err)), 0);
@@ -1321,7 +1236,7 @@ test_file_set_keeps_mode_0600(void **state)
 	kw_config_free(cfg);
 }
 
-#define TMP_TEST(fn) cmocka_unit_test_setup_teardown(fn, tmp_setup, tmp_teardown)
+#define TMP_TEST(fn) cmocka_unit_test_setup_teardown(fn, kw_test_setup, kw_test_teardown)
 
 int
 main(void)

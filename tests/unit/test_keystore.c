@@ -2,7 +2,7 @@
  * test_keystore.c - AES-256-GCM (keystore/aead.h) and the file backend
  * (keystore/backend_file.c) reached the way the broker reaches it:
  * kw_keystore_open with api.keySource "file" and the local master-key
- * provider, in a fresh mkdtemp data directory per test.
+ * provider, in a fresh data directory per test (support/fixture.h).
  *
  * The backend's promises checked here (SPEC5): values round-trip up to
  * KW_KEY_VALUE_MAX; a sealed file is bound to its (name, version), so a
@@ -32,6 +32,7 @@
 #include "common/config.h"
 #include "keystore/keystore.h"
 #include "client/keywarden.h"
+#include "tests/unit/support/fixture.h"
 
 #define CONFIG_JSON \
 	"{\"api\": {\"keySource\": \"file\"}, " \
@@ -40,7 +41,7 @@
 #define U(s) ((const unsigned char *)(s))
 
 struct fx {
-	char dir[64];
+	struct kw_test_fx *t;		/* the data directory */
 	char ks_dir[128];
 	struct kw_config *cfg;
 	struct kw_keystore *ks;
@@ -48,51 +49,10 @@ struct fx {
 
 /* ---- helpers ----------------------------------------------------------- */
 
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void
 path_of(struct fx *f, char *buf, size_t len, const char *name, int version)
 {
 	snprintf(buf, len, "%s/%s/v%d.sealed", f->ks_dir, name, version);
-}
-
-static unsigned char *
-slurp(const char *path, size_t *ret_len)
-{
-	FILE *fp = fopen(path, "rb");
-	unsigned char *buf;
-	long n;
-
-	assert_non_null(fp);
-	assert_int_equal(fseek(fp, 0, SEEK_END), 0);
-	n = ftell(fp);
-	assert_true(n >= 0);
-	rewind(fp);
-	buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-	fclose(fp);
-	*ret_len = (size_t)n;
-	return buf;
-}
-
-static void
-spit(const char *path, const unsigned char *data, size_t len, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-
-	assert_true(fd >= 0);
-	if (len)
-		assert_int_equal(write(fd, data, len), (ssize_t)len);
-	assert_int_equal(fchmod(fd, mode), 0);
-	assert_int_equal(close(fd), 0);
 }
 
 static void
@@ -139,7 +99,7 @@ static void
 open_store(struct fx *f)
 {
 	char err[512] = "";
-	int r = kw_keystore_open(f->cfg, f->dir, &f->ks, err, sizeof(err));
+	int r = kw_keystore_open(f->cfg, f->t->dir, &f->ks, err, sizeof(err));
 
 	if (r != 0)
 		fail_msg("kw_keystore_open = %d: %s", r, err);
@@ -170,17 +130,11 @@ setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 	char err[512] = "";
 
-	if (!f)
+	if (!f || kw_test_fx_new("keystore", &f->t) != 0 ||
+	    kw_test_config(f->t, CONFIG_JSON, &f->cfg) != 0)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/kw-test-keystore.XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	snprintf(f->ks_dir, sizeof(f->ks_dir), "%s/keystore", f->dir);
-	if (kw_config_parse(CONFIG_JSON, strlen(CONFIG_JSON), &f->cfg, err, sizeof(err)) != 0) {
-		fprintf(stderr, "setup: %s\n", err);
-		return -1;
-	}
-	if (kw_keystore_open(f->cfg, f->dir, &f->ks, err, sizeof(err)) != 0) {
+	snprintf(f->ks_dir, sizeof(f->ks_dir), "%s/keystore", f->t->dir);
+	if (kw_keystore_open(f->cfg, f->t->dir, &f->ks, err, sizeof(err)) != 0) {
 		fprintf(stderr, "setup: kw_keystore_open: %s\n", err);
 		return -1;
 	}
@@ -192,12 +146,13 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
+	int r;
 
 	kw_keystore_close(f->ks);
 	kw_config_free(f->cfg);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	r = kw_test_fx_free(f->t);
 	free(f);
-	return 0;
+	return r == 0 ? 0 : -1;
 }
 
 /* ---- AES-256-GCM --------------------------------------------------------- */
@@ -422,26 +377,26 @@ test_file_bound_to_name_and_version(void **state)
 	path_of(f, p5, sizeof(p5), "anthropic", 5);
 
 	/* v1 renamed to v5: does not open as version 5. */
-	data = slurp(p1, &len);
+	data = kw_test_read(p1, &len);
 	assert_int_equal(rename(p1, p5), 0);
 	get_fails(f->ks, "anthropic", 5, KW_ERR_IO);
 	get_fails(f->ks, "anthropic", 1, KW_ERR_NOT_FOUND);
 	/* v1's bytes over v2: version 2 fails its check instead of giving v1's value. */
-	spit(p2, data, len, 0600);
+	kw_test_write(p2, data, len, 0600);
 	get_fails(f->ks, "anthropic", 2, KW_ERR_IO);
 
 	/* Copied under another key name (same version number): does not open. */
 	snprintf(dir, sizeof(dir), "%s/stolen", f->ks_dir);
 	assert_int_equal(mkdir(dir, 0700), 0);
 	path_of(f, q, sizeof(q), "stolen", 1);
-	spit(q, data, len, 0600);
+	kw_test_write(q, data, len, 0600);
 	get_fails(f->ks, "stolen", 1, KW_ERR_IO);
 	/* Over another key's version 1. */
 	path_of(f, q, sizeof(q), "openai", 1);
-	spit(q, data, len, 0600);
+	kw_test_write(q, data, len, 0600);
 	get_fails(f->ks, "openai", 1, KW_ERR_IO);
 	/* Put back where it came from, it opens again. */
-	spit(p1, data, len, 0600);
+	kw_test_write(p1, data, len, 0600);
 	get_eq(f->ks, "anthropic", 1, "value-of-version-1", 18);
 	free(data);
 }
@@ -457,7 +412,7 @@ test_file_tamper_every_byte(void **state)
 
 	put_ok(f->ks, "anthropic", 3, value, strlen(value));
 	path_of(f, p, sizeof(p), "anthropic", 3);
-	orig = slurp(p, &len);
+	orig = kw_test_read(p, &len);
 	/* "KWK1" + IV + ciphertext + tag. */
 	assert_int_equal(len, 4 + KW_GCM_IV_LEN + strlen(value) + KW_GCM_TAG_LEN);
 	assert_memory_equal(orig, "KWK1", 4);
@@ -466,21 +421,21 @@ test_file_tamper_every_byte(void **state)
 	for (size_t i = 0; i < len; i++) {
 		memcpy(bad, orig, len);
 		bad[i] ^= 0x01;
-		spit(p, bad, len, 0600);
+		kw_test_write(p, bad, len, 0600);
 		get_fails(f->ks, "anthropic", 3, KW_ERR_IO);
 		bad[i] ^= 0x81;
-		spit(p, bad, len, 0600);
+		kw_test_write(p, bad, len, 0600);
 		get_fails(f->ks, "anthropic", 3, KW_ERR_IO);
 	}
 	/* Truncated anywhere, to nothing included. */
 	for (size_t cut = 0; cut < len; cut += (cut < 40 ? 1 : 7)) {
-		spit(p, orig, cut, 0600);
+		kw_test_write(p, orig, cut, 0600);
 		get_fails(f->ks, "anthropic", 3, KW_ERR_IO);
 	}
 	/* A byte appended. */
 	memcpy(bad, orig, len);
 	bad[len] = 0;
-	spit(p, bad, len + 1, 0600);
+	kw_test_write(p, bad, len + 1, 0600);
 	get_fails(f->ks, "anthropic", 3, KW_ERR_IO);
 	/* A file far larger than any sealed value. */
 	{
@@ -488,12 +443,12 @@ test_file_tamper_every_byte(void **state)
 		unsigned char *z = calloc(1, big);
 		assert_non_null(z);
 		memcpy(z, orig, len);
-		spit(p, z, big, 0600);
+		kw_test_write(p, z, big, 0600);
 		get_fails(f->ks, "anthropic", 3, KW_ERR_IO);
 		free(z);
 	}
 	/* The original bytes still open. */
-	spit(p, orig, len, 0600);
+	kw_test_write(p, orig, len, 0600);
 	get_eq(f->ks, "anthropic", 3, value, strlen(value));
 	free(orig);
 	free(bad);
@@ -537,19 +492,19 @@ test_file_reopen_keeps_values(void **state)
 	put_ok(f->ks, "anthropic", 1, "persisted-value-1", 17);
 	put_ok(f->ks, "openai", 4, "persisted-value-2", 17);
 	snprintf(p, sizeof(p), "%s/datakey.wrapped", f->ks_dir);
-	wrapped1 = slurp(p, &w1);
+	wrapped1 = kw_test_read(p, &w1);
 	reopen_store(f);
 	get_eq(f->ks, "anthropic", 1, "persisted-value-1", 17);
 	get_eq(f->ks, "openai", 4, "persisted-value-2", 17);
 	/* The data key was reused, not remade. */
-	wrapped2 = slurp(p, &w2);
+	wrapped2 = kw_test_read(p, &w2);
 	assert_int_equal(w1, w2);
 	assert_memory_equal(wrapped1, wrapped2, w1);
 	/* Two stores open on one directory see each other's values. */
 	{
 		struct kw_keystore *ks2 = NULL;
 		char err[512] = "";
-		assert_int_equal(kw_keystore_open(f->cfg, f->dir, &ks2, err, sizeof(err)), 0);
+		assert_int_equal(kw_keystore_open(f->cfg, f->t->dir, &ks2, err, sizeof(err)), 0);
 		put_ok(ks2, "shared", 1, "from-the-second", 15);
 		get_eq(f->ks, "shared", 1, "from-the-second", 15);
 		kw_keystore_close(ks2);
@@ -572,13 +527,13 @@ test_file_changed_master_key(void **state)
 	kw_keystore_close(f->ks);
 	f->ks = NULL;
 	snprintf(p, sizeof(p), "%s/master.key", f->ks_dir);
-	orig = slurp(p, &len);
+	orig = kw_test_read(p, &len);
 	assert_int_equal(len, 32);
 
 	/* Another 32-byte key: the data key does not unwrap. */
 	randombytes_buf(mk, sizeof(mk));
-	spit(p, mk, sizeof(mk), 0600);
-	r = kw_keystore_open(f->cfg, f->dir, &ks, err, sizeof(err));
+	kw_test_write(p, mk, sizeof(mk), 0600);
+	r = kw_keystore_open(f->cfg, f->t->dir, &ks, err, sizeof(err));
 	assert_int_not_equal(r, 0);
 	assert_null(ks);
 	assert_true(err[0] != '\0');
@@ -587,29 +542,29 @@ test_file_changed_master_key(void **state)
 	/* One bit changed. */
 	memcpy(mk, orig, 32);
 	mk[0] ^= 0x80;
-	spit(p, mk, sizeof(mk), 0600);
+	kw_test_write(p, mk, sizeof(mk), 0600);
 	err[0] = '\0';
-	assert_int_not_equal(kw_keystore_open(f->cfg, f->dir, &ks, err, sizeof(err)), 0);
+	assert_int_not_equal(kw_keystore_open(f->cfg, f->t->dir, &ks, err, sizeof(err)), 0);
 
 	/* Wrong length, or readable by others: refused before use. */
-	spit(p, orig, 31, 0600);
+	kw_test_write(p, orig, 31, 0600);
 	err[0] = '\0';
-	assert_int_not_equal(kw_keystore_open(f->cfg, f->dir, &ks, err, sizeof(err)), 0);
+	assert_int_not_equal(kw_keystore_open(f->cfg, f->t->dir, &ks, err, sizeof(err)), 0);
 	assert_non_null(strstr(err, "master.key"));
-	spit(p, orig, 32, 0644);
+	kw_test_write(p, orig, 32, 0644);
 	err[0] = '\0';
-	assert_int_not_equal(kw_keystore_open(f->cfg, f->dir, &ks, err, sizeof(err)), 0);
+	assert_int_not_equal(kw_keystore_open(f->cfg, f->t->dir, &ks, err, sizeof(err)), 0);
 	assert_non_null(strstr(err, "master.key"));
 
 	/* A tampered wrapped data key does not unwrap either. */
-	spit(p, orig, 32, 0600);
+	kw_test_write(p, orig, 32, 0600);
 	snprintf(wp, sizeof(wp), "%s/datakey.wrapped", f->ks_dir);
-	wrapped = slurp(wp, &wlen);
+	wrapped = kw_test_read(wp, &wlen);
 	wrapped[wlen - 1] ^= 0x01;
-	spit(wp, wrapped, wlen, 0600);
-	assert_int_not_equal(kw_keystore_open(f->cfg, f->dir, &ks, err, sizeof(err)), 0);
+	kw_test_write(wp, wrapped, wlen, 0600);
+	assert_int_not_equal(kw_keystore_open(f->cfg, f->t->dir, &ks, err, sizeof(err)), 0);
 	wrapped[wlen - 1] ^= 0x01;
-	spit(wp, wrapped, wlen, 0600);
+	kw_test_write(wp, wrapped, wlen, 0600);
 
 	/* The original key opens the store and its values again. */
 	open_store(f);
@@ -662,7 +617,7 @@ check_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 		snprintf(scan_bad, sizeof(scan_bad), "file %s is mode %o", path, m);
 	{
 		size_t len;
-		unsigned char *data = slurp(path, &len);
+		unsigned char *data = kw_test_read(path, &len);
 		if (memmem(data, len, scan_value, scan_len) && !scan_bad[0])
 			snprintf(scan_bad, sizeof(scan_bad), "%s holds a value in plaintext", path);
 		/* A 16-byte slice of the value is also too much. */

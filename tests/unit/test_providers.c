@@ -3,14 +3,13 @@
  * (keystore/provider_passphrase.c, keystore/provider_pkcs11.c).
  *
  * The group set-up makes a private SoftHSM2 token (softhsm2-util and
- * pkcs11-tool, as in TESTING.md, with SOFTHSM2_CONF in a mkdtemp directory)
+ * pkcs11-tool, as in TESTING.md, with SOFTHSM2_CONF in the group's directory)
  * holding an AES-256 key "kek", PIN files, passphrase files, and one
  * passphrase blob.  An Argon2id derivation costs ~0.7 s and 256 MiB, so the
  * passphrase tests share that blob and count their derivations.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -29,6 +28,7 @@
 #include "client/keywarden.h"
 #include "common/log.h"
 #include "keystore/providers/provider.h"
+#include "tests/unit/support/fixture.h"
 
 #define SOFTHSM_MODULE	"/usr/lib/softhsm/libsofthsm2.so"
 #define TOKEN		"keywarden"
@@ -36,7 +36,7 @@
 #define SO_PIN		"12345678"
 #define PASSPHRASE	"correct horse battery staple"
 
-static char dir[64];		/* everything the tests make */
+static struct kw_test_fx *fx;	/* its directory holds everything the tests make */
 static char path_buf[8][4200];
 /* The blob the group set-up wrapped with PASSPHRASE (file with a newline). */
 static unsigned char *pw_blob;
@@ -48,23 +48,8 @@ static unsigned char pw_dek[KW_DEK_LEN];
 static const char *
 in_dir(int slot, const char *name)
 {
-	snprintf(path_buf[slot], sizeof(path_buf[slot]), "%s/%s", dir, name);
+	snprintf(path_buf[slot], sizeof(path_buf[slot]), "%s/%s", fx->dir, name);
 	return path_buf[slot];
-}
-
-static int
-write_file(const char *path, const char *text, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	size_t len = strlen(text);
-
-	if (fd < 0)
-		return -1;
-	if (write(fd, text, len) != (ssize_t)len || fchmod(fd, mode) < 0) {
-		close(fd);
-		return -1;
-	}
-	return close(fd);
 }
 
 /* Run argv with stdout and stderr to /dev/null; its exit status, -1 on failure. */
@@ -95,7 +80,7 @@ config(const char *fmt, ...) KW_PRINTF(1, 2);
 static struct kw_config *
 config(const char *fmt, ...)
 {
-	char members[8192], text[9000], err[512] = "";
+	char members[8192], text[9000];
 	struct kw_config *cfg = NULL;
 	va_list ap;
 
@@ -104,8 +89,8 @@ config(const char *fmt, ...)
 	va_end(ap);
 	snprintf(text, sizeof(text), "{\"security\": {\"encryption\": {\"atRest\": {%s}}}}",
 	    members);
-	if (kw_config_parse(text, strlen(text), &cfg, err, sizeof(err)) != 0)
-		fail_msg("config %s: %s", text, err);
+	if (kw_test_config(fx, text, &cfg) != 0)
+		fail_msg("config %s refused (why: on stderr)", text);
 	return cfg;
 }
 
@@ -130,7 +115,7 @@ open_provider(struct kw_config *cfg, struct kw_provider **ret, char *err, size_t
 	int r;
 
 	err[0] = '\0';
-	r = kw_provider_open(cfg, dir, ret, err, err_len);
+	r = kw_provider_open(cfg, fx->dir, ret, err, err_len);
 	kw_config_free(cfg);
 	return r;
 }
@@ -155,12 +140,6 @@ contains(const unsigned char *hay, size_t hay_len, const unsigned char *needle, 
 /* ---- group set-up ------------------------------------------------------------ */
 
 static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static int
 make_token(void)
 {
 	char conf[4400];
@@ -178,8 +157,8 @@ make_token(void)
 		return -1;
 	snprintf(conf, sizeof(conf), "directories.tokendir = %s\nobjectstore.backend = file\n"
 	    "log.level = ERROR\n", in_dir(0, "tokens"));
-	if (write_file(in_dir(1, "softhsm2.conf"), conf, 0600) < 0 ||
-	    setenv("SOFTHSM2_CONF", in_dir(1, "softhsm2.conf"), 1) < 0)
+	kw_test_write_text(in_dir(1, "softhsm2.conf"), conf, 0600);
+	if (setenv("SOFTHSM2_CONF", in_dir(1, "softhsm2.conf"), 1) < 0)
 		return -1;
 	if (run(init) != 0 || run(keygen) != 0 || run(keygen2) != 0) {
 		fprintf(stderr, "test_providers: could not make a SoftHSM token "
@@ -201,23 +180,22 @@ group_setup(void **state)
 		return -1;
 	/* Providers log why an unwrap failed; the tests check codes instead. */
 	kw_log_init("test_providers", KW_LOG_STDERR, LOG_CRIT);
-	snprintf(dir, sizeof(dir), "/tmp/kw-test-providers.XXXXXX");
-	if (!mkdtemp(dir) || make_token() < 0)
+	if (kw_test_fx_new("providers", &fx) != 0 || make_token() < 0)
 		return -1;
-	if (write_file(in_dir(0, "pin"), USER_PIN "\n", 0600) < 0 ||
-	    write_file(in_dir(0, "pin.wrong"), "4321\n", 0600) < 0 ||
-	    write_file(in_dir(0, "pin.open"), USER_PIN "\n", 0644) < 0 ||
-	    write_file(in_dir(0, "pass"), PASSPHRASE "\n", 0600) < 0 ||
-	    write_file(in_dir(0, "pass.nonl"), PASSPHRASE, 0400) < 0 ||
-	    write_file(in_dir(0, "pass.wrong"), "incorrect horse\n", 0600) < 0 ||
-	    write_file(in_dir(0, "pass.open"), PASSPHRASE "\n", 0640) < 0 ||
-	    write_file(in_dir(0, "pass.empty"), "\n", 0600) < 0 ||
-	    mkdir(in_dir(0, "creds"), 0700) < 0 ||
-	    write_file(in_dir(0, "creds/keywarden-passphrase"), PASSPHRASE, 0400) < 0)
+	kw_test_write_text(in_dir(0, "pin"), USER_PIN "\n", 0600);
+	kw_test_write_text(in_dir(0, "pin.wrong"), "4321\n", 0600);
+	kw_test_write_text(in_dir(0, "pin.open"), USER_PIN "\n", 0644);
+	kw_test_write_text(in_dir(0, "pass"), PASSPHRASE "\n", 0600);
+	kw_test_write_text(in_dir(0, "pass.nonl"), PASSPHRASE, 0400);
+	kw_test_write_text(in_dir(0, "pass.wrong"), "incorrect horse\n", 0600);
+	kw_test_write_text(in_dir(0, "pass.open"), PASSPHRASE "\n", 0640);
+	kw_test_write_text(in_dir(0, "pass.empty"), "\n", 0600);
+	if (mkdir(in_dir(0, "creds"), 0700) < 0)
 		return -1;
+	kw_test_write_text(in_dir(0, "creds/keywarden-passphrase"), PASSPHRASE, 0400);
 	/* One derivation, shared by the passphrase tests. */
 	cfg = pw_config(in_dir(0, "pass"));
-	r = kw_provider_open(cfg, dir, &p, err, sizeof(err));
+	r = kw_provider_open(cfg, fx->dir, &p, err, sizeof(err));
 	kw_config_free(cfg);
 	if (r != 0 || p->ops->new_dek(p, pw_dek, &pw_blob, &pw_blob_len) != 0) {
 		fprintf(stderr, "test_providers: passphrase set-up: %s\n", err);
@@ -232,9 +210,7 @@ static int
 group_teardown(void **state)
 {
 	free(pw_blob);
-	if (dir[0])
-		(void)nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	return 0;
+	return kw_test_fx_free(fx) == 0 ? 0 : -1;
 }
 
 /* ---- passphrase ------------------------------------------------------------ */
@@ -515,7 +491,7 @@ test_pkcs11_bad_uri(void **state)
 	/* A module that is not there. */
 	assert_int_equal(open_provider(config("\"keySource\": \"pkcs11\", \"kmsKeyId\": "
 	    "\"pkcs11:token=" TOKEN ";id=%%01?module-path=%s/none.so&pin-source=file:%s\"",
-	    dir, in_dir(0, "pin")), &p, err, sizeof(err)), KW_ERR_IO);
+	    fx->dir, in_dir(0, "pin")), &p, err, sizeof(err)), KW_ERR_IO);
 	/* A token that is not there. */
 	assert_int_equal(open_provider(config("\"keySource\": \"pkcs11\", \"kmsKeyId\": "
 	    "\"pkcs11:token=elsewhere;id=%%01?module-path=" SOFTHSM_MODULE

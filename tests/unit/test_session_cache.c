@@ -7,7 +7,6 @@
  * developer's real login, never see each other's keys.  The key names the
  * tests look for are derived here from the spec, not from the code.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <keyutils.h>
@@ -27,9 +26,10 @@
 #include <sodium.h>
 
 #include "client/keywarden.h"
+#include "tests/unit/support/fixture.h"
 
 static char sock_a[128], sock_b[128];
-static char rundir[64];
+static struct kw_test_fx *fx;	/* its directory is $XDG_RUNTIME_DIR */
 
 /* "keywarden:session:" + 16 hex digits of SHA-256(path), as SPEC4 says. */
 static void
@@ -57,7 +57,7 @@ file_of(const char *path, char *out, size_t n)
 	char hex[17];
 
 	hex_of(path, hex);
-	snprintf(out, n, "%s/keywarden/session-%s", rundir, hex);
+	snprintf(out, n, "%s/keywarden/session-%s", fx->dir, hex);
 }
 
 static void
@@ -82,49 +82,6 @@ expect_none(const char *path)
 	assert_string_equal(tok, "untouched");
 }
 
-static mode_t
-mode_of(const char *p)
-{
-	struct stat st;
-
-	assert_int_equal(lstat(p, &st), 0);
-	return st.st_mode & 07777;
-}
-
-static void
-write_file(const char *p, const char *content, mode_t mode)
-{
-	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, mode);
-
-	assert_true(fd >= 0);
-	assert_int_equal(fchmod(fd, mode), 0);
-	assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
-	close(fd);
-}
-
-static void
-rm_rundir(void)
-{
-	char dir[160], p[512];
-	struct dirent *e;
-	DIR *d;
-
-	if (!rundir[0])
-		return;
-	snprintf(dir, sizeof(dir), "%s/keywarden", rundir);
-	if ((d = opendir(dir))) {
-		while ((e = readdir(d)))
-			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-				snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-				unlink(p);
-			}
-		closedir(d);
-		rmdir(dir);
-	}
-	rmdir(rundir);
-	rundir[0] = '\0';
-}
-
 static int
 setup(void **state)
 {
@@ -132,10 +89,9 @@ setup(void **state)
 
 	snprintf(sock_a, sizeof(sock_a), "/run/kw-test-%d-%08x/a.sock", (int)getpid(), r);
 	snprintf(sock_b, sizeof(sock_b), "/run/kw-test-%d-%08x/b.sock", (int)getpid(), r);
-	snprintf(rundir, sizeof(rundir), "/tmp/kw-sc-XXXXXX");
-	if (!mkdtemp(rundir))
+	if (kw_test_fx_new("sc", &fx) != 0)
 		return -1;
-	setenv("XDG_RUNTIME_DIR", rundir, 1);
+	setenv("XDG_RUNTIME_DIR", fx->dir, 1);
 	unsetenv("KEYWARDEN_TOKEN_CACHE");
 	return 0;
 }
@@ -143,11 +99,14 @@ setup(void **state)
 static int
 teardown(void **state)
 {
+	int r;
+
 	(void)kw_session_forget(sock_a);
 	(void)kw_session_forget(sock_b);
-	rm_rundir();
+	r = kw_test_fx_free(fx);
+	fx = NULL;
 	unsetenv("KEYWARDEN_TOKEN_CACHE");
-	return 0;
+	return r == 0 ? 0 : -1;
 }
 
 static int
@@ -284,10 +243,10 @@ test_file_round_trip(void **state)
 
 	expect_none(sock_a);
 	assert_int_equal(kw_session_store(sock_a, TOKEN_A, 60), 0);
-	snprintf(dir, sizeof(dir), "%s/keywarden", rundir);
+	snprintf(dir, sizeof(dir), "%s/keywarden", fx->dir);
 	file_of(sock_a, path, sizeof(path));
-	assert_int_equal(mode_of(dir), 0700);
-	assert_int_equal(mode_of(path), 0600);
+	assert_int_equal(kw_test_mode(dir), 0700);
+	assert_int_equal(kw_test_mode(path), 0600);
 	/* Not in the keyring. */
 	assert_int_equal(find_key(sock_a), -1);
 
@@ -304,7 +263,7 @@ test_file_round_trip(void **state)
 	expect_token(sock_a, TOKEN_A);
 	assert_int_equal(kw_session_store(sock_a, TOKEN_B, 0), 0);
 	expect_token(sock_a, TOKEN_B);
-	assert_int_equal(mode_of(path), 0600);
+	assert_int_equal(kw_test_mode(path), 0600);
 
 	assert_int_equal(kw_session_forget(sock_a), 0);
 	assert_int_equal(access(path, F_OK), -1);
@@ -325,7 +284,7 @@ test_file_expiry(void **state)
 	/* A file whose expiry has passed is refused and removed. */
 	file_of(sock_a, path, sizeof(path));
 	snprintf(content, sizeof(content), "%lld\n%s\n", (long long)time(NULL) - 10, TOKEN_A);
-	write_file(path, content, 0600);
+	kw_test_write_text(path, content, 0600);
 	expect_none(sock_a);
 	assert_int_equal(access(path, F_OK), -1);
 }
@@ -350,20 +309,20 @@ test_file_modes_enforced(void **state)
 	char path[256], dir[160], content[256];
 	char *tok = NULL;
 
-	snprintf(dir, sizeof(dir), "%s/keywarden", rundir);
+	snprintf(dir, sizeof(dir), "%s/keywarden", fx->dir);
 	assert_int_equal(mkdir(dir, 0755), 0);
 	assert_int_equal(chmod(dir, 0755), 0);
 	assert_int_equal(kw_session_store(sock_a, TOKEN_A, 60), 0);
-	assert_int_equal(mode_of(dir), 0700);
+	assert_int_equal(kw_test_mode(dir), 0700);
 
 	file_of(sock_a, path, sizeof(path));
 	snprintf(content, sizeof(content), "%lld\n%s\n", (long long)time(NULL) + 60, TOKEN_A);
-	write_file(path, content, 0644);
+	kw_test_write_text(path, content, 0644);
 	assert_int_equal(kw_session_load(sock_a, &tok), KW_ERR_IO);
 	assert_null(tok);
 
 	/* Damaged content: not a token, removed. */
-	write_file(path, "garbage", 0600);
+	kw_test_write_text(path, "garbage", 0600);
 	expect_none(sock_a);
 	assert_int_equal(access(path, F_OK), -1);
 }

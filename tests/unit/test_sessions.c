@@ -3,11 +3,10 @@
  * (broker/sessions.h) and second-factor enrollment and checks (broker/mfa.h)
  * on a real state.db.
  *
- * Every test gets a fresh data directory (mkdtemp) with its own state.db and
- * master.key, and the users alice (2001), bob (2002) and carol (2003).  Times
- * are passed in as `now`, so nothing here waits for the clock.
+ * Every test gets a fresh data directory (support/fixture.h) with its own
+ * state.db and master.key, and the users alice (2001), bob (2002) and carol
+ * (2003).  Times are passed in as `now`, so nothing here waits for the clock.
  */
-#include <ftw.h>
 #include <liboath/oath.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,23 +30,18 @@
 #include "broker/store/state.h"
 #include "broker/login/totp.h"
 #include "broker/store/users.h"
+#include "tests/unit/support/fixture.h"
 
 #define ALICE 2001
 #define BOB   2002
 #define CAROL 2003
 
 struct fx {
-	char dir[64];
-	struct kw_state *st;
-	sqlite3 *db;		/* st's database, for looking behind the store */
-	struct kw_secrets *s;
+	struct kw_test_fx *t;		/* the data directory, owning what is below */
+	struct kw_state *st;		/* t->state */
+	sqlite3 *db;			/* st's database, for looking behind the store */
+	struct kw_secrets *s;		/* t->secrets */
 };
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
 
 static int
 group_setup(void **state)
@@ -66,18 +60,13 @@ static int
 setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	char err[512] = "";
 
-	if (!f)
+	if (!f || kw_test_fx_new("sessions", &f->t) != 0 || kw_test_fx_state(f->t) != 0 ||
+	    kw_test_fx_secrets(f->t) != 0)
 		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/kw-test-sessions.XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	if (kw_state_open(f->dir, &f->st, err, sizeof(err)) != 0 || !(f->db = f->st->db) ||
-	    kw_secrets_open(f->dir, false, &f->s, err, sizeof(err)) != 0) {
-		fprintf(stderr, "setup: %s\n", err);
-		return -1;
-	}
+	f->st = f->t->state;
+	f->db = f->st->db;
+	f->s = f->t->secrets;
 	if (kw_user_insert(f->st, ALICE, "alice", "test") != 0 ||
 	    kw_user_insert(f->st, BOB, "bob", "test") != 0 ||
 	    kw_user_insert(f->st, CAROL, "carol", "test") != 0)
@@ -90,12 +79,10 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
+	int r = kw_test_fx_free(f->t);
 
-	kw_state_close(f->st);
-	kw_secrets_free(f->s);
-	(void)nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	free(f);
-	return 0;
+	return r == 0 ? 0 : -1;
 }
 
 /* One integer from a query with one text parameter (or none); -999 for no row. */

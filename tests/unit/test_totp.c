@@ -4,11 +4,10 @@
  *
  * Expected codes come from liboath's own generator (oath_totp_generate), and
  * the RFC 6238 SHA1 vectors pin that generator down first: the 6-digit code
- * is the last six digits of the RFC's 8-digit one.  Keys live in a mkdtemp
- * directory removed at the end.
+ * is the last six digits of the RFC's 8-digit one.  Keys live in private
+ * directories (support/fixture.h) removed with what they hold.
  */
 #include <fcntl.h>
-#include <ftw.h>
 #include <liboath/oath.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,31 +25,12 @@
 #include "client/keywarden.h"
 #include "broker/login/secrets.h"
 #include "broker/login/totp.h"
+#include "tests/unit/support/fixture.h"
 
 /* RFC 6238 appendix B: the SHA1 seed is the ASCII text "12345678901234567890". */
 static const unsigned char rfc_seed[KW_TOTP_SEED_LEN] = "12345678901234567890";
 
-static char tmpdir[64];
-static struct kw_secrets *sec;
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static void
-rm_tree(const char *dir)
-{
-	(void)nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void
-make_dir(char out[64])
-{
-	snprintf(out, 64, "/tmp/kw-test-totp.XXXXXX");
-	assert_non_null(mkdtemp(out));
-}
+static struct kw_test_fx *fx;	/* the group's directory and master key (secrets()) */
 
 static struct kw_secrets *
 open_secrets(const char *dir)
@@ -67,10 +47,7 @@ open_secrets(const char *dir)
 static int
 setup(void **state)
 {
-	if (sodium_init() < 0 || kw_totp_init() != 0)
-		return -1;
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/kw-test-totp.XXXXXX");
-	if (!mkdtemp(tmpdir))
+	if (sodium_init() < 0 || kw_totp_init() != 0 || kw_test_fx_new("totp", &fx) != 0)
 		return -1;
 	return 0;
 }
@@ -78,19 +55,19 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	kw_secrets_free(sec);
-	sec = NULL;
-	rm_tree(tmpdir);
+	int r = kw_test_fx_free(fx);
+
+	fx = NULL;
 	oath_done();
-	return 0;
+	return r == 0 ? 0 : -1;
 }
 
 static struct kw_secrets *
 secrets(void)
 {
-	if (!sec)
-		sec = open_secrets(tmpdir);
-	return sec;
+	if (!fx->secrets)
+		assert_int_equal(kw_test_fx_secrets(fx), 0);
+	return fx->secrets;
 }
 
 /* liboath's code for seed at t. */
@@ -300,17 +277,17 @@ test_open_with_another_master_key_fails(void **state)
 {
 	struct kw_secrets *s = secrets(), *other;
 	unsigned char seed[KW_TOTP_SEED_LEN], out[KW_TOTP_SEED_LEN], *blob = NULL;
-	char dir[64];
+	struct kw_test_fx *t = NULL;
 	size_t len = 0;
 
-	make_dir(dir);
-	other = open_secrets(dir);
+	assert_int_equal(kw_test_fx_new("totp", &t), 0);
+	other = open_secrets(t->dir);
 	randombytes_buf(seed, sizeof(seed));
 	assert_int_equal(kw_totp_seal(s, 2001, seed, &blob, &len), 0);
 	assert_int_equal(kw_totp_open(other, 2001, blob, len, out), KW_ERR_IO);
 	free(blob);
 	kw_secrets_free(other);
-	rm_tree(dir);
+	assert_int_equal(kw_test_fx_free(t), 0);
 }
 
 static void
@@ -447,7 +424,7 @@ test_recovery_hash_is_case_insensitive_and_keyed(void **state)
 	struct kw_secrets *s = secrets(), *other;
 	unsigned char a[KW_RECOVERY_HASH_LEN], b[KW_RECOVERY_HASH_LEN], c[KW_RECOVERY_HASH_LEN],
 	    d[KW_RECOVERY_HASH_LEN], plain[KW_RECOVERY_HASH_LEN];
-	char dir[64];
+	struct kw_test_fx *t = NULL;
 
 	kw_recovery_hash(s, "abcde-fghij", a);
 	kw_recovery_hash(s, "ABCDE-FGHIJ", b);
@@ -463,12 +440,12 @@ test_recovery_hash_is_case_insensitive_and_keyed(void **state)
 	crypto_generichash(plain, sizeof(plain), (const unsigned char *)"abcde-fghij", 11, NULL, 0);
 	assert_memory_not_equal(a, plain, sizeof(a));
 	/* ... and another master key gives another hash. */
-	make_dir(dir);
-	other = open_secrets(dir);
+	assert_int_equal(kw_test_fx_new("totp", &t), 0);
+	other = open_secrets(t->dir);
 	kw_recovery_hash(other, "abcde-fghij", d);
 	assert_memory_not_equal(a, d, sizeof(a));
 	kw_secrets_free(other);
-	rm_tree(dir);
+	assert_int_equal(kw_test_fx_free(t), 0);
 }
 
 /* ---- master key --------------------------------------------------------- */
@@ -477,32 +454,33 @@ static void
 test_master_key_created_0600_32_bytes(void **state)
 {
 	struct kw_secrets *s;
-	char dir[64], path[128];
+	struct kw_test_fx *t = NULL;
+	char path[128];
 	struct stat st;
 	mode_t old = umask(0);	/* the broker's umask must not widen the file */
 
-	make_dir(dir);
-	s = open_secrets(dir);
+	assert_int_equal(kw_test_fx_new("totp", &t), 0);
+	s = open_secrets(t->dir);
 	umask(old);
-	snprintf(path, sizeof(path), "%s/master.key", dir);
+	snprintf(path, sizeof(path), "%s/master.key", t->dir);
 	assert_int_equal(lstat(path, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
 	assert_int_equal(st.st_mode & 07777, 0600);
 	assert_int_equal(st.st_size, 32);
 	assert_int_equal(st.st_uid, geteuid());
 	kw_secrets_free(s);
-	rm_tree(dir);
+	assert_int_equal(kw_test_fx_free(t), 0);
 }
 
 static void
 test_reopening_gives_the_same_keys(void **state)
 {
 	struct kw_secrets *a, *b, *c;
-	char dir[64], dir2[64];
+	struct kw_test_fx *t = NULL, *t2 = NULL;
 
-	make_dir(dir);
-	a = open_secrets(dir);
-	b = open_secrets(dir);
+	assert_int_equal(kw_test_fx_new("totp", &t), 0);
+	a = open_secrets(t->dir);
+	b = open_secrets(t->dir);
 	assert_memory_equal(a->totp_key, b->totp_key, sizeof(a->totp_key));
 	assert_memory_equal(a->recovery_key, b->recovery_key, sizeof(a->recovery_key));
 	assert_memory_equal(a->session_key, b->session_key, sizeof(a->session_key));
@@ -510,15 +488,15 @@ test_reopening_gives_the_same_keys(void **state)
 	assert_memory_not_equal(a->recovery_key, a->session_key, sizeof(a->session_key));
 	assert_memory_not_equal(a->totp_key, a->session_key, sizeof(a->session_key));
 	/* A new directory gets a new master key. */
-	make_dir(dir2);
-	c = open_secrets(dir2);
+	assert_int_equal(kw_test_fx_new("totp", &t2), 0);
+	c = open_secrets(t2->dir);
 	assert_memory_not_equal(a->totp_key, c->totp_key, sizeof(a->totp_key));
 	assert_memory_not_equal(a->session_key, c->session_key, sizeof(a->session_key));
 	kw_secrets_free(a);
 	kw_secrets_free(b);
 	kw_secrets_free(c);
-	rm_tree(dir);
-	rm_tree(dir2);
+	assert_int_equal(kw_test_fx_free(t), 0);
+	assert_int_equal(kw_test_fx_free(t2), 0);
 }
 
 static void
@@ -526,16 +504,11 @@ write_key(const char *dir, size_t len, mode_t mode)
 {
 	unsigned char buf[64];
 	char path[128];
-	int fd;
 
 	memset(buf, 0x42, sizeof(buf));
 	snprintf(path, sizeof(path), "%s/master.key", dir);
-	unlink(path);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, buf, len), (ssize_t)len);
-	assert_int_equal(fchmod(fd, mode), 0);
-	close(fd);
+	unlink(path);		/* a new file, not written through a link */
+	kw_test_write(path, buf, len, mode);
 }
 
 static void
@@ -554,68 +527,70 @@ static void
 test_missing_key_not_remade_when_it_must_exist(void **state)
 {
 	struct kw_secrets *s = NULL;
-	char dir[64], path[128], err[512] = "";
+	struct kw_test_fx *t = NULL;
+	char path[128], err[512] = "";
 	struct stat st;
 
-	make_dir(dir);
-	snprintf(path, sizeof(path), "%s/master.key", dir);
-	assert_int_equal(kw_secrets_open(dir, true, &s, err, sizeof(err)), KW_ERR_IO);
+	assert_int_equal(kw_test_fx_new("totp", &t), 0);
+	snprintf(path, sizeof(path), "%s/master.key", t->dir);
+	assert_int_equal(kw_secrets_open(t->dir, true, &s, err, sizeof(err)), KW_ERR_IO);
 	assert_null(s);
 	assert_non_null(strstr(err, "restore it"));
 	assert_int_not_equal(stat(path, &st), 0);	/* nothing was made */
-	assert_int_equal(kw_secrets_open(dir, false, &s, err, sizeof(err)), 0);
+	assert_int_equal(kw_secrets_open(t->dir, false, &s, err, sizeof(err)), 0);
 	kw_secrets_free(s);
 	s = NULL;
-	assert_int_equal(kw_secrets_open(dir, true, &s, err, sizeof(err)), 0);
+	assert_int_equal(kw_secrets_open(t->dir, true, &s, err, sizeof(err)), 0);
 	kw_secrets_free(s);
-	rm_tree(dir);
+	assert_int_equal(kw_test_fx_free(t), 0);
 }
 
 static void
 test_bad_key_files_are_refused(void **state)
 {
 	struct kw_secrets *s;
-	char dir[64], path[128];
+	struct kw_test_fx *t = NULL;
+	char path[128];
 	struct stat st;
 
-	make_dir(dir);
-	write_key(dir, 32, 0644);
-	expect_refused(dir, "0644");
-	write_key(dir, 32, 0640);
-	expect_refused(dir, "0640");
-	write_key(dir, 32, 0604);
-	expect_refused(dir, "0604");
-	write_key(dir, 31, 0600);
-	expect_refused(dir, "31 bytes");
-	write_key(dir, 33, 0600);
-	expect_refused(dir, "33 bytes");
-	write_key(dir, 0, 0600);
-	expect_refused(dir, "empty");
+	assert_int_equal(kw_test_fx_new("totp", &t), 0);
+	write_key(t->dir, 32, 0644);
+	expect_refused(t->dir, "0644");
+	write_key(t->dir, 32, 0640);
+	expect_refused(t->dir, "0640");
+	write_key(t->dir, 32, 0604);
+	expect_refused(t->dir, "0604");
+	write_key(t->dir, 31, 0600);
+	expect_refused(t->dir, "31 bytes");
+	write_key(t->dir, 33, 0600);
+	expect_refused(t->dir, "33 bytes");
+	write_key(t->dir, 0, 0600);
+	expect_refused(t->dir, "empty");
 	/* A refused file is left alone, not replaced by a new key. */
-	snprintf(path, sizeof(path), "%s/master.key", dir);
+	snprintf(path, sizeof(path), "%s/master.key", t->dir);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_size, 0);
 	/* A directory or a symlink in its place is refused too. */
 	unlink(path);
 	assert_int_equal(mkdir(path, 0700), 0);
-	expect_refused(dir, "directory");
+	expect_refused(t->dir, "directory");
 	rmdir(path);
-	write_key(dir, 32, 0600);
-	snprintf(path, sizeof(path), "%s/master.key", dir);
+	write_key(t->dir, 32, 0600);
+	snprintf(path, sizeof(path), "%s/master.key", t->dir);
 	{
 		char link[128];
 
-		snprintf(link, sizeof(link), "%s/real.key", dir);
+		snprintf(link, sizeof(link), "%s/real.key", t->dir);
 		assert_int_equal(rename(path, link), 0);
 		assert_int_equal(symlink(link, path), 0);
-		expect_refused(dir, "symlink");
+		expect_refused(t->dir, "symlink");
 		unlink(path);
 		assert_int_equal(rename(link, path), 0);
 	}
 	/* The well-formed one opens. */
-	s = open_secrets(dir);
+	s = open_secrets(t->dir);
 	kw_secrets_free(s);
-	rm_tree(dir);
+	assert_int_equal(kw_test_fx_free(t), 0);
 }
 
 int
