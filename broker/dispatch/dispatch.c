@@ -91,18 +91,20 @@ lookup(const struct kw_dispatcher *d, const char *name)
 int
 kw_dispatch_add_ops(struct kw_dispatcher *d, const struct kw_op *ops, size_t n)
 {
-	const struct kw_op **grown = realloc(d->ops, (d->n_ops + n) * sizeof(*grown));
+	const struct kw_op **grown;
 
-	if (!grown)
+	/* All or nothing: a table with a name already served is refused whole. */
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < i + d->n_ops; j++)
+			if (strcmp(ops[i].name, j < i ? ops[j].name : d->ops[j - i]->name) == 0) {
+				kw_log_error("request %s registered twice", ops[i].name);
+				return KW_ERR_INVALID;
+			}
+	if (!(grown = realloc(d->ops, (d->n_ops + n) * sizeof(*grown))))
 		return KW_ERR_NOMEM;
 	d->ops = grown;
-	for (size_t i = 0; i < n; i++) {
-		if (lookup(d, ops[i].name)) {
-			kw_log_error("request %s registered twice", ops[i].name);
-			return KW_ERR_INVALID;
-		}
+	for (size_t i = 0; i < n; i++)
 		d->ops[d->n_ops++] = &ops[i];
-	}
 	return 0;
 }
 
