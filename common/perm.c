@@ -112,3 +112,46 @@ kw_perm_grants(const struct kw_perm *perm, const char *verb, const char *resourc
 	/* Flags 0: '*' crosses '/', so "key/a*" covers "key/a/b" too. */
 	return resource && fnmatch(perm->pattern, resource, 0) == 0;
 }
+
+static bool
+has_glob(const char *s)
+{
+	return strpbrk(s, "*?") != NULL;
+}
+
+bool
+kw_perm_covers(const struct kw_perm *have, const struct kw_perm *want)
+{
+	size_t hlen = strlen(have->pattern);
+
+	if (strcmp(have->verb, "*") != 0 && strcmp(have->verb, want->verb) != 0)
+		return false;
+	if (have->pattern[0] == '\0')
+		return true;
+	if (want->pattern[0] == '\0')
+		return false;
+	if (strcmp(have->pattern, want->pattern) == 0)
+		return true;
+	/* A literal name is one resource: matching decides exactly. */
+	if (!has_glob(want->pattern))
+		return fnmatch(have->pattern, want->pattern, 0) == 0;
+	/* "X*" with a literal X matches every name that starts with X, and every
+	   name want matches starts with X when want's text does (X has no glob). */
+	return have->pattern[hlen - 1] == '*' && strcspn(have->pattern, "*?") == hlen - 1 &&
+	    strncmp(have->pattern, want->pattern, hlen - 1) == 0;
+}
+
+size_t
+kw_perm_first_uncovered(const struct kw_perm *have, size_t n_have,
+    const struct kw_perm *want, size_t n_want)
+{
+	size_t i, j;
+
+	for (i = 0; i < n_want; i++) {
+		for (j = 0; j < n_have && !kw_perm_covers(&have[j], &want[i]); j++)
+			;
+		if (j == n_have)
+			return i;
+	}
+	return n_want;
+}

@@ -312,6 +312,145 @@ test_unnarrowed_grants_without_resource(void **state)
 	}
 }
 
+/* ---- coverage: is one permission within another ----------------------- */
+
+static bool
+covers(const char *have_text, const char *want_text)
+{
+	struct kw_perm have = parse_ok(have_text), want = parse_ok(want_text);
+
+	return kw_perm_covers(&have, &want);
+}
+
+static void
+test_covers_verbs(void **state)
+{
+	for (size_t h = 0; h < N_VERBS; h++) {
+		for (size_t w = 0; w < N_VERBS; w++)
+			assert_int_equal(covers(all_verbs[h], all_verbs[w]), h == w);
+		assert_true(covers("*", all_verbs[h]));
+		/* "*" is every verb, today's and tomorrow's: only "*" covers it. */
+		assert_false(covers(all_verbs[h], "*"));
+		assert_false(covers(all_verbs[h], "*:key/x"));
+	}
+	assert_true(covers("*", "*"));
+	assert_true(covers("*", "*:key/x"));
+	assert_true(covers("*:key/*", "*:key/x"));
+	assert_true(covers("*:key/*", "admin:key/x"));
+	assert_false(covers("admin:key/*", "*:key/x"));
+}
+
+static void
+test_covers_unnarrowed(void **state)
+{
+	/* An unnarrowed permission covers every pattern of its verb ... */
+	assert_true(covers("read", "read:key/x"));
+	assert_true(covers("read", "read:*"));
+	assert_true(covers("admin", "admin:role/*"));
+	/* ... and only an unnarrowed one covers it: "read" grants requests about
+	   no resource, which no pattern does, "*" included. */
+	assert_false(covers("read:*", "read"));
+	assert_false(covers("*:*", "read"));
+	assert_false(covers("*:*", "*"));
+	assert_false(covers("admin:role/*", "admin"));
+	assert_false(covers("admin:role/*", "*"));
+}
+
+static void
+test_covers_patterns(void **state)
+{
+	/* Equal. */
+	assert_true(covers("read:key/a", "read:key/a"));
+	assert_true(covers("read:key/a?b*", "read:key/a?b*"));
+	/* A literal want: have's pattern decides by matching. */
+	assert_true(covers("read:key/*", "read:key/anthropic"));
+	assert_true(covers("read:key/?", "read:key/a"));
+	assert_true(covers("read:*/alice", "read:user/alice"));
+	assert_false(covers("read:key/?", "read:key/ab"));
+	assert_false(covers("read:key/a", "read:key/b"));
+	assert_false(covers("read:key/*", "read:key"));
+	assert_false(covers("read:user/*", "read:key/a"));
+	/* A literal X then '*' covers what starts with X. */
+	assert_true(covers("read:*", "read:key/*"));
+	assert_true(covers("read:*", "read:?"));
+	assert_true(covers("read:key/*", "read:key/*"));
+	assert_true(covers("read:key/*", "read:key/a*"));
+	assert_true(covers("read:key/*", "read:key/?"));
+	assert_true(covers("read:key/team-*", "read:key/team-a?"));
+	assert_true(covers("read:key/team-*", "read:key/team-sub*"));
+	assert_true(covers("admin:role/*", "admin:role/team-*"));
+	/* ... and nothing that could match a name not starting with X. */
+	assert_false(covers("read:key/a*", "read:key/*"));
+	assert_false(covers("read:key/a*", "read:key/?"));
+	assert_false(covers("read:key/a*", "read:*"));
+	assert_false(covers("read:key/*", "read:*"));
+	assert_false(covers("read:key/*", "read:?ey/a"));
+	assert_false(covers("read:key/*", "read:ke?/a"));
+	assert_false(covers("admin:user/*", "admin:role/x"));
+	/* Conservative: true inclusions this check does not see. */
+	assert_false(covers("read:*a", "read:b*a"));
+	assert_false(covers("read:key/?*", "read:key/ab*"));
+	assert_false(covers("read:k*/*", "read:key/*"));
+}
+
+/*
+ * Soundness: whenever covers() says yes, every request the wanted
+ * permission grants over a set of names is granted by the covering one.
+ */
+static void
+test_covers_is_sound(void **state)
+{
+	static const char *const perms[] = { "*", "read", "write", "*:*", "read:*",
+		"read:key/*", "read:key/a*", "read:key/?", "read:key/ab", "read:key/a?",
+		"read:*/a", "read:key", "write:key/*", "admin:user/*", "admin:role/*",
+		"admin:role/team-*", "admin:role/team-a", "*:key/*", "read:?*", "read:??" };
+	static const char *const names[] = { "key", "key/", "key/a", "key/ab", "key/abc",
+		"key/b", "key/a/b", "user/a", "user/bob", "role/team-a", "role/team-",
+		"role/x", "a", "ab", "k/a", NULL };
+	static const char *const verbs[] = { "read", "write", "execute", "admin" };
+	size_t n = sizeof(perms) / sizeof(perms[0]), checked = 0;
+
+	for (size_t h = 0; h < n; h++)
+		for (size_t w = 0; w < n; w++) {
+			struct kw_perm have = parse_ok(perms[h]), want = parse_ok(perms[w]);
+			if (!kw_perm_covers(&have, &want))
+				continue;
+			checked++;
+			for (size_t v = 0; v < 4; v++)
+				for (size_t r = 0; r < sizeof(names) / sizeof(names[0]); r++)
+					if (kw_perm_grants(&want, verbs[v], names[r]) &&
+					    !kw_perm_grants(&have, verbs[v], names[r]))
+						fail_msg("\"%s\" said to cover \"%s\" but does not "
+						    "grant %s on %s", perms[h], perms[w], verbs[v],
+						    names[r] ? names[r] : "(none)");
+		}
+	assert_true(checked > n);
+}
+
+static void
+test_first_uncovered(void **state)
+{
+	struct kw_perm have[] = { parse_ok("read:key/team-*"), parse_ok("write:key/team-a"),
+		parse_ok("admin:role/team-*") };
+	struct kw_perm want[] = { parse_ok("read:key/team-b"), parse_ok("admin:role/team-x"),
+		parse_ok("write:key/team-b"), parse_ok("*") };
+	struct kw_perm split[] = { parse_ok("read"), parse_ok("write"), parse_ok("execute"),
+		parse_ok("admin") };
+	struct kw_perm star = parse_ok("*");
+
+	assert_int_equal(kw_perm_first_uncovered(have, 3, want, 2), 2);
+	assert_int_equal(kw_perm_first_uncovered(have, 3, want, 4), 2);
+	assert_int_equal(kw_perm_first_uncovered(have, 3, want + 3, 1), 0);
+	assert_int_equal(kw_perm_first_uncovered(&star, 1, want, 4), 4);
+	/* Nothing wanted is always within; nothing held covers nothing else. */
+	assert_int_equal(kw_perm_first_uncovered(NULL, 0, NULL, 0), 0);
+	assert_int_equal(kw_perm_first_uncovered(have, 3, NULL, 0), 0);
+	assert_int_equal(kw_perm_first_uncovered(NULL, 0, want, 1), 0);
+	/* Permissions are not combined: the four verbs do not make "*". */
+	assert_int_equal(kw_perm_first_uncovered(split, 4, &star, 1), 0);
+	assert_int_equal(kw_perm_first_uncovered(split, 4, split, 4), 4);
+}
+
 /* ---- parse errors ---------------------------------------------------- */
 
 static void
@@ -502,6 +641,11 @@ main(void)
 		cmocka_unit_test(test_pattern_prefix_glob),
 		cmocka_unit_test(test_narrowed_never_grants_without_resource),
 		cmocka_unit_test(test_unnarrowed_grants_without_resource),
+		cmocka_unit_test(test_covers_verbs),
+		cmocka_unit_test(test_covers_unnarrowed),
+		cmocka_unit_test(test_covers_patterns),
+		cmocka_unit_test(test_covers_is_sound),
+		cmocka_unit_test(test_first_uncovered),
 		cmocka_unit_test(test_error_missing_verb),
 		cmocka_unit_test(test_error_unknown_verb),
 		cmocka_unit_test(test_error_very_long_verb),
