@@ -63,3 +63,19 @@ kw_rbac_decide(const struct kw_caller *caller, const struct kw_subject *subject,
 	    resource ? resource : "this operation");
 	return false;
 }
+
+bool
+kw_rbac_within(const struct kw_caller *caller, const struct kw_subject *subject,
+    const struct kw_perm *want, size_t n_want, const char *holder, char *reason,
+    size_t reason_len)
+{
+	size_t i;
+
+	if (caller->uid == 0 && strcmp(subject->user, caller->user) == 0)
+		return true;
+	if ((i = kw_perm_first_uncovered(subject->perms, subject->n_perms, want, n_want)) == n_want)
+		return true;
+	snprintf(reason, reason_len, "%.96s \"%s%s%s\", beyond what %.64s holds", holder,
+	    want[i].verb, want[i].pattern[0] ? ":" : "", want[i].pattern, subject->user);
+	return false;
+}

@@ -56,4 +56,18 @@ bool kw_rbac_decide(const struct kw_caller *caller, const struct kw_subject *sub
     const char *verb, const char *resource, char *reason, size_t reason_len)
 	KW_WUR KW_NONNULL(1, 2, 3, 5);
 
+/*
+ * The ceiling of delegated administration: whether what a request hands
+ * out or acts on (want: a new role's permissions, a role granted or
+ * revoked, the permissions of the user acted on) is within the subject's
+ * own permissions -- each one covered by a single permission of the
+ * subject (kw_perm_covers).  uid 0 acting for itself is not limited.  On
+ * refusal writes to reason "<holder> "<permission>", beyond what <subject>
+ * holds", holder naming what holds want ("user bob holds", "the new role
+ * would grant").
+ */
+bool kw_rbac_within(const struct kw_caller *caller, const struct kw_subject *subject,
+    const struct kw_perm *want, size_t n_want, const char *holder, char *reason,
+    size_t reason_len) KW_WUR KW_NONNULL(1, 2, 5, 6);
+
 #endif

@@ -115,6 +115,64 @@ test_unparsable_stored_permissions_grant_nothing(void **state)
 	assert_true(decide(&alice, "alice", true, "[\"reed\", \"read\"]", "read", "key/x", why));
 }
 
+/* kw_rbac_within for subject holding perms_json, over want_json. */
+static bool
+within(const struct kw_caller *caller, const char *subject, const char *perms_json,
+    const char *want_json, char *why)
+{
+	json_t *perms = json_loads(perms_json, 0, NULL), *want = json_loads(want_json, 0, NULL);
+	struct kw_subject s = { .user = subject, .registered = true };
+	struct kw_perm *compiled = NULL, *wanted = NULL;
+	size_t n_want = 0;
+	bool ok;
+
+	assert_non_null(perms);
+	assert_non_null(want);
+	assert_int_equal(kw_rbac_compile(perms, &compiled, &s.n_perms), 0);
+	assert_int_equal(kw_rbac_compile(want, &wanted, &n_want), 0);
+	s.perms = compiled;
+	why[0] = '\0';
+	ok = kw_rbac_within(caller, &s, wanted, n_want, "user bob holds", why, 256);
+	free(compiled);
+	free(wanted);
+	json_decref(perms);
+	json_decref(want);
+	return ok;
+}
+
+static void
+test_within_own_permissions(void **state)
+{
+	char why[256];
+	const char *lead = "[\"admin:role/team-*\", \"read:key/team-*\", \"write:key/team-a\"]";
+
+	assert_true(within(&alice, "alice", lead, "[]", why));
+	assert_true(within(&alice, "alice", lead, "[\"read:key/team-b\", \"write:key/team-a\"]", why));
+	assert_true(within(&alice, "alice", lead, "[\"admin:role/team-sub*\"]", why));
+	assert_false(within(&alice, "alice", lead, "[\"read:key/team-b\", \"*\"]", why));
+	assert_string_equal(why, "user bob holds \"*\", beyond what alice holds");
+	assert_false(within(&alice, "alice", lead, "[\"admin:role/*\"]", why));
+	assert_string_equal(why, "user bob holds \"admin:role/*\", beyond what alice holds");
+	assert_false(within(&alice, "alice", lead, "[\"read\"]", why));
+	assert_false(within(&alice, "alice", "[]", "[\"read:key/x\"]", why));
+	assert_true(within(&alice, "alice", "[\"*\"]", "[\"*\", \"read\", \"admin:user/x\"]", why));
+}
+
+static void
+test_within_root_unlimited(void **state)
+{
+	char why[256];
+
+	/* uid 0 for itself holds no role and is not limited ... */
+	assert_true(within(&root, "root", "[]", "[\"*\"]", why));
+	/* ... but root acting for a user is limited to that user's rights. */
+	assert_false(within(&root, "bob", "[\"read\"]", "[\"*\"]", why));
+	assert_non_null(strstr(why, "beyond what bob holds"));
+	/* A user named root who is not uid 0 is limited like anyone. */
+	static const struct kw_caller fake = { .uid = 2005, .gid = 2005, .pid = 3, .user = "root" };
+	assert_false(within(&fake, "root", "[]", "[\"read\"]", why));
+}
+
 int
 main(void)
 {
@@ -126,6 +184,8 @@ main(void)
 		cmocka_unit_test(test_unregistered_users_get_nothing),
 		cmocka_unit_test(test_permissions_decide_for_registered_users),
 		cmocka_unit_test(test_unparsable_stored_permissions_grant_nothing),
+		cmocka_unit_test(test_within_own_permissions),
+		cmocka_unit_test(test_within_root_unlimited),
 	};
 
 	return cmocka_run_group_tests_name("rbac", tests, NULL, NULL);
