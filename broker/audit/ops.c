@@ -15,8 +15,8 @@ static const struct kw_op ops[] = {
 	{ .name = "user.export", .verb = KW_VERB_ADMIN, .resource = "user",
 	    .arg = "user", .arg_kind = KW_NAME_USER, .fn = kw_op_user_export },
 	{ .name = "user.erase", .verb = KW_VERB_ADMIN, .resource = "user",
-	    .arg = "user", .arg_kind = KW_NAME_USER, .flags = KW_OP_WRITES,
-	    .fn = kw_op_user_erase },
+	    .arg = "user", .arg_kind = KW_NAME_USER,
+	    .flags = KW_OP_WRITES | KW_OP_TARGET_NOT_STRONGER, .fn = kw_op_user_erase },
 };
 
 int

@@ -489,7 +489,7 @@ authorize(struct kw_dispatcher *d, struct kw_call *call, const char *verb, char 
 	const struct kw_op *op = call->op;
 	struct kw_perm *perms = NULL;
 	json_t *meta, *reply;
-	int r;
+	int r = 0;
 
 	if (verb[0] != '\0' && (r = load_subject(call, &subject, &perms)) < 0)
 		return refuse(d, op, call->peer, call->id, op->name, call->resource,
@@ -497,11 +497,15 @@ authorize(struct kw_dispatcher *d, struct kw_call *call, const char *verb, char 
 	subject.user = call->subject;
 	if (kw_rbac_decide(call->caller, &subject, verb, call->resource, why, why_len) &&
 	    (verb[0] == '\0' || !op->roles ||
-	    decide_roles(op, call, &subject, verb, why, why_len))) {
+	    decide_roles(op, call, &subject, verb, why, why_len)) &&
+	    (verb[0] == '\0' || (r = kw_dispatch_ceiling(call, &subject, why, why_len)) == 0)) {
 		free(perms);
 		return NULL;
 	}
 	free(perms);
+	if (r < 0 && r != KW_ERR_DENIED)
+		return refuse(d, op, call->peer, call->id, op->name, call->resource,
+		    KW_ERR_INTERNAL, "the state store cannot be read");
 	/* The record says what was asked and for whom, not only that it failed. */
 	meta = json_pack("{s:s, s:s}", "verb", verb, "user", call->subject);
 	reply = kw_dispatch_audited(d, op, call->caller, call->id, op->name, call->resource,

@@ -79,6 +79,8 @@ enum {
 	KW_OP_ORDINARY = 1 << 3,	/* recorded only when security.audit.logActions lists it
 					   (a refusal is always recorded) */
 	KW_OP_ROLES_OPTIONAL = 1 << 4,	/* .roles may be absent */
+	KW_OP_TARGET_NOT_STRONGER = 1 << 5,	/* the user named by .arg may hold no permission
+					   the subject lacks (ceiling.c; root is not limited) */
 };
 
 struct kw_op {
@@ -89,7 +91,10 @@ struct kw_op {
 	enum kw_name_kind arg_kind;	/* what that argument must look like */
 	const char *acts_as;		/* argument naming the user acted for, or NULL */
 	const char *roles;		/* argument naming roles handed out (a name or a list):
-					   the verb is needed on role/NAME for each, too */
+					   the verb is needed on role/NAME for each, too, and
+					   each must be within the subject's own permissions */
+	const char *perms;		/* argument listing permissions a new role would grant:
+					   each must be within the subject's own permissions */
 	unsigned flags;			/* KW_OP_* */
 	kw_op_fn fn;
 };

@@ -52,6 +52,15 @@ json_t *kw_dispatch_answer(struct kw_dispatcher *d, struct kw_call *call, int r,
 
 bool kw_reply_is_ok(json_t *reply);
 
+/*
+ * ceiling.c: what the request hands out or acts on (the row's .perms and
+ * .roles, and with KW_OP_TARGET_NOT_STRONGER the user named by .arg) holds
+ * no permission the subject lacks (kw_rbac_within).  0; KW_ERR_DENIED with
+ * the reason in why; or the state store's error.
+ */
+int kw_dispatch_ceiling(struct kw_call *call, const struct kw_subject *subject, char *why,
+    size_t why_len);
+
 /* worker.c: make the eventfd (0 or KW_ERR_IO); stop and join the thread,
    dropping what is outstanding; a connection went away. */
 int kw_worker_init(struct kw_dispatcher *d);

@@ -193,15 +193,20 @@ def test_narrow_admin_permission(id_broker):
     ok(run_as(b, "root", "admin", "role", "create", "reviewgranter",
               "--permission", "admin:role/reviewer"))
     ok(run_as(b, "root", "admin", "role", "grant", "alice", "reviewgranter"))
+    # user.list is on resource "user", which "user/*" does not match.
+    denied_as(b, "alice", "user.list", "user", "admin", "user", "list")
+    # ... and no key rights came with it.
+    denied(b, "alice", "read", "key/anthropic")
+    # Nor may she hand out what she does not hold herself (reviewer's "read").
+    m = denied_as(b, "alice", "user.add", "user/carol",
+                  "admin", "user", "add", "carol", "--role", "reviewer")
+    assert "beyond what alice holds" in m["reason"], m
+    ok(run_as(b, "root", "admin", "role", "grant", "alice", "reviewer"))
     ok(run_as(b, "alice", "admin", "user", "add", "carol", "--role", "reviewer"))
     ok(run_as(b, "alice", "admin", "role", "grant", "bob", "reviewer"))
     fails(run_as(b, "alice", "admin", "role", "grant", "bob", "admin"), 1, "denied")
     denied_as(b, "alice", "role.create", "role/x",
               "admin", "role", "create", "x", "--permission", "read")
-    # user.list is on resource "user", which "user/*" does not match.
-    denied_as(b, "alice", "user.list", "user", "admin", "user", "list")
-    # ... and no key rights came with it.
-    denied(b, "alice", "read", "key/anthropic")
 
 
 def test_acting_for_another_user(id_broker):

@@ -24,6 +24,7 @@
 #include "broker/dispatch/batch.h"
 #include "broker/dispatch/dispatch.h"
 #include "broker/store/state.h"
+#include "broker/store/users.h"
 #include "common/errors.h"
 #include "tests/unit/support/fixture.h"
 
@@ -102,6 +103,13 @@ static const struct kw_op test_ops[] = {
 	{ .name = "t.admin", .verb = KW_VERB_ADMIN, .resource = "thing", .arg = "name",
 	    .arg_kind = KW_NAME_KEY, .fn = op_ping },
 	{ .name = "t.slow", .fn = op_slow },
+	/* Delegated administration's ceiling (ceiling.c), from the table. */
+	{ .name = "t.lock", .verb = KW_VERB_ADMIN, .resource = "user", .arg = "user",
+	    .arg_kind = KW_NAME_USER, .flags = KW_OP_TARGET_NOT_STRONGER, .fn = op_ping },
+	{ .name = "t.mkrole", .verb = KW_VERB_ADMIN, .resource = "role", .arg = "role",
+	    .arg_kind = KW_NAME_ROLE, .perms = "permissions", .fn = op_ping },
+	{ .name = "t.give", .verb = KW_VERB_ADMIN, .resource = "user", .arg = "user",
+	    .arg_kind = KW_NAME_USER, .roles = "roles", .fn = op_ping },
 };
 
 /* ---- set-up --------------------------------------------------------------- */
@@ -414,6 +422,94 @@ test_changes_land_only_with_their_record(void **state)
 	assert_string_equal(v, "2");
 }
 
+/* For t.lock, t.mkrole and t.give as the user (useradmin) and as root: "ok" or the
+   refusal's message. */
+static char *
+ask(struct env *e, struct kw_peer *p, const char *op, const char *args)
+{
+	char text[512];
+	json_t *r;
+	char *out;
+
+	snprintf(text, sizeof(text), "{\"id\": 9, \"op\": \"%s\", \"args\": %s}", op, args);
+	send_text(e, p, text);
+	r = one_reply(e);
+	out = strdup(json_is_true(json_object_get(r, "ok")) ? "ok" :
+	    json_string_value(json_object_get(json_object_get(r, "error"), "message")));
+	if (strcmp(out, "ok") != 0)
+		assert_string_equal(error_code(r), "denied");
+	json_decref(r);
+	return out;
+}
+
+#define ASK_OK(e, p, op, args) do { \
+	char *m_ = ask(e, p, op, args); \
+	assert_string_equal(m_, "ok"); \
+	free(m_); \
+} while (0)
+
+#define ASK_DENIED(e, p, op, args, part) do { \
+	char *m_ = ask(e, p, op, args); \
+	if (!strstr(m_, part)) \
+		fail_msg("%s %s: \"%s\" lacks \"%s\"", op, args, m_, part); \
+	free(m_); \
+} while (0)
+
+static int
+setup_delegated(void **state)
+{
+	struct env *e;
+
+	if (setup_config(state, "{\"security\": {\"authentication\": {\"mfa\": "
+	    "{\"required\": false}}, \"authorization\": {\"rbac\": {\"roles\": "
+	    "{\"useradmin\": {\"permissions\": [\"admin:user/*\", \"admin:role/*\", "
+	    "\"read\"]}}}}}}") != 0)
+		return -1;
+	e = *state;
+	/* The peer is a user admin; bob holds admin ("*"), carol reviewer ("read"). */
+	if (kw_user_insert(e->svc.state, 4242, "nobody-kw", "root") != 0 ||
+	    kw_grant_insert(e->svc.state, 4242, "useradmin", "root") != 0 ||
+	    kw_user_insert(e->svc.state, 5001, "bob", "root") != 0 ||
+	    kw_grant_insert(e->svc.state, 5001, "admin", "root") != 0 ||
+	    kw_user_insert(e->svc.state, 5002, "carol", "root") != 0 ||
+	    kw_grant_insert(e->svc.state, 5002, "reviewer", "root") != 0)
+		return -1;
+	return 0;
+}
+
+static void
+test_delegated_admin_stays_within_her_rights(void **state)
+{
+	struct env *e = *state;
+
+	greet(e, &e->user);
+	greet(e, &e->root);
+	/* The user acted on holds nothing she lacks: a stronger one is refused. */
+	ASK_DENIED(e, &e->user, "t.lock", "{\"user\": \"bob\"}",
+	    "user bob holds \"*\", beyond what nobody-kw holds");
+	ASK_OK(e, &e->user, "t.lock", "{\"user\": \"carol\"}");
+	ASK_OK(e, &e->user, "t.lock", "{\"user\": \"nobody-kw\"}");
+	ASK_OK(e, &e->user, "t.lock", "{\"user\": \"unknown\"}");	/* the handler's call */
+	/* A new role's permissions. */
+	ASK_DENIED(e, &e->user, "t.mkrole", "{\"role\": \"x\", \"permissions\": [\"read\", \"*\"]}",
+	    "the new role would grant \"*\"");
+	ASK_DENIED(e, &e->user, "t.mkrole", "{\"role\": \"x\", \"permissions\": [\"write\"]}",
+	    "\"write\", beyond");
+	ASK_OK(e, &e->user, "t.mkrole", "{\"role\": \"x\", \"permissions\": [\"read:key/a\", "
+	    "\"admin:user/team-*\"]}");
+	/* Each role handed out, named in the refusal. */
+	ASK_OK(e, &e->user, "t.give", "{\"user\": \"carol\", \"roles\": [\"reviewer\"]}");
+	ASK_OK(e, &e->user, "t.give", "{\"user\": \"carol\", \"roles\": \"gone\"}");
+	ASK_DENIED(e, &e->user, "t.give", "{\"user\": \"carol\", \"roles\": [\"reviewer\", "
+	    "\"developer\"]}", "role developer grants \"write\"");
+	ASK_DENIED(e, &e->user, "t.give", "{\"user\": \"carol\", \"roles\": \"admin\"}",
+	    "role admin grants \"*\"");
+	/* root is not limited. */
+	ASK_OK(e, &e->root, "t.lock", "{\"user\": \"bob\"}");
+	ASK_OK(e, &e->root, "t.mkrole", "{\"role\": \"x\", \"permissions\": [\"*\"]}");
+	ASK_OK(e, &e->root, "t.give", "{\"user\": \"carol\", \"roles\": \"admin\"}");
+}
+
 struct seen {
 	int begins, refusals, ends, landed, failing, recovered;
 	char last_user[65];
@@ -605,6 +701,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_deferred_requests_answer_later, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deferred_request_recorded_without_its_client,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delegated_admin_stays_within_her_rights,
+		    setup_delegated, teardown),
 	};
 
 	return cmocka_run_group_tests_name("dispatch", tests, NULL, NULL);
