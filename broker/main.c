@@ -213,6 +213,50 @@ record_start(struct kw_services *svc, const char *config)
 	return r;
 }
 
+/*
+ * Grants of a role that is gone (removed from the configuration file) grant
+ * nothing, and `role create` refuses the name until they are removed (see
+ * roles.h): each start says so in the log, and records each such grant.
+ */
+static int
+record_orphaned_grants(struct kw_services *svc)
+{
+	json_t *orphans = NULL, *o, *u, *meta;
+	size_t i, j;
+	int r;
+
+	if ((r = kw_role_orphans(svc->cfg, svc->state, &orphans)) < 0) {
+		kw_log_error("state store: cannot read the grants");
+		return r;
+	}
+	json_array_foreach(orphans, i, o) {
+		const char *role = json_string_value(json_object_get(o, "role"));
+		json_t *users = json_object_get(o, "users");
+		char res[96];
+
+		kw_log_warn("role %s is granted to %zu user(s) but defined neither in the "
+		    "configuration nor with the CLI: those grants grant nothing, and the name "
+		    "cannot be used again until keywarden admin role delete %s --force removes them",
+		    role, json_array_size(users), role);
+		snprintf(res, sizeof(res), "role/%s", role);
+		json_array_foreach(users, j, u) {
+			struct kw_audit_record rec = {
+				.user = NULL, .pid = getpid(), .action = "role.orphaned_grant",
+				.resource = res, .result = "success", .request_id = -1,
+			};
+			rec.metadata = meta = json_pack("{s:O}", "user", u);
+			r = meta ? kw_audit_write(svc->audit, &rec) : KW_ERR_NOMEM;
+			json_decref(meta);
+			if (r < 0)
+				goto out;
+		}
+	}
+	r = 0;
+ out:
+	json_decref(orphans);
+	return r;
+}
+
 static int
 open_data_dir(struct kw_services *svc)
 {
@@ -295,7 +339,8 @@ run(struct kw_daemon *dm, struct kw_services *svc, const char *config)
 		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	}
 	/* Only the broker holding the socket's lock writes to the trail. */
-	if (reconcile_audit(svc) < 0 || record_start(svc, config) < 0) {
+	if (reconcile_audit(svc) < 0 || record_start(svc, config) < 0 ||
+	    record_orphaned_grants(svc) < 0) {
 		kw_log_error("the audit store cannot record the start; not serving");
 		return EXIT_RUNTIME;
 	}

@@ -84,6 +84,14 @@ print_role_table(json_t *res)
 		kw_table_print(stdout, 4,
 		    (const char *const[]){ "ROLE", "SOURCE", "USERS", "PERMISSIONS" }, cells, n);
 	}
+	json_array_foreach(json_object_get(res, "orphaned"), i, r) {
+		char *users = kw_cli_join(json_object_get(r, "users"));
+		printf("%sgrants of role %s, which no longer exists, held by %s: they grant "
+		    "nothing; remove them with keywarden admin role delete %s --force\n",
+		    i == 0 ? "\n" : "", json_string_value(json_object_get(r, "role")),
+		    users ? users : "?", json_string_value(json_object_get(r, "role")));
+		free(users);
+	}
 	for (i = 0; perms && i < n; i++)
 		free(perms[i]);
 	free(perms);
@@ -131,6 +139,12 @@ role_create(struct kw_cli *cli, int argc, char **argv)
 static void
 print_deleted(json_t *res)
 {
+	if (json_is_true(json_object_get(res, "orphaned"))) {
+		printf("removed %lld grant(s) of role %s, which no longer exists\n",
+		    (long long)json_integer_value(json_object_get(res, "grants_removed")),
+		    json_string_value(json_object_get(res, "role")));
+		return;
+	}
 	printf("deleted role %s (%lld grant(s) removed)\n",
 	    json_string_value(json_object_get(res, "role")),
 	    (long long)json_integer_value(json_object_get(res, "grants_removed")));

@@ -87,6 +87,11 @@ print_user(json_t *u)
 	printf("user        %s\n", json_string_value(json_object_get(u, "user")));
 	printf("uid         %lld\n", (long long)json_integer_value(json_object_get(u, "uid")));
 	printf("roles       %s\n", roles ? roles : "?");
+	if (json_array_size(json_object_get(u, "orphaned_roles")) > 0) {
+		char *gone = kw_cli_join(json_object_get(u, "orphaned_roles"));
+		printf("orphaned    %s (no longer defined: grants nothing)\n", gone ? gone : "?");
+		free(gone);
+	}
 	printf("created     %s by %s\n", json_string_value(json_object_get(u, "created")),
 	    json_string_value(json_object_get(u, "created_by")));
 	free(roles);

@@ -35,12 +35,19 @@ find_role(struct kw_call *call, json_t **ret_role)
 int
 kw_op_role_list(struct kw_call *call, json_t **ret_result)
 {
-	json_t *roles = NULL;
-	int r = kw_role_list(call->svc->cfg, call->svc->state, &roles);
+	json_t *roles = NULL, *orphans = NULL;
+	int r;
 
-	if (r < 0)
+	if ((r = kw_role_list(call->svc->cfg, call->svc->state, &roles)) < 0)
 		return r;
-	*ret_result = json_pack("{s:o}", "roles", roles);
+	if ((r = kw_role_orphans(call->svc->cfg, call->svc->state, &orphans)) < 0) {
+		json_decref(roles);
+		return r;
+	}
+	/* Grants of roles that are gone are listed apart: they are no role. */
+	*ret_result = json_array_size(orphans) == 0 ? json_pack("{s:o}", "roles", roles) :
+	    json_pack("{s:o, s:O}", "roles", roles, "orphaned", orphans);
+	json_decref(orphans);
 	return *ret_result ? 0 : KW_ERR_NOMEM;
 }
 
@@ -85,6 +92,7 @@ kw_op_role_create(struct kw_call *call, json_t **ret_result)
 {
 	const char *name = kw_arg_str(call->args, "role");
 	json_t *perms = json_object_get(call->args, "permissions"), *existing = NULL;
+	json_t *holders = NULL;
 	int r;
 
 	if ((r = check_permissions(call, perms)) < 0)
@@ -95,6 +103,20 @@ kw_op_role_create(struct kw_call *call, json_t **ret_result)
 		json_decref(existing);
 		return KW_ERR_INVALID;
 	}
+	/* Grants of a role that is gone must not come back to life with a new
+	   definition, for whoever writes it, root too: they are cleared first. */
+	if ((r = kw_grant_holders(call->svc->state, name, &holders)) < 0)
+		return r;
+	if (json_array_size(holders) > 0) {
+		snprintf(call->msg, sizeof(call->msg), "role %.64s no longer exists but is still "
+		    "granted to %zu user(s); remove those grants first: keywarden admin role "
+		    "delete %.64s --force", name, json_array_size(holders), name);
+		json_object_set_new(call->meta, "holders",
+		    json_integer((json_int_t)json_array_size(holders)));
+		json_decref(holders);
+		return KW_ERR_INVALID;
+	}
+	json_decref(holders);
 	r = kw_role_create(call->svc->cfg, call->svc->state, name, perms, call->caller->user);
 	/* Decisions see the new role from the next request on (also if this one is undone). */
 	kw_roles_forget(call->svc->roles);
@@ -106,6 +128,38 @@ kw_op_role_create(struct kw_call *call, json_t **ret_result)
 	return find_role(call, ret_result);
 }
 
+/*
+ * role.delete of a role that is gone but still granted (removed from the
+ * configuration file): with force its grants go, else the refusal says so.
+ */
+static int
+delete_orphaned(struct kw_call *call, const char *name, bool force, json_t **ret_result)
+{
+	json_t *holders = NULL;
+	size_t n;
+	int r, removed = 0;
+
+	if ((r = kw_grant_holders(call->svc->state, name, &holders)) < 0)
+		return r;
+	n = json_array_size(holders);
+	json_decref(holders);
+	if (n == 0)
+		return KW_ERR_NOT_FOUND;	/* call->msg says "no role named" */
+	if (!force) {
+		snprintf(call->msg, sizeof(call->msg), "role %.64s no longer exists but is still "
+		    "granted to %zu user(s); use --force to remove those grants", name, n);
+		return KW_ERR_INVALID;
+	}
+	if ((r = kw_grant_delete_role(call->svc->state, name, &removed)) < 0)
+		return r;
+	json_object_set_new(call->meta, "force", json_true());
+	json_object_set_new(call->meta, "orphaned", json_true());
+	json_object_set_new(call->meta, "grants_removed", json_integer(removed));
+	*ret_result = json_pack("{s:s, s:i, s:b}", "role", name, "grants_removed", removed,
+	    "orphaned", 1);
+	return *ret_result ? 0 : KW_ERR_NOMEM;
+}
+
 int
 kw_op_role_delete(struct kw_call *call, json_t **ret_result)
 {
@@ -115,7 +169,9 @@ kw_op_role_delete(struct kw_call *call, json_t **ret_result)
 	size_t holders;
 	int r, removed = 0;
 
-	if ((r = find_role(call, &role)) < 0)
+	if ((r = find_role(call, &role)) == KW_ERR_NOT_FOUND)
+		return delete_orphaned(call, name, force, ret_result);
+	if (r < 0)
 		return r;
 	holders = json_array_size(json_object_get(role, "users"));
 	if (strcmp(json_string_value(json_object_get(role, "source")), "cli") != 0) {

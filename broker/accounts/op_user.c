@@ -133,13 +133,45 @@ kw_op_user_list(struct kw_call *call, json_t **ret_result)
 	return *ret_result ? 0 : KW_ERR_NOMEM;
 }
 
+/* The user's grants of roles that exist no longer ("orphaned_roles", when any). */
+static int
+add_orphaned(struct kw_call *call, json_t *user)
+{
+	json_t *gone = json_array(), *role = NULL, *v;
+	size_t i;
+	int r = 0;
+
+	if (!gone)
+		return KW_ERR_NOMEM;
+	json_array_foreach(json_object_get(user, "roles"), i, v) {
+		r = kw_role_get(call->svc->cfg, call->svc->state, json_string_value(v), &role);
+		json_decref(role);
+		role = NULL;
+		if (r == KW_ERR_NOT_FOUND)
+			r = json_array_append(gone, v) < 0 ? KW_ERR_NOMEM : 0;
+		if (r < 0)
+			break;
+	}
+	if (r == 0 && json_array_size(gone) > 0)
+		r = json_object_set(user, "orphaned_roles", gone) < 0 ? KW_ERR_NOMEM : 0;
+	json_decref(gone);
+	return r;
+}
+
 int
 kw_op_user_show(struct kw_call *call, json_t **ret_result)
 {
 	struct kw_user u;
-	int r = kw_op_find_user(call, &u);
+	int r;
 
-	return r < 0 ? r : kw_user_json(call->svc->state, u.uid, ret_result);
+	if ((r = kw_op_find_user(call, &u)) < 0 ||
+	    (r = kw_user_json(call->svc->state, u.uid, ret_result)) < 0)
+		return r;
+	if ((r = add_orphaned(call, *ret_result)) < 0) {
+		json_decref(*ret_result);
+		*ret_result = NULL;
+	}
+	return r;
 }
 
 int

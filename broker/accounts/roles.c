@@ -265,6 +265,41 @@ kw_roles_compiled(struct kw_roles *rc, struct kw_state *st, json_t *names,
 	return r;
 }
 
+int
+kw_role_orphans(const struct kw_config *cfg, struct kw_state *st, json_t **ret_array)
+{
+	json_t *granted = NULL, *list = json_array(), *perms = NULL, *users, *e;
+	bool configured;
+	size_t i;
+	int r;
+
+	if (!list)
+		return KW_ERR_NOMEM;
+	if ((r = kw_grant_roles(st, &granted)) < 0)
+		goto out;
+	json_array_foreach(granted, i, e) {
+		const char *name = json_string_value(e);
+		r = role_permissions(cfg, st, name, &perms, &configured);
+		json_decref(perms);
+		perms = NULL;
+		if (r == 0)
+			continue;
+		if (r != KW_ERR_NOT_FOUND || (r = kw_grant_holders(st, name, &users)) < 0)
+			goto out;
+		if (json_array_append_new(list, json_pack("{s:s, s:o}", "role", name,
+		    "users", users)) < 0) {
+			r = KW_ERR_NOMEM;
+			goto out;
+		}
+	}
+	*ret_array = TAKE_PTR(list);
+	r = 0;
+ out:
+	json_decref(granted);
+	json_decref(list);
+	return r;
+}
+
 void
 kw_role_warn_shadowed(const struct kw_config *cfg, struct kw_state *st)
 {

@@ -63,6 +63,15 @@ void kw_roles_forget(struct kw_roles *rc) KW_NONNULL(1);
 int kw_roles_compiled(struct kw_roles *rc, struct kw_state *st, json_t *names,
     struct kw_perm **ret_perms, size_t *ret_n) KW_WUR KW_NONNULL(1, 2, 3, 4, 5);
 
+/*
+ * Grants of roles that exist no longer -- neither in the configuration nor
+ * in the store (a role removed from the configuration file) -- as a new
+ * array of {"role", "users"}, sorted by role.  They grant nothing; role
+ * creation refuses their names until they are cleared.  0 or an error.
+ */
+int kw_role_orphans(const struct kw_config *cfg, struct kw_state *st, json_t **ret_array)
+	KW_WUR KW_NONNULL(1, 2, 3);
+
 /* Log a warning for each stored role that a configured role shadows. */
 void kw_role_warn_shadowed(const struct kw_config *cfg, struct kw_state *st) KW_NONNULL(1, 2);
 

@@ -194,6 +194,20 @@ kw_grant_holders(struct kw_state *state, const char *role, json_t **ret_array)
 }
 
 int
+kw_grant_roles(struct kw_state *state, json_t **ret_array)
+{
+	sqlite3 *db = state->db;
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if ((r = kw_sql_prepare(db, &st, "SELECT DISTINCT role FROM grants ORDER BY role", "")) < 0)
+		return r;
+	r = kw_sql_column_strings(st, ret_array);
+	sqlite3_finalize(st);
+	return r;
+}
+
+int
 kw_grant_delete_role(struct kw_state *state, const char *role, int *ret_n)
 {
 	sqlite3 *db = state->db;

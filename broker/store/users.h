@@ -55,6 +55,9 @@ int kw_grant_delete(struct kw_state *st, uid_t uid, const char *role) KW_WUR KW_
 int kw_grant_holders(struct kw_state *st, const char *role, json_t **ret_array)
 	KW_WUR KW_NONNULL(1, 2, 3);
 
+/* Names of the roles granted to anyone, sorted, each once, as a new array in *ret_array. */
+int kw_grant_roles(struct kw_state *st, json_t **ret_array) KW_WUR KW_NONNULL(1, 2);
+
 /* Revoke role from everyone; *ret_n (may be NULL) counts the grants removed. */
 int kw_grant_delete_role(struct kw_state *st, const char *role, int *ret_n) KW_WUR KW_NONNULL(1, 2);
 
