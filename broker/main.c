@@ -398,6 +398,11 @@ main(int argc, char **argv)
 	if (!kw_config_bool(svc.cfg, "security.audit.enabled"))
 		kw_log_warn("config: security.audit.enabled is false, but keywarden audits "
 		    "every request regardless");
+	if (check_only && kw_monitor_check_config(svc.cfg, err, sizeof(err)) < 0) {
+		kw_log_error("config: %s", err);
+		kw_config_free(svc.cfg);
+		return EXIT_CONFIG;
+	}
 	if (check_only) {
 		printf("%s: configuration is valid\n", config);
 		kw_config_free(svc.cfg);

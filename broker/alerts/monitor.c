@@ -56,7 +56,22 @@ struct alert {
 	long long count, threshold, suppressed;
 	char incident[KW_INCIDENT_ID_SIZE];	/* "" when none opened */
 	json_t *actions;			/* borrowed; NULL when none */
+	bool locked;				/* the block locked the account: */
+	long long lock_duration;		/* for so long (0: until unlocked), */
+	long long lock_repeat;			/* repeating that many locks before */
 };
+
+/* What a lock an alert made says in records: its duration (null: until
+   unlocked) and which repeat it is (0: a first lock).  Nothing without one. */
+static void
+lock_details(const struct alert *al, json_t *meta)
+{
+	if (!al->locked)
+		return;
+	json_object_set_new(meta, "lock_duration", al->lock_duration > 0 ?
+	    json_integer(al->lock_duration) : json_null());
+	json_object_set_new(meta, "lock_repeat", json_integer(al->lock_repeat));
+}
 
 static enum alert_type
 type_of(const char *name)
@@ -209,6 +224,7 @@ audit_alert(struct kw_services *svc, const struct alert *al, json_t *delivery)
 		return KW_ERR_NOMEM;
 	if (al->incident[0])
 		json_object_set_new(meta, "incident", json_string(al->incident));
+	lock_details(al, meta);
 	r = audit(svc, al->user, al->uid, "alert", resource, meta);
 	json_decref(meta);
 	return r;
@@ -287,28 +303,42 @@ recorded(struct kw_services *svc, const char *user, uid_t uid, const char *resul
 
 /* ---- blocks and incidents ---------------------------------------------- */
 
-/* Lock uid (if registered) and end its sessions; *ret_locked says whether it was. */
-static int
-lock_account(struct kw_services *svc, uid_t uid, const char *type, long long count,
-    long long threshold, long long now, bool *ret_locked, int *ret_ended)
+/* The back-off of automatic locks (security.authentication.lockout.*). */
+static struct kw_lock_backoff
+lock_backoff(const struct kw_config *cfg)
 {
-	long long until = -1;
+	return (struct kw_lock_backoff){
+		.duration = kw_config_int(cfg, "security.authentication.lockout.duration"),
+		.factor = kw_config_int(cfg, "security.authentication.lockout.backoffFactor"),
+		.max = kw_config_int(cfg, "security.authentication.lockout.maxDuration"),
+		.window = kw_config_int(cfg, "security.authentication.lockout.backoffWindow"),
+	};
+}
+
+/*
+ * Lock al's uid (if registered), for longer when it repeats an earlier
+ * automatic lock, and end its sessions; al->locked says whether it was.
+ */
+static int
+lock_account(struct kw_services *svc, struct alert *al, long long now, int *ret_ended)
+{
+	struct kw_lock_backoff b = lock_backoff(svc->cfg);
+	long long until;
 	struct kw_user u;
 	int r;
 
-	*ret_locked = false;
 	*ret_ended = 0;
-	if ((r = kw_user_by_uid(svc->state, uid, &u)) == KW_ERR_NOT_FOUND)
+	if ((r = kw_user_by_uid(svc->state, al->uid, &u)) == KW_ERR_NOT_FOUND)
 		return 0;
 	if (r < 0)
 		return r;
-	(void)kw_lock_due(count, threshold, now,
-	    kw_config_int(svc->cfg, "security.authentication.lockout.duration"), &until);
-	if ((r = kw_lock_set(svc->state, uid, now, until, strcmp(type, "failed_authentication") == 0 ?
-	    "too many failed logins" : "suspicious activity", "keywarden")) < 0 ||
-	    (r = kw_session_revoke_uid(svc->state, uid, ret_ended)) < 0)
+	if ((r = kw_lock_auto(svc->state, u.uid, now, &b, strcmp(al->type,
+	    "failed_authentication") == 0 ? "too many failed logins" : "suspicious activity",
+	    &until, &al->lock_repeat)) < 0 ||
+	    (r = kw_session_revoke_uid(svc->state, u.uid, ret_ended)) < 0)
 		return r;
-	*ret_locked = true;
+	al->locked = true;
+	al->lock_duration = until < 0 ? 0 : until - now;
 	return 0;
 }
 
@@ -400,6 +430,7 @@ open_incident(struct kw_services *svc, struct alert *al, json_t **ret_delivery)
 		goto out;
 	}
 	json_object_set_new(meta, "user", json_string(al->user));
+	lock_details(al, meta);
 	r = audit(svc, al->user, al->uid, "incident.open", resource, meta);
 	json_decref(meta);
  out:
@@ -422,17 +453,18 @@ kw_monitor_block(struct kw_services *svc, const char *user, uid_t uid, const cha
 	long long now = kw_now();
 	struct kw_track *t;
 	json_t *delivery = NULL;
-	bool locked = false, announce = true, was_busy = m ? m->busy : false;
+	bool announce = true, was_busy = m ? m->busy : false;
 	int r, ended = 0;
 
 	if (!(al.actions = json_array()))
 		return KW_ERR_NOMEM;
 	if (m)
 		m->busy = true;
-	if (lock && (r = lock_account(svc, uid, type, count, al.threshold, now, &locked, &ended)) < 0)
+	if (lock && (r = lock_account(svc, &al, now, &ended)) < 0)
 		goto out;
-	json_object_set_new(meta, "locked", json_boolean(locked));
-	if (locked) {
+	json_object_set_new(meta, "locked", json_boolean(al.locked));
+	lock_details(&al, meta);
+	if (al.locked) {
 		json_object_set_new(meta, "sessions_ended", json_integer(ended));
 		json_array_append_new(al.actions, json_string("locked"));
 		json_array_append_new(al.actions, json_string("sessions_revoked"));
@@ -450,7 +482,7 @@ kw_monitor_block(struct kw_services *svc, const char *user, uid_t uid, const cha
 	r = announce ? audit_alert(svc, &al, delivery) : 0;
 	if (announce)
 		kw_log_warn("alert %s for %.64s: %lld (threshold %lld), %s", type, user, count,
-		    al.threshold, locked ? "account locked" : "not locked");
+		    al.threshold, al.locked ? "account locked" : "not locked");
  out:
 	if (m)
 		m->busy = was_busy;
@@ -573,6 +605,26 @@ tracks_new(const struct kw_config *cfg, struct kw_tracks **ret_tracks)
 	    rate > longest ? rate : longest, ret_tracks);
 }
 
+static int check_urls(const struct kw_config *cfg, char *err, size_t err_len);
+
+int
+kw_monitor_check_config(const struct kw_config *cfg, char *err, size_t err_len)
+{
+	long long duration = kw_config_int(cfg, "security.authentication.lockout.duration");
+	long long max = kw_config_int(cfg, "security.authentication.lockout.maxDuration");
+	int r;
+
+	if ((r = check_urls(cfg, err, err_len)) < 0)
+		return r;
+	/* A cap below the first lock could not be honoured: say so rather than ignore it. */
+	if (duration > 0 && max < duration) {
+		snprintf(err, err_len, "security.authentication.lockout.maxDuration (%lld) must not "
+		    "be shorter than security.authentication.lockout.duration (%lld)", max, duration);
+		return KW_ERR_CONFIG;
+	}
+	return 0;
+}
+
 static int
 check_urls(const struct kw_config *cfg, char *err, size_t err_len)
 {
@@ -606,7 +658,7 @@ kw_monitor_open(struct kw_services *svc, struct kw_monitor **ret_monitor, char *
 	struct kw_monitor *m;
 	int r;
 
-	if ((r = check_urls(svc->cfg, err, err_len)) < 0)
+	if ((r = kw_monitor_check_config(svc->cfg, err, err_len)) < 0)
 		return r;
 	if (!(m = calloc(1, sizeof(*m))) || tracks_new(svc->cfg, &m->tracks) < 0) {
 		free(m);
