@@ -114,17 +114,23 @@ kw_lock_auto(struct kw_state *state, uid_t uid, long long now, const struct kw_l
     const char *message, long long *ret_until, long long *ret_repeat)
 {
 	long long repeat = 0, last = -1, until = -1;
+	struct kw_lock cur;
 	bool found;
 	int r;
 
-	if ((r = backoff_get(state, uid, &repeat, &last, &found)) < 0)
+	if ((r = backoff_get(state, uid, &repeat, &last, &found)) < 0 ||
+	    (r = kw_lock_get(state, uid, now, &cur)) < 0)
 		return r;
 	/* A repeat: the last lock still holds, holds until unlocked, or ended lately. */
 	repeat = found && (last < 0 || now <= last + b->window) ? repeat + 1 : 0;
 	if (b->duration > 0)
 		until = now + kw_lock_backoff_duration(b, repeat);
-	if ((r = kw_lock_set(state, uid, now, until, message, "keywarden")) < 0 ||
-	    (r = kw_sql_exec(state->db, NULL, "INSERT OR REPLACE INTO lock_backoff (uid, repeat, "
+	/* A lock that holds longer (an administrator's until unlocked) is not cut short. */
+	if (cur.locked && (cur.until < 0 || (until >= 0 && cur.until >= until)))
+		until = cur.until;
+	else if ((r = kw_lock_set(state, uid, now, until, message, "keywarden")) < 0)
+		return r;
+	if ((r = kw_sql_exec(state->db, NULL, "INSERT OR REPLACE INTO lock_backoff (uid, repeat, "
 	    "until) VALUES (?, ?, NULLIF(?, -1))", "iii", (long long)uid, repeat, until)) < 0)
 		return r;
 	*ret_until = until;

@@ -62,11 +62,11 @@ long long kw_lock_backoff_duration(const struct kw_lock_backoff *b, long long re
 	KW_NONNULL(1);
 
 /*
- * Lock uid automatically at `now` (locked_by "keywarden"), replacing any
- * lock: a repeat of the last automatic lock when that one ended (or ends)
- * within b->window of now, else a first lock, lasting as
- * kw_lock_backoff_duration says.  *ret_until (< 0: until unlocked) and
- * *ret_repeat (0 for a first lock).  The count survives the lock running
+ * Lock uid automatically at `now` (locked_by "keywarden"): a repeat of the
+ * last automatic lock when that one ended (or ends) within b->window of
+ * now, else a first lock, lasting as kw_lock_backoff_duration says.  A lock
+ * in place that holds longer (an administrator's) is kept as it is.
+ * *ret_until (< 0: until unlocked) and *ret_repeat (0 for a first lock).  The count survives the lock running
  * out; kw_lock_clear (an administrator's unlock) and deleting the user end it.
  */
 int kw_lock_auto(struct kw_state *st, uid_t uid, long long now, const struct kw_lock_backoff *b,

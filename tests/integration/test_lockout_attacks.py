@@ -250,3 +250,25 @@ def test_root_asking_for_an_unknown_name_leaves_no_pseudonym(pam_broker):
     assert "carol" not in kept and "hunter2x" not in kept, kept
     rows = pb.b.audit_rows("action = 'login' AND user = 'root'")
     assert len(rows) == 2 and all(r["resource"] == "user/~unknown" for r in rows), rows
+
+
+# --------------------------------------------------------------------------
+# A locked user cannot trade an administrator's lock for a shorter one
+# --------------------------------------------------------------------------
+
+def test_locked_user_cannot_shorten_an_admin_lock(mfa_broker):
+    b = mfa_broker(block_rules())
+    with UserConn(b, "alice") as a:
+        token = assert_ok(a.call("login", {"code": totp(b.enrolled["alice"]["secret"],
+                                                        b.clock.now())}))["session"]
+        with b.connect() as c:
+            assert_ok(c.call("user.lock", {"user": "alice", "message": "left the team"}))
+        # Her refusals reach the suspicious_activity block threshold ...
+        for _ in range(BLOCK_AT):
+            assert_error(a.call("check", CHECK, session=token), "session_required")
+    # ... which opens an incident, but the lock stays the administrator's.
+    (inc,) = incidents(b)
+    assert (inc["user"], inc["type"]) == ("alice", "suspicious_activity"), inc
+    acct = account(b, "alice")
+    assert acct["locked"] is True and acct["until"] is None, acct
+    assert "left the team" in acct["message"], acct

@@ -134,6 +134,31 @@ test_unlock_and_user_deletion_forget_the_back_off(void **state)
 }
 
 static void
+test_a_longer_lock_is_not_cut_short(void **state)
+{
+	struct kw_test_fx *fx = *state;
+	long long until = 0, repeat = -1;
+	struct kw_lock l;
+
+	/* An administrator's lock until unlocked stays so, message and author too. */
+	assert_int_equal(kw_lock_set(fx->state, ALICE, 1000, -1, "left the team", "root"), 0);
+	assert_int_equal(kw_lock_auto(fx->state, ALICE, 1010, &policy, "suspicious activity",
+	    &until, &repeat), 0);
+	assert_int_equal(until, -1);
+	assert_int_equal(kw_lock_get(fx->state, ALICE, 99999, &l), 0);
+	assert_true(l.locked);
+	assert_int_equal(l.until, -1);
+	assert_string_equal(l.message, "left the team");
+	assert_string_equal(l.by, "root");
+	/* One that ends later than the automatic lock would, likewise. */
+	assert_int_equal(kw_lock_set(fx->state, BOB, 1000, 5000, "review", "root"), 0);
+	assert_int_equal(kw_lock_auto(fx->state, BOB, 1010, &policy, "m", &until, &repeat), 0);
+	assert_int_equal(until, 5000);
+	assert_int_equal(kw_lock_get(fx->state, BOB, 1011, &l), 0);
+	assert_string_equal(l.by, "root");
+}
+
+static void
 test_until_unlocked_locks_repeat_too(void **state)
 {
 	struct kw_test_fx *fx = *state;
@@ -160,6 +185,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_a_lock_while_locked_repeats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unlock_and_user_deletion_forget_the_back_off,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_longer_lock_is_not_cut_short, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_until_unlocked_locks_repeat_too, setup,
 		    teardown),
 	};
