@@ -37,6 +37,7 @@
 #include "broker/accounts/roles.h"
 #include "broker/core/listener.h"
 #include "broker/store/state.h"
+#include "broker/store/users.h"
 #include "broker/login/totp.h"
 #include "common/wipe_alloc.h"
 
@@ -146,6 +147,15 @@ audit_options(const struct kw_services *svc, struct kw_audit_options *o, char *l
 		return KW_ERR_CONFIG;
 	}
 	return 0;
+}
+
+/* The audit store's question: is name a registered user (else it gets no pseudonym)? */
+static bool
+registered(const char *name, void *ctx)
+{
+	struct kw_user u;
+
+	return kw_user_by_name(ctx, name, &u) == 0;
 }
 
 /* Hold the audit store against the head the state store remembers from the last run. */
@@ -281,8 +291,13 @@ open_data_dir(struct kw_services *svc)
 	}
 	if (audit_options(svc, &aopt, log_path, sizeof(log_path)) < 0)
 		return EXIT_CONFIG;
-	if ((r = kw_state_open(svc->data_dir, &svc->state, err, sizeof(err))) < 0 ||
-	    (r = kw_audit_open(svc->data_dir, &aopt, &svc->audit, err, sizeof(err))) < 0) {
+	if ((r = kw_state_open(svc->data_dir, &svc->state, err, sizeof(err))) < 0) {
+		kw_log_error("%s", err);
+		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+	}
+	aopt.registered = registered;
+	aopt.registered_ctx = svc->state;
+	if ((r = kw_audit_open(svc->data_dir, &aopt, &svc->audit, err, sizeof(err))) < 0) {
 		kw_log_error("%s", err);
 		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	}
@@ -428,6 +443,11 @@ main(int argc, char **argv)
 	if (!kw_config_bool(svc.cfg, "security.audit.enabled"))
 		kw_log_warn("config: security.audit.enabled is false, but keywarden audits "
 		    "every request regardless");
+	if (check_only && kw_monitor_check_config(svc.cfg, err, sizeof(err)) < 0) {
+		kw_log_error("config: %s", err);
+		kw_config_free(svc.cfg);
+		return EXIT_CONFIG;
+	}
 	if (check_only) {
 		printf("%s: configuration is valid\n", config);
 		kw_config_free(svc.cfg);

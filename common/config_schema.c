@@ -186,6 +186,12 @@ static const struct kw_config_key schema[] = {
 	     "failed logins count towards a lock within this time"),
 	{ "security.authentication.lockout.duration", KW_CT_INT, "900", "a number of seconds", 0,
 	  365 * DAY, NULL, false, false, "how long a lock after failed logins lasts (0: until unlocked)" },
+	COUNT("security.authentication.lockout.backoffFactor", "2", 1, 16,
+	      "each automatic lock that repeats an earlier one lasts this many times longer (1: as long)"),
+	SECS("security.authentication.lockout.maxDuration", "86400", 1, 365 * DAY,
+	     "no automatic lock lasts longer (at least lockout.duration)"),
+	SECS("security.authentication.lockout.backoffWindow", "86400", 1, 365 * DAY,
+	     "a lock within this time of the end of the last one repeats it"),
 	BOOL("security.authorization.rbac.enabled", "true", "role-based access control"),
 	{ "security.authorization.rbac.roles", KW_CT_ROLES,
 	  "{\"developer\": {\"permissions\": [\"read\", \"write\", \"execute\"]},"

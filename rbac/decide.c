@@ -39,12 +39,18 @@ granted(const struct kw_subject *s, const char *verb, const char *resource)
 }
 
 bool
+kw_rbac_may_act_for(const struct kw_caller *caller, const char *user)
+{
+	return caller->uid == 0 || (caller->user && strcmp(user, caller->user) == 0);
+}
+
+bool
 kw_rbac_decide(const struct kw_caller *caller, const struct kw_subject *subject,
     const char *verb, const char *resource, char *reason, size_t reason_len)
 {
 	bool self = strcmp(subject->user, caller->user) == 0;
 
-	if (!self && caller->uid != 0) {
+	if (!kw_rbac_may_act_for(caller, subject->user)) {
 		snprintf(reason, reason_len, "acting for another user needs root");
 		return false;
 	}

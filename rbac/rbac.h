@@ -52,6 +52,14 @@ struct kw_subject {
 int kw_rbac_compile(json_t *permissions, struct kw_perm **ret_perms, size_t *ret_n)
 	KW_WUR KW_NONNULL(2, 3);
 
+/*
+ * Whether caller may act for user at all (kw_rbac_decide's first rule):
+ * for itself, and uid 0 (sshd, sudo) for anyone.  Refusals of a request
+ * for user count against user only when this holds, else against caller.
+ */
+bool kw_rbac_may_act_for(const struct kw_caller *caller, const char *user)
+	KW_WUR KW_NONNULL(1, 2);
+
 bool kw_rbac_decide(const struct kw_caller *caller, const struct kw_subject *subject,
     const char *verb, const char *resource, char *reason, size_t reason_len)
 	KW_WUR KW_NONNULL(1, 2, 3, 5);

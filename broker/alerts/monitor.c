@@ -1,11 +1,13 @@
 /*
  * monitor.c - alerts and incidents (see monitor.h).
  *
- * Refusals are counted in memory, per user, in a ring of time buckets
- * (TRACK_BUCKETS of them spanning the longest window): bounded memory
- * whatever the threshold, exact to within one bucket.  At most TRACK_MAX
- * users are tracked; the one seen least recently makes room.  Counts and
- * rate limits start afresh when the broker restarts.
+ * Refusals are counted in memory, per uid (tracks.h: a ring of time
+ * buckets spanning the longest window).  At most TRACK_MAX uids are
+ * tracked; a track gives its place up only when idle, so one uid never
+ * pushes another's count out.  Should every place hold a live count, a
+ * further uid's refusals go uncounted and a monitor_full notice says so
+ * (fail loud: nobody's count is lost silently).  Counts and rate limits
+ * start afresh when the broker restarts.
  *
  * Times are the broker's wall clock (kw_now), which libfaketime moves in
  * tests.
@@ -21,6 +23,7 @@
 #include "common/clock.h"
 #include "common/fsutil.h"
 #include "broker/alerts/incidents.h"
+#include "broker/alerts/tracks.h"
 #include "client/keywarden.h"
 #include "broker/store/locks.h"
 #include "common/log.h"
@@ -30,37 +33,18 @@
 #include "broker/login/sessions.h"
 #include "broker/store/users.h"
 
-#define TRACK_MAX	1024
-#define TRACK_BUCKETS	32
+#define TRACK_MAX	16384
 #define NOTIFY_TIMEOUT_S 10
 #define STOP_GRACE_MS	3000
 
 enum alert_type { ALERT_SUSPICIOUS, ALERT_FAILED_AUTH, ALERT_TYPES };
-
-/* When an alert of one kind last went out, and how many were held back since. */
-struct rate {
-	bool raised;
-	long long last;
-	long long suppressed;
-};
-
-struct bucket {
-	long long slot;		/* time / width */
-	unsigned count;
-};
-
-struct track {
-	char name[65];		/* "" when free */
-	long long seen;
-	struct bucket b[TRACK_BUCKETS];
-	struct rate rate[ALERT_TYPES];
-};
+_Static_assert(ALERT_TYPES <= KW_TRACK_RATES, "a rate limit per alert type and uid");
 
 struct kw_monitor {
 	struct kw_notifier *notifier;
-	struct track *tracks;		/* TRACK_MAX */
-	long long width;		/* seconds per bucket */
-	struct rate audit_rate;
+	struct kw_tracks *tracks;	/* per uid, at most TRACK_MAX */
+	struct kw_track_rate audit_rate;
+	struct kw_track_rate full_rate;	/* monitor_full notices */
 	bool audit_alerted;		/* an audit_unavailable alert went out, no recovery yet */
 	bool busy;			/* raising an alert (its own records must not count) */
 };
@@ -72,7 +56,22 @@ struct alert {
 	long long count, threshold, suppressed;
 	char incident[KW_INCIDENT_ID_SIZE];	/* "" when none opened */
 	json_t *actions;			/* borrowed; NULL when none */
+	bool locked;				/* the block locked the account: */
+	long long lock_duration;		/* for so long (0: until unlocked), */
+	long long lock_repeat;			/* repeating that many locks before */
 };
+
+/* What a lock an alert made says in records: its duration (null: until
+   unlocked) and which repeat it is (0: a first lock).  Nothing without one. */
+static void
+lock_details(const struct alert *al, json_t *meta)
+{
+	if (!al->locked)
+		return;
+	json_object_set_new(meta, "lock_duration", al->lock_duration > 0 ?
+	    json_integer(al->lock_duration) : json_null());
+	json_object_set_new(meta, "lock_repeat", json_integer(al->lock_repeat));
+}
 
 static enum alert_type
 type_of(const char *name)
@@ -104,65 +103,10 @@ rule_threshold(const struct kw_config *cfg, const char *type, const char *action
 	return 0;
 }
 
-/* ---- counting ---------------------------------------------------------- */
-
-static struct track *
-track_get(struct kw_monitor *m, const char *user, long long now)
-{
-	struct track *t = NULL, *oldest = &m->tracks[0];
-
-	for (size_t i = 0; i < TRACK_MAX && !t; i++) {
-		struct track *c = &m->tracks[i];
-		if (strcmp(c->name, user) == 0)
-			t = c;
-		else if (!c->name[0] || (oldest->name[0] && c->seen < oldest->seen))
-			oldest = c;
-	}
-	if (!t) {
-		t = oldest;
-		memset(t, 0, sizeof(*t));
-		snprintf(t->name, sizeof(t->name), "%s", user);
-	}
-	t->seen = now;
-	return t;
-}
-
-static void
-track_add(const struct kw_monitor *m, struct track *t, long long now)
-{
-	long long slot = now / m->width;
-	struct bucket *bk = &t->b[slot % TRACK_BUCKETS];
-
-	if (bk->slot != slot) {
-		bk->slot = slot;
-		bk->count = 0;
-	}
-	bk->count++;
-}
-
-/* Refusals within the last `window` seconds (to within one bucket). */
-static long long
-track_count(const struct kw_monitor *m, const struct track *t, long long now, long long window)
-{
-	long long slot = now / m->width, span = (window + m->width - 1) / m->width, n = 0;
-
-	if (span > TRACK_BUCKETS)
-		span = TRACK_BUCKETS;
-	for (size_t i = 0; i < TRACK_BUCKETS; i++)
-		if (t->b[i].count && t->b[i].slot <= slot && t->b[i].slot > slot - span)
-			n += t->b[i].count;
-	return n;
-}
-
-static void
-track_reset(struct track *t)
-{
-	memset(t->b, 0, sizeof(t->b));
-}
-
 /* May an alert go out now?  If not it is counted; if so *ret_suppressed says how many were held. */
 static bool
-rate_allows(const struct kw_services *svc, struct rate *r, long long now, long long *ret_suppressed)
+rate_allows(const struct kw_services *svc, struct kw_track_rate *r, long long now,
+    long long *ret_suppressed)
 {
 	long long period = kw_config_int(svc->cfg, "security.monitoring.rateLimit");
 
@@ -280,6 +224,7 @@ audit_alert(struct kw_services *svc, const struct alert *al, json_t *delivery)
 		return KW_ERR_NOMEM;
 	if (al->incident[0])
 		json_object_set_new(meta, "incident", json_string(al->incident));
+	lock_details(al, meta);
 	r = audit(svc, al->user, al->uid, "alert", resource, meta);
 	json_decref(meta);
 	return r;
@@ -288,8 +233,8 @@ audit_alert(struct kw_services *svc, const struct alert *al, json_t *delivery)
 /* ---- suspicious activity ----------------------------------------------- */
 
 static void
-raise_notify(struct kw_services *svc, struct track *t, const char *user, uid_t uid, long long count,
-    long long threshold, long long now)
+raise_notify(struct kw_services *svc, struct kw_track *t, const char *user, uid_t uid,
+    long long count, long long threshold, long long now)
 {
 	struct alert al = { .type = "suspicious_activity", .action = "notify", .user = user,
 		.uid = uid, .count = count, .threshold = threshold };
@@ -306,43 +251,46 @@ raise_notify(struct kw_services *svc, struct track *t, const char *user, uid_t u
 }
 
 static void
-raise_block(struct kw_services *svc, struct track *t, const char *user, uid_t uid, long long count)
+raise_block(struct kw_services *svc, struct kw_track *t, const char *user, uid_t uid,
+    long long count)
 {
-	struct kw_user u;
 	json_t *meta = json_object();
 
-	/* Only a registered user has an account to lock; uid comes from the record. */
-	if (kw_user_by_name(svc->state, user, &u) == 0)
-		uid = u.uid;
+	/* Only a registered user has an account to lock (lock_account looks uid up). */
 	if (meta && kw_monitor_block(svc, user, uid, "suspicious_activity", count, meta) < 0)
 		kw_log_error("blocking %.64s after suspicious activity failed", user);
 	json_decref(meta);
 	/* Counting starts afresh: the next block needs as many refusals again. */
-	track_reset(t);
+	kw_track_reset(t);
 }
+
+static void monitor_full(struct kw_services *svc, uid_t uid, long long now);
 
 static void
 recorded(struct kw_services *svc, const char *user, uid_t uid, const char *result)
 {
 	struct kw_monitor *m = svc->monitor;
 	long long now = kw_now();
-	struct track *t;
+	struct kw_track *t;
 	json_t *rule;
 	size_t i;
 
 	if (!m || m->busy || !user || !user[0] || strcmp(result, "denied") != 0 ||
 	    !kw_config_bool(svc->cfg, "security.monitoring.enabled"))
 		return;
+	if (!(t = kw_tracks_get(m->tracks, uid, now))) {
+		monitor_full(svc, uid, now);
+		return;
+	}
 	m->busy = true;
-	t = track_get(m, user, now);
-	track_add(m, t, now);
+	kw_track_add(m->tracks, t, now);
 	json_array_foreach(kw_config_get(svc->cfg, "security.monitoring.alerts"), i, rule) {
 		long long threshold = json_integer_value(json_object_get(rule, "threshold"));
 		long long count;
 
 		if (strcmp(json_string_value(json_object_get(rule, "type")), "suspicious_activity") != 0)
 			continue;
-		count = track_count(m, t, now, rule_window(svc->cfg, rule));
+		count = kw_track_count(m->tracks, t, now, rule_window(svc->cfg, rule));
 		if (count < threshold)
 			continue;
 		if (strcmp(json_string_value(json_object_get(rule, "action")), "block") == 0)
@@ -355,28 +303,42 @@ recorded(struct kw_services *svc, const char *user, uid_t uid, const char *resul
 
 /* ---- blocks and incidents ---------------------------------------------- */
 
-/* Lock uid (if registered) and end its sessions; *ret_locked says whether it was. */
-static int
-lock_account(struct kw_services *svc, uid_t uid, const char *type, long long count,
-    long long threshold, long long now, bool *ret_locked, int *ret_ended)
+/* The back-off of automatic locks (security.authentication.lockout.*). */
+static struct kw_lock_backoff
+lock_backoff(const struct kw_config *cfg)
 {
-	long long until = -1;
+	return (struct kw_lock_backoff){
+		.duration = kw_config_int(cfg, "security.authentication.lockout.duration"),
+		.factor = kw_config_int(cfg, "security.authentication.lockout.backoffFactor"),
+		.max = kw_config_int(cfg, "security.authentication.lockout.maxDuration"),
+		.window = kw_config_int(cfg, "security.authentication.lockout.backoffWindow"),
+	};
+}
+
+/*
+ * Lock al's uid (if registered), for longer when it repeats an earlier
+ * automatic lock, and end its sessions; al->locked says whether it was.
+ */
+static int
+lock_account(struct kw_services *svc, struct alert *al, long long now, int *ret_ended)
+{
+	struct kw_lock_backoff b = lock_backoff(svc->cfg);
+	long long until;
 	struct kw_user u;
 	int r;
 
-	*ret_locked = false;
 	*ret_ended = 0;
-	if ((r = kw_user_by_uid(svc->state, uid, &u)) == KW_ERR_NOT_FOUND)
+	if ((r = kw_user_by_uid(svc->state, al->uid, &u)) == KW_ERR_NOT_FOUND)
 		return 0;
 	if (r < 0)
 		return r;
-	(void)kw_lock_due(count, threshold, now,
-	    kw_config_int(svc->cfg, "security.authentication.lockout.duration"), &until);
-	if ((r = kw_lock_set(svc->state, uid, now, until, strcmp(type, "failed_authentication") == 0 ?
-	    "too many failed logins" : "suspicious activity", "keywarden")) < 0 ||
-	    (r = kw_session_revoke_uid(svc->state, uid, ret_ended)) < 0)
+	if ((r = kw_lock_auto(svc->state, u.uid, now, &b, strcmp(al->type,
+	    "failed_authentication") == 0 ? "too many failed logins" : "suspicious activity",
+	    &until, &al->lock_repeat)) < 0 ||
+	    (r = kw_session_revoke_uid(svc->state, u.uid, ret_ended)) < 0)
 		return r;
-	*ret_locked = true;
+	al->locked = true;
+	al->lock_duration = until < 0 ? 0 : until - now;
 	return 0;
 }
 
@@ -468,6 +430,7 @@ open_incident(struct kw_services *svc, struct alert *al, json_t **ret_delivery)
 		goto out;
 	}
 	json_object_set_new(meta, "user", json_string(al->user));
+	lock_details(al, meta);
 	r = audit(svc, al->user, al->uid, "incident.open", resource, meta);
 	json_decref(meta);
  out:
@@ -488,26 +451,27 @@ kw_monitor_block(struct kw_services *svc, const char *user, uid_t uid, const cha
 	struct alert al = { .type = type, .action = "block", .user = user, .uid = uid,
 		.count = count, .threshold = rule_threshold(svc->cfg, type, "block") };
 	long long now = kw_now();
+	struct kw_track *t;
 	json_t *delivery = NULL;
-	bool locked = false, announce = true, was_busy = m ? m->busy : false;
+	bool announce = true, was_busy = m ? m->busy : false;
 	int r, ended = 0;
 
 	if (!(al.actions = json_array()))
 		return KW_ERR_NOMEM;
 	if (m)
 		m->busy = true;
-	if (lock && (r = lock_account(svc, uid, type, count, al.threshold, now, &locked, &ended)) < 0)
+	if (lock && (r = lock_account(svc, &al, now, &ended)) < 0)
 		goto out;
-	json_object_set_new(meta, "locked", json_boolean(locked));
-	if (locked) {
+	json_object_set_new(meta, "locked", json_boolean(al.locked));
+	lock_details(&al, meta);
+	if (al.locked) {
 		json_object_set_new(meta, "sessions_ended", json_integer(ended));
 		json_array_append_new(al.actions, json_string("locked"));
 		json_array_append_new(al.actions, json_string("sessions_revoked"));
 	}
 	/* An incident is never rate-limited: each one is news.  A bare block is an alert like any. */
-	if (m && !incidents)
-		announce = rate_allows(svc, &track_get(m, user, now)->rate[type_of(type)], now,
-		    &al.suppressed);
+	if (m && !incidents && (t = kw_tracks_get(m->tracks, uid, now)))
+		announce = rate_allows(svc, &t->rate[type_of(type)], now, &al.suppressed);
 	if (incidents) {
 		if ((r = open_incident(svc, &al, &delivery)) < 0)
 			goto out;
@@ -518,7 +482,7 @@ kw_monitor_block(struct kw_services *svc, const char *user, uid_t uid, const cha
 	r = announce ? audit_alert(svc, &al, delivery) : 0;
 	if (announce)
 		kw_log_warn("alert %s for %.64s: %lld (threshold %lld), %s", type, user, count,
-		    al.threshold, locked ? "account locked" : "not locked");
+		    al.threshold, al.locked ? "account locked" : "not locked");
  out:
 	if (m)
 		m->busy = was_busy;
@@ -527,10 +491,12 @@ kw_monitor_block(struct kw_services *svc, const char *user, uid_t uid, const cha
 	return r;
 }
 
-/* ---- the audit store --------------------------------------------------- */
+/* ---- the broker's own alerts -------------------------------------------- */
 
+/* An alert about keywardend itself (type, why), then what it means (then). */
 static void
-audit_notice(struct kw_services *svc, const char *type, const char *why, long long suppressed)
+notice(struct kw_services *svc, const char *type, const char *why, long long suppressed,
+    const char *then)
 {
 	const char *to = kw_config_str(svc->cfg, "security.monitoring.notificationEmail");
 	struct kw_notifier *n = svc->monitor->notifier;
@@ -541,9 +507,7 @@ audit_notice(struct kw_services *svc, const char *type, const char *why, long lo
 	kw_now_rfc3339(ts);
 	if (to[0] && asprintf(&body, "keywarden: %s.\n\nReason:     %s\nSuppressed: %lld earlier "
 	    "alert(s) within security.monitoring.rateLimit\nTime:       %s\n\n%s\n", type, why,
-	    suppressed, ts, strcmp(type, "audit_unavailable") == 0 ?
-	    "Requests are refused until the audit store accepts records again (fail closed)." :
-	    "The audit store accepts records again.") >= 0) {
+	    suppressed, ts, then) >= 0) {
 		snprintf(subject, sizeof(subject), "[keywarden] ALERT %s for keywardend", type);
 		(void)kw_notifier_mail(n, to, subject, body);
 	}
@@ -565,7 +529,8 @@ audit_failed(struct kw_services *svc, const char *why)
 		return;
 	kw_log_error("alert audit_unavailable: %s (requests are refused)", why);
 	m->audit_alerted = true;
-	audit_notice(svc, "audit_unavailable", why, suppressed);
+	notice(svc, "audit_unavailable", why, suppressed,
+	    "Requests are refused until the audit store accepts records again (fail closed).");
 }
 
 static void
@@ -577,14 +542,43 @@ audit_recovered(struct kw_services *svc)
 		return;
 	m->audit_alerted = false;
 	kw_log_warn("the audit store accepts records again");
-	audit_notice(svc, "audit_recovered", "the audit store accepts records again", 0);
+	notice(svc, "audit_recovered", "the audit store accepts records again", 0,
+	    "The audit store accepts records again.");
+}
+
+/*
+ * Every place of the table holds a live count, so uid's refusal goes
+ * uncounted: pushing another uid's count out instead would let one caller
+ * wipe another's slate.  Said at most once per rateLimit: the log, an
+ * "alert" record of the broker's own, mail and webhook.
+ */
+static void
+monitor_full(struct kw_services *svc, uid_t uid, long long now)
+{
+	struct kw_monitor *m = svc->monitor;
+	long long suppressed = 0;
+	char why[160];
+	json_t *meta;
+
+	if (!rate_allows(svc, &m->full_rate, now, &suppressed))
+		return;
+	snprintf(why, sizeof(why), "%zu uids with recent refusals are tracked already; "
+	    "refusals of uid %u are not counted", kw_tracks_used(m->tracks), (unsigned)uid);
+	kw_log_error("alert monitor_full: %s", why);
+	meta = json_pack("{s:s, s:I, s:I, s:I}", "type", "monitor_full", "uid", (json_int_t)uid,
+	    "tracked", (json_int_t)kw_tracks_used(m->tracks), "suppressed", (json_int_t)suppressed);
+	if (!meta || audit(svc, NULL, 0, "alert", "monitor", meta) < 0)
+		kw_log_error("the monitor_full alert could not be audited");
+	json_decref(meta);
+	notice(svc, "monitor_full", why, suppressed, "Refusals of further uids are not counted "
+	    "until tracked ones have had none for security.monitoring.window.");
 }
 
 /* ---- life ---------------------------------------------------------------- */
 
-/* The bucket width that lets the longest suspicious_activity window fit the ring. */
+/* The longest window a suspicious_activity count looks back over. */
 static long long
-bucket_width(const struct kw_config *cfg)
+longest_window(const struct kw_config *cfg)
 {
 	long long longest = kw_config_int(cfg, "security.monitoring.window");
 	json_t *rule;
@@ -593,7 +587,42 @@ bucket_width(const struct kw_config *cfg)
 	json_array_foreach(kw_config_get(cfg, "security.monitoring.alerts"), i, rule)
 		if (rule_window(cfg, rule) > longest)
 			longest = rule_window(cfg, rule);
-	return longest / TRACK_BUCKETS + 1;
+	return longest;
+}
+
+/*
+ * The tracks: buckets wide enough for the longest window to fit the ring; a
+ * track is idle (its place free) once nothing was counted within that window
+ * and no alert about it is still rate-limited.
+ */
+static int
+tracks_new(const struct kw_config *cfg, struct kw_tracks **ret_tracks)
+{
+	long long longest = longest_window(cfg);
+	long long rate = kw_config_int(cfg, "security.monitoring.rateLimit");
+
+	return kw_tracks_new(TRACK_MAX, longest / KW_TRACK_BUCKETS + 1,
+	    rate > longest ? rate : longest, ret_tracks);
+}
+
+static int check_urls(const struct kw_config *cfg, char *err, size_t err_len);
+
+int
+kw_monitor_check_config(const struct kw_config *cfg, char *err, size_t err_len)
+{
+	long long duration = kw_config_int(cfg, "security.authentication.lockout.duration");
+	long long max = kw_config_int(cfg, "security.authentication.lockout.maxDuration");
+	int r;
+
+	if ((r = check_urls(cfg, err, err_len)) < 0)
+		return r;
+	/* A cap below the first lock could not be honoured: say so rather than ignore it. */
+	if (duration > 0 && max < duration) {
+		snprintf(err, err_len, "security.authentication.lockout.maxDuration (%lld) must not "
+		    "be shorter than security.authentication.lockout.duration (%lld)", max, duration);
+		return KW_ERR_CONFIG;
+	}
+	return 0;
 }
 
 static int
@@ -629,16 +658,15 @@ kw_monitor_open(struct kw_services *svc, struct kw_monitor **ret_monitor, char *
 	struct kw_monitor *m;
 	int r;
 
-	if ((r = check_urls(svc->cfg, err, err_len)) < 0)
+	if ((r = kw_monitor_check_config(svc->cfg, err, err_len)) < 0)
 		return r;
-	if (!(m = calloc(1, sizeof(*m))) || !(m->tracks = calloc(TRACK_MAX, sizeof(*m->tracks)))) {
+	if (!(m = calloc(1, sizeof(*m))) || tracks_new(svc->cfg, &m->tracks) < 0) {
 		free(m);
 		snprintf(err, err_len, "out of memory");
 		return KW_ERR_NOMEM;
 	}
-	m->width = bucket_width(svc->cfg);
 	if ((r = kw_notifier_start(&opt, &m->notifier, err, err_len)) < 0) {
-		free(m->tracks);
+		kw_tracks_free(m->tracks);
 		free(m);
 		return r;
 	}
@@ -652,7 +680,7 @@ kw_monitor_close(struct kw_monitor *m)
 	if (!m)
 		return;
 	kw_notifier_stop(m->notifier, STOP_GRACE_MS);
-	free(m->tracks);
+	kw_tracks_free(m->tracks);
 	free(m);
 }
 

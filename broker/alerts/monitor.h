@@ -15,8 +15,17 @@
 
 #include "common/macros.h"
 
+struct kw_config;
 struct kw_services;
 struct kw_monitor;
+
+/*
+ * The settings the monitor needs beyond each key's own check (mail and
+ * webhook URLs; a lockout.maxDuration not below lockout.duration).  0, or
+ * KW_ERR_CONFIG with err set.  kw_monitor_open checks them too.
+ */
+int kw_monitor_check_config(const struct kw_config *cfg, char *err, size_t err_len)
+	KW_WUR KW_NONNULL(1, 2);
 
 /* Start the monitor and its notifier thread.  0, or an error with err set. */
 int kw_monitor_open(struct kw_services *svc, struct kw_monitor **ret_monitor, char *err,

@@ -617,9 +617,31 @@ struct names {
 	size_t n;
 };
 
-/* Remember name -> pseudonym for the record being written (uid: the caller's, or -1). */
+/*
+ * The pseudonym of a name a record is about: its own, made now for a
+ * registered user that has none yet, else KW_UNKNOWN_SUBJECT -- a name
+ * anyone can type must not grow audit_subjects, nor outlive erasure.
+ */
+static int
+target(struct kw_audit *a, const char *name, char out[KW_PSEUDONYM_SIZE])
+{
+	int r = subject(a, name, -1, false, out);
+
+	if (r != KW_ERR_NOT_FOUND)
+		return r;
+	if (!a->opt.registered || a->opt.registered(name, a->opt.registered_ctx))
+		return subject(a, name, -1, true, out);
+	snprintf(out, KW_PSEUDONYM_SIZE, "%s", KW_UNKNOWN_SUBJECT);
+	return 0;
+}
+
+/*
+ * Remember name -> pseudonym for the record being written: the caller's
+ * (caller; uid its uid, or -1 for the broker's own records), or a name the
+ * record is about.
+ */
 static const char *
-pseudonymise(struct kw_audit *a, struct names *nm, const char *name, long long uid)
+pseudonymise(struct kw_audit *a, struct names *nm, const char *name, bool caller, long long uid)
 {
 	if (!name || !*name || name[0] == '~')
 		return name;
@@ -627,7 +649,8 @@ pseudonymise(struct kw_audit *a, struct names *nm, const char *name, long long u
 		if (strcmp(nm->name[i], name) == 0)
 			return nm->pseud[i];
 	if (nm->n == KW_ELEMENTSOF(nm->name) || strlen(name) >= sizeof(nm->name[0]) ||
-	    subject(a, name, uid, true, nm->pseud[nm->n]) < 0)
+	    (caller ? subject(a, name, uid, true, nm->pseud[nm->n]) :
+	    target(a, name, nm->pseud[nm->n])) < 0)
 		return NULL;
 	snprintf(nm->name[nm->n], sizeof(nm->name[0]), "%s", name);
 	return nm->pseud[nm->n++];
@@ -658,7 +681,7 @@ stored_metadata(struct kw_audit *a, const struct kw_audit_record *rec, struct na
 	for (size_t i = 0; i < KW_ELEMENTSOF(named); i++) {
 		if (!(v = json_string_value(json_object_get(m, named[i]))))
 			continue;
-		const char *p = pseudonymise(a, nm, v, -1);
+		const char *p = pseudonymise(a, nm, v, false, -1);
 		if (!p)
 			goto out;
 		json_object_set_new(m, named[i], json_string(p));
@@ -704,7 +727,7 @@ append(struct kw_audit *a, const struct kw_audit_record *rec)
 {
 	struct names nm = { .n = 0 };
 	char ts[KW_RFC3339_LEN], resource[320];
-	const char *user = "", *res = rec->resource, *who = rec->user ? rec->user : a->owner;
+	const char *user = "", *res = rec->resource, *who = rec->user ? rec->user : a->owner, *p;
 	_cleanup_free_ char *meta = NULL;
 	struct kw_audit_fields f;
 	uint8_t hash[KW_AUDIT_HASH_LEN];
@@ -713,18 +736,17 @@ append(struct kw_audit *a, const struct kw_audit_record *rec)
 	/* Records without a caller (start, daily prune) are the broker's own.  The
 	   caller's uid belongs with the name (audit_subjects), never in the record. */
 	long long uid = rec->user ? (long long)rec->uid : -1;
-	if (a->opt.include_user && *who && !(user = pseudonymise(a, &nm, who, uid)))
+	/* The caller's name may appear in reasons even when includeUser is off. */
+	if (*who && !(p = pseudonymise(a, &nm, who, true, uid)))
 		goto fail;
+	if (*who && a->opt.include_user)
+		user = p;
 	if (res && strncmp(res, "user/", 5) == 0 && res[5] && res[5] != '~') {
-		const char *p = pseudonymise(a, &nm, res + 5, -1);
-		if (!p)
+		if (!(p = pseudonymise(a, &nm, res + 5, false, -1)))
 			goto fail;
 		snprintf(resource, sizeof(resource), "user/%s", p);
 		res = resource;
 	}
-	/* The caller's name may appear in reasons even when includeUser is off. */
-	if (!a->opt.include_user && *who && !pseudonymise(a, &nm, who, uid))
-		goto fail;
 	if (!(meta = stored_metadata(a, rec, &nm)))
 		goto fail;
 

@@ -11,6 +11,8 @@
  * Users are named in records through pseudonyms ("~" and 20 hex digits)
  * kept in one table, audit_subjects; destroying a row there makes the
  * records about that person unlinkable while every hash still holds.
+ * Pseudonyms are made for callers and registered users only: a name a
+ * caller merely typed (made up, or a mistyped password) leaves no row.
  * With sealing on, metadata is stored as {"sealed": BASE64}: a libsodium
  * sealed box to the auditor's public key, which the broker cannot open.
  */
@@ -48,7 +50,15 @@ struct kw_audit_options {
 	unsigned char seal_pk[crypto_box_PUBLICKEYBYTES];
 	const char *log_file;	/* security.audit.logFile as a path, or NULL: committed
 				   records are appended there as JSON lines (stored form) */
+	/* Whether a name a record is about (not its caller) is a registered user:
+	   a name that is neither gets no pseudonym, and is recorded as
+	   KW_UNKNOWN_SUBJECT.  NULL: every name is. */
+	bool (*registered)(const char *name, void *ctx);
+	void *registered_ctx;
 };
+
+/* What records say in place of a name that is neither a caller nor a registered user. */
+#define KW_UNKNOWN_SUBJECT "~unknown"
 
 /* Filter of kw_audit_query; zero/NULL fields do not filter. */
 struct kw_audit_filter {

@@ -35,8 +35,8 @@ struct kw_batch_entry {
 
 /* A recorded refusal, as observers see it when the turn ends. */
 struct kw_batch_refusal {
-	char user[65];		/* whom it concerns (a name, never "") */
-	uid_t uid;		/* its uid, or (uid_t)-1 when not the caller's */
+	char user[65];		/* whom it counts against (a name, never "") */
+	uid_t uid;		/* that user's uid: the caller's, or a registered user's */
 	char action[48];
 	char result[8];		/* "denied" or "error" */
 };

@@ -317,6 +317,28 @@ wanted(struct kw_dispatcher *d, const struct kw_op *op, const char *action, int 
 	return false;
 }
 
+/*
+ * Tell the observers whom a recorded refusal counts against: the registered
+ * user it names when the caller may act for that user (root, for a login
+ * through sshd or sudo), else the caller -- also when the caller was refused
+ * precisely because it may not act for the user it named.  Either way by
+ * uid, so a name no one holds is never counted against anybody.
+ */
+static void
+note_refusal(struct kw_dispatcher *d, const struct kw_caller *who, const char *about,
+    const char *action, const char *result)
+{
+	struct kw_user u;
+
+	if (!who->user)
+		return;
+	if (about && strcmp(about, who->user) != 0 && kw_rbac_may_act_for(who, about) &&
+	    kw_user_by_name(d->svc->state, about, &u) == 0)
+		kw_batch_note_refusal(&d->batch, u.name, u.uid, action, result);
+	else
+		kw_batch_note_refusal(&d->batch, who->user, who->uid, action, result);
+}
+
 json_t *
 kw_dispatch_audited(struct kw_dispatcher *d, const struct kw_op *op,
     const struct kw_caller *who, json_int_t id, const char *action, const char *resource,
@@ -348,13 +370,9 @@ kw_dispatch_audited(struct kw_dispatcher *d, const struct kw_op *op,
 	}
 	kw_batch_enter(t);
 	r = kw_batch_audit_ok(t) ? kw_audit_write(d->svc->audit, &rec) : KW_ERR_AUDIT;
-	/* A refusal counts against the user it concerns (a login through sshd's
-	   root process concerns the user logging in), else against the caller. */
-	const char *about = json_string_value(json_object_get(meta, "user"));
-	if (r == 0 && err != 0 && (about || who->user))
-		kw_batch_note_refusal(t, about ? about : who->user,
-		    about && strcmp(about, who->user ? who->user : "") != 0 ? (uid_t)-1 : who->uid,
-		    action, rec.result);
+	if (r == 0 && err != 0)
+		note_refusal(d, who, json_string_value(json_object_get(meta, "user")), action,
+		    rec.result);
 	json_decref(own);
 	if (r < 0) {
 		kw_batch_note_write_failure(t);

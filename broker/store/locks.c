@@ -9,6 +9,21 @@
 #include "broker/store/locks.h"
 #include "broker/store/sql.h"
 
+/* Remove the lock and the failures (the back-off stays). */
+static int
+lift(struct kw_state *state, uid_t uid, bool *ret_was_locked)
+{
+	int r, n = 0;
+
+	if ((r = kw_sql_exec(state->db, &n, "DELETE FROM locks WHERE uid = ?", "i",
+	    (long long)uid)) < 0 ||
+	    (r = kw_lock_forget_failures(state, uid)) < 0)
+		return r;
+	if (ret_was_locked)
+		*ret_was_locked = n > 0;
+	return 0;
+}
+
 int
 kw_lock_get(struct kw_state *state, uid_t uid, long long now, struct kw_lock *ret_lock)
 {
@@ -31,8 +46,9 @@ kw_lock_get(struct kw_state *state, uid_t uid, long long now, struct kw_lock *re
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return KW_ERR_IO;
 	if (l.locked && l.until >= 0 && now >= l.until) {
-		/* The lock ran out: lift it, and start counting failures afresh. */
-		if ((r = kw_lock_clear(state, uid, NULL)) < 0)
+		/* The lock ran out: lift it, and start counting failures afresh (its
+		   back-off stays, for the next lock to repeat). */
+		if ((r = lift(state, uid, NULL)) < 0)
 			return r;
 		l.locked = false;
 	}
@@ -53,14 +69,72 @@ kw_lock_set(struct kw_state *state, uid_t uid, long long now, long long until, c
 int
 kw_lock_clear(struct kw_state *state, uid_t uid, bool *ret_was_locked)
 {
-	sqlite3 *db = state->db;
-	int r, n = 0;
+	int r;
 
-	if ((r = kw_sql_exec(db, &n, "DELETE FROM locks WHERE uid = ?", "i", (long long)uid)) < 0 ||
-	    (r = kw_lock_forget_failures(state, uid)) < 0)
+	if ((r = lift(state, uid, ret_was_locked)) < 0)
 		return r;
-	if (ret_was_locked)
-		*ret_was_locked = n > 0;
+	return kw_sql_exec(state->db, NULL, "DELETE FROM lock_backoff WHERE uid = ?", "i",
+	    (long long)uid);
+}
+
+long long
+kw_lock_backoff_duration(const struct kw_lock_backoff *b, long long repeat)
+{
+	long long d = b->duration, max = b->max > b->duration ? b->max : b->duration;
+
+	/* Multiplied step by step, so nothing overflows on the way to max. */
+	for (long long i = 0; b->factor > 1 && d > 0 && i < repeat && d < max; i++)
+		d = d > max / b->factor ? max : d * b->factor;
+	return d < max ? d : max;
+}
+
+/* The last automatic lock's repeat number and end (-1: until unlocked); *ret_found. */
+static int
+backoff_get(struct kw_state *state, uid_t uid, long long *ret_repeat, long long *ret_until,
+    bool *ret_found)
+{
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	if ((r = kw_sql_prepare(state->db, &st, "SELECT repeat, IFNULL(until, -1) FROM lock_backoff "
+	    "WHERE uid = ?", "i", (long long)uid)) < 0)
+		return r;
+	rc = sqlite3_step(st);
+	*ret_found = rc == SQLITE_ROW;
+	if (rc == SQLITE_ROW) {
+		*ret_repeat = sqlite3_column_int64(st, 0);
+		*ret_until = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : KW_ERR_IO;
+}
+
+int
+kw_lock_auto(struct kw_state *state, uid_t uid, long long now, const struct kw_lock_backoff *b,
+    const char *message, long long *ret_until, long long *ret_repeat)
+{
+	long long repeat = 0, last = -1, until = -1;
+	struct kw_lock cur;
+	bool found;
+	int r;
+
+	if ((r = backoff_get(state, uid, &repeat, &last, &found)) < 0 ||
+	    (r = kw_lock_get(state, uid, now, &cur)) < 0)
+		return r;
+	/* A repeat: the last lock still holds, holds until unlocked, or ended lately. */
+	repeat = found && (last < 0 || now <= last + b->window) ? repeat + 1 : 0;
+	if (b->duration > 0)
+		until = now + kw_lock_backoff_duration(b, repeat);
+	/* A lock that holds longer (an administrator's until unlocked) is not cut short. */
+	if (cur.locked && (cur.until < 0 || (until >= 0 && cur.until >= until)))
+		until = cur.until;
+	else if ((r = kw_lock_set(state, uid, now, until, message, "keywarden")) < 0)
+		return r;
+	if ((r = kw_sql_exec(state->db, NULL, "INSERT OR REPLACE INTO lock_backoff (uid, repeat, "
+	    "until) VALUES (?, ?, NULLIF(?, -1))", "iii", (long long)uid, repeat, until)) < 0)
+		return r;
+	*ret_until = until;
+	*ret_repeat = repeat;
 	return 0;
 }
 

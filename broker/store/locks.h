@@ -28,7 +28,8 @@ int kw_lock_get(struct kw_state *st, uid_t uid, long long now, struct kw_lock *r
 int kw_lock_set(struct kw_state *st, uid_t uid, long long now, long long until, const char *message,
     const char *by) KW_WUR KW_NONNULL(1, 6);
 
-/* Lift the lock and forget the failures; *ret_was_locked (may be NULL). */
+/* Lift the lock and forget the failures and the back-off of automatic locks;
+   *ret_was_locked (may be NULL). */
 int kw_lock_clear(struct kw_state *st, uid_t uid, bool *ret_was_locked) KW_WUR KW_NONNULL(1);
 
 /*
@@ -41,6 +42,36 @@ int kw_lock_fail(struct kw_state *st, uid_t uid, long long now, long long interv
 
 /* Forget the failures of uid (after a good login). */
 int kw_lock_forget_failures(struct kw_state *st, uid_t uid) KW_WUR KW_NONNULL(1);
+
+/*
+ * How automatic locks grow when they come again and again
+ * (security.authentication.lockout.*): a lock that starts within `window`
+ * seconds of the end of the last automatic lock repeats it, and lasts
+ * `factor` times as long, up to `max` seconds.
+ */
+struct kw_lock_backoff {
+	long long duration;	/* the first lock (0: until an admin unlocks) */
+	long long factor;	/* 1: every lock lasts `duration` */
+	long long max;		/* no lock lasts longer (a lock lasts at least `duration`) */
+	long long window;
+};
+
+/* How long repeat number `repeat` (0: a first lock) lasts: duration * factor^repeat,
+   capped at max; 0 when duration is 0 (until unlocked). */
+long long kw_lock_backoff_duration(const struct kw_lock_backoff *b, long long repeat)
+	KW_NONNULL(1);
+
+/*
+ * Lock uid automatically at `now` (locked_by "keywarden"): a repeat of the
+ * last automatic lock when that one ended (or ends) within b->window of
+ * now, else a first lock, lasting as kw_lock_backoff_duration says.  A lock
+ * in place that holds longer (an administrator's) is kept as it is.
+ * *ret_until (< 0: until unlocked) and *ret_repeat (0 for a first lock).  The count survives the lock running
+ * out; kw_lock_clear (an administrator's unlock) and deleting the user end it.
+ */
+int kw_lock_auto(struct kw_state *st, uid_t uid, long long now, const struct kw_lock_backoff *b,
+    const char *message, long long *ret_until, long long *ret_repeat)
+	KW_WUR KW_NONNULL(1, 4, 5, 6, 7);
 
 /*
  * The arithmetic on its own, for tests: does a failure count of `count`

@@ -120,6 +120,18 @@ static const struct kw_migration state_migrations[] = {
 	  "  details   TEXT    NOT NULL DEFAULT '{}'"
 	  ");"
 	  "CREATE INDEX incidents_subject ON incidents (subject, id);" },
+	/*
+	 * Version 6: the back-off of automatic locks.  One row per user: how
+	 * many automatic locks in a row came before the last one (0: it was a
+	 * first), and when that one ended or ends (NULL: until unlocked).  It
+	 * outlives the lock it describes; an administrator's unlock removes it.
+	 */
+	{ 6,
+	  "CREATE TABLE lock_backoff ("
+	  "  uid    INTEGER PRIMARY KEY REFERENCES users (uid) ON DELETE CASCADE,"
+	  "  repeat INTEGER NOT NULL,"
+	  "  until  INTEGER"
+	  ");" },
 };
 
 const struct kw_migration *

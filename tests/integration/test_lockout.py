@@ -12,9 +12,9 @@ import re
 
 import pytest
 
-from conftest import assert_error, assert_ok, db_rows
-from users import (TOKEN_RE, TOTP_STEP, USERS, UserConn, epoch, id_broker, meta,
-                   mfa_broker, session_of, totp, wrong_code)  # noqa: F401 (fixtures)
+from conftest import assert_error, assert_ok, db_rows, deep_merge, run_broker_once
+from users import (NO_MFA_REQUIRED, TOKEN_RE, TOTP_STEP, USERS, UserConn, epoch,  # noqa: F401
+                   id_broker, meta, mfa_broker, session_of, totp, wrong_code)
 
 CHECK = {"action": "read", "resource": "key/demo"}
 
@@ -186,6 +186,95 @@ def test_success_clears_failures(mfa_broker):
         assert_error(lg.wrong(), "denied")
         assert_error(lg.wrong(), "denied")
         assert_error(lg.wrong(), "locked")
+
+
+# --------------------------------------------------------------------------
+# Repeated locks last longer (lockout.backoffFactor, maxDuration, backoffWindow)
+# --------------------------------------------------------------------------
+
+def lock_record(b, lg):
+    """The metadata of the last login of lg's connection that locked the account."""
+    rows = b.audit_rows("action = 'login' AND pid = ? AND metadata LIKE '%\"locked\":true%'",
+                        (lg.conn.pid,))
+    assert rows, "no locking login recorded"
+    return meta(rows[-1])
+
+
+def relock(b, lg, duration, repeat):
+    """Three wrong codes lock alice again: the lock lasts duration seconds (its
+    record and account's until say so) and is repeat number `repeat`."""
+    t0 = b.clock.now()
+    lock_after_three(lg)
+    until = epoch(account(b)["until"])
+    assert t0 + duration - 1 <= until <= b.clock.now() + duration + 1, (until, t0, duration)
+    m = lock_record(b, lg)
+    assert (m.get("lock_duration"), m.get("lock_repeat")) == (duration, repeat), m
+    inc = b.audit_rows("action = 'incident.open'")[-1]
+    assert (meta(inc).get("lock_duration"), meta(inc).get("lock_repeat")) == (duration,
+                                                                            repeat), inc
+    return until
+
+
+def still_locked_until(b, lg, until):
+    """Locked a few seconds before until, unlocked (a right code logs in) after it."""
+    b.clock.advance(int(until - b.clock.now()) - 5)
+    assert_error(lg.right(), "locked")
+    b.clock.advance(int(until - b.clock.now()) + 1)
+    lg.logged_in()
+
+
+def test_repeated_locks_last_longer(mfa_broker):
+    b = mfa_broker(lockout(duration=60))
+    with Login(b) as lg:
+        until = relock(b, lg, 60, 0)
+        still_locked_until(b, lg, until)
+        # The next lock, well within backoffWindow (a day) of the first one's
+        # end, lasts twice as long: 61 s on, where the first had ended, it holds.
+        until = relock(b, lg, 120, 1)
+        b.clock.advance(61)
+        err = assert_error(lg.right(), "locked")
+        assert "locked until" in err["message"], err
+        still_locked_until(b, lg, until)
+        until = relock(b, lg, 240, 2)
+        still_locked_until(b, lg, until)
+
+
+def test_backoff_is_capped_and_starts_afresh(mfa_broker):
+    b = mfa_broker(lockout(duration=60, backoffFactor=3, maxDuration=200, backoffWindow=1000))
+    with Login(b) as lg:
+        still_locked_until(b, lg, relock(b, lg, 60, 0))
+        still_locked_until(b, lg, relock(b, lg, 180, 1))
+        still_locked_until(b, lg, relock(b, lg, 200, 2))       # maxDuration
+        # A lock more than backoffWindow after the last one ended is a first one.
+        b.clock.advance(1001)
+        relock(b, lg, 60, 0)
+        # So is one after an administrator's unlock.
+        assert_ok(root_call(b, "user.unlock", {"user": "alice"}))
+        lg.logged_in()
+        relock(b, lg, 60, 0)
+
+
+def test_backoff_factor_one_keeps_every_lock_as_long(mfa_broker):
+    b = mfa_broker(lockout(duration=60, backoffFactor=1))
+    with Login(b) as lg:
+        still_locked_until(b, lg, relock(b, lg, 60, 0))
+        still_locked_until(b, lg, relock(b, lg, 60, 1))
+
+
+def test_max_duration_shorter_than_duration_is_refused(id_broker):
+    b = id_broker(lockout(duration=900, maxDuration=600), start_it=False)
+    cp = run_broker_once(["--config", b.config_path, "--check-config"])
+    assert cp.returncode == 2 and "lockout.maxDuration" in cp.stderr, cp.stderr
+    b.start(wait=False, env=b.nss_env)
+    assert b.wait_exit() == 2
+    assert "security.authentication.lockout.maxDuration" in b.stderr(), b.stderr()
+    # Each key's own range is checked as well.
+    for bad in ({"backoffFactor": 0}, {"backoffFactor": 17}, {"backoffWindow": 0},
+                {"maxDuration": "1d"}):
+        b.write_config(deep_merge(NO_MFA_REQUIRED, lockout(**bad)))
+        cp = run_broker_once(["--config", b.config_path, "--check-config"])
+        assert cp.returncode == 2 and "security.authentication.lockout." in cp.stderr, (
+            bad, cp.stderr)
 
 
 # --------------------------------------------------------------------------

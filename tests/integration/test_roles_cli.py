@@ -61,7 +61,10 @@ def test_user_add_without_unix_user(id_broker):
     b = id_broker()
     cp = adm(b, "user", "add", "mallory", "--role", "reviewer")
     fails(cp, 2, "no Unix user named mallory")
-    error_row(b, cp, "user.add", "user/mallory", "invalid_argument")
+    # A name that is no keywarden user (nor the caller) gets no audit pseudonym:
+    # the record names it as ~unknown, in its resource and its reason alike.
+    m = error_row(b, cp, "user.add", "user/~unknown", "invalid_argument")
+    assert m["reason"] == "no Unix user named ~unknown", m
     assert "mallory" not in user_map(b)
 
 

@@ -73,6 +73,10 @@ test_only_root_acts_for_others(void **state)
 
 	assert_false(decide(&alice, "bob", true, "[\"*\"]", "read", "key/x", why));
 	assert_string_equal(why, "acting for another user needs root");
+	/* The same rule says whom a refusal counts against (the dispatcher's charge). */
+	assert_false(kw_rbac_may_act_for(&alice, "bob"));
+	assert_true(kw_rbac_may_act_for(&alice, "alice"));
+	assert_true(kw_rbac_may_act_for(&root, "bob"));
 }
 
 static void
