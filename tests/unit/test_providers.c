@@ -1,6 +1,8 @@
 /*
- * test_providers.c - the passphrase and pkcs11 master-key providers
- * (keystore/provider_passphrase.c, keystore/provider_pkcs11.c).
+ * test_providers.c - the master-key providers (keystore/providers/): the
+ * passphrase and pkcs11 providers in depth, and for every provider the
+ * wrap operation (a key made elsewhere, wrapped and unwrapped to the same
+ * bytes) and its refusal of tampered blobs.
  *
  * The group set-up makes a private SoftHSM2 token (softhsm2-util and
  * pkcs11-tool, as in TESTING.md, with SOFTHSM2_CONF in a mkdtemp directory)
@@ -150,6 +152,60 @@ static bool
 contains(const unsigned char *hay, size_t hay_len, const unsigned char *needle, size_t len)
 {
 	return memmem(hay, hay_len, needle, len) != NULL;
+}
+
+/*
+ * wrap on p: a key of our own comes back from unwrap byte for byte, the
+ * blob holds neither it nor any 8 bytes of it, and a second wrap of the
+ * same key is another blob (fresh IV or nonce) that opens to the same key.
+ * The first blob is left in *ret_blob for the caller.
+ */
+static void
+wrap_round_trip(struct kw_provider *p, const unsigned char key[KW_DEK_LEN],
+    unsigned char **ret_blob, size_t *ret_len)
+{
+	unsigned char out[KW_DEK_LEN], *blob = NULL, *blob2 = NULL;
+	size_t len = 0, len2 = 0, i;
+
+	assert_non_null(p->ops->wrap);
+	assert_int_equal(p->ops->wrap(p, key, &blob, &len), 0);
+	assert_int_equal(p->ops->wrap(p, key, &blob2, &len2), 0);
+	for (i = 0; i + 8 <= KW_DEK_LEN; i++) {
+		assert_false(contains(blob, len, key + i, 8));
+		assert_false(contains(blob2, len2, key + i, 8));
+	}
+	assert_true(len != len2 || memcmp(blob, blob2, len) != 0);
+	memset(out, 0, sizeof(out));
+	assert_int_equal(p->ops->unwrap(p, blob, len, out), 0);
+	assert_memory_equal(out, key, KW_DEK_LEN);
+	memset(out, 0, sizeof(out));
+	assert_int_equal(p->ops->unwrap(p, blob2, len2, out), 0);
+	assert_memory_equal(out, key, KW_DEK_LEN);
+	free(blob2);
+	*ret_blob = blob;
+	*ret_len = len;
+}
+
+/* Each byte at offsets flipped, and the blob cut or lengthened: unwrap refuses every one. */
+static void
+tampered_refused(struct kw_provider *p, const unsigned char *blob, size_t len,
+    const size_t *offsets, size_t n)
+{
+	unsigned char out[KW_DEK_LEN], *bad = malloc(len + 1);
+	size_t i;
+
+	assert_non_null(bad);
+	for (i = 0; i < n; i++) {
+		assert_true(offsets[i] < len);
+		memcpy(bad, blob, len);
+		bad[offsets[i]] ^= 0x04;
+		assert_int_equal(p->ops->unwrap(p, bad, len, out), KW_ERR_IO);
+	}
+	memcpy(bad, blob, len);
+	assert_int_equal(p->ops->unwrap(p, bad, len - 1, out), KW_ERR_IO);
+	bad[len] = 0;
+	assert_int_equal(p->ops->unwrap(p, bad, len + 1, out), KW_ERR_IO);
+	free(bad);
 }
 
 /* ---- group set-up ------------------------------------------------------------ */
@@ -524,6 +580,100 @@ test_pkcs11_bad_uri(void **state)
 	assert_null(p);
 }
 
+/* ---- wrap: a key made elsewhere, under each provider ------------------------- */
+
+static void
+test_local_wrap(void **state)
+{
+	struct kw_provider *p = must_open(config("\"keySource\": \"local\""));
+	struct kw_provider *other = NULL;
+	struct kw_config *cfg;
+	unsigned char key[KW_DEK_LEN], out[KW_DEK_LEN], *blob = NULL;
+	/* Magic, IV, ciphertext, tag. */
+	const size_t offsets[] = { 0, 3, 4, 15, 16, 30, 47, 48, 63 };
+	char err[512] = "";
+	size_t len = 0;
+
+	randombytes_buf(key, sizeof(key));
+	assert_string_equal(p->ops->name, "local");
+	wrap_round_trip(p, key, &blob, &len);
+	/* "LOC1" | IV 12 | key 32 | tag 16: the shape of a wrapped data key. */
+	assert_int_equal(len, 4 + 12 + 32 + 16);
+	assert_memory_equal(blob, "LOC1", 4);
+	tampered_refused(p, blob, len, offsets, KW_ELEMENTSOF(offsets));
+	kw_provider_close(p);
+
+	/* The same key file (a restarted broker) opens it ... */
+	p = must_open(config("\"keySource\": \"local\""));
+	assert_int_equal(p->ops->unwrap(p, blob, len, out), 0);
+	assert_memory_equal(out, key, KW_DEK_LEN);
+	kw_provider_close(p);
+	/* ... another one (a new key file in another directory) does not. */
+	assert_int_equal(mkdir(in_dir(2, "local2"), 0700), 0);
+	cfg = config("\"keySource\": \"local\"");
+	assert_int_equal(kw_provider_open(cfg, in_dir(2, "local2"), &other, err, sizeof(err)), 0);
+	kw_config_free(cfg);
+	assert_int_equal(other->ops->unwrap(other, blob, len, out), KW_ERR_IO);
+	kw_provider_close(other);
+	free(blob);
+}
+
+/* Two derivations: the wrap's fresh salt, then the same salt in a second provider. */
+static void
+test_passphrase_wrap(void **state)
+{
+	struct kw_provider *p = must_open(pw_config(in_dir(0, "pass")));
+	unsigned char key[KW_DEK_LEN], out[KW_DEK_LEN], *blob = NULL;
+	/* Magic, nonce, ciphertext, tag: not the salt, whose change costs a derivation. */
+	const size_t offsets[] = { 0, 20, 43, 44, 60, 75, 83 };
+	size_t len = 0;
+
+	randombytes_buf(key, sizeof(key));
+	/* The unwrap reuses the KEK the wrap derived for its fresh salt. */
+	assert_int_equal(p->ops->wrap(p, key, &blob, &len), 0);
+	assert_int_equal(len, 4 + 16 + 24 + 32 + 16);
+	assert_memory_equal(blob, "PWH1", 4);
+	assert_false(contains(blob, len, key, KW_DEK_LEN));
+	assert_int_equal(p->ops->unwrap(p, blob, len, out), 0);
+	assert_memory_equal(out, key, KW_DEK_LEN);
+	kw_provider_close(p);
+
+	p = must_open(pw_config(in_dir(0, "pass.nonl")));
+	memset(out, 0, sizeof(out));
+	assert_int_equal(p->ops->unwrap(p, blob, len, out), 0);
+	assert_memory_equal(out, key, KW_DEK_LEN);
+	tampered_refused(p, blob, len, offsets, KW_ELEMENTSOF(offsets));
+	free(blob);
+	kw_provider_close(p);
+}
+
+static void
+test_pkcs11_wrap(void **state)
+{
+	struct kw_provider *p = must_open(p11_config("object=kek;id=%01", in_dir(0, "pin")));
+	unsigned char key[KW_DEK_LEN], out[KW_DEK_LEN], *blob = NULL;
+	const size_t offsets[] = { 0, 3, 4, 15, 16, 30, 47, 48, 63 };
+	size_t len = 0;
+
+	randombytes_buf(key, sizeof(key));
+	wrap_round_trip(p, key, &blob, &len);
+	assert_int_equal(len, 4 + 12 + 32 + 16);
+	assert_memory_equal(blob, "P11G", 4);
+	tampered_refused(p, blob, len, offsets, KW_ELEMENTSOF(offsets));
+	kw_provider_close(p);
+
+	/* Another session on the token (a restarted broker), the key named by id alone. */
+	p = must_open(p11_config("id=%01", in_dir(0, "pin")));
+	assert_int_equal(p->ops->unwrap(p, blob, len, out), 0);
+	assert_memory_equal(out, key, KW_DEK_LEN);
+	kw_provider_close(p);
+	/* The token's other AES key does not open it. */
+	p = must_open(p11_config("id=%02", in_dir(0, "pin")));
+	assert_int_equal(p->ops->unwrap(p, blob, len, out), KW_ERR_IO);
+	kw_provider_close(p);
+	free(blob);
+}
+
 int
 main(void)
 {
@@ -541,6 +691,9 @@ main(void)
 		cmocka_unit_test(test_pkcs11_tampered),
 		cmocka_unit_test(test_pkcs11_missing_object),
 		cmocka_unit_test(test_pkcs11_bad_uri),
+		cmocka_unit_test(test_local_wrap),
+		cmocka_unit_test(test_passphrase_wrap),
+		cmocka_unit_test(test_pkcs11_wrap),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
