@@ -14,7 +14,7 @@
  *               systemd credential ($CREDENTIALS_DIRECTORY/keywarden-passphrase)
  *   pkcs11      an AES key in an HSM named by an RFC 7512 pkcs11: URI (kmsKeyId)
  *               with module-path and pin-source; AES-GCM in the token
- *   aws-kms     GenerateDataKey / Decrypt over HTTPS with SigV4 (libcurl)
+ *   aws-kms     GenerateDataKey / Encrypt / Decrypt over HTTPS with SigV4 (libcurl)
  */
 #ifndef KW_PROVIDER_H
 #define KW_PROVIDER_H
