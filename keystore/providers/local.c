@@ -7,12 +7,9 @@
  * the key file's key with the associated data "keywarden data key".
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "keystore/cipher/aead.h"
 #include "common/fsutil.h"
@@ -93,35 +90,17 @@ static const struct kw_provider_ops local_ops = {
 	.close = local_close,
 };
 
+/* The key file's key, or a new one made and saved on first use. */
 static int
 load_key(const char *path, unsigned char *kek, char *err, size_t err_len)
 {
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	ssize_t n;
+	int r = kw_read_key_file(path, kek, KW_GCM_KEY_LEN, err, err_len);
 
-	if (fd < 0 && errno == ENOENT) {
-		randombytes_buf(kek, KW_GCM_KEY_LEN);
-		if (kw_write_atomic(path, kek, KW_GCM_KEY_LEN, 0600) < 0) {
-			snprintf(err, err_len, "%s: %s", path, strerror(errno));
-			return KW_ERR_IO;
-		}
-		return 0;
-	}
-	if (fd < 0) {
+	if (r != KW_ERR_NOT_FOUND)
+		return r;
+	randombytes_buf(kek, KW_GCM_KEY_LEN);
+	if (kw_write_atomic(path, kek, KW_GCM_KEY_LEN, 0600) < 0) {
 		snprintf(err, err_len, "%s: %s", path, strerror(errno));
-		return KW_ERR_IO;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) ||
-	    st.st_size != KW_GCM_KEY_LEN) {
-		close(fd);
-		snprintf(err, err_len, "%s: must be a %d-byte file of mode 0600", path, KW_GCM_KEY_LEN);
-		return KW_ERR_IO;
-	}
-	n = read(fd, kek, KW_GCM_KEY_LEN);
-	close(fd);
-	if (n != KW_GCM_KEY_LEN) {
-		snprintf(err, err_len, "%s: short read", path);
 		return KW_ERR_IO;
 	}
 	return 0;
