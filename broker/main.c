@@ -111,7 +111,7 @@ setup_signals(struct kw_broker *b)
 	return b->signal_fd < 0 ? -1 : 0;
 }
 
-/* Does state.db hold anything sealed under master.key (TOTP seeds)? */
+/* Does state.db hold anything sealed under the broker secret (TOTP seeds)? */
 static bool
 sealed_secrets_stored(sqlite3 *db)
 {
@@ -270,10 +270,10 @@ open_data_dir(struct kw_broker *b, const char *config)
 		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	}
 
-	if ((r = kw_secrets_open(b->data_dir, sealed_secrets_stored(b->state), &b->secrets, err,
-	    sizeof(err))) < 0) {
+	if ((r = kw_secrets_open(b->cfg, b->data_dir, sealed_secrets_stored(b->state),
+	    &b->secrets, err, sizeof(err))) < 0) {
 		kw_log_error("%s", err);
-		return EXIT_RUNTIME;
+		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	}
 	r = kw_keystore_open(b->cfg, b->data_dir, &b->keystore, err, sizeof(err));
 	if (r < 0) {

@@ -4,7 +4,7 @@
  * on a real state.db.
  *
  * Every test gets a fresh data directory (mkdtemp) with its own state.db and
- * master.key, and the users alice (2001), bob (2002) and carol (2003).  Times
+ * broker secret (the default local provider), and the users alice (2001), bob (2002) and carol (2003).  Times
  * are passed in as `now`, so nothing here waits for the clock.
  */
 #include <ftw.h>
@@ -23,6 +23,7 @@
 #include <sodium.h>
 
 #include "client/keywarden.h"
+#include "common/config.h"
 #include "broker/store/locks.h"
 #include "broker/login/mfa.h"
 #include "broker/login/secrets.h"
@@ -34,6 +35,8 @@
 #define ALICE 2001
 #define BOB   2002
 #define CAROL 2003
+
+static struct kw_config *cfg;	/* the defaults: keySource local */
 
 struct fx {
 	char dir[64];
@@ -50,12 +53,16 @@ rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 static int
 group_setup(void **state)
 {
-	return sodium_init() < 0 || kw_totp_init() != 0 ? -1 : 0;
+	char err[256];
+
+	return sodium_init() < 0 || kw_totp_init() != 0 ||
+	    kw_config_parse("{}", 2, &cfg, err, sizeof(err)) != 0 ? -1 : 0;
 }
 
 static int
 group_teardown(void **state)
 {
+	kw_config_free(cfg);
 	oath_done();
 	return 0;
 }
@@ -72,7 +79,7 @@ setup(void **state)
 	if (!mkdtemp(f->dir))
 		return -1;
 	if (kw_state_open(f->dir, &f->db, err, sizeof(err)) != 0 ||
-	    kw_secrets_open(f->dir, false, &f->s, err, sizeof(err)) != 0) {
+	    kw_secrets_open(cfg, f->dir, false, &f->s, err, sizeof(err)) != 0) {
 		fprintf(stderr, "setup: %s\n", err);
 		return -1;
 	}

@@ -1,13 +1,13 @@
 /*
  * test_totp.c - TOTP codes, sealed seeds, recovery codes (broker/totp.h)
- * and the master key they hang off (broker/secrets.h).
+ * under the broker secret's subkeys (broker/secrets.h, tested in
+ * test_secrets.c).
  *
  * Expected codes come from liboath's own generator (oath_totp_generate), and
  * the RFC 6238 SHA1 vectors pin that generator down first: the 6-digit code
- * is the last six digits of the RFC's 8-digit one.  Keys live in a mkdtemp
- * directory removed at the end.
+ * is the last six digits of the RFC's 8-digit one.  Broker secrets live in
+ * mkdtemp directories (the local provider's, the default) removed at the end.
  */
-#include <fcntl.h>
 #include <ftw.h>
 #include <liboath/oath.h>
 #include <setjmp.h>
@@ -24,6 +24,7 @@
 #include <sodium.h>
 
 #include "client/keywarden.h"
+#include "common/config.h"
 #include "broker/login/secrets.h"
 #include "broker/login/totp.h"
 
@@ -32,6 +33,7 @@ static const unsigned char rfc_seed[KW_TOTP_SEED_LEN] = "12345678901234567890";
 
 static char tmpdir[64];
 static struct kw_secrets *sec;
+static struct kw_config *cfg;	/* the defaults: keySource local */
 
 static int
 rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -58,7 +60,7 @@ open_secrets(const char *dir)
 	struct kw_secrets *s = NULL;
 	char err[512] = "";
 
-	if (kw_secrets_open(dir, false, &s, err, sizeof(err)) != 0)
+	if (kw_secrets_open(cfg, dir, false, &s, err, sizeof(err)) != 0)
 		fail_msg("kw_secrets_open(%s): %s", dir, err);
 	assert_non_null(s);
 	return s;
@@ -67,7 +69,10 @@ open_secrets(const char *dir)
 static int
 setup(void **state)
 {
-	if (sodium_init() < 0 || kw_totp_init() != 0)
+	char err[256];
+
+	if (sodium_init() < 0 || kw_totp_init() != 0 ||
+	    kw_config_parse("{}", 2, &cfg, err, sizeof(err)) != 0)
 		return -1;
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/kw-test-totp.XXXXXX");
 	if (!mkdtemp(tmpdir))
@@ -80,6 +85,7 @@ teardown(void **state)
 {
 	kw_secrets_free(sec);
 	sec = NULL;
+	kw_config_free(cfg);
 	rm_tree(tmpdir);
 	oath_done();
 	return 0;
@@ -296,7 +302,7 @@ test_open_with_another_uid_fails(void **state)
 }
 
 static void
-test_open_with_another_master_key_fails(void **state)
+test_open_with_another_broker_secret_fails(void **state)
 {
 	struct kw_secrets *s = secrets(), *other;
 	unsigned char seed[KW_TOTP_SEED_LEN], out[KW_TOTP_SEED_LEN], *blob = NULL;
@@ -462,159 +468,12 @@ test_recovery_hash_is_case_insensitive_and_keyed(void **state)
 	/* Keyed: not the plain BLAKE2b of the code ... */
 	crypto_generichash(plain, sizeof(plain), (const unsigned char *)"abcde-fghij", 11, NULL, 0);
 	assert_memory_not_equal(a, plain, sizeof(a));
-	/* ... and another master key gives another hash. */
+	/* ... and another broker secret gives another hash. */
 	make_dir(dir);
 	other = open_secrets(dir);
 	kw_recovery_hash(other, "abcde-fghij", d);
 	assert_memory_not_equal(a, d, sizeof(a));
 	kw_secrets_free(other);
-	rm_tree(dir);
-}
-
-/* ---- master key --------------------------------------------------------- */
-
-static void
-test_master_key_created_0600_32_bytes(void **state)
-{
-	struct kw_secrets *s;
-	char dir[64], path[128];
-	struct stat st;
-	mode_t old = umask(0);	/* the broker's umask must not widen the file */
-
-	make_dir(dir);
-	s = open_secrets(dir);
-	umask(old);
-	snprintf(path, sizeof(path), "%s/master.key", dir);
-	assert_int_equal(lstat(path, &st), 0);
-	assert_true(S_ISREG(st.st_mode));
-	assert_int_equal(st.st_mode & 07777, 0600);
-	assert_int_equal(st.st_size, 32);
-	assert_int_equal(st.st_uid, geteuid());
-	kw_secrets_free(s);
-	rm_tree(dir);
-}
-
-static void
-test_reopening_gives_the_same_keys(void **state)
-{
-	struct kw_secrets *a, *b, *c;
-	char dir[64], dir2[64];
-
-	make_dir(dir);
-	a = open_secrets(dir);
-	b = open_secrets(dir);
-	assert_memory_equal(a->totp_key, b->totp_key, sizeof(a->totp_key));
-	assert_memory_equal(a->recovery_key, b->recovery_key, sizeof(a->recovery_key));
-	assert_memory_equal(a->session_key, b->session_key, sizeof(a->session_key));
-	/* The subkeys differ from one another. */
-	assert_memory_not_equal(a->recovery_key, a->session_key, sizeof(a->session_key));
-	assert_memory_not_equal(a->totp_key, a->session_key, sizeof(a->session_key));
-	/* A new directory gets a new master key. */
-	make_dir(dir2);
-	c = open_secrets(dir2);
-	assert_memory_not_equal(a->totp_key, c->totp_key, sizeof(a->totp_key));
-	assert_memory_not_equal(a->session_key, c->session_key, sizeof(a->session_key));
-	kw_secrets_free(a);
-	kw_secrets_free(b);
-	kw_secrets_free(c);
-	rm_tree(dir);
-	rm_tree(dir2);
-}
-
-static void
-write_key(const char *dir, size_t len, mode_t mode)
-{
-	unsigned char buf[64];
-	char path[128];
-	int fd;
-
-	memset(buf, 0x42, sizeof(buf));
-	snprintf(path, sizeof(path), "%s/master.key", dir);
-	unlink(path);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, buf, len), (ssize_t)len);
-	assert_int_equal(fchmod(fd, mode), 0);
-	close(fd);
-}
-
-static void
-expect_refused(const char *dir, const char *what)
-{
-	struct kw_secrets *s = NULL;
-	char err[512] = "";
-
-	if (kw_secrets_open(dir, false, &s, err, sizeof(err)) != KW_ERR_IO)
-		fail_msg("%s: key file accepted", what);
-	assert_null(s);
-	assert_non_null(strstr(err, "master.key"));
-}
-
-static void
-test_missing_key_not_remade_when_it_must_exist(void **state)
-{
-	struct kw_secrets *s = NULL;
-	char dir[64], path[128], err[512] = "";
-	struct stat st;
-
-	make_dir(dir);
-	snprintf(path, sizeof(path), "%s/master.key", dir);
-	assert_int_equal(kw_secrets_open(dir, true, &s, err, sizeof(err)), KW_ERR_IO);
-	assert_null(s);
-	assert_non_null(strstr(err, "restore it"));
-	assert_int_not_equal(stat(path, &st), 0);	/* nothing was made */
-	assert_int_equal(kw_secrets_open(dir, false, &s, err, sizeof(err)), 0);
-	kw_secrets_free(s);
-	s = NULL;
-	assert_int_equal(kw_secrets_open(dir, true, &s, err, sizeof(err)), 0);
-	kw_secrets_free(s);
-	rm_tree(dir);
-}
-
-static void
-test_bad_key_files_are_refused(void **state)
-{
-	struct kw_secrets *s;
-	char dir[64], path[128];
-	struct stat st;
-
-	make_dir(dir);
-	write_key(dir, 32, 0644);
-	expect_refused(dir, "0644");
-	write_key(dir, 32, 0640);
-	expect_refused(dir, "0640");
-	write_key(dir, 32, 0604);
-	expect_refused(dir, "0604");
-	write_key(dir, 31, 0600);
-	expect_refused(dir, "31 bytes");
-	write_key(dir, 33, 0600);
-	expect_refused(dir, "33 bytes");
-	write_key(dir, 0, 0600);
-	expect_refused(dir, "empty");
-	/* A refused file is left alone, not replaced by a new key. */
-	snprintf(path, sizeof(path), "%s/master.key", dir);
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_size, 0);
-	/* A directory or a symlink in its place is refused too. */
-	unlink(path);
-	assert_int_equal(mkdir(path, 0700), 0);
-	expect_refused(dir, "directory");
-	rmdir(path);
-	write_key(dir, 32, 0600);
-	snprintf(path, sizeof(path), "%s/master.key", dir);
-	{
-		char link[128];
-
-		snprintf(link, sizeof(link), "%s/real.key", dir);
-		assert_int_equal(rename(path, link), 0);
-		assert_int_equal(symlink(link, path), 0);
-		expect_refused(dir, "symlink");
-		unlink(path);
-		assert_int_equal(rename(link, path), 0);
-	}
-	/* The well-formed one opens. */
-	s = open_secrets(dir);
-	kw_secrets_free(s);
 	rm_tree(dir);
 }
 
@@ -631,7 +490,7 @@ main(void)
 		cmocka_unit_test(test_wrong_code_is_refused),
 		cmocka_unit_test(test_seal_open_round_trip),
 		cmocka_unit_test(test_open_with_another_uid_fails),
-		cmocka_unit_test(test_open_with_another_master_key_fails),
+		cmocka_unit_test(test_open_with_another_broker_secret_fails),
 		cmocka_unit_test(test_tampered_blob_fails),
 		cmocka_unit_test(test_wrong_length_fails),
 		cmocka_unit_test(test_base32_of_rfc_seed),
@@ -639,10 +498,6 @@ main(void)
 		cmocka_unit_test(test_recovery_code_shape),
 		cmocka_unit_test(test_new_recovery_codes_have_the_shape_and_differ),
 		cmocka_unit_test(test_recovery_hash_is_case_insensitive_and_keyed),
-		cmocka_unit_test(test_master_key_created_0600_32_bytes),
-		cmocka_unit_test(test_reopening_gives_the_same_keys),
-		cmocka_unit_test(test_bad_key_files_are_refused),
-		cmocka_unit_test(test_missing_key_not_remade_when_it_must_exist),
 	};
 
 	return cmocka_run_group_tests_name("totp", tests, setup, teardown);
