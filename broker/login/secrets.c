@@ -62,8 +62,8 @@ read_blob(const char *path, unsigned char **ret_blob, size_t *ret_len, char *err
 /*
  * Overwrite master.key with zeros, then unlink it, each step made durable:
  * the plaintext secret of earlier versions goes, as far as an overwrite
- * reaches on this file system.  A failure is logged, not returned: the broker can run, but an admin must
- * remove the file.
+ * reaches on this file system.  A failure is logged, not returned: the
+ * broker can run, but an admin must remove the file.
  */
 static void
 remove_legacy(const struct files *f)
@@ -109,10 +109,10 @@ unwrap_secret(struct kw_provider *p, const struct files *f, unsigned char *secre
 	r = p->ops->unwrap(p, blob, len, secret);
 	free(blob);
 	if (r < 0)
-		snprintf(err, err_len, "%s: the %s provider could not unwrap the broker secret (the "
-		    "reason is logged just before this); start with the "
-		    "security.encryption.atRest settings and master key it was wrapped under, or "
-		    "restore the file from a backup", f->wrapped, p->ops->name);
+		snprintf(err, err_len, "%s: the %s provider could not unwrap the broker secret "
+		    "(the reason is logged just before this); start with the "
+		    "security.encryption.atRest settings and master key it was wrapped under, "
+		    "or restore the file from a backup", f->wrapped, p->ops->name);
 	return r;
 }
 
@@ -142,8 +142,8 @@ migrate(struct kw_provider *p, const struct files *f, const unsigned char *secre
 	}
 	if (p->ops->unwrap(p, blob, len, check) < 0 ||
 	    sodium_memcmp(check, secret, SECRET_LEN) != 0) {
-		snprintf(err, err_len, "%s: the %s provider does not give back the broker secret it "
-		    "wrapped; the file is left as it was", f->legacy, p->ops->name);
+		snprintf(err, err_len, "%s: the %s provider does not give back the broker secret "
+		    "it wrapped; the file is left as it was", f->legacy, p->ops->name);
 		r = KW_ERR_IO;
 		goto out;
 	}
@@ -172,8 +172,8 @@ create(struct kw_provider *p, const struct files *f, unsigned char *secret, char
 	int r;
 
 	if ((r = p->ops->new_dek(p, secret, &blob, &len)) < 0) {
-		snprintf(err, err_len, "%s: the %s provider could not make the broker secret (the "
-		    "reason is logged just before this)", f->wrapped, p->ops->name);
+		snprintf(err, err_len, "%s: the %s provider could not make the broker secret "
+		    "(the reason is logged just before this)", f->wrapped, p->ops->name);
 		return r;
 	}
 	r = 0;
@@ -203,10 +203,11 @@ load_secret(struct kw_provider *p, const struct files *f, bool must_exist,
 	if (r != KW_ERR_NOT_FOUND)
 		return r;
 	if (must_exist) {
-		snprintf(err, err_len, "%s is missing (and there is no %s to take the secret from), "
-		    "but state.db holds second factors sealed under the broker secret; restore it "
-		    "from a backup, with the security.encryption.atRest settings it was wrapped "
-		    "under (a new secret would lock every user out)", f->wrapped, KW_SECRETS_LEGACY);
+		snprintf(err, err_len, "%s is missing (and there is no %s to take the secret "
+		    "from), but state.db holds second factors sealed under the broker secret; "
+		    "restore it from a backup, with the security.encryption.atRest settings it "
+		    "was wrapped under (a new secret would lock every user out)", f->wrapped,
+		    KW_SECRETS_LEGACY);
 		return KW_ERR_IO;
 	}
 	return create(p, f, secret, err, err_len);

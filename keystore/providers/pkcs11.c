@@ -131,7 +131,7 @@ p11_wrap(struct kw_provider *p, const unsigned char *dek, unsigned char **ret_bl
 	memcpy(blob, MAGIC, MAGIC_LEN);
 	randombytes_buf(blob + MAGIC_LEN, IV_LEN);
 	gcm_mechanism(&gp, &m, blob + MAGIC_LEN);
-	/* C_Encrypt takes a non-const buffer but only reads it; a copy would be a copy of the key. */
+	/* C_Encrypt takes a non-const buffer, but only reads it: no copy of the key. */
 	if ((rv = s->mod->C_EncryptInit(s->session, &m, s->key)) != CKR_OK ||
 	    (rv = s->mod->C_Encrypt(s->session, (unsigned char *)dek, KW_DEK_LEN,
 	    blob + MAGIC_LEN + IV_LEN, &out_len)) != CKR_OK || out_len != KW_DEK_LEN + TAG_LEN) {
