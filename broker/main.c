@@ -302,10 +302,10 @@ open_data_dir(struct kw_services *svc)
 		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	}
 
-	if ((r = kw_secrets_open(svc->data_dir, kw_factor_any(svc->state), &svc->secrets, err,
-	    sizeof(err))) < 0) {
+	if ((r = kw_secrets_open(svc->cfg, svc->data_dir, kw_factor_any(svc->state),
+	    &svc->secrets, err, sizeof(err))) < 0) {
 		kw_log_error("%s", err);
-		return EXIT_RUNTIME;
+		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	}
 	r = kw_keystore_open(svc->cfg, svc->data_dir, &svc->keystore, err, sizeof(err));
 	if (r < 0) {

@@ -1,9 +1,10 @@
 /*
- * fsutil.c - private directories and atomic file replacement.
+ * fsutil.c - private directories, atomic file replacement, key files.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -156,5 +157,34 @@ kw_read_fd(int fd, size_t max, char **ret_data, size_t *ret_len)
 	buf[len] = '\0';
 	*ret_data = buf;
 	*ret_len = len;
+	return 0;
+}
+
+int
+kw_read_key_file(const char *path, unsigned char *key, size_t len, char *err, size_t err_len)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	struct stat st;
+	ssize_t n;
+
+	if (fd < 0 && errno == ENOENT)
+		return KW_ERR_NOT_FOUND;
+	if (fd < 0) {
+		snprintf(err, err_len, "%s: %s", path, strerror(errno));
+		return KW_ERR_IO;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) ||
+	    st.st_size != (off_t)len) {
+		snprintf(err, err_len, "%s: must be a %zu-byte file of mode 0600", path, len);
+		return KW_ERR_IO;
+	}
+	do
+		n = read(fd, key, len);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)len) {
+		snprintf(err, err_len, "%s: %s", path, n < 0 ? strerror(errno) : "short read");
+		sodium_memzero(key, len);
+		return KW_ERR_IO;
+	}
 	return 0;
 }

@@ -1,6 +1,6 @@
 /*
- * fsutil.h - careful file system helpers: private directories and atomic
- * replacement of small files.
+ * fsutil.h - careful file system helpers: private directories, atomic
+ * replacement of small files, and key files.
  */
 #ifndef KW_FSUTIL_H
 #define KW_FSUTIL_H
@@ -25,6 +25,15 @@ int kw_mkdir_p(const char *dir, mode_t mode) KW_WUR KW_NONNULL(1);
  */
 int kw_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 	KW_WUR KW_NONNULL(1, 2);
+
+/*
+ * Read a key file of exactly len bytes into key (the caller's secure
+ * memory): a regular file, not a symlink, that neither group nor others
+ * may read.  0; KW_ERR_NOT_FOUND when there is none; KW_ERR_IO with the
+ * reason, naming path, in err.  key holds nothing on failure.
+ */
+int kw_read_key_file(const char *path, unsigned char *key, size_t len, char *err,
+    size_t err_len) KW_WUR KW_NONNULL(1, 2, 4);
 
 /* Write all of p[0..n) to fd, through short writes and EINTR.  0 or KW_ERR_IO (errno). */
 int kw_write_all(int fd, const void *p, size_t n) KW_WUR KW_NONNULL(2);

@@ -1,5 +1,10 @@
 /*
- * secrets.c - master key and derived subkeys (see secrets.h).
+ * secrets.c - the broker secret under the master-key provider, and the
+ * subkeys derived from it (see secrets.h).
+ *
+ * dataDir/broker-secret.wrapped holds exactly the blob the provider's
+ * new_dek or wrap returned, as keystore/datakey.wrapped does for the data
+ * key; the provider's own magic says which provider made it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -8,83 +13,251 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/fsutil.h"
-#include "client/keywarden.h"
 #include "broker/login/secrets.h"
+#include "common/errors.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "keystore/providers/provider.h"
 
-#define MASTER_LEN crypto_kdf_KEYBYTES
+#define SECRET_LEN	crypto_kdf_KEYBYTES
+#define BLOB_MAX	8192	/* a KMS CiphertextBlob is at most 6 KiB */
+#define LEGACY_MAX	4096	/* overwritten before removal up to this size */
 /* crypto_kdf contexts are exactly 8 bytes. */
-#define KDF_CONTEXT "kwbroker"
+#define KDF_CONTEXT	"kwbroker"
 
+_Static_assert(SECRET_LEN == KW_DEK_LEN, "providers wrap keys of the secret's size");
+
+struct files {
+	char dir[4096];
+	char keystore[4200];	/* where the local provider keeps its key file */
+	char wrapped[4200];
+	char legacy[4200];
+};
+
+/* The wrapped file's bytes (malloc'd); KW_ERR_NOT_FOUND when there is none. */
 static int
-read_master(int fd, const char *path, unsigned char *key, char *err, size_t err_len)
+read_blob(const char *path, unsigned char **ret_blob, size_t *ret_len, char *err,
+    size_t err_len)
 {
-	struct stat st;
-	ssize_t n;
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	char *data = NULL;
+	int r;
 
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) ||
-	    st.st_size != MASTER_LEN) {
-		snprintf(err, err_len, "%s: must be a %d-byte file of mode 0600", path, MASTER_LEN);
+	if (fd < 0 && errno == ENOENT)
+		return KW_ERR_NOT_FOUND;
+	if (fd < 0) {
+		snprintf(err, err_len, "%s: %s", path, strerror(errno));
 		return KW_ERR_IO;
 	}
-	n = read(fd, key, MASTER_LEN);
-	if (n != MASTER_LEN) {
-		snprintf(err, err_len, "%s: %s", path, n < 0 ? strerror(errno) : "short read");
-		return KW_ERR_IO;
+	if ((r = kw_read_fd(fd, BLOB_MAX, &data, ret_len)) < 0) {
+		snprintf(err, err_len, "%s: %s", path, r == KW_ERR_INVALID ?
+		    "larger than any wrapped key" : r == KW_ERR_NOMEM ? "out of memory" :
+		    strerror(errno));
+		return r == KW_ERR_NOMEM ? r : KW_ERR_IO;
 	}
+	*ret_blob = (unsigned char *)data;
 	return 0;
 }
 
-static int
-load_or_create(const char *path, bool must_exist, unsigned char *key, char *err, size_t err_len)
+/*
+ * Overwrite master.key with zeros, then unlink it, each step made durable:
+ * the plaintext secret of earlier versions goes, as far as an overwrite
+ * reaches on this file system.  A failure is logged, not returned: the
+ * broker can run, but an admin must remove the file.
+ */
+static void
+remove_legacy(const struct files *f)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), r;
+	static const unsigned char zeros[LEGACY_MAX];
+	_cleanup_close_ int fd = open(f->legacy, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	_cleanup_close_ int dfd = -1;
+	struct stat st;
 
-	if (fd >= 0) {
-		r = read_master(fd, path, key, err, err_len);
-		close(fd);
+	if (fd < 0 && errno == ENOENT)
+		return;
+	/* A symlink, or a file we may not write: unlinked without the overwrite. */
+	if (fd < 0 && errno != ELOOP && errno != EACCES)
+		goto fail;
+	if (fd >= 0 && (fstat(fd, &st) < 0 || (S_ISREG(st.st_mode) && st.st_size <= LEGACY_MAX &&
+	    (kw_write_all(fd, zeros, (size_t)st.st_size) < 0 || fsync(fd) < 0))))
+		goto fail;
+	if (unlink(f->legacy) < 0 && errno != ENOENT)
+		goto fail;
+	/* The unlink is durable only once the directory is. */
+	if ((dfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fsync(dfd) < 0)
+		goto fail;
+	kw_log_info("%s: removed; the broker secret is kept only in %s", f->legacy,
+	    KW_SECRETS_WRAPPED);
+	return;
+ fail:
+	kw_log_error("%s: cannot be removed (%s); it holds the broker secret in plaintext, "
+	    "which %s now holds wrapped: remove it by hand", f->legacy, strerror(errno),
+	    KW_SECRETS_WRAPPED);
+}
+
+/* The secret from the wrapped file; KW_ERR_NOT_FOUND when there is none. */
+static int
+unwrap_secret(struct kw_provider *p, const struct files *f, unsigned char *secret, char *err,
+    size_t err_len)
+{
+	unsigned char *blob = NULL;
+	size_t len = 0;
+	int r;
+
+	if ((r = read_blob(f->wrapped, &blob, &len, err, err_len)) < 0)
+		return r;
+	r = p->ops->unwrap(p, blob, len, secret);
+	free(blob);
+	if (r < 0)
+		snprintf(err, err_len, "%s: the %s provider could not unwrap the broker secret "
+		    "(the reason is logged just before this); start with the "
+		    "security.encryption.atRest settings and master key it was wrapped under, "
+		    "or restore the file from a backup", f->wrapped, p->ops->name);
+	return r;
+}
+
+/*
+ * Put the secret read from master.key under the provider, bytes unchanged.
+ * The blob is unwrapped and compared before it is written, and written
+ * durably before master.key goes: a crash at any point leaves a store that
+ * opens (master.key alone, or the wrapped file with or without it).
+ */
+static int
+migrate(struct kw_provider *p, const struct files *f, const unsigned char *secret, char *err,
+    size_t err_len)
+{
+	unsigned char *blob = NULL, *check = sodium_malloc(SECRET_LEN);
+	size_t len = 0;
+	int r = KW_ERR_NOMEM;
+
+	if (!check) {
+		snprintf(err, err_len, "broker secret: out of memory");
+		goto out;
+	}
+	if ((r = p->ops->wrap(p, secret, &blob, &len)) < 0) {
+		snprintf(err, err_len, "%s: the %s provider could not wrap the broker secret it "
+		    "holds (the reason is logged just before this); the file is left as it was",
+		    f->legacy, p->ops->name);
+		goto out;
+	}
+	if (p->ops->unwrap(p, blob, len, check) < 0 ||
+	    sodium_memcmp(check, secret, SECRET_LEN) != 0) {
+		snprintf(err, err_len, "%s: the %s provider does not give back the broker secret "
+		    "it wrapped; the file is left as it was", f->legacy, p->ops->name);
+		r = KW_ERR_IO;
+		goto out;
+	}
+	if (kw_write_atomic(f->wrapped, blob, len, 0600) < 0) {
+		snprintf(err, err_len, "%s: %s", f->wrapped, strerror(errno));
+		r = KW_ERR_IO;
+		goto out;
+	}
+	kw_log_info("%s: the broker secret is now wrapped by the %s provider in %s", f->legacy,
+	    p->ops->name, KW_SECRETS_WRAPPED);
+	remove_legacy(f);
+	r = 0;
+ out:
+	free(blob);
+	sodium_free(check);
+	return r;
+}
+
+/* A new secret from the provider, saved wrapped. */
+static int
+create(struct kw_provider *p, const struct files *f, unsigned char *secret, char *err,
+    size_t err_len)
+{
+	unsigned char *blob = NULL;
+	size_t len = 0;
+	int r;
+
+	if ((r = p->ops->new_dek(p, secret, &blob, &len)) < 0) {
+		snprintf(err, err_len, "%s: the %s provider could not make the broker secret "
+		    "(the reason is logged just before this)", f->wrapped, p->ops->name);
 		return r;
 	}
-	if (errno != ENOENT) {
-		snprintf(err, err_len, "%s: %s", path, strerror(errno));
-		return KW_ERR_IO;
+	r = 0;
+	if (kw_write_atomic(f->wrapped, blob, len, 0600) < 0) {
+		snprintf(err, err_len, "%s: %s", f->wrapped, strerror(errno));
+		r = KW_ERR_IO;
 	}
+	free(blob);
+	return r;
+}
+
+static int
+load_secret(struct kw_provider *p, const struct files *f, bool must_exist,
+    unsigned char *secret, char *err, size_t err_len)
+{
+	int r = unwrap_secret(p, f, secret, err, err_len);
+
+	if (r == 0) {
+		/* A master.key beside it is left by a migration cut short. */
+		remove_legacy(f);
+		return 0;
+	}
+	if (r != KW_ERR_NOT_FOUND)
+		return r;
+	if ((r = kw_read_key_file(f->legacy, secret, SECRET_LEN, err, err_len)) == 0)
+		return migrate(p, f, secret, err, err_len);
+	if (r != KW_ERR_NOT_FOUND)
+		return r;
 	if (must_exist) {
-		snprintf(err, err_len, "%s is missing, but state.db holds second factors sealed "
-		    "under it; restore it from a backup (a new key would lock every user out)", path);
+		snprintf(err, err_len, "%s is missing (and there is no %s to take the secret "
+		    "from), but state.db holds second factors sealed under the broker secret; "
+		    "restore it from a backup, with the security.encryption.atRest settings it "
+		    "was wrapped under (a new secret would lock every user out)", f->wrapped,
+		    KW_SECRETS_LEGACY);
 		return KW_ERR_IO;
 	}
-	randombytes_buf(key, MASTER_LEN);
-	if (kw_write_atomic(path, key, MASTER_LEN, 0600) < 0) {
-		snprintf(err, err_len, "%s: %s", path, strerror(errno));
+	return create(p, f, secret, err, err_len);
+}
+
+static int
+file_names(const char *dir, struct files *f, char *err, size_t err_len)
+{
+	if ((size_t)snprintf(f->dir, sizeof(f->dir), "%s", dir) >= sizeof(f->dir)) {
+		snprintf(err, err_len, "broker.dataDir: path too long");
+		return KW_ERR_CONFIG;
+	}
+	snprintf(f->keystore, sizeof(f->keystore), "%s/keystore", dir);
+	snprintf(f->wrapped, sizeof(f->wrapped), "%s/" KW_SECRETS_WRAPPED, dir);
+	snprintf(f->legacy, sizeof(f->legacy), "%s/" KW_SECRETS_LEGACY, dir);
+	if (kw_mkdir_p(f->keystore, 0700) < 0) {
+		snprintf(err, err_len, "%s: %s", f->keystore, strerror(errno));
 		return KW_ERR_IO;
 	}
 	return 0;
 }
 
 int
-kw_secrets_open(const char *dir, bool must_exist, struct kw_secrets **ret_secrets, char *err,
-    size_t err_len)
+kw_secrets_open(const struct kw_config *cfg, const char *dir, bool must_exist,
+    struct kw_secrets **ret_secrets, char *err, size_t err_len)
 {
-	unsigned char *master = sodium_malloc(MASTER_LEN);
+	struct kw_provider *provider = NULL;
+	unsigned char *secret = sodium_malloc(SECRET_LEN);
 	struct kw_secrets *s = sodium_malloc(sizeof(*s));
-	char path[4096];
+	struct files f;
 	int r = KW_ERR_NOMEM;
 
-	if (!master || !s)
+	if (!secret || !s) {
+		snprintf(err, err_len, "broker secret: out of memory");
 		goto out;
-	snprintf(path, sizeof(path), "%s/master.key", dir);
-	if ((r = load_or_create(path, must_exist, master, err, err_len)) < 0)
+	}
+	if ((r = file_names(dir, &f, err, err_len)) < 0 ||
+	    (r = kw_provider_open(cfg, f.keystore, &provider, err, err_len)) < 0 ||
+	    (r = load_secret(provider, &f, must_exist, secret, err, err_len)) < 0)
 		goto out;
 	/* One subkey per purpose: a leak of one use's key says nothing of another's. */
-	crypto_kdf_derive_from_key(s->totp_key, sizeof(s->totp_key), 1, KDF_CONTEXT, master);
-	crypto_kdf_derive_from_key(s->recovery_key, sizeof(s->recovery_key), 2, KDF_CONTEXT, master);
-	crypto_kdf_derive_from_key(s->session_key, sizeof(s->session_key), 3, KDF_CONTEXT, master);
+	crypto_kdf_derive_from_key(s->totp_key, sizeof(s->totp_key), 1, KDF_CONTEXT, secret);
+	crypto_kdf_derive_from_key(s->recovery_key, sizeof(s->recovery_key), 2, KDF_CONTEXT, secret);
+	crypto_kdf_derive_from_key(s->session_key, sizeof(s->session_key), 3, KDF_CONTEXT, secret);
 	sodium_mprotect_readonly(s);
 	*ret_secrets = TAKE_PTR(s);
 	r = 0;
  out:
-	sodium_free(master);
+	kw_provider_close(provider);
+	sodium_free(secret);	/* wipes */
 	kw_secrets_free(s);
 	return r;
 }

@@ -1,7 +1,10 @@
 /*
- * secrets.h - the broker's own key material: a 32-byte master key in
- * dataDir/master.key (0600, made at first start) and the subkeys derived
- * from it for each purpose.  Held in sodium_malloc memory, wiped at exit.
+ * secrets.h - the broker's own key material: a 32-byte secret, kept on disk
+ * only as dataDir/broker-secret.wrapped, wrapped by the keystore's
+ * master-key provider (security.encryption.atRest.keySource: local,
+ * passphrase, pkcs11 or aws-kms, whatever api.keySource says), and the
+ * subkeys derived from it for each purpose.  Held in sodium_malloc memory,
+ * wiped at exit.
  */
 #ifndef KW_SECRETS_H
 #define KW_SECRETS_H
@@ -9,7 +12,12 @@
 #include <sodium.h>
 #include <stdbool.h>
 
+#include "common/config.h"
 #include "common/macros.h"
+
+/* The files in dataDir. */
+#define KW_SECRETS_WRAPPED	"broker-secret.wrapped"	/* the provider's blob, 0600 */
+#define KW_SECRETS_LEGACY	"master.key"	/* the plaintext secret of earlier versions */
 
 struct kw_secrets {
 	unsigned char totp_key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];	/* seals TOTP seeds */
@@ -18,15 +26,26 @@ struct kw_secrets {
 };
 
 /*
- * Load dir/master.key and derive the subkeys.  When the file is absent it is
- * made with fresh random bytes -- unless must_exist, which the broker sets
- * once anything sealed under the key is stored: a new key would silently
- * make all of it unreadable.  A key file of the wrong size, or readable by
- * group or others, is refused.  *ret_secrets is sodium_malloc'd; free it
- * with kw_secrets_free.  0 or KW_ERR_IO with the reason in err.
+ * Open the configured provider (local keeps its key file in dir/keystore/),
+ * unwrap dir/broker-secret.wrapped and derive the subkeys; the provider is
+ * closed again before this returns.  When the wrapped file is absent:
+ *
+ *   - a dir/master.key of an earlier version (32 bytes, 0600) is wrapped
+ *     with its bytes unchanged, so sealed seeds, recovery codes and session
+ *     tokens stay valid: the wrapped file is checked and written durably
+ *     first, then master.key is overwritten and removed;
+ *   - else the provider makes a new secret -- unless must_exist, which the
+ *     broker sets once anything sealed under the secret is stored: a new
+ *     secret would silently make all of it unreadable.
+ *
+ * A master.key beside the wrapped file (a migration cut short) is removed.
+ * 0, KW_ERR_CONFIG (provider settings), KW_ERR_NOMEM or KW_ERR_IO (a file
+ * missing or malformed, a provider refusing) with the reason in err, which
+ * never holds key material.  *ret_secrets is sodium_malloc'd; free it with
+ * kw_secrets_free.
  */
-int kw_secrets_open(const char *dir, bool must_exist, struct kw_secrets **ret_secrets,
-    char *err, size_t err_len) KW_WUR KW_NONNULL(1, 3, 4);
+int kw_secrets_open(const struct kw_config *cfg, const char *dir, bool must_exist,
+    struct kw_secrets **ret_secrets, char *err, size_t err_len) KW_WUR KW_NONNULL(1, 2, 4, 5);
 
 /* Wipe and free.  Accepts NULL. */
 void kw_secrets_free(struct kw_secrets *s);

@@ -3,7 +3,8 @@
  *
  * The KMS key never leaves AWS: GenerateDataKey hands back a fresh DEK and
  * the same DEK encrypted under the KMS key (CiphertextBlob, our blob);
- * Decrypt turns the blob back into the DEK.  Requests are JSON over HTTPS,
+ * Encrypt makes the blob of a key we already have (wrap); Decrypt turns a
+ * blob back into the key.  Requests are JSON over HTTPS,
  * signed with SigV4 by libcurl (CURLOPT_AWS_SIGV4) using the credentials in
  * the broker's environment.  Plain http is accepted only for an endpoint on
  * this machine (a test server), since the reply carries the DEK in clear.
@@ -348,6 +349,8 @@ kms_call(struct awskms *k, const char *op, json_t *req, json_t **ret_doc)
  out:
 	json_decref(doc);
 	free_headers(hdrs);
+	if (body)	/* an Encrypt request carries a key */
+		sodium_memzero(body, strlen(body));
 	free(body);
 	if (rep.buf)
 		sodium_free(rep.buf);
@@ -403,6 +406,44 @@ awskms_new_dek(struct kw_provider *p, unsigned char *dek, unsigned char **ret_bl
 		sodium_memzero(dek, KW_DEK_LEN);
 	json_decref(req);
 	json_decref(doc);	/* the wiping allocator clears Plaintext's copy */
+	free(blob);
+	return r;
+}
+
+/* KMS Encrypt: the caller's key under the KMS key; the CiphertextBlob is the blob. */
+static int
+awskms_wrap(struct kw_provider *p, const unsigned char *dek, unsigned char **ret_blob,
+    size_t *ret_len)
+{
+	struct awskms *k = p->priv;
+	size_t b64_len = sodium_base64_encoded_len(KW_DEK_LEN, sodium_base64_VARIANT_ORIGINAL);
+	unsigned char *blob = NULL;
+	json_t *req = NULL, *doc = NULL;
+	size_t blob_len = 0;
+	char *b64 = sodium_malloc(b64_len);
+	int r = KW_ERR_NOMEM;
+
+	if (!b64 || !(blob = malloc(BLOB_MAX)))
+		goto out;
+	sodium_bin2base64(b64, b64_len, dek, KW_DEK_LEN, sodium_base64_VARIANT_ORIGINAL);
+	if (!(req = json_pack("{s:s, s:s}", "KeyId", k->key_id, "Plaintext", b64)))
+		goto out;
+	if ((r = kms_call(k, "Encrypt", req, &doc)) < 0 ||
+	    (r = get_b64(doc, "Encrypt", "CiphertextBlob", blob, BLOB_MAX, &blob_len)) < 0)
+		goto out;
+	r = KW_ERR_IO;
+	if (blob_len == 0) {
+		kw_log_error("aws-kms: Encrypt: the reply holds an empty CiphertextBlob");
+		goto out;
+	}
+	*ret_blob = TAKE_PTR(blob);
+	*ret_len = blob_len;
+	r = 0;
+ out:
+	json_decref(req);	/* the wiping allocator clears Plaintext's copy */
+	json_decref(doc);
+	if (b64)
+		sodium_free(b64);
 	free(blob);
 	return r;
 }
@@ -475,6 +516,7 @@ awskms_close(struct kw_provider *p)
 static const struct kw_provider_ops awskms_ops = {
 	.name = "aws-kms",
 	.new_dek = awskms_new_dek,
+	.wrap = awskms_wrap,
 	.unwrap = awskms_unwrap,
 	.close = awskms_close,
 };

@@ -2,14 +2,14 @@
  * provider_local.c - the embedded default master key: 32 random bytes in
  * keystore/master.key (0600), made at first run.  It protects against a
  * copied keystore directory without the key file, not against root.
+ *
+ * Blob: "LOC1" | IV (12) | ciphertext (32) | tag (16), AES-256-GCM under
+ * the key file's key with the associated data "keywarden data key".
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "keystore/cipher/aead.h"
 #include "common/fsutil.h"
@@ -19,29 +19,40 @@
 
 #define MAGIC "LOC1"
 #define AD "keywarden data key"
+#define BLOB_LEN (4 + KW_GCM_IV_LEN + KW_DEK_LEN + KW_GCM_TAG_LEN)
 
 struct local {
 	unsigned char *kek;	/* sodium_malloc'd */
 };
 
 static int
-local_new_dek(struct kw_provider *p, unsigned char *dek, unsigned char **ret_blob, size_t *ret_len)
+local_wrap(struct kw_provider *p, const unsigned char *dek, unsigned char **ret_blob,
+    size_t *ret_len)
 {
 	struct local *l = p->priv;
-	size_t len = 4 + KW_GCM_IV_LEN + KW_DEK_LEN + KW_GCM_TAG_LEN;
-	unsigned char *blob = malloc(len);
+	unsigned char *blob = malloc(BLOB_LEN);
 
 	if (!blob)
 		return KW_ERR_NOMEM;
-	randombytes_buf(dek, KW_DEK_LEN);
 	memcpy(blob, MAGIC, 4);
 	if (kw_gcm_seal(l->kek, (const unsigned char *)AD, strlen(AD), dek, KW_DEK_LEN, blob + 4) < 0) {
 		free(blob);
 		return KW_ERR_INTERNAL;
 	}
 	*ret_blob = blob;
-	*ret_len = len;
+	*ret_len = BLOB_LEN;
 	return 0;
+}
+
+static int
+local_new_dek(struct kw_provider *p, unsigned char *dek, unsigned char **ret_blob, size_t *ret_len)
+{
+	int r;
+
+	randombytes_buf(dek, KW_DEK_LEN);
+	if ((r = local_wrap(p, dek, ret_blob, ret_len)) < 0)
+		sodium_memzero(dek, KW_DEK_LEN);
+	return r;
 }
 
 static int
@@ -49,7 +60,7 @@ local_unwrap(struct kw_provider *p, const unsigned char *blob, size_t len, unsig
 {
 	struct local *l = p->priv;
 
-	if (len != 4 + KW_GCM_IV_LEN + KW_DEK_LEN + KW_GCM_TAG_LEN || memcmp(blob, MAGIC, 4) != 0) {
+	if (len != BLOB_LEN || memcmp(blob, MAGIC, 4) != 0) {
 		kw_log_error("local provider: not a data key wrapped by the local master key");
 		return KW_ERR_IO;
 	}
@@ -74,39 +85,22 @@ local_close(struct kw_provider *p)
 static const struct kw_provider_ops local_ops = {
 	.name = "local",
 	.new_dek = local_new_dek,
+	.wrap = local_wrap,
 	.unwrap = local_unwrap,
 	.close = local_close,
 };
 
+/* The key file's key, or a new one made and saved on first use. */
 static int
 load_key(const char *path, unsigned char *kek, char *err, size_t err_len)
 {
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	ssize_t n;
+	int r = kw_read_key_file(path, kek, KW_GCM_KEY_LEN, err, err_len);
 
-	if (fd < 0 && errno == ENOENT) {
-		randombytes_buf(kek, KW_GCM_KEY_LEN);
-		if (kw_write_atomic(path, kek, KW_GCM_KEY_LEN, 0600) < 0) {
-			snprintf(err, err_len, "%s: %s", path, strerror(errno));
-			return KW_ERR_IO;
-		}
-		return 0;
-	}
-	if (fd < 0) {
+	if (r != KW_ERR_NOT_FOUND)
+		return r;
+	randombytes_buf(kek, KW_GCM_KEY_LEN);
+	if (kw_write_atomic(path, kek, KW_GCM_KEY_LEN, 0600) < 0) {
 		snprintf(err, err_len, "%s: %s", path, strerror(errno));
-		return KW_ERR_IO;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) ||
-	    st.st_size != KW_GCM_KEY_LEN) {
-		close(fd);
-		snprintf(err, err_len, "%s: must be a %d-byte file of mode 0600", path, KW_GCM_KEY_LEN);
-		return KW_ERR_IO;
-	}
-	n = read(fd, kek, KW_GCM_KEY_LEN);
-	close(fd);
-	if (n != KW_GCM_KEY_LEN) {
-		snprintf(err, err_len, "%s: short read", path);
 		return KW_ERR_IO;
 	}
 	return 0;

@@ -70,7 +70,8 @@ kek_for_salt(struct pw *pw, const unsigned char salt[SALT_LEN])
 }
 
 static int
-pw_new_dek(struct kw_provider *p, unsigned char *dek, unsigned char **ret_blob, size_t *ret_len)
+pw_wrap(struct kw_provider *p, const unsigned char *dek, unsigned char **ret_blob,
+    size_t *ret_len)
 {
 	struct pw *pw = p->priv;
 	unsigned char *blob = malloc(BLOB_LEN);
@@ -84,7 +85,6 @@ pw_new_dek(struct kw_provider *p, unsigned char *dek, unsigned char **ret_blob, 
 	randombytes_buf(blob + AD_LEN, NONCE_LEN);
 	if ((r = kek_for_salt(pw, blob + MAGIC_LEN)) < 0)
 		goto out;
-	randombytes_buf(dek, KW_DEK_LEN);
 	crypto_aead_xchacha20poly1305_ietf_encrypt(blob + AD_LEN + NONCE_LEN, NULL, dek,
 	    KW_DEK_LEN, blob, AD_LEN, NULL, blob + AD_LEN, pw->kek);
 	*ret_blob = TAKE_PTR(blob);
@@ -93,6 +93,17 @@ pw_new_dek(struct kw_provider *p, unsigned char *dek, unsigned char **ret_blob, 
  out:
 	sodium_mprotect_noaccess(pw);
 	free(blob);
+	return r;
+}
+
+static int
+pw_new_dek(struct kw_provider *p, unsigned char *dek, unsigned char **ret_blob, size_t *ret_len)
+{
+	int r;
+
+	randombytes_buf(dek, KW_DEK_LEN);
+	if ((r = pw_wrap(p, dek, ret_blob, ret_len)) < 0)
+		sodium_memzero(dek, KW_DEK_LEN);
 	return r;
 }
 
@@ -131,6 +142,7 @@ pw_close(struct kw_provider *p)
 static const struct kw_provider_ops pw_ops = {
 	.name = "passphrase",
 	.new_dek = pw_new_dek,
+	.wrap = pw_wrap,
 	.unwrap = pw_unwrap,
 	.close = pw_close,
 };

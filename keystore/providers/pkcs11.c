@@ -1,7 +1,8 @@
 /*
  * provider_pkcs11.c - the master key is an AES key inside an HSM, reached
  * through its PKCS#11 module; it never leaves the token.  The DEK is made
- * here (randombytes) and sealed by the token with CKM_AES_GCM.
+ * here (randombytes), or given to wrap, and sealed by the token with
+ * CKM_AES_GCM.
  *
  * kmsKeyId is an RFC 7512 URI naming the token, the key and, as query
  * attributes, the module and where the PIN lives:
@@ -113,7 +114,8 @@ gcm_mechanism(CK_GCM_PARAMS *gp, CK_MECHANISM *m, unsigned char *iv)
 }
 
 static int
-p11_new_dek(struct kw_provider *p, unsigned char *dek, unsigned char **ret_blob, size_t *ret_len)
+p11_wrap(struct kw_provider *p, const unsigned char *dek, unsigned char **ret_blob,
+    size_t *ret_len)
 {
 	struct p11 *s = p->priv;
 	unsigned char *blob = malloc(BLOB_LEN);
@@ -128,15 +130,14 @@ p11_new_dek(struct kw_provider *p, unsigned char *dek, unsigned char **ret_blob,
 		goto out;
 	memcpy(blob, MAGIC, MAGIC_LEN);
 	randombytes_buf(blob + MAGIC_LEN, IV_LEN);
-	randombytes_buf(dek, KW_DEK_LEN);
 	gcm_mechanism(&gp, &m, blob + MAGIC_LEN);
+	/* C_Encrypt takes a non-const buffer, but only reads it: no copy of the key. */
 	if ((rv = s->mod->C_EncryptInit(s->session, &m, s->key)) != CKR_OK ||
-	    (rv = s->mod->C_Encrypt(s->session, dek, KW_DEK_LEN, blob + MAGIC_LEN + IV_LEN,
-	    &out_len)) != CKR_OK || out_len != KW_DEK_LEN + TAG_LEN) {
+	    (rv = s->mod->C_Encrypt(s->session, (unsigned char *)dek, KW_DEK_LEN,
+	    blob + MAGIC_LEN + IV_LEN, &out_len)) != CKR_OK || out_len != KW_DEK_LEN + TAG_LEN) {
 		r = hsm_error(err, sizeof(err), "HSM refused to wrap the data key",
 		    rv != CKR_OK ? rv : CKR_FUNCTION_FAILED);
 		kw_log_error("pkcs11 provider: %s", err);
-		sodium_memzero(dek, KW_DEK_LEN);
 		goto out;
 	}
 	*ret_blob = TAKE_PTR(blob);
@@ -144,6 +145,17 @@ p11_new_dek(struct kw_provider *p, unsigned char *dek, unsigned char **ret_blob,
 	r = 0;
  out:
 	free(blob);
+	return r;
+}
+
+static int
+p11_new_dek(struct kw_provider *p, unsigned char *dek, unsigned char **ret_blob, size_t *ret_len)
+{
+	int r;
+
+	randombytes_buf(dek, KW_DEK_LEN);
+	if ((r = p11_wrap(p, dek, ret_blob, ret_len)) < 0)
+		sodium_memzero(dek, KW_DEK_LEN);
 	return r;
 }
 
@@ -206,6 +218,7 @@ p11_close(struct kw_provider *p)
 static const struct kw_provider_ops p11_ops = {
 	.name = "pkcs11",
 	.new_dek = p11_new_dek,
+	.wrap = p11_wrap,
 	.unwrap = p11_unwrap,
 	.close = p11_close,
 };

@@ -5,14 +5,16 @@
  * Envelope encryption: key values are sealed with a 32-byte data key (DEK);
  * the DEK is stored only wrapped by the provider's master key (KEK), which
  * for pkcs11 and aws-kms never leaves the HSM or KMS.  A provider turns a
- * DEK into an opaque blob and back; it never sees key values.
+ * DEK into an opaque blob and back; it never sees key values.  The broker's
+ * own secret (broker/login/secrets.h) is a second 32-byte key wrapped the
+ * same way.
  *
  *   local       a 32-byte key file (keystore/master.key, 0600), made at first run
  *   passphrase  Argon2id (libsodium) over a passphrase read from a file or a
  *               systemd credential ($CREDENTIALS_DIRECTORY/keywarden-passphrase)
  *   pkcs11      an AES key in an HSM named by an RFC 7512 pkcs11: URI (kmsKeyId)
  *               with module-path and pin-source; AES-GCM in the token
- *   aws-kms     GenerateDataKey / Decrypt over HTTPS with SigV4 (libcurl)
+ *   aws-kms     GenerateDataKey / Encrypt / Decrypt over HTTPS with SigV4 (libcurl)
  */
 #ifndef KW_PROVIDER_H
 #define KW_PROVIDER_H
@@ -35,7 +37,18 @@ struct kw_provider_ops {
 	 */
 	int (*new_dek)(struct kw_provider *p, unsigned char *dek, unsigned char **ret_blob,
 	    size_t *ret_len);
-	/* Unwrap a blob from new_dek into dek[KW_DEK_LEN].  KW_ERR_IO on any integrity failure. */
+	/*
+	 * Wrap the caller's key dek[KW_DEK_LEN], made elsewhere (a key that
+	 * predates the provider), into *ret_blob (malloc'd, *ret_len bytes):
+	 * unwrap gives back the same bytes.  KW_ERR_IO when the HSM or KMS
+	 * refuses (its reason logged).
+	 */
+	int (*wrap)(struct kw_provider *p, const unsigned char *dek, unsigned char **ret_blob,
+	    size_t *ret_len);
+	/*
+	 * Unwrap a blob from new_dek or wrap into dek[KW_DEK_LEN].  KW_ERR_IO on
+	 * any integrity failure.
+	 */
 	int (*unwrap)(struct kw_provider *p, const unsigned char *blob, size_t len,
 	    unsigned char *dek);
 	void (*close)(struct kw_provider *p);

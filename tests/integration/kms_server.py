@@ -3,7 +3,7 @@
 A stand-in for AWS KMS on 127.0.0.1, for the aws-kms provider's tests.
 
 Speaks the KMS JSON protocol (POST /, X-Amz-Target: TrentService.OP,
-Content-Type: application/x-amz-json-1.1) for GenerateDataKey and Decrypt,
+Content-Type: application/x-amz-json-1.1) for GenerateDataKey, Encrypt and Decrypt,
 with an AES-256-GCM key of its own (OpenSSL's libcrypto through ctypes, so
 the test suite needs no Python package beyond the standard library).
 
@@ -262,6 +262,20 @@ class Handler(BaseHTTPRequestHandler):
             return {"KeyId": key_id,
                     "Plaintext": base64.b64encode(dek).decode(),
                     "CiphertextBlob": base64.b64encode(seal(cfg.aes_key, key_id, dek)).decode()}
+        if op == "Encrypt":
+            if not key_id:
+                raise KmsError("ValidationException", "KeyId is required")
+            try:
+                plaintext = base64.b64decode(req.get("Plaintext") or "", validate=True)
+            except ValueError:
+                raise KmsError("SerializationException", "Plaintext is not base64")
+            if not 1 <= len(plaintext) <= 4096:
+                raise KmsError("ValidationException",
+                               "Plaintext must be 1 to 4096 bytes, not %d" % len(plaintext))
+            return {"KeyId": key_id,
+                    "CiphertextBlob": base64.b64encode(seal(cfg.aes_key, key_id,
+                                                            plaintext)).decode(),
+                    "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}
         if op == "Decrypt":
             try:
                 blob = base64.b64decode(req.get("CiphertextBlob") or "", validate=True)

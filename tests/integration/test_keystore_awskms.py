@@ -6,6 +6,10 @@ the secret key), so these tests exercise the broker's real libcurl client:
 GenerateDataKey at the first start, Decrypt of datakey.wrapped at the next,
 the credentials from the environment, and the refusals at start-up (region
 pinning, missing credentials, a bad ARN, a refusing KMS).
+
+The same provider wraps the broker's own secret (broker-secret.wrapped), and
+the broker opens that first: each start makes one call for it, then one for
+the keystore's data key.
 """
 import base64
 import json
@@ -143,14 +147,19 @@ def get_key(b, name):
     return cp.stdout
 
 
-def keystore_bytes(b):
-    """Every file under dataDir/keystore, concatenated."""
+def keystore_bytes(b, sub="keystore"):
+    """Every file under dataDir/keystore (or dataDir/sub), concatenated."""
     out = b""
-    for d, _, files in os.walk(os.path.join(b.datadir, "keystore")):
+    for d, _, files in os.walk(os.path.join(b.datadir, sub)):
         for f in files:
             with open(os.path.join(d, f), "rb") as fh:
                 out += fh.read()
     return out
+
+
+def data_dir_bytes(b):
+    """Every file under dataDir, concatenated."""
+    return keystore_bytes(b, "")
 
 
 def test_data_key_from_kms_and_back_after_restart(broker_factory, kms):
@@ -158,14 +167,16 @@ def test_data_key_from_kms_and_back_after_restart(broker_factory, kms):
     b = broker_factory(kms_config(kms.url, region="us-east-1", enforceRegion=True),
                        start=False)
     b.start(env=aws_env())
-    assert kms.ops() == ["GenerateDataKey"]
-    gen = kms.records()[0]
+    # The broker secret's, then the data key's.
+    assert kms.ops() == ["GenerateDataKey", "GenerateDataKey"]
+    secret_gen, gen = kms.records()
+    assert check_signed(secret_gen) == {"KeyId": ARN, "KeySpec": "AES_256"}
     assert check_signed(gen) == {"KeyId": ARN, "KeySpec": "AES_256"}
 
     set_key(b, "anthropic", VALUE)
     assert get_key(b, "anthropic") == VALUE + "\n"
     # Key operations use the data key in memory: no KMS call per key.
-    assert kms.ops() == ["GenerateDataKey"]
+    assert kms.ops() == ["GenerateDataKey", "GenerateDataKey"]
 
     wrapped_path = os.path.join(b.datadir, "keystore", "datakey.wrapped")
     with open(wrapped_path, "rb") as f:
@@ -177,19 +188,29 @@ def test_data_key_from_kms_and_back_after_restart(broker_factory, kms):
     dek = base64.b64decode(reply["Plaintext"])
     on_disk = keystore_bytes(b)
     assert dek not in on_disk and VALUE.encode() not in on_disk
+    # Likewise the broker secret: only its CiphertextBlob is kept.
+    secret_reply = json.loads(secret_gen["reply"])
+    with open(os.path.join(b.datadir, "broker-secret.wrapped"), "rb") as f:
+        secret_wrapped = f.read()
+    assert secret_wrapped == base64.b64decode(secret_reply["CiphertextBlob"])
+    assert base64.b64decode(secret_reply["Plaintext"]) not in data_dir_bytes(b)
 
     assert b.stop() == 0
     b.start(env=aws_env())
-    assert kms.ops() == ["GenerateDataKey", "Decrypt"]
-    dec = check_signed(kms.records()[1])
+    assert kms.ops() == ["GenerateDataKey", "GenerateDataKey", "Decrypt", "Decrypt"]
+    recs = kms.records()
+    assert check_signed(recs[2]) == {
+        "CiphertextBlob": base64.b64encode(secret_wrapped).decode(), "KeyId": ARN}
+    dec = check_signed(recs[3])
     assert dec == {"CiphertextBlob": base64.b64encode(wrapped).decode(), "KeyId": ARN}
     assert get_key(b, "anthropic") == VALUE + "\n"
-    assert kms.ops() == ["GenerateDataKey", "Decrypt"]
+    assert kms.ops() == ["GenerateDataKey", "GenerateDataKey", "Decrypt", "Decrypt"]
 
-    # Neither the value, the data key nor the secret key shows in the broker's output.
+    # Neither the value, the data key, the broker secret nor the secret key shows in
+    # the broker's output.
     for text in (b.stderr(p) for _, p in b.history):
         assert VALUE not in text and SECRET not in text
-        assert reply["Plaintext"] not in text
+        assert reply["Plaintext"] not in text and secret_reply["Plaintext"] not in text
 
 
 def test_session_token_is_sent_and_signed(broker_factory, kms_factory):
@@ -201,7 +222,8 @@ def test_session_token_is_sent_and_signed(broker_factory, kms_factory):
     b.start(env=aws_env(token=TOKEN))
     assert get_key(b, "anthropic") == VALUE + "\n"
     recs = kms.records()
-    assert [r["op"] for r in recs] == ["GenerateDataKey", "Decrypt"]
+    assert [r["op"] for r in recs] == ["GenerateDataKey", "GenerateDataKey", "Decrypt",
+                                       "Decrypt"]
     for r in recs:
         check_signed(r, token=TOKEN)
 
@@ -227,7 +249,7 @@ def test_region_not_enforced_allows_another_region(broker_factory, kms):
     b = broker_factory(kms_config(kms.url, region="eu-west-1", enforceRegion=False),
                        start=False)
     b.start(env=aws_env())
-    assert kms.ops() == ["GenerateDataKey"]
+    assert kms.ops() == ["GenerateDataKey", "GenerateDataKey"]
 
 
 @pytest.mark.parametrize("missing", ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"])
@@ -283,6 +305,7 @@ def test_wrong_secret_is_refused_by_kms(broker_factory, kms):
     (rec,) = kms.records()
     assert rec["status"] == 400 and rec["signature_ok"] is False, rec
     assert not os.path.exists(os.path.join(b.datadir, "keystore", "datakey.wrapped"))
+    assert not os.path.exists(os.path.join(b.datadir, "broker-secret.wrapped"))
 
 
 def test_changed_wrapped_key_is_refused(broker_factory, kms):
@@ -298,7 +321,8 @@ def test_changed_wrapped_key_is_refused(broker_factory, kms):
         f.write(blob)
     err = start_fails(b, aws_env(), 1)
     assert "InvalidCiphertextException" in err, err
-    assert kms.ops() == ["GenerateDataKey", "Decrypt"]
+    # The broker secret still opened; the data key did not.
+    assert kms.ops() == ["GenerateDataKey", "GenerateDataKey", "Decrypt", "Decrypt"]
 
 
 def test_unreachable_kms_fails_start(broker_factory, kms):

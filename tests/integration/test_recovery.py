@@ -1,22 +1,23 @@
 """Lost key material is refused loudly instead of replaced quietly: a broker
-that made a new master key or data key would lock every user out or turn
+that made a new broker secret or data key would lock every user out or turn
 every stored API key into an integrity error."""
 import os
 
 from conftest import Client, assert_error
 
 
-def test_missing_master_key_with_enrolled_users_is_refused(broker_factory):
+def test_missing_broker_secret_with_enrolled_users_is_refused(broker_factory):
     b = broker_factory()
     cp = b.cli("admin", "user", "add", "root", "--json")
     assert cp.returncode == 0, cp.stderr
     assert b.stop() == 0
-    key = os.path.join(b.datadir, "master.key")
+    key = os.path.join(b.datadir, "broker-secret.wrapped")
     os.rename(key, key + ".away")
     b.start(wait=False)
     assert b.wait_exit() == 1
-    assert "master.key is missing" in b.stderr() and "restore it" in b.stderr()
-    assert not os.path.exists(key), "a new master.key was made"
+    assert "broker-secret.wrapped is missing" in b.stderr() and "restore it" in b.stderr()
+    assert not os.path.exists(key), "a new broker secret was made"
+    assert not os.path.exists(os.path.join(b.datadir, "master.key"))
     # Put back, the broker starts and the user's factor still opens.
     os.rename(key + ".away", key)
     b.start()

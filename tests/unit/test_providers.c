@@ -1,12 +1,17 @@
 /*
- * test_providers.c - the passphrase and pkcs11 master-key providers
- * (keystore/provider_passphrase.c, keystore/provider_pkcs11.c).
+ * test_providers.c - the master-key providers (keystore/providers/): the
+ * passphrase and pkcs11 providers in depth, and for every provider the
+ * wrap operation (a key made elsewhere, wrapped and unwrapped to the same
+ * bytes) and its refusal of tampered blobs.
  *
  * The group set-up makes a private SoftHSM2 token (softhsm2-util and
  * pkcs11-tool, as in TESTING.md, with SOFTHSM2_CONF in the group's directory)
  * holding an AES-256 key "kek", PIN files, passphrase files, and one
  * passphrase blob.  An Argon2id derivation costs ~0.7 s and 256 MiB, so the
- * passphrase tests share that blob and count their derivations.
+ * passphrase tests share that blob and count their derivations.  The
+ * aws-kms test runs the integration suite's KMS stand-in
+ * (tests/integration/kms_server.py, SigV4 checked) on 127.0.0.1; like
+ * `make unit`, it runs from the top of the tree.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,11 +22,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 #include <sodium.h>
 
 #include "common/config.h"
@@ -35,6 +42,10 @@
 #define USER_PIN	"1234"
 #define SO_PIN		"12345678"
 #define PASSPHRASE	"correct horse battery staple"
+#define KMS_SERVER	"tests/integration/kms_server.py"
+#define KMS_ARN		"arn:aws:kms:us-east-1:111122223333:key/TEST"
+#define KMS_AKID	"AKIDEXAMPLE0TEST"
+#define KMS_SECRET	"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 
 static struct kw_test_fx *fx;	/* its directory holds everything the tests make */
 static char path_buf[8][4200];
@@ -42,6 +53,12 @@ static char path_buf[8][4200];
 static unsigned char *pw_blob;
 static size_t pw_blob_len;
 static unsigned char pw_dek[KW_DEK_LEN];
+/* The KMS stand-in while it runs; the group tear-down stops it if a test fails midway. */
+static struct kms {
+	pid_t pid;
+	int port;
+	char record[4200];
+} kms_server;
 
 /* ---- helpers --------------------------------------------------------------- */
 
@@ -137,6 +154,60 @@ contains(const unsigned char *hay, size_t hay_len, const unsigned char *needle, 
 	return memmem(hay, hay_len, needle, len) != NULL;
 }
 
+/*
+ * wrap on p: a key of our own comes back from unwrap byte for byte, the
+ * blob holds neither it nor any 8 bytes of it, and a second wrap of the
+ * same key is another blob (fresh IV or nonce) that opens to the same key.
+ * The first blob is left in *ret_blob for the caller.
+ */
+static void
+wrap_round_trip(struct kw_provider *p, const unsigned char key[KW_DEK_LEN],
+    unsigned char **ret_blob, size_t *ret_len)
+{
+	unsigned char out[KW_DEK_LEN], *blob = NULL, *blob2 = NULL;
+	size_t len = 0, len2 = 0, i;
+
+	assert_non_null(p->ops->wrap);
+	assert_int_equal(p->ops->wrap(p, key, &blob, &len), 0);
+	assert_int_equal(p->ops->wrap(p, key, &blob2, &len2), 0);
+	for (i = 0; i + 8 <= KW_DEK_LEN; i++) {
+		assert_false(contains(blob, len, key + i, 8));
+		assert_false(contains(blob2, len2, key + i, 8));
+	}
+	assert_true(len != len2 || memcmp(blob, blob2, len) != 0);
+	memset(out, 0, sizeof(out));
+	assert_int_equal(p->ops->unwrap(p, blob, len, out), 0);
+	assert_memory_equal(out, key, KW_DEK_LEN);
+	memset(out, 0, sizeof(out));
+	assert_int_equal(p->ops->unwrap(p, blob2, len2, out), 0);
+	assert_memory_equal(out, key, KW_DEK_LEN);
+	free(blob2);
+	*ret_blob = blob;
+	*ret_len = len;
+}
+
+/* Each byte at offsets flipped, and the blob cut or lengthened: unwrap refuses every one. */
+static void
+tampered_refused(struct kw_provider *p, const unsigned char *blob, size_t len,
+    const size_t *offsets, size_t n)
+{
+	unsigned char out[KW_DEK_LEN], *bad = malloc(len + 1);
+	size_t i;
+
+	assert_non_null(bad);
+	for (i = 0; i < n; i++) {
+		assert_true(offsets[i] < len);
+		memcpy(bad, blob, len);
+		bad[offsets[i]] ^= 0x04;
+		assert_int_equal(p->ops->unwrap(p, bad, len, out), KW_ERR_IO);
+	}
+	memcpy(bad, blob, len);
+	assert_int_equal(p->ops->unwrap(p, bad, len - 1, out), KW_ERR_IO);
+	bad[len] = 0;
+	assert_int_equal(p->ops->unwrap(p, bad, len + 1, out), KW_ERR_IO);
+	free(bad);
+}
+
 /* ---- group set-up ------------------------------------------------------------ */
 
 static int
@@ -206,9 +277,12 @@ group_setup(void **state)
 	return 0;
 }
 
+static void kms_stop(struct kms *k);
+
 static int
 group_teardown(void **state)
 {
+	kms_stop(&kms_server);
 	free(pw_blob);
 	return kw_test_fx_free(fx) == 0 ? 0 : -1;
 }
@@ -500,6 +574,236 @@ test_pkcs11_bad_uri(void **state)
 	assert_null(p);
 }
 
+/* ---- wrap: a key made elsewhere, under each provider ------------------------- */
+
+static void
+test_local_wrap(void **state)
+{
+	struct kw_provider *p = must_open(config("\"keySource\": \"local\""));
+	struct kw_provider *other = NULL;
+	struct kw_config *cfg;
+	unsigned char key[KW_DEK_LEN], out[KW_DEK_LEN], *blob = NULL;
+	/* Magic, IV, ciphertext, tag. */
+	const size_t offsets[] = { 0, 3, 4, 15, 16, 30, 47, 48, 63 };
+	char err[512] = "";
+	size_t len = 0;
+
+	randombytes_buf(key, sizeof(key));
+	assert_string_equal(p->ops->name, "local");
+	wrap_round_trip(p, key, &blob, &len);
+	/* "LOC1" | IV 12 | key 32 | tag 16: the shape of a wrapped data key. */
+	assert_int_equal(len, 4 + 12 + 32 + 16);
+	assert_memory_equal(blob, "LOC1", 4);
+	tampered_refused(p, blob, len, offsets, KW_ELEMENTSOF(offsets));
+	kw_provider_close(p);
+
+	/* The same key file (a restarted broker) opens it ... */
+	p = must_open(config("\"keySource\": \"local\""));
+	assert_int_equal(p->ops->unwrap(p, blob, len, out), 0);
+	assert_memory_equal(out, key, KW_DEK_LEN);
+	kw_provider_close(p);
+	/* ... another one (a new key file in another directory) does not. */
+	assert_int_equal(mkdir(in_dir(2, "local2"), 0700), 0);
+	cfg = config("\"keySource\": \"local\"");
+	assert_int_equal(kw_provider_open(cfg, in_dir(2, "local2"), &other, err, sizeof(err)), 0);
+	kw_config_free(cfg);
+	assert_int_equal(other->ops->unwrap(other, blob, len, out), KW_ERR_IO);
+	kw_provider_close(other);
+	free(blob);
+}
+
+/* Two derivations: the wrap's fresh salt, then the same salt in a second provider. */
+static void
+test_passphrase_wrap(void **state)
+{
+	struct kw_provider *p = must_open(pw_config(in_dir(0, "pass")));
+	unsigned char key[KW_DEK_LEN], out[KW_DEK_LEN], *blob = NULL;
+	/* Magic, nonce, ciphertext, tag: not the salt, whose change costs a derivation. */
+	const size_t offsets[] = { 0, 20, 43, 44, 60, 75, 83 };
+	size_t len = 0;
+
+	randombytes_buf(key, sizeof(key));
+	/* The unwrap reuses the KEK the wrap derived for its fresh salt. */
+	assert_int_equal(p->ops->wrap(p, key, &blob, &len), 0);
+	assert_int_equal(len, 4 + 16 + 24 + 32 + 16);
+	assert_memory_equal(blob, "PWH1", 4);
+	assert_false(contains(blob, len, key, KW_DEK_LEN));
+	assert_int_equal(p->ops->unwrap(p, blob, len, out), 0);
+	assert_memory_equal(out, key, KW_DEK_LEN);
+	kw_provider_close(p);
+
+	p = must_open(pw_config(in_dir(0, "pass.nonl")));
+	memset(out, 0, sizeof(out));
+	assert_int_equal(p->ops->unwrap(p, blob, len, out), 0);
+	assert_memory_equal(out, key, KW_DEK_LEN);
+	tampered_refused(p, blob, len, offsets, KW_ELEMENTSOF(offsets));
+	free(blob);
+	kw_provider_close(p);
+}
+
+static void
+test_pkcs11_wrap(void **state)
+{
+	struct kw_provider *p = must_open(p11_config("object=kek;id=%01", in_dir(0, "pin")));
+	unsigned char key[KW_DEK_LEN], out[KW_DEK_LEN], *blob = NULL;
+	const size_t offsets[] = { 0, 3, 4, 15, 16, 30, 47, 48, 63 };
+	size_t len = 0;
+
+	randombytes_buf(key, sizeof(key));
+	wrap_round_trip(p, key, &blob, &len);
+	assert_int_equal(len, 4 + 12 + 32 + 16);
+	assert_memory_equal(blob, "P11G", 4);
+	tampered_refused(p, blob, len, offsets, KW_ELEMENTSOF(offsets));
+	kw_provider_close(p);
+
+	/* Another session on the token (a restarted broker), the key named by id alone. */
+	p = must_open(p11_config("id=%01", in_dir(0, "pin")));
+	assert_int_equal(p->ops->unwrap(p, blob, len, out), 0);
+	assert_memory_equal(out, key, KW_DEK_LEN);
+	kw_provider_close(p);
+	/* The token's other AES key does not open it. */
+	p = must_open(p11_config("id=%02", in_dir(0, "pin")));
+	assert_int_equal(p->ops->unwrap(p, blob, len, out), KW_ERR_IO);
+	kw_provider_close(p);
+	free(blob);
+}
+
+/* ---- aws-kms, against the KMS stand-in ----------------------------------------- */
+
+/* Start kms_server.py on 127.0.0.1; its port is the first line it prints. */
+static void
+kms_start(struct kms *k)
+{
+	char *argv[] = { "/usr/bin/python3", KMS_SERVER, "--record", k->record, "--access-key",
+		KMS_AKID, "--secret-key", KMS_SECRET, "--key-id", KMS_ARN, NULL };
+	char line[32] = "";
+	int fds[2];
+	FILE *f;
+
+	if (access(KMS_SERVER, R_OK) != 0)
+		fail_msg("%s: not found; run the unit tests from the top of the tree", KMS_SERVER);
+	snprintf(k->record, sizeof(k->record), "%s/kms-requests.jsonl", fx->dir);
+	assert_int_equal(pipe(fds), 0);
+	assert_true((k->pid = fork()) >= 0);
+	if (k->pid == 0) {
+		int log = open(in_dir(3, "kms-server.log"), O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+		/* Its stderr is not ours: a caller's pipe would stay open as long as it runs. */
+		dup2(fds[1], 1);
+		dup2(log, 2);
+		close(fds[0]);
+		close(fds[1]);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	assert_non_null(f = fdopen(fds[0], "r"));
+	if (!fgets(line, sizeof(line), f) || (k->port = atoi(line)) <= 0)
+		fail_msg("kms_server.py did not start (got \"%s\")", line);
+	fclose(f);
+}
+
+static void
+kms_stop(struct kms *k)
+{
+	if (k->pid > 0) {
+		kill(k->pid, SIGTERM);
+		(void)waitpid(k->pid, NULL, 0);
+		k->pid = 0;
+	}
+}
+
+static struct kw_config *
+kms_config(const struct kms *k)
+{
+	return config("\"keySource\": \"aws-kms\", \"kmsKeyId\": \"" KMS_ARN "\", "
+	    "\"endpoint\": \"http://127.0.0.1:%d\"", k->port);
+}
+
+/* The recorded requests, "Op:status[:unsigned]" each, space-separated. */
+static void
+kms_ops(const struct kms *k, char *out, size_t size)
+{
+	char line[65536];
+	FILE *f = fopen(k->record, "r");
+	size_t used = 0;
+
+	out[0] = '\0';
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		json_t *rec = json_loads(line, 0, NULL);
+		/* The target header, not "op": a request refused for its signature has no op. */
+		const char *op = json_string_value(json_object_get(json_object_get(rec, "headers"),
+		    "x-amz-target"));
+		int status = (int)json_integer_value(json_object_get(rec, "status"));
+		bool signed_ok = json_is_true(json_object_get(rec, "signature_ok"));
+
+		assert_non_null(rec);
+		if (op && strncmp(op, "TrentService.", 13) == 0)
+			op += 13;
+		used += (size_t)snprintf(out + used, size - used, "%s%s:%d%s", used ? " " : "",
+		    op ? op : "-", status, signed_ok ? "" : ":unsigned");
+		assert_true(used < size);
+		json_decref(rec);
+	}
+	fclose(f);
+}
+
+static void
+test_awskms_wrap(void **state)
+{
+	static const char *const proxies[] = { "http_proxy", "HTTP_PROXY", "https_proxy",
+		"HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY" };
+	struct kms *k = &kms_server;
+	struct kw_provider *p = NULL;
+	unsigned char key[KW_DEK_LEN], dek[KW_DEK_LEN], out[KW_DEK_LEN];
+	unsigned char *blob = NULL, *blob2 = NULL;
+	/* Magic, key id, IV, ciphertext, tag of the stand-in's blob (10, 2 + 43, 12, 32, 16). */
+	const size_t offsets[] = { 0, 14, 56, 60, 90, 110 };
+	char ops[1024], err[512];
+	size_t len = 0, len2 = 0, i;
+
+	for (i = 0; i < KW_ELEMENTSOF(proxies); i++)
+		unsetenv(proxies[i]);
+	setenv("AWS_ACCESS_KEY_ID", KMS_AKID, 1);
+	setenv("AWS_SECRET_ACCESS_KEY", KMS_SECRET, 1);
+	unsetenv("AWS_SESSION_TOKEN");
+	kms_start(k);
+	p = must_open(kms_config(k));
+	randombytes_buf(key, sizeof(key));
+	wrap_round_trip(p, key, &blob, &len);
+	assert_int_equal(len, 10 + 2 + strlen(KMS_ARN) + 12 + 32 + 16);
+	assert_memory_equal(blob, "KWTESTKMS1", 10);
+	tampered_refused(p, blob, len, offsets, KW_ELEMENTSOF(offsets));
+	/* A data key from GenerateDataKey opens the same way. */
+	assert_int_equal(p->ops->new_dek(p, dek, &blob2, &len2), 0);
+	assert_int_equal(p->ops->unwrap(p, blob2, len2, out), 0);
+	assert_memory_equal(out, dek, KW_DEK_LEN);
+	kw_provider_close(p);
+
+	/* Every call was signed, and the stand-in checked each signature. */
+	kms_ops(k, ops, sizeof(ops));
+	assert_string_equal(ops, "Encrypt:200 Encrypt:200 Decrypt:200 Decrypt:200 "
+	    "Decrypt:400 Decrypt:400 Decrypt:400 Decrypt:400 Decrypt:400 Decrypt:400 "
+	    "Decrypt:400 Decrypt:400 GenerateDataKey:200 Decrypt:200");
+
+	/* A wrong secret key: KMS refuses the Encrypt's signature, and wrap says so. */
+	setenv("AWS_SECRET_ACCESS_KEY", "not" KMS_SECRET, 1);
+	assert_int_equal(open_provider(kms_config(k), &p, err, sizeof(err)), 0);
+	free(blob);
+	blob = NULL;
+	assert_int_equal(p->ops->wrap(p, key, &blob, &len), KW_ERR_IO);
+	assert_null(blob);
+	kw_provider_close(p);
+	kms_ops(k, ops, sizeof(ops));
+	if (!strstr(ops, "GenerateDataKey:200 Decrypt:200 Encrypt:400:unsigned"))
+		fail_msg("requests: %s", ops);
+	free(blob2);
+	kms_stop(k);
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+}
+
 int
 main(void)
 {
@@ -517,6 +821,10 @@ main(void)
 		cmocka_unit_test(test_pkcs11_tampered),
 		cmocka_unit_test(test_pkcs11_missing_object),
 		cmocka_unit_test(test_pkcs11_bad_uri),
+		cmocka_unit_test(test_local_wrap),
+		cmocka_unit_test(test_passphrase_wrap),
+		cmocka_unit_test(test_pkcs11_wrap),
+		cmocka_unit_test(test_awskms_wrap),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -4,7 +4,7 @@
  * on a real state.db.
  *
  * Every test gets a fresh data directory (support/fixture.h) with its own
- * state.db and master.key, and the users alice (2001), bob (2002) and carol
+ * state.db and broker secret, and the users alice (2001), bob (2002) and carol
  * (2003).  Times are passed in as `now`, so nothing here waits for the clock.
  */
 #include <liboath/oath.h>

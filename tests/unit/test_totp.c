@@ -1,6 +1,7 @@
 /*
  * test_totp.c - TOTP codes, sealed seeds, recovery codes (broker/totp.h)
- * and the master key they hang off (broker/secrets.h).
+ * under the broker secret's subkeys (broker/login/secrets.h, tested in
+ * test_secrets.c).
  *
  * Expected codes come from liboath's own generator (oath_totp_generate), and
  * the RFC 6238 SHA1 vectors pin that generator down first: the 6-digit code
@@ -30,7 +31,7 @@
 /* RFC 6238 appendix B: the SHA1 seed is the ASCII text "12345678901234567890". */
 static const unsigned char rfc_seed[KW_TOTP_SEED_LEN] = "12345678901234567890";
 
-static struct kw_test_fx *fx;	/* the group's directory and master key (secrets()) */
+static struct kw_test_fx *fx;	/* the group's directory and broker secret (secrets()) */
 
 static struct kw_secrets *
 open_secrets(const char *dir)
@@ -38,7 +39,7 @@ open_secrets(const char *dir)
 	struct kw_secrets *s = NULL;
 	char err[512] = "";
 
-	if (kw_secrets_open(dir, false, &s, err, sizeof(err)) != 0)
+	if (kw_secrets_open(kw_test_defaults(), dir, false, &s, err, sizeof(err)) != 0)
 		fail_msg("kw_secrets_open(%s): %s", dir, err);
 	assert_non_null(s);
 	return s;
@@ -273,7 +274,7 @@ test_open_with_another_uid_fails(void **state)
 }
 
 static void
-test_open_with_another_master_key_fails(void **state)
+test_open_with_another_broker_secret_fails(void **state)
 {
 	struct kw_secrets *s = secrets(), *other;
 	unsigned char seed[KW_TOTP_SEED_LEN], out[KW_TOTP_SEED_LEN], *blob = NULL;
@@ -439,157 +440,12 @@ test_recovery_hash_is_case_insensitive_and_keyed(void **state)
 	/* Keyed: not the plain BLAKE2b of the code ... */
 	crypto_generichash(plain, sizeof(plain), (const unsigned char *)"abcde-fghij", 11, NULL, 0);
 	assert_memory_not_equal(a, plain, sizeof(a));
-	/* ... and another master key gives another hash. */
+	/* ... and another broker secret gives another hash. */
 	assert_int_equal(kw_test_fx_new("totp", &t), 0);
 	other = open_secrets(t->dir);
 	kw_recovery_hash(other, "abcde-fghij", d);
 	assert_memory_not_equal(a, d, sizeof(a));
 	kw_secrets_free(other);
-	assert_int_equal(kw_test_fx_free(t), 0);
-}
-
-/* ---- master key --------------------------------------------------------- */
-
-static void
-test_master_key_created_0600_32_bytes(void **state)
-{
-	struct kw_secrets *s;
-	struct kw_test_fx *t = NULL;
-	char path[128];
-	struct stat st;
-	mode_t old = umask(0);	/* the broker's umask must not widen the file */
-
-	assert_int_equal(kw_test_fx_new("totp", &t), 0);
-	s = open_secrets(t->dir);
-	umask(old);
-	snprintf(path, sizeof(path), "%s/master.key", t->dir);
-	assert_int_equal(lstat(path, &st), 0);
-	assert_true(S_ISREG(st.st_mode));
-	assert_int_equal(st.st_mode & 07777, 0600);
-	assert_int_equal(st.st_size, 32);
-	assert_int_equal(st.st_uid, geteuid());
-	kw_secrets_free(s);
-	assert_int_equal(kw_test_fx_free(t), 0);
-}
-
-static void
-test_reopening_gives_the_same_keys(void **state)
-{
-	struct kw_secrets *a, *b, *c;
-	struct kw_test_fx *t = NULL, *t2 = NULL;
-
-	assert_int_equal(kw_test_fx_new("totp", &t), 0);
-	a = open_secrets(t->dir);
-	b = open_secrets(t->dir);
-	assert_memory_equal(a->totp_key, b->totp_key, sizeof(a->totp_key));
-	assert_memory_equal(a->recovery_key, b->recovery_key, sizeof(a->recovery_key));
-	assert_memory_equal(a->session_key, b->session_key, sizeof(a->session_key));
-	/* The subkeys differ from one another. */
-	assert_memory_not_equal(a->recovery_key, a->session_key, sizeof(a->session_key));
-	assert_memory_not_equal(a->totp_key, a->session_key, sizeof(a->session_key));
-	/* A new directory gets a new master key. */
-	assert_int_equal(kw_test_fx_new("totp", &t2), 0);
-	c = open_secrets(t2->dir);
-	assert_memory_not_equal(a->totp_key, c->totp_key, sizeof(a->totp_key));
-	assert_memory_not_equal(a->session_key, c->session_key, sizeof(a->session_key));
-	kw_secrets_free(a);
-	kw_secrets_free(b);
-	kw_secrets_free(c);
-	assert_int_equal(kw_test_fx_free(t), 0);
-	assert_int_equal(kw_test_fx_free(t2), 0);
-}
-
-static void
-write_key(const char *dir, size_t len, mode_t mode)
-{
-	unsigned char buf[64];
-	char path[128];
-
-	memset(buf, 0x42, sizeof(buf));
-	snprintf(path, sizeof(path), "%s/master.key", dir);
-	unlink(path);		/* a new file, not written through a link */
-	kw_test_write(path, buf, len, mode);
-}
-
-static void
-expect_refused(const char *dir, const char *what)
-{
-	struct kw_secrets *s = NULL;
-	char err[512] = "";
-
-	if (kw_secrets_open(dir, false, &s, err, sizeof(err)) != KW_ERR_IO)
-		fail_msg("%s: key file accepted", what);
-	assert_null(s);
-	assert_non_null(strstr(err, "master.key"));
-}
-
-static void
-test_missing_key_not_remade_when_it_must_exist(void **state)
-{
-	struct kw_secrets *s = NULL;
-	struct kw_test_fx *t = NULL;
-	char path[128], err[512] = "";
-	struct stat st;
-
-	assert_int_equal(kw_test_fx_new("totp", &t), 0);
-	snprintf(path, sizeof(path), "%s/master.key", t->dir);
-	assert_int_equal(kw_secrets_open(t->dir, true, &s, err, sizeof(err)), KW_ERR_IO);
-	assert_null(s);
-	assert_non_null(strstr(err, "restore it"));
-	assert_int_not_equal(stat(path, &st), 0);	/* nothing was made */
-	assert_int_equal(kw_secrets_open(t->dir, false, &s, err, sizeof(err)), 0);
-	kw_secrets_free(s);
-	s = NULL;
-	assert_int_equal(kw_secrets_open(t->dir, true, &s, err, sizeof(err)), 0);
-	kw_secrets_free(s);
-	assert_int_equal(kw_test_fx_free(t), 0);
-}
-
-static void
-test_bad_key_files_are_refused(void **state)
-{
-	struct kw_secrets *s;
-	struct kw_test_fx *t = NULL;
-	char path[128];
-	struct stat st;
-
-	assert_int_equal(kw_test_fx_new("totp", &t), 0);
-	write_key(t->dir, 32, 0644);
-	expect_refused(t->dir, "0644");
-	write_key(t->dir, 32, 0640);
-	expect_refused(t->dir, "0640");
-	write_key(t->dir, 32, 0604);
-	expect_refused(t->dir, "0604");
-	write_key(t->dir, 31, 0600);
-	expect_refused(t->dir, "31 bytes");
-	write_key(t->dir, 33, 0600);
-	expect_refused(t->dir, "33 bytes");
-	write_key(t->dir, 0, 0600);
-	expect_refused(t->dir, "empty");
-	/* A refused file is left alone, not replaced by a new key. */
-	snprintf(path, sizeof(path), "%s/master.key", t->dir);
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_size, 0);
-	/* A directory or a symlink in its place is refused too. */
-	unlink(path);
-	assert_int_equal(mkdir(path, 0700), 0);
-	expect_refused(t->dir, "directory");
-	rmdir(path);
-	write_key(t->dir, 32, 0600);
-	snprintf(path, sizeof(path), "%s/master.key", t->dir);
-	{
-		char link[128];
-
-		snprintf(link, sizeof(link), "%s/real.key", t->dir);
-		assert_int_equal(rename(path, link), 0);
-		assert_int_equal(symlink(link, path), 0);
-		expect_refused(t->dir, "symlink");
-		unlink(path);
-		assert_int_equal(rename(link, path), 0);
-	}
-	/* The well-formed one opens. */
-	s = open_secrets(t->dir);
-	kw_secrets_free(s);
 	assert_int_equal(kw_test_fx_free(t), 0);
 }
 
@@ -606,7 +462,7 @@ main(void)
 		cmocka_unit_test(test_wrong_code_is_refused),
 		cmocka_unit_test(test_seal_open_round_trip),
 		cmocka_unit_test(test_open_with_another_uid_fails),
-		cmocka_unit_test(test_open_with_another_master_key_fails),
+		cmocka_unit_test(test_open_with_another_broker_secret_fails),
 		cmocka_unit_test(test_tampered_blob_fails),
 		cmocka_unit_test(test_wrong_length_fails),
 		cmocka_unit_test(test_base32_of_rfc_seed),
@@ -614,10 +470,6 @@ main(void)
 		cmocka_unit_test(test_recovery_code_shape),
 		cmocka_unit_test(test_new_recovery_codes_have_the_shape_and_differ),
 		cmocka_unit_test(test_recovery_hash_is_case_insensitive_and_keyed),
-		cmocka_unit_test(test_master_key_created_0600_32_bytes),
-		cmocka_unit_test(test_reopening_gives_the_same_keys),
-		cmocka_unit_test(test_bad_key_files_are_refused),
-		cmocka_unit_test(test_missing_key_not_remade_when_it_must_exist),
 	};
 
 	return cmocka_run_group_tests_name("totp", tests, setup, teardown);

@@ -81,13 +81,27 @@ kw_test_fx_state(struct kw_test_fx *fx)
 	return r;
 }
 
+const struct kw_config *
+kw_test_defaults(void)
+{
+	static struct kw_config *cfg;
+	char err[256];
+
+	if (!cfg && kw_config_parse("{}", 2, &cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "kw_test_defaults: %s\n", err);
+		abort();
+	}
+	return cfg;
+}
+
 int
 kw_test_fx_secrets(struct kw_test_fx *fx)
 {
 	char err[512] = "";
 	int r;
 
-	if ((r = kw_secrets_open(fx->dir, false, &fx->secrets, err, sizeof(err))) != 0)
+	if ((r = kw_secrets_open(kw_test_defaults(), fx->dir, false, &fx->secrets, err,
+	    sizeof(err))) != 0)
 		fprintf(stderr, "kw_test_fx_secrets: %s\n", err);
 	return r;
 }

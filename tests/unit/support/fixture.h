@@ -5,7 +5,7 @@
  *
  * A struct kw_test_fx owns its directory, /tmp/kw-test-NAME.XXXXXX (0700),
  * which kw_test_fx_free removes with everything in it, and the state store
- * and master key a test opened in it.  The set-up calls return 0 or a
+ * and broker secret a test opened in it.  The set-up calls return 0 or a
  * negative code and say why on stderr (a cmocka set-up reports only that it
  * failed); the file helpers are for test bodies and fail the running test
  * instead of returning, like the assert_* they stand beside.
@@ -25,7 +25,7 @@ struct kw_state;
 struct kw_test_fx {
 	char dir[64];			/* the private directory */
 	struct kw_state *state;		/* dir/state.db after kw_test_fx_state, else NULL */
-	struct kw_secrets *secrets;	/* dir/master.key after kw_test_fx_secrets, else NULL */
+	struct kw_secrets *secrets;	/* the broker secret after kw_test_fx_secrets, else NULL */
 };
 
 /*
@@ -43,7 +43,11 @@ int kw_test_fx_free(struct kw_test_fx *fx);
 /* Open (or create) dir/state.db as fx->state, owned by fx.  0 or a KW_ERR_* code. */
 int kw_test_fx_state(struct kw_test_fx *fx) KW_WUR KW_NONNULL(1);
 
-/* Open (or create) dir/master.key as fx->secrets, owned by fx.  0 or a KW_ERR_* code. */
+/* The built-in defaults (static; keySource local, for the broker secret). */
+const struct kw_config *kw_test_defaults(void);
+
+/* Open (or create) the broker secret in dir (wrapped by the local provider, the
+   default) as fx->secrets, owned by fx.  0 or a KW_ERR_* code. */
 int kw_test_fx_secrets(struct kw_test_fx *fx) KW_WUR KW_NONNULL(1);
 
 /*
