@@ -40,6 +40,9 @@ static const struct kw_config_key schema[] = {
 	{ "broker.socketMode", KW_CT_STRING, "\"0666\"", "an octal mode such as \"0660\"",
 	  0, 0, NULL, false, false, "permissions of the socket; callers are told apart by SO_PEERCRED" },
 	COUNT("broker.maxClients", "1024", 1, 65536, "connections served at once"),
+	COUNT("broker.maxClientsPerUser", "64", 1, 65536, "connections one user may hold at once "
+	      "(uid 0 and the broker's own user: no limit, and room is kept for them)"),
+	SECS("broker.helloTimeout", "5", 1, 3600, "time a new connection has to complete the handshake"),
 	SECS("broker.clientTimeout", "5", 1, 3600, "time a client has to finish a message it started"),
 	SECS("broker.idleTimeout", "300", 1, 7 * DAY, "idle connections are closed after this"),
 

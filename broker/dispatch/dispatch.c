@@ -633,6 +633,17 @@ kw_dispatch_frame_error(struct kw_dispatcher *d, struct kw_peer *p, int err)
 }
 
 void
+kw_dispatch_hangup(struct kw_dispatcher *d, struct kw_peer *p, const char *action, int err,
+    const char *why)
+{
+	json_t *reply = refuse(d, NULL, p, -1, action, NULL, err, why);
+
+	if (reply)
+		(void)kw_batch_push(&d->batch, p, reply, true, false, NULL);
+	json_decref(reply);
+}
+
+void
 kw_dispatch_forget_peer(struct kw_dispatcher *d, const struct kw_peer *peer)
 {
 	kw_batch_forget_peer(&d->batch, peer);

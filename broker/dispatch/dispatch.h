@@ -144,6 +144,14 @@ void kw_dispatch_frame_error(struct kw_dispatcher *d, struct kw_peer *peer, int 
 	KW_NONNULL(1, 2);
 
 /*
+ * Refuse peer for something that is not a request (no hello in time:
+ * action "handshake", KW_ERR_TIMEOUT) and end the connection: audited and
+ * held like any reply.
+ */
+void kw_dispatch_hangup(struct kw_dispatcher *d, struct kw_peer *peer, const char *action,
+    int err, const char *why) KW_NONNULL(1, 2, 3, 5);
+
+/*
  * Audit and build the error reply for an event that is not a request, such
  * as a connection refused for lack of room (action "connect"), committing
  * at once: the caller sends it straight away.  Deliver the turn's batch
