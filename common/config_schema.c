@@ -128,6 +128,10 @@ static const struct kw_config_key schema[] = {
 	SECRET("security.audit.encryptionKey", "\"\"", "key that seals record details (prefer ${VAR})"),
 	DAYS("security.audit.retention", "90", 1, 36500, "days records are kept"),
 	BOOL("security.audit.autoArchive", "false", "archive records before pruning them"),
+	SECS("security.audit.refusalWindow", "10", 0, 3600, "identical refusals of one user within "
+	     "this time share one summary record with a count (0: every refusal its own record)"),
+	COUNT("security.audit.refusalBurst", "5", 1, 1000, "identical refusals recorded one by one "
+	      "in a window before the rest are counted"),
 
 	/* Monitoring. */
 	BOOL("security.monitoring.enabled", "true", "raise alerts"),

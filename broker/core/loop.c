@@ -555,6 +555,8 @@ kw_loop_run(struct kw_daemon *b)
 		return KW_ERR_NOMEM;
 	}
 	r = serve(b);
+	/* Refusals still being counted get their summary records before the end. */
+	kw_dispatch_flush(b->d);
 	deliver(b);
 	while (b->conns)
 		conn_close(b, b->conns);

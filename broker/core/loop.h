@@ -18,7 +18,8 @@
  * Serve until SIGTERM or SIGINT arrives on b->signal_fd; b->d must be set.  b's listening,
  * signal and epoll descriptors must be set.  Returns 0 after a clean stop,
  * KW_ERR_IO if epoll itself fails (KW_ERR_NOMEM before it starts).  Open
- * connections are closed on return.
+ * connections are closed on return, after refusals still being counted
+ * were recorded (kw_dispatch_flush).
  */
 int kw_loop_run(struct kw_daemon *b) KW_WUR KW_NONNULL(1);
 

@@ -9,7 +9,9 @@
  * decision), run the handler, audit.  Every answer, allowed or refused, is
  * recorded before it is returned: the reply is held in the turn's group
  * commit (batch.h) and a change to the state store lands only with its
- * record.  Features may also register timers (run by the event loop) and
+ * record.  The one exception is a refusal one user repeats within a window:
+ * it is counted and answered, and a summary record with the count follows
+ * when the window closes (refusals.h).  Features may also register timers (run by the event loop) and
  * defer a request to a worker thread (kw_call_defer) when it must wait on
  * the network.
  *
@@ -127,6 +129,13 @@ int kw_dispatch_add_timer(struct kw_dispatcher *d, const struct kw_timer *t)
 int kw_dispatch_timers_due_ms(struct kw_dispatcher *d) KW_NONNULL(1);
 /* Run the timers that are due. */
 void kw_dispatch_run_timers(struct kw_dispatcher *d) KW_NONNULL(1);
+
+/*
+ * At shutdown: write the summary records of the refusals still being
+ * counted (security.audit.refusalWindow) into the turn, for the loop to
+ * commit with its last batch.
+ */
+void kw_dispatch_flush(struct kw_dispatcher *d) KW_NONNULL(1);
 
 /*
  * Handle one complete frame body from peer: the reply is held in the turn's
