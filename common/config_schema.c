@@ -132,6 +132,8 @@ static const struct kw_config_key schema[] = {
 	     "this time share one summary record with a count (0: every refusal its own record)"),
 	COUNT("security.audit.refusalBurst", "5", 1, 1000, "identical refusals recorded one by one "
 	      "in a window before the rest are counted"),
+	{ "security.audit.minFreeSpace", KW_CT_INT, "100", "a number of megabytes", 0, 1048576,
+	  NULL, false, false, "raise an alert when less is free for the audit store (0: off)" },
 
 	/* Monitoring. */
 	BOOL("security.monitoring.enabled", "true", "raise alerts"),
