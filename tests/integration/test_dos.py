@@ -312,6 +312,7 @@ def test_refusal_flood_is_coalesced_and_every_request_answered(id_broker):
     rows = bob_rows()
     assert recorded(rows) == n_bob
     # ... in a few rows, not one per request.
+    print("%d refusals of bob in %d records" % (n_bob, len(rows)))
     assert len(rows) <= 60, "%d rows for %d refusals" % (len(rows), n_bob)
     plain = [r for r in rows if not meta(r).get("summary")]
     summaries = [r for r in rows if meta(r).get("summary")]
