@@ -456,8 +456,13 @@ main(int argc, char **argv)
 	svc.socket_path = dm.socket_path = kw_config_str(svc.cfg, "broker.socket");
 	svc.data_dir = kw_config_str(svc.cfg, "broker.dataDir");
 	dm.max_conns = (size_t)kw_config_int(svc.cfg, "broker.maxClients");
+	dm.max_per_uid = (size_t)kw_config_int(svc.cfg, "broker.maxClientsPerUser");
+	/* Room one user's worth of connections for root (sshd, sudo), at most half. */
+	dm.reserved = dm.max_per_uid < dm.max_conns / 2 ? dm.max_per_uid : dm.max_conns / 2;
+	dm.own_uid = geteuid();
 	dm.client_timeout_ms = kw_config_int(svc.cfg, "broker.clientTimeout") * 1000;
 	dm.idle_timeout_ms = kw_config_int(svc.cfg, "broker.idleTimeout") * 1000;
+	dm.hello_timeout_ms = kw_config_int(svc.cfg, "broker.helloTimeout") * 1000;
 	raise_fd_limit(dm.max_conns);
 
 	r = run(&dm, &svc, config);

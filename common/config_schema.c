@@ -40,6 +40,9 @@ static const struct kw_config_key schema[] = {
 	{ "broker.socketMode", KW_CT_STRING, "\"0666\"", "an octal mode such as \"0660\"",
 	  0, 0, NULL, false, false, "permissions of the socket; callers are told apart by SO_PEERCRED" },
 	COUNT("broker.maxClients", "1024", 1, 65536, "connections served at once"),
+	COUNT("broker.maxClientsPerUser", "64", 1, 65536, "connections one user may hold at once "
+	      "(uid 0 and the broker's own user: no limit, and room is kept for them)"),
+	SECS("broker.helloTimeout", "5", 1, 3600, "time a new connection has to complete the handshake"),
 	SECS("broker.clientTimeout", "5", 1, 3600, "time a client has to finish a message it started"),
 	SECS("broker.idleTimeout", "300", 1, 7 * DAY, "idle connections are closed after this"),
 
@@ -125,6 +128,12 @@ static const struct kw_config_key schema[] = {
 	SECRET("security.audit.encryptionKey", "\"\"", "key that seals record details (prefer ${VAR})"),
 	DAYS("security.audit.retention", "90", 1, 36500, "days records are kept"),
 	BOOL("security.audit.autoArchive", "false", "archive records before pruning them"),
+	SECS("security.audit.refusalWindow", "10", 0, 3600, "identical refusals of one user within "
+	     "this time share one summary record with a count (0: every refusal its own record)"),
+	COUNT("security.audit.refusalBurst", "5", 1, 1000, "identical refusals recorded one by one "
+	      "in a window before the rest are counted"),
+	{ "security.audit.minFreeSpace", KW_CT_INT, "100", "a number of megabytes", 0, 1048576,
+	  NULL, false, false, "raise an alert when less is free for the audit store (0: off)" },
 
 	/* Monitoring. */
 	BOOL("security.monitoring.enabled", "true", "raise alerts"),

@@ -46,6 +46,8 @@ struct kw_monitor {
 	struct kw_track_rate audit_rate;
 	struct kw_track_rate full_rate;	/* monitor_full notices */
 	bool audit_alerted;		/* an audit_unavailable alert went out, no recovery yet */
+	struct kw_track_rate space_rate;
+	bool space_alerted;		/* an audit_space_low alert went out, no recovery yet */
 	bool busy;			/* raising an alert (its own records must not count) */
 };
 
@@ -574,6 +576,68 @@ monitor_full(struct kw_services *svc, uid_t uid, long long now)
 	    "until tracked ones have had none for security.monitoring.window.");
 }
 
+/*
+ * The audit store's free space crossed security.audit.minFreeSpace: say so
+ * by mail, webhook and an "alert" record (the store still takes records).
+ */
+static void
+space_notice(struct kw_services *svc, const char *type, const struct kw_batch_space *sp,
+    long long suppressed)
+{
+	const char *to = kw_config_str(svc->cfg, "security.monitoring.notificationEmail");
+	struct kw_notifier *n = svc->monitor->notifier;
+	_cleanup_free_ char *body = NULL;
+	char ts[KW_RFC3339_LEN], subject[128];
+	json_t *queued = json_array(), *o, *meta;
+
+	kw_now_rfc3339(ts);
+	if (to[0] && asprintf(&body, "keywarden: %s.\n\nFree:       %lld MB in %s\nWatermark:  "
+	    "%lld MB (security.audit.minFreeSpace)\nSuppressed: %lld earlier alert(s) within "
+	    "security.monitoring.rateLimit\nTime:       %s\n\n%s\n", type, sp->free_mb, sp->dir,
+	    sp->min_mb, suppressed, ts, sp->low ?
+	    "Requests are still served.  Make room before the disk is full: then nothing can be "
+	    "answered until the audit store accepts records again (fail closed)." :
+	    "The audit store has room again.") >= 0) {
+		snprintf(subject, sizeof(subject), "[keywarden] ALERT %s for keywardend", type);
+		if (kw_notifier_mail(n, to, subject, body) == 0 && queued)
+			json_array_append_new(queued, json_string("mail"));
+	}
+	o = json_pack("{s:s, s:s, s:I, s:I, s:s, s:I, s:s}", "event", "alert", "type", type,
+	    "free_mb", (json_int_t)sp->free_mb, "min_free_mb", (json_int_t)sp->min_mb,
+	    "dir", sp->dir, "suppressed", (json_int_t)suppressed, "timestamp", ts);
+	if (o && kw_notifier_has_webhook(n) && kw_notifier_post(n, o) == 0 && queued)
+		json_array_append_new(queued, json_string("webhook"));
+	json_decref(o);
+	meta = json_pack("{s:s, s:I, s:I, s:I, s:O}", "type", type, "free_mb",
+	    (json_int_t)sp->free_mb, "min_free_mb", (json_int_t)sp->min_mb, "suppressed",
+	    (json_int_t)suppressed, "delivery", queued ? queued : json_array());
+	if (!meta || audit(svc, NULL, 0, "alert", "audit", meta) < 0)
+		kw_log_error("the %s alert could not be audited", type);
+	json_decref(meta);
+	json_decref(queued);
+}
+
+static void
+audit_space(struct kw_services *svc, const struct kw_batch_space *sp)
+{
+	struct kw_monitor *m = svc->monitor;
+	long long suppressed = 0;
+
+	if (!m || !kw_config_bool(svc->cfg, "security.monitoring.enabled"))
+		return;
+	if (sp->low) {
+		if (!rate_allows(svc, &m->space_rate, kw_now(), &suppressed))
+			return;
+		m->space_alerted = true;
+		kw_log_warn("alert audit_space_low: %lld MB free in %s (security.audit.minFreeSpace "
+		    "is %lld MB; requests are still served)", sp->free_mb, sp->dir, sp->min_mb);
+		space_notice(svc, "audit_space_low", sp, suppressed);
+	} else if (m->space_alerted) {
+		m->space_alerted = false;
+		space_notice(svc, "audit_space_recovered", sp, 0);
+	}
+}
+
 /* ---- life ---------------------------------------------------------------- */
 
 /* The longest window a suspicious_activity count looks back over. */
@@ -720,6 +784,12 @@ on_audit_state(void *data, const char *why)
 		audit_recovered(data);
 }
 
+static void
+on_audit_space(void *data, const struct kw_batch_space *sp)
+{
+	audit_space(data, sp);
+}
+
 int
 kw_monitor_observe(struct kw_services *svc)
 {
@@ -728,6 +798,7 @@ kw_monitor_observe(struct kw_services *svc)
 		.refused = on_refused,
 		.turn_end = on_turn_end,
 		.audit_state = on_audit_state,
+		.audit_space = on_audit_space,
 		.data = svc,
 	};
 

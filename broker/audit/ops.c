@@ -4,6 +4,7 @@
  */
 #include "broker/audit/ops.h"
 #include "broker/audit/retention.h"
+#include "broker/audit/space.h"
 
 static const struct kw_op ops[] = {
 	{ .name = "audit.query", .verb = KW_VERB_ADMIN, .resource = "audit",
@@ -24,7 +25,8 @@ kw_audit_register(struct kw_dispatcher *d, struct kw_services *svc)
 {
 	int r;
 
-	if ((r = kw_dispatch_add_ops(d, ops, KW_ELEMENTSOF(ops))) < 0)
+	if ((r = kw_dispatch_add_ops(d, ops, KW_ELEMENTSOF(ops))) < 0 ||
+	    (r = kw_retention_register(d, svc)) < 0)
 		return r;
-	return kw_retention_register(d, svc);
+	return kw_space_register(d, svc);
 }

@@ -19,6 +19,8 @@
 #include "broker/dispatch/dispatch.h"
 #include "client/frame.h"
 
+struct kw_uid_counts;
+
 struct kw_conn {
 	struct kw_peer peer;		/* what the dispatcher sees (first: see conn_of) */
 	int fd;
@@ -31,6 +33,8 @@ struct kw_conn {
 	int64_t frame_start_ms;		/* when the partial frame began */
 	int64_t out_start_ms;		/* when out became non-empty */
 	int64_t last_active_ms;
+	int64_t accepted_ms;		/* when it was accepted (the hello deadline) */
+	bool counted;			/* counted against its uid (not a privileged caller) */
 	struct kw_conn *prev, *next;
 };
 
@@ -44,8 +48,17 @@ struct kw_daemon {
 	struct kw_conn *conns;		/* list of open connections */
 	size_t n_conns;
 	size_t max_conns;
+	/* One user cannot take every connection: each uid may hold max_per_uid,
+	   and all of them together max_conns - reserved.  uid 0 (sshd's and
+	   sudo's PAM module) and own_uid (the broker's user) are not counted. */
+	size_t max_per_uid;
+	size_t reserved;
+	uid_t own_uid;
+	size_t n_counted;		/* connections counted against their uid */
+	struct kw_uid_counts *per_uid;	/* made and freed by kw_loop_run */
 	int64_t client_timeout_ms;
 	int64_t idle_timeout_ms;
+	int64_t hello_timeout_ms;	/* a new connection's time to complete hello */
 	bool accept_paused;		/* out of descriptors: listener muted */
 	bool stopping;
 };

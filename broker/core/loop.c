@@ -16,6 +16,7 @@
 #include "client/keywarden.h"
 #include "common/log.h"
 #include "broker/core/loop.h"
+#include "broker/core/uid_counts.h"
 #include "client/proto.h"
 #include "broker/dispatch/dispatch.h"
 #include "common/clock.h"
@@ -35,6 +36,10 @@ conn_close(struct kw_daemon *b, struct kw_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	b->n_conns--;
+	if (c->counted) {
+		kw_uid_count_remove(b->per_uid, c->peer.caller.uid);
+		b->n_counted--;
+	}
 	kw_dispatch_forget_peer(b->d, &c->peer);
 	close(c->fd);		/* also removes it from the epoll set */
 	if (b->accept_paused) {
@@ -298,25 +303,45 @@ send_last_words(int fd, json_t *reply)
 	free(frame);
 }
 
-/* Over the limit: say so in one audited frame and hang up. */
+/* Over a limit: say so in one audited frame and hang up. */
 static void
-refuse_busy(struct kw_daemon *b, int fd)
+refuse_busy(struct kw_daemon *b, int fd, const struct ucred *cred, const char *why)
 {
-	struct kw_caller who = { 0 };
+	struct kw_caller who = { .uid = cred->uid, .gid = cred->gid, .pid = cred->pid };
 	char name[64];
-	struct ucred cred;
-	socklen_t clen = sizeof(cred);
 
 	deliver(b);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
-		who.uid = cred.uid;
-		who.gid = cred.gid;
-		who.pid = cred.pid;
-		name_caller(&who, name, sizeof(name));
-		send_last_words(fd, kw_dispatch_event(b->d, &who, "connect", KW_ERR_BUSY,
-		    "too many clients; try again later"));
-	}
+	name_caller(&who, name, sizeof(name));
+	send_last_words(fd, kw_dispatch_event(b->d, &who, "connect", KW_ERR_BUSY, why));
 	close(fd);
+}
+
+/*
+ * May uid have one more connection?  NULL, or why not (in why).  uid 0 and
+ * the broker's own user are not counted: the PAM module of sshd and sudo
+ * runs as root, and it must find room however many others hold.
+ */
+static const char *
+admit(struct kw_daemon *b, uid_t uid, bool *ret_counted, char *why, size_t why_len)
+{
+	*ret_counted = uid != 0 && uid != b->own_uid;
+	if (b->n_conns >= b->max_conns) {
+		kw_log_warn("refusing a client: %zu connections open", b->n_conns);
+		return "too many clients; try again later";
+	}
+	if (!*ret_counted)
+		return NULL;
+	if (b->n_counted >= b->max_conns - b->reserved) {
+		kw_log_debug("refusing uid %u: the rest is kept for root", (unsigned)uid);
+		return "too many clients; try again later";
+	}
+	if (kw_uid_count(b->per_uid, uid) >= b->max_per_uid) {
+		kw_log_debug("refusing uid %u: %zu connections open", (unsigned)uid, b->max_per_uid);
+		snprintf(why, why_len, "too many connections from this user (at most %zu at once); "
+		    "close some and try again", b->max_per_uid);
+		return why;
+	}
+	return NULL;
 }
 
 static void
@@ -325,6 +350,9 @@ accept_all(struct kw_daemon *b)
 	for (;;) {
 		struct ucred cred;
 		socklen_t clen = sizeof(cred);
+		char buf[128];
+		const char *why;
+		bool counted;
 		int fd = accept4(b->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
@@ -343,31 +371,34 @@ accept_all(struct kw_daemon *b)
 			}
 			return;
 		}
-		if (b->n_conns >= b->max_conns) {
-			kw_log_warn("refusing a client: %zu connections open", b->n_conns);
-			refuse_busy(b, fd);
-			continue;
-		}
 		/* The kernel's word on who connected: the basis of every decision. */
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
 			kw_log_warn("SO_PEERCRED: %s", strerror(errno));
 			close(fd);
 			continue;
 		}
+		if ((why = admit(b, cred.uid, &counted, buf, sizeof(buf)))) {
+			refuse_busy(b, fd, &cred, why);
+			continue;
+		}
 		struct kw_conn *c = calloc(1, sizeof(*c));
-		if (!c) {
+		if (!c || (counted && kw_uid_count_add(b->per_uid, cred.uid) < 0)) {
+			free(c);
 			close(fd);
 			continue;
 		}
 		c->fd = fd;
+		c->counted = counted;
 		c->peer.caller.uid = cred.uid;
 		c->peer.caller.gid = cred.gid;
 		c->peer.caller.pid = cred.pid;
 		name_caller(&c->peer.caller, c->peer.user, sizeof(c->peer.user));
 		kw_frame_reader_init(&c->rd, KW_FRAME_MAX);
-		c->last_active_ms = kw_mono_ms();
+		c->last_active_ms = c->accepted_ms = kw_mono_ms();
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
 		if (epoll_ctl(b->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			if (counted)
+				kw_uid_count_remove(b->per_uid, cred.uid);
 			close(fd);
 			free(c);
 			continue;
@@ -377,20 +408,35 @@ accept_all(struct kw_daemon *b)
 			b->conns->prev = c;
 		b->conns = c;
 		b->n_conns++;
+		b->n_counted += counted;
 	}
+}
+
+/* A connection that has not completed the handshake in time. */
+static bool
+hello_overdue(const struct kw_daemon *b, const struct kw_conn *c, int64_t now)
+{
+	return !c->peer.greeted && now >= c->accepted_ms + b->hello_timeout_ms;
 }
 
 static int64_t
 conn_deadline(const struct kw_daemon *b, const struct kw_conn *c)
 {
+	int64_t d;
+
 	if (c->out_len > c->out_off)
 		return c->out_start_ms + b->client_timeout_ms;
 	if (kw_frame_reader_partial(&c->rd))
-		return c->frame_start_ms + b->client_timeout_ms;
+		d = c->frame_start_ms + b->client_timeout_ms;
 	/* Waiting for the broker (a worker) is not idling. */
-	if (c->peer.deferred)
-		return kw_mono_ms() + b->idle_timeout_ms;
-	return c->last_active_ms + b->idle_timeout_ms;
+	else if (c->peer.deferred)
+		d = kw_mono_ms() + b->idle_timeout_ms;
+	else
+		d = c->last_active_ms + b->idle_timeout_ms;
+	/* Nobody holds a connection without saying hello first. */
+	if (!c->peer.greeted && !c->closing && c->accepted_ms + b->hello_timeout_ms < d)
+		d = c->accepted_ms + b->hello_timeout_ms;
+	return d;
 }
 
 /* Close connections past their deadline; return ms until the next one (-1: none). */
@@ -405,6 +451,18 @@ expire(struct kw_daemon *b)
 		int64_t d = conn_deadline(b, c);
 		if (d <= now) {
 			kw_log_debug("closing client pid %d: deadline passed", (int)c->peer.caller.pid);
+			/* No hello in time: answered and audited, like a message not finished. */
+			if (c->out_len == c->out_off && !c->closing && hello_overdue(b, c, now)) {
+				char why[96];
+				snprintf(why, sizeof(why), "no hello within %lld s",
+				    (long long)(b->hello_timeout_ms / 1000));
+				kw_frame_reader_reset(&c->rd);
+				c->in_len = 0;
+				kw_dispatch_hangup(b->d, &c->peer, "handshake", KW_ERR_TIMEOUT, why);
+				c->closing = true;
+				c->out_start_ms = now;
+				continue;
+			}
 			/* A started message that never finished is answered and audited. */
 			if (c->out_len == c->out_off && kw_frame_reader_partial(&c->rd) &&
 			    !c->closing) {
@@ -437,8 +495,9 @@ on_signal(struct kw_daemon *b)
 	}
 }
 
-int
-kw_loop_run(struct kw_daemon *b)
+/* The loop itself: 0 after a signal to stop, KW_ERR_IO if epoll fails. */
+static int
+serve(struct kw_daemon *b)
 {
 	struct epoll_event ev[64];
 	struct epoll_event lev = { .events = EPOLLIN, .data.ptr = &tag_listen };
@@ -483,8 +542,25 @@ kw_loop_run(struct kw_daemon *b)
 		}
 		deliver(b);
 	}
+	return 0;
+}
+
+int
+kw_loop_run(struct kw_daemon *b)
+{
+	int r;
+
+	if (kw_uid_counts_new(&b->per_uid) < 0) {
+		kw_log_error("out of memory");
+		return KW_ERR_NOMEM;
+	}
+	r = serve(b);
+	/* Refusals still being counted get their summary records before the end. */
+	kw_dispatch_flush(b->d);
 	deliver(b);
 	while (b->conns)
 		conn_close(b, b->conns);
-	return 0;
+	kw_uid_counts_free(b->per_uid);
+	b->per_uid = NULL;
+	return r;
 }

@@ -2,9 +2,11 @@
  * loop.h - the broker's event loop: one thread, epoll, many clients.
  *
  * No client can hold up another: sockets are non-blocking, every connection
- * has a deadline (finish a started frame, read your replies, or stay idle
- * no longer than allowed), and a client that does not read its replies is
- * not read from until it does.
+ * has a deadline (say hello, finish a started frame, read your replies, or
+ * stay idle no longer than allowed), and a client that does not read its
+ * replies is not read from until it does.  No user can take every
+ * connection: each uid holds at most b->max_per_uid, and b->reserved of
+ * them are kept for uid 0 and the broker's own user.
  */
 #ifndef KW_LOOP_H
 #define KW_LOOP_H
@@ -15,7 +17,9 @@
 /*
  * Serve until SIGTERM or SIGINT arrives on b->signal_fd; b->d must be set.  b's listening,
  * signal and epoll descriptors must be set.  Returns 0 after a clean stop,
- * KW_ERR_IO if epoll itself fails.  Open connections are closed on return.
+ * KW_ERR_IO if epoll itself fails (KW_ERR_NOMEM before it starts).  Open
+ * connections are closed on return, after refusals still being counted
+ * were recorded (kw_dispatch_flush).
  */
 int kw_loop_run(struct kw_daemon *b) KW_WUR KW_NONNULL(1);
 

@@ -48,6 +48,14 @@ kw_batch_note_write_failure(struct kw_batch *t)
 	t->write_failed = true;
 }
 
+void
+kw_batch_note_audit_space(struct kw_batch *t, const struct kw_batch_space *sp)
+{
+	EACH_OBSERVER(t, o)
+		if (o->audit_space)
+			o->audit_space(o->data, sp);
+}
+
 bool
 kw_batch_audit_ok(const struct kw_batch *t)
 {

@@ -41,6 +41,14 @@ struct kw_batch_refusal {
 	char result[8];		/* "denied" or "error" */
 };
 
+/* The audit store's room, as its last check found it (broker/audit/space.c). */
+struct kw_batch_space {
+	bool low;		/* less free than security.audit.minFreeSpace */
+	long long free_mb;	/* megabytes free for the data directory */
+	long long min_mb;	/* security.audit.minFreeSpace */
+	const char *dir;	/* the data directory */
+};
+
 /*
  * What an observer is told.  Every callback may be NULL; data is passed
  * back.  All run on the event loop thread.
@@ -55,6 +63,9 @@ struct kw_batch_observer {
 	void (*turn_end)(void *data, bool landed);
 	/* The audit store started failing (why) or recovered (why NULL). */
 	void (*audit_state)(void *data, const char *why);
+	/* The audit store's free space fell below the watermark (sp->low) or rose
+	   above it again; inside a turn, so records written now land with it. */
+	void (*audit_space)(void *data, const struct kw_batch_space *sp);
 	void *data;
 };
 
@@ -82,6 +93,10 @@ void kw_batch_enter(struct kw_batch *t) KW_NONNULL(1);
 
 /* A record of this turn could not be written (its request was refused). */
 void kw_batch_note_write_failure(struct kw_batch *t) KW_NONNULL(1);
+
+/* Tell the observers the audit store's room changed (call inside a turn). */
+void kw_batch_note_audit_space(struct kw_batch *t, const struct kw_batch_space *sp)
+	KW_NONNULL(1, 2);
 
 /* Whether records can still be written in this batch. */
 bool kw_batch_audit_ok(const struct kw_batch *t) KW_NONNULL(1);

@@ -6,7 +6,8 @@
  * authorization decision.  Every answer, allowed or refused, is audited
  * before it is returned; if the record cannot be written the answer is
  * replaced by an audit_unavailable refusal and any change is rolled back
- * (fail closed).
+ * (fail closed).  A refusal one user repeats is counted instead, and its
+ * window's summary record stands for it (refusals.h).
  */
 #include <fnmatch.h>
 #include <stdio.h>
@@ -40,6 +41,13 @@ static const char *const verb_names[] = {
 	[KW_VERB_ADMIN] = "admin",
 };
 
+/* Summaries of counted refusals land with their turn, or are counted again. */
+static void
+refusals_turn_end(void *data, bool landed)
+{
+	kw_refusals_turn_end(&((struct kw_dispatcher *)data)->refusals, landed);
+}
+
 int
 kw_dispatcher_new(struct kw_services *svc, long long client_timeout_s,
     struct kw_dispatcher **ret_d)
@@ -54,7 +62,11 @@ kw_dispatcher_new(struct kw_services *svc, long long client_timeout_s,
 	d->batch.svc = svc;
 	d->worker_fd = -1;
 	svc->batch = &d->batch;
-	if ((r = kw_worker_init(d)) < 0 || (r = kw_dispatch_add_ops(d, protocol_ops, KW_ELEMENTSOF(protocol_ops))) < 0) {
+	kw_refusals_init(&d->refusals, kw_config_int(svc->cfg, "security.audit.refusalWindow"),
+	    kw_config_int(svc->cfg, "security.audit.refusalBurst"));
+	const struct kw_batch_observer o = { .turn_end = refusals_turn_end, .data = d };
+	if ((r = kw_batch_observe(&d->batch, &o)) < 0 || (r = kw_worker_init(d)) < 0 ||
+	    (r = kw_dispatch_add_ops(d, protocol_ops, KW_ELEMENTSOF(protocol_ops))) < 0) {
 		kw_dispatcher_free(d);
 		return r;
 	}
@@ -69,6 +81,7 @@ kw_dispatcher_free(struct kw_dispatcher *d)
 		return;
 	kw_worker_stop(d);
 	kw_batch_free(&d->batch);
+	kw_refusals_free(&d->refusals);
 	if (d->svc->batch == &d->batch)
 		d->svc->batch = NULL;
 	free(d->ops);
@@ -123,7 +136,7 @@ kw_dispatch_add_timer(struct kw_dispatcher *d, const struct kw_timer *t)
 int
 kw_dispatch_timers_due_ms(struct kw_dispatcher *d)
 {
-	int due = -1;
+	int due = kw_refusals_due_ms(&d->refusals);
 
 	for (size_t i = 0; i < d->n_timers; i++) {
 		int ms = d->timers[i].due_ms(d->timers[i].data);
@@ -136,9 +149,16 @@ kw_dispatch_timers_due_ms(struct kw_dispatcher *d)
 void
 kw_dispatch_run_timers(struct kw_dispatcher *d)
 {
+	kw_refusals_flush(&d->refusals, &d->batch, false);
 	for (size_t i = 0; i < d->n_timers; i++)
 		if (d->timers[i].due_ms(d->timers[i].data) == 0)
 			d->timers[i].run(d->timers[i].data);
+}
+
+void
+kw_dispatch_flush(struct kw_dispatcher *d)
+{
+	kw_refusals_flush(&d->refusals, &d->batch, true);
 }
 
 struct kw_batch *
@@ -339,6 +359,15 @@ note_refusal(struct kw_dispatcher *d, const struct kw_caller *who, const char *a
 		kw_batch_note_refusal(&d->batch, who->user, who->uid, action, result);
 }
 
+/* Write rec, or count it when it repeats a refusal: its record is then the summary. */
+static int
+record(struct kw_dispatcher *d, const struct kw_audit_record *rec, int err)
+{
+	if (err != 0 && kw_refusals_count(&d->refusals, rec, err))
+		return 0;
+	return kw_audit_write(d->svc->audit, rec);
+}
+
 json_t *
 kw_dispatch_audited(struct kw_dispatcher *d, const struct kw_op *op,
     const struct kw_caller *who, json_int_t id, const char *action, const char *resource,
@@ -369,7 +398,7 @@ kw_dispatch_audited(struct kw_dispatcher *d, const struct kw_op *op,
 			json_object_set_new(meta, "reason", json_string(why));
 	}
 	kw_batch_enter(t);
-	r = kw_batch_audit_ok(t) ? kw_audit_write(d->svc->audit, &rec) : KW_ERR_AUDIT;
+	r = kw_batch_audit_ok(t) ? record(d, &rec, err) : KW_ERR_AUDIT;
 	if (r == 0 && err != 0)
 		note_refusal(d, who, json_string_value(json_object_get(meta, "user")), action,
 		    rec.result);
@@ -649,6 +678,17 @@ kw_dispatch_frame_error(struct kw_dispatcher *d, struct kw_peer *p, int err)
 		snprintf(why, sizeof(why), "%s", kw_strerror(err));
 	reply = kw_dispatch_audited(d, NULL, &p->caller, -1, "malformed", NULL, err, why, NULL,
 	    kw_reply_error(-1, err, why));
+	if (reply)
+		(void)kw_batch_push(&d->batch, p, reply, true, false, NULL);
+	json_decref(reply);
+}
+
+void
+kw_dispatch_hangup(struct kw_dispatcher *d, struct kw_peer *p, const char *action, int err,
+    const char *why)
+{
+	json_t *reply = refuse(d, NULL, p, -1, action, NULL, err, why);
+
 	if (reply)
 		(void)kw_batch_push(&d->batch, p, reply, true, false, NULL);
 	json_decref(reply);

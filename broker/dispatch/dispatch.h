@@ -9,7 +9,9 @@
  * decision), run the handler, audit.  Every answer, allowed or refused, is
  * recorded before it is returned: the reply is held in the turn's group
  * commit (batch.h) and a change to the state store lands only with its
- * record.  Features may also register timers (run by the event loop) and
+ * record.  The one exception is a refusal one user repeats within a window:
+ * it is counted and answered, and a summary record with the count follows
+ * when the window closes (refusals.h).  Features may also register timers (run by the event loop) and
  * defer a request to a worker thread (kw_call_defer) when it must wait on
  * the network.
  *
@@ -134,6 +136,13 @@ int kw_dispatch_timers_due_ms(struct kw_dispatcher *d) KW_NONNULL(1);
 void kw_dispatch_run_timers(struct kw_dispatcher *d) KW_NONNULL(1);
 
 /*
+ * At shutdown: write the summary records of the refusals still being
+ * counted (security.audit.refusalWindow) into the turn, for the loop to
+ * commit with its last batch.
+ */
+void kw_dispatch_flush(struct kw_dispatcher *d) KW_NONNULL(1);
+
+/*
  * Handle one complete frame body from peer: the reply is held in the turn's
  * batch until its record commits.  *ret_close is set when the connection
  * must be closed after that reply.
@@ -147,6 +156,14 @@ void kw_dispatch(struct kw_dispatcher *d, struct kw_peer *peer, const uint8_t *b
  */
 void kw_dispatch_frame_error(struct kw_dispatcher *d, struct kw_peer *peer, int err)
 	KW_NONNULL(1, 2);
+
+/*
+ * Refuse peer for something that is not a request (no hello in time:
+ * action "handshake", KW_ERR_TIMEOUT) and end the connection: audited and
+ * held like any reply.
+ */
+void kw_dispatch_hangup(struct kw_dispatcher *d, struct kw_peer *peer, const char *action,
+    int err, const char *why) KW_NONNULL(1, 2, 3, 5);
 
 /*
  * Audit and build the error reply for an event that is not a request, such

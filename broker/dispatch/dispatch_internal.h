@@ -9,6 +9,7 @@
 
 #include "broker/dispatch/batch.h"
 #include "broker/dispatch/dispatch.h"
+#include "broker/dispatch/refusals.h"
 
 struct kw_deferred;
 
@@ -20,6 +21,7 @@ struct kw_dispatcher {
 	struct kw_timer *timers;
 	size_t n_timers;
 	long long client_timeout_s;
+	struct kw_refusals refusals;	/* repeated refusals being counted (refusals.h) */
 
 	/* The worker (worker.c): one thread for requests that wait on the network. */
 	int worker_fd;			/* eventfd: finished work to collect */

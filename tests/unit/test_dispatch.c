@@ -165,6 +165,15 @@ setup_no_mfa(void **state)
 	    "{\"required\": false}}, \"audit\": {\"logActions\": [\"t.q*\"]}}}");
 }
 
+/* Refusals repeated within an hour are counted after the first two. */
+static int
+setup_refusals(void **state)
+{
+	return setup_config(state, "{\"security\": {\"authentication\": {\"mfa\": "
+	    "{\"required\": false}}, \"audit\": {\"refusalWindow\": 3600, "
+	    "\"refusalBurst\": 2}}}");
+}
+
 static int
 teardown(void **state)
 {
@@ -679,6 +688,81 @@ test_deferred_request_recorded_without_its_client(void **state)
 	assert_int_equal(records(e), before + 1);
 }
 
+/* The audit record with sequence number seq, as the query returns it (new reference). */
+static json_t *
+record_at(struct env *e, long long seq)
+{
+	struct kw_audit_filter f = { .after = seq - 1, .limit = 1 };
+	json_t *res = NULL, *rec;
+
+	assert_int_equal(kw_audit_query(e->svc.audit, &f, &res), 0);
+	rec = json_incref(json_array_get(json_object_get(res, "records"), 0));
+	json_decref(res);
+	assert_non_null(rec);
+	assert_int_equal(json_integer_value(json_object_get(rec, "seq")), seq);
+	return rec;
+}
+
+static void
+test_repeated_refusals_are_counted(void **state)
+{
+	struct env *e = *state;
+	struct seen s = { 0 };
+	const struct kw_batch_observer o = { .refused = on_refused, .data = &s };
+	long long before;
+	json_t *all, *rec, *meta;
+
+	assert_int_equal(kw_batch_observe(kw_dispatch_batch(e->d), &o), 0);
+	greet(e, &e->user);
+	greet(e, &e->root);
+	before = records(e);
+	/* Ten identical refusals: each answered, two recorded, all seen by observers. */
+	for (int i = 0; i < 10; i++)
+		send_text(e, &e->user, "{\"id\": 5, \"op\": \"t.admin\", \"args\": {\"name\": \"x\"}}");
+	all = end_turn(e, NULL);
+	assert_int_equal(json_array_size(all), 10);
+	for (size_t i = 0; i < 10; i++)
+		assert_string_equal(error_code(json_object_get(json_array_get(all, i), "reply")),
+		    "denied");
+	json_decref(all);
+	assert_int_equal(records(e), before + 2);
+	assert_int_equal(s.refusals, 10);
+	/* Another error is another key: recorded. */
+	send_text(e, &e->user, "{\"id\": 6, \"op\": \"t.admin\", \"args\": {\"name\": \"-\"}}");
+	json_decref(end_turn(e, NULL));
+	assert_int_equal(records(e), before + 3);
+	/* Root's refusals are never counted: each names who tried. */
+	for (int i = 0; i < 4; i++)
+		send_text(e, &e->root, "{\"id\": 7, \"op\": \"t.nope\"}");
+	json_decref(end_turn(e, NULL));
+	assert_int_equal(records(e), before + 7);
+	assert_int_equal(kw_dispatch_timers_due_ms(e->d) > 0, true);
+
+	/* A summary whose turn does not land is counted again ... */
+	kw_dispatch_flush(e->d);
+	kw_dispatch_batch(e->d)->audit_failed = true;
+	json_decref(end_turn(e, NULL));
+	assert_int_equal(records(e), before + 7);
+	/* ... and lands with the next. */
+	kw_dispatch_flush(e->d);
+	json_decref(end_turn(e, NULL));
+	assert_int_equal(records(e), before + 8);
+	rec = record_at(e, before + 8);
+	meta = json_object_get(rec, "metadata");
+	assert_string_equal(json_string_value(json_object_get(rec, "action")), "t.admin");
+	assert_string_equal(json_string_value(json_object_get(rec, "result")), "denied");
+	assert_string_equal(json_string_value(json_object_get(rec, "resource")), "thing/x");
+	assert_true(json_is_true(json_object_get(meta, "summary")));
+	assert_int_equal(json_integer_value(json_object_get(meta, "count")), 8);
+	assert_int_equal(json_integer_value(json_object_get(meta, "window")), 3600);
+	assert_string_equal(json_string_value(json_object_get(meta, "error")), "denied");
+	json_decref(rec);
+	/* Nothing left to say. */
+	kw_dispatch_flush(e->d);
+	json_decref(end_turn(e, NULL));
+	assert_int_equal(records(e), before + 8);
+}
+
 int
 main(void)
 {
@@ -703,6 +787,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delegated_admin_stays_within_her_rights,
 		    setup_delegated, teardown),
+		cmocka_unit_test_setup_teardown(test_repeated_refusals_are_counted, setup_refusals,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests_name("dispatch", tests, NULL, NULL);
