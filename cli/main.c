@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "common/config.h"
@@ -107,18 +108,40 @@ attach_session(const char *path, kw_client *c)
 	return 0;
 }
 
+/*
+ * Whom to trust besides root: broker.uid from the config (which
+ * kw_config_load accepts only from root or ourselves), else ourselves.
+ */
+static uid_t
+trusted_uid(struct kw_cli *cli)
+{
+	struct kw_config *cfg = NULL;
+	char err[512];
+	long long uid = -1;
+
+	if (kw_config_load(cli->config, true, &cfg, err, sizeof(err)) == 0) {
+		uid = kw_config_int(cfg, "broker.uid");
+		kw_config_free(cfg);
+	}
+	return uid < 0 ? geteuid() : (uid_t)uid;
+}
+
 int
 kw_cli_connect(struct kw_cli *cli, kw_client **ret_client)
 {
 	const char *path = kw_cli_socket(cli);
-	int r = kw_client_connect(path, ret_client);
+	char why[512];
+	int r = kw_client_connect_trusted(path, trusted_uid(cli), ret_client, why, sizeof(why));
 
 	if (r == 0)
 		return attach_session(path, *ret_client);
 	if (r == KW_ERR_CONNECT)
 		fprintf(stderr, "keywarden: broker unreachable at %s: %s\n", path, strerror(errno));
+	else if (r == KW_ERR_DENIED)
+		fprintf(stderr, "keywarden: broker at %s not trusted, nothing sent: %s (see "
+		    "broker.uid in keywarden.conf(5))\n", path, why);
 	else
-		fprintf(stderr, "keywarden: broker at %s: %s\n", path, kw_strerror(r));
+		fprintf(stderr, "keywarden: broker at %s: %s\n", path, why);
 	return kw_cli_exit_for(r);
 }
 

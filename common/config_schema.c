@@ -42,6 +42,8 @@ static const struct kw_config_key schema[] = {
 	COUNT("broker.maxClients", "1024", 1, 65536, "connections served at once"),
 	SECS("broker.clientTimeout", "5", 1, 3600, "time a client has to finish a message it started"),
 	SECS("broker.idleTimeout", "300", 1, 7 * DAY, "idle connections are closed after this"),
+	COUNT("broker.uid", "-1", -1, 4294967294LL, "the broker's uid when it is neither root nor "
+	      "the caller: the CLI trusts that socket instead of its own (-1: root or the caller)"),
 
 	/* api.* */
 	ENUM("api.keySource", "\"file\"", key_sources, "one of: file, keychain",

@@ -9,8 +9,8 @@
  *            keywarden commands find it; close: end the session at the broker
  *
  * The module holds no secrets of the broker and reads none of its files.  It
- * sends a code or a token only over a connection that passed the trust
- * checks in trust.c, logs only to syslog (never a code or a token), and
+ * sends a code or a token only over a connection that passed libkeywarden's
+ * trust check (kw_client_connect_trusted), logs only to syslog (never a code or a token), and
  * wipes codes and tokens after use.  Only the pam_sm_* functions are
  * exported (pam_keywarden.map, -fvisibility=hidden).
  */
@@ -32,7 +32,7 @@
 #include <security/pam_modutil.h>
 
 #include "client/keywarden.h"
-#include "pam_module/trust.h"
+#include "common/macros.h"
 
 #define PK_EXPORT		__attribute__((visibility("default")))
 #define PK_SOCKET_DEFAULT	"/run/keywarden/broker.sock"
@@ -62,7 +62,7 @@ struct pk_session {
 	char *id;			/* the session's public id */
 	char *user;
 	char *socket;
-	struct kw_trust trust;
+	uid_t broker_uid;		/* trusted besides root (stage_trust) */
 	unsigned timeout_s;		/* how long the cache should keep the token */
 	bool claimed;			/* a session stage took it over or ended it */
 	bool debug;
@@ -152,16 +152,16 @@ tell_user(pam_handle_t *pamh, int flags, const char *msg)
 }
 
 /*
- * A trusted connection to the broker.  PAM_SUCCESS, PAM_AUTHINFO_UNAVAIL
- * when nobody answers, or `untrusted` (the caller's failure code) when the
- * socket or its peer fails the checks.
+ * A trusted connection to the broker (root or broker_uid answers).
+ * PAM_SUCCESS, PAM_AUTHINFO_UNAVAIL when nobody answers, or `untrusted`
+ * (the caller's failure code) when the socket or its peer fails the checks.
  */
 static int
-connect_broker(pam_handle_t *pamh, const struct kw_trust *t, const char *socket, int untrusted,
+connect_broker(pam_handle_t *pamh, uid_t broker_uid, const char *socket, int untrusted,
     kw_client **ret_client)
 {
 	char why[512];
-	int r = kw_trust_connect(t, socket, ret_client, why, sizeof(why));
+	int r = kw_client_connect_trusted(socket, broker_uid, ret_client, why, sizeof(why));
 
 	if (r == 0)
 		return PAM_SUCCESS;
@@ -173,11 +173,11 @@ connect_broker(pam_handle_t *pamh, const struct kw_trust *t, const char *socket,
 	return r == KW_ERR_NOMEM ? PAM_BUF_ERR : PAM_AUTHINFO_UNAVAIL;
 }
 
-/* The trust rule for this stage: root or broker_uid=, else the module's own euid. */
-static void
-stage_trust(const struct pk_opts *o, struct kw_trust *t)
+/* Who may answer besides root in this stage: broker_uid=, else the module's own euid. */
+static uid_t
+stage_trust(const struct pk_opts *o)
 {
-	kw_trust_init(t, o->has_broker_uid, o->broker_uid, geteuid());
+	return o->has_broker_uid ? o->broker_uid : geteuid();
 }
 
 /* PAM's answer for a failed op login. */
@@ -233,7 +233,7 @@ end_unclaimed(pam_handle_t *pamh, const struct pk_session *s)
 	char *msg = NULL;
 	int r;
 
-	if (connect_broker(pamh, &s->trust, s->socket, PAM_SESSION_ERR, &c) != PAM_SUCCESS)
+	if (connect_broker(pamh, s->broker_uid, s->socket, PAM_SESSION_ERR, &c) != PAM_SUCCESS)
 		return;
 	if (geteuid() == 0) {
 		r = (args = json_pack("{s:s}", "id", s->id)) ?
@@ -286,8 +286,8 @@ seconds_until(const char *rfc3339)
  * session has no absolute end (or the clocks disagree).
  */
 static int
-keep_session(pam_handle_t *pamh, const struct pk_opts *o, const struct kw_trust *t,
-    const char *user, json_t *res)
+keep_session(pam_handle_t *pamh, const struct pk_opts *o, uid_t broker_uid, const char *user,
+    json_t *res)
 {
 	const char *token = json_string_value(json_object_get(res, "session"));
 	const char *id = json_string_value(json_object_get(res, "id"));
@@ -305,7 +305,7 @@ keep_session(pam_handle_t *pamh, const struct pk_opts *o, const struct kw_trust 
 		session_free(s);
 		return PAM_BUF_ERR;
 	}
-	s->trust = *t;
+	s->broker_uid = broker_uid;
 	s->debug = o->debug;
 	s->timeout_s = seconds_until(json_string_value(json_object_get(res, "expires")));
 	if (s->timeout_s == 0)
@@ -366,7 +366,7 @@ PK_EXPORT int
 pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct pk_opts o;
-	struct kw_trust t;
+	uid_t broker_uid;
 	const char *user = NULL;
 	char *code = NULL, *msg = NULL;
 	kw_client *c = NULL;
@@ -391,8 +391,8 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 		goto out;
 	}
 	/* Trust first: the code goes only to the broker's user. */
-	stage_trust(&o, &t);
-	if ((pr = connect_broker(pamh, &t, o.socket, PAM_AUTH_ERR, &c)) != PAM_SUCCESS)
+	broker_uid = stage_trust(&o);
+	if ((pr = connect_broker(pamh, broker_uid, o.socket, PAM_AUTH_ERR, &c)) != PAM_SUCCESS)
 		goto out;
 	r = broker_login(c, user, code, !o.nosession, &res, &msg);
 	wipe_free(TAKE_PTR(code));
@@ -403,7 +403,7 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 		pr = login_error(r);
 		goto out;
 	}
-	if (!o.nosession && (pr = keep_session(pamh, &o, &t, user, res)) != PAM_SUCCESS)
+	if (!o.nosession && (pr = keep_session(pamh, &o, broker_uid, user, res)) != PAM_SUCCESS)
 		goto out;
 	if (o.debug)
 		pam_syslog(pamh, LOG_DEBUG, "%.64s authenticated; session %.32s", user,
@@ -483,7 +483,7 @@ PK_EXPORT int
 pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct pk_opts o;
-	struct kw_trust t;
+	uid_t broker_uid;
 	const char *user = NULL;
 	kw_client *c = NULL;
 	json_t *args = NULL, *res = NULL;
@@ -495,8 +495,8 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	if ((pr = pam_get_user(pamh, &user, NULL)) != PAM_SUCCESS || !user || !*user)
 		return pr == PAM_SUCCESS ? PAM_USER_UNKNOWN : pr;
 	/* An impostor could answer "not locked": the same checks as for a code. */
-	stage_trust(&o, &t);
-	if ((pr = connect_broker(pamh, &t, o.socket, PAM_PERM_DENIED, &c)) != PAM_SUCCESS)
+	broker_uid = stage_trust(&o);
+	if ((pr = connect_broker(pamh, broker_uid, o.socket, PAM_PERM_DENIED, &c)) != PAM_SUCCESS)
 		goto out;
 	if (!(args = json_pack("{s:s}", "user", user))) {
 		pr = PAM_BUF_ERR;
@@ -629,7 +629,7 @@ broker_logout(pam_handle_t *pamh, const struct pk_session *s)
 	char *msg = NULL;
 	int r;
 
-	if (connect_broker(pamh, &s->trust, s->socket, PAM_SESSION_ERR, &c) != PAM_SUCCESS)
+	if (connect_broker(pamh, s->broker_uid, s->socket, PAM_SESSION_ERR, &c) != PAM_SUCCESS)
 		return KW_ERR_CONNECT;
 	if ((r = kw_client_set_session(c, s->token)) == 0)
 		r = kw_client_call(c, "logout", NULL, &res, &msg);

@@ -1,0 +1,195 @@
+"""The CLI as an attacker's target: whom it talks to, what it prints, what it
+leaves behind.
+
+  * trust: the CLI (and libkeywarden) sends a token or a key only to a
+    broker whose socket and answering process belong to root or to the
+    caller (or to broker.uid from a trusted config), as pam_keywarden does;
+  * terminal escapes: text from the broker or from files reaches the
+    terminal with its control characters escaped;
+  * core dumps and the terminal: the CLI is not dumpable and has no core
+    limit from its first line, and a hidden prompt killed by a signal leaves
+    the terminal echoing again.
+
+Users are distinct Unix users under setpriv (users.py); the stand-in
+"brokers" below are small Python servers run as one of them.
+"""
+import ctypes  # noqa: F401 (used in the child script's text only)
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import BUILD, IO_TIMEOUT, clean_env, end_process, wait_for
+from users import (USERS, as_json, fails, id_broker, ok, run_as, run_as_user,  # noqa: F401
+                   setpriv)
+
+# A stand-in broker: binds its socket as bind_uid, listens as listen_uid
+# (SO_PEERCRED names the uid that called listen()), answers hello, refuses
+# everything else with `message`, and writes down what it received.
+FAKE_SCRIPT = r"""
+import json, os, socket, struct, sys
+path, bind_uid, listen_uid, log, message = sys.argv[1:6]
+bind_uid, listen_uid = int(bind_uid), int(listen_uid)
+def drop(uid):
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+out = open(log, "a", buffering=1)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+if bind_uid:
+    drop(bind_uid)
+s.bind(path)
+os.chmod(path, 0o666)
+if listen_uid != bind_uid:
+    drop(listen_uid)
+s.listen(8)
+out.write("ready\n")
+def recv(c, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = c.recv(n - len(buf))
+        if not chunk:
+            raise EOFError
+        buf += chunk
+    return buf
+while True:
+    c, _ = s.accept()
+    out.write("connect\n")
+    try:
+        while True:
+            (n,) = struct.unpack(">I", recv(c, 4))
+            req = json.loads(recv(c, n))
+            args = req.get("args") or {}
+            out.write("op %s%s%s\n" % (req["op"], " +session" if "session" in req else "",
+                                       " +value" if "value" in args else ""))
+            if req["op"] == "hello":
+                rep = {"id": req["id"], "ok": True, "result": {"version": 1, "server": "fake"}}
+            else:
+                rep = {"id": req["id"], "ok": False,
+                       "error": {"code": "denied", "message": message}}
+            body = json.dumps(rep).encode()
+            c.sendall(struct.pack(">I", len(body)) + body)
+    except (EOFError, ConnectionError):
+        c.close()
+"""
+
+
+@pytest.fixture
+def fake_broker():
+    """start(path, bind_uid, listen_uid, message="fake") -> heard(): what the stand-in
+    received after it started listening (one line per connection or request)."""
+    procs = []
+
+    def start(path, bind_uid, listen_uid, message="fake"):
+        log = path + ".log"
+        p = subprocess.Popen(["/usr/bin/python3", "-c", FAKE_SCRIPT, path, str(bind_uid),
+                              str(listen_uid), log, message], stdin=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+        procs.append(p)
+        wait_for(lambda: p.poll() is not None or (os.path.exists(log) and
+                                                  "ready" in open(log).read()),
+                 IO_TIMEOUT, what="the stand-in broker to listen")
+        assert p.poll() is None, p.stderr.read()
+        return lambda: open(log).read().splitlines()[1:]
+
+    yield start
+    for p in procs:
+        p.kill()
+        p.wait()
+        p.stderr.close()
+
+
+def owned_dir(parent, name, user, mode=0o755):
+    d = os.path.join(parent, name)
+    os.makedirs(d, exist_ok=True)
+    os.chown(d, *USERS[user])
+    os.chmod(d, mode)
+    return d
+
+
+def cached_token_env(b, user, sock, token):
+    """An environment whose file token cache holds token for sock, as user's."""
+    run = owned_dir(b.root, "xdg-" + user, user, 0o700)
+    cache = owned_dir(run, "keywarden", user, 0o700)
+    path = os.path.join(cache, "session-" +
+                        hashlib.sha256(os.path.realpath(sock).encode()).hexdigest()[:16])
+    with open(path, "w") as f:
+        f.write("0\n%s\n" % token)
+    os.chown(path, *USERS[user])
+    os.chmod(path, 0o600)
+    return {"KEYWARDEN_SOCKET": sock, "KEYWARDEN_TOKEN_CACHE": "file", "XDG_RUNTIME_DIR": run}
+
+
+TOKEN = "kw1_" + "0" * 32 + "_" + "A" * 43
+LIBKW_SCRIPT = r"""
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+c = ctypes.c_void_p()
+print(lib.kw_client_connect(sys.argv[2].encode(), ctypes.byref(c)))
+"""
+
+
+# --------------------------------------------------------------------------
+# trust: whom the CLI and libkeywarden talk to
+# --------------------------------------------------------------------------
+
+def test_cli_sends_nothing_to_another_users_socket(id_broker, fake_broker):
+    b = id_broker(start_it=False)
+    alice = USERS["alice"][0]
+    d = owned_dir(b.root, "fake", "alice")
+    own = os.path.join(d, "alice.sock")       # alice's socket, alice answers
+    lent = os.path.join(d, "root.sock")       # root's socket file, alice answers
+    heard_own = fake_broker(own, alice, alice)
+    heard_lent = fake_broker(lent, 0, alice)
+    assert os.stat(own).st_uid == alice and os.stat(lent).st_uid == 0
+
+    for sock, heard, why in ((own, heard_own, "owned by uid %d" % alice),
+                             (lent, heard_lent, "runs as uid %d" % alice)):
+        env = cached_token_env(b, "bob", sock, TOKEN)
+        fails(run_as(b, "bob", "key", "get", "demo", env=env), 1, "not trusted", why)
+        fails(run_as(b, "bob", "key", "set", "demo", env=env, input="sk-ant-api03-secret\n"),
+              1, "not trusted")
+        fails(run_as(b, "bob", "status", env=env), 1, "not trusted")
+    # Neither the token nor the key left bob's process; alice's own socket was not
+    # even connected to, and the lent one heard no request at all.
+    assert heard_own() == [], heard_own()
+    assert heard_lent() and set(heard_lent()) == {"connect"}, heard_lent()
+
+    # libkeywarden refuses the same way: KW_ERR_DENIED (-13) before any request.
+    lib = os.path.join(BUILD, "libkeywarden.so")
+    for sock in (own, lent):
+        cp = run_as_user("bob", ["/usr/bin/python3", "-c", LIBKW_SCRIPT, lib, sock],
+                         clean_env())
+        assert ok(cp).strip() == "-13", cp.stdout
+    assert heard_own() == [], heard_own()
+
+
+def test_cli_talks_to_its_own_and_to_a_configured_broker(id_broker, fake_broker):
+    b = id_broker(start_it=False)
+    bob, alice = USERS["bob"][0], USERS["alice"][0]
+    mine = os.path.join(owned_dir(b.root, "bobs", "bob"), "bob.sock")
+    theirs = os.path.join(owned_dir(b.root, "alices", "alice"), "alice.sock")
+    heard_mine = fake_broker(mine, bob, bob)
+    heard_theirs = fake_broker(theirs, alice, alice)
+    # A broker bob runs himself is his to trust (a personal broker).
+    fails(run_as(b, "bob", "key", "get", "demo", env=cached_token_env(b, "bob", mine, TOKEN)),
+          1, "fake")
+    assert heard_mine() == ["connect", "op hello", "op key.get +session"], heard_mine()
+    # broker.uid in a config bob may trust (root's, not writable by others) names alice.
+    conf = os.path.join(b.root, "bob-config.json")
+    with open(conf, "w") as f:
+        json.dump({"broker": {"uid": alice}}, f)
+    os.chmod(conf, 0o644)
+    env = dict(cached_token_env(b, "bob", theirs, TOKEN), KEYWARDEN_CONFIG=conf)
+    fails(run_as(b, "bob", "key", "get", "demo", env=env), 1, "fake")
+    assert heard_theirs() == ["connect", "op hello", "op key.get +session"], heard_theirs()
+    # ... and then root is still trusted, bob himself no longer.
+    fails(run_as(b, "bob", "key", "get", "demo",
+                 env=dict(cached_token_env(b, "bob", mine, TOKEN), KEYWARDEN_CONFIG=conf)),
+          1, "not trusted")
+    assert heard_mine() == ["connect", "op hello", "op key.get +session"], heard_mine()
