@@ -350,16 +350,43 @@ broker_login(kw_client *c, const char *user, const char *code, bool open_session
 	return r;
 }
 
+/*
+ * Whether the broker's refusal of op login shows that user is a keywarden
+ * user: it says "wrong code" (denied) or "locked" only of one.  A refusal
+ * to act for another user (a caller neither root nor that user) comes
+ * before the name is looked up, so it confirms nothing; nor does any other
+ * error, such as bad_request for a name that is no user name at all.
+ */
+static bool
+broker_named_a_user(pam_handle_t *pamh, const char *user, int r)
+{
+	const struct passwd *pw;
+
+	if (r == KW_ERR_LOCKED)
+		return true;
+	if (r != KW_ERR_DENIED)
+		return false;
+	if (geteuid() == 0)
+		return true;
+	pw = pam_modutil_getpwnam(pamh, user);
+	return pw && pw->pw_uid == geteuid();
+}
+
 static void
 log_login_failure(pam_handle_t *pamh, const char *user, int r)
 {
-	/* An unknown name may be a secret typed at the user prompt: not logged. */
-	if (r == KW_ERR_NOT_FOUND)
+	/*
+	 * A name is logged only once the broker showed it is a user's: what was
+	 * typed at the user prompt may be a password (pam_faillock's rule).
+	 */
+	if (broker_named_a_user(pamh, user, r))
+		pam_syslog(pamh, LOG_NOTICE, "authentication failure for %.64s: %s", user,
+		    kw_error_name(r));
+	else if (r == KW_ERR_NOT_FOUND)
 		pam_syslog(pamh, LOG_NOTICE, "authentication failure: not a keywarden user "
 		    "(or no second factor enrolled)");
 	else
-		pam_syslog(pamh, LOG_NOTICE, "authentication failure for %.64s: %s", user,
-		    kw_error_name(r));
+		pam_syslog(pamh, LOG_NOTICE, "authentication failure: %s", kw_error_name(r));
 }
 
 PK_EXPORT int
@@ -503,8 +530,9 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 		goto out;
 	}
 	if ((r = kw_client_call(c, "account", args, &res, &msg)) < 0) {
-		pam_syslog(pamh, LOG_ERR, "account check for %.64s failed: %s: %.200s", user,
-		    kw_error_name(r), msg ? msg : kw_strerror(r));
+		/* Not confirmed to be a user's: neither the name nor a message quoting it. */
+		pam_syslog(pamh, LOG_ERR, "account check failed: %s: %.200s", kw_error_name(r),
+		    msg && !strstr(msg, user) ? msg : kw_strerror(r));
 		pr = login_error(r) == PAM_AUTHINFO_UNAVAIL ? PAM_AUTHINFO_UNAVAIL : PAM_PERM_DENIED;
 		goto out;
 	}

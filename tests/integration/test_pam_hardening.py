@@ -1,0 +1,66 @@
+"""pam_keywarden.so under attack: what it logs, and whose credentials its
+session stage uses.
+
+The module's syslog lines are what pam_wrapper prints for pam_syslog() at
+PAM_WRAPPER_DEBUGLEVEL=2 ("SYSLOG(5): ..." on stderr), so the tests read
+exactly what the module hands to the system log.  The PAM stack, the broker
+and the users are the real ones of test_pam.py.
+"""
+import json
+import os
+import re
+
+from conftest import IO_TIMEOUT  # noqa: F401
+from test_pam import (PamBroker, failed, pam_broker, service_text, succeeded,  # noqa: F401
+                      totp, write_services, wrong_code)
+from users import USERS, id_broker, run_as_user  # noqa: F401
+
+SYSLOG_RE = re.compile(r"SYSLOG\(\d+\): (.*)")
+
+
+def logged(pb, user, *ops, as_user="root", input=None, extra_env=None, wrap=()):
+    """Run pamtester; (the CompletedProcess, the module's syslog lines)."""
+    env = pb.env(dict({"PAM_WRAPPER_DEBUGLEVEL": "2"}, **(extra_env or {})))
+    if USERS[as_user][0] != 0:
+        pb.cached_for.add(as_user)
+    pb.cached_for.add(user) if user in USERS else None
+    cp = run_as_user(as_user, list(wrap) + ["pamtester", "keywarden", user] + list(ops), env,
+                     input=input)
+    lines = [m.group(1) for m in SYSLOG_RE.finditer(cp.stderr)]
+    return cp, lines
+
+
+# --------------------------------------------------------------------------
+# names in the log: only once the broker said they are users
+# --------------------------------------------------------------------------
+
+# What a user may type at a login prompt's user field by mistake: their password.
+PASSWORDS = ("S3cret!pass word", "hunter2-Passw0rd")
+
+
+def test_names_the_broker_did_not_confirm_are_not_logged(pam_broker):
+    pb = pam_broker()
+    pb.add("alice", "developer")
+    # Malformed (bad_request) and well-formed but unknown (not_found), as root.
+    for pw in PASSWORDS:
+        cp, lines = logged(pb, pw, "authenticate", input="123456\n")
+        assert cp.returncode != 0, cp.stderr
+        assert lines, "no syslog lines seen: %s" % cp.stderr
+        assert not [l for l in lines if pw in l], lines
+        cp, lines = logged(pb, pw, "acct_mgmt")
+        assert cp.returncode != 0, cp.stderr
+        assert lines and not [l for l in lines if pw in l], lines
+    # A program not running as root asking for another name: the broker refuses
+    # before it looks the name up, so the name is not confirmed either.
+    pw = PASSWORDS[1]
+    cp, lines = logged(pb, pw, "authenticate", as_user="bob", input="123456\n")
+    assert cp.returncode != 0, cp.stderr
+    assert lines and not [l for l in lines if pw in l], lines
+    # None of them reached the audit trail's user column as a user either.
+    assert all(r["user"] in ("root", "bob") for r in pb.b.audit_rows("action = 'login'"))
+
+    # A real user's failure still names them.
+    cp, lines = logged(pb, "alice", "authenticate",
+                       input=wrong_code(pb.secret("alice")) + "\n")
+    assert cp.returncode != 0, cp.stderr
+    assert [l for l in lines if "authentication failure for alice" in l], lines
