@@ -16,6 +16,8 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
+#include <signal.h>
 #include <limits.h>
 #include <pwd.h>
 #include <sodium.h>
@@ -26,6 +28,7 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
@@ -66,13 +69,6 @@ struct pk_session {
 	unsigned timeout_s;		/* how long the cache should keep the token */
 	bool claimed;			/* a session stage took it over or ended it */
 	bool debug;
-};
-
-/* The ids a root process had before it acted as the user. */
-struct pk_ids {
-	bool switched;
-	uid_t ruid, euid;
-	gid_t rgid, egid;
 };
 
 static int
@@ -547,59 +543,100 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 
 /* ---- session ------------------------------------------------------------- */
 
+/* What a session stage does as the user; 0 or a KW_ERR_* code. */
+typedef int (*pk_user_fn)(pam_handle_t *pamh, const struct pk_session *s);
+
 /*
- * Act as the user: real, effective (and so file-system) ids.  The real uid
- * picks the kernel's user keyring (@u), as pam_keyinit relies on; the
- * effective uid makes the key and a fallback cache file the user's, and
- * SO_PEERCRED name the user when the token goes back to the broker (which
- * refuses a token from another uid than its owner's).  The saved set-user-ID
- * stays root, so restore_ids can switch back.
+ * In the child: become pw's user for good -- no supplementary groups (root's,
+ * or sshd's, must not come along), then the gids, then the uids, real,
+ * effective and saved -- and run fn.  Each step is checked, and so is the
+ * outcome: no way back to root may be left.
  */
 static int
-become_user(pam_handle_t *pamh, const struct passwd *pw, struct pk_ids *ids)
+child_as_user(pam_handle_t *pamh, const struct passwd *pw, pk_user_fn fn,
+    const struct pk_session *s)
 {
-	uid_t suid;
-	gid_t sgid;
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
 
-	*ids = (struct pk_ids){ 0 };
+	if (setgroups(0, NULL) < 0) {
+		pam_syslog(pamh, LOG_ERR, "setgroups: %m");
+		return KW_ERR_INTERNAL;
+	}
+	if (setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0) {
+		pam_syslog(pamh, LOG_ERR, "setresgid %u: %m", (unsigned)pw->pw_gid);
+		return KW_ERR_INTERNAL;
+	}
+	if (setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0) {
+		pam_syslog(pamh, LOG_ERR, "setresuid %u: %m", (unsigned)pw->pw_uid);
+		return KW_ERR_INTERNAL;
+	}
+	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 ||
+	    ru != pw->pw_uid || eu != ru || su != ru || rg != pw->pw_gid || eg != rg ||
+	    sg != rg || getgroups(0, NULL) != 0 || (pw->pw_uid != 0 && setuid(0) == 0)) {
+		pam_syslog(pamh, LOG_CRIT, "the switch to uid %u is not complete",
+		    (unsigned)pw->pw_uid);
+		return KW_ERR_INTERNAL;
+	}
+	return fn(pamh, s);
+}
+
+/*
+ * Run fn as pw's user: real, effective (and so file-system) ids.  The real
+ * uid picks the kernel's user keyring (@u), as pam_keyinit relies on; the
+ * effective uid makes the key and a fallback cache file the user's, and
+ * SO_PEERCRED names the user when the token goes back to the broker (which
+ * refuses a token from another uid than its owner's).
+ *
+ * A module already running as the user runs fn itself.  A root process
+ * (sshd, a display manager) does not change its own ids: setresuid there
+ * would hold for all its threads (glibc applies it process-wide) and keep
+ * its supplementary groups.  A child does the work and exits; the process
+ * waits for it, with SIGCHLD at its default meanwhile so that neither
+ * SIG_IGN nor the application's handler takes the child's status (as
+ * pam_unix does for its helper).  Returns fn's result, or KW_ERR_INTERNAL
+ * when the child could not run it (logged).
+ */
+static int
+as_user(pam_handle_t *pamh, const struct passwd *pw, pk_user_fn fn, const struct pk_session *s)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL }, old;
+	int status = 0, r = KW_ERR_INTERNAL;
+	pid_t pid;
+
 	if (geteuid() == pw->pw_uid && getuid() == pw->pw_uid)
-		return 0;
+		return fn(pamh, s);
 	if (geteuid() != 0) {
 		pam_syslog(pamh, LOG_ERR, "running as uid %u, cannot act as %.64s",
 		    (unsigned)geteuid(), pw->pw_name);
-		return -1;
+		return KW_ERR_DENIED;
 	}
-	if (getresuid(&ids->ruid, &ids->euid, &suid) < 0 ||
-	    getresgid(&ids->rgid, &ids->egid, &sgid) < 0)
-		return -1;
-	if (setresgid(pw->pw_gid, pw->pw_gid, (gid_t)-1) < 0) {
-		pam_syslog(pamh, LOG_ERR, "setresgid: %m");
-		return -1;
+	sigemptyset(&dfl.sa_mask);
+	if (sigaction(SIGCHLD, &dfl, &old) < 0) {
+		pam_syslog(pamh, LOG_ERR, "sigaction: %m");
+		return KW_ERR_INTERNAL;
 	}
-	if (setresuid(pw->pw_uid, pw->pw_uid, (uid_t)-1) < 0) {
-		pam_syslog(pamh, LOG_ERR, "setresuid: %m");
-		if (setresgid(ids->rgid, ids->egid, (gid_t)-1) < 0)
-			pam_syslog(pamh, LOG_CRIT, "cannot switch back to gid %u: %m",
-			    (unsigned)ids->egid);
-		return -1;
+	if ((pid = fork()) < 0) {
+		pam_syslog(pamh, LOG_ERR, "fork: %m");
+		goto out;
 	}
-	ids->switched = true;
-	return 0;
-}
-
-static int
-restore_ids(pam_handle_t *pamh, struct pk_ids *ids)
-{
-	if (!ids->switched)
-		return 0;
-	/* The uid first: only root may set the gids back. */
-	if (setresuid(ids->ruid, ids->euid, (uid_t)-1) < 0 ||
-	    setresgid(ids->rgid, ids->egid, (gid_t)-1) < 0) {
-		pam_syslog(pamh, LOG_CRIT, "cannot switch back to uid %u: %m", (unsigned)ids->euid);
-		return -1;
+	if (pid == 0)
+		/* Errors are -1..-127; the exit status carries them back. */
+		_exit(-child_as_user(pamh, pw, fn, s) & 0x7f);
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			pam_syslog(pamh, LOG_ERR, "waitpid: %m");
+			goto out;
+		}
 	}
-	ids->switched = false;
-	return 0;
+	if (WIFEXITED(status))
+		r = -WEXITSTATUS(status);
+	else
+		pam_syslog(pamh, LOG_ERR, "the session stage's child for %.64s died of signal %d",
+		    pw->pw_name, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+ out:
+	(void)sigaction(SIGCHLD, &old, NULL);
+	return r;
 }
 
 /* The passwd entry of the session's user (the one auth logged in). */
@@ -613,13 +650,19 @@ session_owner(pam_handle_t *pamh, const struct pk_session *s)
 	return pw;
 }
 
+/* As the user: the token into their token cache. */
+static int
+cache_token(pam_handle_t *pamh, const struct pk_session *s)
+{
+	return kw_session_store(s->socket, s->token, s->timeout_s);
+}
+
 PK_EXPORT int
 pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	const struct passwd *pw;
 	struct pk_session *s;
 	struct pk_opts o;
-	struct pk_ids ids;
 	int pr, r;
 
 	if ((pr = parse_opts(pamh, argc, argv, &o)) != PAM_SUCCESS)
@@ -634,12 +677,7 @@ pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	if (!(pw = session_owner(pamh, s)))
 		return PAM_SESSION_ERR;
 	/* The broker session exists already; a cache we cannot write costs only a re-login. */
-	if (become_user(pamh, pw, &ids) < 0)
-		return PAM_SUCCESS;
-	r = kw_session_store(s->socket, s->token, s->timeout_s);
-	if (restore_ids(pamh, &ids) < 0)
-		return PAM_SYSTEM_ERR;
-	if (r < 0)
+	if ((r = as_user(pamh, pw, cache_token, s)) < 0)
 		pam_syslog(pamh, LOG_WARNING, "session token of %.64s not cached: %s", s->user,
 		    kw_strerror(r));
 	else if (o.debug)
@@ -648,9 +686,12 @@ pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	return PAM_SUCCESS;
 }
 
-/* op logout with the token; the caller runs as the session's user. */
+/*
+ * As the user: op logout with the token (the broker takes it only from its
+ * owner's uid), and the token out of their cache.  logout's result.
+ */
 static int
-broker_logout(pam_handle_t *pamh, const struct pk_session *s)
+end_as_user(pam_handle_t *pamh, const struct pk_session *s)
 {
 	kw_client *c = NULL;
 	json_t *res = NULL;
@@ -658,17 +699,18 @@ broker_logout(pam_handle_t *pamh, const struct pk_session *s)
 	int r;
 
 	if (connect_broker(pamh, s->broker_uid, s->socket, PAM_SESSION_ERR, &c) != PAM_SUCCESS)
-		return KW_ERR_CONNECT;
-	if ((r = kw_client_set_session(c, s->token)) == 0)
+		r = KW_ERR_CONNECT;
+	else if ((r = kw_client_set_session(c, s->token)) == 0)
 		r = kw_client_call(c, "logout", NULL, &res, &msg);
 	/* An expired or revoked session is already what logout wants. */
-	if (r < 0)
+	if (r < 0 && r != KW_ERR_CONNECT)
 		pam_syslog(pamh, r == KW_ERR_SESSION ? LOG_INFO : LOG_WARNING,
 		    "logout of session %.32s: %s: %.200s", s->id, kw_error_name(r),
 		    msg ? msg : kw_strerror(r));
 	json_decref(res);
 	free(msg);
 	kw_client_free(c);
+	(void)kw_session_forget(s->socket);
 	return r;
 }
 
@@ -678,22 +720,15 @@ pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	const struct passwd *pw;
 	struct pk_session *s;
 	struct pk_opts o;
-	struct pk_ids ids;
-	int pr, r;
+	int pr;
 
 	if ((pr = parse_opts(pamh, argc, argv, &o)) != PAM_SUCCESS)
 		return pr;
 	if (!(s = kept_session(pamh)))
 		return PAM_IGNORE;
 	s->claimed = true;
-	if ((pw = session_owner(pamh, s)) && become_user(pamh, pw, &ids) == 0) {
-		r = broker_logout(pamh, s);
-		(void)kw_session_forget(s->socket);
-		if (restore_ids(pamh, &ids) < 0)
-			return PAM_SYSTEM_ERR;
-		if (r == 0 && o.debug)
-			pam_syslog(pamh, LOG_DEBUG, "session %.32s of %.64s ended", s->id, s->user);
-	}
+	if ((pw = session_owner(pamh, s)) && as_user(pamh, pw, end_as_user, s) == 0 && o.debug)
+		pam_syslog(pamh, LOG_DEBUG, "session %.32s of %.64s ended", s->id, s->user);
 	/* Drops the data: the cleanup wipes the token. */
 	(void)pam_set_data(pamh, PK_DATA_SESSION, NULL, NULL);
 	return PAM_SUCCESS;

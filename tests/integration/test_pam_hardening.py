@@ -64,3 +64,63 @@ def test_names_the_broker_did_not_confirm_are_not_logged(pam_broker):
                        input=wrong_code(pb.secret("alice")) + "\n")
     assert cp.returncode != 0, cp.stderr
     assert [l for l in lines if "authentication failure for alice" in l], lines
+
+
+# --------------------------------------------------------------------------
+# the session stage: the user's credentials, in a child, without root's groups
+# --------------------------------------------------------------------------
+
+GROUP = 2100      # a group of root's that no test user is in
+
+
+def private_dir(pb, name, uid, gid, mode):
+    d = os.path.join(pb.b.root, name)
+    os.makedirs(d)
+    os.chown(d, uid, gid)
+    os.chmod(d, mode)
+    return d
+
+
+def test_session_stage_does_not_keep_roots_groups(pam_broker):
+    """sshd's supplementary groups must not reach the work done as the user."""
+    pb = pam_broker()
+    pb.add("alice", "developer")
+    uid, gid = USERS["alice"]
+    # A runtime directory alice can write to only through root's group.
+    grp = private_dir(pb, "xdg-group", 0, GROUP, 0o770)
+    cp, lines = logged(pb, "alice", "authenticate", "open_session",
+                       input=totp(pb.secret("alice")) + "\n",
+                       extra_env={"KEYWARDEN_TOKEN_CACHE": "file", "XDG_RUNTIME_DIR": grp},
+                       wrap=["setpriv", "--groups", str(GROUP)])
+    succeeded(cp, "successfully opened a session")
+    assert [l for l in lines if "session token of alice not cached" in l], lines
+    assert os.listdir(grp) == [], "the token cache was written with root's group"
+    # Her own directory: the file is hers, and private.
+    own = private_dir(pb, "xdg-alice", uid, gid, 0o700)
+    cp, lines = logged(pb, "alice", "authenticate", "open_session",
+                       input=totp(pb.secret("alice"), 1) + "\n",
+                       extra_env={"KEYWARDEN_TOKEN_CACHE": "file", "XDG_RUNTIME_DIR": own},
+                       wrap=["setpriv", "--groups", str(GROUP)])
+    succeeded(cp, "successfully opened a session")
+    (name,) = os.listdir(os.path.join(own, "keywarden"))
+    st = os.stat(os.path.join(own, "keywarden", name))
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (uid, gid, 0o600), st
+    assert not [l for l in lines if "not cached" in l], lines
+
+
+def test_session_stage_acts_as_the_user_in_a_child(pam_broker):
+    """The process running PAM (sshd) never takes the user's uid itself: only a
+    child it waits for does, so its other threads keep root's credentials."""
+    pb = pam_broker()
+    pb.add("alice", "developer")
+    cp = pb.pamtester("alice", "authenticate", "open_session", "close_session",
+                      input=totp(pb.secret("alice")) + "\n")
+    succeeded(cp, "successfully opened a session", "session has successfully been closed")
+    (login,) = pb.audit("login", "alice")
+    (logout,) = pb.b.audit_rows("action = 'logout'")
+    # auth asked as root, from pamtester itself ...
+    assert (login["uid"], login["pid"]) == (0, cp.pid), login
+    # ... close_session presented the token as alice, from another process.
+    assert logout["uid"] == USERS["alice"][0] and logout["user"] == "alice", logout
+    assert logout["pid"] != cp.pid, "pamtester itself switched to alice's uid"
+    assert pb.sessions("alice") == []
