@@ -81,6 +81,7 @@ run(char **cmd, struct binding *b, int n)
 
 	if (pid < 0) {
 		fprintf(stderr, "keywarden: exec: %s\n", strerror(errno));
+		wipe_all(b, n);
 		return KW_EXIT_DENIED;
 	}
 	if (pid == 0) {

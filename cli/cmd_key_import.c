@@ -46,7 +46,11 @@ from_env(const char *var, char **ret, char *why, size_t len)
 		snprintf(why, len, "%s is not set in this environment", var);
 		return -1;
 	}
-	return (*ret = strdup(v)) ? 0 : -1;
+	if (!(*ret = strdup(v)))
+		return -1;
+	/* Our copy of the environment need not keep it (/proc/PID/environ shows it). */
+	sodium_memzero((char *)v, strlen(v));
+	return 0;
 }
 
 /* One KEY=VALUE line of a .env file: "export " allowed, quotes removed. */

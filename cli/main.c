@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -273,6 +275,35 @@ kw_cli_take_flag(int *argc, char **argv, const char *flag)
 	return found;
 }
 
+/*
+ * Keys, tokens and TOTP seeds pass through this process: no core file of it
+ * (RLIMIT_CORE 0, inherited by what exec starts, whose environment holds
+ * keys too), and not dumpable, so no other process of the user may ptrace
+ * it or read its memory and environment under /proc.
+ */
+static int
+no_core_dumps(void)
+{
+	const struct rlimit none = { 0, 0 };
+
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 || setrlimit(RLIMIT_CORE, &none) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * stdout's buffer holds keys and seeds on their way out (key get, an
+ * enrollment): it is ours, and wiped once flushed at exit.
+ */
+static char stdout_buf[BUFSIZ];
+
+static void
+wipe_stdout(void)
+{
+	(void)fflush(stdout);
+	sodium_memzero(stdout_buf, sizeof(stdout_buf));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -284,9 +315,20 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct kw_cli cli = { .config = getenv("KEYWARDEN_CONFIG") };
+	struct kw_cli cli = { 0 };
 	int c;
 
+	/* Before anything else: nothing secret has been read yet. */
+	if (no_core_dumps() < 0) {
+		fprintf(stderr, "keywarden: cannot turn core dumps off: %s\n", strerror(errno));
+		return KW_EXIT_USAGE;
+	}
+	cli.config = getenv("KEYWARDEN_CONFIG");
+	if (setvbuf(stdout, stdout_buf, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF,
+	    sizeof(stdout_buf)) != 0 || atexit(wipe_stdout) != 0) {
+		fprintf(stderr, "keywarden: cannot set up stdout\n");
+		return KW_EXIT_USAGE;
+	}
 	kw_log_init("keywarden", KW_LOG_STDERR, LOG_WARNING);
 	kw_json_wipe_on_free();
 	/* '+': options end at the command; the command parses the rest. */

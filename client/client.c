@@ -87,6 +87,8 @@ recv_frame(int fd, uint8_t **ret_body, size_t *ret_len)
 		}
 	}
  out:
+	/* Both held pieces of the reply, which may carry a key or a token. */
+	sodium_memzero(buf, sizeof(buf));
 	kw_frame_reader_reset(&rd);
 	return r;
 }

@@ -193,3 +193,125 @@ def test_cli_talks_to_its_own_and_to_a_configured_broker(id_broker, fake_broker)
                  env=dict(cached_token_env(b, "bob", mine, TOKEN), KEYWARDEN_CONFIG=conf)),
           1, "not trusted")
     assert heard_mine() == ["connect", "op hello", "op key.get +session"], heard_mine()
+
+
+# --------------------------------------------------------------------------
+# a terminal for the CLI: tmux, with a shell of the test user in its pane
+# --------------------------------------------------------------------------
+
+class Tmux:
+    """A private tmux server whose one pane runs `sh` as user (setpriv)."""
+
+    def __init__(self, directory, user, env):
+        self.sock = os.path.join(directory, "tmux.sock")
+        self.marks = 0
+        env = dict(env, TERM="xterm")
+        shell = " ".join(setpriv(user, ["/bin/sh"]))
+        self.tmux("new-session", "-d", "-x", "200", "-y", "50", shell, env=env)
+        self.shell_pid = int(self.tmux("display-message", "-p", "#{pane_pid}").strip())
+        wait_for(lambda: "$" in self.screen(), IO_TIMEOUT, what="the shell's prompt")
+
+    def tmux(self, *args, env=None):
+        cp = subprocess.run(["tmux", "-S", self.sock, "-f", "/dev/null"] + list(args),
+                            env=env or clean_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True,
+                            timeout=IO_TIMEOUT)
+        assert cp.returncode == 0, (args, cp.stderr)
+        return cp.stdout
+
+    def screen(self):
+        return self.tmux("capture-pane", "-p", "-J", "-S", "-200")
+
+    def type(self, text, enter=True):
+        self.tmux("send-keys", "-l", text)
+        if enter:
+            self.tmux("send-keys", "Enter")
+
+    def key(self, name):
+        self.tmux("send-keys", name)
+
+    def wait_text(self, text):
+        return wait_for(lambda: text in self.screen(), IO_TIMEOUT,
+                        what="%r in the pane:\n%s" % (text, self.screen()))
+
+    def child(self):
+        """The pid of the shell's one child (the command it runs)."""
+        path = "/proc/%d/task/%d/children" % (self.shell_pid, self.shell_pid)
+        kids = wait_for(lambda: open(path).read().split(), IO_TIMEOUT, what="a child")
+        assert len(kids) == 1, kids
+        return int(kids[0])
+
+    def run(self, command):
+        """Run command in the shell and return its output (after the shell is back)."""
+        self.marks += 1
+        mark = "done-%d" % (1000 + self.marks)
+        before = self.screen()
+        # The mark is computed, so it shows only once the shell ran the line.
+        self.type("%s; echo done-$((1000 + %d))" % (command, self.marks))
+        out = wait_for(lambda: mark in self.screen()[len(before) - 200:] and self.screen(),
+                       IO_TIMEOUT, what=mark)
+        return out[:out.rindex(mark)]
+
+    def kill(self):
+        subprocess.run(["tmux", "-S", self.sock, "kill-server"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=IO_TIMEOUT)
+
+
+@pytest.fixture
+def tmux(id_broker):
+    made = []
+    b = id_broker(start_it=False)
+
+    def make(user):
+        if not shutil.which("tmux"):
+            pytest.fail("tmux is not installed (contrib/deps.sh)", pytrace=False)
+        t = Tmux(b.root, user, clean_env({"KEYWARDEN_SOCKET": b.sock, "HOME": "/nonexistent"}))
+        made.append(t)
+        return t
+
+    yield make
+    for t in made:
+        t.kill()
+
+
+def echo_is_on(t):
+    out = t.run("stty -a")
+    flags = out[out.rindex("speed"):].split()
+    assert "echo" in flags or "-echo" in flags, out
+    return "echo" in flags and "-echo" not in flags
+
+
+def waiting_key_set(t):
+    """`keywarden key set demo` at its hidden prompt in t; its pid."""
+    assert echo_is_on(t)
+    t.type("%s key set demo" % os.path.join(BUILD, "keywarden"))
+    t.wait_text("key value (not echoed): ")
+    return t.child()
+
+
+def test_cli_is_not_dumpable_and_has_no_core_limit(tmux):
+    t = tmux("bob")
+    pid = waiting_key_set(t)
+    # Non-dumpable: the kernel gives the files of /proc/PID to root, and bob, its
+    # own user, can no longer read its memory or environment.
+    for name in ("status", "coredump_filter", "environ", "mem"):
+        st = os.stat("/proc/%d/%s" % (pid, name))
+        assert (st.st_uid, st.st_gid) == (0, 0), "keywarden is dumpable: %s %r" % (name, st)
+    cp = run_as_user("bob", ["cat", "/proc/%d/environ" % pid], clean_env())
+    assert cp.returncode != 0 and not cp.stdout, cp
+    with open("/proc/%d/limits" % pid) as f:
+        core = [l.split() for l in f if l.startswith("Max core file size")]
+    assert core and core[0][4:6] == ["0", "0"], core
+    t.key("C-c")
+
+
+@pytest.mark.parametrize("how", ["SIGINT from the terminal", "SIGTERM"])
+def test_signal_at_a_hidden_prompt_leaves_echo_on(tmux, how):
+    t = tmux("bob")
+    pid = waiting_key_set(t)
+    if how == "SIGTERM":
+        os.kill(pid, signal.SIGTERM)
+    else:
+        t.key("C-c")
+    wait_for(lambda: not os.path.exists("/proc/%d" % pid), IO_TIMEOUT, what="keywarden to end")
+    assert echo_is_on(t), "the terminal was left without echo"
