@@ -138,12 +138,14 @@ kw_cli_connect(struct kw_cli *cli, kw_client **ret_client)
 	if (r == 0)
 		return attach_session(path, *ret_client);
 	if (r == KW_ERR_CONNECT)
-		fprintf(stderr, "keywarden: broker unreachable at %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "keywarden: broker unreachable at %s: %s\n", kw_cli_safe(path),
+		    strerror(errno));
 	else if (r == KW_ERR_DENIED)
 		fprintf(stderr, "keywarden: broker at %s not trusted, nothing sent: %s (see "
-		    "broker.uid in keywarden.conf(5))\n", path, why);
+		    "broker.uid in keywarden.conf(5))\n", kw_cli_safe(path), kw_cli_safe(why));
 	else
-		fprintf(stderr, "keywarden: broker at %s: %s\n", path, why);
+		fprintf(stderr, "keywarden: broker at %s: %s\n", kw_cli_safe(path),
+		    kw_cli_safe(why));
 	return kw_cli_exit_for(r);
 }
 
@@ -200,7 +202,8 @@ kw_cli_run_group(struct kw_cli *cli, const char *group, const struct kw_cmd *tab
 			f = stdout;
 			ex = KW_EXIT_OK;
 		} else {
-			fprintf(stderr, "keywarden: %s: unknown command '%.64s'\n", group, argv[1]);
+			fprintf(stderr, "keywarden: %s: unknown command '%.64s'\n", group,
+			    kw_cli_safe(argv[1]));
 		}
 	}
 	fprintf(f, "usage: keywarden %s COMMAND ...\n\nCommands:\n", group);
@@ -240,7 +243,7 @@ kw_cli_error(const char *what, int err, const char *message)
 	 * broker's session messages already say to log in; say it where not.
 	 */
 	fprintf(stderr, "keywarden: %s: %s%s%s\n", what, err == KW_ERR_DENIED ? "denied: " : "",
-	    text, err == KW_ERR_SESSION && !strstr(text, "keywarden login") ?
+	    kw_cli_safe(text), err == KW_ERR_SESSION && !strstr(text, "keywarden login") ?
 	    (session_attached ? "; the cached session is no longer valid: run keywarden login" :
 	    "; run keywarden login") : "");
 }
@@ -248,8 +251,26 @@ kw_cli_error(const char *what, int err, const char *message)
 void
 kw_cli_print_json(json_t *v)
 {
-	json_dumpf(v, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+	/*
+	 * ASCII, so no C1 control goes out raw; jansson escapes C0 but not
+	 * DEL, which is done here (the text may hold a key: wiped after).
+	 */
+	char *text = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
+	    JSON_ENSURE_ASCII);
+
+	if (!text)
+		return;
+	for (const char *p = text; *p; ) {
+		size_t n = strcspn(p, "\x7f");
+		fwrite(p, 1, n, stdout);
+		if (!p[n])
+			break;
+		fputs("\\u007f", stdout);
+		p += n + 1;
+	}
 	fputc('\n', stdout);
+	sodium_memzero(text, strlen(text));
+	free(text);
 }
 
 bool
@@ -351,6 +372,7 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < KW_ELEMENTSOF(commands); i++)
 		if (strcmp(argv[optind], commands[i].name) == 0)
 			return commands[i].fn(&cli, argc - optind, argv + optind);
-	fprintf(stderr, "keywarden: unknown command '%.64s'; see keywarden --help\n", argv[optind]);
+	fprintf(stderr, "keywarden: unknown command '%.64s'; see keywarden --help\n",
+	    kw_cli_safe(argv[optind]));
 	return KW_EXIT_USAGE;
 }

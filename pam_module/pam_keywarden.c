@@ -35,6 +35,7 @@
 #include <security/pam_modutil.h>
 
 #include "client/keywarden.h"
+#include "common/escape.h"
 #include "common/macros.h"
 
 #define PK_EXPORT		__attribute__((visibility("default")))
@@ -136,15 +137,11 @@ static void
 tell_user(pam_handle_t *pamh, int flags, const char *msg)
 {
 	char clean[PK_MESSAGE_MAX + 1];
-	size_t i;
 
 	if ((flags & PAM_SILENT) || !msg)
 		return;
 	/* An admin's lock message reaches a terminal: no control characters. */
-	for (i = 0; msg[i] && i < PK_MESSAGE_MAX; i++)
-		clean[i] = ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f) ? '?' : msg[i];
-	clean[i] = '\0';
-	(void)pam_error(pamh, "%s", clean);
+	(void)pam_error(pamh, "%s", kw_escape(msg, clean, sizeof(clean)));
 }
 
 /*

@@ -69,6 +69,11 @@ while True:
                                        " +value" if "value" in args else ""))
             if req["op"] == "hello":
                 rep = {"id": req["id"], "ok": True, "result": {"version": 1, "server": "fake"}}
+            elif req["op"] == "status":
+                rep = {"id": req["id"], "ok": True, "result": {
+                    "version": message, "protocol": 1, "user": message, "roles": [message],
+                    "caller": {"user": message, "uid": 1, "gid": 1, "pid": 1},
+                    "session_error": message}}
             else:
                 rep = {"id": req["id"], "ok": False,
                        "error": {"code": "denied", "message": message}}
@@ -315,3 +320,68 @@ def test_signal_at_a_hidden_prompt_leaves_echo_on(tmux, how):
         t.key("C-c")
     wait_for(lambda: not os.path.exists("/proc/%d" % pid), IO_TIMEOUT, what="keywarden to end")
     assert echo_is_on(t), "the terminal was left without echo"
+
+
+# --------------------------------------------------------------------------
+# terminal escapes: foreign text is shown escaped
+# --------------------------------------------------------------------------
+
+# Clear the screen, retitle the window, a C1 CSI (U+009B), a bell.
+EVIL = "evil\x1b[2J\x1b]0;owned\x07\u009b31mred\x7f"
+# What a terminal must never receive raw: C0 but newline, DEL, C1 (as UTF-8), non-UTF-8.
+RAW = (set(range(0x20)) - {0x0a}) | {0x7f}
+
+
+def raw_controls(data):
+    """The terminal-active bytes and C1 characters in data (bytes), as a list."""
+    found = [hex(b) for b in data if b in RAW]
+    text = data.decode("utf-8", "replace")
+    found += ["U+%04X" % ord(c) for c in text if 0x80 <= ord(c) <= 0x9f or c == "\ufffd"]
+    return found
+
+
+def run_bytes(argv, env, input=None):
+    """argv to completion: (returncode, stdout + stderr as bytes)."""
+    cp = subprocess.run(argv, env=env, input=input, stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, timeout=IO_TIMEOUT * 3)
+    return cp.returncode, cp.stdout + cp.stderr
+
+
+def test_archive_text_is_printed_escaped(tmpdir_short):
+    cli = os.path.join(BUILD, "keywarden")
+    lines = [b'{"seq": 1, "x": \x1b]0;owned\x07\x1b[2J}\n',        # invalid token near ESC
+             b'{"seq": 1, "x": "\x1b[2J\x1b]0;owned\x07"}\n',      # control character in a string
+             b'{"seq": 1, "x": "\xc2\x9b31m\xff\x1b[2J',             # C1, not UTF-8, cut short
+             ]
+    for i, line in enumerate(lines):
+        path = os.path.join(tmpdir_short, "evil\x1b[2J-%d.jsonl.gz" % i)
+        with gzip.open(path, "wb") as f:
+            f.write(line)
+        for args in ([], ["--json"]):
+            rc, out = run_bytes([cli, "admin", "audit", "verify", "--archive", path] + args,
+                                clean_env())
+            assert rc == 1, out
+            assert b"broken" in out or b'"ok": false' in out, out
+            assert raw_controls(out) == [], (line, out)
+            if not args:
+                assert b"\\x1b" in out, out
+
+
+def test_broker_text_is_printed_escaped(id_broker, fake_broker):
+    b = id_broker(start_it=False)
+    bob = USERS["bob"][0]
+    sock = os.path.join(owned_dir(b.root, "bobs", "bob"), "bob.sock")
+    fake_broker(sock, bob, bob, message=EVIL)
+    env = clean_env({"KEYWARDEN_SOCKET": sock, "HOME": "/nonexistent"})
+    cli = os.path.join(BUILD, "keywarden")
+    for args, rc in ((["key", "get", "demo"], 1), (["check", "read", "key/demo"], 1),
+                     (["status"], 0), (["status", "--json"], 0)):
+        got, out = run_bytes(setpriv("bob", [cli] + args), env)
+        assert got == rc, (args, out)
+        assert raw_controls(out) == [], (args, out)
+        assert b"evil" in out, (args, out)
+        if "--json" in args:
+            doc = json.loads(out)
+            assert doc["user"] == EVIL, doc        # the same text, escaped as JSON
+        else:
+            assert b"evil\\x1b[2J\\x1b]0;owned\\x07\\xc2\\x9b31mred\\x7f" in out, (args, out)
