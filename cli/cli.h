@@ -42,6 +42,9 @@ const char *kw_cli_socket(struct kw_cli *cli) KW_NONNULL(1);
  */
 int kw_cli_connect(struct kw_cli *cli, kw_client **ret_client) KW_NONNULL(1, 2);
 
+/* Whether the last kw_cli_connect attached a cached session token. */
+bool kw_cli_session_attached(void);
+
 /* Exit status for a libkeywarden error code. */
 int kw_cli_exit_for(int err);
 

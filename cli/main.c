@@ -89,6 +89,12 @@ kw_cli_exit_for(int err)
 	}
 }
 
+bool
+kw_cli_session_attached(void)
+{
+	return session_attached;
+}
+
 /* Attach the token `keywarden login` cached for this broker, if any.  Always 0. */
 static int
 attach_session(const char *path, kw_client *c)
