@@ -123,14 +123,17 @@ attach_session(const char *path, kw_client *c)
 static uid_t
 trusted_uid(struct kw_cli *cli)
 {
+	static bool read;
+	static long long uid = -1;
 	struct kw_config *cfg = NULL;
 	char err[512];
-	long long uid = -1;
 
-	if (kw_config_load(cli->config, true, &cfg, err, sizeof(err)) == 0) {
+	/* Once per run: a command may connect many times (audit pages). */
+	if (!read && kw_config_load(cli->config, true, &cfg, err, sizeof(err)) == 0) {
 		uid = kw_config_int(cfg, "broker.uid");
 		kw_config_free(cfg);
 	}
+	read = true;
 	return uid < 0 ? geteuid() : (uid_t)uid;
 }
 
