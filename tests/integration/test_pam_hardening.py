@@ -6,13 +6,10 @@ PAM_WRAPPER_DEBUGLEVEL=2 ("SYSLOG(5): ..." on stderr), so the tests read
 exactly what the module hands to the system log.  The PAM stack, the broker
 and the users are the real ones of test_pam.py.
 """
-import json
 import os
 import re
 
-from conftest import IO_TIMEOUT  # noqa: F401
-from test_pam import (PamBroker, failed, pam_broker, service_text, succeeded,  # noqa: F401
-                      totp, write_services, wrong_code)
+from test_pam import pam_broker, succeeded, totp, wrong_code  # noqa: F401
 from users import USERS, id_broker, run_as_user  # noqa: F401
 
 SYSLOG_RE = re.compile(r"SYSLOG\(\d+\): (.*)")
@@ -23,7 +20,8 @@ def logged(pb, user, *ops, as_user="root", input=None, extra_env=None, wrap=()):
     env = pb.env(dict({"PAM_WRAPPER_DEBUGLEVEL": "2"}, **(extra_env or {})))
     if USERS[as_user][0] != 0:
         pb.cached_for.add(as_user)
-    pb.cached_for.add(user) if user in USERS else None
+    if user in USERS:
+        pb.cached_for.add(user)
     cp = run_as_user(as_user, list(wrap) + ["pamtester", "keywarden", user] + list(ops), env,
                      input=input)
     lines = [m.group(1) for m in SYSLOG_RE.finditer(cp.stderr)]

@@ -7,12 +7,13 @@ failed authentication (as login's do, up to the lock), and a replacement is
 an audited alert, mailed to the admins when monitoring mail is configured.
 Users are distinct Unix users (users.py); the broker's clock is libfaketime's.
 """
+import hashlib
 import json
 import os
 
 import pytest
 
-from conftest import assert_error, assert_ok, deep_merge
+from conftest import assert_error, assert_ok
 from mail_server import MailServer, body_text
 from users import (USERS, UserConn, as_json, fails, id_broker, meta, mfa_broker,  # noqa: F401
                    run_as, totp, wrong_code)
@@ -42,7 +43,6 @@ def login(b, conn, user="alice"):
 
 def cached(b, user, token):
     """An environment whose file token cache holds token for b, as user's."""
-    import hashlib
     uid, gid = USERS[user]
     run = os.path.join(b.root, "xdg-" + user)
     cache = os.path.join(run, "keywarden")
