@@ -105,6 +105,8 @@ CLI_OBJ      := $(call obj,$(CLI_SRC))
 PAM_OBJ      := $(call obj,$(PAM_SRC))
 # libkeywarden is the client plus the error names it returns.
 LIBKW_OBJ    := $(CLIENT_OBJ) $(call obj,common/errors.c)
+# The PAM module adds the escaper for what it shows the user.
+PAM_LINK_OBJ := $(PAM_OBJ) $(LIBKW_OBJ) $(call obj,common/escape.c)
 
 # Static archives: a program (or unit test) pulls in only the objects it uses.
 LIB_COMMON   := $(BUILD)/lib/libkwcommon.a
@@ -163,10 +165,10 @@ $(BUILD)/obj/pam_module/%.o: pam_module/%.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -fvisibility=hidden -c -o $@ $<
 
-$(BUILD)/pam_keywarden.so: $(PAM_OBJ) $(LIBKW_OBJ) pam_module/pam_keywarden.map
+$(BUILD)/pam_keywarden.so: $(PAM_LINK_OBJ) pam_module/pam_keywarden.map
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-z,defs \
-		-Wl,--version-script=pam_module/pam_keywarden.map -o $@ $(PAM_OBJ) $(LIBKW_OBJ) \
+		-Wl,--version-script=pam_module/pam_keywarden.map -o $@ $(PAM_LINK_OBJ) \
 		$(call pkg_libs,$(PAM_PKGS))
 
 $(BUILD)/keywarden.pc: client/keywarden.pc.in Makefile

@@ -42,14 +42,32 @@ const char *kw_cli_socket(struct kw_cli *cli) KW_NONNULL(1);
  */
 int kw_cli_connect(struct kw_cli *cli, kw_client **ret_client) KW_NONNULL(1, 2);
 
+/* Whether the last kw_cli_connect attached a cached session token. */
+bool kw_cli_session_attached(void);
+
 /* Exit status for a libkeywarden error code. */
 int kw_cli_exit_for(int err);
 
 /* Print an error reply / failure as "keywarden: what: message". */
 void kw_cli_error(const char *what, int err, const char *message);
 
-/* Print a JSON value to stdout, indented, with a newline. */
+/* Print a JSON value to stdout, indented, ASCII only (\uXXXX), with a newline. */
 void kw_cli_print_json(json_t *v) KW_NONNULL(1);
+
+/*
+ * safe.c: s (text from the broker or a file; NULL gives "") made safe for a
+ * terminal: control characters, C1 controls and bytes that are not UTF-8
+ * shown as \xHH (common/escape.h).  Every human output of foreign text goes
+ * through it.  The result lives in one of 8 buffers used in turn (so up to
+ * 8 may appear in one printf), wiped when reused and at exit.
+ */
+const char *kw_cli_safe(const char *s);
+
+/*
+ * Print s and a newline to stdout as data (key get, config get): the bytes
+ * as they are for a program, through kw_cli_safe when stdout is a terminal.
+ */
+void kw_cli_print_data(const char *s);
 
 /* True when argv has "--json" (and removes it), for per-command parsing. */
 bool kw_cli_take_flag(int *argc, char **argv, const char *flag) KW_NONNULL(1, 2, 3);
@@ -80,7 +98,7 @@ char *kw_cli_join(json_t *array);
 /*
  * records.c: audit records (REC objects from audit.query, incident.report; borrowed) as
  * a table: seq, time, user, action, resource, result, short details.
- * Control characters in them are shown as '?'.
+ * Control characters in them are shown escaped (kw_cli_safe).
  */
 void kw_cli_print_records(FILE *f, json_t *records) KW_NONNULL(1);
 

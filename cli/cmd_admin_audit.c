@@ -68,7 +68,8 @@ usage(const char *text)
 static int
 bad_value(const struct audit_args *a, const char *opt, const char *value, const char *want)
 {
-	fprintf(stderr, "keywarden: %s: --%s: '%.64s' is not %s\n", a->what, opt, value, want);
+	fprintf(stderr, "keywarden: %s: --%s: '%.64s' is not %s\n", a->what, opt,
+	    kw_cli_safe(value), want);
 	return KW_EXIT_USAGE;
 }
 
@@ -145,7 +146,8 @@ parse(struct kw_cli *cli, int argc, char **argv, struct audit_args *a, const cha
 			return KW_EXIT_USAGE;
 	}
 	if (optind < argc) {
-		fprintf(stderr, "keywarden: %s: unexpected argument '%.64s'\n", a->what, argv[optind]);
+		fprintf(stderr, "keywarden: %s: unexpected argument '%.64s'\n", a->what,
+		    kw_cli_safe(argv[optind]));
 		return usage(use);
 	}
 	since = json_object_get(a->filter, "since");
@@ -188,12 +190,13 @@ key_load(const char *what, const char *path, struct audit_key *k)
 	int ex = KW_EXIT_USAGE;
 
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		fprintf(stderr, "keywarden: %s: --decrypt-key %s: %s\n", what, path, strerror(errno));
+		fprintf(stderr, "keywarden: %s: --decrypt-key %s: %s\n", what, kw_cli_safe(path),
+		    strerror(errno));
 		return KW_EXIT_USAGE;
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
 		fprintf(stderr, "keywarden: %s: --decrypt-key %s: refusing a secret key that group "
-		    "or others can access (mode %04o); chmod 600 it\n", what, path,
+		    "or others can access (mode %04o); chmod 600 it\n", what, kw_cli_safe(path),
 		    (unsigned)(st.st_mode & 07777));
 		return KW_EXIT_USAGE;
 	}
@@ -203,7 +206,7 @@ key_load(const char *what, const char *path, struct audit_key *k)
 	    sodium_base642bin(k->sk, crypto_box_SECRETKEYBYTES, text, len, " \t\r\n", &bin, NULL,
 	    sodium_base64_VARIANT_ORIGINAL) != 0 || bin != crypto_box_SECRETKEYBYTES) {
 		fprintf(stderr, "keywarden: %s: --decrypt-key %s: not a base64 secret key "
-		    "(keywarden admin audit keygen writes one)\n", what, path);
+		    "(keywarden admin audit keygen writes one)\n", what, kw_cli_safe(path));
 		key_wipe(k);
 	} else {
 		crypto_scalarmult_base(k->pk, k->sk);
@@ -610,7 +613,7 @@ verify_archive(const struct audit_args *a)
 	json_t *o;
 
 	if (r == KW_ERR_IO || r == KW_ERR_NOMEM) {
-		fprintf(stderr, "keywarden: %s: %s: %s\n", a->what, a->archive,
+		fprintf(stderr, "keywarden: %s: %s: %s\n", a->what, kw_cli_safe(a->archive),
 		    r == KW_ERR_IO ? strerror(errno) : "out of memory");
 		return KW_EXIT_DENIED;
 	}
@@ -629,13 +632,15 @@ verify_archive(const struct audit_args *a)
 		kw_cli_print_json(o);
 		json_decref(o);
 	} else if (r == 0)
-		printf("archive %s intact: %lld records (seq %lld..%lld)\n", a->archive,
+		printf("archive %s intact: %lld records (seq %lld..%lld)\n", kw_cli_safe(a->archive),
 		    rep.records, rep.first_seq, rep.last_seq);
 	else if (rep.bad_seq >= 0)
-		printf("archive %s broken at record %lld: %s\n", a->archive, rep.bad_seq,
-		    rep.reason);
+		printf("archive %s broken at record %lld: %s\n", kw_cli_safe(a->archive),
+		    rep.bad_seq, kw_cli_safe(rep.reason));
 	else
-		printf("archive %s broken at line %lld: %s\n", a->archive, rep.bad_line, rep.reason);
+		/* A parse error quotes the archive: escaped like all it holds. */
+		printf("archive %s broken at line %lld: %s\n", kw_cli_safe(a->archive), rep.bad_line,
+		    kw_cli_safe(rep.reason));
 	return r == 0 ? KW_EXIT_OK : KW_EXIT_DENIED;
 }
 
@@ -651,12 +656,12 @@ print_verified(json_t *res)
 		printf("audit trail intact: %lld records (seq %lld..%lld), head %s\n", n,
 		    (long long)json_integer_value(json_object_get(res, "first_seq")),
 		    (long long)json_integer_value(json_object_get(res, "last_seq")),
-		    json_string_value(json_object_get(res, "head_hash")));
+		    kw_cli_safe(json_string_value(json_object_get(res, "head_hash"))));
 	else
 		printf("audit trail broken at record %lld: %s\n",
 		    (long long)json_integer_value(json_object_get(bad, "seq")),
 		    json_string_value(json_object_get(bad, "reason")) ?
-		    json_string_value(json_object_get(bad, "reason")) : "unknown");
+		    kw_cli_safe(json_string_value(json_object_get(bad, "reason"))) : "unknown");
 }
 
 static int
@@ -698,7 +703,7 @@ print_pruned(json_t *sum)
 
 	printf("pruned %lld records", (long long)json_integer_value(json_object_get(sum, "pruned")));
 	if (json_array_size(archives) > 0)
-		printf("; archived to %s", list ? list : "?");
+		printf("; archived to %s", kw_cli_safe(list ? list : "?"));
 	putchar('\n');
 	free(list);
 }
@@ -783,12 +788,12 @@ keygen_write(const char *what, const char *path, const char *text)
 
 	if (fd < 0 && errno == EEXIST) {
 		fprintf(stderr, "keywarden: %s: %s exists; refusing to overwrite a key "
-		    "(move it away or choose another --output)\n", what, path);
+		    "(move it away or choose another --output)\n", what, kw_cli_safe(path));
 		return KW_EXIT_DENIED;
 	}
 	if (fd < 0 || fchmod(fd, 0600) < 0 || kw_write_all(fd, text, strlen(text)) < 0 ||
 	    fsync(fd) < 0) {
-		fprintf(stderr, "keywarden: %s: %s: %s\n", what, path, strerror(errno));
+		fprintf(stderr, "keywarden: %s: %s: %s\n", what, kw_cli_safe(path), strerror(errno));
 		if (fd >= 0) {
 			close(fd);
 			unlink(path);
@@ -838,7 +843,7 @@ audit_keygen(struct kw_cli *cli, int argc, char **argv)
 		    "set it with: echo %s | keywarden config set security.audit.encryptionKey\n"
 		    "  (config set reads secret keys on stdin, never from the command line)\n"
 		    "then: keywarden config set security.audit.encrypt true\n",
-		    abs ? abs : a.output, pk_b64);
+		    kw_cli_safe(abs ? abs : a.output), pk_b64);
 	}
  out:
 	if (sk) {

@@ -47,7 +47,7 @@ parse(struct kw_cli *cli, int argc, char **argv, bool *json, const char **id)
 		*id = argv[optind++];
 	if (optind < argc) {
 		fprintf(stderr, "keywarden: admin incident: unexpected argument '%.64s'\n",
-		    argv[optind]);
+		    kw_cli_safe(argv[optind]));
 		return -1;
 	}
 	return id && !*id ? -1 : 0;
@@ -109,13 +109,13 @@ print_report(json_t *res)
 	char *d = details && json_object_size(details) > 0 ?
 	    json_dumps(details, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
 
-	printf("incident    %s\n", str(inc, "id") ? str(inc, "id") : "?");
-	printf("opened      %s\n", str(inc, "opened") ? str(inc, "opened") : "-");
-	printf("type        %s\n", str(inc, "type") ? str(inc, "type") : "-");
-	printf("user        %s\n", str(inc, "user") ? str(inc, "user") : "-");
-	printf("status      %s\n", str(inc, "status") ? str(inc, "status") : "-");
-	printf("actions     %s\n", actions ? actions : "-");
-	printf("details     %s\n", d ? d : "-");
+	printf("incident    %s\n", kw_cli_safe(str(inc, "id") ? str(inc, "id") : "?"));
+	printf("opened      %s\n", kw_cli_safe(str(inc, "opened") ? str(inc, "opened") : "-"));
+	printf("type        %s\n", kw_cli_safe(str(inc, "type") ? str(inc, "type") : "-"));
+	printf("user        %s\n", kw_cli_safe(str(inc, "user") ? str(inc, "user") : "-"));
+	printf("status      %s\n", kw_cli_safe(str(inc, "status") ? str(inc, "status") : "-"));
+	printf("actions     %s\n", kw_cli_safe(actions ? actions : "-"));
+	printf("details     %s\n", kw_cli_safe(d ? d : "-"));
 	printf("\ntimeline (%zu record(s), from an hour before to an hour after it opened):\n",
 	    json_array_size(timeline));
 	if (json_array_size(timeline) > 0)

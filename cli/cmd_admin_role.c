@@ -54,10 +54,10 @@ print_role(json_t *r)
 	char *perms = kw_cli_join(json_object_get(r, "permissions"));
 	char *users = kw_cli_join(json_object_get(r, "users"));
 
-	printf("role         %s\n", json_string_value(json_object_get(r, "role")));
-	printf("source       %s\n", json_string_value(json_object_get(r, "source")));
-	printf("permissions  %s\n", perms ? perms : "?");
-	printf("users        %s\n", users ? users : "?");
+	printf("role         %s\n", kw_cli_safe(json_string_value(json_object_get(r, "role"))));
+	printf("source       %s\n", kw_cli_safe(json_string_value(json_object_get(r, "source"))));
+	printf("permissions  %s\n", kw_cli_safe(perms ? perms : "?"));
+	printf("users        %s\n", kw_cli_safe(users ? users : "?"));
 	free(perms);
 	free(users);
 }
@@ -146,7 +146,7 @@ print_deleted(json_t *res)
 		return;
 	}
 	printf("deleted role %s (%lld grant(s) removed)\n",
-	    json_string_value(json_object_get(res, "role")),
+	    kw_cli_safe(json_string_value(json_object_get(res, "role"))),
 	    (long long)json_integer_value(json_object_get(res, "grants_removed")));
 }
 
@@ -166,8 +166,8 @@ print_user_roles(json_t *u)
 {
 	char *roles = kw_cli_join(json_object_get(u, "roles"));
 
-	printf("%s now has roles: %s\n", json_string_value(json_object_get(u, "user")),
-	    roles ? roles : "?");
+	printf("%s now has roles: %s\n", kw_cli_safe(json_string_value(json_object_get(u, "user"))),
+	    kw_cli_safe(roles ? roles : "?"));
 	free(roles);
 }
 

@@ -84,16 +84,18 @@ print_user(json_t *u)
 {
 	char *roles = kw_cli_join(json_object_get(u, "roles"));
 
-	printf("user        %s\n", json_string_value(json_object_get(u, "user")));
+	printf("user        %s\n", kw_cli_safe(json_string_value(json_object_get(u, "user"))));
 	printf("uid         %lld\n", (long long)json_integer_value(json_object_get(u, "uid")));
-	printf("roles       %s\n", roles ? roles : "?");
+	printf("roles       %s\n", kw_cli_safe(roles ? roles : "?"));
 	if (json_array_size(json_object_get(u, "orphaned_roles")) > 0) {
 		char *gone = kw_cli_join(json_object_get(u, "orphaned_roles"));
-		printf("orphaned    %s (no longer defined: grants nothing)\n", gone ? gone : "?");
+		printf("orphaned    %s (no longer defined: grants nothing)\n",
+		    kw_cli_safe(gone ? gone : "?"));
 		free(gone);
 	}
-	printf("created     %s by %s\n", json_string_value(json_object_get(u, "created")),
-	    json_string_value(json_object_get(u, "created_by")));
+	printf("created     %s by %s\n",
+	    kw_cli_safe(json_string_value(json_object_get(u, "created"))),
+	    kw_cli_safe(json_string_value(json_object_get(u, "created_by"))));
 	free(roles);
 }
 
@@ -195,7 +197,7 @@ static void
 print_deleted(json_t *res)
 {
 	printf("deleted user %s (%lld grant(s) removed)\n",
-	    json_string_value(json_object_get(res, "user")),
+	    kw_cli_safe(json_string_value(json_object_get(res, "user"))),
 	    (long long)json_integer_value(json_object_get(res, "grants_removed")));
 }
 
@@ -284,7 +286,7 @@ user_lock(struct kw_cli *cli, int argc, char **argv)
 		    "  DURATION is N, Ns, Nm, Nh or Nd (seconds, minutes, hours, days)");
 	if (expires && parse_duration(expires, &seconds) < 0) {
 		fprintf(stderr, "keywarden: admin user lock: --expires: '%.64s' is not a duration "
-		    "(N, Ns, Nm, Nh or Nd, N > 0)\n", expires);
+		    "(N, Ns, Nm, Nh or Nd, N > 0)\n", kw_cli_safe(expires));
 		return KW_EXIT_USAGE;
 	}
 	if (!(args = json_pack("{s:s}", "user", argv[optind])))
@@ -302,11 +304,12 @@ user_lock(struct kw_cli *cli, int argc, char **argv)
 		kw_cli_print_json(res);
 	else if (json_is_string(until))
 		printf("locked %s until %s (%lld session(s) ended)\n",
-		    json_string_value(json_object_get(res, "user")), json_string_value(until),
+		    kw_cli_safe(json_string_value(json_object_get(res, "user"))),
+		    kw_cli_safe(json_string_value(until)),
 		    (long long)json_integer_value(json_object_get(res, "sessions_ended")));
 	else
 		printf("locked %s until an administrator unlocks it (%lld session(s) ended)\n",
-		    json_string_value(json_object_get(res, "user")),
+		    kw_cli_safe(json_string_value(json_object_get(res, "user"))),
 		    (long long)json_integer_value(json_object_get(res, "sessions_ended")));
 	json_decref(res);
 	return KW_EXIT_OK;
@@ -315,7 +318,7 @@ user_lock(struct kw_cli *cli, int argc, char **argv)
 static void
 print_unlocked(json_t *res)
 {
-	printf("unlocked %s\n", json_string_value(json_object_get(res, "user")));
+	printf("unlocked %s\n", kw_cli_safe(json_string_value(json_object_get(res, "user"))));
 }
 
 static int
@@ -384,7 +387,8 @@ user_export(struct kw_cli *cli, int argc, char **argv)
 	}
 	kw_cli_out_abort(&out);
 	if (ex == 0 && output && !json)
-		printf("exported %s to %s (%zu audit record(s))\n", argv[optind], output,
+		printf("exported %s to %s (%zu audit record(s))\n", kw_cli_safe(argv[optind]),
+		    kw_cli_safe(output),
 		    json_array_size(json_object_get(res, "audit")));
 	else if (ex == 0 && output && json) {
 		json_t *o = json_pack("{s:s, s:s}", "user", argv[optind], "output", output);
@@ -403,7 +407,7 @@ confirm(const char *user)
 {
 	char line[16];
 
-	fprintf(stderr, "erase %.64s? this cannot be undone [y/N] ", user);
+	fprintf(stderr, "erase %.64s? this cannot be undone [y/N] ", kw_cli_safe(user));
 	fflush(stderr);
 	if (!fgets(line, sizeof(line), stdin))
 		return false;
@@ -415,9 +419,9 @@ static void
 print_erased(json_t *res)
 {
 	printf("erased user %s; their audit records remain under %s, no longer linked to a name\n",
-	    json_string_value(json_object_get(res, "user")),
+	    kw_cli_safe(json_string_value(json_object_get(res, "user"))),
 	    json_string_value(json_object_get(res, "pseudonym")) ?
-	    json_string_value(json_object_get(res, "pseudonym")) : "a pseudonym");
+	    kw_cli_safe(json_string_value(json_object_get(res, "pseudonym"))) : "a pseudonym");
 }
 
 /* GDPR erasure: the user goes, and so does the link from its pseudonym to its name. */
@@ -431,7 +435,7 @@ user_erase(struct kw_cli *cli, int argc, char **argv)
 		return usage("erase USER [--yes] [--json]");
 	if (!yes && !isatty(STDIN_FILENO)) {
 		fprintf(stderr, "keywarden: admin user erase: erasing %.64s cannot be undone; "
-		    "add --yes to confirm when not at a terminal\n", argv[optind]);
+		    "add --yes to confirm when not at a terminal\n", kw_cli_safe(argv[optind]));
 		return KW_EXIT_USAGE;
 	}
 	if (!yes && !confirm(argv[optind])) {

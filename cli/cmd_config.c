@@ -39,10 +39,10 @@ static void
 print_value(json_t *v)
 {
 	if (json_is_string(v)) {
-		puts(json_string_value(v));
+		kw_cli_print_data(json_string_value(v));
 		return;
 	}
-	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
 	puts(s ? s : "?");
 	free(s);
 }
@@ -54,7 +54,8 @@ load(struct kw_cli *cli, struct kw_config **ret_cfg)
 	int r = kw_config_load(cli->config, true, ret_cfg, err, sizeof(err));
 
 	if (r < 0) {
-		fprintf(stderr, "keywarden: config: %s\n", err);
+		/* A parse error quotes the file. */
+		fprintf(stderr, "keywarden: config: %s\n", kw_cli_safe(err));
 		return KW_EXIT_USAGE;
 	}
 	return 0;
@@ -67,7 +68,7 @@ known_key(const char *path)
 
 	if (!key)
 		fprintf(stderr, "keywarden: config: %.128s: unknown key "
-		    "(keywarden config list shows them all)\n", path);
+		    "(keywarden config list shows them all)\n", kw_cli_safe(path));
 	return key;
 }
 
@@ -123,7 +124,7 @@ config_list(struct kw_cli *cli, bool json)
 	} else {
 		for (size_t i = 0; i < n; i++) {
 			char *s = json_dumps(json_object_get(all, schema[i].path),
-			    JSON_COMPACT | JSON_ENCODE_ANY);
+			    JSON_COMPACT | JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
 			printf("%-*s  %s\n", (int)width, schema[i].path, s ? s : "?");
 			free(s);
 		}
@@ -164,7 +165,7 @@ config_set(struct kw_cli *cli, const char *path, const char *arg)
 	r = KW_EXIT_OK;
 	if (kw_config_value_from_arg(key, arg, &value, err, sizeof(err)) < 0 ||
 	    kw_config_file_set(cli->config, path, value, err, sizeof(err)) < 0) {
-		fprintf(stderr, "keywarden: config: %s\n", err);
+		fprintf(stderr, "keywarden: config: %s\n", kw_cli_safe(err));
 		r = KW_EXIT_USAGE;
 	}
 	json_decref(value);

@@ -81,6 +81,7 @@ run(char **cmd, struct binding *b, int n)
 
 	if (pid < 0) {
 		fprintf(stderr, "keywarden: exec: %s\n", strerror(errno));
+		wipe_all(b, n);
 		return KW_EXIT_DENIED;
 	}
 	if (pid == 0) {
@@ -88,7 +89,7 @@ run(char **cmd, struct binding *b, int n)
 			if (setenv(b[i].var, b[i].value, 1) < 0)
 				_exit(127);
 		execvp(cmd[0], cmd);
-		fprintf(stderr, "keywarden: exec: %s: %s\n", cmd[0], strerror(errno));
+		fprintf(stderr, "keywarden: exec: %s: %s\n", kw_cli_safe(cmd[0]), strerror(errno));
 		_exit(127);
 	}
 	wipe_all(b, n);

@@ -73,7 +73,7 @@ key_get(struct kw_cli *cli, int argc, char **argv)
 	if (json)
 		kw_cli_print_json(res);
 	else
-		printf("%s\n", json_string_value(value));
+		kw_cli_print_data(json_string_value(value));
 	fflush(stdout);
 	json_decref(res);	/* the JSON allocator wipes the value */
 	return KW_EXIT_OK;
@@ -126,11 +126,12 @@ put(struct kw_cli *cli, int argc, char **argv, const char *verb, const char *op)
 		kw_cli_print_json(res);
 	else if (json_is_string(json_object_get(res, "grace_until")))
 		printf("%s: version %lld is current; version %lld stays readable until %s\n",
-		    argv[optind], (long long)json_integer_value(json_object_get(res, "version")),
+		    kw_cli_safe(argv[optind]),
+		    (long long)json_integer_value(json_object_get(res, "version")),
 		    (long long)json_integer_value(json_object_get(res, "previous")),
-		    json_string_value(json_object_get(res, "grace_until")));
+		    kw_cli_safe(json_string_value(json_object_get(res, "grace_until"))));
 	else
-		printf("%s: version %lld is current\n", argv[optind],
+		printf("%s: version %lld is current\n", kw_cli_safe(argv[optind]),
 		    (long long)json_integer_value(json_object_get(res, "version")));
 	json_decref(res);
 	return KW_EXIT_OK;
@@ -198,7 +199,8 @@ print_revoked(json_t *res)
 	json_t *d = json_object_get(res, "destroyed"), *v;
 	size_t i;
 
-	printf("%s: destroyed version", json_string_value(json_object_get(res, "name")));
+	printf("%s: destroyed version",
+	    kw_cli_safe(json_string_value(json_object_get(res, "name"))));
 	json_array_foreach(d, i, v)
 		printf("%s %lld", i ? "," : "", (long long)json_integer_value(v));
 	printf("\n");
@@ -237,8 +239,8 @@ key_verify(struct kw_cli *cli, int argc, char **argv)
 	if (json)
 		kw_cli_print_json(res);
 	else
-		printf("%s: %s (%s)\n", argv[optind], ok ? "ok" : "failed",
-		    json_string_value(json_object_get(res, "detail")));
+		printf("%s: %s (%s)\n", kw_cli_safe(argv[optind]), ok ? "ok" : "failed",
+		    kw_cli_safe(json_string_value(json_object_get(res, "detail"))));
 	json_decref(res);
 	return ok ? KW_EXIT_OK : KW_EXIT_DENIED;
 }

@@ -46,7 +46,11 @@ from_env(const char *var, char **ret, char *why, size_t len)
 		snprintf(why, len, "%s is not set in this environment", var);
 		return -1;
 	}
-	return (*ret = strdup(v)) ? 0 : -1;
+	if (!(*ret = strdup(v)))
+		return -1;
+	/* Our copy of the environment need not keep it (/proc/PID/environ shows it). */
+	sodium_memzero((char *)v, strlen(v));
+	return 0;
 }
 
 /* One KEY=VALUE line of a .env file: "export " allowed, quotes removed. */
@@ -185,9 +189,9 @@ advise(const char *source)
 {
 	if (strncmp(source, "env:", 4) == 0)
 		fprintf(stderr, "now remove the old copy: unset %s, and delete it from your shell "
-		    "profile (~/.bashrc, ~/.zshrc)\n", source + 4);
+		    "profile (~/.bashrc, ~/.zshrc)\n", kw_cli_safe(source + 4));
 	else if (strncmp(source, "dotenv:", 7) == 0)
-		fprintf(stderr, "now remove the old copy from %s\n", source + 7);
+		fprintf(stderr, "now remove the old copy from %s\n", kw_cli_safe(source + 7));
 	else
 		fprintf(stderr, "the source stays where it was; the key is now also in keywarden\n");
 }
@@ -239,7 +243,8 @@ kw_cmd_key_import(struct kw_cli *cli, int argc, char **argv)
 	else
 		goto usage;
 	if (r < 0) {
-		fprintf(stderr, "keywarden: key import: %s\n", why[0] ? why : "out of memory");
+		fprintf(stderr, "keywarden: key import: %s\n",
+		    kw_cli_safe(why[0] ? why : "out of memory"));
 		return KW_EXIT_DENIED;
 	}
 	args = json_pack("{s:s, s:s}", "name", argv[optind], "value", value);
@@ -251,8 +256,9 @@ kw_cmd_key_import(struct kw_cli *cli, int argc, char **argv)
 	if (json)
 		kw_cli_print_json(res);
 	else
-		printf("imported %s (version %lld) from %.64s%s\n", argv[optind],
-		    (long long)json_integer_value(json_object_get(res, "version")), source,
+		printf("imported %s (version %lld) from %.64s%s\n", kw_cli_safe(argv[optind]),
+		    (long long)json_integer_value(json_object_get(res, "version")),
+		    kw_cli_safe(source),
 		    strlen(source) > 64 ? "..." : "");
 	advise(source);
 	json_decref(res);

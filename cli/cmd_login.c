@@ -77,9 +77,10 @@ answer(const struct pam_message *m, char **ret)
 {
 	if (!isatty(STDIN_FILENO))
 		return read_answer_line(ANSWER_MAX, ret);
+	/* Prompts come from whatever modules the stack holds: shown escaped. */
 	if (m->msg_style == PAM_PROMPT_ECHO_OFF)
-		return kw_read_secret(m->msg ? m->msg : "", ANSWER_MAX, ret);
-	fputs(m->msg ? m->msg : "", stderr);
+		return kw_read_secret(kw_cli_safe(m->msg), ANSWER_MAX, ret);
+	fputs(kw_cli_safe(m->msg), stderr);
 	fflush(stderr);
 	return read_answer_line(ANSWER_MAX, ret);
 }
@@ -114,7 +115,7 @@ conversation(int n, const struct pam_message **msg, struct pam_response **ret_re
 			break;
 		case PAM_ERROR_MSG:
 		case PAM_TEXT_INFO:
-			fprintf(stderr, "%s\n", m->msg ? m->msg : "");
+			fprintf(stderr, "%s\n", kw_cli_safe(m->msg));
 			break;
 		default:
 			goto fail;
@@ -197,8 +198,8 @@ print_session(struct kw_cli *cli, bool json, const char *user, json_t *res)
 		return;
 	}
 	/* With no absolute end the session lasts while it is used: T is when it idles out. */
-	printf("logged in as %s; session %s expires %s\n", user, id ? id : "?",
-	    exp ? exp : idle ? idle : "?");
+	printf("logged in as %s; session %s expires %s\n", kw_cli_safe(user),
+	    kw_cli_safe(id ? id : "?"), kw_cli_safe(exp ? exp : idle ? idle : "?"));
 }
 
 /* The session the module cached, as the broker sees it now. */
@@ -214,7 +215,7 @@ show_session(struct kw_cli *cli, bool json, const char *user)
 	if ((r = kw_session_load(socket, &token)) < 0) {
 		fprintf(stderr, "keywarden: login: authenticated, but no session token is cached "
 		    "for the broker at %s (%s); does the PAM service %s use socket=%s?\n",
-		    socket, kw_strerror(r), LOGIN_SERVICE, socket);
+		    kw_cli_safe(socket), kw_strerror(r), LOGIN_SERVICE, kw_cli_safe(socket));
 		return KW_EXIT_DENIED;
 	}
 	if ((ex = kw_cli_connect(cli, &c)) != 0)
@@ -228,7 +229,7 @@ show_session(struct kw_cli *cli, bool json, const char *user)
 	if (!json_is_object(json_object_get(res, "session"))) {
 		const char *why = json_string_value(json_object_get(res, "session_error"));
 		fprintf(stderr, "keywarden: login: the broker does not accept the cached session: "
-		    "%s\n", why ? why : "no session");
+		    "%s\n", kw_cli_safe(why ? why : "no session"));
 		ex = KW_EXIT_DENIED;
 		goto out;
 	}
@@ -276,14 +277,15 @@ kw_cmd_login(struct kw_cli *cli, int argc, char **argv)
 	if ((pr = run_pam(user, caller, &stage, why, sizeof(why))) != PAM_SUCCESS) {
 		if (pr == PAM_AUTHINFO_UNAVAIL)
 			fprintf(stderr, "keywarden: login: broker unreachable: %s: %s (the system "
-			    "log says why)\n", stage, why);
+			    "log says why)\n", stage, kw_cli_safe(why));
 		else
-			fprintf(stderr, "keywarden: login: %s: %s\n", stage, why);
+			fprintf(stderr, "keywarden: login: %s: %s\n", stage, kw_cli_safe(why));
 		return exit_for_pam(pr);
 	}
 	/* Root logging in for someone else: the token went to that user's cache. */
 	if (strcmp(user, caller) != 0) {
-		printf("logged in as %s; the session token is in %s's token cache\n", user, user);
+		printf("logged in as %s; the session token is in %s's token cache\n",
+		    kw_cli_safe(user), kw_cli_safe(user));
 		return KW_EXIT_OK;
 	}
 	return show_session(cli, json, user);

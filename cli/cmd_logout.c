@@ -37,7 +37,7 @@ print_result(bool json, const char *id, bool revoked)
 		json_decref(o);
 	} else {
 		printf(revoked ? "logged out; session %s ended\n" :
-		    "logged out; session %s had already ended\n", id);
+		    "logged out; session %s had already ended\n", kw_cli_safe(id));
 	}
 }
 
@@ -89,7 +89,8 @@ kw_cmd_logout(struct kw_cli *cli, int argc, char **argv)
 	if (ex != 0) {
 		fprintf(stderr, "keywarden: logout: %s, but session %s stays valid at the broker "
 		    "until it expires or an admin revokes it\n",
-		    forget < 0 ? "the token is still cached" : "the token is forgotten here", id);
+		    forget < 0 ? "the token is still cached" : "the token is forgotten here",
+		    kw_cli_safe(id));
 		goto out;
 	}
 	/* session_required: expired, revoked or evicted already; nothing left to end. */

@@ -18,15 +18,16 @@ print_session(json_t *res)
 	if (!json_is_object(s)) {
 		/* session_error: a token was sent and the broker did not accept it. */
 		if (why)
-			printf("session   none: %s (keywarden login starts a new one)\n", why);
+			printf("session   none: %s (keywarden login starts a new one)\n",
+			    kw_cli_safe(why));
 		else
 			printf("session   none (keywarden login starts one)\n");
 		return;
 	}
-	printf("session   %s\n", json_string_value(json_object_get(s, "id")));
-	printf("expires   %s\n", expires ? expires : "no absolute limit");
+	printf("session   %s\n", kw_cli_safe(json_string_value(json_object_get(s, "id"))));
+	printf("expires   %s\n", kw_cli_safe(expires ? expires : "no absolute limit"));
 	if (idle)
-		printf("idle      expires %s unless used before\n", idle);
+		printf("idle      expires %s unless used before\n", kw_cli_safe(idle));
 }
 
 static void
@@ -34,19 +35,20 @@ print_human(const char *socket, json_t *res)
 {
 	json_t *caller = json_object_get(res, "caller");
 
-	printf("broker    reachable at %s\n", socket);
+	printf("broker    reachable at %s\n", kw_cli_safe(socket));
 	printf("version   keywarden %s (protocol %lld)\n",
-	    json_string_value(json_object_get(res, "version")),
+	    kw_cli_safe(json_string_value(json_object_get(res, "version"))),
 	    (long long)json_integer_value(json_object_get(res, "protocol")));
 	printf("caller    %s (uid %lld, gid %lld, pid %lld)\n",
-	    json_string_value(json_object_get(caller, "user")),
+	    kw_cli_safe(json_string_value(json_object_get(caller, "user"))),
 	    (long long)json_integer_value(json_object_get(caller, "uid")),
 	    (long long)json_integer_value(json_object_get(caller, "gid")),
 	    (long long)json_integer_value(json_object_get(caller, "pid")));
 	if (json_is_string(json_object_get(res, "user"))) {
 		char *roles = kw_cli_join(json_object_get(res, "roles"));
-		printf("user      %s (roles: %s)\n", json_string_value(json_object_get(res, "user")),
-		    roles ? roles : "?");
+		printf("user      %s (roles: %s)\n",
+		    kw_cli_safe(json_string_value(json_object_get(res, "user"))),
+		    kw_cli_safe(roles ? roles : "?"));
 		free(roles);
 	} else {
 		printf("user      not a keywarden user\n");

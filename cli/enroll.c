@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "cli/enroll.h"
 #include "cli/qr.h"
 
@@ -14,7 +15,7 @@ str(json_t *o, const char *key)
 {
 	const char *s = json_string_value(json_object_get(o, key));
 
-	return s ? s : "?";
+	return kw_cli_safe(s ? s : "?");
 }
 
 void
@@ -26,7 +27,7 @@ kw_enroll_print(json_t *e, bool force_qr)
 
 	printf("\nTOTP enrollment for %s\n", str(e, "user"));
 	printf("Scan the QR code with an authenticator app, or enter the secret by hand.\n\n");
-	printf("otpauth URI  %s\n", uri ? uri : "?");
+	printf("otpauth URI  %s\n", kw_cli_safe(uri ? uri : "?"));
 	fflush(stdout);
 	/* A QR code piped into a file or a script is noise; --qr asks for it anyway. */
 	if (uri && (force_qr || isatty(STDOUT_FILENO))) {
@@ -41,7 +42,8 @@ kw_enroll_print(json_t *e, bool force_qr)
 	/* Two to a line, the way they would be written down. */
 	json_array_foreach(codes, i, c) {
 		bool last = i % 2 == 1 || i + 1 == json_array_size(codes);
-		printf(last ? "%s\n" : "  %-14s", json_string_value(c) ? json_string_value(c) : "?");
+		const char *code = json_string_value(c);
+		printf(last ? "%s\n" : "  %-14s", kw_cli_safe(code ? code : "?"));
 	}
 	fflush(stdout);
 }

@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "common/config.h"
@@ -86,6 +89,12 @@ kw_cli_exit_for(int err)
 	}
 }
 
+bool
+kw_cli_session_attached(void)
+{
+	return session_attached;
+}
+
 /* Attach the token `keywarden login` cached for this broker, if any.  Always 0. */
 static int
 attach_session(const char *path, kw_client *c)
@@ -107,18 +116,45 @@ attach_session(const char *path, kw_client *c)
 	return 0;
 }
 
+/*
+ * Whom to trust besides root: broker.uid from the config (which
+ * kw_config_load accepts only from root or ourselves), else ourselves.
+ */
+static uid_t
+trusted_uid(struct kw_cli *cli)
+{
+	static bool read;
+	static long long uid = -1;
+	struct kw_config *cfg = NULL;
+	char err[512];
+
+	/* Once per run: a command may connect many times (audit pages). */
+	if (!read && kw_config_load(cli->config, true, &cfg, err, sizeof(err)) == 0) {
+		uid = kw_config_int(cfg, "broker.uid");
+		kw_config_free(cfg);
+	}
+	read = true;
+	return uid < 0 ? geteuid() : (uid_t)uid;
+}
+
 int
 kw_cli_connect(struct kw_cli *cli, kw_client **ret_client)
 {
 	const char *path = kw_cli_socket(cli);
-	int r = kw_client_connect(path, ret_client);
+	char why[512];
+	int r = kw_client_connect_trusted(path, trusted_uid(cli), ret_client, why, sizeof(why));
 
 	if (r == 0)
 		return attach_session(path, *ret_client);
 	if (r == KW_ERR_CONNECT)
-		fprintf(stderr, "keywarden: broker unreachable at %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "keywarden: broker unreachable at %s: %s\n", kw_cli_safe(path),
+		    strerror(errno));
+	else if (r == KW_ERR_DENIED)
+		fprintf(stderr, "keywarden: broker at %s not trusted, nothing sent: %s (see "
+		    "broker.uid in keywarden.conf(5))\n", kw_cli_safe(path), kw_cli_safe(why));
 	else
-		fprintf(stderr, "keywarden: broker at %s: %s\n", path, kw_strerror(r));
+		fprintf(stderr, "keywarden: broker at %s: %s\n", kw_cli_safe(path),
+		    kw_cli_safe(why));
 	return kw_cli_exit_for(r);
 }
 
@@ -175,7 +211,8 @@ kw_cli_run_group(struct kw_cli *cli, const char *group, const struct kw_cmd *tab
 			f = stdout;
 			ex = KW_EXIT_OK;
 		} else {
-			fprintf(stderr, "keywarden: %s: unknown command '%.64s'\n", group, argv[1]);
+			fprintf(stderr, "keywarden: %s: unknown command '%.64s'\n", group,
+			    kw_cli_safe(argv[1]));
 		}
 	}
 	fprintf(f, "usage: keywarden %s COMMAND ...\n\nCommands:\n", group);
@@ -215,7 +252,7 @@ kw_cli_error(const char *what, int err, const char *message)
 	 * broker's session messages already say to log in; say it where not.
 	 */
 	fprintf(stderr, "keywarden: %s: %s%s%s\n", what, err == KW_ERR_DENIED ? "denied: " : "",
-	    text, err == KW_ERR_SESSION && !strstr(text, "keywarden login") ?
+	    kw_cli_safe(text), err == KW_ERR_SESSION && !strstr(text, "keywarden login") ?
 	    (session_attached ? "; the cached session is no longer valid: run keywarden login" :
 	    "; run keywarden login") : "");
 }
@@ -223,8 +260,26 @@ kw_cli_error(const char *what, int err, const char *message)
 void
 kw_cli_print_json(json_t *v)
 {
-	json_dumpf(v, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+	/*
+	 * ASCII, so no C1 control goes out raw; jansson escapes C0 but not
+	 * DEL, which is done here (the text may hold a key: wiped after).
+	 */
+	char *text = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
+	    JSON_ENSURE_ASCII);
+
+	if (!text)
+		return;
+	for (const char *p = text; *p; ) {
+		size_t n = strcspn(p, "\x7f");
+		fwrite(p, 1, n, stdout);
+		if (!p[n])
+			break;
+		fputs("\\u007f", stdout);
+		p += n + 1;
+	}
 	fputc('\n', stdout);
+	sodium_memzero(text, strlen(text));
+	free(text);
 }
 
 bool
@@ -250,6 +305,35 @@ kw_cli_take_flag(int *argc, char **argv, const char *flag)
 	return found;
 }
 
+/*
+ * Keys, tokens and TOTP seeds pass through this process: no core file of it
+ * (RLIMIT_CORE 0, inherited by what exec starts, whose environment holds
+ * keys too), and not dumpable, so no other process of the user may ptrace
+ * it or read its memory and environment under /proc.
+ */
+static int
+no_core_dumps(void)
+{
+	const struct rlimit none = { 0, 0 };
+
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 || setrlimit(RLIMIT_CORE, &none) < 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * stdout's buffer holds keys and seeds on their way out (key get, an
+ * enrollment): it is ours, and wiped once flushed at exit.
+ */
+static char stdout_buf[BUFSIZ];
+
+static void
+wipe_stdout(void)
+{
+	(void)fflush(stdout);
+	sodium_memzero(stdout_buf, sizeof(stdout_buf));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -261,9 +345,20 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct kw_cli cli = { .config = getenv("KEYWARDEN_CONFIG") };
+	struct kw_cli cli = { 0 };
 	int c;
 
+	/* Before anything else: nothing secret has been read yet. */
+	if (no_core_dumps() < 0) {
+		fprintf(stderr, "keywarden: cannot turn core dumps off: %s\n", strerror(errno));
+		return KW_EXIT_USAGE;
+	}
+	cli.config = getenv("KEYWARDEN_CONFIG");
+	if (setvbuf(stdout, stdout_buf, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF,
+	    sizeof(stdout_buf)) != 0 || atexit(wipe_stdout) != 0) {
+		fprintf(stderr, "keywarden: cannot set up stdout\n");
+		return KW_EXIT_USAGE;
+	}
 	kw_log_init("keywarden", KW_LOG_STDERR, LOG_WARNING);
 	kw_json_wipe_on_free();
 	/* '+': options end at the command; the command parses the rest. */
@@ -286,6 +381,7 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < KW_ELEMENTSOF(commands); i++)
 		if (strcmp(argv[optind], commands[i].name) == 0)
 			return commands[i].fn(&cli, argc - optind, argv + optind);
-	fprintf(stderr, "keywarden: unknown command '%.64s'; see keywarden --help\n", argv[optind]);
+	fprintf(stderr, "keywarden: unknown command '%.64s'; see keywarden --help\n",
+	    kw_cli_safe(argv[optind]));
 	return KW_EXIT_USAGE;
 }

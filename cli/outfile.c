@@ -25,7 +25,8 @@ kw_cli_out_open(struct kw_cli_out *o, const char *what, const char *path, bool f
 		return 0;
 	/* Say so before any work; the rename says it again if the file appears meanwhile. */
 	if (!force && lstat(path, &st) == 0) {
-		fprintf(stderr, "keywarden: %s: %s exists; use --force to replace it\n", what, path);
+		fprintf(stderr, "keywarden: %s: %s exists; use --force to replace it\n", what,
+		    kw_cli_safe(path));
 		return KW_EXIT_DENIED;
 	}
 	if (!(o->path = strdup(path)) || asprintf(&o->tmp, "%s.tmp.XXXXXX", path) < 0) {
@@ -37,7 +38,7 @@ kw_cli_out_open(struct kw_cli_out *o, const char *what, const char *path, bool f
 		goto fail;
 	return 0;
  fail:
-	fprintf(stderr, "keywarden: %s: %s: %s\n", what, path, strerror(errno));
+	fprintf(stderr, "keywarden: %s: %s: %s\n", what, kw_cli_safe(path), strerror(errno));
 	if (fd >= 0) {
 		close(fd);
 		unlink(o->tmp);
@@ -105,7 +106,8 @@ kw_cli_out_close(struct kw_cli_out *o, const char *what)
 		return ex;
 	}
 	if (fflush(o->f) != 0 || ferror(o->f) || fsync(fileno(o->f)) < 0) {
-		fprintf(stderr, "keywarden: %s: writing %s: %s\n", what, o->path, strerror(errno));
+		fprintf(stderr, "keywarden: %s: writing %s: %s\n", what, kw_cli_safe(o->path),
+		    strerror(errno));
 		out_release(o, false);
 		return KW_EXIT_DENIED;
 	}
@@ -114,15 +116,16 @@ kw_cli_out_close(struct kw_cli_out *o, const char *what)
 	if (out_publish(o) < 0) {
 		if (errno == EEXIST)
 			fprintf(stderr, "keywarden: %s: %s exists; use --force to replace it\n", what,
-			    o->path);
+			    kw_cli_safe(o->path));
 		else
-			fprintf(stderr, "keywarden: %s: %s: %s\n", what, o->path, strerror(errno));
+			fprintf(stderr, "keywarden: %s: %s: %s\n", what, kw_cli_safe(o->path),
+			    strerror(errno));
 		out_release(o, false);
 		return KW_EXIT_DENIED;
 	}
 	if (fsync_dir_of(o->path) < 0) {
-		fprintf(stderr, "keywarden: %s: %s: syncing its directory: %s\n", what, o->path,
-		    strerror(errno));
+		fprintf(stderr, "keywarden: %s: %s: syncing its directory: %s\n", what,
+		    kw_cli_safe(o->path), strerror(errno));
 		ex = KW_EXIT_DENIED;
 	}
 	out_release(o, true);

@@ -1,7 +1,14 @@
 /*
  * prompt.c - secret input (see prompt.h).
+ *
+ * While echo is off, a signal that ends the process (Ctrl-C, kill, a hangup)
+ * must not leave the user's terminal without echo: the handler puts the
+ * saved settings back (tcsetattr is async-signal-safe) and the read stops;
+ * the line read so far is wiped, the old handlers return, and the signal is
+ * raised again, so the process ends as that signal wants.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -13,29 +20,76 @@
 #include "client/keywarden.h"
 #include "cli/prompt.h"
 
+static const int restore_on[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
+static struct termios saved_tty;
+static volatile sig_atomic_t caught;
+
+static void
+on_signal(int sig)
+{
+	int saved = errno;
+
+	(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tty);
+	caught = sig;
+	errno = saved;
+}
+
+/* Catch the signals of restore_on (no SA_RESTART: read returns EINTR). */
+static int
+catch_signals(struct sigaction old[])
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	size_t i;
+
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < KW_ELEMENTSOF(restore_on); i++)
+		sigaddset(&sa.sa_mask, restore_on[i]);
+	caught = 0;
+	for (i = 0; i < KW_ELEMENTSOF(restore_on); i++)
+		if (sigaction(restore_on[i], &sa, &old[i]) < 0)
+			goto undo;
+	return 0;
+ undo:
+	while (i-- > 0)
+		(void)sigaction(restore_on[i], &old[i], NULL);
+	return KW_ERR_IO;
+}
+
+static void
+release_signals(const struct sigaction old[])
+{
+	for (size_t i = 0; i < KW_ELEMENTSOF(restore_on); i++)
+		(void)sigaction(restore_on[i], &old[i], NULL);
+	/* Died of it, as it would have without us (the terminal is right again). */
+	if (caught)
+		raise(caught);
+}
+
 static int
 read_tty_line(const char *prompt, size_t max, char **ret)
 {
-	struct termios old, quiet;
+	struct sigaction old[KW_ELEMENTSOF(restore_on)];
+	struct termios quiet;
 	char *buf;
 	size_t len = 0;
 	int r = 0;
 
 	if (!(buf = malloc(max + 1)))
 		return KW_ERR_NOMEM;
-	if (tcgetattr(STDIN_FILENO, &old) < 0) {
+	if (tcgetattr(STDIN_FILENO, &saved_tty) < 0 || catch_signals(old) < 0) {
 		free(buf);
 		return KW_ERR_IO;
 	}
-	quiet = old;
+	quiet = saved_tty;
 	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
 	fputs(prompt, stderr);
 	fflush(stderr);
 	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) < 0) {
-		free(buf);
-		return KW_ERR_IO;
+		r = KW_ERR_IO;
+		goto out;
 	}
-	for (;;) {
+	while (!caught) {
 		char ch;
 		ssize_t n = read(STDIN_FILENO, &ch, 1);
 		if (n < 0 && errno == EINTR)
@@ -48,15 +102,20 @@ read_tty_line(const char *prompt, size_t max, char **ret)
 		}
 		buf[len++] = ch;
 	}
-	(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+	(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tty);
 	fputc('\n', stderr);
+	if (caught)
+		r = KW_ERR_IO;
+ out:
 	buf[len] = '\0';
 	if (r < 0) {
-		kw_secret_free(buf);
-		return r;
+		sodium_memzero(buf, max + 1);
+		free(buf);
+	} else {
+		*ret = buf;
 	}
-	*ret = buf;
-	return 0;
+	release_signals(old);
+	return r;
 }
 
 int
@@ -88,6 +147,7 @@ kw_secret_free(char *secret)
 {
 	if (!secret)
 		return;
-	sodium_memzero(secret, strlen(secret));
+	/* The whole block: a NUL in what was read must not hide the rest of it. */
+	sodium_memzero(secret, malloc_usable_size(secret));
 	free(secret);
 }

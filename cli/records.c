@@ -1,7 +1,8 @@
 /*
  * records.c - audit records (from audit.query, incident.report, user.export)
  * as a table for people: seq, time, user, action, resource, result and a
- * short, control-free rendering of the details.
+ * short rendering of the details (kw_table_print escapes what would act on a
+ * terminal).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@
 /* What a sealed record that did not open says (cmd_admin_audit.c sets it). */
 #define SEALED_ERROR "cannot open with this key"
 
-/* s for a table cell: control characters as '?', cut at max bytes with "..."; malloc'd. */
+/* s for a table cell, cut at max bytes with "..."; malloc'd (the table escapes it). */
 static char *
 cell_text(const char *s, size_t max)
 {
@@ -29,8 +30,7 @@ cell_text(const char *s, size_t max)
 	}
 	if (!(out = malloc(keep + 4)))
 		return NULL;
-	for (size_t i = 0; i < keep; i++)
-		out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	memcpy(out, s, keep);
 	strcpy(out + keep, keep < n ? "..." : "");
 	return out;
 }

@@ -14,6 +14,7 @@
 #include "client/frame.h"
 #include "client/keywarden.h"
 #include "client/proto.h"
+#include "client/trust.h"
 
 /* A broker that does not answer in this time is treated as gone. */
 #define KW_CLIENT_IO_TIMEOUT_S 30
@@ -86,6 +87,8 @@ recv_frame(int fd, uint8_t **ret_body, size_t *ret_len)
 		}
 	}
  out:
+	/* Both held pieces of the reply, which may carry a key or a token. */
+	sodium_memzero(buf, sizeof(buf));
 	kw_frame_reader_reset(&rd);
 	return r;
 }
@@ -176,36 +179,56 @@ handshake(kw_client *c)
 }
 
 int
-kw_client_connect(const char *socket_path, kw_client **ret_client)
+kw_client_connect_trusted(const char *socket_path, uid_t broker_uid, kw_client **ret_client,
+    char *why, size_t why_len)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = KW_CLIENT_IO_TIMEOUT_S };
+	char unused[1];
 	kw_client *c;
+	uid_t owner;
 	int r;
 
+	if (!why) {
+		why = unused;
+		why_len = sizeof(unused);
+	}
 	if (!ret_client)
 		return KW_ERR_INVALID;
 	if (!socket_path)
 		socket_path = kw_default_socket();
-	if (strlen(socket_path) >= sizeof(sa.sun_path))
+	if (strlen(socket_path) >= sizeof(sa.sun_path)) {
+		snprintf(why, why_len, "socket path longer than %zu bytes", sizeof(sa.sun_path) - 1);
 		return KW_ERR_INVALID;
+	}
+	/* Nothing is sent, not even hello, before both trust checks passed. */
+	if ((r = kw_trust_check_path(socket_path, broker_uid, &owner, why, why_len)) < 0)
+		return r;
 	strcpy(sa.sun_path, socket_path);
 	if (!(c = calloc(1, sizeof(*c))))
 		return KW_ERR_NOMEM;
 	c->next_id = 1;
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
+		snprintf(why, why_len, "socket: %s", strerror(errno));
 		r = KW_ERR_IO;
 		goto fail;
 	}
 	(void)setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int saved = errno;
+		snprintf(why, why_len, "%s: %s", socket_path, strerror(saved));
+		errno = saved;
 		r = KW_ERR_CONNECT;
 		goto fail;
 	}
-	if ((r = handshake(c)) < 0)
+	if ((r = kw_trust_check_peer(c->fd, socket_path, owner, why, why_len)) < 0)
 		goto fail;
+	if ((r = handshake(c)) < 0) {
+		snprintf(why, why_len, "%s: %s", socket_path, kw_strerror(r));
+		goto fail;
+	}
 	*ret_client = c;
 	return 0;
  fail:
@@ -215,6 +238,12 @@ kw_client_connect(const char *socket_path, kw_client **ret_client)
 		errno = saved;
 	}
 	return r;
+}
+
+int
+kw_client_connect(const char *socket_path, kw_client **ret_client)
+{
+	return kw_client_connect_trusted(socket_path, geteuid(), ret_client, NULL, 0);
 }
 
 void

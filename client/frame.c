@@ -1,6 +1,7 @@
 /*
  * frame.c - length-prefixed frames (see frame.h).
  */
+#include <sodium.h>
 #include <string.h>
 
 #include "client/frame.h"
@@ -16,6 +17,9 @@ kw_frame_reader_init(struct kw_frame_reader *r, size_t max)
 void
 kw_frame_reader_reset(struct kw_frame_reader *r)
 {
+	/* A body cut short may hold part of a key or a token. */
+	if (r->body)
+		sodium_memzero(r->body, r->body_got);
 	free(r->body);
 	r->body = NULL;
 	r->hdr_got = 0;

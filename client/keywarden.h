@@ -47,12 +47,29 @@ typedef struct kw_client kw_client;
 const char *kw_default_socket(void);
 
 /*
- * Connect to the broker at socket_path (NULL: kw_default_socket()) and do the
- * version handshake.  On success *ret_client is owned by the caller and must
- * be released with kw_client_free().  Returns KW_ERR_CONNECT when nothing
- * listens there, KW_ERR_VERSION when the broker speaks another version.
+ * Connect to the broker at socket_path (NULL: kw_default_socket()), check
+ * that it is trusted, and do the version handshake.  Trusted means: the
+ * path is a socket (not a symlink) owned by root or by the caller's
+ * effective uid, and the process answering on it runs as the socket's
+ * owner (SO_PEERCRED); nothing, not even the handshake, is sent before.  So
+ * a socket another user made cannot collect tokens or keys, wherever
+ * $KEYWARDEN_SOCKET points.  On success *ret_client is owned by the caller
+ * and must be released with kw_client_free().  Returns KW_ERR_CONNECT when
+ * nothing listens there (errno says why), KW_ERR_DENIED when the socket or
+ * its peer is not trusted, KW_ERR_VERSION when the broker speaks another
+ * version.
  */
 int kw_client_connect(const char *socket_path, kw_client **ret_client)
+	__attribute__((warn_unused_result));
+
+/*
+ * kw_client_connect for a broker that runs as broker_uid, neither root nor
+ * the caller (the PAM module's broker_uid=, the CLI's broker.uid): root and
+ * broker_uid are trusted, and no one else.  why (NULL: not wanted) gets a
+ * one-line reason on every failure, without secrets.
+ */
+int kw_client_connect_trusted(const char *socket_path, uid_t broker_uid,
+    kw_client **ret_client, char *why, size_t why_len)
 	__attribute__((warn_unused_result));
 
 /* Close the connection and free the client.  Accepts NULL. */

@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -502,6 +504,17 @@ check_file(int fd, const char *file, char *err, size_t err_len)
 	return 0;
 }
 
+/* A config file's text may hold secrets (a proxy password, a key): wiped when freed. */
+static void
+wipe_freep(char **p)
+{
+	if (*p) {
+		sodium_memzero(*p, malloc_usable_size(*p));
+		free(*p);
+	}
+}
+#define _cleanup_wipe_ _cleanup_(wipe_freep)
+
 /* Open and read a config file after the trust checks; ENOENT is returned as such. */
 static int
 read_config_file(const char *file, char **ret_text, size_t *ret_len, char *err, size_t err_len)
@@ -529,7 +542,7 @@ int
 kw_config_load(const char *file, bool missing_ok, struct kw_config **ret_cfg,
     char *err, size_t err_len)
 {
-	_cleanup_free_ char *text = NULL;
+	_cleanup_wipe_ char *text = NULL;
 	char why[512];
 	size_t len;
 	int r;
@@ -610,7 +623,8 @@ int
 kw_config_file_set(const char *file, const char *path, json_t *value,
     char *err, size_t err_len)
 {
-	_cleanup_free_ char *text = NULL, *out = NULL, *dir = NULL;
+	_cleanup_wipe_ char *text = NULL, *out = NULL;
+	_cleanup_free_ char *dir = NULL;
 	struct kw_config *check = NULL;
 	json_t *doc = NULL;
 	char why[512];
@@ -644,13 +658,16 @@ kw_config_file_set(const char *file, const char *path, json_t *value,
 		goto out;
 	}
 	size_t olen = strlen(out);
-	char *grown = realloc(out, olen + 2);
+	/* Not realloc: it would leave the old block unwiped. */
+	char *grown = malloc(olen + 2);
 	if (!grown) {
 		r = KW_ERR_NOMEM;
 		goto out;
 	}
+	memcpy(grown, out, olen);
+	strcpy(grown + olen, "\n");
+	wipe_freep(&out);
 	out = grown;
-	strcpy(out + olen, "\n");
 	if ((dir = strdup(file)) && strrchr(dir, '/') && strrchr(dir, '/') != dir) {
 		*strrchr(dir, '/') = '\0';
 		if (kw_mkdir_p(dir, 0700) < 0) {

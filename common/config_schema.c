@@ -45,6 +45,8 @@ static const struct kw_config_key schema[] = {
 	SECS("broker.helloTimeout", "5", 1, 3600, "time a new connection has to complete the handshake"),
 	SECS("broker.clientTimeout", "5", 1, 3600, "time a client has to finish a message it started"),
 	SECS("broker.idleTimeout", "300", 1, 7 * DAY, "idle connections are closed after this"),
+	COUNT("broker.uid", "-1", -1, 4294967294LL, "the broker's uid when it is neither root nor "
+	      "the caller: the CLI trusts that socket instead of its own (-1: root or the caller)"),
 
 	/* api.* */
 	ENUM("api.keySource", "\"file\"", key_sources, "one of: file, keychain",

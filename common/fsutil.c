@@ -6,6 +6,7 @@
 #include <libgen.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <sodium.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -117,6 +118,14 @@ kw_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 	return KW_ERR_IO;
 }
 
+/* What kw_read_fd read may be a secret (a key on stdin, a .env file): wiped before it goes. */
+static void
+wipe_free(char *p, size_t n)
+{
+	sodium_memzero(p, n);
+	free(p);
+}
+
 int
 kw_read_fd(int fd, size_t max, char **ret_data, size_t *ret_len)
 {
@@ -128,14 +137,17 @@ kw_read_fd(int fd, size_t max, char **ret_data, size_t *ret_len)
 	for (;;) {
 		if (len == cap) {
 			if (cap > max) {
-				free(buf);
+				wipe_free(buf, cap + 1);
 				return KW_ERR_INVALID;
 			}
-			char *nb = realloc(buf, cap * 2 + 1);
+			/* Not realloc: it would leave the old block unwiped. */
+			char *nb = malloc(cap * 2 + 1);
 			if (!nb) {
-				free(buf);
+				wipe_free(buf, cap + 1);
 				return KW_ERR_NOMEM;
 			}
+			memcpy(nb, buf, len);
+			wipe_free(buf, cap + 1);
 			buf = nb;
 			cap *= 2;
 		}
@@ -143,7 +155,9 @@ kw_read_fd(int fd, size_t max, char **ret_data, size_t *ret_len)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			free(buf);
+			int saved = errno;
+			wipe_free(buf, cap + 1);
+			errno = saved;
 			return KW_ERR_IO;
 		}
 		if (r == 0)
@@ -151,7 +165,7 @@ kw_read_fd(int fd, size_t max, char **ret_data, size_t *ret_len)
 		len += (size_t)r;
 	}
 	if (len > max) {
-		free(buf);
+		wipe_free(buf, cap + 1);
 		return KW_ERR_INVALID;
 	}
 	buf[len] = '\0';

@@ -9,13 +9,15 @@
  *            keywarden commands find it; close: end the session at the broker
  *
  * The module holds no secrets of the broker and reads none of its files.  It
- * sends a code or a token only over a connection that passed the trust
- * checks in trust.c, logs only to syslog (never a code or a token), and
+ * sends a code or a token only over a connection that passed libkeywarden's
+ * trust check (kw_client_connect_trusted), logs only to syslog (never a code or a token), and
  * wipes codes and tokens after use.  Only the pam_sm_* functions are
  * exported (pam_keywarden.map, -fvisibility=hidden).
  */
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
+#include <signal.h>
 #include <limits.h>
 #include <pwd.h>
 #include <sodium.h>
@@ -26,13 +28,15 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 #include <security/pam_modutil.h>
 
 #include "client/keywarden.h"
-#include "pam_module/trust.h"
+#include "common/escape.h"
+#include "common/macros.h"
 
 #define PK_EXPORT		__attribute__((visibility("default")))
 #define PK_SOCKET_DEFAULT	"/run/keywarden/broker.sock"
@@ -62,17 +66,10 @@ struct pk_session {
 	char *id;			/* the session's public id */
 	char *user;
 	char *socket;
-	struct kw_trust trust;
+	uid_t broker_uid;		/* trusted besides root (stage_trust) */
 	unsigned timeout_s;		/* how long the cache should keep the token */
 	bool claimed;			/* a session stage took it over or ended it */
 	bool debug;
-};
-
-/* The ids a root process had before it acted as the user. */
-struct pk_ids {
-	bool switched;
-	uid_t ruid, euid;
-	gid_t rgid, egid;
 };
 
 static int
@@ -140,28 +137,24 @@ static void
 tell_user(pam_handle_t *pamh, int flags, const char *msg)
 {
 	char clean[PK_MESSAGE_MAX + 1];
-	size_t i;
 
 	if ((flags & PAM_SILENT) || !msg)
 		return;
 	/* An admin's lock message reaches a terminal: no control characters. */
-	for (i = 0; msg[i] && i < PK_MESSAGE_MAX; i++)
-		clean[i] = ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f) ? '?' : msg[i];
-	clean[i] = '\0';
-	(void)pam_error(pamh, "%s", clean);
+	(void)pam_error(pamh, "%s", kw_escape(msg, clean, sizeof(clean)));
 }
 
 /*
- * A trusted connection to the broker.  PAM_SUCCESS, PAM_AUTHINFO_UNAVAIL
- * when nobody answers, or `untrusted` (the caller's failure code) when the
- * socket or its peer fails the checks.
+ * A trusted connection to the broker (root or broker_uid answers).
+ * PAM_SUCCESS, PAM_AUTHINFO_UNAVAIL when nobody answers, or `untrusted`
+ * (the caller's failure code) when the socket or its peer fails the checks.
  */
 static int
-connect_broker(pam_handle_t *pamh, const struct kw_trust *t, const char *socket, int untrusted,
+connect_broker(pam_handle_t *pamh, uid_t broker_uid, const char *socket, int untrusted,
     kw_client **ret_client)
 {
 	char why[512];
-	int r = kw_trust_connect(t, socket, ret_client, why, sizeof(why));
+	int r = kw_client_connect_trusted(socket, broker_uid, ret_client, why, sizeof(why));
 
 	if (r == 0)
 		return PAM_SUCCESS;
@@ -173,11 +166,11 @@ connect_broker(pam_handle_t *pamh, const struct kw_trust *t, const char *socket,
 	return r == KW_ERR_NOMEM ? PAM_BUF_ERR : PAM_AUTHINFO_UNAVAIL;
 }
 
-/* The trust rule for this stage: root or broker_uid=, else the module's own euid. */
-static void
-stage_trust(const struct pk_opts *o, struct kw_trust *t)
+/* Who may answer besides root in this stage: broker_uid=, else the module's own euid. */
+static uid_t
+stage_trust(const struct pk_opts *o)
 {
-	kw_trust_init(t, o->has_broker_uid, o->broker_uid, geteuid());
+	return o->has_broker_uid ? o->broker_uid : geteuid();
 }
 
 /* PAM's answer for a failed op login. */
@@ -233,7 +226,7 @@ end_unclaimed(pam_handle_t *pamh, const struct pk_session *s)
 	char *msg = NULL;
 	int r;
 
-	if (connect_broker(pamh, &s->trust, s->socket, PAM_SESSION_ERR, &c) != PAM_SUCCESS)
+	if (connect_broker(pamh, s->broker_uid, s->socket, PAM_SESSION_ERR, &c) != PAM_SUCCESS)
 		return;
 	if (geteuid() == 0) {
 		r = (args = json_pack("{s:s}", "id", s->id)) ?
@@ -286,8 +279,8 @@ seconds_until(const char *rfc3339)
  * session has no absolute end (or the clocks disagree).
  */
 static int
-keep_session(pam_handle_t *pamh, const struct pk_opts *o, const struct kw_trust *t,
-    const char *user, json_t *res)
+keep_session(pam_handle_t *pamh, const struct pk_opts *o, uid_t broker_uid, const char *user,
+    json_t *res)
 {
 	const char *token = json_string_value(json_object_get(res, "session"));
 	const char *id = json_string_value(json_object_get(res, "id"));
@@ -305,7 +298,7 @@ keep_session(pam_handle_t *pamh, const struct pk_opts *o, const struct kw_trust 
 		session_free(s);
 		return PAM_BUF_ERR;
 	}
-	s->trust = *t;
+	s->broker_uid = broker_uid;
 	s->debug = o->debug;
 	s->timeout_s = seconds_until(json_string_value(json_object_get(res, "expires")));
 	if (s->timeout_s == 0)
@@ -350,23 +343,50 @@ broker_login(kw_client *c, const char *user, const char *code, bool open_session
 	return r;
 }
 
+/*
+ * Whether the broker's refusal of op login shows that user is a keywarden
+ * user: it says "wrong code" (denied) or "locked" only of one.  A refusal
+ * to act for another user (a caller neither root nor that user) comes
+ * before the name is looked up, so it confirms nothing; nor does any other
+ * error, such as bad_request for a name that is no user name at all.
+ */
+static bool
+broker_named_a_user(pam_handle_t *pamh, const char *user, int r)
+{
+	const struct passwd *pw;
+
+	if (r == KW_ERR_LOCKED)
+		return true;
+	if (r != KW_ERR_DENIED)
+		return false;
+	if (geteuid() == 0)
+		return true;
+	pw = pam_modutil_getpwnam(pamh, user);
+	return pw && pw->pw_uid == geteuid();
+}
+
 static void
 log_login_failure(pam_handle_t *pamh, const char *user, int r)
 {
-	/* An unknown name may be a secret typed at the user prompt: not logged. */
-	if (r == KW_ERR_NOT_FOUND)
+	/*
+	 * A name is logged only once the broker showed it is a user's: what was
+	 * typed at the user prompt may be a password (pam_faillock's rule).
+	 */
+	if (broker_named_a_user(pamh, user, r))
+		pam_syslog(pamh, LOG_NOTICE, "authentication failure for %.64s: %s", user,
+		    kw_error_name(r));
+	else if (r == KW_ERR_NOT_FOUND)
 		pam_syslog(pamh, LOG_NOTICE, "authentication failure: not a keywarden user "
 		    "(or no second factor enrolled)");
 	else
-		pam_syslog(pamh, LOG_NOTICE, "authentication failure for %.64s: %s", user,
-		    kw_error_name(r));
+		pam_syslog(pamh, LOG_NOTICE, "authentication failure: %s", kw_error_name(r));
 }
 
 PK_EXPORT int
 pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct pk_opts o;
-	struct kw_trust t;
+	uid_t broker_uid;
 	const char *user = NULL;
 	char *code = NULL, *msg = NULL;
 	kw_client *c = NULL;
@@ -391,8 +411,8 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 		goto out;
 	}
 	/* Trust first: the code goes only to the broker's user. */
-	stage_trust(&o, &t);
-	if ((pr = connect_broker(pamh, &t, o.socket, PAM_AUTH_ERR, &c)) != PAM_SUCCESS)
+	broker_uid = stage_trust(&o);
+	if ((pr = connect_broker(pamh, broker_uid, o.socket, PAM_AUTH_ERR, &c)) != PAM_SUCCESS)
 		goto out;
 	r = broker_login(c, user, code, !o.nosession, &res, &msg);
 	wipe_free(TAKE_PTR(code));
@@ -403,7 +423,7 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 		pr = login_error(r);
 		goto out;
 	}
-	if (!o.nosession && (pr = keep_session(pamh, &o, &t, user, res)) != PAM_SUCCESS)
+	if (!o.nosession && (pr = keep_session(pamh, &o, broker_uid, user, res)) != PAM_SUCCESS)
 		goto out;
 	if (o.debug)
 		pam_syslog(pamh, LOG_DEBUG, "%.64s authenticated; session %.32s", user,
@@ -483,7 +503,7 @@ PK_EXPORT int
 pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct pk_opts o;
-	struct kw_trust t;
+	uid_t broker_uid;
 	const char *user = NULL;
 	kw_client *c = NULL;
 	json_t *args = NULL, *res = NULL;
@@ -495,16 +515,17 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	if ((pr = pam_get_user(pamh, &user, NULL)) != PAM_SUCCESS || !user || !*user)
 		return pr == PAM_SUCCESS ? PAM_USER_UNKNOWN : pr;
 	/* An impostor could answer "not locked": the same checks as for a code. */
-	stage_trust(&o, &t);
-	if ((pr = connect_broker(pamh, &t, o.socket, PAM_PERM_DENIED, &c)) != PAM_SUCCESS)
+	broker_uid = stage_trust(&o);
+	if ((pr = connect_broker(pamh, broker_uid, o.socket, PAM_PERM_DENIED, &c)) != PAM_SUCCESS)
 		goto out;
 	if (!(args = json_pack("{s:s}", "user", user))) {
 		pr = PAM_BUF_ERR;
 		goto out;
 	}
 	if ((r = kw_client_call(c, "account", args, &res, &msg)) < 0) {
-		pam_syslog(pamh, LOG_ERR, "account check for %.64s failed: %s: %.200s", user,
-		    kw_error_name(r), msg ? msg : kw_strerror(r));
+		/* Not confirmed to be a user's: neither the name nor a message quoting it. */
+		pam_syslog(pamh, LOG_ERR, "account check failed: %s: %.200s", kw_error_name(r),
+		    msg && !strstr(msg, user) ? msg : kw_strerror(r));
 		pr = login_error(r) == PAM_AUTHINFO_UNAVAIL ? PAM_AUTHINFO_UNAVAIL : PAM_PERM_DENIED;
 		goto out;
 	}
@@ -519,59 +540,100 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 
 /* ---- session ------------------------------------------------------------- */
 
+/* What a session stage does as the user; 0 or a KW_ERR_* code. */
+typedef int (*pk_user_fn)(pam_handle_t *pamh, const struct pk_session *s);
+
 /*
- * Act as the user: real, effective (and so file-system) ids.  The real uid
- * picks the kernel's user keyring (@u), as pam_keyinit relies on; the
- * effective uid makes the key and a fallback cache file the user's, and
- * SO_PEERCRED name the user when the token goes back to the broker (which
- * refuses a token from another uid than its owner's).  The saved set-user-ID
- * stays root, so restore_ids can switch back.
+ * In the child: become pw's user for good -- no supplementary groups (root's,
+ * or sshd's, must not come along), then the gids, then the uids, real,
+ * effective and saved -- and run fn.  Each step is checked, and so is the
+ * outcome: no way back to root may be left.
  */
 static int
-become_user(pam_handle_t *pamh, const struct passwd *pw, struct pk_ids *ids)
+child_as_user(pam_handle_t *pamh, const struct passwd *pw, pk_user_fn fn,
+    const struct pk_session *s)
 {
-	uid_t suid;
-	gid_t sgid;
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
 
-	*ids = (struct pk_ids){ 0 };
+	if (setgroups(0, NULL) < 0) {
+		pam_syslog(pamh, LOG_ERR, "setgroups: %m");
+		return KW_ERR_INTERNAL;
+	}
+	if (setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0) {
+		pam_syslog(pamh, LOG_ERR, "setresgid %u: %m", (unsigned)pw->pw_gid);
+		return KW_ERR_INTERNAL;
+	}
+	if (setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0) {
+		pam_syslog(pamh, LOG_ERR, "setresuid %u: %m", (unsigned)pw->pw_uid);
+		return KW_ERR_INTERNAL;
+	}
+	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 ||
+	    ru != pw->pw_uid || eu != ru || su != ru || rg != pw->pw_gid || eg != rg ||
+	    sg != rg || getgroups(0, NULL) != 0 || (pw->pw_uid != 0 && setuid(0) == 0)) {
+		pam_syslog(pamh, LOG_CRIT, "the switch to uid %u is not complete",
+		    (unsigned)pw->pw_uid);
+		return KW_ERR_INTERNAL;
+	}
+	return fn(pamh, s);
+}
+
+/*
+ * Run fn as pw's user: real, effective (and so file-system) ids.  The real
+ * uid picks the kernel's user keyring (@u), as pam_keyinit relies on; the
+ * effective uid makes the key and a fallback cache file the user's, and
+ * SO_PEERCRED names the user when the token goes back to the broker (which
+ * refuses a token from another uid than its owner's).
+ *
+ * A module already running as the user runs fn itself.  A root process
+ * (sshd, a display manager) does not change its own ids: setresuid there
+ * would hold for all its threads (glibc applies it process-wide) and keep
+ * its supplementary groups.  A child does the work and exits; the process
+ * waits for it, with SIGCHLD at its default meanwhile so that neither
+ * SIG_IGN nor the application's handler takes the child's status (as
+ * pam_unix does for its helper).  Returns fn's result, or KW_ERR_INTERNAL
+ * when the child could not run it (logged).
+ */
+static int
+as_user(pam_handle_t *pamh, const struct passwd *pw, pk_user_fn fn, const struct pk_session *s)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL }, old;
+	int status = 0, r = KW_ERR_INTERNAL;
+	pid_t pid;
+
 	if (geteuid() == pw->pw_uid && getuid() == pw->pw_uid)
-		return 0;
+		return fn(pamh, s);
 	if (geteuid() != 0) {
 		pam_syslog(pamh, LOG_ERR, "running as uid %u, cannot act as %.64s",
 		    (unsigned)geteuid(), pw->pw_name);
-		return -1;
+		return KW_ERR_DENIED;
 	}
-	if (getresuid(&ids->ruid, &ids->euid, &suid) < 0 ||
-	    getresgid(&ids->rgid, &ids->egid, &sgid) < 0)
-		return -1;
-	if (setresgid(pw->pw_gid, pw->pw_gid, (gid_t)-1) < 0) {
-		pam_syslog(pamh, LOG_ERR, "setresgid: %m");
-		return -1;
+	sigemptyset(&dfl.sa_mask);
+	if (sigaction(SIGCHLD, &dfl, &old) < 0) {
+		pam_syslog(pamh, LOG_ERR, "sigaction: %m");
+		return KW_ERR_INTERNAL;
 	}
-	if (setresuid(pw->pw_uid, pw->pw_uid, (uid_t)-1) < 0) {
-		pam_syslog(pamh, LOG_ERR, "setresuid: %m");
-		if (setresgid(ids->rgid, ids->egid, (gid_t)-1) < 0)
-			pam_syslog(pamh, LOG_CRIT, "cannot switch back to gid %u: %m",
-			    (unsigned)ids->egid);
-		return -1;
+	if ((pid = fork()) < 0) {
+		pam_syslog(pamh, LOG_ERR, "fork: %m");
+		goto out;
 	}
-	ids->switched = true;
-	return 0;
-}
-
-static int
-restore_ids(pam_handle_t *pamh, struct pk_ids *ids)
-{
-	if (!ids->switched)
-		return 0;
-	/* The uid first: only root may set the gids back. */
-	if (setresuid(ids->ruid, ids->euid, (uid_t)-1) < 0 ||
-	    setresgid(ids->rgid, ids->egid, (gid_t)-1) < 0) {
-		pam_syslog(pamh, LOG_CRIT, "cannot switch back to uid %u: %m", (unsigned)ids->euid);
-		return -1;
+	if (pid == 0)
+		/* Errors are -1..-127; the exit status carries them back. */
+		_exit(-child_as_user(pamh, pw, fn, s) & 0x7f);
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			pam_syslog(pamh, LOG_ERR, "waitpid: %m");
+			goto out;
+		}
 	}
-	ids->switched = false;
-	return 0;
+	if (WIFEXITED(status))
+		r = -WEXITSTATUS(status);
+	else
+		pam_syslog(pamh, LOG_ERR, "the session stage's child for %.64s died of signal %d",
+		    pw->pw_name, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+ out:
+	(void)sigaction(SIGCHLD, &old, NULL);
+	return r;
 }
 
 /* The passwd entry of the session's user (the one auth logged in). */
@@ -585,13 +647,19 @@ session_owner(pam_handle_t *pamh, const struct pk_session *s)
 	return pw;
 }
 
+/* As the user: the token into their token cache. */
+static int
+cache_token(pam_handle_t *pamh, const struct pk_session *s)
+{
+	return kw_session_store(s->socket, s->token, s->timeout_s);
+}
+
 PK_EXPORT int
 pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	const struct passwd *pw;
 	struct pk_session *s;
 	struct pk_opts o;
-	struct pk_ids ids;
 	int pr, r;
 
 	if ((pr = parse_opts(pamh, argc, argv, &o)) != PAM_SUCCESS)
@@ -606,12 +674,7 @@ pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	if (!(pw = session_owner(pamh, s)))
 		return PAM_SESSION_ERR;
 	/* The broker session exists already; a cache we cannot write costs only a re-login. */
-	if (become_user(pamh, pw, &ids) < 0)
-		return PAM_SUCCESS;
-	r = kw_session_store(s->socket, s->token, s->timeout_s);
-	if (restore_ids(pamh, &ids) < 0)
-		return PAM_SYSTEM_ERR;
-	if (r < 0)
+	if ((r = as_user(pamh, pw, cache_token, s)) < 0)
 		pam_syslog(pamh, LOG_WARNING, "session token of %.64s not cached: %s", s->user,
 		    kw_strerror(r));
 	else if (o.debug)
@@ -620,27 +683,31 @@ pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	return PAM_SUCCESS;
 }
 
-/* op logout with the token; the caller runs as the session's user. */
+/*
+ * As the user: op logout with the token (the broker takes it only from its
+ * owner's uid), and the token out of their cache.  logout's result.
+ */
 static int
-broker_logout(pam_handle_t *pamh, const struct pk_session *s)
+end_as_user(pam_handle_t *pamh, const struct pk_session *s)
 {
 	kw_client *c = NULL;
 	json_t *res = NULL;
 	char *msg = NULL;
 	int r;
 
-	if (connect_broker(pamh, &s->trust, s->socket, PAM_SESSION_ERR, &c) != PAM_SUCCESS)
-		return KW_ERR_CONNECT;
-	if ((r = kw_client_set_session(c, s->token)) == 0)
+	if (connect_broker(pamh, s->broker_uid, s->socket, PAM_SESSION_ERR, &c) != PAM_SUCCESS)
+		r = KW_ERR_CONNECT;
+	else if ((r = kw_client_set_session(c, s->token)) == 0)
 		r = kw_client_call(c, "logout", NULL, &res, &msg);
 	/* An expired or revoked session is already what logout wants. */
-	if (r < 0)
+	if (r < 0 && r != KW_ERR_CONNECT)
 		pam_syslog(pamh, r == KW_ERR_SESSION ? LOG_INFO : LOG_WARNING,
 		    "logout of session %.32s: %s: %.200s", s->id, kw_error_name(r),
 		    msg ? msg : kw_strerror(r));
 	json_decref(res);
 	free(msg);
 	kw_client_free(c);
+	(void)kw_session_forget(s->socket);
 	return r;
 }
 
@@ -650,22 +717,15 @@ pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	const struct passwd *pw;
 	struct pk_session *s;
 	struct pk_opts o;
-	struct pk_ids ids;
-	int pr, r;
+	int pr;
 
 	if ((pr = parse_opts(pamh, argc, argv, &o)) != PAM_SUCCESS)
 		return pr;
 	if (!(s = kept_session(pamh)))
 		return PAM_IGNORE;
 	s->claimed = true;
-	if ((pw = session_owner(pamh, s)) && become_user(pamh, pw, &ids) == 0) {
-		r = broker_logout(pamh, s);
-		(void)kw_session_forget(s->socket);
-		if (restore_ids(pamh, &ids) < 0)
-			return PAM_SYSTEM_ERR;
-		if (r == 0 && o.debug)
-			pam_syslog(pamh, LOG_DEBUG, "session %.32s of %.64s ended", s->id, s->user);
-	}
+	if ((pw = session_owner(pamh, s)) && as_user(pamh, pw, end_as_user, s) == 0 && o.debug)
+		pam_syslog(pamh, LOG_DEBUG, "session %.32s of %.64s ended", s->id, s->user);
 	/* Drops the data: the cleanup wipes the token. */
 	(void)pam_set_data(pamh, PK_DATA_SESSION, NULL, NULL);
 	return PAM_SUCCESS;

@@ -493,6 +493,22 @@ kw_monitor_block(struct kw_services *svc, const char *user, uid_t uid, const cha
 	return r;
 }
 
+int
+kw_monitor_notice(struct kw_services *svc, const char *user, uid_t uid, const char *type)
+{
+	struct alert al = { .type = type, .action = "notify", .user = user, .uid = uid,
+		.count = 1, .threshold = 1 };
+	json_t *delivery = kw_config_bool(svc->cfg, "security.monitoring.enabled") ?
+	    deliver(svc, &al, true, true) : NULL;
+	int r;
+
+	kw_log_warn("alert %s for %.64s", type, user);
+	r = audit_alert(svc, &al, delivery);
+	json_decref(delivery);
+	return r;
+}
+
+
 /* ---- the broker's own alerts -------------------------------------------- */
 
 /* An alert about keywardend itself (type, why), then what it means (then). */

@@ -59,4 +59,14 @@ int kw_monitor_observe(struct kw_services *svc) KW_WUR KW_NONNULL(1);
 int kw_monitor_block(struct kw_services *svc, const char *user, uid_t uid, const char *type,
     long long count, json_t *meta) KW_WUR KW_NONNULL(1, 2, 4, 6);
 
+/*
+ * An event that is an alert by itself, with no threshold (a user replaced
+ * their own second factor): the "alert" record of type for user (action
+ * notify), and, with security.monitoring.enabled, mail and the webhook
+ * post, sent once the turn's records landed.  Not rate-limited: each one
+ * is news.  0, or an error from the audit store.
+ */
+int kw_monitor_notice(struct kw_services *svc, const char *user, uid_t uid, const char *type)
+	KW_WUR KW_NONNULL(1, 2, 4);
+
 #endif

@@ -179,17 +179,13 @@ open_session(struct kw_call *call, const struct kw_user *u, long long now, json_
 }
 
 int
-kw_op_login(struct kw_call *call, json_t **ret_result)
+kw_login_check_code(struct kw_call *call, const struct kw_user *u, long long now)
 {
 	const char *code = kw_arg_str(call->args, "code"), *method = NULL;
-	long long now = kw_now();
 	struct kw_lock lock;
-	struct kw_user u;
 	int r;
 
-	if ((r = subject_user(call, &u)) < 0)
-		return r;
-	if ((r = kw_lock_get(call->svc->state, u.uid, now, &lock)) < 0)
+	if ((r = kw_lock_get(call->svc->state, u->uid, now, &lock)) < 0)
 		return r;
 	/* A locked account is not even asked for its code: no guesses while locked. */
 	if (lock.locked) {
@@ -201,17 +197,27 @@ kw_op_login(struct kw_call *call, json_t **ret_result)
 		snprintf(call->msg, sizeof(call->msg), "\"code\" must be a TOTP or recovery code");
 		return KW_ERR_BAD_REQUEST;
 	}
-	r = kw_mfa_check(call->svc->state, call->svc->secrets, u.uid, code, now,
+	r = kw_mfa_check(call->svc->state, call->svc->secrets, u->uid, code, now,
 	    (unsigned)kw_config_int(call->svc->cfg, "security.authentication.mfa.window"), &method);
 	json_object_set_new(call->meta, "method", json_string(method));
 	if (r == KW_ERR_NOT_FOUND) {
 		snprintf(call->msg, sizeof(call->msg), "%.64s has no second factor enrolled; an admin "
-		    "can enroll one with keywarden admin user totp-reset", u.name);
+		    "can enroll one with keywarden admin user totp-reset", u->name);
 		return r;
 	}
 	if (r == KW_ERR_DENIED)
-		return failed(call, &u, now);
-	if (r < 0)
+		return failed(call, u, now);
+	return r;
+}
+
+int
+kw_op_login(struct kw_call *call, json_t **ret_result)
+{
+	long long now = kw_now();
+	struct kw_user u;
+	int r;
+
+	if ((r = subject_user(call, &u)) < 0 || (r = kw_login_check_code(call, &u, now)) < 0)
 		return r;
 	/* A second factor for another program (sudo, sshd): the code, and nothing more. */
 	if (json_is_false(json_object_get(call->args, "open_session"))) {

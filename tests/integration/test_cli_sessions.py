@@ -47,10 +47,10 @@ def mb(id_broker):
 NO_CACHE = ("KEYWARDEN_TOKEN_CACHE", "XDG_RUNTIME_DIR")
 
 
-def cli(b, user, *args, env=None, tty=False):
+def cli(b, user, *args, env=None, tty=False, input=None):
     """build/keywarden as user against b, with extra environment."""
     if not tty:
-        return run_as(b, user, *args, env=env, drop=NO_CACHE)
+        return run_as(b, user, *args, env=env, drop=NO_CACHE, input=input)
     # script(1) gives the command a terminal as stdout.
     cmd = " ".join("'%s'" % a for a in [CLI_BIN] + [str(a) for a in args])
     return run_as_user(user, ["script", "-qec", cmd, "/dev/null"],
@@ -270,7 +270,10 @@ def test_totp_enroll_replaces_the_secret_and_the_session(mb):
     fails(cli(mb, "alice", "totp", "enroll"), 1, "keywarden login")
     res = login(mb)
     cache_in_keyring(mb, "alice", res["session"])
-    doc = as_json(cli(mb, "alice", "totp", "enroll", "--json"))
+    # The token alone is not enough: a current code goes with it (stdin, no terminal).
+    fails(cli(mb, "alice", "totp", "enroll"), 2, "no code read")
+    doc = as_json(cli(mb, "alice", "totp", "enroll", "--json",
+                      input=totp(mb.secret["alice"], mb.clock.now()) + "\n"))
     assert doc["user"] == "alice" and doc["secret"] != mb.secret["alice"], doc
     assert len(doc["recovery_codes"]) == 10, doc
     # The session opened with the old factor has ended, and its token is gone here.
