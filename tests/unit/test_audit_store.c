@@ -4,7 +4,8 @@
  *
  * The chain format is pinned by vectors computed outside this code (Python
  * hashlib over the encoding in audit_chain.h), so a change to the encoding
- * cannot go unnoticed by making both sides agree with each other.
+ * cannot go unnoticed by making both sides agree with each other; so are
+ * the signed messages (Python's cryptography Ed25519 over a fixed seed).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -105,6 +106,99 @@ test_hex_parse(void **state)
 	assert_int_equal(kw_audit_hash_parse("00", back), -1);
 	hex[5] = 'x';
 	assert_int_equal(kw_audit_hash_parse(hex, back), -1);
+}
+
+/* ---- signed messages ---------------------------------------------------- */
+
+static void
+unhex(const char *hex, uint8_t *out, size_t len)
+{
+	size_t n = 0;
+
+	assert_int_equal(sodium_hex2bin(out, len, hex, strlen(hex), NULL, &n, NULL), 0);
+	assert_int_equal(n, len);
+}
+
+/* The seed of the vectors: bytes 0..31. */
+static void
+vector_key(uint8_t pk[KW_AUDIT_PK_LEN], uint8_t sk[crypto_sign_SECRETKEYBYTES])
+{
+	uint8_t seed[crypto_sign_SEEDBYTES];
+
+	for (size_t i = 0; i < sizeof(seed); i++)
+		seed[i] = (uint8_t)i;
+	crypto_sign_seed_keypair(pk, sk, seed);
+}
+
+static void
+assert_signs(const struct kw_audit_msg *m, const uint8_t *sk, const char *want_hex)
+{
+	uint8_t sig[KW_AUDIT_SIG_LEN], want[KW_AUDIT_SIG_LEN];
+
+	unhex(want_hex, want, sizeof(want));
+	crypto_sign_detached(sig, NULL, m->b, m->len, sk);
+	assert_memory_equal(sig, want, sizeof(sig));
+}
+
+static void
+test_signature_vectors(void **state)
+{
+	uint8_t pk[KW_AUDIT_PK_LEN], sk[crypto_sign_SECRETKEYBYTES], want_pk[KW_AUDIT_PK_LEN];
+	struct kw_audit_manifest man = { .first_seq = 1, .last_seq = 1234, .count = 1234 };
+	struct kw_audit_msg head, anchor, mmsg;
+	uint8_t h[KW_AUDIT_HASH_LEN], sig[KW_AUDIT_SIG_LEN];
+
+	(void)state;
+	vector_key(pk, sk);
+	unhex("03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8", want_pk,
+	    sizeof(want_pk));
+	assert_memory_equal(pk, want_pk, sizeof(pk));
+	unhex("9f2e6d33a3717ee826353a404ba4618d1aeeb6879ad7936bce8ed5f46814924d", h, sizeof(h));
+	unhex("84fd9bac333ad79154348296204fa7f8c537a96e08983e5f73b3f5aca8e8edf7", man.prev_hash,
+	    sizeof(man.prev_hash));
+	memcpy(man.last_hash, h, sizeof(h));
+	unhex("0bf474896363505e5ea5e5d6ace8ebfb13a760a409b1fb467d428fc716f9f284", man.sha256,
+	    sizeof(man.sha256));
+
+	kw_audit_head_message(1234, h, &head);
+	kw_audit_anchor_message(1235, h, &anchor);
+	kw_audit_manifest_message(&man, &mmsg);
+	assert_signs(&head, sk, "3bc8a3f7b2d102ecdfa1ba18665908f0433e81f00b31359ecff3f1ecebadd9ac"
+	    "79e38615532b54463b896e9a5f8630fc3d9b529e54cf8571a1f3fee014de0705");
+	assert_signs(&anchor, sk, "b9ef91cdf8a93c9724f8bf2d7d163932da6ced9607e9be8699887291603d16cf"
+	    "fba3589cd5f9ddcad80fc2c2c19bd1087f391efa13f75ca25a4fea777532d60c");
+	assert_signs(&mmsg, sk, "0c52e25a5b215c021ed89cc9884a7311a1ac0c2e3e7497050cb115f0256ee1a9"
+	    "e929ea730dc2d0d9f02df347618f919fcc0c4f27e253ed95d836c0f30946eb06");
+
+	/* A head signature is no anchor's, nor another head's; a flipped bit fails. */
+	crypto_sign_detached(sig, NULL, head.b, head.len, sk);
+	assert_true(kw_audit_sig_ok(&head, sig, pk));
+	assert_false(kw_audit_sig_ok(&anchor, sig, pk));
+	kw_audit_head_message(1235, h, &anchor);
+	assert_false(kw_audit_sig_ok(&anchor, sig, pk));
+	sig[10] ^= 1;
+	assert_false(kw_audit_sig_ok(&head, sig, pk));
+}
+
+/* Keys as audit.pub holds them: base64, a newline; nothing else is taken. */
+static void
+test_key_text(void **state)
+{
+	uint8_t pk[KW_AUDIT_PK_LEN], sk[crypto_sign_SECRETKEYBYTES], back[KW_AUDIT_PK_LEN];
+	char b64[KW_AUDIT_PK_B64], line[KW_AUDIT_PK_B64 + 4];
+
+	(void)state;
+	vector_key(pk, sk);
+	kw_audit_pk_b64(pk, b64);
+	assert_string_equal(b64, "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=");
+	snprintf(line, sizeof(line), " %s\n", b64);
+	assert_int_equal(kw_audit_b64_parse(line, strlen(line), back, sizeof(back)), 0);
+	assert_memory_equal(pk, back, sizeof(pk));
+	assert_int_equal(kw_audit_b64_parse(b64, strlen(b64) - 4, back, sizeof(back)), -1);
+	assert_int_equal(kw_audit_b64_parse("", 0, back, sizeof(back)), -1);
+	snprintf(line, sizeof(line), "%sxx", b64);
+	assert_int_equal(kw_audit_b64_parse(line, strlen(line), back, sizeof(back)), -1);
+	assert_int_equal(kw_audit_b64_parse("/etc/passwd", 11, back, sizeof(back)), -1);
 }
 
 /* ---- the store ---------------------------------------------------------- */
@@ -349,6 +443,8 @@ main(void)
 		cmocka_unit_test(test_vectors),
 		cmocka_unit_test(test_every_field_counts),
 		cmocka_unit_test(test_hex_parse),
+		cmocka_unit_test(test_signature_vectors),
+		cmocka_unit_test(test_key_text),
 		cmocka_unit_test_setup_teardown(test_chain_verifies_and_tampering_is_located, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_pseudonyms_and_erasure, setup, teardown),
