@@ -80,6 +80,7 @@ kw_secrets_open(const char *dir, bool must_exist, struct kw_secrets **ret_secret
 	crypto_kdf_derive_from_key(s->totp_key, sizeof(s->totp_key), 1, KDF_CONTEXT, master);
 	crypto_kdf_derive_from_key(s->recovery_key, sizeof(s->recovery_key), 2, KDF_CONTEXT, master);
 	crypto_kdf_derive_from_key(s->session_key, sizeof(s->session_key), 3, KDF_CONTEXT, master);
+	crypto_kdf_derive_from_key(s->audit_seed, sizeof(s->audit_seed), 4, KDF_CONTEXT, master);
 	sodium_mprotect_readonly(s);
 	*ret_secrets = TAKE_PTR(s);
 	r = 0;
