@@ -1,5 +1,5 @@
 /*
- * cmd_admin_audit.c - keywarden admin audit query|export|verify|prune|keygen
+ * cmd_admin_audit.c - keywarden admin audit query|export|verify|prune|pubkey|keygen
  *
  * query and export page through audit.query on one connection.  Sealed
  * details are opened here with the auditor's secret key (--decrypt-key),
@@ -642,21 +642,30 @@ verify_archive(const struct audit_args *a)
 static void
 print_verified(json_t *res)
 {
-	json_t *bad = json_object_get(res, "bad");
+	json_t *bad = json_object_get(res, "bad"), *unsigned_through;
 	long long n = json_integer_value(json_object_get(res, "records"));
+	const char *what = json_string_value(json_object_get(bad, "what"));
+	bool is_signed = json_is_true(json_object_get(res, "signed"));
 
 	if (json_is_true(json_object_get(res, "ok")) && n == 0)
 		printf("audit trail intact: 0 records\n");
 	else if (json_is_true(json_object_get(res, "ok")))
-		printf("audit trail intact: %lld records (seq %lld..%lld), head %s\n", n,
+		printf("audit trail intact: %lld records (seq %lld..%lld), head %s%s\n", n,
 		    (long long)json_integer_value(json_object_get(res, "first_seq")),
 		    (long long)json_integer_value(json_object_get(res, "last_seq")),
-		    json_string_value(json_object_get(res, "head_hash")));
+		    json_string_value(json_object_get(res, "head_hash")),
+		    is_signed ? ", signed by the broker" : ", not signed");
 	else
-		printf("audit trail broken at record %lld: %s\n",
+		printf("audit trail broken at %s %lld: %s\n",
+		    what && strcmp(what, "anchor") == 0 ? "anchor" : "record",
 		    (long long)json_integer_value(json_object_get(bad, "seq")),
 		    json_string_value(json_object_get(bad, "reason")) ?
 		    json_string_value(json_object_get(bad, "reason")) : "unknown");
+	unsigned_through = json_object_get(res, "unsigned_through");
+	if (json_is_integer(unsigned_through))
+		printf("unsigned history: the records up to seq %lld were written before the broker "
+		    "signed its trail; they are chained, but no signature of their time vouches "
+		    "for them\n", (long long)json_integer_value(unsigned_through));
 }
 
 static int
@@ -773,6 +782,27 @@ audit_prune(struct kw_cli *cli, int argc, char **argv)
 	return ex;
 }
 
+/* ---- pubkey -------------------------------------------------------------- */
+
+static void
+print_pubkey(json_t *res)
+{
+	printf("%s\n", json_string_value(json_object_get(res, "public_key")));
+}
+
+static int
+audit_pubkey(struct kw_cli *cli, int argc, char **argv)
+{
+	struct audit_args a = { .what = "admin audit pubkey", .allowed = "j" };
+	int ex;
+
+	if ((ex = parse(cli, argc, argv, &a, "pubkey [--json]")) == 0)
+		ex = kw_cli_call_print(cli, a.what, "audit.pubkey", json_object(), a.json,
+		    print_pubkey);
+	json_decref(a.filter);
+	return ex;
+}
+
 /* ---- keygen -------------------------------------------------------------- */
 
 /* Write the secret key text to a new 0600 file; 0 or the exit status after saying why. */
@@ -861,6 +891,7 @@ static const struct kw_cmd audit_commands[] = {
 	    "[filters as query] [--decrypt-key FILE]" },
 	{ "verify", audit_verify, "verify [--archive FILE] [--json]" },
 	{ "prune", audit_prune, "prune [--json]" },
+	{ "pubkey", audit_pubkey, "pubkey [--json]" },
 	{ "keygen", audit_keygen, "keygen [--output FILE] [--json]" },
 };
 

@@ -4,9 +4,9 @@
  *
  * Only a prefix of the chain is ever cut, and the cut leaves an anchor (the
  * seq of the first record kept and the hash it follows), so the rest still
- * verifies.  The archive is written and synced before the records are
- * deleted; if the deletion does not commit, the next run writes the same
- * file again.
+ * verifies; the broker signs the anchor.  The archive is written and
+ * synced before the records are deleted; if the deletion does not commit,
+ * the next run writes the same file again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -145,11 +145,13 @@ kw_audit_prune(struct kw_audit *a, long long cutoff_ms, const char *archive_dir,
 		    (r = write_archive(a, archive_dir, first, last, prev, path, sizeof(path))) < 0)
 			return r;
 		kw_now_rfc3339(ts);
+		/* The head signatures of what goes, go with it; the anchor is signed instead. */
 		if (kw_sql_exec(a->db, NULL, "DELETE FROM audit_log WHERE seq BETWEEN ? AND ?",
 		    "ii", first, last) < 0 ||
-		    kw_sql_exec(a->db, NULL, "INSERT OR REPLACE INTO audit_anchor (first_seq, "
-		    "prev_hash, made_ts, note) VALUES (?, ?, ?, ?)", "ibtt", last + 1, last_hash,
-		    sizeof(last_hash), ts, path[0] ? path : "pruned without archive") < 0)
+		    kw_sql_exec(a->db, NULL, "DELETE FROM audit_head_sig WHERE seq <= ?", "i",
+		    last) < 0 ||
+		    kw_audit_put_anchor(a, last + 1, last_hash, ts,
+		    path[0] ? path : "pruned without archive") < 0)
 			return KW_ERR_AUDIT;
 		/* The cut is itself part of the chain. */
 		char hex[KW_AUDIT_HASH_HEX];
