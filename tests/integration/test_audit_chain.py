@@ -499,6 +499,10 @@ def test_signed_head_verifies_and_pubkey_matches_audit_pub(id_broker):
     # The human verify says the head is signed.
     out = ok(audit_cli(b, "verify"))
     assert "intact" in out and "signed" in out, out
+    # Pinned to the published key, verify passes; pinned to another, it refuses the broker.
+    ok(audit_cli(b, "verify", "--pubkey", os.path.join(b.datadir, "audit.pub")))
+    cp = audit_cli(b, "verify", "--pubkey", base64.b64encode(b"\x01" * 32).decode())
+    assert cp.returncode == 1 and "not with the key given" in cp.stderr, (cp.stdout, cp.stderr)
     # Across a restart the key is the same (derived from the master secret, not random).
     assert b.stop() == 0
     b.start(env=b.nss_env)
@@ -631,3 +635,37 @@ def test_unsigned_store_is_signed_from_the_next_start(id_broker):
     assert cp.returncode == 1, "a store stripped of its signatures passed: %s" % doc
     assert "head signature" in bad_of(doc)[1], doc
     assert len([r for r in raw_rows(b.audit_db) if r["action"] == "audit.signing"]) == 1
+
+
+def test_record_appended_with_a_valid_hash_is_named(id_broker):
+    """A row chained correctly onto the end by another writer: the broker goes on
+    after it (its seq was taken), but records that the head was not its own."""
+    b = id_broker()
+    with b.connect() as c:
+        for _ in range(3):
+            assert_ok(c.call("check", {"action": "read", "resource": "key/x"}))
+    last = raw_rows(b.audit_db)[-1]
+    forged = dict(last, seq=last["seq"] + 1, result="success", action="key.get",
+                  prev_hash=last["hash"])
+    forged["hash"] = record_hash(last["hash"], forged)
+    con = sqlite3.connect(b.audit_db, timeout=10)
+    try:
+        con.execute("INSERT INTO audit_log (seq, ts, ts_ms, user, pid, action, resource, result, "
+                    "metadata, request_id, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                    "?, ?, ?)", tuple(forged[k] for k in (
+                        "seq", "ts", "ts_ms", "user", "pid", "action", "resource", "result",
+                        "metadata", "request_id", "prev_hash", "hash")))
+        con.commit()
+    finally:
+        con.close()
+    assert py_verify(b.audit_db)[1] is None, "the unkeyed chain takes the row"
+    with Client(b.sock) as c:                           # that turn collides: refused
+        c.hello()
+    with b.connect() as c:
+        assert_ok(c.call("check", {"action": "read", "resource": "key/x"}))
+    cp, doc = verify_json(b)
+    assert cp.returncode == 1, "verify passed a row the broker did not write: %s" % doc
+    seq, reason = bad_of(doc)
+    assert "head signature" in reason and str(forged["seq"]) in reason, doc
+    marks = [r for r in raw_rows(b.audit_db) if r["action"] == "audit.unsigned_head"]
+    assert marks and seq == marks[0]["seq"] == forged["seq"] + 1, (marks, doc)
