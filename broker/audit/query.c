@@ -470,7 +470,7 @@ static int
 check_signatures(struct kw_audit *a, const struct walk *w, json_t **ret_bad)
 {
 	struct kw_audit_msg msg;
-	long long bad_seq, good, end;
+	long long bad_seq, good, end, last_signed;
 
 	if (w->sig_seq > 0) {
 		kw_audit_head_message(w->sig_seq, w->sig_hash, &msg);
@@ -501,10 +501,11 @@ check_signatures(struct kw_audit *a, const struct walk *w, json_t **ret_bad)
 		    w->first, w->last);
 		return 0;
 	}
+	/* Signatures are stored at commit: none is past the committed head but a stale one. */
 	end = w->n > 0 ? w->last : w->anchor > 0 ? w->anchor - 1 : 0;
-	if (w->bound == LLONG_MAX && newest_signature(a) > end)
+	if ((last_signed = newest_signature(a)) > end)
 		*ret_bad = bad(end + 1, "record", "records missing at the end: a head signature "
-		    "exists for seq %lld, past the newest record", newest_signature(a));
+		    "exists for seq %lld, past the newest record", last_signed);
 	return 0;
 }
 

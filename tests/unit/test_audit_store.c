@@ -518,6 +518,27 @@ test_signed_heads(void **state)
 	assert_verifies(fx->a);
 }
 
+/* Records cut from the end leave their head signatures behind: found after a reopen too. */
+static void
+test_cut_from_the_end(void **state)
+{
+	struct fixture *fx = *state;
+	struct kw_audit_options opt = { .include_user = true, .include_context = true };
+	char err[256];
+	json_t *rep;
+
+	for (int i = 0; i < 5; i++)
+		write_one(fx->a, "alice", "key.get", "key/a", NULL);
+	sql(fx, "DELETE FROM audit_log WHERE seq >= 4");
+	/* A store opened afresh knows no head of its own to compare with. */
+	kw_audit_close(fx->a);
+	assert_int_equal(kw_audit_open(fx->t->dir, &opt, &fx->a, err, sizeof(err)), 0);
+	set_key(fx->a, 'a');
+	rep = verify(fx->a);
+	assert_bad(rep, 4, "record", "a head signature exists for seq 5");
+	json_decref(rep);
+}
+
 /* Signatures of another key do not verify, and the start says so in the trail. */
 static void
 test_wrong_key(void **state)
@@ -692,6 +713,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_batch_rollback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune_anchors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signed_heads, setup_signed, teardown),
+		cmocka_unit_test_setup_teardown(test_cut_from_the_end, setup_signed, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_key, setup_signed, teardown),
 		cmocka_unit_test_setup_teardown(test_anchor_signature, setup_signed, teardown),
 		cmocka_unit_test_setup_teardown(test_migration, setup, teardown),
