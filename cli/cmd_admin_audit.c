@@ -647,8 +647,14 @@ load_pubkey(struct kw_cli *cli, const struct audit_args *a, uint8_t pk[KW_AUDIT_
 	}
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0 ||
 	    kw_read_fd(fd, 4096, &text, &len) != 0) {
-		fprintf(stderr, "keywarden: %s: --pubkey %s: neither a public key (base64) nor a "
-		    "file holding one: %s\n", a->what, path, fd < 0 ? strerror(errno) : "unreadable");
+		if (a->pubkey)
+			fprintf(stderr, "keywarden: %s: --pubkey %s: neither a public key (base64) nor "
+			    "a file holding one: %s\n", a->what, path,
+			    fd < 0 ? strerror(errno) : "unreadable");
+		else
+			fprintf(stderr, "keywarden: %s: %s: %s; give the broker's public key with "
+			    "--pubkey KEY|FILE (keywarden admin audit pubkey prints it)\n", a->what,
+			    path, fd < 0 ? strerror(errno) : "unreadable");
 		return KW_EXIT_USAGE;
 	}
 	if (kw_audit_b64_parse(text, len, pk, KW_AUDIT_PK_LEN) < 0) {

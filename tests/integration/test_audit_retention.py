@@ -152,6 +152,9 @@ def test_cli_prune_archives_and_anchors(id_broker, tmpdir_short):
     assert cp.returncode == 0, (cp.stdout, cp.stderr)
     j = json.loads(cp.stdout)
     assert j["ok"] is True and j["signed"] is True and j["records"] == len(old), j
+    # Without --pubkey: the audit.pub of the configuration's data directory.
+    cp = run_as(b, "root", "--config", b.config_path, "admin", "audit", "verify", "--archive", arc)
+    assert cp.returncode == 0 and pub in cp.stdout, (cp.stdout, cp.stderr)
 
     # The live chain starts at the anchor, which follows the archive's last hash.
     doc = verified(b)
