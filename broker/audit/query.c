@@ -251,7 +251,8 @@ struct walk {
 	long long unsigned_through;	/* from the audit.signing record, or 0 */
 };
 
-/* The newest anchor: where the chain starts; *ret_bad when its signature fails. */
+/* The newest anchor: where pruning (or a replaced file) left the chain's start;
+   *ret_bad when its signature fails. */
 static int
 load_anchor(struct kw_audit *a, struct walk *w, json_t **ret_bad)
 {
@@ -267,13 +268,11 @@ load_anchor(struct kw_audit *a, struct walk *w, json_t **ret_bad)
 		w->anchor = sqlite3_column_int64(st, 0);
 		memcpy(w->start, sqlite3_column_blob(st, 1), sizeof(w->start));
 		kw_audit_anchor_message(w->anchor, w->start, &msg);
-		if (!a->sign_sk)
-			;
-		else if (sqlite3_column_bytes(st, 2) != KW_AUDIT_SIG_LEN)
+		if (a->sign_sk && sqlite3_column_bytes(st, 2) != KW_AUDIT_SIG_LEN)
 			*ret_bad = bad(w->anchor, "anchor", "anchor %lld (where the chain starts after "
 			    "pruning or a replaced store) has no signature: the records before it may "
 			    "have been cut behind the broker's back", w->anchor);
-		else if (!kw_audit_sig_ok(&msg, sqlite3_column_blob(st, 2), a->sign_pk))
+		else if (a->sign_sk && !kw_audit_sig_ok(&msg, sqlite3_column_blob(st, 2), a->sign_pk))
 			*ret_bad = bad(w->anchor, "anchor", "anchor %lld (where the chain starts after "
 			    "pruning or a replaced store): its signature does not verify: this broker "
 			    "did not cut the trail there", w->anchor);
