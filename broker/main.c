@@ -158,13 +158,22 @@ registered(const char *name, void *ctx)
 	return kw_user_by_name(ctx, name, &u) == 0;
 }
 
-/* Hold the audit store against the head the state store remembers from the last run. */
+/*
+ * Hold the audit store against the head the state store remembers from the
+ * last run, after checking that its head carries the broker's signature
+ * (state.db remembers that signing began, so a store stripped of its
+ * signatures is not taken for one written before they existed).
+ */
 static int
 reconcile_audit(struct kw_services *svc)
 {
 	char value[128], hex[KW_AUDIT_HASH_HEX] = "";
 	long long seq = 0;
+	bool signed_before = kw_state_meta_get(svc->state, "audit_signed", value,
+	    sizeof(value)) == 0;
 
+	if (kw_audit_signing_start(svc->audit, signed_before) < 0)
+		return KW_ERR_AUDIT;
 	if (kw_state_meta_get(svc->state, "audit_head", value, sizeof(value)) == 0 &&
 	    sscanf(value, "%lld %64s", &seq, hex) == 2)
 		return kw_audit_reconcile(svc->audit, seq, hex);
@@ -307,6 +316,11 @@ open_data_dir(struct kw_services *svc)
 		kw_log_error("%s", err);
 		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	}
+	/* The trail is signed with a key derived from the master secret (audit.pub: its public half). */
+	if (kw_audit_set_signing_key(svc->audit, svc->secrets->audit_seed, err, sizeof(err)) < 0) {
+		kw_log_error("audit signing key: %s", err);
+		return EXIT_RUNTIME;
+	}
 	r = kw_keystore_open(svc->cfg, svc->data_dir, &svc->keystore, err, sizeof(err));
 	if (r < 0) {
 		kw_log_error("%s", err);
@@ -359,6 +373,9 @@ run(struct kw_daemon *dm, struct kw_services *svc, const char *config)
 		kw_log_error("the audit store cannot record the start; not serving");
 		return EXIT_RUNTIME;
 	}
+	/* Remembered once the start's records (and the first signature) are committed. */
+	if (kw_state_meta_set(svc->state, "audit_signed", "1") < 0)
+		kw_log_warn("state store: cannot remember that the audit trail is signed");
 	kw_log_info("listening on %s", dm->socket_path);
 	(void)kw_sd_notify("READY=1\nSTATUS=serving");
 	r = kw_loop_run(dm);

@@ -6,6 +6,7 @@
  * one is seen as the malformed input it is.
  */
 #include <errno.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,13 @@ struct reader {
 struct chain {
 	uint8_t prev[KW_AUDIT_HASH_LEN];
 	long long next_seq;
+	uint8_t first_prev[KW_AUDIT_HASH_LEN];	/* the header's prev_hash */
+	crypto_hash_sha256_state digest;	/* every byte before the manifest */
+	const uint8_t *pk;			/* the key the manifest must be signed with */
 };
+
+/* The format this checker reads: 2 is format 1 with a signed manifest at the end. */
+#define ARCHIVE_FORMAT 2
 
 static void KW_PRINTF(4, 5)
 fail(struct kw_archive_report *rep, long long seq, long long line, const char *fmt, ...)
@@ -156,9 +163,14 @@ check_header(json_t *h, struct chain *ch, struct kw_archive_report *rep)
 		fail(rep, -1, 1, "not a keywarden archive (no keywarden_archive header)");
 		return KW_ERR_INVALID;
 	}
-	if (json_integer_value(version) != 1) {
-		fail(rep, -1, 1, "archive format %lld, this keywarden reads format 1",
-		    (long long)json_integer_value(version));
+	if (json_integer_value(version) == 1) {
+		fail(rep, -1, 1, "archive format 1 has no signed manifest (it was written before "
+		    "keywarden signed its archives): it cannot be checked against the broker's key");
+		return KW_ERR_INVALID;
+	}
+	if (json_integer_value(version) != ARCHIVE_FORMAT) {
+		fail(rep, -1, 1, "archive format %lld, this keywarden reads format %d",
+		    (long long)json_integer_value(version), ARCHIVE_FORMAT);
 		return KW_ERR_INVALID;
 	}
 	if (!json_is_integer(first) || !json_is_integer(last) || json_integer_value(first) < 1 ||
@@ -171,6 +183,7 @@ check_header(json_t *h, struct chain *ch, struct kw_archive_report *rep)
 	}
 	rep->first_seq = ch->next_seq = json_integer_value(first);
 	rep->last_seq = json_integer_value(last);
+	memcpy(ch->first_prev, ch->prev, sizeof(ch->first_prev));
 	return 0;
 }
 
@@ -259,16 +272,136 @@ check_record(json_t *rec, long long lineno, struct chain *ch, struct kw_archive_
 	return r;
 }
 
-/* Every line after the header; 0 when all are sound and none is missing. */
+/* A hash field of the manifest; NULL when it is not 64 hex digits. */
+static const uint8_t *
+manifest_hash(json_t *m, const char *key, uint8_t out[KW_AUDIT_HASH_LEN])
+{
+	const char *hex = json_string_value(json_object_get(m, key));
+
+	return hex && kw_audit_hash_parse(hex, out) == 0 ? out : NULL;
+}
+
+static bool
+manifest_int(json_t *m, const char *key, long long *out)
+{
+	json_t *v = json_object_get(m, key);
+
+	*out = json_integer_value(v);
+	return json_is_integer(v);
+}
+
+/* The manifest as written, into *got and sig; 0, or KW_ERR_INVALID (said why). */
+static int
+read_manifest(json_t *m, long long lineno, struct kw_audit_manifest *got,
+    uint8_t sig[KW_AUDIT_SIG_LEN], struct kw_archive_report *rep)
+{
+	const char *sig_b64 = json_string_value(json_object_get(m, "signature"));
+	const char *signer = json_string_value(json_object_get(m, "public_key"));
+	uint8_t pk[KW_AUDIT_PK_LEN];
+	long long version;
+
+	if (!manifest_int(m, "keywarden_manifest", &version) || version != 1) {
+		fail(rep, -1, lineno, "manifest of an unknown version: this keywarden reads "
+		    "keywarden_manifest 1");
+		return KW_ERR_INVALID;
+	}
+	if (!manifest_int(m, "first_seq", &got->first_seq) ||
+	    !manifest_int(m, "last_seq", &got->last_seq) || !manifest_int(m, "count", &got->count) ||
+	    !manifest_hash(m, "prev_hash", got->prev_hash) ||
+	    !manifest_hash(m, "last_hash", got->last_hash) ||
+	    !manifest_hash(m, "sha256", got->sha256)) {
+		fail(rep, -1, lineno, "malformed manifest: needs first_seq, last_seq, count, "
+		    "prev_hash, last_hash and sha256");
+		return KW_ERR_INVALID;
+	}
+	if (signer && kw_audit_b64_parse(signer, strlen(signer), pk, sizeof(pk)) == 0)
+		kw_audit_pk_b64(pk, rep->signer);
+	if (!sig_b64 || kw_audit_b64_parse(sig_b64, strlen(sig_b64), sig, KW_AUDIT_SIG_LEN) < 0) {
+		fail(rep, -1, lineno, "manifest signature missing: the manifest carries no "
+		    "signature (base64 of %d bytes)", KW_AUDIT_SIG_LEN);
+		return KW_ERR_INVALID;
+	}
+	return 0;
+}
+
+/*
+ * The last line: it must describe exactly what was read (records, the
+ * hashes at both ends, the digest of every byte before it) and be signed
+ * with ch->pk.  The key the manifest names is only quoted, never used.
+ */
+static int
+check_manifest(json_t *m, long long lineno, struct chain *ch, struct kw_archive_report *rep)
+{
+	struct kw_audit_manifest got = { 0 }, want = {
+		.first_seq = rep->first_seq, .last_seq = rep->last_seq, .count = rep->records,
+	};
+	uint8_t sig[KW_AUDIT_SIG_LEN];
+	struct kw_audit_msg msg;
+	const char *differs = NULL;
+	int r;
+
+	if (ch->next_seq <= rep->last_seq) {
+		fail(rep, ch->next_seq, lineno, "missing: the archive ends %s, the header says "
+		    "last_seq %lld", rep->records ? "early" : "after its header", rep->last_seq);
+		return KW_ERR_INVALID;
+	}
+	if ((r = read_manifest(m, lineno, &got, sig, rep)) < 0)
+		return r;
+	memcpy(want.prev_hash, ch->first_prev, sizeof(want.prev_hash));
+	memcpy(want.last_hash, ch->prev, sizeof(want.last_hash));
+	crypto_hash_sha256_final(&ch->digest, want.sha256);
+	if (got.first_seq != want.first_seq || got.last_seq != want.last_seq)
+		differs = "first_seq or last_seq (the header's)";
+	else if (got.count != want.count)
+		differs = "count (the records in the file)";
+	else if (memcmp(got.prev_hash, want.prev_hash, sizeof(got.prev_hash)) != 0)
+		differs = "prev_hash (the header's)";
+	else if (memcmp(got.last_hash, want.last_hash, sizeof(got.last_hash)) != 0)
+		differs = "last_hash (the last record's hash)";
+	else if (memcmp(got.sha256, want.sha256, sizeof(got.sha256)) != 0)
+		differs = "sha256 (of the lines before it)";
+	if (differs) {
+		fail(rep, -1, lineno, "manifest does not match the archive: its %s differs", differs);
+		return KW_ERR_INVALID;
+	}
+	kw_audit_manifest_message(&want, &msg);
+	if (!kw_audit_sig_ok(&msg, sig, ch->pk)) {
+		char given[KW_AUDIT_PK_B64];
+		kw_audit_pk_b64(ch->pk, given);
+		fail(rep, -1, lineno, "manifest signature does not verify with the public key %s: "
+		    "the archive was changed after the broker wrote it, or not written by it%s%s",
+		    given, rep->signer[0] && strcmp(rep->signer, given) != 0 ?
+		    "; the manifest names the key " : "", rep->signer[0] &&
+		    strcmp(rep->signer, given) != 0 ? rep->signer : "");
+		return KW_ERR_INVALID;
+	}
+	rep->is_signed = true;
+	return 0;
+}
+
+/* Every line after the header; 0 when all are sound, none is missing, and the manifest holds. */
 static int
 check_records(struct reader *rd, struct chain *ch, struct kw_archive_report *rep)
 {
-	int got;
+	bool manifest = false;
+	int got, r;
 
 	while ((got = next_line(rd, rep->reason, sizeof(rep->reason))) > 0) {
-		json_t *rec = parse_line(rd, rep);
-		int r = rec ? check_record(rec, rd->lineno, ch, rep) : KW_ERR_INVALID;
-		json_decref(rec);
+		json_t *line = parse_line(rd, rep);
+		if (!line)
+			return KW_ERR_INVALID;
+		if (manifest) {
+			fail(rep, -1, rd->lineno, "data after the manifest, which must be the last line");
+			r = KW_ERR_INVALID;
+		} else if (json_object_get(line, "keywarden_manifest")) {
+			manifest = true;
+			r = check_manifest(line, rd->lineno, ch, rep);
+		} else {
+			crypto_hash_sha256_update(&ch->digest, (const unsigned char *)rd->line, rd->len);
+			crypto_hash_sha256_update(&ch->digest, (const unsigned char *)"\n", 1);
+			r = check_record(line, rd->lineno, ch, rep);
+		}
+		json_decref(line);
 		if (r < 0)
 			return r;
 	}
@@ -281,14 +414,20 @@ check_records(struct reader *rd, struct chain *ch, struct kw_archive_report *rep
 		    "last_seq %lld", rep->records ? "early" : "after its header", rep->last_seq);
 		return KW_ERR_INVALID;
 	}
+	if (!manifest) {
+		fail(rep, -1, rd->lineno, "no manifest: the archive does not end with the broker's "
+		    "signed manifest (it was cut short)");
+		return KW_ERR_INVALID;
+	}
 	return 0;
 }
 
 int
-kw_archive_verify(const char *path, struct kw_archive_report *rep)
+kw_archive_verify(const char *path, const uint8_t pk[KW_AUDIT_PK_LEN],
+    struct kw_archive_report *rep)
 {
 	struct reader *rd = calloc(1, sizeof(*rd));
-	struct chain ch = { .next_seq = 0 };
+	struct chain ch = { .next_seq = 0, .pk = pk };
 	json_t *header = NULL;
 	int r = KW_ERR_NOMEM;
 
@@ -315,6 +454,9 @@ kw_archive_verify(const char *path, struct kw_archive_report *rep)
 		r = KW_ERR_INVALID;
 		goto out;
 	}
+	crypto_hash_sha256_init(&ch.digest);
+	crypto_hash_sha256_update(&ch.digest, (const unsigned char *)rd->line, rd->len);
+	crypto_hash_sha256_update(&ch.digest, (const unsigned char *)"\n", 1);
 	if ((r = check_header(header, &ch, rep)) == 0)
 		r = check_records(rd, &ch, rep);
  out:

@@ -9,7 +9,7 @@ static const struct kw_cmd admin_commands[] = {
 	    "user add|list|show|del|totp-reset|lock|unlock|export|erase ...   keywarden users" },
 	{ "role", kw_cmd_admin_role, "role list|show|create|delete|grant|revoke ...   roles and grants" },
 	{ "session", kw_cmd_admin_session, "session list|revoke ...   login sessions" },
-	{ "audit", kw_cmd_admin_audit, "audit query|export|verify|prune|keygen ...   the audit trail" },
+	{ "audit", kw_cmd_admin_audit, "audit query|export|verify|prune|pubkey|keygen ...   the audit trail" },
 	{ "incident", kw_cmd_admin_incident, "incident list|report ...   security incidents" },
 };
 

@@ -1,9 +1,10 @@
 /*
- * cmd_admin_audit.c - keywarden admin audit query|export|verify|prune|keygen
+ * cmd_admin_audit.c - keywarden admin audit query|export|verify|prune|pubkey|keygen
  *
  * query and export page through audit.query on one connection.  Sealed
  * details are opened here with the auditor's secret key (--decrypt-key),
- * which never reaches the broker.  verify --archive and keygen need no broker.
+ * which never reaches the broker.  verify --archive (against the broker's
+ * public key) and keygen need no broker.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include "common/clock.h"
 #include "common/fsutil.h"
 #include "cli/timespec.h"
+#include "common/config.h"
 
 /* Records asked for per audit.query call: a reply must fit in one frame (KW_FRAME_MAX). */
 #define PAGE_SIZE 100
@@ -44,6 +46,7 @@ static const struct option audit_options[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "force", no_argument, NULL, 'F' },
 	{ "archive", required_argument, NULL, 'A' },
+	{ "pubkey", required_argument, NULL, 'P' },
 	{ "json", no_argument, NULL, 'j' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -54,7 +57,7 @@ struct audit_args {
 	const char *allowed;		/* option letters (audit_options) accepted */
 	json_t *filter;			/* audit.query arguments, owned */
 	long long limit;		/* records wanted; -1: all */
-	const char *key_file, *format, *output, *archive;
+	const char *key_file, *format, *output, *archive, *pubkey;
 	bool force, json;
 };
 
@@ -116,6 +119,7 @@ take_option(struct audit_args *a, int c, const char *name, const char *v)
 	case 'k': a->key_file = v; return 0;
 	case 'o': a->output = v; return 0;
 	case 'A': a->archive = v; return 0;
+	case 'P': a->pubkey = v; return 0;
 	case 'F': a->force = true; return 0;
 	case 'j': a->json = true; return 0;
 	}
@@ -605,12 +609,81 @@ audit_export(struct kw_cli *cli, int argc, char **argv)
 
 /* ---- verify -------------------------------------------------------------- */
 
+/* Where the broker publishes its public key: broker.dataDir/audit.pub of the configuration. */
 static int
-verify_archive(const struct audit_args *a)
+default_pubkey(struct kw_cli *cli, char *path, size_t len)
+{
+	struct kw_config *cfg = NULL;
+	char err[512];
+
+	if (kw_config_load(cli->config, false, &cfg, err, sizeof(err)) < 0)
+		return -1;
+	snprintf(path, len, "%s/audit.pub", kw_config_str(cfg, "broker.dataDir"));
+	kw_config_free(cfg);
+	return 0;
+}
+
+/*
+ * The broker's public key from --pubkey (the key in base64, or a file
+ * holding it, such as audit.pub) or, without it, the configuration's
+ * dataDir/audit.pub.  0, or the exit status after saying why.
+ */
+static int
+load_pubkey(struct kw_cli *cli, const struct audit_args *a, uint8_t pk[KW_AUDIT_PK_LEN],
+    char *from, size_t from_len)
+{
+	char path[4200];
+	_cleanup_free_ char *text = NULL;
+	_cleanup_close_ int fd = -1;
+	size_t len = 0;
+
+	if (a->pubkey && kw_audit_b64_parse(a->pubkey, strlen(a->pubkey), pk, KW_AUDIT_PK_LEN) == 0) {
+		snprintf(from, from_len, "--pubkey");
+		return 0;
+	}
+	if (a->pubkey)
+		snprintf(path, sizeof(path), "%s", a->pubkey);
+	else if (default_pubkey(cli, path, sizeof(path)) < 0) {
+		fprintf(stderr, "keywarden: %s: no public key to check the archive's signature "
+		    "with: give --pubkey KEY|FILE (keywarden admin audit pubkey prints it)\n", a->what);
+		return KW_EXIT_USAGE;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0 ||
+	    kw_read_fd(fd, 4096, &text, &len) != 0) {
+		if (a->pubkey)
+			fprintf(stderr, "keywarden: %s: --pubkey %s: neither a public key (base64) nor "
+			    "a file holding one: %s\n", a->what, path,
+			    fd < 0 ? strerror(errno) : "unreadable");
+		else
+			fprintf(stderr, "keywarden: %s: %s: %s; give the broker's public key with "
+			    "--pubkey KEY|FILE (keywarden admin audit pubkey prints it)\n", a->what,
+			    path, fd < 0 ? strerror(errno) : "unreadable");
+		return KW_EXIT_USAGE;
+	}
+	if (kw_audit_b64_parse(text, len, pk, KW_AUDIT_PK_LEN) < 0) {
+		fprintf(stderr, "keywarden: %s: %s does not hold a public key (base64 of %d bytes, "
+		    "as in the broker's audit.pub)\n", a->what, path, KW_AUDIT_PK_LEN);
+		return KW_EXIT_USAGE;
+	}
+	snprintf(from, from_len, "%s", path);
+	return 0;
+}
+
+static int
+verify_archive(struct kw_cli *cli, const struct audit_args *a)
 {
 	struct kw_archive_report rep;
-	int r = kw_archive_verify(a->archive, &rep);
+	uint8_t pk[KW_AUDIT_PK_LEN];
+	char from[4200], pk_b64[KW_AUDIT_PK_B64];
 	json_t *o;
+	int r;
+
+	if ((r = load_pubkey(cli, a, pk, from, sizeof(from))) != 0)
+		return r;
+	if (sodium_init() < 0)
+		return KW_EXIT_DENIED;
+	kw_audit_pk_b64(pk, pk_b64);
+	r = kw_archive_verify(a->archive, pk, &rep);
 
 	if (r == KW_ERR_IO || r == KW_ERR_NOMEM) {
 		fprintf(stderr, "keywarden: %s: %s: %s\n", a->what, kw_cli_safe(a->archive),
@@ -625,6 +698,8 @@ verify_archive(const struct audit_args *a)
 			return KW_EXIT_DENIED;
 		json_object_set_new(o, "head_hash", rep.head_hash[0] ? json_string(rep.head_hash) :
 		    json_null());
+		json_object_set_new(o, "signed", json_boolean(rep.is_signed));
+		json_object_set_new(o, "public_key", json_string(pk_b64));
 		json_object_set_new(o, "bad", r == 0 ? json_null() :
 		    json_pack("{s:o, s:I, s:s}", "seq", rep.bad_seq >= 0 ?
 		    json_integer(rep.bad_seq) : json_null(), "line", (json_int_t)rep.bad_line,
@@ -632,8 +707,9 @@ verify_archive(const struct audit_args *a)
 		kw_cli_print_json(o);
 		json_decref(o);
 	} else if (r == 0)
-		printf("archive %s intact: %lld records (seq %lld..%lld)\n", kw_cli_safe(a->archive),
-		    rep.records, rep.first_seq, rep.last_seq);
+		printf("archive %s intact: %lld records (seq %lld..%lld), manifest signed by %s "
+		    "(key from %s)\n", kw_cli_safe(a->archive), rep.records, rep.first_seq,
+		    rep.last_seq, pk_b64, kw_cli_safe(from));
 	else if (rep.bad_seq >= 0)
 		printf("archive %s broken at record %lld: %s\n", kw_cli_safe(a->archive),
 		    rep.bad_seq, kw_cli_safe(rep.reason));
@@ -647,37 +723,69 @@ verify_archive(const struct audit_args *a)
 static void
 print_verified(json_t *res)
 {
-	json_t *bad = json_object_get(res, "bad");
+	json_t *bad = json_object_get(res, "bad"), *unsigned_through;
 	long long n = json_integer_value(json_object_get(res, "records"));
+	const char *what = json_string_value(json_object_get(bad, "what"));
+	bool is_signed = json_is_true(json_object_get(res, "signed"));
 
 	if (json_is_true(json_object_get(res, "ok")) && n == 0)
 		printf("audit trail intact: 0 records\n");
 	else if (json_is_true(json_object_get(res, "ok")))
-		printf("audit trail intact: %lld records (seq %lld..%lld), head %s\n", n,
+		printf("audit trail intact: %lld records (seq %lld..%lld), head %s%s\n", n,
 		    (long long)json_integer_value(json_object_get(res, "first_seq")),
 		    (long long)json_integer_value(json_object_get(res, "last_seq")),
-		    kw_cli_safe(json_string_value(json_object_get(res, "head_hash"))));
+		    kw_cli_safe(json_string_value(json_object_get(res, "head_hash"))),
+		    is_signed ? ", signed by the broker" : ", not signed");
 	else
-		printf("audit trail broken at record %lld: %s\n",
+		printf("audit trail broken at %s %lld: %s\n",
+		    what && strcmp(what, "anchor") == 0 ? "anchor" : "record",
 		    (long long)json_integer_value(json_object_get(bad, "seq")),
 		    json_string_value(json_object_get(bad, "reason")) ?
 		    kw_cli_safe(json_string_value(json_object_get(bad, "reason"))) : "unknown");
+	unsigned_through = json_object_get(res, "unsigned_through");
+	if (json_is_integer(unsigned_through))
+		printf("unsigned history: the records up to seq %lld were written before the broker "
+		    "signed its trail; they are chained, but no signature of their time vouches "
+		    "for them\n", (long long)json_integer_value(unsigned_through));
+}
+
+/* The broker signs with pinned (--pubkey), or the answer is refused. */
+static int
+check_pinned(struct kw_cli *cli, const struct audit_args *a, json_t *res)
+{
+	uint8_t pk[KW_AUDIT_PK_LEN];
+	char from[4200], want[KW_AUDIT_PK_B64];
+	const char *got = json_string_value(json_object_get(res, "public_key"));
+	int ex;
+
+	if (!a->pubkey)
+		return 0;
+	if ((ex = load_pubkey(cli, a, pk, from, sizeof(from))) != 0)
+		return ex;
+	kw_audit_pk_b64(pk, want);
+	if (got && strcmp(got, want) == 0)
+		return 0;
+	fprintf(stderr, "keywarden: %s: the broker signs with the key %s, not with the key "
+	    "given (%s)\n", a->what, got ? got : "(none)", want);
+	return KW_EXIT_DENIED;
 }
 
 static int
 audit_verify(struct kw_cli *cli, int argc, char **argv)
 {
-	struct audit_args a = { .what = "admin audit verify", .allowed = "Aj" };
+	struct audit_args a = { .what = "admin audit verify", .allowed = "APj" };
 	json_t *res = NULL;
 	int ex;
 
-	if ((ex = parse(cli, argc, argv, &a, "verify [--archive FILE] [--json]")) != 0)
+	if ((ex = parse(cli, argc, argv, &a, "verify [--archive FILE] [--pubkey KEY|FILE] "
+	    "[--json]")) != 0)
 		goto out;
 	if (a.archive) {
-		ex = verify_archive(&a);
+		ex = verify_archive(cli, &a);
 		goto out;
 	}
-	if ((ex = kw_cli_call(cli, a.what, "audit.verify", NULL, &res)) != 0)
+	if ((ex = kw_cli_call(cli, a.what, "audit.verify", NULL, &res)) != 0 ||
+	    (ex = check_pinned(cli, &a, res)) != 0)
 		goto out;
 	if (a.json)
 		kw_cli_print_json(res);
@@ -778,6 +886,27 @@ audit_prune(struct kw_cli *cli, int argc, char **argv)
 	return ex;
 }
 
+/* ---- pubkey -------------------------------------------------------------- */
+
+static void
+print_pubkey(json_t *res)
+{
+	printf("%s\n", json_string_value(json_object_get(res, "public_key")));
+}
+
+static int
+audit_pubkey(struct kw_cli *cli, int argc, char **argv)
+{
+	struct audit_args a = { .what = "admin audit pubkey", .allowed = "j" };
+	int ex;
+
+	if ((ex = parse(cli, argc, argv, &a, "pubkey [--json]")) == 0)
+		ex = kw_cli_call_print(cli, a.what, "audit.pubkey", json_object(), a.json,
+		    print_pubkey);
+	json_decref(a.filter);
+	return ex;
+}
+
 /* ---- keygen -------------------------------------------------------------- */
 
 /* Write the secret key text to a new 0600 file; 0 or the exit status after saying why. */
@@ -864,8 +993,9 @@ static const struct kw_cmd audit_commands[] = {
 	    "[--result R] [--limit N] [--decrypt-key FILE] [--json]" },
 	{ "export", audit_export, "export [--format json|jsonl] [--output FILE [--force]] "
 	    "[filters as query] [--decrypt-key FILE]" },
-	{ "verify", audit_verify, "verify [--archive FILE] [--json]" },
+	{ "verify", audit_verify, "verify [--archive FILE] [--pubkey KEY|FILE] [--json]" },
 	{ "prune", audit_prune, "prune [--json]" },
+	{ "pubkey", audit_pubkey, "pubkey [--json]" },
 	{ "keygen", audit_keygen, "keygen [--output FILE] [--json]" },
 };
 

@@ -21,6 +21,7 @@
  * Version 1 had no chain and stored names.  Version 2 keeps those rows as
  * audit_log_v1 (outside the chain) and starts the chained, pseudonymised
  * table.  audit_named is for people with a sqlite3 shell: it shows names.
+ * Version 3 adds the broker's signatures.
  */
 static const struct kw_migration audit_migrations[] = {
 	{ 1,
@@ -95,6 +96,14 @@ static const struct kw_migration audit_migrations[] = {
 	  "   LEFT JOIN audit_subjects s ON s.pseudonym = l.user"
 	  "   LEFT JOIN audit_subjects r ON r.pseudonym = l.rp"
 	  "   LEFT JOIN audit_subjects m ON m.pseudonym = l.mp));" },
+	/* Version 3: the broker's Ed25519 signatures (common/audit_chain.h).  One head
+	   signature per commit; anchors made before this version have none. */
+	{ 3,
+	  "CREATE TABLE audit_head_sig ("
+	  "  seq INTEGER PRIMARY KEY,"
+	  "  sig BLOB NOT NULL"
+	  ");"
+	  "ALTER TABLE audit_anchor ADD COLUMN sig BLOB;" },
 };
 
 #define INSERT_SQL \
@@ -199,7 +208,8 @@ store_close(struct kw_audit *a)
 {
 	sqlite3_finalize(a->insert);
 	sqlite3_finalize(a->find);
-	a->insert = a->find = NULL;
+	sqlite3_finalize(a->sig_insert);
+	a->insert = a->find = a->sig_insert = NULL;
 	if (a->db && !sqlite3_get_autocommit(a->db))
 		(void)sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close(a->db);
@@ -215,6 +225,8 @@ kw_audit_close(struct kw_audit *a)
 	if (a->log_fd >= 0)
 		close(a->log_fd);
 	free(a->log_buf);
+	if (a->sign_sk)
+		sodium_free(a->sign_sk);
 	free(a);
 }
 
@@ -238,9 +250,8 @@ reopen(struct kw_audit *a)
 	}
 	if (a->last_seq == 0 && seq > 0) {
 		kw_now_rfc3339(ts);
-		if (kw_sql_exec(a->db, NULL, "INSERT INTO audit_anchor (first_seq, prev_hash, made_ts, "
-		    "note) VALUES (?, ?, ?, 'audit.db was replaced; the chain goes on from the last "
-		    "record this broker committed')", "ibt", seq + 1, hash, sizeof(hash), ts) < 0) {
+		if (kw_audit_put_anchor(a, seq + 1, hash, ts, "audit.db was replaced; the chain goes "
+		    "on from the last record this broker committed") < 0) {
 			store_close(a);
 			return KW_ERR_AUDIT;
 		}
@@ -251,6 +262,13 @@ reopen(struct kw_audit *a)
 	} else if (a->last_seq < seq) {
 		kw_log_warn("audit store ends at record %lld but this broker committed up to %lld",
 		    a->last_seq, seq);
+	}
+	/* Another writer moved the head: what it left must carry our signature. */
+	if ((a->last_seq != seq || memcmp(a->last_hash, hash, sizeof(hash)) != 0) &&
+	    !kw_audit_head_signed(a)) {
+		kw_log_error("audit store: its head (record %lld) was not written by this broker: "
+		    "no valid head signature", a->last_seq);
+		a->unsigned_head_at = a->last_seq;
 	}
 	a->broken = false;
 	kw_log_info("audit store (re)opened; the chain goes on after record %lld", a->last_seq);
@@ -301,10 +319,8 @@ kw_audit_reconcile(struct kw_audit *a, long long seq, const char *hex)
 	if (a->last_seq == 0) {
 		/* Nothing here at all: the file was removed while the broker was down. */
 		kw_now_rfc3339(ts);
-		if (kw_sql_exec(a->db, NULL, "INSERT INTO audit_anchor (first_seq, prev_hash, made_ts, "
-		    "note) VALUES (?, ?, ?, 'audit.db was missing or empty at start; the chain goes "
-		    "on from the head state.db remembers')", "ibt", seq + 1, hash, sizeof(hash),
-		    ts) < 0)
+		if (kw_audit_put_anchor(a, seq + 1, hash, ts, "audit.db was missing or empty at "
+		    "start; the chain goes on from the head state.db remembers") < 0)
 			return KW_ERR_AUDIT;
 		a->last_seq = seq;
 		memcpy(a->last_hash, hash, sizeof(hash));
@@ -324,6 +340,39 @@ bool
 kw_audit_in_batch(const struct kw_audit *a)
 {
 	return a->in_batch;
+}
+
+/* What the start (or a reopen) found about signatures, on the record (sign.c). */
+static int
+signing_notes(struct kw_audit *a)
+{
+	char pk[KW_AUDIT_PK_B64];
+	json_t *meta;
+	int r;
+
+	if (a->unsigned_head_at > 0) {
+		long long seq = a->unsigned_head_at;
+		a->unsigned_head_at = 0;
+		if (note(a, "audit.unsigned_head", "the head had no valid signature of this broker: "
+		    "the records before this one may have been changed behind its back",
+		    "head_seq", seq) < 0)
+			return KW_ERR_AUDIT;
+	}
+	if (!a->signing_note)
+		return 0;
+	a->signing_note = false;
+	kw_audit_pk_b64(a->sign_pk, pk);
+	meta = json_pack("{s:s, s:s, s:I}", "reason", "the broker signs the head of the trail "
+	    "at every commit from this record on; the records up to unsigned_through were "
+	    "written before it did", "public_key", pk, "unsigned_through",
+	    (json_int_t)a->signing_from);
+	struct kw_audit_record rec = {
+		.pid = getpid(), .action = "audit.signing", .resource = "audit",
+		.result = "success", .metadata = meta, .request_id = -1,
+	};
+	r = meta ? kw_audit_write(a, &rec) : KW_ERR_NOMEM;
+	json_decref(meta);
+	return r < 0 ? KW_ERR_AUDIT : 0;
 }
 
 int
@@ -354,7 +403,7 @@ kw_audit_begin(struct kw_audit *a)
 		    "the broker ran; this store continues the chain", "previous_seq", after) < 0)
 			return KW_ERR_AUDIT;
 	}
-	return 0;
+	return signing_notes(a);
 }
 
 void
@@ -428,6 +477,15 @@ kw_audit_commit(struct kw_audit *a)
 		return 0;
 	a->in_batch = false;
 	if (a->batch_failed || sqlite3_get_autocommit(a->db)) {
+		a->broken = true;
+		a->log_len = 0;
+		return KW_ERR_AUDIT;
+	}
+	/* One signature per commit, over its head: never a head on disk unsigned. */
+	if (a->pending_seq > a->last_seq && kw_audit_sign_head(a) < 0) {
+		kw_log_error("audit records not signed, refusing their requests: %s",
+		    sqlite3_errmsg(a->db));
+		(void)sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
 		a->broken = true;
 		a->log_len = 0;
 		return KW_ERR_AUDIT;

@@ -75,6 +75,33 @@ struct kw_audit_filter {
 int kw_audit_open(const char *dir, const struct kw_audit_options *opt,
     struct kw_audit **ret_audit, char *err, size_t err_len) KW_WUR KW_NONNULL(1, 2, 3, 4);
 
+#define KW_AUDIT_SEED_LEN 32	/* crypto_sign_SEEDBYTES */
+
+/*
+ * Sign the trail from now on with the Ed25519 key made from seed (the
+ * broker derives it from its master secret): the head at every commit, each
+ * anchor, each archive's manifest.  The secret key is kept in sodium_malloc
+ * memory; the public key is written to dir/audit.pub (0644).  0, or
+ * KW_ERR_IO / KW_ERR_NOMEM with the reason in err.
+ */
+int kw_audit_set_signing_key(struct kw_audit *a, const unsigned char seed[KW_AUDIT_SEED_LEN],
+    char *err, size_t err_len) KW_WUR KW_NONNULL(1, 2, 3);
+
+/* The public key in base64 into out (KW_AUDIT_PK_B64), or "" when the store does not sign. */
+void kw_audit_public_key(const struct kw_audit *a, char out[KW_AUDIT_PK_B64]) KW_NONNULL(1, 2);
+
+/*
+ * At start, before anything is appended: check that the head carries this
+ * broker's signature.  A store in which nothing was ever signed (and
+ * !signed_before: state.db does not remember signing) is taken as written
+ * before keywarden signed: its newest anchor is signed and the next batch
+ * begins with an "audit.signing" record naming the public key and the last
+ * unsigned seq.  Otherwise an unsigned head begins the next batch with an
+ * "audit.unsigned_head" record, at which verify reports the trail broken.
+ * 0 or KW_ERR_AUDIT.
+ */
+int kw_audit_signing_start(struct kw_audit *a, bool signed_before) KW_WUR KW_NONNULL(1);
+
 /* The committed head: the last record's seq and hash (hex). */
 void kw_audit_head(const struct kw_audit *a, long long *ret_seq, char hex[KW_AUDIT_HASH_HEX])
 	KW_NONNULL(1, 2, 3);
@@ -153,9 +180,14 @@ int kw_audit_query(struct kw_audit *a, const struct kw_audit_filter *f, json_t *
 	KW_WUR KW_NONNULL(1, 2, 3);
 
 /*
- * Check the whole chain from its anchor: *ret_report (new reference) is
- * {"ok", "records", "first_seq", "last_seq", "head_hash", "anchor_seq",
- * "bad": null | {"seq", "reason"}}.  0 or KW_ERR_IO/KW_ERR_NOMEM.
+ * Check the whole chain from its anchor, and the broker's signatures: the
+ * newest anchor's and the head's (when the head's fails, every head
+ * signature is checked to find the first that does).  *ret_report (new
+ * reference) is {"ok", "records", "first_seq", "last_seq", "head_hash",
+ * "anchor_seq", "signed" (signatures were checked), "public_key",
+ * "unsigned_through" (null, or the last seq written before the broker
+ * signed), "bad": null | {"seq", "what", "reason"}} where what is
+ * "record", "anchor" or "head_signature".  0 or KW_ERR_IO/KW_ERR_NOMEM.
  */
 int kw_audit_verify(struct kw_audit *a, json_t **ret_report) KW_WUR KW_NONNULL(1, 2);
 

@@ -1,7 +1,7 @@
 /*
  * audit_internal.h - the audit store's insides, shared by audit.c (writing),
- * audit_query.c (reading, verifying) and audit_prune.c (retention).  Not for
- * other parts of the broker: they use audit.h.
+ * query.c (reading, verifying), prune.c (retention) and sign.c (the
+ * broker's signatures).  Not for other parts of the broker: they use audit.h.
  */
 #ifndef KW_AUDIT_INTERNAL_H
 #define KW_AUDIT_INTERNAL_H
@@ -27,6 +27,13 @@ struct kw_audit {
 	long long replaced_after;	/* > 0: the store was replaced after this seq (to record) */
 	sqlite3_stmt *insert;
 	sqlite3_stmt *find;		/* pseudonym and uid of a name (every record asks) */
+	unsigned char *sign_sk;		/* Ed25519 secret key (sodium_malloc, read-only), or NULL */
+	uint8_t sign_pk[KW_AUDIT_PK_LEN];
+	sqlite3_stmt *sig_insert;	/* the head signature of each commit */
+	bool signing_note;		/* record "audit.signing" (unsigned history through
+					   signing_from) in the next batch */
+	long long signing_from;
+	long long unsigned_head_at;	/* > 0: record "audit.unsigned_head" for this seq */
 	int log_fd;			/* security.audit.logFile, or -1 */
 	char *log_buf;			/* the batch's lines, written after its commit */
 	size_t log_len, log_cap;
@@ -41,6 +48,27 @@ void kw_audit_row_fields(sqlite3_stmt *st, struct kw_audit_fields *f) KW_NONNULL
 
 /* The row of st as a stored record object (pseudonyms kept, hashes hex); NULL on ENOMEM. */
 json_t *kw_audit_row_json(sqlite3_stmt *st) KW_NONNULL(1);
+
+/* ---- sign.c ---- */
+
+/* Sign msg with the broker's key into sig.  Only when a->sign_sk is set. */
+void kw_audit_sign(const struct kw_audit *a, const struct kw_audit_msg *msg,
+    uint8_t sig[KW_AUDIT_SIG_LEN]) KW_NONNULL(1, 2, 3);
+
+/* Sign the open batch's head (pending_seq) and store it with the batch.  0 or KW_ERR_AUDIT. */
+int kw_audit_sign_head(struct kw_audit *a) KW_WUR KW_NONNULL(1);
+
+/*
+ * Whether the committed head (last_seq, last_hash: the newest record, or
+ * the anchor when every record was pruned) carries a valid signature of
+ * this broker's key.  True too when the store holds nothing.
+ */
+bool kw_audit_head_signed(struct kw_audit *a) KW_NONNULL(1);
+
+/* Insert (or replace) an anchor, signed when the broker signs.  0 or KW_ERR_AUDIT. */
+int kw_audit_put_anchor(struct kw_audit *a, long long first_seq,
+    const uint8_t prev[KW_AUDIT_HASH_LEN], const char *ts, const char *note) KW_WUR
+	KW_NONNULL(1, 3, 4, 5);
 
 /* Replace "~" pseudonyms inside s by the names they map to; new string or NULL. */
 char *kw_audit_resolve_text(struct kw_audit *a, const char *s, json_t *subjects)

@@ -1,6 +1,7 @@
 /*
  * op_audit.c - the audit trail for administrators: query pages, verify the
- * chain, prune by retention.  All need admin on "audit"; all are recorded.
+ * chain and its signatures, prune by retention, the broker's public key.
+ * All need admin on "audit"; all are recorded.
  */
 #include <stdio.h>
 #include <string.h>
@@ -103,4 +104,20 @@ kw_op_audit_prune(struct kw_call *call, json_t **ret_result)
 	json_object_set(call->meta, "pruned", json_object_get(*ret_result, "pruned"));
 	json_object_set(call->meta, "archive", json_object_get(*ret_result, "archive"));
 	return 0;
+}
+
+int
+kw_op_audit_pubkey(struct kw_call *call, json_t **ret_result)
+{
+	char pk[KW_AUDIT_PK_B64], path[4200];
+
+	kw_audit_public_key(call->svc->audit, pk);
+	if (!pk[0]) {
+		snprintf(call->msg, sizeof(call->msg), "the audit trail is not signed");
+		return KW_ERR_INTERNAL;
+	}
+	snprintf(path, sizeof(path), "%s/audit.pub", call->svc->data_dir);
+	*ret_result = json_pack("{s:s, s:s, s:s}", "public_key", pk, "algorithm", "ed25519",
+	    "file", path);
+	return *ret_result ? 0 : KW_ERR_NOMEM;
 }

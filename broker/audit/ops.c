@@ -13,6 +13,8 @@ static const struct kw_op ops[] = {
 	    .fn = kw_op_audit_verify },
 	{ .name = "audit.prune", .verb = KW_VERB_ADMIN, .resource = "audit",
 	    .fn = kw_op_audit_prune },
+	{ .name = "audit.pubkey", .verb = KW_VERB_ADMIN, .resource = "audit",
+	    .fn = kw_op_audit_pubkey },
 	{ .name = "user.export", .verb = KW_VERB_ADMIN, .resource = "user",
 	    .arg = "user", .arg_kind = KW_NAME_USER, .fn = kw_op_user_export },
 	{ .name = "user.erase", .verb = KW_VERB_ADMIN, .resource = "user",

@@ -4,7 +4,8 @@
  *
  * Only a prefix of the chain is ever cut, and the cut leaves an anchor (the
  * seq of the first record kept and the hash it follows), so the rest still
- * verifies.  The archive is written and synced before the records are
+ * verifies; the broker signs the anchor.  Each archive ends with a manifest
+ * the broker signs.  The archive is written and synced before the records are
  * deleted; if the deletion does not commit, the next run writes the same
  * file again.
  */
@@ -22,14 +23,54 @@
 #include "common/log.h"
 #include "broker/store/sql.h"
 
+/* One line of the archive; the bytes before the manifest go into digest. */
 static int
-gz_line(gzFile gz, json_t *obj)
+gz_line(gzFile gz, json_t *obj, crypto_hash_sha256_state *digest)
 {
 	char *s = json_dumps(obj, JSON_COMPACT);
 	int ok = s && gzputs(gz, s) >= 0 && gzputc(gz, '\n') >= 0;
 
+	if (ok && digest) {
+		crypto_hash_sha256_update(digest, (const unsigned char *)s, strlen(s));
+		crypto_hash_sha256_update(digest, (const unsigned char *)"\n", 1);
+	}
 	free(s);
 	return ok ? 0 : KW_ERR_IO;
+}
+
+/*
+ * The last line: what the archive holds, signed (common/audit_chain.h).  An
+ * archive is checked offline against the broker's public key, so a file
+ * re-chained by someone else, or cut short, is told from one of ours.
+ */
+static int
+gz_manifest(struct kw_audit *a, gzFile gz, struct kw_audit_manifest *m)
+{
+	char prev[KW_AUDIT_HASH_HEX], last[KW_AUDIT_HASH_HEX], digest[KW_AUDIT_HASH_HEX];
+	char pk[KW_AUDIT_PK_B64], sig_b64[KW_AUDIT_SIG_B64];
+	uint8_t sig[KW_AUDIT_SIG_LEN];
+	struct kw_audit_msg msg;
+	json_t *o;
+	int r;
+
+	kw_audit_hash_hex(m->prev_hash, prev);
+	kw_audit_hash_hex(m->last_hash, last);
+	kw_audit_hash_hex(m->sha256, digest);
+	o = json_pack("{s:i, s:I, s:I, s:I, s:s, s:s, s:s}", "keywarden_manifest", 1,
+	    "first_seq", (json_int_t)m->first_seq, "last_seq", (json_int_t)m->last_seq,
+	    "count", (json_int_t)m->count, "prev_hash", prev, "last_hash", last, "sha256", digest);
+	if (o && a->sign_sk) {
+		kw_audit_manifest_message(m, &msg);
+		kw_audit_sign(a, &msg, sig);
+		sodium_bin2base64(sig_b64, sizeof(sig_b64), sig, sizeof(sig),
+		    sodium_base64_VARIANT_ORIGINAL);
+		kw_audit_pk_b64(a->sign_pk, pk);
+		json_object_set_new(o, "public_key", json_string(pk));
+		json_object_set_new(o, "signature", json_string(sig_b64));
+	}
+	r = o ? gz_line(gz, o, NULL) : KW_ERR_NOMEM;
+	json_decref(o);
+	return r;
 }
 
 /* Write records [first, last] to dir/audit-FIRST-LAST.jsonl.gz; path to ret_path. */
@@ -38,6 +79,8 @@ write_archive(struct kw_audit *a, const char *dir, long long first, long long la
     const uint8_t prev[KW_AUDIT_HASH_LEN], char *ret_path, size_t path_len)
 {
 	char tmp[4216], hex[KW_AUDIT_HASH_HEX], ts[KW_RFC3339_LEN];
+	struct kw_audit_manifest m = { .first_seq = first, .last_seq = last };
+	crypto_hash_sha256_state digest;
 	sqlite3_stmt *st = NULL;
 	json_t *head, *rec;
 	gzFile gz = NULL;
@@ -55,24 +98,34 @@ write_archive(struct kw_audit *a, const char *dir, long long first, long long la
 		goto out;
 	}
 	kw_audit_hash_hex(prev, hex);
+	memcpy(m.prev_hash, prev, sizeof(m.prev_hash));
+	memcpy(m.last_hash, prev, sizeof(m.last_hash));
+	crypto_hash_sha256_init(&digest);
 	kw_now_rfc3339(ts);
-	head = json_pack("{s:i, s:I, s:I, s:s, s:s}", "keywarden_archive", 1,
+	/* Format 2: format 1 plus the signed manifest at the end. */
+	head = json_pack("{s:i, s:I, s:I, s:s, s:s}", "keywarden_archive", 2,
 	    "first_seq", (json_int_t)first, "last_seq", (json_int_t)last, "prev_hash", hex,
 	    "created", ts);
-	rc = head ? gz_line(gz, head) : KW_ERR_NOMEM;
+	rc = head ? gz_line(gz, head, &digest) : KW_ERR_NOMEM;
 	json_decref(head);
 	if (rc < 0 || kw_sql_prepare(a->db, &st, "SELECT " KW_AUDIT_COLUMNS " FROM audit_log "
 	    "WHERE seq BETWEEN ? AND ? ORDER BY seq", "ii", first, last) < 0)
 		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		/* Stored values, pseudonyms and all: what the hashes cover. */
-		if (!(rec = kw_audit_row_json(st)) || gz_line(gz, rec) < 0) {
+		if (!(rec = kw_audit_row_json(st)) || gz_line(gz, rec, &digest) < 0) {
 			json_decref(rec);
 			goto out;
 		}
 		json_decref(rec);
+		if (sqlite3_column_bytes(st, 11) == KW_AUDIT_HASH_LEN)
+			memcpy(m.last_hash, sqlite3_column_blob(st, 11), sizeof(m.last_hash));
+		m.count++;
 	}
 	if (rc != SQLITE_DONE)
+		goto out;
+	crypto_hash_sha256_final(&digest, m.sha256);
+	if (gz_manifest(a, gz, &m) < 0)
 		goto out;
 	rc = gzclose(gz);
 	gz = NULL;
@@ -145,11 +198,13 @@ kw_audit_prune(struct kw_audit *a, long long cutoff_ms, const char *archive_dir,
 		    (r = write_archive(a, archive_dir, first, last, prev, path, sizeof(path))) < 0)
 			return r;
 		kw_now_rfc3339(ts);
+		/* The head signatures of what goes, go with it; the anchor is signed instead. */
 		if (kw_sql_exec(a->db, NULL, "DELETE FROM audit_log WHERE seq BETWEEN ? AND ?",
 		    "ii", first, last) < 0 ||
-		    kw_sql_exec(a->db, NULL, "INSERT OR REPLACE INTO audit_anchor (first_seq, "
-		    "prev_hash, made_ts, note) VALUES (?, ?, ?, ?)", "ibtt", last + 1, last_hash,
-		    sizeof(last_hash), ts, path[0] ? path : "pruned without archive") < 0)
+		    kw_sql_exec(a->db, NULL, "DELETE FROM audit_head_sig WHERE seq <= ?", "i",
+		    last) < 0 ||
+		    kw_audit_put_anchor(a, last + 1, last_hash, ts,
+		    path[0] ? path : "pruned without archive") < 0)
 			return KW_ERR_AUDIT;
 		/* The cut is itself part of the chain. */
 		char hex[KW_AUDIT_HASH_HEX];

@@ -1,7 +1,9 @@
 /*
- * audit_query.c - reading the audit store: filtered pages of records with
- * names resolved, and verification of the hash chain (see audit.h).
+ * query.c - reading the audit store: filtered pages of records with names
+ * resolved, and verification of the hash chain and the broker's signatures
+ * (see audit.h).
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -223,92 +225,323 @@ kw_audit_query(struct kw_audit *a, const struct kw_audit_filter *f, json_t **ret
 	return *ret_result ? 0 : KW_ERR_NOMEM;
 }
 
-static json_t * KW_PRINTF(2, 3)
-bad(long long seq, const char *fmt, ...)
+static json_t * KW_PRINTF(3, 4)
+bad(long long seq, const char *what, const char *fmt, ...)
 {
-	char why[256];
+	char why[320];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	return json_pack("{s:I, s:s}", "seq", (json_int_t)seq, "reason", why);
+	return json_pack("{s:I, s:s, s:s}", "seq", (json_int_t)seq, "what", what, "reason", why);
 }
 
-int
-kw_audit_verify(struct kw_audit *a, json_t **ret_report)
+/* What one walk over the chain found. */
+struct walk {
+	long long anchor;		/* the newest anchor's first_seq, or 0 */
+	uint8_t start[KW_AUDIT_HASH_LEN];	/* the hash the chain starts from */
+	long long bound;		/* the last seq to look at (the committed head in a batch) */
+	long long first, last, n;
+	uint8_t head[KW_AUDIT_HASH_LEN];	/* the last sound record's hash */
+	json_t *broken;			/* the first fault of the chain itself */
+	/* The newest head signature among the records found sound, with their hash. */
+	long long sig_seq;
+	uint8_t sig_hash[KW_AUDIT_HASH_LEN], sig[KW_AUDIT_SIG_LEN];
+	long long unsigned_through;	/* from the audit.signing record, or 0 */
+};
+
+/* The newest anchor: where pruning (or a replaced file) left the chain's start;
+   *ret_bad when its signature fails. */
+static int
+load_anchor(struct kw_audit *a, struct walk *w, json_t **ret_bad)
 {
-	uint8_t prev[KW_AUDIT_HASH_LEN] = { 0 }, h[KW_AUDIT_HASH_LEN];
-	char hex[KW_AUDIT_HASH_HEX] = "";
-	long long expect = 1, first = 0, last = 0, anchor = 0, n = 0;
+	struct kw_audit_msg msg;
 	sqlite3_stmt *st = NULL;
-	json_t *broken = NULL;
 	int rc;
 
-	if (!a->db)
-		return KW_ERR_IO;
-	/* Where pruning (or a replaced file) left the chain's start. */
-	if (kw_sql_prepare(a->db, &st, "SELECT first_seq, prev_hash FROM audit_anchor "
+	if (kw_sql_prepare(a->db, &st, "SELECT first_seq, prev_hash, sig FROM audit_anchor "
 	    "ORDER BY first_seq DESC LIMIT 1", "") < 0)
 		return KW_ERR_IO;
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 1) == KW_AUDIT_HASH_LEN) {
-		anchor = expect = sqlite3_column_int64(st, 0);
-		memcpy(prev, sqlite3_column_blob(st, 1), sizeof(prev));
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 1) == KW_AUDIT_HASH_LEN) {
+		w->anchor = sqlite3_column_int64(st, 0);
+		memcpy(w->start, sqlite3_column_blob(st, 1), sizeof(w->start));
+		kw_audit_anchor_message(w->anchor, w->start, &msg);
+		if (a->sign_sk && sqlite3_column_bytes(st, 2) != KW_AUDIT_SIG_LEN)
+			*ret_bad = bad(w->anchor, "anchor", "anchor %lld (where the chain starts after "
+			    "pruning or a replaced store) has no signature: the records before it may "
+			    "have been cut behind the broker's back", w->anchor);
+		else if (a->sign_sk && !kw_audit_sig_ok(&msg, sqlite3_column_blob(st, 2), a->sign_pk))
+			*ret_bad = bad(w->anchor, "anchor", "anchor %lld (where the chain starts after "
+			    "pruning or a replaced store): its signature does not verify: this broker "
+			    "did not cut the trail there", w->anchor);
 	}
 	sqlite3_finalize(st);
-	if (kw_sql_prepare(a->db, &st, "SELECT " KW_AUDIT_COLUMNS " FROM audit_log "
-	    "WHERE seq >= ? ORDER BY seq", "i", anchor) < 0)
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : KW_ERR_IO;
+}
+
+/* A record of the store about itself saying that what came before cannot be trusted whole. */
+static json_t *
+note_fault(const struct kw_audit_fields *f)
+{
+	json_t *meta;
+	long long head;
+
+	if (strcmp(f->action, "audit.unsigned_head") == 0) {
+		meta = json_loads(f->metadata ? f->metadata : "{}", 0, NULL);
+		head = json_integer_value(json_object_get(meta, "head_seq"));
+		json_decref(meta);
+		return bad(f->seq, "head_signature", "head signature missing or invalid at start: "
+		    "the broker found its head (seq %lld) without a valid signature, so records up "
+		    "to it may have been changed while it was down", head);
+	}
+	if (strcmp(f->action, "audit.gap") == 0 || strcmp(f->action, "audit.store_replaced") == 0)
+		return bad(f->seq, "record", "the trail is incomplete before this record (%s: records "
+		    "were removed from the store)", f->action);
+	return NULL;
+}
+
+/* The last seq an "audit.signing" record says was written unsigned. */
+static long long
+unsigned_through(const struct kw_audit_fields *f)
+{
+	json_t *meta = json_loads(f->metadata ? f->metadata : "{}", 0, NULL);
+	long long v = json_integer_value(json_object_get(meta, "unsigned_through"));
+
+	json_decref(meta);
+	return v;
+}
+
+/* The next row of the head signatures (seq in *at, LLONG_MAX past the end). */
+static void
+next_sig(sqlite3_stmt *sg, long long *at)
+{
+	*at = sqlite3_step(sg) == SQLITE_ROW ? sqlite3_column_int64(sg, 0) : LLONG_MAX;
+}
+
+static int
+open_walk(struct kw_audit *a, const struct walk *w, long long upto, sqlite3_stmt **st,
+    sqlite3_stmt **sg)
+{
+	if (kw_sql_prepare(a->db, st, "SELECT " KW_AUDIT_COLUMNS " FROM audit_log "
+	    "WHERE seq >= ? AND seq <= ? ORDER BY seq", "ii", w->anchor, upto) < 0)
 		return KW_ERR_IO;
+	if (kw_sql_prepare(a->db, sg, "SELECT seq, sig FROM audit_head_sig "
+	    "WHERE seq >= ? AND seq <= ? ORDER BY seq", "ii", w->anchor, upto) < 0) {
+		sqlite3_finalize(*st);
+		return KW_ERR_IO;
+	}
+	return 0;
+}
+
+/* The chain from the anchor: links, hashes, and which head signature to check. */
+static int
+walk(struct kw_audit *a, struct walk *w)
+{
+	uint8_t prev[KW_AUDIT_HASH_LEN], h[KW_AUDIT_HASH_LEN];
+	long long expect = w->anchor ? w->anchor : 1, sig_at;
+	sqlite3_stmt *st = NULL, *sg = NULL;
+	int rc;
+
+	memcpy(prev, w->start, sizeof(prev));
+	if (open_walk(a, w, w->bound, &st, &sg) < 0)
+		return KW_ERR_IO;
+	next_sig(sg, &sig_at);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct kw_audit_fields f;
 
 		kw_audit_row_fields(st, &f);
-		if (!first)
-			first = f.seq;
+		if (!w->first)
+			w->first = f.seq;
 		if (f.seq != expect) {
-			broken = f.seq > expect ?
-			    bad(expect, "record missing: the chain jumps from %lld", expect - 1) :
-			    bad(f.seq, "record out of order (expected seq %lld)", expect);
+			w->broken = f.seq > expect ?
+			    bad(expect, "record", "record missing: the chain jumps from %lld",
+			    expect - 1) :
+			    bad(f.seq, "record", "record out of order (expected seq %lld)", expect);
 			break;
 		}
 		if (sqlite3_column_bytes(st, 10) != KW_AUDIT_HASH_LEN ||
 		    memcmp(sqlite3_column_blob(st, 10), prev, sizeof(prev)) != 0) {
-			broken = bad(f.seq, "does not follow the record before it (prev_hash differs "
-			    "from the hash of record %lld): that record or this link was changed",
-			    f.seq - 1);
+			w->broken = bad(f.seq, "record", "does not follow the record before it "
+			    "(prev_hash differs from the hash of record %lld): that record or this "
+			    "link was changed", f.seq - 1);
 			break;
 		}
 		kw_audit_chain_hash(prev, &f, h);
 		if (sqlite3_column_bytes(st, 11) != KW_AUDIT_HASH_LEN ||
 		    memcmp(sqlite3_column_blob(st, 11), h, sizeof(h)) != 0) {
-			broken = bad(f.seq, "contents changed: the stored hash does not match "
-			    "record %lld", f.seq);
+			w->broken = bad(f.seq, "record", "contents changed: the stored hash does not "
+			    "match record %lld", f.seq);
 			break;
 		}
 		memcpy(prev, h, sizeof(prev));
-		last = f.seq;
+		w->last = f.seq;
 		expect = f.seq + 1;
-		n++;
-		/* Sound itself, but it says records before it were lost. */
-		if (strcmp(f.action, "audit.gap") == 0 || strcmp(f.action, "audit.store_replaced") == 0) {
-			broken = bad(f.seq, "the trail is incomplete before this record (%s: records "
-			    "were removed from the store)", f.action);
+		w->n++;
+		/* Sound itself, but it says records before it were lost or unvouched for. */
+		if ((w->broken = note_fault(&f)))
 			break;
+		if (strcmp(f.action, "audit.signing") == 0)
+			w->unsigned_through = unsigned_through(&f);
+		while (sig_at < f.seq)
+			next_sig(sg, &sig_at);
+		if (sig_at == f.seq && sqlite3_column_bytes(sg, 1) == KW_AUDIT_SIG_LEN) {
+			w->sig_seq = f.seq;
+			memcpy(w->sig_hash, h, sizeof(h));
+			memcpy(w->sig, sqlite3_column_blob(sg, 1), sizeof(w->sig));
 		}
 	}
-	if (!broken && rc != SQLITE_DONE) {
+	memcpy(w->head, prev, sizeof(prev));
+	sqlite3_finalize(sg);
+	sqlite3_finalize(st);
+	if (!w->broken && rc != SQLITE_DONE) {
 		kw_log_error("audit verify: %s", sqlite3_errmsg(a->db));
-		sqlite3_finalize(st);
 		return KW_ERR_IO;
 	}
+	return 0;
+}
+
+/*
+ * The first head signature up to seq upto that does not verify (its seq in
+ * *ret_bad), and the last one before it that did (*ret_good, 0: none).  The
+ * chain up to upto is sound (walk said so): only the signatures are new here.
+ */
+static int
+locate(struct kw_audit *a, const struct walk *w, long long upto, long long *ret_bad,
+    long long *ret_good)
+{
+	uint8_t prev[KW_AUDIT_HASH_LEN], h[KW_AUDIT_HASH_LEN];
+	sqlite3_stmt *st = NULL, *sg = NULL;
+	struct kw_audit_msg msg;
+	long long sig_at;
+	int rc;
+
+	*ret_bad = upto;
+	*ret_good = 0;
+	memcpy(prev, w->start, sizeof(prev));
+	if (open_walk(a, w, upto, &st, &sg) < 0)
+		return KW_ERR_IO;
+	next_sig(sg, &sig_at);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct kw_audit_fields f;
+
+		kw_audit_row_fields(st, &f);
+		kw_audit_chain_hash(prev, &f, h);
+		memcpy(prev, h, sizeof(prev));
+		while (sig_at < f.seq)
+			next_sig(sg, &sig_at);
+		if (sig_at != f.seq)
+			continue;
+		kw_audit_head_message(f.seq, h, &msg);
+		if (sqlite3_column_bytes(sg, 1) != KW_AUDIT_SIG_LEN ||
+		    !kw_audit_sig_ok(&msg, sqlite3_column_blob(sg, 1), a->sign_pk)) {
+			*ret_bad = f.seq;
+			break;
+		}
+		*ret_good = f.seq;
+	}
+	sqlite3_finalize(sg);
 	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : KW_ERR_IO;
+}
+
+/* The newest head signature in the store, past the records when some were cut off the end. */
+static long long
+newest_signature(struct kw_audit *a)
+{
+	sqlite3_stmt *st = NULL;
+	long long seq = 0;
+
+	if (kw_sql_prepare(a->db, &st, "SELECT max(seq) FROM audit_head_sig", "") == 0 &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		seq = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return seq;
+}
+
+/*
+ * The head's signature covers the whole chain before it, so one check
+ * suffices when it holds; when it does not, each head signature is checked
+ * to name the first that fails.  *ret_bad: the fault, if any.
+ */
+static int
+check_signatures(struct kw_audit *a, const struct walk *w, json_t **ret_bad)
+{
+	struct kw_audit_msg msg;
+	long long bad_seq, good, end, last_signed;
+
+	if (w->sig_seq > 0) {
+		kw_audit_head_message(w->sig_seq, w->sig_hash, &msg);
+		if (!kw_audit_sig_ok(&msg, w->sig, a->sign_pk)) {
+			if (locate(a, w, w->sig_seq, &bad_seq, &good) < 0)
+				return KW_ERR_IO;
+			long long from = good ? good + 1 : w->first;
+			*ret_bad = from == bad_seq ?
+			    bad(bad_seq, "head_signature", "head signature at seq %lld does not verify: "
+			    "record %lld was changed after it was signed (and the chain recomputed)",
+			    bad_seq, bad_seq) :
+			    bad(bad_seq, "head_signature", "head signature at seq %lld does not verify: "
+			    "a record from seq %lld to %lld was changed after it was signed (and the "
+			    "chain recomputed), or another key signed it", bad_seq, from, bad_seq);
+			return 0;
+		}
+	}
+	/* A fault of the chain itself says more than a missing signature after it. */
+	if (w->broken)
+		return 0;
+	if (w->n > 0 && w->sig_seq != w->last) {
+		*ret_bad = w->sig_seq > 0 ?
+		    bad(w->last, "head_signature", "head signature missing: the newest record "
+		    "(seq %lld) is not signed, the last signed head is seq %lld: records after it "
+		    "were added or changed behind the broker's back", w->last, w->sig_seq) :
+		    bad(w->last, "head_signature", "head signature missing: no record from seq "
+		    "%lld to %lld is signed: they were written or changed behind the broker's back",
+		    w->first, w->last);
+		return 0;
+	}
+	/* Signatures are stored at commit: none is past the committed head but a stale one. */
+	end = w->n > 0 ? w->last : w->anchor > 0 ? w->anchor - 1 : 0;
+	if ((last_signed = newest_signature(a)) > end)
+		*ret_bad = bad(end + 1, "record", "records missing at the end: a head signature "
+		    "exists for seq %lld, past the newest record", last_signed);
+	return 0;
+}
+
+int
+kw_audit_verify(struct kw_audit *a, json_t **ret_report)
+{
+	struct walk w = { .bound = a->in_batch ? a->last_seq : LLONG_MAX };
+	char hex[KW_AUDIT_HASH_HEX], pk[KW_AUDIT_PK_B64];
+	json_t *anchor_bad = NULL, *sig_bad = NULL, *broken;
+	int r;
+
+	if (!a->db)
+		return KW_ERR_IO;
+	/* Pending records of the open batch are not signed yet: the committed head is. */
+	if ((r = load_anchor(a, &w, &anchor_bad)) < 0 || (r = walk(a, &w)) < 0 ||
+	    (a->sign_sk && (r = check_signatures(a, &w, &sig_bad)) < 0)) {
+		json_decref(anchor_bad);
+		json_decref(w.broken);
+		return r;
+	}
+	/* The earliest fault first: the anchor, then a signature that no longer holds. */
+	broken = anchor_bad ? anchor_bad : sig_bad ? sig_bad : w.broken;
+	if (broken != w.broken)
+		json_decref(w.broken);
+	if (broken != sig_bad)
+		json_decref(sig_bad);
 	/* Records cut from the end leave an intact but shorter chain: compare with our head. */
-	if (!broken && last < a->last_seq && !(n == 0 && anchor == a->last_seq + 1))
-		broken = bad(last + 1, "records missing at the end: the broker committed up to "
-		    "%lld", a->last_seq);
-	kw_audit_hash_hex(prev, hex);
-	*ret_report = json_pack("{s:b, s:I, s:I, s:I, s:s, s:I, s:o}", "ok", broken == NULL,
-	    "records", (json_int_t)n, "first_seq", (json_int_t)first, "last_seq", (json_int_t)last,
-	    "head_hash", hex, "anchor_seq", (json_int_t)anchor, "bad", broken ? broken : json_null());
+	if (!broken && w.last < a->last_seq && !(w.n == 0 && w.anchor == a->last_seq + 1))
+		broken = bad(w.last + 1, "record", "records missing at the end: the broker committed "
+		    "up to %lld", a->last_seq);
+	kw_audit_hash_hex(w.head, hex);
+	kw_audit_public_key(a, pk);
+	*ret_report = json_pack("{s:b, s:I, s:I, s:I, s:s, s:I, s:b, s:s?, s:o, s:o}",
+	    "ok", broken == NULL, "records", (json_int_t)w.n, "first_seq", (json_int_t)w.first,
+	    "last_seq", (json_int_t)w.last, "head_hash", hex, "anchor_seq", (json_int_t)w.anchor,
+	    "signed", a->sign_sk != NULL, "public_key", pk[0] ? pk : NULL,
+	    "unsigned_through", w.unsigned_through > 0 ? json_integer(w.unsigned_through) :
+	    json_null(), "bad", broken ? broken : json_null());
 	return *ret_report ? 0 : KW_ERR_NOMEM;
 }

@@ -252,6 +252,7 @@ kw_secrets_open(const struct kw_config *cfg, const char *dir, bool must_exist,
 	crypto_kdf_derive_from_key(s->totp_key, sizeof(s->totp_key), 1, KDF_CONTEXT, secret);
 	crypto_kdf_derive_from_key(s->recovery_key, sizeof(s->recovery_key), 2, KDF_CONTEXT, secret);
 	crypto_kdf_derive_from_key(s->session_key, sizeof(s->session_key), 3, KDF_CONTEXT, secret);
+	crypto_kdf_derive_from_key(s->audit_seed, sizeof(s->audit_seed), 4, KDF_CONTEXT, secret);
 	sodium_mprotect_readonly(s);
 	*ret_secrets = TAKE_PTR(s);
 	r = 0;

@@ -23,6 +23,7 @@ struct kw_secrets {
 	unsigned char totp_key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES];	/* seals TOTP seeds */
 	unsigned char recovery_key[crypto_generichash_KEYBYTES];	/* hashes recovery codes */
 	unsigned char session_key[crypto_generichash_KEYBYTES];	/* hashes session tokens */
+	unsigned char audit_seed[crypto_sign_SEEDBYTES];	/* Ed25519 seed: signs the audit trail */
 };
 
 /*

@@ -8,12 +8,17 @@ sqlite3 command-line tool, while the broker runs.
 Helpers here (record_hash, py_verify, audit_cli, ...) are shared by the other
 test_audit_*.py files and test_gdpr.py.
 """
+import base64
 import hashlib
 import json
+import os
 import re
 import sqlite3
 import struct
 import subprocess
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from conftest import IO_TIMEOUT, Client, assert_ok, db_rows
 from users import as_json, fails, id_broker, ok, run_as  # noqa: F401 (fixture)
@@ -54,6 +59,82 @@ def record_hash(prev, rec):
     for k in HASHED:
         h.update(field(rec[k]))
     return h.digest()
+
+
+# --------------------------------------------------------------------------
+# Signatures (audit_chain.h): Ed25519 over domain-separated messages
+# --------------------------------------------------------------------------
+
+HEAD_DOMAIN = b"keywarden-audit-head-v1\0"
+ANCHOR_DOMAIN = b"keywarden-audit-anchor-v1\0"
+MANIFEST_DOMAIN = b"keywarden-audit-manifest-v1\0"
+
+
+def head_message(seq, h):
+    """What the broker signs at each commit: the head's seq and hash."""
+    return HEAD_DOMAIN + field(seq) + bytes(h)
+
+
+def anchor_message(first_seq, prev):
+    """What an anchor's signature covers: where the chain goes on, after which hash."""
+    return ANCHOR_DOMAIN + field(first_seq) + bytes(prev)
+
+
+def manifest_message(m):
+    """What an archive manifest's signature covers."""
+    return (MANIFEST_DOMAIN + field(m["first_seq"]) + field(m["last_seq"]) + field(m["count"])
+            + bytes.fromhex(m["prev_hash"]) + bytes.fromhex(m["last_hash"])
+            + bytes.fromhex(m["sha256"]))
+
+
+def broker_pubkey(b):
+    """The public key the broker published in its data directory (raw 32 bytes)."""
+    with open(os.path.join(b.datadir, "audit.pub")) as f:
+        pk = base64.b64decode(f.read().strip(), validate=True)
+    assert len(pk) == 32, pk
+    return pk
+
+
+def sig_ok(pk, msg, sig):
+    try:
+        Ed25519PublicKey.from_public_bytes(bytes(pk)).verify(bytes(sig), msg)
+        return True
+    except InvalidSignature:
+        return False
+
+
+def head_sigs(db):
+    """{seq: signature} of the signed heads ({} for a store without the table)."""
+    try:
+        return {r[0]: bytes(r[1]) for r in db_rows(db, "SELECT seq, sig FROM audit_head_sig")}
+    except sqlite3.OperationalError:
+        return {}
+
+
+def rehash(db, from_seq, edit):
+    """An intruder's rewrite: edit(row) the record from_seq, then recompute that
+    record's hash and every later link and hash, so the unkeyed chain holds."""
+    con = sqlite3.connect(db, timeout=10)
+    try:
+        con.row_factory = sqlite3.Row
+        rows = [dict(r) for r in con.execute("SELECT * FROM audit_log WHERE seq >= ? "
+                                             "ORDER BY seq", (from_seq,))]
+        prev = bytes(rows[0]["prev_hash"])
+        for r in rows:
+            if r["seq"] == from_seq:
+                edit(r)
+            r["prev_hash"] = prev
+            r["hash"] = record_hash(prev, r)
+            con.execute("UPDATE audit_log SET ts = ?, ts_ms = ?, user = ?, pid = ?, action = ?, "
+                        "resource = ?, result = ?, metadata = ?, request_id = ?, prev_hash = ?, "
+                        "hash = ? WHERE seq = ?",
+                        (r["ts"], r["ts_ms"], r["user"], r["pid"], r["action"], r["resource"],
+                         r["result"], r["metadata"], r["request_id"], r["prev_hash"], r["hash"],
+                         r["seq"]))
+            prev = r["hash"]
+        con.commit()
+    finally:
+        con.close()
 
 
 def raw_rows(db, where="1", params=()):
@@ -341,8 +422,12 @@ def test_rehashed_record_breaks_the_next_link(id_broker):
         % (h.hex(), k))
     cp, doc = verify_json(b)
     assert cp.returncode == 1 and doc["ok"] is False, doc
-    assert doc["bad"]["seq"] == k + 1, "want the link after %d reported: %s" % (k, doc)
-    assert "prev" in doc["bad"]["reason"].lower() or "link" in doc["bad"]["reason"].lower(), doc
+    if k in head_sigs(b.audit_db):
+        # A commit ended at k: its signature names the record itself.
+        assert doc["bad"]["seq"] == k and "head signature" in doc["bad"]["reason"], doc
+    else:
+        assert doc["bad"]["seq"] == k + 1, "want the link after %d reported: %s" % (k, doc)
+        assert "prev" in doc["bad"]["reason"].lower() or "link" in doc["bad"]["reason"].lower(), doc
     assert py_verify(b.audit_db)[1] == (k + 1, "prev_hash mismatch")
 
     # The broker keeps going, chained to what it wrote (its head), not to the forgery.
@@ -373,3 +458,214 @@ def test_record_appended_by_another_writer_is_judged(id_broker):
         {r["seq"] for r in rows}), rows[-3:]
     cp, doc = verify_json(b)
     assert cp.returncode == 1 and doc["bad"]["seq"] == forged, doc
+
+
+# --------------------------------------------------------------------------
+# Signed heads and anchors: the chain alone is unkeyed, so whoever can write
+# audit.db could recompute it; the broker's Ed25519 signatures stop that.
+# --------------------------------------------------------------------------
+
+def bad_of(doc):
+    assert doc["ok"] is False and isinstance(doc["bad"], dict), doc
+    return doc["bad"]["seq"], doc["bad"]["reason"]
+
+
+def test_signed_head_verifies_and_pubkey_matches_audit_pub(id_broker):
+    b = id_broker()
+    mixed_requests(b)
+    doc = verified(b)
+    pk = broker_pubkey(b)
+    pk_b64 = base64.b64encode(pk).decode()
+    assert doc["signed"] is True and doc["public_key"] == pk_b64, doc
+    assert doc["unsigned_through"] is None, doc
+    # The head verify reported is signed by that key, in the documented format (Python).
+    sigs = head_sigs(b.audit_db)
+    rows = {r["seq"]: r for r in raw_rows(b.audit_db)}
+    assert doc["last_seq"] in sigs, (doc, sorted(sigs)[-5:])
+    assert sig_ok(pk, head_message(doc["last_seq"], rows[doc["last_seq"]]["hash"]),
+                  sigs[doc["last_seq"]])
+    # One signature per commit: every one of them holds, and none is of a foreign message.
+    for seq, sig in sigs.items():
+        assert sig_ok(pk, head_message(seq, rows[seq]["hash"]), sig), seq
+        assert not sig_ok(pk, anchor_message(seq + 1, rows[seq]["hash"]), sig), seq
+    assert oct(os.stat(os.path.join(b.datadir, "audit.pub")).st_mode & 0o777) == "0o644"
+
+    # admin audit pubkey prints the same key, as a line and as JSON; it is an admin request.
+    assert ok(audit_cli(b, "pubkey")).strip() == pk_b64
+    j = as_json(audit_cli(b, "pubkey", "--json"))
+    assert j["public_key"] == pk_b64 and j["algorithm"] == "ed25519", j
+    assert j["file"] == os.path.join(b.datadir, "audit.pub"), j
+    fails(audit_cli(b, "pubkey", user="alice"), 1, "denied")
+    # The human verify says the head is signed.
+    out = ok(audit_cli(b, "verify"))
+    assert "intact" in out and "signed" in out, out
+    # Pinned to the published key, verify passes; pinned to another, it refuses the broker.
+    ok(audit_cli(b, "verify", "--pubkey", os.path.join(b.datadir, "audit.pub")))
+    cp = audit_cli(b, "verify", "--pubkey", base64.b64encode(b"\x01" * 32).decode())
+    assert cp.returncode == 1 and "not with the key given" in cp.stderr, (cp.stdout, cp.stderr)
+    # Across a restart the key is the same (derived from the master secret, not random).
+    assert b.stop() == 0
+    b.start(env=b.nss_env)
+    assert broker_pubkey(b) == pk
+    assert verified(b)["public_key"] == pk_b64
+
+
+def test_cut_prefix_with_a_planted_anchor_names_the_anchor(id_broker):
+    """Attack 1: delete the first records and plant an anchor that follows them."""
+    b = id_broker()
+    mixed_requests(b)
+    verified(b)
+    rows = raw_rows(b.audit_db)
+    sigs = head_sigs(b.audit_db)
+    # Cut where a commit ended, so the broker's own head signature for the cut exists.
+    cut = min([s for s in sigs if 3 <= s < rows[-1]["seq"] - 3] or [len(rows) // 2])
+    nxt = [r for r in rows if r["seq"] == cut + 1][0]
+    sql(b.audit_db, "DELETE FROM audit_log WHERE seq <= %d; INSERT INTO audit_anchor "
+        "(first_seq, prev_hash, made_ts, note) VALUES (%d, X'%s', '2026-01-01T00:00:00.000Z', "
+        "'pruned without archive')" % (cut, cut + 1, nxt["prev_hash"].hex()))
+    assert py_verify(b.audit_db)[1] is None, "the unkeyed chain is fooled by the anchor"
+    cp, doc = verify_json(b)
+    assert cp.returncode == 1, "verify trusted a planted anchor: %s" % doc
+    seq, reason = bad_of(doc)
+    assert seq == cut + 1 and "anchor" in reason and "signature" in reason, doc
+    cp = audit_cli(b, "verify")
+    assert cp.returncode == 1 and "anchor %d" % (cut + 1) in cp.stdout, cp.stdout
+
+    # The broker's head signature for seq `cut` says the same hash, but it signs a head,
+    # not a cut: replayed as the anchor's signature it is refused too.
+    sql(b.audit_db, "UPDATE audit_anchor SET sig = X'%s' WHERE first_seq = %d"
+        % (sigs[cut].hex(), cut + 1))
+    cp, doc = verify_json(b)
+    seq, reason = bad_of(doc)
+    assert cp.returncode == 1 and seq == cut + 1 and "anchor" in reason, doc
+    assert b.running()
+
+
+def test_recomputed_chain_names_the_head_signature(id_broker):
+    """Attack 2: a record edited and the whole chain after it recomputed."""
+    b = id_broker()
+    mixed_requests(b)
+    verified(b)
+    rows = raw_rows(b.audit_db)
+    k = [r for r in rows if r["result"] == "denied"][0]["seq"]
+
+    def to_success(r):
+        r["result"] = "success"
+
+    # While the broker runs.
+    rehash(b.audit_db, k, to_success)
+    assert py_verify(b.audit_db)[1] is None, "the unkeyed chain holds after the rewrite"
+    cp, doc = verify_json(b)
+    assert cp.returncode == 1, "verify passed a recomputed chain: %s" % doc
+    seq, reason = bad_of(doc)
+    assert "head signature" in reason, doc
+    first_signed = min(s for s in head_sigs(b.audit_db) if s >= k)
+    assert seq == first_signed, (k, first_signed, doc)
+    cp = audit_cli(b, "verify")
+    assert cp.returncode == 1 and "head signature" in cp.stdout, cp.stdout
+
+
+def test_recomputed_chain_while_stopped_names_the_head_signature(id_broker):
+    """Attack 2 with the broker down: the rewrite, then the signatures after it removed."""
+    b = id_broker()
+    mixed_requests(b)
+    verified(b)
+    k = [r for r in raw_rows(b.audit_db) if r["result"] == "denied"][0]["seq"]
+    assert b.stop() == 0
+
+    def to_success(r):
+        r["result"] = "success"
+
+    rehash(b.audit_db, k, to_success)
+    b.start(env=b.nss_env)
+    cp, doc = verify_json(b)
+    assert cp.returncode == 1, "verify passed a chain recomputed while the broker was down"
+    seq, reason = bad_of(doc)
+    assert "head signature" in reason and seq == min(s for s in head_sigs(b.audit_db)
+                                                     if s >= k), doc
+    # Removing the signatures that no longer fit does not help: the head has none.
+    assert b.stop() == 0
+    sql(b.audit_db, "DELETE FROM audit_head_sig WHERE seq >= %d" % k)
+    b.start(env=b.nss_env)
+    cp, doc = verify_json(b)
+    assert cp.returncode == 1, doc
+    seq, reason = bad_of(doc)
+    assert "head signature" in reason, doc
+    marks = [r for r in raw_rows(b.audit_db) if r["action"] == "audit.unsigned_head"]
+    assert marks and seq == marks[0]["seq"], (marks, doc)
+
+
+def strip_signatures(b):
+    """Make b's stopped store what keywarden 0.1.0 left: schema 2, nothing signed."""
+    con = sqlite3.connect(b.audit_db, timeout=10)
+    try:
+        con.execute("DROP TABLE IF EXISTS audit_head_sig")
+        if "sig" in [c[1] for c in con.execute("PRAGMA table_info(audit_anchor)")]:
+            con.execute("ALTER TABLE audit_anchor DROP COLUMN sig")
+        con.execute("PRAGMA user_version = 2")
+        con.commit()
+    finally:
+        con.close()
+    sql(b.state_db, "DELETE FROM meta WHERE key = 'audit_signed'")
+
+
+def test_unsigned_store_is_signed_from_the_next_start(id_broker):
+    """Migration: an audit.db from before signing gets its head signed at the next
+    start, with a record saying so; verify calls what came before unsigned history."""
+    b = id_broker()
+    mixed_requests(b)
+    assert b.stop() == 0
+    strip_signatures(b)
+    head = raw_rows(b.audit_db)[-1]["seq"]
+    b.start(env=b.nss_env)
+    doc = verified(b)
+    assert doc["signed"] is True and doc["unsigned_through"] == head, doc
+    signing = [r for r in raw_rows(b.audit_db) if r["action"] == "audit.signing"]
+    assert len(signing) == 1 and signing[0]["seq"] == head + 1, signing
+    m = json.loads(signing[0]["metadata"])
+    assert m["unsigned_through"] == head, m
+    assert m["public_key"] == base64.b64encode(broker_pubkey(b)).decode(), m
+    out = ok(audit_cli(b, "verify"))
+    assert "unsigned history" in out and str(head) in out, out
+    # Only once: a store that was signed and lost its signatures is not "migrated" again.
+    assert b.stop() == 0
+    sql(b.audit_db, "DELETE FROM audit_head_sig")
+    b.start(env=b.nss_env)
+    cp, doc = verify_json(b)
+    assert cp.returncode == 1, "a store stripped of its signatures passed: %s" % doc
+    assert "head signature" in bad_of(doc)[1], doc
+    assert len([r for r in raw_rows(b.audit_db) if r["action"] == "audit.signing"]) == 1
+
+
+def test_record_appended_with_a_valid_hash_is_named(id_broker):
+    """A row chained correctly onto the end by another writer: the broker goes on
+    after it (its seq was taken), but records that the head was not its own."""
+    b = id_broker()
+    with b.connect() as c:
+        for _ in range(3):
+            assert_ok(c.call("check", {"action": "read", "resource": "key/x"}))
+    last = raw_rows(b.audit_db)[-1]
+    forged = dict(last, seq=last["seq"] + 1, result="success", action="key.get",
+                  prev_hash=last["hash"])
+    forged["hash"] = record_hash(last["hash"], forged)
+    con = sqlite3.connect(b.audit_db, timeout=10)
+    try:
+        con.execute("INSERT INTO audit_log (seq, ts, ts_ms, user, pid, action, resource, result, "
+                    "metadata, request_id, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                    "?, ?, ?)", tuple(forged[k] for k in (
+                        "seq", "ts", "ts_ms", "user", "pid", "action", "resource", "result",
+                        "metadata", "request_id", "prev_hash", "hash")))
+        con.commit()
+    finally:
+        con.close()
+    assert py_verify(b.audit_db)[1] is None, "the unkeyed chain takes the row"
+    with Client(b.sock) as c:                           # that turn collides: refused
+        c.hello()
+    with b.connect() as c:
+        assert_ok(c.call("check", {"action": "read", "resource": "key/x"}))
+    cp, doc = verify_json(b)
+    assert cp.returncode == 1, "verify passed a row the broker did not write: %s" % doc
+    seq, reason = bad_of(doc)
+    assert "head signature" in reason and str(forged["seq"]) in reason, doc
+    marks = [r for r in raw_rows(b.audit_db) if r["action"] == "audit.unsigned_head"]
+    assert marks and seq == marks[0]["seq"] == forged["seq"] + 1, (marks, doc)

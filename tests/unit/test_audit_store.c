@@ -4,7 +4,8 @@
  *
  * The chain format is pinned by vectors computed outside this code (Python
  * hashlib over the encoding in audit_chain.h), so a change to the encoding
- * cannot go unnoticed by making both sides agree with each other.
+ * cannot go unnoticed by making both sides agree with each other; so are
+ * the signed messages (Python's cryptography Ed25519 over a fixed seed).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -105,6 +106,99 @@ test_hex_parse(void **state)
 	assert_int_equal(kw_audit_hash_parse("00", back), -1);
 	hex[5] = 'x';
 	assert_int_equal(kw_audit_hash_parse(hex, back), -1);
+}
+
+/* ---- signed messages ---------------------------------------------------- */
+
+static void
+unhex(const char *hex, uint8_t *out, size_t len)
+{
+	size_t n = 0;
+
+	assert_int_equal(sodium_hex2bin(out, len, hex, strlen(hex), NULL, &n, NULL), 0);
+	assert_int_equal(n, len);
+}
+
+/* The seed of the vectors: bytes 0..31. */
+static void
+vector_key(uint8_t pk[KW_AUDIT_PK_LEN], uint8_t sk[crypto_sign_SECRETKEYBYTES])
+{
+	uint8_t seed[crypto_sign_SEEDBYTES];
+
+	for (size_t i = 0; i < sizeof(seed); i++)
+		seed[i] = (uint8_t)i;
+	crypto_sign_seed_keypair(pk, sk, seed);
+}
+
+static void
+assert_signs(const struct kw_audit_msg *m, const uint8_t *sk, const char *want_hex)
+{
+	uint8_t sig[KW_AUDIT_SIG_LEN], want[KW_AUDIT_SIG_LEN];
+
+	unhex(want_hex, want, sizeof(want));
+	crypto_sign_detached(sig, NULL, m->b, m->len, sk);
+	assert_memory_equal(sig, want, sizeof(sig));
+}
+
+static void
+test_signature_vectors(void **state)
+{
+	uint8_t pk[KW_AUDIT_PK_LEN], sk[crypto_sign_SECRETKEYBYTES], want_pk[KW_AUDIT_PK_LEN];
+	struct kw_audit_manifest man = { .first_seq = 1, .last_seq = 1234, .count = 1234 };
+	struct kw_audit_msg head, anchor, mmsg;
+	uint8_t h[KW_AUDIT_HASH_LEN], sig[KW_AUDIT_SIG_LEN];
+
+	(void)state;
+	vector_key(pk, sk);
+	unhex("03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8", want_pk,
+	    sizeof(want_pk));
+	assert_memory_equal(pk, want_pk, sizeof(pk));
+	unhex("9f2e6d33a3717ee826353a404ba4618d1aeeb6879ad7936bce8ed5f46814924d", h, sizeof(h));
+	unhex("84fd9bac333ad79154348296204fa7f8c537a96e08983e5f73b3f5aca8e8edf7", man.prev_hash,
+	    sizeof(man.prev_hash));
+	memcpy(man.last_hash, h, sizeof(h));
+	unhex("0bf474896363505e5ea5e5d6ace8ebfb13a760a409b1fb467d428fc716f9f284", man.sha256,
+	    sizeof(man.sha256));
+
+	kw_audit_head_message(1234, h, &head);
+	kw_audit_anchor_message(1235, h, &anchor);
+	kw_audit_manifest_message(&man, &mmsg);
+	assert_signs(&head, sk, "3bc8a3f7b2d102ecdfa1ba18665908f0433e81f00b31359ecff3f1ecebadd9ac"
+	    "79e38615532b54463b896e9a5f8630fc3d9b529e54cf8571a1f3fee014de0705");
+	assert_signs(&anchor, sk, "b9ef91cdf8a93c9724f8bf2d7d163932da6ced9607e9be8699887291603d16cf"
+	    "fba3589cd5f9ddcad80fc2c2c19bd1087f391efa13f75ca25a4fea777532d60c");
+	assert_signs(&mmsg, sk, "0c52e25a5b215c021ed89cc9884a7311a1ac0c2e3e7497050cb115f0256ee1a9"
+	    "e929ea730dc2d0d9f02df347618f919fcc0c4f27e253ed95d836c0f30946eb06");
+
+	/* A head signature is no anchor's, nor another head's; a flipped bit fails. */
+	crypto_sign_detached(sig, NULL, head.b, head.len, sk);
+	assert_true(kw_audit_sig_ok(&head, sig, pk));
+	assert_false(kw_audit_sig_ok(&anchor, sig, pk));
+	kw_audit_head_message(1235, h, &anchor);
+	assert_false(kw_audit_sig_ok(&anchor, sig, pk));
+	sig[10] ^= 1;
+	assert_false(kw_audit_sig_ok(&head, sig, pk));
+}
+
+/* Keys as audit.pub holds them: base64, a newline; nothing else is taken. */
+static void
+test_key_text(void **state)
+{
+	uint8_t pk[KW_AUDIT_PK_LEN], sk[crypto_sign_SECRETKEYBYTES], back[KW_AUDIT_PK_LEN];
+	char b64[KW_AUDIT_PK_B64], line[KW_AUDIT_PK_B64 + 4];
+
+	(void)state;
+	vector_key(pk, sk);
+	kw_audit_pk_b64(pk, b64);
+	assert_string_equal(b64, "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=");
+	snprintf(line, sizeof(line), " %s\n", b64);
+	assert_int_equal(kw_audit_b64_parse(line, strlen(line), back, sizeof(back)), 0);
+	assert_memory_equal(pk, back, sizeof(pk));
+	assert_int_equal(kw_audit_b64_parse(b64, strlen(b64) - 4, back, sizeof(back)), -1);
+	assert_int_equal(kw_audit_b64_parse("", 0, back, sizeof(back)), -1);
+	snprintf(line, sizeof(line), "%sxx", b64);
+	assert_int_equal(kw_audit_b64_parse(line, strlen(line), back, sizeof(back)), -1);
+	assert_int_equal(kw_audit_b64_parse("/etc/passwd", 11, back, sizeof(back)), -1);
 }
 
 /* ---- the store ---------------------------------------------------------- */
@@ -305,6 +399,268 @@ test_prune_anchors(void **state)
 	json_decref(rep);
 }
 
+/* ---- signatures ----------------------------------------------------------- */
+
+static void
+set_key(struct kw_audit *a, char c)
+{
+	unsigned char seed[KW_AUDIT_SEED_LEN];
+	char err[256];
+
+	memset(seed, c, sizeof(seed));
+	assert_int_equal(kw_audit_set_signing_key(a, seed, err, sizeof(err)), 0);
+}
+
+static int
+setup_signed(void **state)
+{
+	setup(state);
+	set_key(((struct fixture *)*state)->a, 'a');
+	return 0;
+}
+
+static long long
+sql_int(struct fixture *fx, const char *query)
+{
+	_cleanup_free_ char *path = kw_test_path(fx->t, "audit.db");
+	sqlite3_stmt *st;
+	sqlite3 *db;
+	long long v;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, query, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static long long
+bad_seq(json_t *rep)
+{
+	return json_integer_value(json_object_get(json_object_get(rep, "bad"), "seq"));
+}
+
+/* The fault's kind ("record", "anchor", "head_signature") and that its reason says text. */
+static void
+assert_bad(json_t *rep, long long seq, const char *what, const char *text)
+{
+	json_t *b = json_object_get(rep, "bad");
+
+	assert_false(json_is_true(json_object_get(rep, "ok")));
+	assert_int_equal(bad_seq(rep), seq);
+	assert_string_equal(json_string_value(json_object_get(b, "what")), what);
+	assert_non_null(strstr(json_string_value(json_object_get(b, "reason")), text));
+}
+
+static void
+assert_verifies(struct kw_audit *a)
+{
+	json_t *rep = verify(a);
+
+	assert_true(json_is_true(json_object_get(rep, "ok")));
+	assert_true(json_is_true(json_object_get(rep, "signed")));
+	json_decref(rep);
+}
+
+/* One signature per commit, over its head; audit.pub holds the public key. */
+static void
+test_signed_heads(void **state)
+{
+	struct fixture *fx = *state;
+	_cleanup_free_ char *pub_path = kw_test_path(fx->t, "audit.pub");
+	_cleanup_free_ unsigned char *pub = NULL;
+	char pk[KW_AUDIT_PK_B64], line[KW_AUDIT_PK_B64 + 1];
+	size_t len;
+	json_t *rep;
+
+	for (int i = 0; i < 5; i++)
+		write_one(fx->a, "alice", "key.get", "key/a", NULL);
+	assert_int_equal(kw_audit_begin(fx->a), 0);
+	write_one(fx->a, "alice", "key.get", "key/b", NULL);
+	write_one(fx->a, "bob", "key.get", "key/b", NULL);
+	assert_int_equal(kw_audit_commit(fx->a), 0);
+	/* Records 1..5 committed alone; 6 and 7 together: one signature, for 7. */
+	assert_int_equal(sql_int(fx, "SELECT count(*) FROM audit_head_sig"), 6);
+	assert_int_equal(sql_int(fx, "SELECT count(*) FROM audit_head_sig WHERE seq = 6"), 0);
+	rep = verify(fx->a);
+	assert_true(json_is_true(json_object_get(rep, "ok")));
+	assert_true(json_is_true(json_object_get(rep, "signed")));
+	kw_audit_public_key(fx->a, pk);
+	assert_string_equal(json_string_value(json_object_get(rep, "public_key")), pk);
+	assert_true(json_is_null(json_object_get(rep, "unsigned_through")));
+	json_decref(rep);
+	pub = kw_test_read(pub_path, &len);
+	snprintf(line, sizeof(line), "%s\n", pk);
+	assert_string_equal((char *)pub, line);
+	assert_int_equal(kw_test_mode(pub_path), 0644);
+
+	/* The head's signature vouches for all before it: an older one is not needed. */
+	sql(fx, "CREATE TABLE keep AS SELECT * FROM audit_head_sig WHERE seq IN (3, 7);"
+	    "UPDATE audit_head_sig SET sig = randomblob(64) WHERE seq = 3");
+	assert_verifies(fx->a);
+	/* The head's own, changed: named, and the first that fails is found. */
+	sql(fx, "UPDATE audit_head_sig SET sig = randomblob(64) WHERE seq = 7");
+	rep = verify(fx->a);
+	assert_bad(rep, 3, "head_signature", "head signature at seq 3 does not verify");
+	json_decref(rep);
+	sql(fx, "UPDATE audit_head_sig SET sig = (SELECT sig FROM keep WHERE seq = 3) WHERE seq = 3");
+	rep = verify(fx->a);
+	assert_bad(rep, 7, "head_signature", "head signature at seq 7 does not verify");
+	json_decref(rep);
+	/* Gone: the newest record is unsigned. */
+	sql(fx, "DELETE FROM audit_head_sig WHERE seq = 7");
+	rep = verify(fx->a);
+	assert_bad(rep, 7, "head_signature", "head signature missing");
+	json_decref(rep);
+	sql(fx, "INSERT INTO audit_head_sig SELECT * FROM keep WHERE seq = 7");
+	assert_verifies(fx->a);
+}
+
+/* Records cut from the end leave their head signatures behind: found after a reopen too. */
+static void
+test_cut_from_the_end(void **state)
+{
+	struct fixture *fx = *state;
+	struct kw_audit_options opt = { .include_user = true, .include_context = true };
+	char err[256];
+	json_t *rep;
+
+	for (int i = 0; i < 5; i++)
+		write_one(fx->a, "alice", "key.get", "key/a", NULL);
+	sql(fx, "DELETE FROM audit_log WHERE seq >= 4");
+	/* A store opened afresh knows no head of its own to compare with. */
+	kw_audit_close(fx->a);
+	assert_int_equal(kw_audit_open(fx->t->dir, &opt, &fx->a, err, sizeof(err)), 0);
+	set_key(fx->a, 'a');
+	rep = verify(fx->a);
+	assert_bad(rep, 4, "record", "a head signature exists for seq 5");
+	json_decref(rep);
+}
+
+/* Signatures of another key do not verify, and the start says so in the trail. */
+static void
+test_wrong_key(void **state)
+{
+	struct fixture *fx = *state;
+	struct kw_audit_filter f = { .action = "audit.unsigned_head" };
+	json_t *rep, *page = NULL;
+
+	for (int i = 0; i < 3; i++)
+		write_one(fx->a, "alice", "key.get", "key/a", NULL);
+	assert_verifies(fx->a);
+	set_key(fx->a, 'b');
+	rep = verify(fx->a);
+	assert_bad(rep, 1, "head_signature", "does not verify");
+	json_decref(rep);
+	/* At start: a head this broker did not sign is on the record, however it got there. */
+	assert_int_equal(kw_audit_signing_start(fx->a, false), 0);
+	write_one(fx->a, "alice", "key.get", "key/a", NULL);
+	assert_int_equal(kw_audit_query(fx->a, &f, &page), 0);
+	assert_int_equal(json_array_size(json_object_get(page, "records")), 1);
+	json_decref(page);
+	assert_int_equal(sql_int(fx, "SELECT count(*) FROM audit_log WHERE action = "
+	    "'audit.signing'"), 0);
+	/* Back with the right key: the start's record still says the head was not vouched for. */
+	set_key(fx->a, 'a');
+	rep = verify(fx->a);
+	assert_bad(rep, 4, "head_signature", "head signature missing or invalid at start");
+	json_decref(rep);
+}
+
+/* The anchor a prune leaves is signed; one without a valid signature is named. */
+static void
+test_anchor_signature(void **state)
+{
+	struct fixture *fx = *state;
+	json_t *rep = NULL;
+
+	for (int i = 0; i < 6; i++)
+		write_one(fx->a, "alice", "key.get", "key/a", NULL);
+	/* Due by date (a changed ts_ms breaks those hashes: they are cut off here). */
+	sql(fx, "UPDATE audit_log SET ts_ms = 1000 WHERE seq <= 3");
+	assert_int_equal(kw_audit_begin(fx->a), 0);
+	assert_int_equal(kw_audit_prune(fx->a, 2000, NULL, 10, &rep), 0);
+	assert_int_equal(kw_audit_commit(fx->a), 0);
+	json_decref(rep);
+	assert_int_equal(sql_int(fx, "SELECT count(*) FROM audit_head_sig WHERE seq <= 3"), 0);
+	rep = verify(fx->a);
+	assert_true(json_is_true(json_object_get(rep, "ok")));
+	assert_int_equal(json_integer_value(json_object_get(rep, "anchor_seq")), 4);
+	json_decref(rep);
+
+	sql(fx, "CREATE TABLE keep AS SELECT sig FROM audit_anchor;"
+	    "UPDATE audit_anchor SET sig = NULL");
+	rep = verify(fx->a);
+	assert_bad(rep, 4, "anchor", "has no signature");
+	json_decref(rep);
+	/* The head signature of seq 4 says "after record 4 comes hash X" too, but for a head:
+	   planted at an anchor of 5 that follows record 4, it does not verify. */
+	sql(fx, "DELETE FROM audit_log WHERE seq = 4;"
+	    "INSERT INTO audit_anchor (first_seq, prev_hash, made_ts, sig) SELECT 5, prev_hash, "
+	    "'x', (SELECT sig FROM audit_head_sig WHERE seq = 4) FROM audit_log WHERE seq = 5");
+	rep = verify(fx->a);
+	assert_bad(rep, 5, "anchor", "does not verify");
+	json_decref(rep);
+}
+
+/* A store written before signatures: its head is signed at the next start, and said so. */
+static void
+test_migration(void **state)
+{
+	struct fixture *fx = *state;
+	json_t *rep = NULL;
+
+	for (int i = 0; i < 4; i++)
+		write_one(fx->a, "alice", "key.get", "key/a", NULL);
+	/* Pruned before signatures: an unsigned anchor at 2. */
+	sql(fx, "UPDATE audit_log SET ts_ms = 1000 WHERE seq = 1");
+	assert_int_equal(kw_audit_begin(fx->a), 0);
+	assert_int_equal(kw_audit_prune(fx->a, 2000, NULL, 10, &rep), 0);
+	assert_int_equal(kw_audit_commit(fx->a), 0);
+	json_decref(rep);
+	assert_int_equal(sql_int(fx, "SELECT count(*) FROM audit_head_sig"), 0);
+
+	set_key(fx->a, 'a');
+	rep = verify(fx->a);
+	assert_bad(rep, 2, "anchor", "has no signature");
+	json_decref(rep);
+	assert_int_equal(kw_audit_signing_start(fx->a, false), 0);
+	write_one(fx->a, "alice", "key.get", "key/a", NULL);
+	rep = verify(fx->a);
+	assert_true(json_is_true(json_object_get(rep, "ok")));
+	/* 1..4 written, 5 the prune's record: unsigned; 6 audit.signing, 7 the new one. */
+	assert_int_equal(json_integer_value(json_object_get(rep, "unsigned_through")), 5);
+	json_decref(rep);
+	assert_int_equal(sql_int(fx, "SELECT seq FROM audit_log WHERE action = 'audit.signing'"), 6);
+	/* Once only: a signed store is not migrated again. */
+	assert_int_equal(kw_audit_signing_start(fx->a, false), 0);
+	write_one(fx->a, "alice", "key.get", "key/a", NULL);
+	assert_int_equal(sql_int(fx, "SELECT count(*) FROM audit_log WHERE action IN "
+	    "('audit.signing', 'audit.unsigned_head')"), 1);
+	assert_verifies(fx->a);
+}
+
+/* An unsigned store whose state says signing began is not taken for an old one. */
+static void
+test_no_second_migration(void **state)
+{
+	struct fixture *fx = *state;
+	json_t *rep;
+
+	for (int i = 0; i < 3; i++)
+		write_one(fx->a, "alice", "key.get", "key/a", NULL);
+	set_key(fx->a, 'a');
+	assert_int_equal(kw_audit_signing_start(fx->a, true), 0);
+	write_one(fx->a, "alice", "key.get", "key/a", NULL);
+	assert_int_equal(sql_int(fx, "SELECT count(*) FROM audit_log WHERE action = "
+	    "'audit.signing'"), 0);
+	rep = verify(fx->a);
+	assert_bad(rep, 4, "head_signature", "head signature missing or invalid at start");
+	json_decref(rep);
+}
+
 /* Sealed metadata opens only with the auditor's secret key. */
 static void
 test_sealed(void **state)
@@ -349,11 +705,19 @@ main(void)
 		cmocka_unit_test(test_vectors),
 		cmocka_unit_test(test_every_field_counts),
 		cmocka_unit_test(test_hex_parse),
+		cmocka_unit_test(test_signature_vectors),
+		cmocka_unit_test(test_key_text),
 		cmocka_unit_test_setup_teardown(test_chain_verifies_and_tampering_is_located, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_pseudonyms_and_erasure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_rollback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune_anchors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_signed_heads, setup_signed, teardown),
+		cmocka_unit_test_setup_teardown(test_cut_from_the_end, setup_signed, teardown),
+		cmocka_unit_test_setup_teardown(test_wrong_key, setup_signed, teardown),
+		cmocka_unit_test_setup_teardown(test_anchor_signature, setup_signed, teardown),
+		cmocka_unit_test_setup_teardown(test_migration, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_second_migration, setup, teardown),
 		cmocka_unit_test(test_sealed),
 	};
 
