@@ -363,7 +363,7 @@ note_refusal(struct kw_dispatcher *d, const struct kw_caller *who, const char *a
 static int
 record(struct kw_dispatcher *d, const struct kw_audit_record *rec, int err)
 {
-	if (err != 0 && kw_refusals_count(&d->refusals, rec, err))
+	if (err != 0 && !d->record_each && kw_refusals_count(&d->refusals, rec, err))
 		return 0;
 	return kw_audit_write(d->svc->audit, rec);
 }
@@ -445,8 +445,12 @@ kw_dispatch_answer(struct kw_dispatcher *d, struct kw_call *call, int r, json_t 
 	if (r < 0) {
 		const char *why = call->msg[0] ? call->msg : kw_strerror(r);
 		json_decref(result);
+		/* A refusal that changes state (a wrong code counts, a lock begins) is a
+		   record of that change: never folded into a summary. */
+		d->record_each = call->keep_on_error;
 		reply = kw_dispatch_audited(d, op, call->caller, call->id, op->name, call->resource,
 		    r, why, call->meta, kw_reply_error(call->id, r, why));
+		d->record_each = false;
 		/* What must count even on failure (a wrong code) lands only with its record. */
 		*ret_keep = call->keep_on_error && !audit_refused(reply);
 	} else {

@@ -21,6 +21,7 @@ struct kw_dispatcher {
 	struct kw_timer *timers;
 	size_t n_timers;
 	long long client_timeout_s;
+	bool record_each;		/* the refusal being recorded changed state: not coalesced */
 	struct kw_refusals refusals;	/* repeated refusals being counted (refusals.h) */
 
 	/* The worker (worker.c): one thread for requests that wait on the network. */

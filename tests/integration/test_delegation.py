@@ -151,8 +151,12 @@ def test_orphaned_grants_reported_at_start(id_broker):
 # --------------------------------------------------------------------------
 # A new role is within its creator's permissions
 
+# Each refusal its own record (no summary of repeated ones): the test counts them.
+EACH_REFUSAL = {"security": {"audit": {"refusalWindow": 0}}}
+
+
 def test_role_admin_creates_only_roles_within_her_own(id_broker):
-    b = id_broker()
+    b = id_broker(EACH_REFUSAL)
     create_role(b, "teamlead", "admin:role/team-*", "read:key/team-*", "write:key/team-a")
     register(b, alice=["teamlead"])
     for perms in (["*"], ["admin"], ["read"], ["admin:role/*"], ["read:key/*"],

@@ -204,7 +204,9 @@ def test_own_wrong_codes_still_lock(mfa_broker):
 def test_made_up_names_neither_evict_the_caller_nor_leave_pseudonyms(id_broker):
     # The default rules: suspicious_activity notifies at 5 refusals (one alert
     # per rateLimit, 300 s: this test takes far less).
-    b = id_broker(clocked=True)
+    # Each refusal its own record (no summaries of repeated ones): every
+    # made-up name gets a record, to show none of them made a pseudonym.
+    b = id_broker({"security": {"audit": {"refusalWindow": 0}}}, clocked=True)
     with b.connect() as c:
         assert_ok(c.call("user.add", {"user": "alice", "roles": ["developer"]}))
     names = ["ghost%04d" % i for i in range(1100)]

@@ -96,7 +96,19 @@ op_slow(struct kw_call *call, json_t **ret_result)
 	return kw_call_defer(call, work, finish, free, ctx);
 }
 
+/* A wrong code: refused, and the refusal itself changes state (it counts). */
+static int
+op_counted(struct kw_call *call, json_t **ret_result)
+{
+	int r = kw_state_meta_set(call->svc->state, "t", kw_arg_str(call->args, "v"));
+
+	call->keep_on_error = true;
+	snprintf(call->msg, sizeof(call->msg), "wrong code");
+	return r < 0 ? r : KW_ERR_DENIED;
+}
+
 static const struct kw_op test_ops[] = {
+	{ .name = "t.counted", .flags = KW_OP_WRITES, .fn = op_counted },
 	{ .name = "t.ping", .fn = op_ping },
 	{ .name = "t.quiet", .flags = KW_OP_ORDINARY, .fn = op_ping },
 	{ .name = "t.write", .flags = KW_OP_WRITES, .fn = op_write },
@@ -763,6 +775,29 @@ test_repeated_refusals_are_counted(void **state)
 	assert_int_equal(records(e), before + 8);
 }
 
+static void
+test_refusals_that_change_state_are_each_recorded(void **state)
+{
+	struct env *e = *state;
+	long long before;
+	char text[128], v[16];
+
+	greet(e, &e->user);
+	before = records(e);
+	/* The burst is 2: ten identical refusals that each changed state are ten
+	   records (a summary would hide what each one did). */
+	for (int i = 0; i < 10; i++) {
+		snprintf(text, sizeof(text), "{\"id\": %d, \"op\": \"t.counted\", "
+		    "\"args\": {\"v\": \"%d\"}}", i + 1, i);
+		send_text(e, &e->user, text);
+	}
+	json_decref(end_turn(e, NULL));
+	assert_int_equal(records(e), before + 10);
+	/* ... and what they changed landed with them. */
+	assert_int_equal(kw_state_meta_get(e->svc.state, "t", v, sizeof(v)), 0);
+	assert_string_equal(v, "9");
+}
+
 int
 main(void)
 {
@@ -789,6 +824,8 @@ main(void)
 		    setup_delegated, teardown),
 		cmocka_unit_test_setup_teardown(test_repeated_refusals_are_counted, setup_refusals,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_refusals_that_change_state_are_each_recorded,
+		    setup_refusals, teardown),
 	};
 
 	return cmocka_run_group_tests_name("dispatch", tests, NULL, NULL);
