@@ -6,7 +6,8 @@
 #   make run        start a broker in the foreground under ./var
 #   make bench      measure the broker against a baseline in the same run
 #   make fuzz       run each libFuzzer target for FUZZ_SECONDS
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (see contrib/install.sh)
+#   make uninstall  remove exactly what make install added (its manifest)
 
 VERSION    := 0.1.0
 PREFIX     ?= /usr/local
@@ -23,8 +24,27 @@ SBINDIR    ?= $(PREFIX)/sbin
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR     ?= $(PREFIX)/share/man
-PAMDIR     ?= $(LIBDIR)/security
 SYSCONFDIR ?= /etc
+# systemd looks in /usr/local/lib/systemd/{system,user} as well as under /usr.
+SYSTEMDUNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSTEMDUSERUNITDIR ?= $(PREFIX)/lib/systemd/user
+BASHCOMPDIR ?= $(or $(shell $(PKG_CONFIG) --variable=completionsdir bash-completion \
+	2>/dev/null),/usr/share/bash-completion/completions)
+LDCONFIG   ?= ldconfig
+
+# The directory Linux-PAM loads a module named without a path from: libpam's
+# libdir + /security (pkg-config), else the multiarch one, whichever holds
+# pam_unix.so here (/lib/x86_64-linux-gnu/security on Debian).  PAMDIR
+# defaults to it; with another PAMDIR the installed PAM service names the
+# module by its full path.
+PAM_MODULEDIR := $(shell \
+	pc=$$($(PKG_CONFIG) --variable=libdir pam 2>/dev/null); \
+	ma=$$($(CC) -print-multiarch 2>/dev/null); \
+	for d in $${pc:+$$pc/security} $${ma:+/lib/$$ma/security /usr/lib/$$ma/security} \
+		/lib64/security /usr/lib64/security /lib/security /usr/lib/security; do \
+		if [ -e "$$d/pam_unix.so" ]; then echo "$$d"; exit 0; fi; \
+	done; echo "$${pc:+$$pc/security}")
+PAMDIR     ?= $(or $(PAM_MODULEDIR),$(LIBDIR)/security)
 
 # Libraries each program links (pkg-config names); the CLI does not link
 # curl, libsecret or p11-kit, and libkeywarden links only what the client needs.
@@ -52,7 +72,7 @@ DEB_cmocka := libcmocka-dev
 
 # A missing -dev package stops the build here, named, instead of failing later
 # with "jansson.h: No such file".  Goals that install dependencies first skip it.
-NO_PKG_CHECK_GOALS := deps check run bench fuzz clean layers
+NO_PKG_CHECK_GOALS := deps check run bench fuzz clean layers uninstall
 ifneq ($(filter-out $(NO_PKG_CHECK_GOALS),$(or $(MAKECMDGOALS),all)),)
 MISSING_PKGS := $(strip $(foreach p,$(ALL_PKGS),$(if $(shell $(PKG_CONFIG) --exists $(p) && echo y),,$(p))))
 ifneq ($(MISSING_PKGS),)
@@ -122,7 +142,7 @@ UNIT_OBJ   := $(patsubst %,$(BUILD)/obj/tests/unit/%.o,$(UNIT_TESTS))
 PROGRAMS := $(BUILD)/keywardend $(BUILD)/keywarden $(BUILD)/libkeywarden.so \
 	$(BUILD)/keywarden.pc $(BUILD)/pam_keywarden.so
 
-.PHONY: all check check-suites layers unit integration run install bench fuzz clean deps
+.PHONY: all check check-suites layers unit integration run install uninstall bench fuzz clean deps
 .DEFAULT_GOAL := all
 
 all: $(PROGRAMS)
@@ -227,28 +247,21 @@ fuzz: deps
 	$(Q)$(MAKE) --no-print-directory -C tests/fuzz BUILD=$(abspath $(BUILD))/fuzz \
 		FUZZ_SECONDS=$(FUZZ_SECONDS) run
 
+# Each directory goes to contrib/install.sh, which copies the files, names the
+# installed module and broker in the PAM service and the units, and keeps a
+# manifest ($(LIBDIR)/keywarden/install-manifest) for uninstall.
+INSTALL_ENV = VERSION='$(VERSION)' BUILD='$(BUILD)' DESTDIR='$(DESTDIR)' \
+	PREFIX='$(PREFIX)' BINDIR='$(BINDIR)' SBINDIR='$(SBINDIR)' LIBDIR='$(LIBDIR)' \
+	INCLUDEDIR='$(INCLUDEDIR)' MANDIR='$(MANDIR)' PAMDIR='$(PAMDIR)' \
+	PAM_MODULEDIR='$(PAM_MODULEDIR)' SYSCONFDIR='$(SYSCONFDIR)' \
+	SYSTEMDUNITDIR='$(SYSTEMDUNITDIR)' SYSTEMDUSERUNITDIR='$(SYSTEMDUSERUNITDIR)' \
+	BASHCOMPDIR='$(BASHCOMPDIR)' LDCONFIG='$(LDCONFIG)'
+
 install: all
-	install -d -m 0755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \
-		$(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) \
-		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
-	install -m 0755 $(BUILD)/keywarden $(DESTDIR)$(BINDIR)/keywarden
-	install -m 0755 $(BUILD)/keywardend $(DESTDIR)$(SBINDIR)/keywardend
-	install -m 0755 $(BUILD)/libkeywarden.so $(DESTDIR)$(LIBDIR)/libkeywarden.so.0
-	ln -sf libkeywarden.so.0 $(DESTDIR)$(LIBDIR)/libkeywarden.so
-	install -d -m 0755 $(DESTDIR)$(INCLUDEDIR)/keywarden
-	sed -e 's|"common/errors.h"|<keywarden/errors.h>|' client/keywarden.h \
-		> $(DESTDIR)$(INCLUDEDIR)/keywarden.h
-	chmod 0644 $(DESTDIR)$(INCLUDEDIR)/keywarden.h
-	install -m 0644 common/errors.h $(DESTDIR)$(INCLUDEDIR)/keywarden/errors.h
-	install -d -m 0755 $(DESTDIR)$(PAMDIR)
-	install -m 0644 $(BUILD)/pam_keywarden.so $(DESTDIR)$(PAMDIR)/pam_keywarden.so
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
-		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
-		client/keywarden.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/keywarden.pc
-	chmod 0644 $(DESTDIR)$(LIBDIR)/pkgconfig/keywarden.pc
-	install -m 0644 man/keywarden.1 $(DESTDIR)$(MANDIR)/man1/
-	install -m 0644 man/keywarden.conf.5 $(DESTDIR)$(MANDIR)/man5/
-	install -m 0644 man/keywardend.8 man/pam_keywarden.8 $(DESTDIR)$(MANDIR)/man8/
+	$(Q)$(INSTALL_ENV) contrib/install.sh install
+
+uninstall:
+	$(Q)$(INSTALL_ENV) contrib/install.sh uninstall
 
 clean:
 	rm -rf $(BUILD)
