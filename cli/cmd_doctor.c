@@ -14,6 +14,7 @@
  * does goes to stderr; the report that follows is the state after it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pwd.h>
@@ -28,6 +29,7 @@
 #include "cli/doctor.h"
 #include "cli/key_import.h"
 #include "cli/prompt.h"
+#include "common/fsutil.h"
 
 #define USAGE "usage: keywarden doctor [--fix [--yes]] [--json]\n"
 
@@ -86,6 +88,28 @@ kw_dr_add(struct kw_dr *d, const char *check, enum kw_dr_status status, const ch
 	}
 	d->n_items++;
 	return it;
+}
+
+int
+kw_dr_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK), r;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	r = kw_read_fd(fd, max, ret_data, ret_len);
+	close(fd);
+	if (r == KW_ERR_INVALID)
+		errno = EFBIG;
+	else if (r == KW_ERR_NOMEM)
+		errno = ENOMEM;
+	return r < 0 ? -1 : 0;
 }
 
 void

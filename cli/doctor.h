@@ -90,6 +90,16 @@ struct kw_dr_item *kw_dr_add(struct kw_dr *d, const char *check, enum kw_dr_stat
 /* malloc'd printf, NULL when out of memory. */
 char *kw_dr_fmt(const char *fmt, ...) KW_PRINTF(1, 2) KW_NONNULL(1);
 
+/*
+ * Read a regular file of at most max bytes without blocking on a FIFO or
+ * a device a project may have planted.  0 and *ret_data (NUL-terminated;
+ * it may hold a key: wipe it, sodium_memzero over *ret_len, then free);
+ * -1 with errno (ENOENT, EACCES, EFBIG when larger than max, EINVAL when
+ * not a regular file).
+ */
+int kw_dr_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len)
+	KW_WUR KW_NONNULL(1, 3, 4);
+
 /* Free the items (wiping their values). */
 void kw_dr_clear(struct kw_dr *d) KW_NONNULL(1);
 

@@ -9,7 +9,7 @@
  * and .claude/settings.json, then ~/.claude/settings.json.  Its command is
  * never printed: a helper such as `echo sk-ant-...` would show the key.
  */
-#include <fcntl.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,8 +45,15 @@ settings_files(struct kw_dr *d, char **out, size_t max)
 static json_t *
 load_json(const char *path)
 {
-	json_t *root = json_load_file(path, JSON_DISABLE_EOF_CHECK, NULL);
+	char *data = NULL;
+	size_t len = 0;
+	json_t *root;
 
+	if (kw_dr_read_file(path, 1u << 24, &data, &len) < 0)
+		return NULL;
+	root = json_loadb(data, len, JSON_DISABLE_EOF_CHECK, NULL);
+	sodium_memzero(data, len);
+	free(data);
 	if (!json_is_object(root)) {
 		json_decref(root);
 		return NULL;

@@ -12,7 +12,6 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +21,6 @@
 
 #include "cli/doctor.h"
 #include "cli/prompt.h"
-#include "common/fsutil.h"
 
 #define FILE_MAX	(64u << 20)	/* a history file larger than this is not read */
 #define KEY_VAR		"ANTHROPIC_API_KEY"
@@ -300,26 +298,13 @@ scan_file(struct kw_dr *d, enum kind k, const char *path)
 	char *data = NULL;
 	size_t len = 0, before = d->n_items, n_hit = 0;
 	long lines[64], lineno = 1;
-	struct stat st;
-	int fd, r;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0) {
-		if (errno != ENOENT && errno != ENOTDIR)
+	if (kw_dr_read_file(path, FILE_MAX, &data, &len) < 0) {
+		/* Not there, or not a file (a FIFO, a device): nothing to report. */
+		if (errno != ENOENT && errno != ENOTDIR && errno != EINVAL)
 			kw_dr_add(d, kinds[k].check, KW_DR_WARN, path, 0,
 			    "look at it yourself, or make it readable to you", "cannot read %s: %s",
-			    kw_cli_safe(path), strerror(errno));
-		return d->n_items - before;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return 0;
-	}
-	r = kw_read_fd(fd, FILE_MAX, &data, &len);
-	close(fd);
-	if (r < 0) {
-		kw_dr_add(d, kinds[k].check, KW_DR_WARN, path, 0, "look at it yourself",
-		    "cannot read %s: %s", kw_cli_safe(path),
-		    r == KW_ERR_INVALID ? "larger than 64 MiB" : strerror(errno));
+			    kw_cli_safe(path), errno == EFBIG ? "larger than 64 MiB" : strerror(errno));
 		return d->n_items - before;
 	}
 	for (char *line = data; line < data + len; lineno++) {
