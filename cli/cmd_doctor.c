@@ -138,13 +138,16 @@ has_git(const char *dir)
 	return p && access(p, F_OK) == 0;
 }
 
-/* The current directory and its parents, up to the repository's root, $HOME or five levels. */
+/*
+ * The current directory and its parents, up to the repository's root, $HOME
+ * or four levels up (a current directory that is gone: $HOME).  -1: out of memory.
+ */
 static int
 find_project(struct kw_dr *d)
 {
 	char *dir = getcwd(NULL, 0);
 
-	if (!dir)
+	if (!dir && (errno == ENOMEM || !(dir = strdup(d->home))))
 		return -1;
 	for (;;) {
 		char *slash;
