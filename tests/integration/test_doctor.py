@@ -224,6 +224,7 @@ def test_planted_problems_are_found_by_file_and_line(mfa_broker, machine):
     bashrc = m.put("home/.bashrc", "alias ll='ls -l'\nexport ANTHROPIC_API_KEY=\"%s\"\n" % k_rc)
     hist = m.put("home/.bash_history", "ls\ncd proj\ngit status\nclaude --api-key %s\n" % k_hist)
     zhist = m.put("home/.zsh_history", ": 1700000000:0;export ANTHROPIC_API_KEY='%s'\n" % k_zsh)
+    zshrc = m.put("home/.zshrc", "setopt autocd\nexport ANTHROPIC_API_KEY=$(op read op://x/y)\n")
     settings = m.put("home/.claude/settings.json",
                      json.dumps({"model": "opus", "apiKey": k_set}, indent=2) + "\n", 0o644)
     claude_dir = os.path.dirname(settings)
@@ -246,6 +247,9 @@ def test_planted_problems_are_found_by_file_and_line(mfa_broker, machine):
     it = one(doc, "api-key.dotenv", "fail", dotenv, 3)
     assert "ANTHROPIC_API_KEY" in it["detail"] and "dotenv:" + dotenv in it["fix"], it
     one(doc, "api-key.shell", "fail", bashrc, 2)
+    # Fetched from a command: no key in the file, but in every shell's environment.
+    it = one(doc, "api-key.shell", "warn", zshrc, 2)
+    assert "exports ANTHROPIC_API_KEY" in it["detail"], it
     one(doc, "api-key.history", "fail", hist, 4)
     one(doc, "api-key.history", "fail", zhist, 1)
     it = one(doc, "api-key.claude-settings", "fail", settings, 3)
