@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/key_import.h"
 #include "common/config.h"
 #include "common/fsutil.h"
 #include "cli/prompt.h"
@@ -211,6 +212,19 @@ command_timeout(struct kw_cli *cli)
 }
 
 int
+kw_cli_key_store(struct kw_cli *cli, const char *what, const char *name, char *value,
+    json_t **ret_result)
+{
+	json_t *args = json_pack("{s:s, s:s}", "name", name, "value", value);
+	int ex;
+
+	kw_secret_free(value);
+	ex = args ? kw_cli_call(cli, what, "key.set", args, ret_result) : KW_EXIT_DENIED;
+	json_decref(args);
+	return ex;
+}
+
+int
 kw_cmd_key_import(struct kw_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -219,7 +233,7 @@ kw_cmd_key_import(struct kw_cli *cli, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	char *source = NULL, *value = NULL, why[512] = "";
-	json_t *args, *res = NULL;
+	json_t *res = NULL;
 	bool json = cli->json;
 	int c, r, ex;
 
@@ -247,11 +261,7 @@ kw_cmd_key_import(struct kw_cli *cli, int argc, char **argv)
 		    kw_cli_safe(why[0] ? why : "out of memory"));
 		return KW_EXIT_DENIED;
 	}
-	args = json_pack("{s:s, s:s}", "name", argv[optind], "value", value);
-	kw_secret_free(value);
-	ex = args ? kw_cli_call(cli, "key import", "key.set", args, &res) : KW_EXIT_DENIED;
-	json_decref(args);
-	if (ex)
+	if ((ex = kw_cli_key_store(cli, "key import", argv[optind], value, &res)) != 0)
 		return ex;
 	if (json)
 		kw_cli_print_json(res);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/doctor.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/wipe_alloc.h"
@@ -27,6 +28,7 @@ static const struct kw_cmd commands[] = {
 	{ "totp", kw_cmd_totp, "totp enroll: a new TOTP secret for yourself" },
 	{ "key", kw_cmd_key, "get, set, list, rotate, revoke, verify or import API keys" },
 	{ "exec", kw_cmd_exec, "exec --key NAME=VAR -- CMD: run CMD with keys in its environment" },
+	{ "doctor", kw_cmd_doctor, "doctor [--fix [--yes]]: check this machine against the security checklist" },
 };
 
 /*

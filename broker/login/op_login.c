@@ -258,8 +258,10 @@ kw_op_account(struct kw_call *call, json_t **ret_result)
 	if (r < 0 || (r = kw_lock_get(call->svc->state, u.uid, kw_now(), &lock)) < 0 ||
 	    (r = kw_user_roles(call->svc->state, u.uid, &roles)) < 0)
 		return r;
-	*ret_result = json_pack("{s:s, s:b, s:b, s:o}", "user", u.name, "registered", 1,
-	    "locked", lock.locked, "roles", roles);
+	/* totp: whether a login can succeed at all (keywarden doctor asks). */
+	*ret_result = json_pack("{s:s, s:b, s:b, s:o, s:o}", "user", u.name, "registered", 1,
+	    "locked", lock.locked, "roles", roles, "totp", kw_mfa_status_json(call->svc->state,
+	    u.uid));
 	if (*ret_result && lock.locked) {
 		lock_message(call, &lock);
 		json_object_set_new(*ret_result, "message", json_string(call->msg));
