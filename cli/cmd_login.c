@@ -253,8 +253,8 @@ show_session(struct kw_cli *cli, bool json, const char *user)
 
 	if ((r = kw_session_load(socket, &token)) < 0) {
 		fprintf(stderr, "keywarden: login: authenticated, but no session token is cached "
-		    "for the broker at %s (%s); does the PAM service %s use socket=%s?\n",
-		    kw_cli_safe(socket), kw_strerror(r), LOGIN_SERVICE, kw_cli_safe(socket));
+		    "for the broker at %s (%s); does the PAM service use socket=%s?\n",
+		    kw_cli_safe(socket), kw_strerror(r), kw_cli_safe(socket));
 		return KW_EXIT_DENIED;
 	}
 	if ((ex = kw_cli_connect(cli, &c)) != 0)
