@@ -33,11 +33,11 @@ import pytest
 
 from anthropic_server import AnthropicServer
 from conftest import (BUILD, CLI_BIN, BROKER_BIN, HERE, IO_TIMEOUT, SANITIZE, START_TIMEOUT,
-                      STOP_TIMEOUT, NotifySocket, audit_rows, clean_env, end_process,
-                      run_process, sanitizer_report)
+                      STOP_TIMEOUT, NotifySocket, assert_error, audit_rows, clean_env,
+                      end_process, run_process, sanitizer_report)
 from test_claude_code import KEY, REPLY, assert_key_sent, claude, make_home, run_claude  # noqa: F401
 from test_keystore_keychain import BUS_WRAPPER
-from users import USERS, preload, setpriv, write_nss_files
+from users import USERS, UserConn, preload, setpriv, write_nss_files
 
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 RUN_DEV = os.path.join(REPO, "contrib", "run-dev.sh")
@@ -181,18 +181,25 @@ def logged_in(cp, user):
 # make run, as root; alice logs in
 # --------------------------------------------------------------------------
 
-@pytest.fixture
-def make_run(tmpdir_short):
-    """contrib/run-dev.sh (the body of `make run`) as root in tmpdir_short."""
-    os.chmod(tmpdir_short, 0o755)      # test users reach ./var/run/broker.sock
-    d = Daemon(tmpdir_short, "root", ["sh", RUN_DEV, BUILD], nss_env(tmpdir_short),
-               cwd=tmpdir_short)
-    var = os.path.join(tmpdir_short, "var")
+def start_make_run(root, user):
+    """contrib/run-dev.sh (the body of `make run`) as user, in root (its ./var)."""
+    os.chmod(root, 0o755)      # test users reach ./var/run/broker.sock
+    if user != "root":
+        os.chown(root, *USERS[user])
+    d = Daemon(root, user, ["sh", RUN_DEV, BUILD], nss_env(root), cwd=root)
+    var = os.path.join(root, "var")
     d.sock = os.path.join(var, "run", "broker.sock")
     d.audit_db = os.path.join(var, "lib", "audit.db")
     # export KEYWARDEN_SOCKET=... KEYWARDEN_CONFIG=... as the banner says.
     d.exports = {"KEYWARDEN_SOCKET": d.sock,
                  "KEYWARDEN_CONFIG": os.path.join(var, "config.json")}
+    return d
+
+
+@pytest.fixture
+def make_run(tmpdir_short):
+    """`make run` as root."""
+    d = start_make_run(tmpdir_short, "root")
     yield d
     problems = d.stop()
     assert not problems, problems
@@ -289,6 +296,40 @@ def test_unregistered_user_is_told_whom_to_ask(make_run):
     # Someone else's name: only the broker's owners log in for another user.
     cp = bob.kw("login", "-u", "alice", input="123456\n")
     assert cp.returncode == 2 and "takes the PAM service keywarden" in cp.stderr, cp
+
+
+def test_make_run_as_a_user_who_then_owns_it(tmpdir_short):
+    # The usual case: a developer (alice) runs `make run` herself.
+    d = start_make_run(tmpdir_short, "alice")
+    try:
+        banner = d.output()
+        assert "owner   alice" in banner and "admin user add alice --role developer" in banner, \
+            banner
+        assert os.stat(d.sock).st_uid == USERS["alice"][0]
+        alice = Shell(d.root, "alice", d.exports)
+        # kw=build/keywarden: she administers her broker without sudo or a session ...
+        doc = json.loads(ok(alice.kw("admin", "user", "add", "alice", "--role", "developer",
+                                     "--json")))
+        assert doc["created_by"] == "alice", doc
+        ok(alice.kw("admin", "user", "add", "bob", "--role", "reviewer"))
+        # ... and asks on behalf of others, by their roles; bob, who does not own
+        # it, may neither (his keywarden does not even trust a socket of alice's:
+        # the broker is asked directly).
+        assert alice.kw("check", "write", "key/x", "--user", "bob").returncode == 1
+        ok(alice.kw("check", "read", "key/x", "--user", "bob"))
+        with UserConn(d, "bob") as c:
+            assert_error(c.call("user.list"), "session_required")
+            err = assert_error(c.call("account", {"user": "alice"}), "denied")
+            assert err["message"] == "acting for another user needs root", err
+        # Her own keys take a login, as the README walks through.
+        assert "log in first" in alice.kw("key", "get", "anthropic").stderr
+        logged_in(alice.kw("login", input=code_of(secret_of(doc["otpauth_uri"])) + "\n"),
+                  "alice")
+        ok(alice.kw("key", "set", "anthropic", input=KEY + "\n"))
+        assert ok(alice.kw("key", "get", "anthropic")) == KEY + "\n"
+    finally:
+        problems = d.stop()
+    assert not problems, problems
 
 
 # --------------------------------------------------------------------------
