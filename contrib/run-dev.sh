@@ -39,7 +39,7 @@ keywarden: starting the broker in the foreground (Ctrl-C stops it)
   config  $VAR/config.json
   socket  $VAR/run/broker.sock
   data    $VAR/lib
-  owner   $OWNER (administers this broker, as root does a system one)
+  owner   $OWNER (the uid it runs as: it administers this broker)
 
 In another terminal, as $OWNER, try:
   export KEYWARDEN_SOCKET=$VAR/run/broker.sock KEYWARDEN_CONFIG=$VAR/config.json
