@@ -476,7 +476,7 @@ main(int argc, char **argv)
 	dm.max_per_uid = (size_t)kw_config_int(svc.cfg, "broker.maxClientsPerUser");
 	/* Room one user's worth of connections for root (sshd, sudo), at most half. */
 	dm.reserved = dm.max_per_uid < dm.max_conns / 2 ? dm.max_per_uid : dm.max_conns / 2;
-	dm.own_uid = geteuid();
+	svc.uid = dm.own_uid = geteuid();
 	dm.client_timeout_ms = kw_config_int(svc.cfg, "broker.clientTimeout") * 1000;
 	dm.idle_timeout_ms = kw_config_int(svc.cfg, "broker.idleTimeout") * 1000;
 	dm.hello_timeout_ms = kw_config_int(svc.cfg, "broker.helloTimeout") * 1000;

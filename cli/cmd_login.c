@@ -1,13 +1,23 @@
 /*
- * cmd_login.c - keywarden login [-u USER] [--json]
+ * cmd_login.c - keywarden login [-u USER] [--pam-service NAME] [--json]
  *
- * Runs the PAM service "keywarden" (/etc/pam.d/keywarden), so an admin
+ * The broker checks the code whichever way it comes: the "login" request
+ * takes it, and a session token comes back.  What differs is who asks.
+ * When the PAM service "keywarden" is installed (/etc/pam.d/keywarden, or
+ * the service named by --pam-service), this command runs it, so an admin
  * decides what a login takes: pam_keywarden.so alone asks for the TOTP
- * code, pam_unix.so stacked in front asks for the password first.  The
- * module leaves the session token in the user's token cache when the PAM
- * session opens; this command then shows the session the broker sees for
- * it.  The PAM session is not closed here: it outlives the command, until
- * `keywarden logout` or its expiry.
+ * code, pam_unix.so stacked in front asks for the password first; the
+ * module leaves the token in the user's token cache when the PAM session
+ * opens, and is not closed here: it outlives the command, until `keywarden
+ * logout` or its expiry.  Without a service file, PAM would fall back to
+ * "other" (pam_unix on most systems: a password prompt a TOTP code never
+ * satisfies), so the command asks for the code itself, sends it to the
+ * broker as the module would, and caches the token.
+ *
+ * Either way it asks the broker first ("account") whether it knows the user
+ * and whether the account is locked: a user it cannot log in is told why in
+ * the broker's words before typing a code.  Then it shows the session the
+ * broker sees for the cached token.
  */
 #include <errno.h>
 #include <pwd.h>
@@ -17,17 +27,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <security/pam_appl.h>
 
 #include "cli/cli.h"
 #include "cli/prompt.h"
+#include "common/macros.h"
 
 #define LOGIN_SERVICE	"keywarden"
+#define LOGIN_PROMPT	"keywarden code: "
 /* Longest answer to a prompt: a password or a code, never more. */
 #define ANSWER_MAX	512
+/* Longer than any TOTP or recovery code: not sent (as pam_keywarden). */
+#define CODE_MAX	64
 
-static const char usage_text[] = "usage: keywarden login [-u USER] [--json]\n";
+static const char usage_text[] =
+    "usage: keywarden login [-u USER] [--pam-service NAME] [--json]\n";
 
 /*
  * One line from stdin, read a byte at a time so that what follows it (the
@@ -73,16 +89,34 @@ read_answer_line(size_t max, char **ret_line)
 
 /* The answer to one prompt: at a terminal the user types it; else one line of stdin. */
 static int
-answer(const struct pam_message *m, char **ret)
+answer(const char *prompt, bool echo, char **ret)
 {
 	if (!isatty(STDIN_FILENO))
 		return read_answer_line(ANSWER_MAX, ret);
 	/* Prompts come from whatever modules the stack holds: shown escaped. */
-	if (m->msg_style == PAM_PROMPT_ECHO_OFF)
-		return kw_read_secret(kw_cli_safe(m->msg), ANSWER_MAX, ret);
-	fputs(kw_cli_safe(m->msg), stderr);
+	if (!echo)
+		return kw_read_secret(kw_cli_safe(prompt), ANSWER_MAX, ret);
+	fputs(kw_cli_safe(prompt), stderr);
 	fflush(stderr);
 	return read_answer_line(ANSWER_MAX, ret);
+}
+
+/*
+ * The PAM stack's last error message, held back: when the login fails it
+ * is the reason shown (a module's words, such as the broker's "account
+ * locked until ...", say more than pam_strerror's "Have exhausted maximum
+ * number of retries"); otherwise it is shown before whatever comes next.
+ */
+struct conv_state {
+	char held[PAM_MAX_MSG_SIZE];
+};
+
+static void
+show_held(struct conv_state *cs)
+{
+	if (cs->held[0])
+		fprintf(stderr, "%s\n", kw_cli_safe(cs->held));
+	cs->held[0] = '\0';
 }
 
 static void
@@ -99,6 +133,7 @@ static int
 conversation(int n, const struct pam_message **msg, struct pam_response **ret_resp,
     void *data)
 {
+	struct conv_state *cs = data;
 	struct pam_response *resp;
 
 	if (n <= 0 || n > PAM_MAX_NUM_MSG)
@@ -107,13 +142,16 @@ conversation(int n, const struct pam_message **msg, struct pam_response **ret_re
 		return PAM_BUF_ERR;
 	for (int i = 0; i < n; i++) {
 		const struct pam_message *m = msg[i];
+		show_held(cs);
 		switch (m->msg_style) {
 		case PAM_PROMPT_ECHO_OFF:
 		case PAM_PROMPT_ECHO_ON:
-			if (answer(m, &resp[i].resp) < 0)
+			if (answer(m->msg, m->msg_style == PAM_PROMPT_ECHO_ON, &resp[i].resp) < 0)
 				goto fail;
 			break;
 		case PAM_ERROR_MSG:
+			snprintf(cs->held, sizeof(cs->held), "%s", m->msg ? m->msg : "");
+			break;
 		case PAM_TEXT_INFO:
 			fprintf(stderr, "%s\n", kw_cli_safe(m->msg));
 			break;
@@ -148,14 +186,15 @@ exit_for_pam(int pr)
 
 /* Authenticate, check the account, open the session: PAM_SUCCESS or why not. */
 static int
-run_pam(const char *user, const char *caller, const char **ret_stage, char *why, size_t why_len)
+run_pam(const char *service, const char *user, const char *caller, struct conv_state *cs,
+    const char **ret_stage, char *why, size_t why_len)
 {
-	struct pam_conv conv = { conversation, NULL };
+	struct pam_conv conv = { conversation, cs };
 	pam_handle_t *pamh = NULL;
 	int pr;
 
 	*ret_stage = "start";
-	if ((pr = pam_start(LOGIN_SERVICE, user, &conv, &pamh)) != PAM_SUCCESS) {
+	if ((pr = pam_start(service, user, &conv, &pamh)) != PAM_SUCCESS) {
 		snprintf(why, why_len, "%s", pam_strerror(NULL, pr));
 		return pr;
 	}
@@ -214,8 +253,8 @@ show_session(struct kw_cli *cli, bool json, const char *user)
 
 	if ((r = kw_session_load(socket, &token)) < 0) {
 		fprintf(stderr, "keywarden: login: authenticated, but no session token is cached "
-		    "for the broker at %s (%s); does the PAM service %s use socket=%s?\n",
-		    kw_cli_safe(socket), kw_strerror(r), LOGIN_SERVICE, kw_cli_safe(socket));
+		    "for the broker at %s (%s); does the PAM service use socket=%s?\n",
+		    kw_cli_safe(socket), kw_strerror(r), kw_cli_safe(socket));
 		return KW_EXIT_DENIED;
 	}
 	if ((ex = kw_cli_connect(cli, &c)) != 0)
@@ -243,18 +282,199 @@ show_session(struct kw_cli *cli, bool json, const char *user)
 	return ex;
 }
 
+/*
+ * Whether Linux-PAM has a file for service where it looks: the directory
+ * pam_wrapper puts in place of /etc/pam.d (PAM_WRAPPER=1 with
+ * PAM_WRAPPER_SERVICE_DIR), else /etc/pam.d, then /usr/lib/pam.d.  Without
+ * one, pam_start would run the service "other" instead.
+ */
+static bool
+pam_service_exists(const char *service)
+{
+	const char *wrapped = getenv("PAM_WRAPPER_SERVICE_DIR");
+	const char *dirs[] = { "/etc/pam.d", "/usr/lib/pam.d" };
+	char path[4096];
+	struct stat st;
+
+	if (wrapped && *wrapped && getenv("PAM_WRAPPER") && strcmp(getenv("PAM_WRAPPER"), "1") == 0) {
+		snprintf(path, sizeof(path), "%s/%s", wrapped, service);
+		return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+	}
+	for (size_t i = 0; i < KW_ELEMENTSOF(dirs); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dirs[i], service);
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Ask the broker whether it can log user in at all: registered, not
+ * locked.  0, or the exit status after saying why.  self: user is the
+ * caller (the hint names "you").
+ */
+static int
+check_account(struct kw_cli *cli, const char *user, bool self)
+{
+	kw_client *c = NULL;
+	json_t *args = NULL, *res = NULL;
+	char *msg = NULL;
+	const char *why;
+	int ex, r;
+
+	if ((ex = kw_cli_connect(cli, &c)) != 0)
+		return ex;
+	/* A login does not lean on an earlier session. */
+	if ((r = kw_client_set_session(c, NULL)) < 0 ||
+	    (r = (args = json_pack("{s:s}", "user", user)) ? 0 : KW_ERR_NOMEM) < 0 ||
+	    (r = kw_client_call(c, "account", args, &res, &msg)) < 0) {
+		kw_cli_error("login", r, msg);
+		ex = kw_cli_exit_for(r);
+	} else if (!json_is_true(json_object_get(res, "registered"))) {
+		fprintf(stderr, "keywarden: login: %s is not a keywarden user; an administrator "
+		    "adds %s with keywarden admin user add %s\n", kw_cli_safe(user),
+		    self ? "you" : "them", kw_cli_safe(user));
+		ex = KW_EXIT_DENIED;
+	} else if (json_is_true(json_object_get(res, "locked"))) {
+		why = json_string_value(json_object_get(res, "message"));
+		fprintf(stderr, "keywarden: login: %s\n", kw_cli_safe(why ? why : "account locked"));
+		ex = KW_EXIT_DENIED;
+	}
+	free(msg);
+	json_decref(args);
+	json_decref(res);
+	kw_client_free(c);
+	return ex;
+}
+
+/* The code, asked for as pam_keywarden asks; 0 or the exit status after saying why. */
+static int
+read_code(char **ret_code)
+{
+	char *code = NULL;
+	int r = answer(LOGIN_PROMPT, false, &code);
+
+	if (r == 0 && (!*code || strlen(code) > CODE_MAX)) {
+		r = *code ? KW_ERR_INVALID : KW_ERR_IO;
+		kw_secret_free(code);
+	}
+	if (r == KW_ERR_INVALID) {
+		fputs("keywarden: login: that is too long to be a code; not sent\n", stderr);
+		return KW_EXIT_DENIED;
+	}
+	if (r < 0) {
+		fputs("keywarden: login: no code given\n", stderr);
+		return KW_EXIT_DENIED;
+	}
+	*ret_code = code;
+	return 0;
+}
+
+/*
+ * Cache the token of a login result for this broker; if it cannot be kept,
+ * end the session (nobody could use it).  0 or the exit status.
+ */
+static int
+keep_token(kw_client *c, const char *socket, json_t *res)
+{
+	const char *token = json_string_value(json_object_get(res, "session"));
+	json_t *out = NULL;
+	char *msg = NULL;
+	int r;
+
+	if (!token) {
+		fputs("keywarden: login: the broker answered without a session\n", stderr);
+		return KW_EXIT_DENIED;
+	}
+	if ((r = kw_session_store(socket, token, kw_session_lifetime(res))) == 0)
+		return 0;
+	fprintf(stderr, "keywarden: login: the session token cannot be cached: %s\n",
+	    r == KW_ERR_CONFIG ? "KEYWARDEN_TOKEN_CACHE must be keyring or file" :
+	    r == KW_ERR_IO ? strerror(errno) : kw_strerror(r));
+	if (kw_client_set_session(c, token) < 0 ||
+	    kw_client_call(c, "logout", NULL, &out, &msg) < 0)
+		fputs("keywarden: login: the unused session lasts until its idle timeout\n", stderr);
+	json_decref(out);
+	free(msg);
+	return r == KW_ERR_CONFIG ? KW_EXIT_USAGE : KW_EXIT_DENIED;
+}
+
+/*
+ * No PAM service: ask for the code and have the broker check it, as
+ * pam_keywarden would, then cache the token.  0 or the exit status.
+ */
+static int
+login_direct(struct kw_cli *cli, const char *user)
+{
+	kw_client *c = NULL;
+	json_t *args = NULL, *res = NULL;
+	char *code = NULL, *msg = NULL;
+	int ex, r;
+
+	if ((ex = read_code(&code)) != 0)
+		return ex;
+	/* Connected only now: typing the code may take longer than the broker waits. */
+	if ((ex = kw_cli_connect(cli, &c)) != 0)
+		goto out;
+	args = json_pack("{s:s, s:s}", "user", user, "code", code);
+	kw_secret_free(TAKE_PTR(code));
+	if ((r = kw_client_set_session(c, NULL)) < 0 ||
+	    (r = args ? 0 : KW_ERR_NOMEM) < 0 ||
+	    (r = kw_client_call(c, "login", args, &res, &msg)) < 0) {
+		/* The broker's reason as it is: "wrong or already used code", a lock, ... */
+		fprintf(stderr, "keywarden: login: %s\n", kw_cli_safe(msg ? msg : kw_strerror(r)));
+		ex = kw_cli_exit_for(r);
+		goto out;
+	}
+	ex = keep_token(c, kw_cli_socket(cli), res);
+ out:
+	kw_secret_free(code);
+	free(msg);
+	json_decref(args);	/* the code in it is wiped: kw_json_wipe_on_free */
+	json_decref(res);
+	kw_client_free(c);
+	return ex;
+}
+
+/* Run the PAM service; 0 or the exit status after saying why. */
+static int
+login_pam(const char *service, const char *user, const char *caller)
+{
+	struct conv_state cs = { .held = "" };
+	const char *stage = NULL;
+	char why[256];
+	int pr = run_pam(service, user, caller, &cs, &stage, why, sizeof(why));
+
+	if (pr == PAM_SUCCESS) {
+		show_held(&cs);
+		return 0;
+	}
+	if (cs.held[0])
+		fprintf(stderr, "keywarden: login: %s\n", kw_cli_safe(cs.held));
+	else if (pr == PAM_AUTHINFO_UNAVAIL)
+		fprintf(stderr, "keywarden: login: broker unreachable: %s: %s (the system "
+		    "log says why)\n", stage, kw_cli_safe(why));
+	else
+		fprintf(stderr, "keywarden: login: %s: %s\n", stage, kw_cli_safe(why));
+	sodium_memzero(cs.held, sizeof(cs.held));
+	return exit_for_pam(pr);
+}
+
 int
 kw_cmd_login(struct kw_cli *cli, int argc, char **argv)
 {
 	bool json = kw_cli_take_flag(&argc, argv, "--json") || cli->json;
-	const char *user = NULL, *stage = NULL;
+	const char *user = NULL, *service = NULL;
 	struct passwd *pw;
-	char caller[256], why[256];
-	int pr;
+	char caller[256];
+	bool self;
+	int ex;
 
 	for (int i = 1; i < argc; i++) {
 		if ((strcmp(argv[i], "-u") == 0 || strcmp(argv[i], "--user") == 0) && i + 1 < argc) {
 			user = argv[++i];
+		} else if (strcmp(argv[i], "--pam-service") == 0 && i + 1 < argc) {
+			service = argv[++i];
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			fputs(usage_text, stdout);
 			return KW_EXIT_OK;
@@ -270,20 +490,30 @@ kw_cmd_login(struct kw_cli *cli, int argc, char **argv)
 	snprintf(caller, sizeof(caller), "%s", pw->pw_name);
 	if (!user)
 		user = caller;
-	if (!*user) {
+	if (!*user || (service && (!*service || strchr(service, '/')))) {
 		fputs(usage_text, stderr);
 		return KW_EXIT_USAGE;
 	}
-	if ((pr = run_pam(user, caller, &stage, why, sizeof(why))) != PAM_SUCCESS) {
-		if (pr == PAM_AUTHINFO_UNAVAIL)
-			fprintf(stderr, "keywarden: login: broker unreachable: %s: %s (the system "
-			    "log says why)\n", stage, kw_cli_safe(why));
-		else
-			fprintf(stderr, "keywarden: login: %s: %s\n", stage, kw_cli_safe(why));
-		return exit_for_pam(pr);
+	self = strcmp(user, caller) == 0;
+	if (service && !pam_service_exists(service)) {
+		fprintf(stderr, "keywarden: login: there is no PAM service %s (/etc/pam.d/%s)\n",
+		    kw_cli_safe(service), kw_cli_safe(service));
+		return KW_EXIT_USAGE;
 	}
+	if (!service && pam_service_exists(LOGIN_SERVICE))
+		service = LOGIN_SERVICE;
+	/* Only a PAM session stage can hand another user's token to that user. */
+	if (!service && !self) {
+		fprintf(stderr, "keywarden: login: logging in for another user takes the PAM "
+		    "service %s (see contrib/pam.d/keywarden)\n", LOGIN_SERVICE);
+		return KW_EXIT_USAGE;
+	}
+	if ((ex = check_account(cli, user, self)) != 0)
+		return ex;
+	if ((ex = service ? login_pam(service, user, caller) : login_direct(cli, user)) != 0)
+		return ex;
 	/* Root logging in for someone else: the token went to that user's cache. */
-	if (strcmp(user, caller) != 0) {
+	if (!self) {
 		printf("logged in as %s; the session token is in %s's token cache\n",
 		    kw_cli_safe(user), kw_cli_safe(user));
 		return KW_EXIT_OK;

@@ -23,7 +23,7 @@ static const struct kw_cmd commands[] = {
 	{ "check", kw_cmd_check, "may I (or --user U) do ACTION on RESOURCE?" },
 	{ "config", kw_cmd_config, "get, set or list configuration keys" },
 	{ "admin", kw_cmd_admin, "manage users, roles and sessions (root or the admin role)" },
-	{ "login", kw_cmd_login, "login [-u USER]: prove who you are (PAM service keywarden)" },
+	{ "login", kw_cmd_login, "login [-u USER]: prove who you are with a TOTP code" },
 	{ "logout", kw_cmd_logout, "end the cached session and forget its token" },
 	{ "totp", kw_cmd_totp, "totp enroll: a new TOTP secret for yourself" },
 	{ "key", kw_cmd_key, "get, set, list, rotate, revoke, verify or import API keys" },

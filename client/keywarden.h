@@ -110,6 +110,14 @@ int kw_session_load(const char *socket_path, char **ret_token);
 int kw_session_forget(const char *socket_path);
 
 /*
+ * How long the token cache should keep the token of a successful "login"
+ * (result: its result object, borrowed): until the session's absolute end
+ * ("expires"), or for its idle timeout ("idle_timeout") when it has none or
+ * the clocks disagree, else an hour.  Seconds, never 0.
+ */
+unsigned kw_session_lifetime(json_t *login_result);
+
+/*
  * The uid of the process at the other end of c's socket (SO_PEERCRED, as
  * recorded when the connection was made), so a caller can check it talks to
  * the broker's user before it sends a secret.  0 or KW_ERR_IO.

@@ -448,3 +448,29 @@ kw_session_forget(const char *socket_path)
 	rf = file_forget(hex);
 	return r < 0 ? r : rf;
 }
+
+/* Seconds from now until an RFC 3339 UTC time, or 0 if it cannot be read or has passed. */
+static unsigned
+seconds_until(const char *rfc3339)
+{
+	struct tm tm = { 0 };
+	time_t t, now = time(NULL);
+
+	if (!rfc3339 || !strptime(rfc3339, "%Y-%m-%dT%H:%M:%S", &tm))
+		return 0;
+	t = timegm(&tm);
+	if (t == (time_t)-1 || t <= now)
+		return 0;
+	return t - now > UINT_MAX ? UINT_MAX : (unsigned)(t - now);
+}
+
+unsigned
+kw_session_lifetime(json_t *login_result)
+{
+	unsigned s = seconds_until(json_string_value(json_object_get(login_result, "expires")));
+	json_int_t idle = json_integer_value(json_object_get(login_result, "idle_timeout"));
+
+	if (s > 0)
+		return s;
+	return idle > 0 && idle < UINT_MAX ? (unsigned)idle : 3600;
+}

@@ -23,17 +23,33 @@ JSON
 fi
 chmod 600 "$VAR/config.json"
 
+# The uid the broker runs as owns it, as root owns a system broker: it
+# administers without sudo.  Started as root, root registers the users.
+OWNER=$(id -un)
+if [ "$(id -u)" -eq 0 ]; then
+	WHO=USER
+	AS="then, as USER (with the same export)"
+else
+	WHO=$OWNER
+	AS="then"
+fi
+
 cat <<MSG
 keywarden: starting the broker in the foreground (Ctrl-C stops it)
   config  $VAR/config.json
   socket  $VAR/run/broker.sock
   data    $VAR/lib
+  owner   $OWNER (the uid it runs as: it administers this broker)
 
-In another terminal, try:
+In another terminal, as $OWNER, try:
   export KEYWARDEN_SOCKET=$VAR/run/broker.sock KEYWARDEN_CONFIG=$VAR/config.json
   $BUILD/keywarden status
-  $BUILD/keywarden config get security.session.timeout
-  sqlite3 $VAR/lib/audit.db 'SELECT ts, user, action, result FROM audit_log'
+  $BUILD/keywarden admin user add $WHO --role developer    # scan the QR code it draws
+$AS:
+  $BUILD/keywarden login                 # the code your authenticator app shows
+  $BUILD/keywarden key set anthropic     # the key at the hidden prompt
+  $BUILD/keywarden key get anthropic
+  sqlite3 $VAR/lib/audit.db 'SELECT ts, user, action, result FROM audit_named'
 
 MSG
 exec "$BUILD/keywardend" --config "$VAR/config.json"

@@ -258,21 +258,6 @@ session_cleanup(pam_handle_t *pamh, void *data, int error_status)
 	session_free(s);
 }
 
-/* Seconds from now until an RFC 3339 UTC time, or 0 if it cannot be read. */
-static unsigned
-seconds_until(const char *rfc3339)
-{
-	struct tm tm = { 0 };
-	time_t t, now = time(NULL);
-
-	if (!rfc3339 || !strptime(rfc3339, "%Y-%m-%dT%H:%M:%S", &tm))
-		return 0;
-	t = timegm(&tm);
-	if (t == (time_t)-1 || t <= now)
-		return 0;
-	return t - now > UINT_MAX ? UINT_MAX : (unsigned)(t - now);
-}
-
 /*
  * Keep the token of a login result for the session stage.  The cache keeps
  * it until the session's absolute end, or for the idle timeout when the
@@ -284,7 +269,6 @@ keep_session(pam_handle_t *pamh, const struct pk_opts *o, uid_t broker_uid, cons
 {
 	const char *token = json_string_value(json_object_get(res, "session"));
 	const char *id = json_string_value(json_object_get(res, "id"));
-	json_int_t idle = json_integer_value(json_object_get(res, "idle_timeout"));
 	struct pk_session *s;
 	int pr;
 
@@ -300,9 +284,7 @@ keep_session(pam_handle_t *pamh, const struct pk_opts *o, uid_t broker_uid, cons
 	}
 	s->broker_uid = broker_uid;
 	s->debug = o->debug;
-	s->timeout_s = seconds_until(json_string_value(json_object_get(res, "expires")));
-	if (s->timeout_s == 0)
-		s->timeout_s = idle > 0 && idle < UINT_MAX ? (unsigned)idle : 3600;
+	s->timeout_s = kw_session_lifetime(res);
 	/* Replacing an earlier one (a second auth) runs its cleanup, which ends it. */
 	if ((pr = pam_set_data(pamh, PK_DATA_SESSION, s, session_cleanup)) != PAM_SUCCESS)
 		session_cleanup(pamh, s, 0);

@@ -38,17 +38,38 @@ granted(const struct kw_subject *s, const char *verb, const char *resource)
 	return false;
 }
 
+/* uid 0, and the uid the broker runs as: each owns the broker (rbac.h). */
+static bool
+owns_broker(const struct kw_caller *caller)
+{
+	return caller->uid == 0 || caller->owner;
+}
+
+static bool
+is_self(const struct kw_caller *caller, const char *user)
+{
+	return caller->user && strcmp(user, caller->user) == 0;
+}
+
 bool
 kw_rbac_may_act_for(const struct kw_caller *caller, const char *user)
 {
-	return caller->uid == 0 || (caller->user && strcmp(user, caller->user) == 0);
+	return owns_broker(caller) || is_self(caller, user);
+}
+
+bool
+kw_rbac_owner_asks(const struct kw_caller *caller, const char *verb, const char *user)
+{
+	if (caller->uid == 0)
+		return true;
+	return caller->owner && (strcmp(verb, "admin") == 0 || !is_self(caller, user));
 }
 
 bool
 kw_rbac_decide(const struct kw_caller *caller, const struct kw_subject *subject,
     const char *verb, const char *resource, char *reason, size_t reason_len)
 {
-	bool self = strcmp(subject->user, caller->user) == 0;
+	bool self = is_self(caller, subject->user);
 
 	if (!kw_rbac_may_act_for(caller, subject->user)) {
 		snprintf(reason, reason_len, "acting for another user needs root");
@@ -56,8 +77,12 @@ kw_rbac_decide(const struct kw_caller *caller, const struct kw_subject *subject,
 	}
 	if (verb[0] == '\0')
 		return true;
-	/* uid 0 already owns the machine; it administers the broker (sshd, sudo). */
-	if (self && caller->uid == 0)
+	/*
+	 * uid 0 already owns the machine; it administers the broker (sshd,
+	 * sudo).  The broker's own uid could read its stores and its keychain
+	 * anyway: it administers its broker the same way.
+	 */
+	if (self && kw_rbac_owner_asks(caller, verb, subject->user))
 		return true;
 	if (!subject->registered) {
 		snprintf(reason, reason_len, "%.64s is not a keywarden user", subject->user);
@@ -77,7 +102,7 @@ kw_rbac_within(const struct kw_caller *caller, const struct kw_subject *subject,
 {
 	size_t i;
 
-	if (caller->uid == 0 && strcmp(subject->user, caller->user) == 0)
+	if (owns_broker(caller) && is_self(caller, subject->user))
 		return true;
 	if ((i = kw_perm_first_uncovered(subject->perms, subject->n_perms, want, n_want)) == n_want)
 		return true;

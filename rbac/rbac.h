@@ -23,6 +23,8 @@ struct kw_caller {
 	gid_t gid;
 	pid_t pid;
 	const char *user;	/* name from the password database, or the uid */
+	bool owner;		/* runs as the broker's own uid (set by the dispatcher):
+				   owns a personal broker as root owns the system one */
 };
 
 /* Whom a request acts for, and what keywarden knows of them. */
@@ -34,16 +36,6 @@ struct kw_subject {
 };
 
 /*
- * Decide whether caller may have `verb` done on `resource` (NULL: no
- * particular resource) for subject.  Rules, in order:
- *   - only uid 0 may act for another user;
- *   - verb "" marks operations any caller may use (for itself);
- *   - uid 0 acting for itself may do everything;
- *   - an unregistered subject may do nothing;
- *   - otherwise one of the subject's permissions must grant verb on resource.
- * Returns true to allow; on refusal writes the reason to `reason`.
- */
-/*
  * Compile a list of permission strings once, for many decisions: what does
  * not parse (or is not a string) is left out -- a stored role that no
  * longer parses grants nothing.  *ret_perms is malloc'd (NULL when
@@ -54,12 +46,35 @@ int kw_rbac_compile(json_t *permissions, struct kw_perm **ret_perms, size_t *ret
 
 /*
  * Whether caller may act for user at all (kw_rbac_decide's first rule):
- * for itself, and uid 0 (sshd, sudo) for anyone.  Refusals of a request
- * for user count against user only when this holds, else against caller.
+ * for itself, and uid 0 (sshd, sudo) or the broker's owner for anyone.
+ * Refusals of a request for user count against user only when this holds,
+ * else against caller.
  */
 bool kw_rbac_may_act_for(const struct kw_caller *caller, const char *user)
 	KW_WUR KW_NONNULL(1, 2);
 
+/*
+ * Whether caller asks for `verb` for user as an owner of the broker, which
+ * takes no session (and, for itself, no role): uid 0 always -- it owns the
+ * machine, and sshd and sudo ask through it; the broker's owner (the uid it
+ * runs as) to administer (verb "admin") or to act for another user.  For
+ * its own keys and checks the owner is a user like any other: its roles
+ * decide, and they take a session.
+ */
+bool kw_rbac_owner_asks(const struct kw_caller *caller, const char *verb, const char *user)
+	KW_WUR KW_NONNULL(1, 2, 3);
+
+/*
+ * Decide whether caller may have `verb` done on `resource` (NULL: no
+ * particular resource) for subject.  Rules, in order:
+ *   - only uid 0 and the broker's owner may act for another user;
+ *   - verb "" marks operations any caller may use (for itself);
+ *   - an owner asking for itself (kw_rbac_owner_asks) may: uid 0
+ *     everything, the broker's owner every "admin";
+ *   - an unregistered subject may do nothing;
+ *   - otherwise one of the subject's permissions must grant verb on resource.
+ * Returns true to allow; on refusal writes the reason to `reason`.
+ */
 bool kw_rbac_decide(const struct kw_caller *caller, const struct kw_subject *subject,
     const char *verb, const char *resource, char *reason, size_t reason_len)
 	KW_WUR KW_NONNULL(1, 2, 3, 5);
@@ -69,10 +84,10 @@ bool kw_rbac_decide(const struct kw_caller *caller, const struct kw_subject *sub
  * out or acts on (want: a new role's permissions, a role granted or
  * revoked, the permissions of the user acted on) is within the subject's
  * own permissions -- each one covered by a single permission of the
- * subject (kw_perm_covers).  uid 0 acting for itself is not limited.  On
- * refusal writes to reason "<holder> "<permission>", beyond what <subject>
- * holds", holder naming what holds want ("user bob holds", "the new role
- * would grant").
+ * subject (kw_perm_covers).  uid 0 and the broker's owner acting for
+ * themselves are not limited.  On refusal writes to reason "<holder>
+ * "<permission>", beyond what <subject> holds", holder naming what holds
+ * want ("user bob holds", "the new role would grant").
  */
 bool kw_rbac_within(const struct kw_caller *caller, const struct kw_subject *subject,
     const struct kw_perm *want, size_t n_want, const char *holder, char *reason,

@@ -579,6 +579,8 @@ dispatch_request(struct kw_dispatcher *d, struct kw_peer *p, struct kw_request *
 	char resource[320], why[256] = "";
 	int r, rc = 0;
 
+	/* The broker's own uid owns it (rbac.h): a personal broker's user. */
+	p->caller.owner = p->caller.uid == d->svc->uid;
 	if (!p->greeted && strcmp(req->op, "hello") != 0) {
 		*ret_close = true;
 		return refuse(d, NULL, p, req->id, "handshake", req->op, KW_ERR_HANDSHAKE,
@@ -596,9 +598,11 @@ dispatch_request(struct kw_dispatcher *d, struct kw_peer *p, struct kw_request *
 		return refuse(d, op, p, req->id, op->name, call.resource,
 		    r == KW_ERR_DENIED ? KW_ERR_DENIED : KW_ERR_INTERNAL,
 		    r == KW_ERR_DENIED ? why : "the state store cannot be read");
-	/* Rights flow from a second factor: no session, no permissioned operation. */
+	/* Rights flow from a second factor: no session, no permissioned operation
+	   (but for the broker's owners, who need no rights granted). */
 	if (!call.session && ((op->flags & KW_OP_SESSION) ||
-	    (verb[0] != '\0' && p->caller.uid != 0 && kw_mfa_required(d->svc))))
+	    (verb[0] != '\0' && !kw_rbac_owner_asks(&p->caller, verb, call.subject) &&
+	    kw_mfa_required(d->svc))))
 		return refuse(d, op, p, req->id, op->name, call.resource, KW_ERR_SESSION,
 		    why[0] ? why : "log in first: run keywarden login");
 	if ((reply = authorize(d, &call, verb, why, sizeof(why))))

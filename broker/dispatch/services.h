@@ -11,6 +11,8 @@
 #ifndef KW_SERVICES_H
 #define KW_SERVICES_H
 
+#include <sys/types.h>
+
 #include "common/config.h"
 
 struct kw_audit;
@@ -25,6 +27,8 @@ struct kw_services {
 	struct kw_config *cfg;		/* the configuration the broker started with */
 	const char *data_dir;		/* broker.dataDir (borrowed from cfg) */
 	const char *socket_path;	/* broker.socket (borrowed from cfg) */
+	uid_t uid;			/* the uid the broker runs as: its callers own the
+					   broker as root does (rbac.h, kw_caller.owner) */
 	struct kw_state *state;		/* state.db: users, sessions, locks, keys' metadata */
 	struct kw_audit *audit;		/* audit.db: the hash-chained trail */
 	struct kw_secrets *secrets;	/* key material derived for sessions and TOTP */

@@ -357,9 +357,10 @@ def test_locked_account_is_told_why_and_no_code_is_spent(pam_broker):
     assert "locked" in out and "see the helpdesk" in out, out
     out = failed(pb.pamtester("alice", "acct_mgmt"), PERM_DENIED)
     assert "locked" in out and "see the helpdesk" in out, out
-    # Through `keywarden login` the user reads the same reason.
+    # Through `keywarden login` the user reads the same reason, and not PAM's words for it.
     out = failed(pb.login("alice", code))
-    assert "see the helpdesk" in out and "keywarden: login:" in out, out
+    assert "keywarden: login: account locked by an administrator: see the helpdesk" in out, out
+    assert MAXTRIES not in out and out.count("\n") == 1, out
     assert pb.status_session("alice") is None
     # The locked attempts did not check (and so did not use up) the code.
     ok(pb.b.cli("admin", "user", "unlock", "alice"))
@@ -379,6 +380,59 @@ def test_failures_up_to_the_threshold_lock_the_account(pam_broker):
                               input=totp(pb.secret("alice")) + "\n"), MAXTRIES)
     assert "locked" in out, out
     failed(pb.pamtester("alice", "acct_mgmt"), PERM_DENIED)
+
+
+def test_login_names_the_lock_a_wrong_code_brings(pam_broker):
+    pb = pam_broker()
+    pb.add("alice", "developer")
+    bad = wrong_code(pb.secret("alice"))
+    for _ in range(2):
+        failed(pb.pamtester("alice", "authenticate", input=bad + "\n"), AUTH_ERR)
+    # The third wrong code locks the account inside PAM's auth stage: the
+    # module passes the broker's reason on, and the CLI ends with it.
+    out = failed(pb.login("alice", bad))
+    lines = out.strip().splitlines()
+    assert lines == ["keywarden: login: wrong code; too many failures, the account is now "
+                     "locked"], out
+    # The next login is refused before a code is asked for, with the lock's end.
+    out = failed(pb.login("alice", totp(pb.secret("alice"))))
+    assert out.startswith("keywarden: login: account locked until 2") and MAXTRIES not in out, out
+
+
+def test_login_runs_the_pam_service_it_is_given(pam_broker):
+    pb = pam_broker()
+    pb.add("alice", "developer")
+    write_services(pb.b, {"keywarden": service_text(pb.b),
+                          "kwrole": service_text(pb.b, account="require_role=reviewer")})
+    code = totp(pb.secret("alice"))
+    # kwrole's account stage refuses alice (no reviewer role), after her code passed.
+    failed(pb.login("alice", code, "--pam-service", "kwrole"), "account", PERM_DENIED)
+    assert [r["result"] for r in pb.audit("login", "alice")] == ["success"]
+    assert pb.status_session("alice") is None
+    # A service that does not exist is a usage error, before any code is read.
+    out = failed(pb.login("alice", totp(pb.secret("alice"), 1), "--pam-service", "kwnone"),
+                 rc=2)
+    assert "there is no PAM service kwnone" in out, out
+    failed(pb.login("alice", code, "--pam-service", "../etc/x"), rc=2)
+    assert len(pb.audit("login", "alice")) == 1
+
+
+def test_login_without_a_service_file_asks_the_broker(pam_broker):
+    pb = pam_broker()
+    pb.add("alice", "developer")
+    # PAM's directory holds only "other" (pam_deny): PAM would refuse every login.
+    os.unlink(os.path.join(pb.pamdir, "keywarden"))
+    code = totp(pb.secret("alice"))
+    sid, _ = login_line(pb.login("alice", code), "alice")
+    assert pb.status_session("alice")["id"] == sid
+    rows = [r for r in pb.audit("login", "alice") if r["result"] == "success"]
+    assert len(rows) == 1 and rows[0]["uid"] == USERS["alice"][0], rows
+    # The broker's own words for a wrong code; a replayed one is wrong too.
+    out = failed(pb.login("alice", code))
+    assert out.strip() == "keywarden: login: wrong or already used code", out
+    # Root logging in for another user needs PAM's session stage to hand the token over.
+    out = failed(pb.login("root", totp(pb.secret("alice"), 1), "-u", "alice"), rc=2)
+    assert "takes the PAM service keywarden" in out, out
 
 
 def test_require_role(pam_broker):
@@ -409,7 +463,12 @@ def test_unregistered_user_is_unknown(pam_broker):
     pb.add("alice", "developer")
     failed(pb.pamtester("bob", "authenticate", input="123456\n"), USER_UNKNOWN)
     failed(pb.pamtester("bob", "acct_mgmt"), USER_UNKNOWN)
-    failed(pb.login("bob", "123456"), USER_UNKNOWN)
+    # keywarden login asks the broker first, and says it in one line, not in PAM's words.
+    cp = pb.login("bob", "123456")
+    out = failed(cp, "keywarden: login: bob is not a keywarden user; "
+                 "an administrator adds you with keywarden admin user add bob")
+    assert out.count("\n") == 1 and USER_UNKNOWN not in out, out
+    assert [r["action"] for r in pb.b.audit_rows("pid = ?", (cp.pid,))] == ["hello", "account"]
 
 
 # --------------------------------------------------------------------------

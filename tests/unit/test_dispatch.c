@@ -115,6 +115,9 @@ static const struct kw_op test_ops[] = {
 	{ .name = "t.admin", .verb = KW_VERB_ADMIN, .resource = "thing", .arg = "name",
 	    .arg_kind = KW_NAME_KEY, .fn = op_ping },
 	{ .name = "t.slow", .fn = op_slow },
+	{ .name = "t.read", .verb = KW_VERB_READ, .resource = "key", .arg = "name",
+	    .arg_kind = KW_NAME_KEY, .acts_as = "user", .fn = op_ping },
+	{ .name = "t.for", .acts_as = "user", .fn = op_ping },
 	/* Delegated administration's ceiling (ceiling.c), from the table. */
 	{ .name = "t.lock", .verb = KW_VERB_ADMIN, .resource = "user", .arg = "user",
 	    .arg_kind = KW_NAME_USER, .flags = KW_OP_TARGET_NOT_STRONGER, .fn = op_ping },
@@ -341,6 +344,53 @@ test_verb_and_session_from_the_table(void **state)
 	r = one_reply(e);
 	assert_true(json_is_true(json_object_get(r, "ok")));
 	json_decref(r);
+}
+
+/* The code of r's error, or "ok"; r is released. */
+static const char *
+outcome(json_t *r)
+{
+	static char code[64];
+
+	snprintf(code, sizeof(code), "%s", json_is_true(json_object_get(r, "ok")) ? "ok" :
+	    error_code(r));
+	json_decref(r);
+	return code;
+}
+
+static void
+test_the_brokers_own_uid_administers_it(void **state)
+{
+	struct env *e = *state;
+
+	/* A personal broker: it runs as the user's uid (4242), who is not registered. */
+	e->svc.uid = e->user.caller.uid;
+	greet(e, &e->user);
+	/* Administering takes neither a session nor a role, as for root ... */
+	send_text(e, &e->user, "{\"id\": 2, \"op\": \"t.admin\", \"args\": {\"name\": \"x\"}}");
+	assert_string_equal(outcome(one_reply(e)), "ok");
+	assert_true(e->user.caller.owner);
+	/* ... nor does acting for another user ... */
+	send_text(e, &e->user, "{\"id\": 3, \"op\": \"t.for\", \"args\": {\"user\": \"bob\"}}");
+	assert_string_equal(outcome(one_reply(e)), "ok");
+	/* ... and another user's rights decide what it may do for them (bob has none) ... */
+	send_text(e, &e->user, "{\"id\": 3, \"op\": \"t.read\", \"args\": {\"name\": \"x\", "
+	    "\"user\": \"bob\"}}");
+	assert_string_equal(outcome(one_reply(e)), "denied");
+	/* ... but its own keys take a session and a role, as anyone's do. */
+	send_text(e, &e->user, "{\"id\": 4, \"op\": \"t.read\", \"args\": {\"name\": \"x\"}}");
+	assert_string_equal(outcome(one_reply(e)), "session_required");
+	/* The same uid on a broker run by someone else owns nothing. */
+	e->svc.uid = 31337;
+	send_text(e, &e->user, "{\"id\": 5, \"op\": \"t.admin\", \"args\": {\"name\": \"x\"}}");
+	assert_string_equal(outcome(one_reply(e)), "session_required");
+	send_text(e, &e->user, "{\"id\": 6, \"op\": \"t.for\", \"args\": {\"user\": \"bob\"}}");
+	assert_string_equal(outcome(one_reply(e)), "denied");
+	assert_false(e->user.caller.owner);
+	/* Root keeps its powers on a broker it does not run as. */
+	greet(e, &e->root);
+	send_text(e, &e->root, "{\"id\": 7, \"op\": \"t.read\", \"args\": {\"name\": \"x\"}}");
+	assert_string_equal(outcome(one_reply(e)), "ok");
 }
 
 static void
@@ -805,6 +855,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_handshake_comes_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_table_lookup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verb_and_session_from_the_table, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_the_brokers_own_uid_administers_it, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_rbac_denies_the_unregistered, setup_no_mfa,
 		    teardown),

@@ -13,6 +13,9 @@
 
 static const struct kw_caller root = { .uid = 0, .gid = 0, .pid = 1, .user = "root" };
 static const struct kw_caller alice = { .uid = 2001, .gid = 2001, .pid = 2, .user = "alice" };
+/* alice on a broker of her own: it runs as uid 2001. */
+static const struct kw_caller owner = { .uid = 2001, .gid = 2001, .pid = 4, .user = "alice",
+    .owner = true };
 
 static bool
 decide(const struct kw_caller *caller, const char *subject, bool registered,
@@ -177,6 +180,46 @@ test_within_root_unlimited(void **state)
 	assert_false(within(&fake, "root", "[]", "[\"read\"]", why));
 }
 
+static void
+test_owner_administers_and_acts_for_others(void **state)
+{
+	char why[256];
+
+	/* Unregistered and without a role, the owner administers its broker ... */
+	assert_true(decide(&owner, "alice", false, "[]", "admin", "user/alice", why));
+	assert_true(decide(&owner, "alice", false, "[]", "admin", "role/ops", why));
+	assert_true(kw_rbac_owner_asks(&owner, "admin", "alice"));
+	/* ... and acts for others, with their rights, like root. */
+	assert_true(kw_rbac_may_act_for(&owner, "bob"));
+	assert_true(kw_rbac_owner_asks(&owner, "read", "bob"));
+	assert_true(decide(&owner, "bob", true, "[\"read\"]", "read", "key/x", why));
+	assert_false(decide(&owner, "bob", true, "[\"read\"]", "write", "key/x", why));
+	assert_non_null(strstr(why, "no role of bob"));
+	/* Its own keys it uses through its roles (and a session), as any user does. */
+	assert_false(kw_rbac_owner_asks(&owner, "read", "alice"));
+	assert_false(decide(&owner, "alice", false, "[]", "read", "key/x", why));
+	assert_non_null(strstr(why, "alice is not a keywarden user"));
+	assert_false(decide(&owner, "alice", true, "[\"read\"]", "write", "key/x", why));
+	assert_true(decide(&owner, "alice", true, "[\"write\"]", "write", "key/x", why));
+	/* What it hands out is not capped by its own roles. */
+	assert_true(within(&owner, "alice", "[]", "[\"*\"]", why));
+	/* The same uid on someone else's broker is an ordinary user. */
+	assert_false(kw_rbac_owner_asks(&alice, "admin", "alice"));
+	assert_false(decide(&alice, "alice", false, "[]", "admin", "user/alice", why));
+	assert_false(within(&alice, "alice", "[]", "[\"read\"]", why));
+}
+
+static void
+test_root_owns_every_broker(void **state)
+{
+	char why[256];
+
+	/* On a personal broker root keeps its powers: it owns the machine. */
+	assert_true(kw_rbac_owner_asks(&root, "read", "root"));
+	assert_true(kw_rbac_owner_asks(&root, "write", "alice"));
+	assert_true(decide(&root, "root", false, "[]", "write", "key/x", why));
+}
+
 int
 main(void)
 {
@@ -190,6 +233,8 @@ main(void)
 		cmocka_unit_test(test_unparsable_stored_permissions_grant_nothing),
 		cmocka_unit_test(test_within_own_permissions),
 		cmocka_unit_test(test_within_root_unlimited),
+		cmocka_unit_test(test_owner_administers_and_acts_for_others),
+		cmocka_unit_test(test_root_owns_every_broker),
 	};
 
 	return cmocka_run_group_tests_name("rbac", tests, NULL, NULL);
