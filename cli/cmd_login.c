@@ -10,6 +10,7 @@
  * `keywarden logout` or its expiry.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <pwd.h>
 #include <sodium.h>
 #include <stdbool.h>
@@ -26,8 +27,6 @@
 #define LOGIN_SERVICE	"keywarden"
 /* Longest answer to a prompt: a password or a code, never more. */
 #define ANSWER_MAX	512
-
-static const char usage_text[] = "usage: keywarden login [-u USER] [--json]\n";
 
 /*
  * One line from stdin, read a byte at a time so that what follows it (the
@@ -212,12 +211,10 @@ show_session(struct kw_cli *cli, bool json, const char *user)
 	char *token = NULL, *msg = NULL;
 	int r, ex;
 
-	if ((r = kw_session_load(socket, &token)) < 0) {
-		fprintf(stderr, "keywarden: login: authenticated, but no session token is cached "
-		    "for the broker at %s (%s); does the PAM service %s use socket=%s?\n",
+	if ((r = kw_session_load(socket, &token)) < 0)
+		return kw_cli_fail(KW_ERR_NOT_FOUND, "login", "authenticated, but no session token "
+		    "is cached for the broker at %s (%s); does the PAM service %s use socket=%s?",
 		    kw_cli_safe(socket), kw_strerror(r), LOGIN_SERVICE, kw_cli_safe(socket));
-		return KW_EXIT_DENIED;
-	}
 	if ((ex = kw_cli_connect(cli, &c)) != 0)
 		goto out;
 	if ((r = kw_client_set_session(c, token)) < 0 ||
@@ -228,9 +225,8 @@ show_session(struct kw_cli *cli, bool json, const char *user)
 	}
 	if (!json_is_object(json_object_get(res, "session"))) {
 		const char *why = json_string_value(json_object_get(res, "session_error"));
-		fprintf(stderr, "keywarden: login: the broker does not accept the cached session: "
-		    "%s\n", kw_cli_safe(why ? why : "no session"));
-		ex = KW_EXIT_DENIED;
+		ex = kw_cli_fail(KW_ERR_SESSION, "login", "the broker does not accept the cached "
+		    "session: %s", kw_cli_safe(why ? why : "no session"));
 		goto out;
 	}
 	print_session(cli, json, user, res);
@@ -246,46 +242,51 @@ show_session(struct kw_cli *cli, bool json, const char *user)
 int
 kw_cmd_login(struct kw_cli *cli, int argc, char **argv)
 {
-	bool json = kw_cli_take_flag(&argc, argv, "--json") || cli->json;
+	static const struct option opts[] = {
+		{ "user", required_argument, NULL, 'u' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool json = cli->json;
 	const char *user = NULL, *stage = NULL;
 	struct passwd *pw;
 	char caller[256], why[256];
-	int pr;
+	int c, pr, ex;
 
-	for (int i = 1; i < argc; i++) {
-		if ((strcmp(argv[i], "-u") == 0 || strcmp(argv[i], "--user") == 0) && i + 1 < argc) {
-			user = argv[++i];
-		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			fputs(usage_text, stdout);
-			return KW_EXIT_OK;
-		} else {
-			fputs(usage_text, stderr);
-			return KW_EXIT_USAGE;
-		}
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "u:", opts, NULL)) != -1) {
+		if (c != 'u')
+			return kw_cli_bad_option(cli, argc, argv, opts);
+		user = optarg;
 	}
-	if (!(pw = getpwuid(getuid()))) {
-		fprintf(stderr, "keywarden: login: uid %u has no user name\n", (unsigned)getuid());
-		return KW_EXIT_USAGE;
-	}
+	if ((ex = kw_cli_args(cli, argc, argv, optind, "")) != 0)
+		return ex;
+	if (user && !*user)
+		return kw_cli_usage(cli, "--user: an empty name");
+	if (!(pw = getpwuid(getuid())))
+		return kw_cli_fail(KW_ERR_CONFIG, "login", "uid %u has no user name",
+		    (unsigned)getuid());
 	snprintf(caller, sizeof(caller), "%s", pw->pw_name);
 	if (!user)
 		user = caller;
-	if (!*user) {
-		fputs(usage_text, stderr);
-		return KW_EXIT_USAGE;
-	}
 	if ((pr = run_pam(user, caller, &stage, why, sizeof(why))) != PAM_SUCCESS) {
+		ex = exit_for_pam(pr);
 		if (pr == PAM_AUTHINFO_UNAVAIL)
-			fprintf(stderr, "keywarden: login: broker unreachable: %s: %s (the system "
-			    "log says why)\n", stage, kw_cli_safe(why));
+			kw_cli_fail(KW_ERR_CONNECT, "login", "broker unreachable: %s: %s (the system "
+			    "log says why)", stage, kw_cli_safe(why));
 		else
-			fprintf(stderr, "keywarden: login: %s: %s\n", stage, kw_cli_safe(why));
-		return exit_for_pam(pr);
+			kw_cli_fail(ex == KW_EXIT_USAGE ? KW_ERR_CONFIG : KW_ERR_DENIED, "login",
+			    "%s: %s", stage, kw_cli_safe(why));
+		return ex;
 	}
 	/* Root logging in for someone else: the token went to that user's cache. */
 	if (strcmp(user, caller) != 0) {
-		printf("logged in as %s; the session token is in %s's token cache\n",
-		    kw_cli_safe(user), kw_cli_safe(user));
+		json_t *o = json ? json_pack("{s:s, s:s}", "user", user, "token_cache", user) : NULL;
+		if (o)
+			kw_cli_print_json(o);
+		else if (!json)
+			printf("logged in as %s; the session token is in %s's token cache\n",
+			    kw_cli_safe(user), kw_cli_safe(user));
+		json_decref(o);
 		return KW_EXIT_OK;
 	}
 	return show_session(cli, json, user);
