@@ -62,8 +62,9 @@ list_commands(FILE *f, const struct kw_cmd *table, size_t n)
 	}
 }
 
-void
-kw_cli_help(struct kw_cli *cli)
+/* --help: usage, what it does, its options (a group: its commands), the exit statuses. */
+static void
+help(struct kw_cli *cli, const struct kw_cmd *table, size_t n)
 {
 	const struct kw_cmd *cmd = cli->cmd;
 
@@ -73,9 +74,19 @@ kw_cli_help(struct kw_cli *cli)
 		printf("\n%s", cmd->options);
 	if (!(cmd->flags & (KW_CMD_RAW | KW_CMD_GROUP)) && (!cmd->options ||
 	    !strstr(cmd->options, "--json")))
-		printf("\n  --json   print the result as JSON (keywarden(1), JSON OUTPUT)\n");
+		printf("\n  --json  print the result as JSON (keywarden(1), JSON OUTPUT)\n");
+	if (table) {
+		list_commands(stdout, table, n);
+		printf("\n%s COMMAND --help shows the options of one.\n", cli->path);
+	}
 	printf("\nExit status: 0 ok, 1 denied or not found, 2 usage or configuration error,\n"
 	    "3 broker unreachable.  See keywarden(1).\n");
+}
+
+void
+kw_cli_help(struct kw_cli *cli)
+{
+	help(cli, NULL, 0);
 }
 
 int
@@ -174,9 +185,7 @@ kw_cli_run_group(struct kw_cli *cli, const struct kw_cmd *table, size_t n, int a
 			if (strcmp(argv[1], table[i].name) == 0)
 				return kw_cli_run(cli, &table[i], argc - 1, argv + 1);
 		if (is_help(argv[1])) {
-			kw_cli_help(cli);
-			list_commands(stdout, table, n);
-			printf("\n%s COMMAND --help shows the options of one.\n", cli->path);
+			help(cli, table, n);
 			return KW_EXIT_OK;
 		}
 	}
