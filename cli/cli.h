@@ -132,6 +132,9 @@ int kw_cli_usage(struct kw_cli *cli, const char *fmt, ...) KW_PRINTF(2, 3) KW_NO
 int kw_cli_bad_option(struct kw_cli *cli, int argc, char **argv, const struct option *opts)
 	KW_NONNULL(1, 3);
 
+/* For a command without options: a usage error for the first word that looks like one. */
+int kw_cli_no_options(struct kw_cli *cli, int argc, char **argv) KW_NONNULL(1, 3);
+
 /*
  * argv[first..argc) must be the arguments names lists ("USER ROLE",
  * "KEY [VALUE]"); else a usage error naming the first one missing or the

@@ -31,7 +31,7 @@ parse(struct kw_cli *cli, int argc, char **argv, const char **id)
 	if (id && !*id && argc - optind == 1)
 		*id = argv[optind++];
 	if (id && !*id)
-		return kw_cli_usage(cli, "missing --id ID");
+		return kw_cli_usage(cli, "missing ID (--id ID, or the id alone)");
 	return kw_cli_args(cli, argc, argv, optind, "");
 }
 

@@ -78,7 +78,8 @@ config_get(struct kw_cli *cli, int argc, char **argv)
 	struct kw_config *cfg = NULL;
 	int ex;
 
-	if ((ex = kw_cli_args(cli, argc, argv, 1, "KEY")) != 0)
+	if ((ex = kw_cli_no_options(cli, argc, argv)) != 0 ||
+	    (ex = kw_cli_args(cli, argc, argv, 1, "KEY")) != 0)
 		return ex;
 	if (!(key = known_key(argv[1])))
 		return KW_EXIT_USAGE;
@@ -128,7 +129,8 @@ config_list(struct kw_cli *cli, int argc, char **argv)
 	size_t n;
 	int ex;
 
-	if ((ex = kw_cli_args(cli, argc, argv, 1, "")) != 0 || (ex = load(cli, &cfg)) != 0)
+	if ((ex = kw_cli_no_options(cli, argc, argv)) != 0 ||
+	    (ex = kw_cli_args(cli, argc, argv, 1, "")) != 0 || (ex = load(cli, &cfg)) != 0)
 		return ex;
 	if (!(all = json_object())) {
 		kw_config_free(cfg);
@@ -193,7 +195,8 @@ config_set(struct kw_cli *cli, int argc, char **argv)
 	char err[1024];
 	int ex;
 
-	if ((ex = kw_cli_args(cli, argc, argv, 1, "KEY [VALUE]")) != 0)
+	if ((ex = kw_cli_no_options(cli, argc, argv)) != 0 ||
+	    (ex = kw_cli_args(cli, argc, argv, 1, "KEY [VALUE]")) != 0)
 		return ex;
 	if (!(key = known_key(argv[1])))
 		return KW_EXIT_USAGE;

@@ -50,9 +50,8 @@ kw_cmd_logout(struct kw_cli *cli, int argc, char **argv)
 	char *token = NULL, *msg = NULL, id[80];
 	int r, ex, call = 0, forget;
 
-	if (argc > 1 && argv[1][0] == '-')
-		return kw_cli_usage(cli, "unknown option '%.64s'", kw_cli_safe(argv[1]));
-	if ((ex = kw_cli_args(cli, argc, argv, 1, "")) != 0)
+	if ((ex = kw_cli_no_options(cli, argc, argv)) != 0 ||
+	    (ex = kw_cli_args(cli, argc, argv, 1, "")) != 0)
 		return ex;
 	socket = kw_cli_socket(cli);
 	if ((r = kw_session_load(socket, &token)) == KW_ERR_NOT_FOUND) {

@@ -65,9 +65,8 @@ kw_cmd_status(struct kw_cli *cli, int argc, char **argv)
 	char *msg = NULL;
 	int r, ex;
 
-	if (argc > 1 && argv[1][0] == '-')
-		return kw_cli_usage(cli, "unknown option '%.64s'", kw_cli_safe(argv[1]));
-	if ((ex = kw_cli_args(cli, argc, argv, 1, "")) != 0)
+	if ((ex = kw_cli_no_options(cli, argc, argv)) != 0 ||
+	    (ex = kw_cli_args(cli, argc, argv, 1, "")) != 0)
 		return ex;
 	if ((ex = kw_cli_connect(cli, &c)) != 0) {
 		if (json) {

@@ -125,6 +125,19 @@ kw_cli_bad_option(struct kw_cli *cli, int argc, char **argv, const struct option
 }
 
 int
+kw_cli_no_options(struct kw_cli *cli, int argc, char **argv)
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		const char *w = argv[i];
+		/* "-5" is a value (config set KEY -5), "-x" and "--x" are options. */
+		if (w[0] == '-' && (w[1] == '-' || (w[1] >= 'a' && w[1] <= 'z') ||
+		    (w[1] >= 'A' && w[1] <= 'Z')))
+			return kw_cli_usage(cli, "unknown option '%.64s'", kw_cli_safe(w));
+	}
+	return 0;
+}
+
+int
 kw_cli_args(struct kw_cli *cli, int argc, char **argv, int first, const char *names)
 {
 	char buf[128], *save = NULL, *missing = NULL;
