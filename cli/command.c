@@ -173,6 +173,8 @@ kw_cli_run(struct kw_cli *cli, const struct kw_cmd *cmd, int argc, char **argv)
 	if (cmd->flags & KW_CMD_GROUP)
 		return cmd->fn(cli, argc, argv);
 	if (cmd->flags & KW_CMD_RAW) {
+		/* Its stdout is another program's: no JSON of ours goes there, not even an error. */
+		cli->json = false;
 		/* What follows belongs to another program: only a first --help is ours. */
 		if (argc > 1 && is_help(argv[1])) {
 			kw_cli_help(cli);

@@ -299,6 +299,10 @@ def test_every_data_command_prints_json(id_broker, tmpdir_short):
     # Sessions of one's own: none here, and still JSON.
     assert one_json(root("logout", "--json")) == {"id": None, "revoked": False}
     one_json(root("totp", "enroll", "--json"), rc=1)
+    # exec's stdout is its command's, even under a global --json, and so is its status.
+    cp = root("--json", "exec", "--key", "openai=KW_K", "--", "sh", "-c",
+              'test -n "$KW_K" && echo ran; exit 3')
+    assert cp.returncode == 3 and cp.stdout == "ran\n", cp
     # No broker: one object, code unreachable.
     doc = one_json(run_cli(["key", "list", "--json"], env=no_broker_env(tmpdir_short)), rc=3)
     assert doc["error"]["code"] == "unreachable", doc
