@@ -41,16 +41,23 @@ struct user_flags {
 static bool
 take(const struct user_flags *f, int c, const char *v)
 {
-	switch (c) {
-	case 'r': return f->roles && json_array_append_new(f->roles, json_string(v)) == 0;
-	case 'q': return f->qr && (*f->qr = true);
-	case 'm': return f->message && (*f->message = v);
-	case 'e': return f->expires && (*f->expires = v);
-	case 'o': return f->output && (*f->output = v);
-	case 'f': return f->force && (*f->force = true);
-	case 'y': return f->yes && (*f->yes = true);
-	}
-	return false;
+	if (c == 'r' && f->roles)
+		json_array_append_new(f->roles, json_string(v));
+	else if (c == 'q' && f->qr)
+		*f->qr = true;
+	else if (c == 'm' && f->message)
+		*f->message = v;
+	else if (c == 'e' && f->expires)
+		*f->expires = v;
+	else if (c == 'o' && f->output)
+		*f->output = v;
+	else if (c == 'f' && f->force)
+		*f->force = true;
+	else if (c == 'y' && f->yes)
+		*f->yes = true;
+	else
+		return false;
+	return true;
 }
 
 /*
