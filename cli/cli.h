@@ -5,6 +5,7 @@
 #ifndef KW_CLI_H
 #define KW_CLI_H
 
+#include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,14 +22,27 @@
 struct kw_cli {
 	const char *socket;	/* --socket, or NULL until resolved */
 	const char *config;	/* --config, $KEYWARDEN_CONFIG or the default */
-	bool json;		/* --json given before the command */
+	bool json;		/* --json, before the command or among its arguments */
+	const struct kw_cmd *cmd;	/* the command kw_cli_run runs */
+	char path[96];		/* its whole name, "keywarden key get": messages, usage */
 };
 
+/*
+ * A row of a command table (wireguard-tools' { name, fn, help }), and what
+ * --help and a usage error print for it.  A row with only the first three
+ * still runs; its usage line then reads "[ARGS]".
+ */
 struct kw_cmd {
 	const char *name;
 	int (*fn)(struct kw_cli *cli, int argc, char **argv);
-	const char *help;
+	const char *help;	/* one line: what it does */
+	const char *usage;	/* after the name: "NAME [--version N] [--json]" */
+	const char *options;	/* "  --opt  what it does\n" lines for --help, or NULL */
+	unsigned flags;		/* KW_CMD_* */
 };
+
+#define KW_CMD_GROUP	(1u << 0)	/* fn runs a table of its own (kw_cli_run_group) */
+#define KW_CMD_RAW	(1u << 1)	/* arguments pass untouched (exec: CMD's); no --json */
 
 /*
  * The socket to use: --socket, $KEYWARDEN_SOCKET, the config's broker.socket,
@@ -48,11 +62,32 @@ bool kw_cli_session_attached(void);
 /* Exit status for a libkeywarden error code. */
 int kw_cli_exit_for(int err);
 
-/* Print an error reply / failure as "keywarden: what: message". */
+/*
+ * output.c: print a broker's error reply (or a failure with its code) as
+ * "keywarden: what: message", kept for --json's error object.
+ */
 void kw_cli_error(const char *what, int err, const char *message);
 
-/* Print a JSON value to stdout, indented, ASCII only (\uXXXX), with a newline. */
+/*
+ * Any other failure: "keywarden: what: " and the message on stderr, kept
+ * for --json under err's name.  Returns the exit status for err.
+ */
+int kw_cli_fail(int err, const char *what, const char *fmt, ...) KW_PRINTF(3, 4) KW_NONNULL(2, 3);
+
+/* Keep code and message as the failure --json reports (the last one wins). */
+void kw_cli_record_error(const char *code, const char *message) KW_NONNULL(1, 2);
+
+/*
+ * The command's JSON result (borrowed; a copy is kept).  It is printed
+ * by kw_cli_finish, indented, ASCII only (\uXXXX), with a newline.
+ */
 void kw_cli_print_json(json_t *v) KW_NONNULL(1);
+
+/*
+ * At the end of a run: print the JSON result; with --json and a failure,
+ * with "error": {"code", "message"} added (or as the only member).
+ */
+void kw_cli_finish(struct kw_cli *cli, int ex) KW_NONNULL(1);
 
 /*
  * safe.c: s (text from the broker or a file; NULL gives "") made safe for a
@@ -69,8 +104,44 @@ const char *kw_cli_safe(const char *s);
  */
 void kw_cli_print_data(const char *s);
 
-/* True when argv has "--json" (and removes it), for per-command parsing. */
+/* True when argv[1..] has flag before "--" (and removes it). */
 bool kw_cli_take_flag(int *argc, char **argv, const char *flag) KW_NONNULL(1, 2, 3);
+
+/*
+ * command.c: run cmd with argv (argv[0] its name).  The one place a
+ * command's --help (usage and options on stdout, exit 0) and --json are
+ * taken; cli->cmd and cli->path name the command while it runs.
+ */
+int kw_cli_run(struct kw_cli *cli, const struct kw_cmd *cmd, int argc, char **argv)
+	KW_NONNULL(1, 2, 4);
+
+/* Run the row of table[] named argv[1]; --help lists them, anything else is a usage error. */
+int kw_cli_run_group(struct kw_cli *cli, const struct kw_cmd *table, size_t n, int argc,
+    char **argv) KW_NONNULL(1, 2, 5);
+
+/* The running command's usage, what it does and its options, on stdout. */
+void kw_cli_help(struct kw_cli *cli) KW_NONNULL(1);
+
+/*
+ * A usage error: "keywarden CMD: reason" (none when fmt is NULL: it was
+ * said) and the usage line on stderr.  Returns KW_EXIT_USAGE.
+ */
+int kw_cli_usage(struct kw_cli *cli, const char *fmt, ...) KW_PRINTF(2, 3) KW_NONNULL(1);
+
+/* After getopt_long returned '?' (opterr is 0): which option, and what is wrong with it. */
+int kw_cli_bad_option(struct kw_cli *cli, int argc, char **argv, const struct option *opts)
+	KW_NONNULL(1, 3);
+
+/* For a command without options: a usage error for the first word that looks like one. */
+int kw_cli_no_options(struct kw_cli *cli, int argc, char **argv) KW_NONNULL(1, 3);
+
+/*
+ * argv[first..argc) must be the arguments names lists ("USER ROLE",
+ * "KEY [VALUE]"); else a usage error naming the first one missing or the
+ * first one too many.  0 or KW_EXIT_USAGE.
+ */
+int kw_cli_args(struct kw_cli *cli, int argc, char **argv, int first, const char *names)
+	KW_NONNULL(1, 3, 5);
 
 /*
  * Connect, send op with args (borrowed; NULL: {}), and return the exit status.
@@ -87,10 +158,6 @@ int kw_cli_call(struct kw_cli *cli, const char *what, const char *op, json_t *ar
  */
 int kw_cli_call_print(struct kw_cli *cli, const char *what, const char *op, json_t *args,
     bool json, void (*human)(json_t *result)) KW_NONNULL(1, 2, 3, 6);
-
-/* Run the subcommand of table[] named argv[1]; prints usage when there is none. */
-int kw_cli_run_group(struct kw_cli *cli, const char *group, const struct kw_cmd *table,
-    size_t n, int argc, char **argv) KW_NONNULL(1, 2, 3, 6);
 
 /* A JSON array of strings joined with ", " ("-" when empty); malloc'd. */
 char *kw_cli_join(json_t *array);

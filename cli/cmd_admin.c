@@ -5,17 +5,20 @@
 #include "cli/cli.h"
 
 static const struct kw_cmd admin_commands[] = {
-	{ "user", kw_cmd_admin_user,
-	    "user add|list|show|del|totp-reset|lock|unlock|export|erase ...   keywarden users" },
-	{ "role", kw_cmd_admin_role, "role list|show|create|delete|grant|revoke ...   roles and grants" },
-	{ "session", kw_cmd_admin_session, "session list|revoke ...   login sessions" },
-	{ "audit", kw_cmd_admin_audit, "audit query|export|verify|prune|pubkey|keygen ...   the audit trail" },
-	{ "incident", kw_cmd_admin_incident, "incident list|report ...   security incidents" },
+	{ .name = "user", .fn = kw_cmd_admin_user, .flags = KW_CMD_GROUP,
+	  .help = "keywarden users: add, list, show, del, totp-reset, lock, unlock, export, erase" },
+	{ .name = "role", .fn = kw_cmd_admin_role, .flags = KW_CMD_GROUP,
+	  .help = "roles and grants: list, show, create, delete, grant, revoke" },
+	{ .name = "session", .fn = kw_cmd_admin_session, .flags = KW_CMD_GROUP,
+	  .help = "login sessions: list, revoke" },
+	{ .name = "audit", .fn = kw_cmd_admin_audit, .flags = KW_CMD_GROUP,
+	  .help = "the audit trail: query, export, verify, prune, pubkey, keygen" },
+	{ .name = "incident", .fn = kw_cmd_admin_incident, .flags = KW_CMD_GROUP,
+	  .help = "security incidents: list, report" },
 };
 
 int
 kw_cmd_admin(struct kw_cli *cli, int argc, char **argv)
 {
-	return kw_cli_run_group(cli, "admin", admin_commands, KW_ELEMENTSOF(admin_commands),
-	    argc, argv);
+	return kw_cli_run_group(cli, admin_commands, KW_ELEMENTSOF(admin_commands), argc, argv);
 }

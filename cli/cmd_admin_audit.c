@@ -47,12 +47,12 @@ static const struct option audit_options[] = {
 	{ "force", no_argument, NULL, 'F' },
 	{ "archive", required_argument, NULL, 'A' },
 	{ "pubkey", required_argument, NULL, 'P' },
-	{ "json", no_argument, NULL, 'j' },
 	{ NULL, 0, NULL, 0 },
 };
 
 /* What the command line asked for; which options a subcommand takes is `allowed`. */
 struct audit_args {
+	struct kw_cli *cli;
 	const char *what;		/* "admin audit query", for messages */
 	const char *allowed;		/* option letters (audit_options) accepted */
 	json_t *filter;			/* audit.query arguments, owned */
@@ -62,18 +62,9 @@ struct audit_args {
 };
 
 static int
-usage(const char *text)
-{
-	fprintf(stderr, "usage: keywarden admin audit %s\n", text);
-	return KW_EXIT_USAGE;
-}
-
-static int
 bad_value(const struct audit_args *a, const char *opt, const char *value, const char *want)
 {
-	fprintf(stderr, "keywarden: %s: --%s: '%.64s' is not %s\n", a->what, opt,
-	    kw_cli_safe(value), want);
-	return KW_EXIT_USAGE;
+	return kw_cli_usage(a->cli, "--%s: '%.64s' is not %s", opt, kw_cli_safe(value), want);
 }
 
 static int
@@ -121,18 +112,18 @@ take_option(struct audit_args *a, int c, const char *name, const char *v)
 	case 'A': a->archive = v; return 0;
 	case 'P': a->pubkey = v; return 0;
 	case 'F': a->force = true; return 0;
-	case 'j': a->json = true; return 0;
 	}
 	return KW_EXIT_USAGE;
 }
 
-/* Parse argv into a (a->what and a->allowed set); 0 or KW_EXIT_USAGE, with the usage printed. */
+/* Parse argv into a (a->what and a->allowed set); 0 or KW_EXIT_USAGE, said why. */
 static int
-parse(struct kw_cli *cli, int argc, char **argv, struct audit_args *a, const char *use)
+parse(struct kw_cli *cli, int argc, char **argv, struct audit_args *a)
 {
 	json_t *since, *until;
-	int c, i = -1;
+	int c, ex, i = -1;
 
+	a->cli = cli;
 	a->json = cli->json;
 	a->limit = -1;
 	if (!(a->filter = json_object()))
@@ -140,26 +131,18 @@ parse(struct kw_cli *cli, int argc, char **argv, struct audit_args *a, const cha
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "", audit_options, &i)) != -1) {
 		if (c == '?')
-			return usage(use);
-		if (!strchr(a->allowed, c)) {
-			fprintf(stderr, "keywarden: %s: --%s is not an option here\n", a->what,
-			    audit_options[i].name);
-			return usage(use);
-		}
+			return kw_cli_bad_option(cli, argc, argv, audit_options);
+		if (!strchr(a->allowed, c))
+			return kw_cli_usage(cli, "unknown option '--%s'", audit_options[i].name);
 		if (take_option(a, c, audit_options[i].name, optarg) != 0)
 			return KW_EXIT_USAGE;
 	}
-	if (optind < argc) {
-		fprintf(stderr, "keywarden: %s: unexpected argument '%.64s'\n", a->what,
-		    kw_cli_safe(argv[optind]));
-		return usage(use);
-	}
+	if ((ex = kw_cli_args(cli, argc, argv, optind, "")) != 0)
+		return ex;
 	since = json_object_get(a->filter, "since");
 	until = json_object_get(a->filter, "until");
-	if (since && until && json_integer_value(since) > json_integer_value(until)) {
-		fprintf(stderr, "keywarden: %s: --since is later than --until\n", a->what);
-		return KW_EXIT_USAGE;
-	}
+	if (since && until && json_integer_value(since) > json_integer_value(until))
+		return kw_cli_usage(cli, "--since is later than --until");
 	return 0;
 }
 
@@ -193,24 +176,20 @@ key_load(const char *what, const char *path, struct audit_key *k)
 	struct stat st;
 	int ex = KW_EXIT_USAGE;
 
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		fprintf(stderr, "keywarden: %s: --decrypt-key %s: %s\n", what, kw_cli_safe(path),
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return kw_cli_fail(KW_ERR_INVALID, what, "--decrypt-key %s: %s", kw_cli_safe(path),
 		    strerror(errno));
-		return KW_EXIT_USAGE;
-	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		fprintf(stderr, "keywarden: %s: --decrypt-key %s: refusing a secret key that group "
-		    "or others can access (mode %04o); chmod 600 it\n", what, kw_cli_safe(path),
+	if (st.st_mode & (S_IRWXG | S_IRWXO))
+		return kw_cli_fail(KW_ERR_INVALID, what, "--decrypt-key %s: refusing a secret key "
+		    "that group or others can access (mode %04o); chmod 600 it", kw_cli_safe(path),
 		    (unsigned)(st.st_mode & 07777));
-		return KW_EXIT_USAGE;
-	}
 	if (sodium_init() < 0 || !(k->sk = sodium_malloc(crypto_box_SECRETKEYBYTES)))
 		return KW_EXIT_DENIED;
 	if (!S_ISREG(st.st_mode) || kw_read_fd(fd, 4096, &text, &len) != 0 ||
 	    sodium_base642bin(k->sk, crypto_box_SECRETKEYBYTES, text, len, " \t\r\n", &bin, NULL,
 	    sodium_base64_VARIANT_ORIGINAL) != 0 || bin != crypto_box_SECRETKEYBYTES) {
-		fprintf(stderr, "keywarden: %s: --decrypt-key %s: not a base64 secret key "
-		    "(keywarden admin audit keygen writes one)\n", what, kw_cli_safe(path));
+		ex = kw_cli_fail(KW_ERR_INVALID, what, "--decrypt-key %s: not a base64 secret key "
+		    "(keywarden admin audit keygen writes one)", kw_cli_safe(path));
 		key_wipe(k);
 	} else {
 		crypto_scalarmult_base(k->pk, k->sk);
@@ -424,11 +403,9 @@ run_pager(struct kw_cli *cli, struct pager *pg, int (*finish)(struct pager *pg))
 	key_wipe(&pg->key);
 	if (ex == 0 && finish)
 		ex = finish(pg);
-	if (ex == 0 && pg->unopened > 0) {
-		fprintf(stderr, "keywarden: %s: %zu record(s) have details this key cannot open\n",
-		    pg->args->what, pg->unopened);
-		ex = KW_EXIT_DENIED;
-	}
+	if (ex == 0 && pg->unopened > 0)
+		ex = kw_cli_fail(KW_ERR_DENIED, pg->args->what, "%zu record(s) have details this key "
+		    "cannot open", pg->unopened);
 	return ex;
 }
 
@@ -458,15 +435,12 @@ query_print(struct pager *pg)
 static int
 audit_query(struct kw_cli *cli, int argc, char **argv)
 {
-	static const char use[] = "query [--user U] [--action A] [--since T] [--until T] "
-	    "[--result success|denied|error] [--limit N] [--decrypt-key FILE] [--json]\n"
-	    "  T: 2026-11-25T01:02:03Z, 2026-11-25, or an age such as 30m, 12h, 7d";
-	struct audit_args a = { .what = "admin audit query", .allowed = "uastrnkj" };
+	struct audit_args a = { .what = "admin audit query", .allowed = "uastrnk" };
 	json_t *records = json_array();
 	struct pager pg = { .args = &a, .emit = collect, .ctx = records };
 	int ex = KW_EXIT_DENIED;
 
-	if (records && (ex = parse(cli, argc, argv, &a, use)) == 0)
+	if (records && (ex = parse(cli, argc, argv, &a)) == 0)
 		ex = run_pager(cli, &pg, query_print);
 	json_decref(records);
 	json_decref(a.filter);
@@ -519,6 +493,7 @@ struct export {
 	struct kw_cli_out out;
 	bool jsonl;
 	unsigned long long n;
+	json_int_t first_seq, last_seq;
 	struct progress progress;
 };
 
@@ -553,11 +528,12 @@ export_emit(void *ctx, json_t *rec)
 	json_decref(o);
 	if (e->jsonl)
 		fputc('\n', f);
-	if (r < 0 || ferror(f)) {
-		fprintf(stderr, "keywarden: admin audit export: writing %s: %s\n",
-		    e->out.path ? e->out.path : "stdout", strerror(errno));
-		return KW_EXIT_DENIED;
-	}
+	if (r < 0 || ferror(f))
+		return kw_cli_fail(KW_ERR_IO, "admin audit export", "writing %s: %s",
+		    kw_cli_safe(e->out.path ? e->out.path : "stdout"), strerror(errno));
+	if (e->n == 0)
+		e->first_seq = json_integer_value(json_object_get(rec, "seq"));
+	e->last_seq = json_integer_value(json_object_get(rec, "seq"));
 	progress_show(&e->progress, ++e->n);
 	return 0;
 }
@@ -572,27 +548,42 @@ export_finish(struct pager *pg)
 	return kw_cli_out_close(&e->out, pg->args->what);
 }
 
+/* --json for an export: what was written where, since the records are in the file. */
+static void
+export_summary(const struct audit_args *a, const struct export *e)
+{
+	json_t *o = json_pack("{s:s, s:s, s:I}", "output", a->output, "format", a->format,
+	    "records", (json_int_t)e->n);
+
+	if (!o)
+		return;
+	json_object_set_new(o, "first_seq", e->n ? json_integer(e->first_seq) : json_null());
+	json_object_set_new(o, "last_seq", e->n ? json_integer(e->last_seq) : json_null());
+	kw_cli_print_json(o);
+	json_decref(o);
+}
+
 static int
 audit_export(struct kw_cli *cli, int argc, char **argv)
 {
-	static const char use[] = "export [--format json|jsonl] [--output FILE [--force]] "
-	    "[--user U] [--action A] [--since T] [--until T] [--result R] [--limit N] "
-	    "[--decrypt-key FILE]";
 	struct audit_args a = { .what = "admin audit export", .allowed = "uastrnkfoF",
 	    .format = "json" };
 	struct export e = { 0 };
 	struct pager pg = { .args = &a, .emit = export_emit, .ctx = &e };
 	int ex;
 
-	if ((ex = parse(cli, argc, argv, &a, use)) != 0) {
-		json_decref(a.filter);
-		return ex;
-	}
+	if ((ex = parse(cli, argc, argv, &a)) != 0)
+		goto out;
 	e.jsonl = strcmp(a.format, "jsonl") == 0;
 	if (a.force && !a.output) {
-		fprintf(stderr, "keywarden: %s: --force goes with --output\n", a.what);
-		json_decref(a.filter);
-		return usage(use);
+		ex = kw_cli_usage(cli, "--force goes with --output");
+		goto out;
+	}
+	/* Without --output the records are stdout: --json has nothing to add to them. */
+	if (a.json && !a.output) {
+		ex = kw_cli_usage(cli, "--json goes with --output (without it, the records "
+		    "themselves are the output)");
+		goto out;
 	}
 	if ((ex = kw_cli_out_open(&e.out, a.what, a.output, a.force)) == 0) {
 		/* Not over the records themselves when they go to the same terminal. */
@@ -602,7 +593,10 @@ audit_export(struct kw_cli *cli, int argc, char **argv)
 		if (ex != 0)
 			kw_cli_out_abort(&e.out);
 		progress_end(&e.progress, e.n, ex == 0);
+		if (ex == 0 && a.json)
+			export_summary(&a, &e);
 	}
+ out:
 	json_decref(a.filter);
 	return ex;
 }
@@ -643,28 +637,22 @@ load_pubkey(struct kw_cli *cli, const struct audit_args *a, uint8_t pk[KW_AUDIT_
 	}
 	if (a->pubkey)
 		snprintf(path, sizeof(path), "%s", a->pubkey);
-	else if (default_pubkey(cli, path, sizeof(path)) < 0) {
-		fprintf(stderr, "keywarden: %s: no public key to check the archive's signature "
-		    "with: give --pubkey KEY|FILE (keywarden admin audit pubkey prints it)\n", a->what);
-		return KW_EXIT_USAGE;
-	}
+	else if (default_pubkey(cli, path, sizeof(path)) < 0)
+		return kw_cli_fail(KW_ERR_INVALID, a->what, "no public key to check the archive's "
+		    "signature with: give --pubkey KEY|FILE (keywarden admin audit pubkey prints it)");
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0 ||
 	    kw_read_fd(fd, 4096, &text, &len) != 0) {
 		if (a->pubkey)
-			fprintf(stderr, "keywarden: %s: --pubkey %s: neither a public key (base64) nor "
-			    "a file holding one: %s\n", a->what, path,
+			return kw_cli_fail(KW_ERR_INVALID, a->what, "--pubkey %s: neither a public key "
+			    "(base64) nor a file holding one: %s", kw_cli_safe(path),
 			    fd < 0 ? strerror(errno) : "unreadable");
-		else
-			fprintf(stderr, "keywarden: %s: %s: %s; give the broker's public key with "
-			    "--pubkey KEY|FILE (keywarden admin audit pubkey prints it)\n", a->what,
-			    path, fd < 0 ? strerror(errno) : "unreadable");
-		return KW_EXIT_USAGE;
+		return kw_cli_fail(KW_ERR_INVALID, a->what, "%s: %s; give the broker's public key "
+		    "with --pubkey KEY|FILE (keywarden admin audit pubkey prints it)",
+		    kw_cli_safe(path), fd < 0 ? strerror(errno) : "unreadable");
 	}
-	if (kw_audit_b64_parse(text, len, pk, KW_AUDIT_PK_LEN) < 0) {
-		fprintf(stderr, "keywarden: %s: %s does not hold a public key (base64 of %d bytes, "
-		    "as in the broker's audit.pub)\n", a->what, path, KW_AUDIT_PK_LEN);
-		return KW_EXIT_USAGE;
-	}
+	if (kw_audit_b64_parse(text, len, pk, KW_AUDIT_PK_LEN) < 0)
+		return kw_cli_fail(KW_ERR_INVALID, a->what, "%s does not hold a public key (base64 "
+		    "of %d bytes, as in the broker's audit.pub)", kw_cli_safe(path), KW_AUDIT_PK_LEN);
 	snprintf(from, from_len, "%s", path);
 	return 0;
 }
@@ -685,11 +673,9 @@ verify_archive(struct kw_cli *cli, const struct audit_args *a)
 	kw_audit_pk_b64(pk, pk_b64);
 	r = kw_archive_verify(a->archive, pk, &rep);
 
-	if (r == KW_ERR_IO || r == KW_ERR_NOMEM) {
-		fprintf(stderr, "keywarden: %s: %s: %s\n", a->what, kw_cli_safe(a->archive),
+	if (r == KW_ERR_IO || r == KW_ERR_NOMEM)
+		return kw_cli_fail(r, a->what, "%s: %s", kw_cli_safe(a->archive),
 		    r == KW_ERR_IO ? strerror(errno) : "out of memory");
-		return KW_EXIT_DENIED;
-	}
 	if (a->json) {
 		o = json_pack("{s:s, s:b, s:I, s:I, s:I}", "archive", a->archive, "ok", r == 0,
 		    "records", (json_int_t)rep.records, "first_seq", (json_int_t)rep.first_seq,
@@ -717,6 +703,8 @@ verify_archive(struct kw_cli *cli, const struct audit_args *a)
 		/* A parse error quotes the archive: escaped like all it holds. */
 		printf("archive %s broken at line %lld: %s\n", kw_cli_safe(a->archive), rep.bad_line,
 		    kw_cli_safe(rep.reason));
+	if (r != 0)
+		kw_cli_record_error(kw_error_name(KW_ERR_DENIED), rep.reason);
 	return r == 0 ? KW_EXIT_OK : KW_EXIT_DENIED;
 }
 
@@ -765,20 +753,18 @@ check_pinned(struct kw_cli *cli, const struct audit_args *a, json_t *res)
 	kw_audit_pk_b64(pk, want);
 	if (got && strcmp(got, want) == 0)
 		return 0;
-	fprintf(stderr, "keywarden: %s: the broker signs with the key %s, not with the key "
-	    "given (%s)\n", a->what, got ? got : "(none)", want);
-	return KW_EXIT_DENIED;
+	return kw_cli_fail(KW_ERR_DENIED, a->what, "the broker signs with the key %s, not with "
+	    "the key given (%s)", got ? kw_cli_safe(got) : "(none)", want);
 }
 
 static int
 audit_verify(struct kw_cli *cli, int argc, char **argv)
 {
-	struct audit_args a = { .what = "admin audit verify", .allowed = "APj" };
+	struct audit_args a = { .what = "admin audit verify", .allowed = "AP" };
 	json_t *res = NULL;
 	int ex;
 
-	if ((ex = parse(cli, argc, argv, &a, "verify [--archive FILE] [--pubkey KEY|FILE] "
-	    "[--json]")) != 0)
+	if ((ex = parse(cli, argc, argv, &a)) != 0)
 		goto out;
 	if (a.archive) {
 		ex = verify_archive(cli, &a);
@@ -792,6 +778,8 @@ audit_verify(struct kw_cli *cli, int argc, char **argv)
 	else
 		print_verified(res);
 	ex = json_is_true(json_object_get(res, "ok")) ? KW_EXIT_OK : KW_EXIT_DENIED;
+	if (ex != KW_EXIT_OK)
+		kw_cli_record_error(kw_error_name(KW_ERR_DENIED), "the audit trail is broken");
  out:
 	json_decref(res);
 	json_decref(a.filter);
@@ -841,7 +829,7 @@ prune_add(json_t *sum, json_t *res, int *stalls)
 static int
 audit_prune(struct kw_cli *cli, int argc, char **argv)
 {
-	struct audit_args a = { .what = "admin audit prune", .allowed = "j" };
+	struct audit_args a = { .what = "admin audit prune", .allowed = "" };
 	struct progress progress = { .on = isatty(STDERR_FILENO), .verb = "pruned" };
 	json_t *sum = json_pack("{s:I, s:[], s:n}", "pruned", (json_int_t)0, "archives",
 	    "remaining_due"), *res = NULL;
@@ -852,7 +840,7 @@ audit_prune(struct kw_cli *cli, int argc, char **argv)
 
 	if (!sum)
 		return KW_EXIT_DENIED;
-	if ((ex = parse(cli, argc, argv, &a, "prune [--json]")) != 0 ||
+	if ((ex = parse(cli, argc, argv, &a)) != 0 ||
 	    (ex = kw_cli_connect(cli, &c)) != 0)
 		goto out;
 	while (more && stalls < PRUNE_STALLS_MAX) {
@@ -869,11 +857,9 @@ audit_prune(struct kw_cli *cli, int argc, char **argv)
 			progress_show(&progress, json_integer_value(json_object_get(sum, "pruned")));
 	}
 	progress_end(&progress, 0, false);
-	if (more) {
-		fprintf(stderr, "keywarden: %s: the broker pruned nothing in %d batches but is not "
-		    "done; stopping\n", a.what, PRUNE_STALLS_MAX);
-		ex = KW_EXIT_DENIED;
-	}
+	if (more)
+		ex = kw_cli_fail(KW_ERR_INTERNAL, a.what, "the broker pruned nothing in %d batches "
+		    "but is not done; stopping", PRUNE_STALLS_MAX);
 	if (a.json)
 		kw_cli_print_json(sum);
 	else
@@ -897,10 +883,10 @@ print_pubkey(json_t *res)
 static int
 audit_pubkey(struct kw_cli *cli, int argc, char **argv)
 {
-	struct audit_args a = { .what = "admin audit pubkey", .allowed = "j" };
+	struct audit_args a = { .what = "admin audit pubkey", .allowed = "" };
 	int ex;
 
-	if ((ex = parse(cli, argc, argv, &a, "pubkey [--json]")) == 0)
+	if ((ex = parse(cli, argc, argv, &a)) == 0)
 		ex = kw_cli_call_print(cli, a.what, "audit.pubkey", json_object(), a.json,
 		    print_pubkey);
 	json_decref(a.filter);
@@ -915,19 +901,17 @@ keygen_write(const char *what, const char *path, const char *text)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 
-	if (fd < 0 && errno == EEXIST) {
-		fprintf(stderr, "keywarden: %s: %s exists; refusing to overwrite a key "
-		    "(move it away or choose another --output)\n", what, kw_cli_safe(path));
-		return KW_EXIT_DENIED;
-	}
+	if (fd < 0 && errno == EEXIST)
+		return kw_cli_fail(KW_ERR_DENIED, what, "%s exists; refusing to overwrite a key "
+		    "(move it away or choose another --output)", kw_cli_safe(path));
 	if (fd < 0 || fchmod(fd, 0600) < 0 || kw_write_all(fd, text, strlen(text)) < 0 ||
 	    fsync(fd) < 0) {
-		fprintf(stderr, "keywarden: %s: %s: %s\n", what, kw_cli_safe(path), strerror(errno));
+		int ex = kw_cli_fail(KW_ERR_IO, what, "%s: %s", kw_cli_safe(path), strerror(errno));
 		if (fd >= 0) {
 			close(fd);
 			unlink(path);
 		}
-		return KW_EXIT_DENIED;
+		return ex;
 	}
 	close(fd);
 	return 0;
@@ -938,13 +922,13 @@ audit_keygen(struct kw_cli *cli, int argc, char **argv)
 {
 	enum { B64_LEN = sodium_base64_ENCODED_LEN(crypto_box_SECRETKEYBYTES,
 	    sodium_base64_VARIANT_ORIGINAL) };
-	struct audit_args a = { .what = "admin audit keygen", .allowed = "oj" };
+	struct audit_args a = { .what = "admin audit keygen", .allowed = "o" };
 	unsigned char pk[crypto_box_PUBLICKEYBYTES], *sk = NULL;
 	char pk_b64[B64_LEN], *sk_text = NULL, *abs = NULL;
 	json_t *o;
 	int ex;
 
-	if ((ex = parse(cli, argc, argv, &a, "keygen [--output FILE] [--json]")) != 0)
+	if ((ex = parse(cli, argc, argv, &a)) != 0)
 		goto out;
 	if (!a.output)
 		a.output = KEYGEN_DEFAULT;
@@ -988,20 +972,53 @@ audit_keygen(struct kw_cli *cli, int argc, char **argv)
 	return ex;
 }
 
+#define FILTER_OPTIONS \
+	"  --user U       records by or about user U\n" \
+	"  --action A     actions matching the glob A (key.*, login)\n" \
+	"  --since T      from T: 2026-11-25T01:02:03Z, 2026-11-25, or an age (30m, 12h, 7d)\n" \
+	"  --until T      up to T\n" \
+	"  --result R     success, denied or error\n" \
+	"  --limit N      at most N records\n" \
+	"  --decrypt-key FILE  open sealed details with the auditor's secret key\n"
+
 static const struct kw_cmd audit_commands[] = {
-	{ "query", audit_query, "query [--user U] [--action A] [--since T] [--until T] "
-	    "[--result R] [--limit N] [--decrypt-key FILE] [--json]" },
-	{ "export", audit_export, "export [--format json|jsonl] [--output FILE [--force]] "
-	    "[filters as query] [--decrypt-key FILE]" },
-	{ "verify", audit_verify, "verify [--archive FILE] [--pubkey KEY|FILE] [--json]" },
-	{ "prune", audit_prune, "prune [--json]" },
-	{ "pubkey", audit_pubkey, "pubkey [--json]" },
-	{ "keygen", audit_keygen, "keygen [--output FILE] [--json]" },
+	{ .name = "query", .fn = audit_query, .help = "the records a filter selects, oldest first",
+	  .usage = "[--user U] [--action A] [--since T] [--until T] [--result R] [--limit N] "
+	    "[--decrypt-key FILE] [--json]",
+	  .options = FILTER_OPTIONS
+	    "  --json         an array of records (seq, ts, user, action, resource, result, ...)\n" },
+	{ .name = "export", .fn = audit_export,
+	  .help = "write the records a filter selects as JSON or JSON lines",
+	  .usage = "[--format json|jsonl] [--output FILE [--force]] [filters as query] [--json]",
+	  .options = "  --format F     json (one array, the default) or jsonl (a record a line)\n"
+	    "  --output FILE  write a new 0600 file instead of stdout\n"
+	    "  --force        replace FILE if it exists\n"
+	    FILTER_OPTIONS
+	    "  --json         with --output: {\"output\", \"format\", \"records\", \"first_seq\",\n"
+	    "                 \"last_seq\"}, the summary of what was written\n" },
+	{ .name = "verify", .fn = audit_verify,
+	  .help = "check the hash chain and the broker's signatures, or an archive offline",
+	  .usage = "[--archive FILE] [--pubkey KEY|FILE] [--json]",
+	  .options = "  --archive FILE    an archive (audit-FIRST-LAST.jsonl.gz), without the broker\n"
+	    "  --pubkey KEY|FILE the broker's public key (default: broker.dataDir/audit.pub)\n"
+	    "  --json            {\"ok\", \"records\", \"first_seq\", \"last_seq\", \"bad\", ...};\n"
+	    "                    exit 1 when broken\n" },
+	{ .name = "prune", .fn = audit_prune,
+	  .help = "remove records older than security.audit.retention now (archived first with "
+	    "autoArchive)",
+	  .usage = "[--json]",
+	  .options = "  --json  {\"pruned\", \"archives\", \"remaining_due\"}\n" },
+	{ .name = "pubkey", .fn = audit_pubkey, .help = "the public key the broker signs its trail with",
+	  .usage = "[--json]", .options = "  --json  {\"public_key\"}\n" },
+	{ .name = "keygen", .fn = audit_keygen,
+	  .help = "a key pair for sealed details; needs no broker",
+	  .usage = "[--output FILE] [--json]",
+	  .options = "  --output FILE  where the secret key goes (default audit-secret.key, 0600)\n"
+	    "  --json         {\"public_key\", \"secret_key_file\"}\n" },
 };
 
 int
 kw_cmd_admin_audit(struct kw_cli *cli, int argc, char **argv)
 {
-	return kw_cli_run_group(cli, "admin audit", audit_commands,
-	    KW_ELEMENTSOF(audit_commands), argc, argv);
+	return kw_cli_run_group(cli, audit_commands, KW_ELEMENTSOF(audit_commands), argc, argv);
 }

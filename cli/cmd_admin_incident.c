@@ -12,45 +12,27 @@
 #include "cli/cli.h"
 #include "cli/table.h"
 
+/* --id ID or a lone ID, when id is not NULL; 0 or the exit status (said why). */
 static int
-usage(const char *text)
-{
-	fprintf(stderr, "usage: keywarden admin incident %s\n", text);
-	return KW_EXIT_USAGE;
-}
-
-/* --json and, when id is not NULL, --id ID or a lone ID; -1 on a usage error. */
-static int
-parse(struct kw_cli *cli, int argc, char **argv, bool *json, const char **id)
+parse(struct kw_cli *cli, int argc, char **argv, const char **id)
 {
 	static const struct option opts[] = {
 		{ "id", required_argument, NULL, 'i' },
-		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
-	*json = cli->json;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 'j')
-			*json = true;
-		else if (c == 'i' && id)
-			*id = optarg;
-		else {
-			if (c == 'i')
-				fprintf(stderr, "keywarden: admin incident: --id is not an option here\n");
-			return -1;
-		}
+		if (c != 'i' || !id)
+			return kw_cli_bad_option(cli, argc, argv, id ? opts : NULL);
+		*id = optarg;
 	}
 	if (id && !*id && argc - optind == 1)
 		*id = argv[optind++];
-	if (optind < argc) {
-		fprintf(stderr, "keywarden: admin incident: unexpected argument '%.64s'\n",
-		    kw_cli_safe(argv[optind]));
-		return -1;
-	}
-	return id && !*id ? -1 : 0;
+	if (id && !*id)
+		return kw_cli_usage(cli, "missing ID (--id ID, or the id alone)");
+	return kw_cli_args(cli, argc, argv, optind, "");
 }
 
 static const char *
@@ -91,12 +73,12 @@ print_incidents(json_t *res)
 static int
 incident_list(struct kw_cli *cli, int argc, char **argv)
 {
-	bool json;
+	int ex;
 
-	if (parse(cli, argc, argv, &json, NULL) < 0)
-		return usage("list [--json]");
-	return kw_cli_call_print(cli, "admin incident list", "incident.list", json_object(), json,
-	    print_incidents);
+	if ((ex = parse(cli, argc, argv, NULL)) != 0)
+		return ex;
+	return kw_cli_call_print(cli, "admin incident list", "incident.list", json_object(),
+	    cli->json, print_incidents);
 }
 
 static void
@@ -128,22 +110,29 @@ static int
 incident_report(struct kw_cli *cli, int argc, char **argv)
 {
 	const char *id = NULL;
-	bool json;
+	int ex;
 
-	if (parse(cli, argc, argv, &json, &id) < 0)
-		return usage("report --id ID [--json]");
+	if ((ex = parse(cli, argc, argv, &id)) != 0)
+		return ex;
 	return kw_cli_call_print(cli, "admin incident report", "incident.report",
-	    json_pack("{s:s}", "id", id), json, print_report);
+	    json_pack("{s:s}", "id", id), cli->json, print_report);
 }
 
 static const struct kw_cmd incident_commands[] = {
-	{ "list", incident_list, "list [--json]" },
-	{ "report", incident_report, "report --id ID [--json]" },
+	{ .name = "list", .fn = incident_list, .help = "the incidents the monitor opened",
+	  .usage = "[--json]",
+	  .options = "  --json  {\"incidents\": [{\"id\", \"opened\", \"type\", \"user\", "
+	    "\"status\", \"actions\", ...}]}\n" },
+	{ .name = "report", .fn = incident_report,
+	  .help = "one incident, with the user's records an hour either side",
+	  .usage = "[--id] ID [--json]",
+	  .options = "  --id ID  the incident (INC-000001); the word --id may be left out\n"
+	    "  --json   {\"incident\": {...}, \"timeline\": [records]}\n" },
 };
 
 int
 kw_cmd_admin_incident(struct kw_cli *cli, int argc, char **argv)
 {
-	return kw_cli_run_group(cli, "admin incident", incident_commands,
-	    KW_ELEMENTSOF(incident_commands), argc, argv);
+	return kw_cli_run_group(cli, incident_commands, KW_ELEMENTSOF(incident_commands), argc,
+	    argv);
 }

@@ -10,42 +10,34 @@
 #include "cli/table.h"
 
 struct role_opts {
-	bool json;
-	bool force;
+	bool force;		/* --force, when allowed */
+	bool force_ok;
 	json_t *permissions;	/* --permission values, when wanted */
 };
 
+/* Options o allows, then the positional arguments names lists; 0 or the exit status. */
 static int
-parse(struct kw_cli *cli, int argc, char **argv, struct role_opts *o)
+parse(struct kw_cli *cli, int argc, char **argv, struct role_opts *o, const char *names)
 {
 	static const struct option opts[] = {
 		{ "permission", required_argument, NULL, 'p' },
 		{ "force", no_argument, NULL, 'f' },
-		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	int c, i = -1;
 
-	o->json = cli->json;
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 'j')
-			o->json = true;
-		else if (c == 'f')
+	while ((c = getopt_long(argc, argv, "", opts, &i)) != -1) {
+		if (c == '?')
+			return kw_cli_bad_option(cli, argc, argv, opts);
+		if (c == 'f' && o->force_ok)
 			o->force = true;
 		else if (c == 'p' && o->permissions)
 			json_array_append_new(o->permissions, json_string(optarg));
 		else
-			return -1;
+			return kw_cli_usage(cli, "unknown option '--%s'", opts[i].name);
 	}
-	return 0;
-}
-
-static int
-usage(const char *text)
-{
-	fprintf(stderr, "usage: keywarden admin role %s\n", text);
-	return KW_EXIT_USAGE;
+	return kw_cli_args(cli, argc, argv, optind, names);
 }
 
 static void
@@ -103,10 +95,11 @@ static int
 role_list(struct kw_cli *cli, int argc, char **argv)
 {
 	struct role_opts o = { 0 };
+	int ex;
 
-	if (parse(cli, argc, argv, &o) < 0 || argc != optind)
-		return usage("list [--json]");
-	return kw_cli_call_print(cli, "admin role list", "role.list", json_object(), o.json,
+	if ((ex = parse(cli, argc, argv, &o, "")) != 0)
+		return ex;
+	return kw_cli_call_print(cli, "admin role list", "role.list", json_object(), cli->json,
 	    print_role_table);
 }
 
@@ -114,25 +107,28 @@ static int
 role_show(struct kw_cli *cli, int argc, char **argv)
 {
 	struct role_opts o = { 0 };
+	int ex;
 
-	if (parse(cli, argc, argv, &o) < 0 || argc - optind != 1)
-		return usage("show NAME [--json]");
+	if ((ex = parse(cli, argc, argv, &o, "NAME")) != 0)
+		return ex;
 	return kw_cli_call_print(cli, "admin role show", "role.show",
-	    json_pack("{s:s}", "role", argv[optind]), o.json, print_role);
+	    json_pack("{s:s}", "role", argv[optind]), cli->json, print_role);
 }
 
 static int
 role_create(struct kw_cli *cli, int argc, char **argv)
 {
 	struct role_opts o = { .permissions = json_array() };
+	int ex = KW_EXIT_DENIED;
 
-	if (!o.permissions || parse(cli, argc, argv, &o) < 0 || argc - optind != 1 ||
-	    json_array_size(o.permissions) == 0) {
+	if (!o.permissions || (ex = parse(cli, argc, argv, &o, "NAME")) != 0 ||
+	    (json_array_size(o.permissions) == 0 &&
+	    (ex = kw_cli_usage(cli, "missing --permission PERMISSION")) != 0)) {
 		json_decref(o.permissions);
-		return usage("create NAME --permission PERMISSION... [--json]");
+		return ex;
 	}
 	return kw_cli_call_print(cli, "admin role create", "role.create",
-	    json_pack("{s:s, s:o}", "role", argv[optind], "permissions", o.permissions), o.json,
+	    json_pack("{s:s, s:o}", "role", argv[optind], "permissions", o.permissions), cli->json,
 	    print_role);
 }
 
@@ -153,12 +149,14 @@ print_deleted(json_t *res)
 static int
 role_delete(struct kw_cli *cli, int argc, char **argv)
 {
-	struct role_opts o = { 0 };
+	struct role_opts o = { .force_ok = true };
+	int ex;
 
-	if (parse(cli, argc, argv, &o) < 0 || argc - optind != 1)
-		return usage("delete NAME [--force] [--json]");
+	if ((ex = parse(cli, argc, argv, &o, "NAME")) != 0)
+		return ex;
 	return kw_cli_call_print(cli, "admin role delete", "role.delete",
-	    json_pack("{s:s, s:b}", "role", argv[optind], "force", o.force), o.json, print_deleted);
+	    json_pack("{s:s, s:b}", "role", argv[optind], "force", o.force), cli->json,
+	    print_deleted);
 }
 
 static void
@@ -175,15 +173,14 @@ static int
 grant_or_revoke(struct kw_cli *cli, int argc, char **argv, const char *verb, const char *op)
 {
 	struct role_opts o = { 0 };
-	char what[32], use[64];
+	char what[32];
+	int ex;
 
 	snprintf(what, sizeof(what), "admin role %s", verb);
-	if (parse(cli, argc, argv, &o) < 0 || argc - optind != 2) {
-		snprintf(use, sizeof(use), "%s USER ROLE [--json]", verb);
-		return usage(use);
-	}
+	if ((ex = parse(cli, argc, argv, &o, "USER ROLE")) != 0)
+		return ex;
 	return kw_cli_call_print(cli, what, op,
-	    json_pack("{s:s, s:s}", "user", argv[optind], "role", argv[optind + 1]), o.json,
+	    json_pack("{s:s, s:s}", "user", argv[optind], "role", argv[optind + 1]), cli->json,
 	    print_user_roles);
 }
 
@@ -200,17 +197,27 @@ role_revoke(struct kw_cli *cli, int argc, char **argv)
 }
 
 static const struct kw_cmd role_commands[] = {
-	{ "list", role_list, "list [--json]" },
-	{ "show", role_show, "show NAME [--json]" },
-	{ "create", role_create, "create NAME --permission PERMISSION... [--json]" },
-	{ "delete", role_delete, "delete NAME [--force] [--json]" },
-	{ "grant", role_grant, "grant USER ROLE [--json]" },
-	{ "revoke", role_revoke, "revoke USER ROLE [--json]" },
+	{ .name = "list", .fn = role_list, .help = "every role: where it comes from, users, permissions",
+	  .usage = "[--json]",
+	  .options = "  --json  {\"roles\": [{\"role\", \"source\", \"permissions\", \"users\"}], "
+	    "\"orphaned\": [...]}\n" },
+	{ .name = "show", .fn = role_show, .help = "one role", .usage = "NAME [--json]" },
+	{ .name = "create", .fn = role_create, .help = "a new role with its permissions",
+	  .usage = "NAME --permission PERMISSION... [--json]",
+	  .options = "  --permission P  VERB[:PATTERN], VERB read, write, execute, admin or *\n"
+	    "                  (again for more; keywarden.conf(5) has the grammar)\n" },
+	{ .name = "delete", .fn = role_delete, .help = "delete a role created here, and its grants",
+	  .usage = "NAME [--force] [--json]",
+	  .options = "  --force  also when users hold it; removes grants of a role that no longer "
+	    "exists\n" },
+	{ .name = "grant", .fn = role_grant, .help = "give USER the role ROLE",
+	  .usage = "USER ROLE [--json]" },
+	{ .name = "revoke", .fn = role_revoke, .help = "take the role ROLE from USER",
+	  .usage = "USER ROLE [--json]" },
 };
 
 int
 kw_cmd_admin_role(struct kw_cli *cli, int argc, char **argv)
 {
-	return kw_cli_run_group(cli, "admin role", role_commands, KW_ELEMENTSOF(role_commands),
-	    argc, argv);
+	return kw_cli_run_group(cli, role_commands, KW_ELEMENTSOF(role_commands), argc, argv);
 }

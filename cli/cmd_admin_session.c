@@ -9,13 +9,6 @@
 #include "cli/cli.h"
 #include "cli/table.h"
 
-static int
-usage(const char *text)
-{
-	fprintf(stderr, "usage: keywarden admin session %s\n", text);
-	return KW_EXIT_USAGE;
-}
-
 /*
  * When the session stops working if nobody uses it: the earlier of its
  * absolute expiry (null when reauthentication is not required) and its idle
@@ -39,11 +32,9 @@ session_list(struct kw_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "user", required_argument, NULL, 'u' },
-		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *user = NULL;
-	bool json = cli->json;
 	json_t *args, *res = NULL, *sessions, *s;
 	const char **cells;
 	char (*exp)[64];
@@ -52,22 +43,19 @@ session_list(struct kw_cli *cli, int argc, char **argv)
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 'u')
-			user = optarg;
-		else if (c == 'j')
-			json = true;
-		else
-			return usage("list [--user USER] [--json]");
+		if (c != 'u')
+			return kw_cli_bad_option(cli, argc, argv, opts);
+		user = optarg;
 	}
-	if (argc != optind)
-		return usage("list [--user USER] [--json]");
+	if ((ex = kw_cli_args(cli, argc, argv, optind, "")) != 0)
+		return ex;
 	if (!(args = user ? json_pack("{s:s}", "user", user) : json_object()))
 		return KW_EXIT_DENIED;
 	ex = kw_cli_call(cli, "admin session list", "session.list", args, &res);
 	json_decref(args);
 	if (ex)
 		return ex;
-	if (json) {
+	if (cli->json) {
 		kw_cli_print_json(res);
 		json_decref(res);
 		return KW_EXIT_OK;
@@ -102,12 +90,10 @@ session_revoke(struct kw_cli *cli, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "user", required_argument, NULL, 'u' },
 		{ "all", no_argument, NULL, 'a' },
-		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char use[] = "revoke ID | --user USER | --all [--json]";
 	const char *user = NULL;
-	bool json = cli->json, all = false;
+	bool all = false;
 	json_t *args, *res = NULL;
 	int c, ex;
 
@@ -117,14 +103,16 @@ session_revoke(struct kw_cli *cli, int argc, char **argv)
 			user = optarg;
 		else if (c == 'a')
 			all = true;
-		else if (c == 'j')
-			json = true;
 		else
-			return usage(use);
+			return kw_cli_bad_option(cli, argc, argv, opts);
 	}
+	if ((ex = kw_cli_args(cli, argc, argv, optind, "[ID]")) != 0)
+		return ex;
 	/* Exactly one of ID, --user and --all: revoking more than meant is not undoable. */
-	if ((argc - optind) + (user != NULL) + all != 1 || argc - optind > 1)
-		return usage(use);
+	if ((argc - optind) + (user != NULL) + all == 0)
+		return kw_cli_usage(cli, "missing ID, --user USER or --all");
+	if ((argc - optind) + (user != NULL) + all != 1)
+		return kw_cli_usage(cli, "give one of ID, --user USER and --all");
 	if (argc - optind == 1)
 		args = json_pack("{s:s}", "id", argv[optind]);
 	else if (user)
@@ -137,7 +125,7 @@ session_revoke(struct kw_cli *cli, int argc, char **argv)
 	json_decref(args);
 	if (ex)
 		return ex;
-	if (json)
+	if (cli->json)
 		kw_cli_print_json(res);
 	else
 		printf("revoked %lld session(s)\n",
@@ -147,13 +135,23 @@ session_revoke(struct kw_cli *cli, int argc, char **argv)
 }
 
 static const struct kw_cmd session_commands[] = {
-	{ "list", session_list, "list [--user USER] [--json]" },
-	{ "revoke", session_revoke, "revoke ID | --user USER | --all [--json]" },
+	{ .name = "list", .fn = session_list, .help = "who holds which session, until when",
+	  .usage = "[--user USER] [--json]",
+	  .options = "  --user USER  only USER's sessions\n"
+	    "  --json       {\"sessions\": [{\"id\", \"user\", \"created\", \"last_used\", "
+	    "\"expires\", ...}]}\n" },
+	{ .name = "revoke", .fn = session_revoke,
+	  .help = "end sessions, effective on their very next request",
+	  .usage = "ID | --user USER | --all [--json]",
+	  .options = "  ID           one session (admin session list shows them)\n"
+	    "  --user USER  every session of USER\n"
+	    "  --all        every session\n"
+	    "  --json       {\"revoked\": N}\n" },
 };
 
 int
 kw_cmd_admin_session(struct kw_cli *cli, int argc, char **argv)
 {
-	return kw_cli_run_group(cli, "admin session", session_commands,
-	    KW_ELEMENTSOF(session_commands), argc, argv);
+	return kw_cli_run_group(cli, session_commands, KW_ELEMENTSOF(session_commands), argc,
+	    argv);
 }

@@ -17,7 +17,6 @@
 
 static const struct option user_opts[] = {
 	{ "role", required_argument, NULL, 'r' },
-	{ "json", no_argument, NULL, 'j' },
 	{ "qr", no_argument, NULL, 'q' },
 	{ "message", required_argument, NULL, 'm' },
 	{ "expires", required_argument, NULL, 'e' },
@@ -27,7 +26,7 @@ static const struct option user_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* What a subcommand accepts beyond --json; NULL fields refuse the option. */
+/* What a subcommand accepts; NULL fields refuse the option. */
 struct user_flags {
 	json_t *roles;		/* --role R, collected */
 	bool *qr;		/* --qr */
@@ -38,45 +37,47 @@ struct user_flags {
 	bool *yes;		/* --yes */
 };
 
-/*
- * Parse --json and the options f allows; leaves the positional arguments in
- * argv[optind..].  Returns -1 on a usage error.
- */
-static int
-parse(struct kw_cli *cli, int argc, char **argv, const struct user_flags *f, bool *json)
+/* Keep one option's value in f; false when f does not take the option. */
+static bool
+take(const struct user_flags *f, int c, const char *v)
 {
-	int c;
-
-	*json = cli->json;
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "", user_opts, NULL)) != -1) {
-		if (c == 'j')
-			*json = true;
-		else if (c == 'r' && f && f->roles)
-			json_array_append_new(f->roles, json_string(optarg));
-		else if (c == 'q' && f && f->qr)
-			*f->qr = true;
-		else if (c == 'm' && f && f->message)
-			*f->message = optarg;
-		else if (c == 'e' && f && f->expires)
-			*f->expires = optarg;
-		else if (c == 'o' && f && f->output)
-			*f->output = optarg;
-		else if (c == 'f' && f && f->force)
-			*f->force = true;
-		else if (c == 'y' && f && f->yes)
-			*f->yes = true;
-		else
-			return -1;
-	}
-	return 0;
+	if (c == 'r' && f->roles)
+		json_array_append_new(f->roles, json_string(v));
+	else if (c == 'q' && f->qr)
+		*f->qr = true;
+	else if (c == 'm' && f->message)
+		*f->message = v;
+	else if (c == 'e' && f->expires)
+		*f->expires = v;
+	else if (c == 'o' && f->output)
+		*f->output = v;
+	else if (c == 'f' && f->force)
+		*f->force = true;
+	else if (c == 'y' && f->yes)
+		*f->yes = true;
+	else
+		return false;
+	return true;
 }
 
+/*
+ * Parse the options f allows and check the positional arguments against
+ * names ("USER"); they stay in argv[optind..].  0 or the exit status.
+ */
 static int
-usage(const char *text)
+parse(struct kw_cli *cli, int argc, char **argv, const struct user_flags *f, const char *names)
 {
-	fprintf(stderr, "usage: keywarden admin user %s\n", text);
-	return KW_EXIT_USAGE;
+	static const struct user_flags none = { 0 };
+	int c, i = -1;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", user_opts, &i)) != -1) {
+		if (c == '?')
+			return kw_cli_bad_option(cli, argc, argv, user_opts);
+		if (!take(f ? f : &none, c, optarg))
+			return kw_cli_usage(cli, "unknown option '--%s'", user_opts[i].name);
+	}
+	return kw_cli_args(cli, argc, argv, optind, names);
 }
 
 static void
@@ -122,18 +123,18 @@ static int
 user_add(struct kw_cli *cli, int argc, char **argv)
 {
 	json_t *roles = json_array(), *args, *res = NULL;
-	bool json, qr = false;
+	bool qr = false;
 	struct user_flags f = { .roles = roles, .qr = &qr };
 	int ex;
 
-	if (!roles || parse(cli, argc, argv, &f, &json) < 0 || argc - optind != 1) {
+	if (!roles || (ex = parse(cli, argc, argv, &f, "USER")) != 0) {
 		json_decref(roles);
-		return usage("add USER [--role ROLE]... [--qr] [--json]");
+		return roles ? ex : KW_EXIT_DENIED;
 	}
 	args = json_pack("{s:s, s:o}", "user", argv[optind], "roles", roles);
 	ex = args ? kw_cli_call(cli, "admin user add", "user.add", args, &res) : KW_EXIT_DENIED;
 	json_decref(args);
-	return ex ? ex : show_added(res, json, qr);
+	return ex ? ex : show_added(res, cli->json, qr);
 }
 
 static int
@@ -142,16 +143,14 @@ user_list(struct kw_cli *cli, int argc, char **argv)
 	json_t *res = NULL, *users, *u;
 	const char **cells;
 	char **roles;
-	bool json;
 	size_t i, n;
 	int ex;
 
-	if (parse(cli, argc, argv, NULL, &json) < 0 || argc != optind)
-		return usage("list [--json]");
-	if ((ex = kw_cli_call(cli, "admin user list", "user.list", NULL, &res)) != 0)
+	if ((ex = parse(cli, argc, argv, NULL, "")) != 0 ||
+	    (ex = kw_cli_call(cli, "admin user list", "user.list", NULL, &res)) != 0)
 		return ex;
 	users = json_object_get(res, "users");
-	if (json) {
+	if (cli->json) {
 		kw_cli_print_json(res);
 		json_decref(res);
 		return KW_EXIT_OK;
@@ -185,12 +184,12 @@ user_list(struct kw_cli *cli, int argc, char **argv)
 static int
 user_show(struct kw_cli *cli, int argc, char **argv)
 {
-	bool json;
+	int ex;
 
-	if (parse(cli, argc, argv, NULL, &json) < 0 || argc - optind != 1)
-		return usage("show USER [--json]");
+	if ((ex = parse(cli, argc, argv, NULL, "USER")) != 0)
+		return ex;
 	return kw_cli_call_print(cli, "admin user show", "user.show",
-	    json_pack("{s:s}", "user", argv[optind]), json, print_user);
+	    json_pack("{s:s}", "user", argv[optind]), cli->json, print_user);
 }
 
 static void
@@ -204,31 +203,31 @@ print_deleted(json_t *res)
 static int
 user_del(struct kw_cli *cli, int argc, char **argv)
 {
-	bool json;
+	int ex;
 
-	if (parse(cli, argc, argv, NULL, &json) < 0 || argc - optind != 1)
-		return usage("del USER [--json]");
+	if ((ex = parse(cli, argc, argv, NULL, "USER")) != 0)
+		return ex;
 	return kw_cli_call_print(cli, "admin user del", "user.del",
-	    json_pack("{s:s}", "user", argv[optind]), json, print_deleted);
+	    json_pack("{s:s}", "user", argv[optind]), cli->json, print_deleted);
 }
 
 static int
 user_totp_reset(struct kw_cli *cli, int argc, char **argv)
 {
 	json_t *args, *res = NULL;
-	bool json, qr = false;
+	bool qr = false;
 	struct user_flags f = { .qr = &qr };
 	int ex;
 
-	if (parse(cli, argc, argv, &f, &json) < 0 || argc - optind != 1)
-		return usage("totp-reset USER [--qr] [--json]");
+	if ((ex = parse(cli, argc, argv, &f, "USER")) != 0)
+		return ex;
 	args = json_pack("{s:s}", "user", argv[optind]);
 	ex = args ? kw_cli_call(cli, "admin user totp-reset", "user.totp-reset", args, &res) :
 	    KW_EXIT_DENIED;
 	json_decref(args);
 	if (ex)
 		return ex;
-	if (json)
+	if (cli->json)
 		kw_cli_print_json(res);
 	else
 		kw_enroll_print(res, qr);
@@ -278,17 +277,13 @@ user_lock(struct kw_cli *cli, int argc, char **argv)
 	struct user_flags f = { .message = &message, .expires = &expires };
 	json_t *args, *res = NULL, *until;
 	json_int_t seconds = 0;
-	bool json;
 	int ex;
 
-	if (parse(cli, argc, argv, &f, &json) < 0 || argc - optind != 1)
-		return usage("lock USER [--message M] [--expires DURATION] [--json]\n"
-		    "  DURATION is N, Ns, Nm, Nh or Nd (seconds, minutes, hours, days)");
-	if (expires && parse_duration(expires, &seconds) < 0) {
-		fprintf(stderr, "keywarden: admin user lock: --expires: '%.64s' is not a duration "
-		    "(N, Ns, Nm, Nh or Nd, N > 0)\n", kw_cli_safe(expires));
-		return KW_EXIT_USAGE;
-	}
+	if ((ex = parse(cli, argc, argv, &f, "USER")) != 0)
+		return ex;
+	if (expires && parse_duration(expires, &seconds) < 0)
+		return kw_cli_usage(cli, "--expires: '%.64s' is not a duration (N, Ns, Nm, Nh or "
+		    "Nd, N > 0)", kw_cli_safe(expires));
 	if (!(args = json_pack("{s:s}", "user", argv[optind])))
 		return KW_EXIT_DENIED;
 	if (message)
@@ -300,7 +295,7 @@ user_lock(struct kw_cli *cli, int argc, char **argv)
 	if (ex)
 		return ex;
 	until = json_object_get(res, "until");
-	if (json)
+	if (cli->json)
 		kw_cli_print_json(res);
 	else if (json_is_string(until))
 		printf("locked %s until %s (%lld session(s) ended)\n",
@@ -324,12 +319,12 @@ print_unlocked(json_t *res)
 static int
 user_unlock(struct kw_cli *cli, int argc, char **argv)
 {
-	bool json;
+	int ex;
 
-	if (parse(cli, argc, argv, NULL, &json) < 0 || argc - optind != 1)
-		return usage("unlock USER [--json]");
+	if ((ex = parse(cli, argc, argv, NULL, "USER")) != 0)
+		return ex;
 	return kw_cli_call_print(cli, "admin user unlock", "user.unlock",
-	    json_pack("{s:s}", "user", argv[optind]), json, print_unlocked);
+	    json_pack("{s:s}", "user", argv[optind]), cli->json, print_unlocked);
 }
 
 /* Add the audit records about the user to an export, page by page (a reply holds 64 KiB). */
@@ -367,14 +362,16 @@ user_export(struct kw_cli *cli, int argc, char **argv)
 {
 	static const char what[] = "admin user export";
 	const char *output = NULL;
-	bool json, force = false;
+	bool force = false;
 	struct user_flags f = { .output = &output, .force = &force };
 	struct kw_cli_out out;
 	json_t *args, *res = NULL;
 	int ex;
 
-	if (parse(cli, argc, argv, &f, &json) < 0 || argc - optind != 1 || (force && !output))
-		return usage("export USER [--output FILE [--force]] [--json]");
+	if ((ex = parse(cli, argc, argv, &f, "USER")) != 0)
+		return ex;
+	if (force && !output)
+		return kw_cli_usage(cli, "--force goes with --output");
 	if (!(args = json_pack("{s:s}", "user", argv[optind])))
 		return KW_EXIT_DENIED;
 	/* The file is refused before the broker is asked (and audits the export). */
@@ -386,12 +383,13 @@ user_export(struct kw_cli *cli, int argc, char **argv)
 		ex = kw_cli_out_close(&out, what);
 	}
 	kw_cli_out_abort(&out);
-	if (ex == 0 && output && !json)
+	if (ex == 0 && output && !cli->json)
 		printf("exported %s to %s (%zu audit record(s))\n", kw_cli_safe(argv[optind]),
 		    kw_cli_safe(output),
 		    json_array_size(json_object_get(res, "audit")));
-	else if (ex == 0 && output && json) {
-		json_t *o = json_pack("{s:s, s:s}", "user", argv[optind], "output", output);
+	else if (ex == 0 && output && cli->json) {
+		json_t *o = json_pack("{s:s, s:s, s:I}", "user", argv[optind], "output", output,
+		    "audit_records", (json_int_t)json_array_size(json_object_get(res, "audit")));
 		if (o)
 			kw_cli_print_json(o);
 		json_decref(o);
@@ -428,39 +426,61 @@ print_erased(json_t *res)
 static int
 user_erase(struct kw_cli *cli, int argc, char **argv)
 {
-	bool json, yes = false;
+	bool yes = false;
 	struct user_flags f = { .yes = &yes };
+	int ex;
 
-	if (parse(cli, argc, argv, &f, &json) < 0 || argc - optind != 1)
-		return usage("erase USER [--yes] [--json]");
-	if (!yes && !isatty(STDIN_FILENO)) {
-		fprintf(stderr, "keywarden: admin user erase: erasing %.64s cannot be undone; "
-		    "add --yes to confirm when not at a terminal\n", kw_cli_safe(argv[optind]));
-		return KW_EXIT_USAGE;
-	}
-	if (!yes && !confirm(argv[optind])) {
-		fprintf(stderr, "keywarden: admin user erase: not erased\n");
-		return KW_EXIT_DENIED;
-	}
+	if ((ex = parse(cli, argc, argv, &f, "USER")) != 0)
+		return ex;
+	if (!yes && !isatty(STDIN_FILENO))
+		return kw_cli_fail(KW_ERR_INVALID, "admin user erase", "erasing %.64s cannot be "
+		    "undone; add --yes to confirm when not at a terminal", kw_cli_safe(argv[optind]));
+	if (!yes && !confirm(argv[optind]))
+		return kw_cli_fail(KW_ERR_DENIED, "admin user erase", "not erased");
 	return kw_cli_call_print(cli, "admin user erase", "user.erase",
-	    json_pack("{s:s}", "user", argv[optind]), json, print_erased);
+	    json_pack("{s:s}", "user", argv[optind]), cli->json, print_erased);
 }
 
 static const struct kw_cmd user_commands[] = {
-	{ "add", user_add, "add USER [--role ROLE]... [--qr] [--json]" },
-	{ "list", user_list, "list [--json]" },
-	{ "show", user_show, "show USER [--json]" },
-	{ "del", user_del, "del USER [--json]" },
-	{ "totp-reset", user_totp_reset, "totp-reset USER [--qr] [--json]" },
-	{ "lock", user_lock, "lock USER [--message M] [--expires DURATION] [--json]" },
-	{ "unlock", user_unlock, "unlock USER [--json]" },
-	{ "export", user_export, "export USER [--output FILE [--force]] [--json]" },
-	{ "erase", user_erase, "erase USER [--yes] [--json]" },
+	{ .name = "add", .fn = user_add,
+	  .help = "register a Unix user with the broker, and enroll their TOTP factor",
+	  .usage = "USER [--role ROLE]... [--qr] [--json]",
+	  .options = "  --role ROLE  grant ROLE (again for more)\n"
+	    "  --qr         draw the QR code even when stdout is not a terminal\n"
+	    "  --json       the user and the enrollment, with \"otpauth_uri\"\n" },
+	{ .name = "list", .fn = user_list, .help = "every user with their roles", .usage = "[--json]",
+	  .options = "  --json  {\"users\": [{\"user\", \"uid\", \"roles\", \"created\", ...}]}\n" },
+	{ .name = "show", .fn = user_show, .help = "one user: uid, roles, when created and by whom",
+	  .usage = "USER [--json]" },
+	{ .name = "del", .fn = user_del, .help = "remove a user and their grants",
+	  .usage = "USER [--json]" },
+	{ .name = "totp-reset", .fn = user_totp_reset,
+	  .help = "a new TOTP secret and recovery codes for USER; ends their sessions",
+	  .usage = "USER [--qr] [--json]",
+	  .options = "  --qr    draw the QR code even when stdout is not a terminal\n"
+	    "  --json  the enrollment, with \"otpauth_uri\"\n" },
+	{ .name = "lock", .fn = user_lock, .help = "lock an account and end its sessions",
+	  .usage = "USER [--message M] [--expires DURATION] [--json]",
+	  .options = "  --message M         what the user is told when refused\n"
+	    "  --expires DURATION  N, Ns, Nm, Nh or Nd (default: until unlocked)\n"
+	    "  --json              {\"user\", \"until\", \"sessions_ended\"}\n" },
+	{ .name = "unlock", .fn = user_unlock, .help = "lift a lock", .usage = "USER [--json]" },
+	{ .name = "export", .fn = user_export,
+	  .help = "everything keywarden holds about USER, as JSON (GDPR access)",
+	  .usage = "USER [--output FILE [--force]] [--json]",
+	  .options = "  --output FILE  write a new 0600 file instead of stdout\n"
+	    "  --force        replace FILE if it exists\n"
+	    "  --json         with --output: {\"user\", \"output\", \"audit_records\"}; without,\n"
+	    "                 the export itself is the JSON\n" },
+	{ .name = "erase", .fn = user_erase,
+	  .help = "erase USER (GDPR): the records stay, no longer linked to a name",
+	  .usage = "USER [--yes] [--json]",
+	  .options = "  --yes   do not ask (needed when stdin is not a terminal)\n"
+	    "  --json  {\"user\", \"pseudonym\", ...}\n" },
 };
 
 int
 kw_cmd_admin_user(struct kw_cli *cli, int argc, char **argv)
 {
-	return kw_cli_run_group(cli, "admin user", user_commands, KW_ELEMENTSOF(user_commands),
-	    argc, argv);
+	return kw_cli_run_group(cli, user_commands, KW_ELEMENTSOF(user_commands), argc, argv);
 }

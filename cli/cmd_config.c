@@ -1,5 +1,5 @@
 /*
- * cmd_config.c - keywarden config get KEY | set KEY [VALUE] | list
+ * cmd_config.c - keywarden config get KEY | set KEY [VALUE] | list [--json]
  *
  * Works on the configuration file itself (--config, $KEYWARDEN_CONFIG, or
  * the default), the way the security guide's `claude config set x.y value`
@@ -15,14 +15,6 @@
 #include "cli/prompt.h"
 
 #define MASK "********"
-
-static void
-config_usage(FILE *f)
-{
-	fprintf(f, "usage: keywarden config get KEY [--json]\n"
-	    "       keywarden config set KEY VALUE      (secret keys: VALUE on stdin)\n"
-	    "       keywarden config list [--json]\n");
-}
 
 /* Secrets are shown only as a reference to where they come from. */
 static json_t *
@@ -53,12 +45,8 @@ load(struct kw_cli *cli, struct kw_config **ret_cfg)
 	char err[1024];
 	int r = kw_config_load(cli->config, true, ret_cfg, err, sizeof(err));
 
-	if (r < 0) {
-		/* A parse error quotes the file. */
-		fprintf(stderr, "keywarden: config: %s\n", kw_cli_safe(err));
-		return KW_EXIT_USAGE;
-	}
-	return 0;
+	/* A parse error quotes the file. */
+	return r < 0 ? kw_cli_fail(KW_ERR_CONFIG, "config", "%s", kw_cli_safe(err)) : 0;
 }
 
 static const struct kw_config_key *
@@ -67,27 +55,43 @@ known_key(const char *path)
 	const struct kw_config_key *key = kw_config_schema_lookup(path);
 
 	if (!key)
-		fprintf(stderr, "keywarden: config: %.128s: unknown key "
-		    "(keywarden config list shows them all)\n", kw_cli_safe(path));
+		kw_cli_fail(KW_ERR_CONFIG, "config", "%.128s: unknown key "
+		    "(keywarden config list shows them all)", kw_cli_safe(path));
 	return key;
 }
 
-static int
-config_get(struct kw_cli *cli, const char *path, bool json)
+/* What --json says of a key besides its value: whether it is enforced, and if not, why. */
+static void
+add_enforcement(json_t *o, const struct kw_config_key *key)
 {
-	const struct kw_config_key *key = known_key(path);
+	char text[256];
+
+	json_object_set_new(o, "enforced", json_boolean(key->enforced));
+	if (kw_config_unenforced_text(key, text, sizeof(text)))
+		json_object_set_new(o, "warning", json_string(text));
+}
+
+static int
+config_get(struct kw_cli *cli, int argc, char **argv)
+{
+	const struct kw_config_key *key;
 	struct kw_config *cfg = NULL;
 	int ex;
 
-	if (!key)
+	if ((ex = kw_cli_no_options(cli, argc, argv)) != 0 ||
+	    (ex = kw_cli_args(cli, argc, argv, 1, "KEY")) != 0)
+		return ex;
+	if (!(key = known_key(argv[1])))
 		return KW_EXIT_USAGE;
 	if ((ex = load(cli, &cfg)) != 0)
 		return ex;
-	json_t *v = shown_value(key, kw_config_get(cfg, path));
-	if (json) {
-		json_t *o = json_pack("{s:s, s:o}", "key", path, "value", v);
-		if (o)
+	json_t *v = shown_value(key, kw_config_get(cfg, key->path));
+	if (cli->json) {
+		json_t *o = json_pack("{s:s, s:o}", "key", key->path, "value", v);
+		if (o) {
+			add_enforcement(o, key);
 			kw_cli_print_json(o);
+		}
 		json_decref(o);
 	} else {
 		print_value(v);
@@ -97,16 +101,36 @@ config_get(struct kw_cli *cli, const char *path, bool json)
 	return KW_EXIT_OK;
 }
 
+/* One line per key; those not enforced are marked, after the value (completion reads the first word). */
+static void
+print_list(json_t *all, const struct kw_config_key *schema, size_t n)
+{
+	size_t width = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (strlen(schema[i].path) > width)
+			width = strlen(schema[i].path);
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = json_object_get(all, schema[i].path);
+		char *s = json_dumps(json_object_get(e, "value"),
+		    JSON_COMPACT | JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
+		printf("%-*s  %s%s\n", (int)width, schema[i].path, s ? s : "?",
+		    schema[i].enforced ? "" : "  (accepted, not enforced)");
+		free(s);
+	}
+}
+
 static int
-config_list(struct kw_cli *cli, bool json)
+config_list(struct kw_cli *cli, int argc, char **argv)
 {
 	const struct kw_config_key *schema;
 	struct kw_config *cfg = NULL;
 	json_t *all;
-	size_t n, width = 0;
+	size_t n;
 	int ex;
 
-	if ((ex = load(cli, &cfg)) != 0)
+	if ((ex = kw_cli_no_options(cli, argc, argv)) != 0 ||
+	    (ex = kw_cli_args(cli, argc, argv, 1, "")) != 0 || (ex = load(cli, &cfg)) != 0)
 		return ex;
 	if (!(all = json_object())) {
 		kw_config_free(cfg);
@@ -114,80 +138,108 @@ config_list(struct kw_cli *cli, bool json)
 	}
 	schema = kw_config_schema(&n);
 	for (size_t i = 0; i < n; i++) {
-		json_object_set_new(all, schema[i].path,
-		    shown_value(&schema[i], kw_config_get(cfg, schema[i].path)));
-		if (strlen(schema[i].path) > width)
-			width = strlen(schema[i].path);
+		json_t *e = json_pack("{s:o, s:b}", "value",
+		    shown_value(&schema[i], kw_config_get(cfg, schema[i].path)),
+		    "set", kw_config_is_set(cfg, schema[i].path));
+		if (e)
+			add_enforcement(e, &schema[i]);
+		json_object_set_new(all, schema[i].path, e);
 	}
-	if (json) {
+	if (cli->json)
 		kw_cli_print_json(all);
-	} else {
-		for (size_t i = 0; i < n; i++) {
-			char *s = json_dumps(json_object_get(all, schema[i].path),
-			    JSON_COMPACT | JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
-			printf("%-*s  %s\n", (int)width, schema[i].path, s ? s : "?");
-			free(s);
-		}
-	}
+	else
+		print_list(all, schema, n);
 	json_decref(all);
 	kw_config_free(cfg);
 	return KW_EXIT_OK;
 }
 
+/* The value of a secret key: stdin or a hidden prompt, never argv. */
 static int
-config_set(struct kw_cli *cli, const char *path, const char *arg)
+read_secret_value(const struct kw_config_key *key, char **ret)
 {
-	const struct kw_config_key *key = known_key(path);
+	int r = kw_read_secret("value (not echoed): ", 64 * 1024, ret);
+
+	if (r < 0)
+		return kw_cli_fail(KW_ERR_INVALID, "config", "%s: no value read from stdin%s",
+		    key->path, r == KW_ERR_INVALID ? " (empty or too long)" : "");
+	return 0;
+}
+
+/* What config set did: nothing but the warning for a person; the key, the value shown and the file for a program. */
+static void
+print_set(struct kw_cli *cli, const struct kw_config_key *key, json_t *value)
+{
+	char text[256];
+
+	if (kw_config_unenforced_text(key, text, sizeof(text)))
+		fprintf(stderr, "keywarden: config set: warning: %s\n", text);
+	if (cli->json) {
+		json_t *o = json_pack("{s:s, s:o, s:s}", "key", key->path, "value",
+		    shown_value(key, value), "file", cli->config);
+		if (o) {
+			add_enforcement(o, key);
+			kw_cli_print_json(o);
+		}
+		json_decref(o);
+	}
+}
+
+static int
+config_set(struct kw_cli *cli, int argc, char **argv)
+{
+	const struct kw_config_key *key;
+	const char *arg = argc > 2 ? argv[2] : NULL;
 	char *secret = NULL;
 	json_t *value = NULL;
 	char err[1024];
-	int r;
+	int ex;
 
-	if (!key)
+	if ((ex = kw_cli_no_options(cli, argc, argv)) != 0 ||
+	    (ex = kw_cli_args(cli, argc, argv, 1, "KEY [VALUE]")) != 0)
+		return ex;
+	if (!(key = known_key(argv[1])))
 		return KW_EXIT_USAGE;
-	if (key->secret && arg && strncmp(arg, "${", 2) != 0) {
-		fprintf(stderr, "keywarden: config: %s: refusing a secret on the command line, "
-		    "where other users can read it; give it on stdin or as ${VAR}\n", path);
-		return KW_EXIT_USAGE;
-	}
+	if (key->secret && arg && strncmp(arg, "${", 2) != 0)
+		return kw_cli_fail(KW_ERR_INVALID, "config", "%s: refusing a secret on the command "
+		    "line, where other users can read it; give it on stdin or as ${VAR}", key->path);
+	if (!arg && !key->secret)
+		return kw_cli_usage(cli, "missing VALUE");
 	if (!arg) {
-		if (!key->secret) {
-			config_usage(stderr);
-			return KW_EXIT_USAGE;
-		}
-		if ((r = kw_read_secret("value (not echoed): ", 64 * 1024, &secret)) < 0) {
-			fprintf(stderr, "keywarden: config: %s: no value read from stdin%s\n", path,
-			    r == KW_ERR_INVALID ? " (empty or too long)" : "");
-			return KW_EXIT_USAGE;
-		}
+		if ((ex = read_secret_value(key, &secret)) != 0)
+			return ex;
 		arg = secret;
 	}
-	r = KW_EXIT_OK;
 	if (kw_config_value_from_arg(key, arg, &value, err, sizeof(err)) < 0 ||
-	    kw_config_file_set(cli->config, path, value, err, sizeof(err)) < 0) {
-		fprintf(stderr, "keywarden: config: %s\n", kw_cli_safe(err));
-		r = KW_EXIT_USAGE;
-	}
+	    kw_config_file_set(cli->config, key->path, value, err, sizeof(err)) < 0)
+		ex = kw_cli_fail(KW_ERR_CONFIG, "config", "%s", kw_cli_safe(err));
+	else
+		print_set(cli, key, value);
 	json_decref(value);
 	kw_secret_free(secret);
-	return r;
+	return ex;
 }
+
+static const struct kw_cmd config_commands[] = {
+	{ .name = "get", .fn = config_get, .help = "print the value of KEY (secrets masked)",
+	  .usage = "KEY [--json]",
+	  .options = "  KEY     a dotted key, such as security.session.timeout\n"
+	    "  --json  {\"key\", \"value\", \"enforced\"} (and \"warning\" when not enforced)\n" },
+	{ .name = "set", .fn = config_set,
+	  .help = "set KEY in the configuration file (the broker reads it when it starts)",
+	  .usage = "KEY VALUE [--json]   (a secret key: VALUE on stdin, or ${VAR})",
+	  .options = "  KEY     a dotted key, such as security.session.timeout\n"
+	    "  VALUE   JSON of the key's type, or a bare word for a string\n"
+	    "  --json  {\"key\", \"value\", \"file\", \"enforced\"} (and \"warning\")\n"
+	    "A key that is accepted but not enforced yet is set, with a warning saying so.\n" },
+	{ .name = "list", .fn = config_list,
+	  .help = "every key with its value; keys not enforced yet are marked",
+	  .usage = "[--json]",
+	  .options = "  --json  {KEY: {\"value\", \"set\", \"enforced\"[, \"warning\"]}, ...}\n" },
+};
 
 int
 kw_cmd_config(struct kw_cli *cli, int argc, char **argv)
 {
-	bool json = kw_cli_take_flag(&argc, argv, "--json") || cli->json;
-
-	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-		config_usage(stdout);
-		return KW_EXIT_OK;
-	}
-	if (argc == 3 && strcmp(argv[1], "get") == 0)
-		return config_get(cli, argv[2], json);
-	if (argc == 2 && strcmp(argv[1], "list") == 0)
-		return config_list(cli, json);
-	if ((argc == 3 || argc == 4) && strcmp(argv[1], "set") == 0)
-		return config_set(cli, argv[2], argc == 4 ? argv[3] : NULL);
-	config_usage(stderr);
-	return KW_EXIT_USAGE;
+	return kw_cli_run_group(cli, config_commands, KW_ELEMENTSOF(config_commands), argc, argv);
 }

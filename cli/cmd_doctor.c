@@ -31,7 +31,6 @@
 #include "cli/prompt.h"
 #include "common/fsutil.h"
 
-#define USAGE "usage: keywarden doctor [--fix [--yes]] [--json]\n"
 
 static const char *const status_names[] = {
 	[KW_DR_PASS] = "pass",
@@ -416,7 +415,6 @@ kw_cmd_doctor(struct kw_cli *cli, int argc, char **argv)
 		{ "fix", no_argument, NULL, 'f' },
 		{ "yes", no_argument, NULL, 'y' },
 		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kw_dr d = { 0 };
@@ -424,20 +422,19 @@ kw_cmd_doctor(struct kw_cli *cli, int argc, char **argv)
 	int c, ex = KW_EXIT_DENIED;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f': fix = true; break;
 		case 'y': yes = true; break;
 		case 'j': json = true; break;
-		case 'h': printf(USAGE); return KW_EXIT_OK;
-		default: fprintf(stderr, USAGE); return KW_EXIT_USAGE;
+		default: return kw_cli_bad_option(cli, argc, argv, opts);
 		}
 	}
-	if (optind != argc || (yes && !fix)) {
-		fprintf(stderr, "%s%s", yes && !fix ? "keywarden doctor: --yes goes with --fix\n" : "",
-		    USAGE);
-		return KW_EXIT_USAGE;
-	}
+	if ((ex = kw_cli_args(cli, argc, argv, optind, "")) != 0)
+		return ex;
+	ex = KW_EXIT_DENIED;
+	if (yes && !fix)
+		return kw_cli_usage(cli, "--yes goes with --fix");
 	if (setup(&d, cli) < 0)
 		goto out;
 	d.keep_values = fix;

@@ -80,9 +80,8 @@ run(char **cmd, struct binding *b, int n)
 	pid_t pid = fork();
 
 	if (pid < 0) {
-		fprintf(stderr, "keywarden: exec: %s\n", strerror(errno));
 		wipe_all(b, n);
-		return KW_EXIT_DENIED;
+		return kw_cli_fail(KW_ERR_IO, "exec", "%s", strerror(errno));
 	}
 	if (pid == 0) {
 		for (int i = 0; i < n; i++)
@@ -104,6 +103,7 @@ kw_cmd_exec(struct kw_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "key", required_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct binding b[MAX_KEYS];
@@ -113,12 +113,23 @@ kw_cmd_exec(struct kw_cli *cli, int argc, char **argv)
 	optind = 0;
 	/* "+": options end at the command, whose own options are its business. */
 	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-		if (c != 'k' || n == MAX_KEYS || parse_binding(optarg, &b[n]) < 0)
-			goto usage;
+		if (c == 'h') {
+			kw_cli_help(cli);
+			return KW_EXIT_OK;
+		}
+		if (c != 'k')
+			return kw_cli_bad_option(cli, argc, argv, opts);
+		if (n == MAX_KEYS)
+			return kw_cli_usage(cli, "at most %d --key options", MAX_KEYS);
+		if (parse_binding(optarg, &b[n]) < 0)
+			return kw_cli_usage(cli, "--key: '%.64s' is not NAME=VAR (VAR a variable name)",
+			    kw_cli_safe(optarg));
 		n++;
 	}
-	if (optind >= argc || n == 0)
-		goto usage;
+	if (n == 0)
+		return kw_cli_usage(cli, "missing --key NAME=VAR");
+	if (optind >= argc)
+		return kw_cli_usage(cli, "missing CMD");
 	for (int i = 0; i < n; i++) {
 		if ((ex = fetch(cli, &b[i])) != 0) {
 			wipe_all(b, n);
@@ -126,7 +137,4 @@ kw_cmd_exec(struct kw_cli *cli, int argc, char **argv)
 		}
 	}
 	return run(argv + optind, b, n);
- usage:
-	fprintf(stderr, "usage: keywarden exec --key NAME=VAR [--key NAME=VAR]... -- CMD [ARG...]\n");
-	return KW_EXIT_USAGE;
 }

@@ -17,39 +17,30 @@
 
 #define KEY_VALUE_MAX 8192
 
+/*
+ * Parse [--version N] (when version is not NULL) and check that the
+ * positional arguments are names; 0 or the exit status (said why).
+ */
 static int
-usage(const char *text)
-{
-	fprintf(stderr, "usage: keywarden key %s\n", text);
-	return KW_EXIT_USAGE;
-}
-
-/* Parse [--json] [--version N]; positional arguments stay in argv[optind..]. */
-static int
-parse(struct kw_cli *cli, int argc, char **argv, bool *json, long *version)
+parse(struct kw_cli *cli, int argc, char **argv, const char *names, long *version)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
 		{ "version", required_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *end;
 	int c;
 
-	*json = cli->json;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 'j') {
-			*json = true;
-		} else if (c == 'v' && version) {
-			*version = strtol(optarg, &end, 10);
-			if (*end || *version < 1)
-				return -1;
-		} else {
-			return -1;
-		}
+		if (c != 'v' || !version)
+			return kw_cli_bad_option(cli, argc, argv, version ? opts : NULL);
+		*version = strtol(optarg, &end, 10);
+		if (*end || *version < 1)
+			return kw_cli_usage(cli, "--version: '%.64s' is not a version (1, 2, ...)",
+			    kw_cli_safe(optarg));
 	}
-	return 0;
+	return kw_cli_args(cli, argc, argv, optind, names);
 }
 
 static int
@@ -57,11 +48,10 @@ key_get(struct kw_cli *cli, int argc, char **argv)
 {
 	json_t *args, *res = NULL, *value;
 	long version = 0;
-	bool json;
 	int ex;
 
-	if (parse(cli, argc, argv, &json, &version) < 0 || argc - optind != 1)
-		return usage("get NAME [--version N] [--json]");
+	if ((ex = parse(cli, argc, argv, "NAME", &version)) != 0)
+		return ex;
 	args = json_pack("{s:s}", "name", argv[optind]);
 	if (args && version > 0)
 		json_object_set_new(args, "version", json_integer(version));
@@ -70,7 +60,7 @@ key_get(struct kw_cli *cli, int argc, char **argv)
 	if (ex)
 		return ex;
 	value = json_object_get(res, "value");
-	if (json)
+	if (cli->json)
 		kw_cli_print_json(res);
 	else
 		kw_cli_print_data(json_string_value(value));
@@ -92,8 +82,8 @@ read_value(const char *what, char **ret)
 		r = -1;
 	}
 	if (r < 0)
-		fprintf(stderr, "keywarden: %s: no value read (empty, or longer than %d bytes)\n",
-		    what, KEY_VALUE_MAX);
+		kw_cli_fail(KW_ERR_INVALID, what, "no value read (empty, or longer than %d bytes)",
+		    KEY_VALUE_MAX);
 	return r;
 }
 
@@ -102,18 +92,16 @@ put(struct kw_cli *cli, int argc, char **argv, const char *verb, const char *op)
 {
 	char what[32], *value = NULL;
 	json_t *args, *res = NULL;
-	bool json;
 	int ex;
 
 	snprintf(what, sizeof(what), "key %s", verb);
-	if (parse(cli, argc, argv, &json, NULL) < 0 || argc - optind < 1)
-		return usage(strcmp(verb, "set") == 0 ? "set NAME   (the value on stdin)" :
-		    "rotate NAME   (the new value on stdin)");
-	if (argc - optind > 1) {
-		fprintf(stderr, "keywarden: %s: refusing a key on the command line, where other users "
-		    "can read it in the process list; pipe it on stdin or type it at the prompt\n", what);
-		return KW_EXIT_USAGE;
-	}
+	/* A second word would be the value itself: refused as such, not as a usage slip. */
+	if ((ex = parse(cli, argc, argv, "NAME [VALUE...]", NULL)) != 0)
+		return ex;
+	if (argc - optind > 1)
+		return kw_cli_fail(KW_ERR_INVALID, what, "refusing a key on the command line, where "
+		    "other users can read it in the process list; pipe it on stdin or type it at the "
+		    "prompt");
 	if (read_value(what, &value) < 0)
 		return KW_EXIT_USAGE;
 	args = json_pack("{s:s, s:s}", "name", argv[optind], "value", value);
@@ -122,7 +110,7 @@ put(struct kw_cli *cli, int argc, char **argv, const char *verb, const char *op)
 	json_decref(args);
 	if (ex)
 		return ex;
-	if (json)
+	if (cli->json)
 		kw_cli_print_json(res);
 	else if (json_is_string(json_object_get(res, "grace_until")))
 		printf("%s: version %lld is current; version %lld stays readable until %s\n",
@@ -186,11 +174,12 @@ print_key_table(json_t *res)
 static int
 key_list(struct kw_cli *cli, int argc, char **argv)
 {
-	bool json;
+	int ex;
 
-	if (parse(cli, argc, argv, &json, NULL) < 0 || argc != optind)
-		return usage("list [--json]");
-	return kw_cli_call_print(cli, "key list", "key.list", json_object(), json, print_key_table);
+	if ((ex = parse(cli, argc, argv, "", NULL)) != 0)
+		return ex;
+	return kw_cli_call_print(cli, "key list", "key.list", json_object(), cli->json,
+	    print_key_table);
 }
 
 static void
@@ -211,52 +200,78 @@ key_revoke(struct kw_cli *cli, int argc, char **argv)
 {
 	long version = 0;
 	json_t *args;
-	bool json;
+	int ex;
 
-	if (parse(cli, argc, argv, &json, &version) < 0 || argc - optind != 1)
-		return usage("revoke NAME [--version N] [--json]");
+	if ((ex = parse(cli, argc, argv, "NAME", &version)) != 0)
+		return ex;
 	args = json_pack("{s:s}", "name", argv[optind]);
 	if (args && version > 0)
 		json_object_set_new(args, "version", json_integer(version));
-	return kw_cli_call_print(cli, "key revoke", "key.revoke", args, json, print_revoked);
+	return kw_cli_call_print(cli, "key revoke", "key.revoke", args, cli->json, print_revoked);
 }
 
 static int
 key_verify(struct kw_cli *cli, int argc, char **argv)
 {
 	json_t *args, *res = NULL;
-	bool json, ok;
+	bool ok;
 	int ex;
 
-	if (parse(cli, argc, argv, &json, NULL) < 0 || argc - optind != 1)
-		return usage("verify NAME [--json]");
+	if ((ex = parse(cli, argc, argv, "NAME", NULL)) != 0)
+		return ex;
 	args = json_pack("{s:s}", "name", argv[optind]);
 	ex = args ? kw_cli_call(cli, "key verify", "key.verify", args, &res) : KW_EXIT_DENIED;
 	json_decref(args);
 	if (ex)
 		return ex;
 	ok = json_is_true(json_object_get(res, "ok"));
-	if (json)
+	if (cli->json)
 		kw_cli_print_json(res);
 	else
 		printf("%s: %s (%s)\n", kw_cli_safe(argv[optind]), ok ? "ok" : "failed",
 		    kw_cli_safe(json_string_value(json_object_get(res, "detail"))));
+	if (!ok)
+		kw_cli_record_error(kw_error_name(KW_ERR_DENIED), "the key did not verify");
 	json_decref(res);
 	return ok ? KW_EXIT_OK : KW_EXIT_DENIED;
 }
 
 static const struct kw_cmd key_commands[] = {
-	{ "get", key_get, "get NAME [--version N] [--json]   print the key (for apiKeyHelper)" },
-	{ "set", key_set, "set NAME   value on stdin or at a hidden prompt" },
-	{ "list", key_list, "list [--json]" },
-	{ "rotate", key_rotate, "rotate NAME   new value on stdin; the old stays readable a while" },
-	{ "revoke", key_revoke, "revoke NAME [--version N]" },
-	{ "verify", key_verify, "verify NAME [--json]" },
-	{ "import", kw_cmd_key_import, "import NAME --from env:VAR|dotenv:FILE[:VAR]|command:CMD" },
+	{ .name = "get", .fn = key_get,
+	  .help = "print the key and nothing else (what Claude Code's apiKeyHelper runs)",
+	  .usage = "NAME [--version N] [--json]",
+	  .options = "  --version N  an older version, readable during its grace period\n"
+	    "  --json       {\"name\", \"version\", \"value\"} instead of the bare key\n" },
+	{ .name = "set", .fn = key_set, .help = "store a new key, or replace the current version",
+	  .usage = "NAME [--json]   (the value on stdin or at a hidden prompt)",
+	  .options = "  --json  {\"name\", \"version\", ...}\n"
+	    "The value is never taken from the command line.\n" },
+	{ .name = "list", .fn = key_list, .help = "the keys you may read, with their versions",
+	  .usage = "[--json]",
+	  .options = "  --json  {\"keys\": [{\"name\", \"current\", \"versions\", ...}]}\n" },
+	{ .name = "rotate", .fn = key_rotate,
+	  .help = "a new version; the old one stays readable for api.rotationGrace",
+	  .usage = "NAME [--json]   (the new value on stdin or at a hidden prompt)",
+	  .options = "  --json  {\"name\", \"version\", \"previous\", \"grace_until\"}\n" },
+	{ .name = "revoke", .fn = key_revoke, .help = "destroy one version, or the whole key",
+	  .usage = "NAME [--version N] [--json]",
+	  .options = "  --version N  only that version\n"
+	    "  --json       {\"name\", \"destroyed\": [versions]}\n" },
+	{ .name = "verify", .fn = key_verify,
+	  .help = "check the key's format, and with api.verifyUrl the key itself",
+	  .usage = "NAME [--json]",
+	  .options = "  --json  {\"name\", \"ok\", \"detail\", ...}; exit 1 when it fails\n" },
+	{ .name = "import", .fn = kw_cmd_key_import,
+	  .help = "move a key in from the environment, a .env file or a command",
+	  .usage = "NAME --from SOURCE [--json]",
+	  .options = "  --from env:VAR            this environment's VAR\n"
+	    "  --from dotenv:FILE[:VAR]  VAR (default ANTHROPIC_API_KEY) of a .env file\n"
+	    "  --from command:CMD        the first line CMD prints (api.commandTimeout)\n"
+	    "  --json                    {\"name\", \"version\", ...}\n" },
 };
 
 int
 kw_cmd_key(struct kw_cli *cli, int argc, char **argv)
 {
-	return kw_cli_run_group(cli, "key", key_commands, KW_ELEMENTSOF(key_commands), argc, argv);
+	return kw_cli_run_group(cli, key_commands, KW_ELEMENTSOF(key_commands), argc, argv);
 }

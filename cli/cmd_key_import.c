@@ -229,25 +229,22 @@ kw_cmd_key_import(struct kw_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "from", required_argument, NULL, 'f' },
-		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *source = NULL, *value = NULL, why[512] = "";
 	json_t *res = NULL;
-	bool json = cli->json;
 	int c, r, ex;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 'f')
-			source = optarg;
-		else if (c == 'j')
-			json = true;
-		else
-			goto usage;
+		if (c != 'f')
+			return kw_cli_bad_option(cli, argc, argv, opts);
+		source = optarg;
 	}
-	if (argc - optind != 1 || !source)
-		goto usage;
+	if ((ex = kw_cli_args(cli, argc, argv, optind, "NAME")) != 0)
+		return ex;
+	if (!source)
+		return kw_cli_usage(cli, "missing --from SOURCE");
 	if (strncmp(source, "env:", 4) == 0 && source[4])
 		r = from_env(source + 4, &value, why, sizeof(why));
 	else if (strncmp(source, "dotenv:", 7) == 0 && source[7])
@@ -255,15 +252,14 @@ kw_cmd_key_import(struct kw_cli *cli, int argc, char **argv)
 	else if (strncmp(source, "command:", 8) == 0 && source[8])
 		r = from_command(source + 8, command_timeout(cli), &value, why, sizeof(why));
 	else
-		goto usage;
-	if (r < 0) {
-		fprintf(stderr, "keywarden: key import: %s\n",
+		return kw_cli_usage(cli, "--from: '%.64s' is not env:VAR, dotenv:FILE[:VAR] or "
+		    "command:CMD", kw_cli_safe(source));
+	if (r < 0)
+		return kw_cli_fail(KW_ERR_NOT_FOUND, "key import", "%s",
 		    kw_cli_safe(why[0] ? why : "out of memory"));
-		return KW_EXIT_DENIED;
-	}
 	if ((ex = kw_cli_key_store(cli, "key import", argv[optind], value, &res)) != 0)
 		return ex;
-	if (json)
+	if (cli->json)
 		kw_cli_print_json(res);
 	else
 		printf("imported %s (version %lld) from %.64s%s\n", kw_cli_safe(argv[optind]),
@@ -273,8 +269,4 @@ kw_cmd_key_import(struct kw_cli *cli, int argc, char **argv)
 	advise(source);
 	json_decref(res);
 	return KW_EXIT_OK;
- usage:
-	fprintf(stderr, "usage: keywarden key import NAME --from env:VAR | dotenv:FILE[:VAR] | "
-	    "command:CMD [--json]\n");
-	return KW_EXIT_USAGE;
 }

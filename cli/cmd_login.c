@@ -20,6 +20,7 @@
  * broker sees for the cached token.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <pwd.h>
 #include <sodium.h>
 #include <stdbool.h>
@@ -42,8 +43,6 @@
 /* Longer than any TOTP or recovery code: not sent (as pam_keywarden). */
 #define CODE_MAX	64
 
-static const char usage_text[] =
-    "usage: keywarden login [-u USER] [--pam-service NAME] [--json]\n";
 
 /*
  * One line from stdin, read a byte at a time so that what follows it (the
@@ -331,14 +330,13 @@ check_account(struct kw_cli *cli, const char *user, bool self)
 		kw_cli_error("login", r, msg);
 		ex = kw_cli_exit_for(r);
 	} else if (!json_is_true(json_object_get(res, "registered"))) {
-		fprintf(stderr, "keywarden: login: %s is not a keywarden user; an administrator "
-		    "adds %s with keywarden admin user add %s\n", kw_cli_safe(user),
+		ex = kw_cli_fail(KW_ERR_NOT_FOUND, "login", "%s is not a keywarden user; an "
+		    "administrator adds %s with keywarden admin user add %s", kw_cli_safe(user),
 		    self ? "you" : "them", kw_cli_safe(user));
-		ex = KW_EXIT_DENIED;
 	} else if (json_is_true(json_object_get(res, "locked"))) {
 		why = json_string_value(json_object_get(res, "message"));
-		fprintf(stderr, "keywarden: login: %s\n", kw_cli_safe(why ? why : "account locked"));
-		ex = KW_EXIT_DENIED;
+		ex = kw_cli_fail(KW_ERR_LOCKED, "login", "%s",
+		    kw_cli_safe(why ? why : "account locked"));
 	}
 	free(msg);
 	json_decref(args);
@@ -449,64 +447,68 @@ login_pam(const char *service, const char *user, const char *caller)
 		show_held(&cs);
 		return 0;
 	}
+	int ex = exit_for_pam(pr);
+	int err = pr == PAM_AUTHINFO_UNAVAIL ? KW_ERR_CONNECT :
+	    ex == KW_EXIT_USAGE ? KW_ERR_CONFIG : KW_ERR_DENIED;
+
 	if (cs.held[0])
-		fprintf(stderr, "keywarden: login: %s\n", kw_cli_safe(cs.held));
+		kw_cli_fail(err, "login", "%s", kw_cli_safe(cs.held));
 	else if (pr == PAM_AUTHINFO_UNAVAIL)
-		fprintf(stderr, "keywarden: login: broker unreachable: %s: %s (the system "
-		    "log says why)\n", stage, kw_cli_safe(why));
+		kw_cli_fail(err, "login", "broker unreachable: %s: %s (the system log says why)",
+		    stage, kw_cli_safe(why));
 	else
-		fprintf(stderr, "keywarden: login: %s: %s\n", stage, kw_cli_safe(why));
+		kw_cli_fail(err, "login", "%s: %s", stage, kw_cli_safe(why));
 	sodium_memzero(cs.held, sizeof(cs.held));
-	return exit_for_pam(pr);
+	return ex;
 }
 
 int
 kw_cmd_login(struct kw_cli *cli, int argc, char **argv)
 {
-	bool json = kw_cli_take_flag(&argc, argv, "--json") || cli->json;
+	static const struct option opts[] = {
+		{ "user", required_argument, NULL, 'u' },
+		{ "pam-service", required_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool json = cli->json;
 	const char *user = NULL, *service = NULL;
 	struct passwd *pw;
 	char caller[256];
 	bool self;
-	int ex;
+	int c, ex;
 
-	for (int i = 1; i < argc; i++) {
-		if ((strcmp(argv[i], "-u") == 0 || strcmp(argv[i], "--user") == 0) && i + 1 < argc) {
-			user = argv[++i];
-		} else if (strcmp(argv[i], "--pam-service") == 0 && i + 1 < argc) {
-			service = argv[++i];
-		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			fputs(usage_text, stdout);
-			return KW_EXIT_OK;
-		} else {
-			fputs(usage_text, stderr);
-			return KW_EXIT_USAGE;
-		}
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "u:", opts, NULL)) != -1) {
+		if (c == 'u')
+			user = optarg;
+		else if (c == 'p')
+			service = optarg;
+		else
+			return kw_cli_bad_option(cli, argc, argv, opts);
 	}
-	if (!(pw = getpwuid(getuid()))) {
-		fprintf(stderr, "keywarden: login: uid %u has no user name\n", (unsigned)getuid());
-		return KW_EXIT_USAGE;
-	}
+	if ((ex = kw_cli_args(cli, argc, argv, optind, "")) != 0)
+		return ex;
+	if (!(pw = getpwuid(getuid())))
+		return kw_cli_fail(KW_ERR_CONFIG, "login", "uid %u has no user name",
+		    (unsigned)getuid());
 	snprintf(caller, sizeof(caller), "%s", pw->pw_name);
 	if (!user)
 		user = caller;
-	if (!*user || (service && (!*service || strchr(service, '/')))) {
-		fputs(usage_text, stderr);
-		return KW_EXIT_USAGE;
-	}
+	if (!*user)
+		return kw_cli_usage(cli, "empty user name");
+	if (service && (!*service || strchr(service, '/')))
+		return kw_cli_usage(cli, "--pam-service takes a service name, not a path");
 	self = strcmp(user, caller) == 0;
 	if (service && !pam_service_exists(service)) {
-		fprintf(stderr, "keywarden: login: there is no PAM service %s (/etc/pam.d/%s)\n",
+		return kw_cli_fail(KW_ERR_CONFIG, "login", "there is no PAM service %s (/etc/pam.d/%s)",
 		    kw_cli_safe(service), kw_cli_safe(service));
-		return KW_EXIT_USAGE;
 	}
 	if (!service && pam_service_exists(LOGIN_SERVICE))
 		service = LOGIN_SERVICE;
 	/* Only a PAM session stage can hand another user's token to that user. */
 	if (!service && !self) {
-		fprintf(stderr, "keywarden: login: logging in for another user takes the PAM "
-		    "service %s (see contrib/pam.d/keywarden)\n", LOGIN_SERVICE);
-		return KW_EXIT_USAGE;
+		return kw_cli_fail(KW_ERR_CONFIG, "login", "logging in for another user takes the "
+		    "PAM service %s (see contrib/pam.d/keywarden)", LOGIN_SERVICE);
 	}
 	if ((ex = check_account(cli, user, self)) != 0)
 		return ex;
@@ -514,8 +516,13 @@ kw_cmd_login(struct kw_cli *cli, int argc, char **argv)
 		return ex;
 	/* Root logging in for someone else: the token went to that user's cache. */
 	if (!self) {
-		printf("logged in as %s; the session token is in %s's token cache\n",
-		    kw_cli_safe(user), kw_cli_safe(user));
+		json_t *o = json ? json_pack("{s:s, s:s}", "user", user, "token_cache", user) : NULL;
+		if (o)
+			kw_cli_print_json(o);
+		else if (!json)
+			printf("logged in as %s; the session token is in %s's token cache\n",
+			    kw_cli_safe(user), kw_cli_safe(user));
+		json_decref(o);
 		return KW_EXIT_OK;
 	}
 	return show_session(cli, json, user);

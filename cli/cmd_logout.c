@@ -44,16 +44,16 @@ print_result(bool json, const char *id, bool revoked)
 int
 kw_cmd_logout(struct kw_cli *cli, int argc, char **argv)
 {
-	bool json = kw_cli_take_flag(&argc, argv, "--json") || cli->json;
-	const char *socket = kw_cli_socket(cli);
+	bool json = cli->json;
+	const char *socket;
 	kw_client *c = NULL;
 	char *token = NULL, *msg = NULL, id[80];
 	int r, ex, call = 0, forget;
 
-	if (argc != 1) {
-		fprintf(stderr, "usage: keywarden logout [--json]\n");
-		return KW_EXIT_USAGE;
-	}
+	if ((ex = kw_cli_no_options(cli, argc, argv)) != 0 ||
+	    (ex = kw_cli_args(cli, argc, argv, 1, "")) != 0)
+		return ex;
+	socket = kw_cli_socket(cli);
 	if ((r = kw_session_load(socket, &token)) == KW_ERR_NOT_FOUND) {
 		if (json) {
 			json_t *o = json_pack("{s:n, s:b}", "id", "revoked", 0);
@@ -87,8 +87,9 @@ kw_cmd_logout(struct kw_cli *cli, int argc, char **argv)
 		ex = kw_cli_exit_for(call);
 	}
 	if (ex != 0) {
-		fprintf(stderr, "keywarden: logout: %s, but session %s stays valid at the broker "
-		    "until it expires or an admin revokes it\n",
+		kw_cli_fail(call < 0 ? call : ex == KW_EXIT_UNREACHABLE ? KW_ERR_CONNECT : KW_ERR_DENIED,
+		    "logout", "%s, but session %s stays valid at the broker "
+		    "until it expires or an admin revokes it",
 		    forget < 0 ? "the token is still cached" : "the token is forgotten here",
 		    kw_cli_safe(id));
 		goto out;

@@ -59,20 +59,15 @@ print_human(const char *socket, json_t *res)
 int
 kw_cmd_status(struct kw_cli *cli, int argc, char **argv)
 {
-	bool json = kw_cli_take_flag(&argc, argv, "--json") || cli->json;
+	bool json = cli->json;
 	kw_client *c = NULL;
 	json_t *res = NULL;
 	char *msg = NULL;
 	int r, ex;
 
-	if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-		printf("usage: keywarden status [--json]\n");
-		return KW_EXIT_OK;
-	}
-	if (argc != 1) {
-		fprintf(stderr, "usage: keywarden status [--json]\n");
-		return KW_EXIT_USAGE;
-	}
+	if ((ex = kw_cli_no_options(cli, argc, argv)) != 0 ||
+	    (ex = kw_cli_args(cli, argc, argv, 1, "")) != 0)
+		return ex;
 	if ((ex = kw_cli_connect(cli, &c)) != 0) {
 		if (json) {
 			json_t *o = json_pack("{s:{s:b, s:s}}", "broker", "reachable", 0,

@@ -22,11 +22,9 @@ enroll(kw_client *c, json_t **ret_res)
 	json_t *args;
 	int r;
 
-	if (kw_read_secret("current TOTP or recovery code (not echoed): ", CODE_MAX, &code) < 0) {
-		fprintf(stderr, "keywarden: totp enroll: no code read: replacing the second factor "
-		    "takes a current TOTP or recovery code (at the prompt, or on stdin)\n");
-		return KW_EXIT_USAGE;
-	}
+	if (kw_read_secret("current TOTP or recovery code (not echoed): ", CODE_MAX, &code) < 0)
+		return kw_cli_fail(KW_ERR_INVALID, "totp enroll", "no code read: replacing the second "
+		    "factor takes a current TOTP or recovery code (at the prompt, or on stdin)");
 	args = json_pack("{s:s}", "code", code);
 	kw_secret_free(code);
 	r = args ? kw_client_call(c, "totp.enroll", args, ret_res, &msg) : KW_ERR_NOMEM;
@@ -43,7 +41,6 @@ static int
 totp_enroll(struct kw_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
 		{ "qr", no_argument, NULL, 'q' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -54,15 +51,12 @@ totp_enroll(struct kw_cli *cli, int argc, char **argv)
 
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (ch == 'j')
-			json = true;
-		else if (ch == 'q')
-			qr = true;
-		else
-			goto usage;
+		if (ch != 'q')
+			return kw_cli_bad_option(cli, argc, argv, opts);
+		qr = true;
 	}
-	if (argc != optind)
-		goto usage;
+	if ((ex = kw_cli_args(cli, argc, argv, optind, "")) != 0)
+		return ex;
 	if ((ex = kw_cli_connect(cli, &c)) != 0)
 		return ex;
 	/* No session, no enrollment: say so before asking for a code. */
@@ -91,20 +85,19 @@ totp_enroll(struct kw_cli *cli, int argc, char **argv)
 	kw_enroll_wipe(res);
 	json_decref(res);
 	return KW_EXIT_OK;
- usage:
-	fprintf(stderr, "usage: keywarden totp enroll [--qr] [--json]   (the current code on "
-	    "stdin or at the prompt)\n");
-	return KW_EXIT_USAGE;
 }
 
 static const struct kw_cmd totp_commands[] = {
-	{ "enroll", totp_enroll, "enroll [--qr] [--json]   new secret, QR code and recovery codes "
-	    "(asks for a current code)" },
+	{ .name = "enroll", .fn = totp_enroll,
+	  .help = "a new secret, QR code and recovery codes (asks for a current code)",
+	  .usage = "[--qr] [--json]",
+	  .options = "  --qr    draw the QR code even when stdout is not a terminal\n"
+	    "  --json  the enrollment: {\"otpauth_uri\", \"secret\", \"recovery_codes\", ...}\n"
+	    "The current TOTP or recovery code is read at the prompt, or from stdin.\n" },
 };
 
 int
 kw_cmd_totp(struct kw_cli *cli, int argc, char **argv)
 {
-	return kw_cli_run_group(cli, "totp", totp_commands, KW_ELEMENTSOF(totp_commands),
-	    argc, argv);
+	return kw_cli_run_group(cli, totp_commands, KW_ELEMENTSOF(totp_commands), argc, argv);
 }

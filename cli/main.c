@@ -19,16 +19,48 @@
 #include "common/wipe_alloc.h"
 
 static const struct kw_cmd commands[] = {
-	{ "status", kw_cmd_status, "is the broker there, and who am I to it" },
-	{ "check", kw_cmd_check, "may I (or --user U) do ACTION on RESOURCE?" },
-	{ "config", kw_cmd_config, "get, set or list configuration keys" },
-	{ "admin", kw_cmd_admin, "manage users, roles and sessions (root or the admin role)" },
-	{ "login", kw_cmd_login, "login [-u USER]: prove who you are with a TOTP code" },
-	{ "logout", kw_cmd_logout, "end the cached session and forget its token" },
-	{ "totp", kw_cmd_totp, "totp enroll: a new TOTP secret for yourself" },
-	{ "key", kw_cmd_key, "get, set, list, rotate, revoke, verify or import API keys" },
-	{ "exec", kw_cmd_exec, "exec --key NAME=VAR -- CMD: run CMD with keys in its environment" },
-	{ "doctor", kw_cmd_doctor, "doctor [--fix [--yes]]: check this machine against the security checklist" },
+	{ .name = "status", .fn = kw_cmd_status, .help = "is the broker there, and who am I to it",
+	  .usage = "[--json]" },
+	{ .name = "check", .fn = kw_cmd_check, .help = "may I (or --user U) do ACTION on RESOURCE?",
+	  .usage = "ACTION RESOURCE [--user USER] [--json]",
+	  .options = "  ACTION           read, write, execute or admin\n"
+	    "  RESOURCE         TYPE/NAME, such as key/anthropic or user/alice\n"
+	    "  -u, --user USER  ask for USER (root, or an administrator of USER)\n"
+	    "  --json           {\"allowed\", ...}; a denial prints {\"allowed\": false, ...,\n"
+	    "                   \"error\": {...}} and exits 1\n" },
+	{ .name = "config", .fn = kw_cmd_config, .help = "get, set or list configuration keys",
+	  .flags = KW_CMD_GROUP },
+	{ .name = "admin", .fn = kw_cmd_admin,
+	  .help = "manage users, roles, sessions, the audit trail and incidents (root or the admin role)",
+	  .flags = KW_CMD_GROUP },
+	{ .name = "login", .fn = kw_cmd_login,
+	  .help = "prove who you are with a TOTP code and start a session",
+	  .usage = "[-u USER] [--pam-service NAME] [--json]",
+	  .options = "  -u, --user USER          log in as USER (root: the token goes to USER's cache)\n"
+	    "  --pam-service NAME       the PAM service to run (default keywarden, when its\n"
+	    "                           file exists; without one the broker checks the code)\n"
+	    "  --json                   {\"user\", \"session\", \"roles\"}\n"
+	    "The code is read from stdin when it is not a terminal.\n" },
+	{ .name = "logout", .fn = kw_cmd_logout, .help = "end the cached session and forget its token",
+	  .usage = "[--json]",
+	  .options = "  --json  {\"id\", \"revoked\"}\n" },
+	{ .name = "totp", .fn = kw_cmd_totp, .help = "a new TOTP secret for yourself",
+	  .flags = KW_CMD_GROUP },
+	{ .name = "key", .fn = kw_cmd_key,
+	  .help = "get, set, list, rotate, revoke, verify or import API keys", .flags = KW_CMD_GROUP },
+	{ .name = "exec", .fn = kw_cmd_exec, .help = "run CMD with keys in its environment, and only there",
+	  .usage = "--key NAME=VAR [--key NAME=VAR]... [--] CMD [ARG...]",
+	  .options = "  --key NAME=VAR  put key NAME in CMD's environment as VAR (up to 16)\n"
+	    "The exit status is CMD's (128 + the signal when it was killed); exec prints\n"
+	    "no data of its own, so it takes no --json.\n",
+	  .flags = KW_CMD_RAW },
+	{ .name = "doctor", .fn = kw_cmd_doctor,
+	  .help = "check this machine against the security checklist",
+	  .usage = "[--fix [--yes]] [--json]",
+	  .options = "  --fix    make the safe fixes: file modes, and moving a plaintext key into\n"
+	    "           keywarden (asked at a terminal)\n"
+	    "  --yes    with --fix and stdin not a terminal: import without asking\n"
+	    "  --json   [{\"check\", \"status\", \"detail\", \"fix\"}, ...]\n" },
 };
 
 /*
@@ -44,7 +76,9 @@ usage(FILE *f)
 	    "Commands:\n");
 	for (size_t i = 0; i < KW_ELEMENTSOF(commands); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
-	fprintf(f, "\nExit status: 0 ok, 1 denied or not found, 2 usage or configuration\n"
+	fprintf(f, "\nkeywarden COMMAND --help shows a command's usage and options.  --json,\n"
+	    "before the command or among its arguments, prints one JSON value on stdout.\n"
+	    "\nExit status: 0 ok, 1 denied or not found, 2 usage or configuration\n"
 	    "error, 3 broker unreachable.  See keywarden(1).\n");
 }
 
@@ -143,20 +177,21 @@ int
 kw_cli_connect(struct kw_cli *cli, kw_client **ret_client)
 {
 	const char *path = kw_cli_socket(cli);
-	char why[512];
+	char why[512], msg[1024];
 	int r = kw_client_connect_trusted(path, trusted_uid(cli), ret_client, why, sizeof(why));
 
 	if (r == 0)
 		return attach_session(path, *ret_client);
 	if (r == KW_ERR_CONNECT)
-		fprintf(stderr, "keywarden: broker unreachable at %s: %s\n", kw_cli_safe(path),
+		snprintf(msg, sizeof(msg), "broker unreachable at %s: %s", kw_cli_safe(path),
 		    strerror(errno));
 	else if (r == KW_ERR_DENIED)
-		fprintf(stderr, "keywarden: broker at %s not trusted, nothing sent: %s (see "
-		    "broker.uid in keywarden.conf(5))\n", kw_cli_safe(path), kw_cli_safe(why));
+		snprintf(msg, sizeof(msg), "broker at %s not trusted, nothing sent: %s (see "
+		    "broker.uid in keywarden.conf(5))", kw_cli_safe(path), kw_cli_safe(why));
 	else
-		fprintf(stderr, "keywarden: broker at %s: %s\n", kw_cli_safe(path),
-		    kw_cli_safe(why));
+		snprintf(msg, sizeof(msg), "broker at %s: %s", kw_cli_safe(path), kw_cli_safe(why));
+	fprintf(stderr, "keywarden: %s\n", msg);
+	kw_cli_record_error(kw_error_name(r), msg);
 	return kw_cli_exit_for(r);
 }
 
@@ -198,31 +233,6 @@ kw_cli_call_print(struct kw_cli *cli, const char *what, const char *op, json_t *
 	return KW_EXIT_OK;
 }
 
-int
-kw_cli_run_group(struct kw_cli *cli, const char *group, const struct kw_cmd *table, size_t n,
-    int argc, char **argv)
-{
-	FILE *f = stderr;
-	int ex = KW_EXIT_USAGE;
-
-	if (argc >= 2) {
-		for (size_t i = 0; i < n; i++)
-			if (strcmp(argv[1], table[i].name) == 0)
-				return table[i].fn(cli, argc - 1, argv + 1);
-		if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-			f = stdout;
-			ex = KW_EXIT_OK;
-		} else {
-			fprintf(stderr, "keywarden: %s: unknown command '%.64s'\n", group,
-			    kw_cli_safe(argv[1]));
-		}
-	}
-	fprintf(f, "usage: keywarden %s COMMAND ...\n\nCommands:\n", group);
-	for (size_t i = 0; i < n; i++)
-		fprintf(f, "  %s\n", table[i].help);
-	return ex;
-}
-
 char *
 kw_cli_join(json_t *array)
 {
@@ -242,69 +252,6 @@ kw_cli_join(json_t *array)
 	if (json_array_size(array) == 0)
 		strcpy(out, "-");
 	return out;
-}
-
-void
-kw_cli_error(const char *what, int err, const char *message)
-{
-	const char *text = message ? message : kw_strerror(err);
-
-	/*
-	 * One line, always: apiKeyHelper callers show stderr as it is.  The
-	 * broker's session messages already say to log in; say it where not.
-	 */
-	fprintf(stderr, "keywarden: %s: %s%s%s\n", what, err == KW_ERR_DENIED ? "denied: " : "",
-	    kw_cli_safe(text), err == KW_ERR_SESSION && !strstr(text, "keywarden login") ?
-	    (session_attached ? "; the cached session is no longer valid: run keywarden login" :
-	    "; run keywarden login") : "");
-}
-
-void
-kw_cli_print_json(json_t *v)
-{
-	/*
-	 * ASCII, so no C1 control goes out raw; jansson escapes C0 but not
-	 * DEL, which is done here (the text may hold a key: wiped after).
-	 */
-	char *text = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
-	    JSON_ENSURE_ASCII);
-
-	if (!text)
-		return;
-	for (const char *p = text; *p; ) {
-		size_t n = strcspn(p, "\x7f");
-		fwrite(p, 1, n, stdout);
-		if (!p[n])
-			break;
-		fputs("\\u007f", stdout);
-		p += n + 1;
-	}
-	fputc('\n', stdout);
-	sodium_memzero(text, strlen(text));
-	free(text);
-}
-
-bool
-kw_cli_take_flag(int *argc, char **argv, const char *flag)
-{
-	bool found = false;
-	int j = 0;
-
-	for (int i = 0; i < *argc; i++) {
-		/* "--" ends options; keep it and everything after it. */
-		if (strcmp(argv[i], "--") == 0) {
-			while (i < *argc)
-				argv[j++] = argv[i++];
-			break;
-		}
-		if (strcmp(argv[i], flag) == 0)
-			found = true;
-		else
-			argv[j++] = argv[i];
-	}
-	*argc = j;
-	argv[j] = NULL;
-	return found;
 }
 
 /*
@@ -347,8 +294,8 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct kw_cli cli = { 0 };
-	int c;
+	struct kw_cli cli = { .path = "keywarden" };
+	int c, ex;
 
 	/* Before anything else: nothing secret has been read yet. */
 	if (no_core_dumps() < 0) {
@@ -364,6 +311,7 @@ main(int argc, char **argv)
 	kw_log_init("keywarden", KW_LOG_STDERR, LOG_WARNING);
 	kw_json_wipe_on_free();
 	/* '+': options end at the command; the command parses the rest. */
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+s:c:jhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': cli.socket = optarg; break;
@@ -371,19 +319,25 @@ main(int argc, char **argv)
 		case 'j': cli.json = true; break;
 		case 'h': usage(stdout); return KW_EXIT_OK;
 		case 'V': printf("keywarden %s\n", KW_VERSION); return KW_EXIT_OK;
-		default: usage(stderr); return KW_EXIT_USAGE;
+		default:
+			ex = kw_cli_bad_option(&cli, argc, argv, opts);
+			goto out;
 		}
 	}
 	if (!cli.config || !*cli.config)
 		cli.config = KW_CONFIG_PATH_DEFAULT;
+	ex = KW_EXIT_USAGE;
 	if (optind >= argc) {
-		usage(stderr);
-		return KW_EXIT_USAGE;
+		ex = kw_cli_usage(&cli, "missing COMMAND");
+		goto out;
 	}
 	for (size_t i = 0; i < KW_ELEMENTSOF(commands); i++)
-		if (strcmp(argv[optind], commands[i].name) == 0)
-			return commands[i].fn(&cli, argc - optind, argv + optind);
-	fprintf(stderr, "keywarden: unknown command '%.64s'; see keywarden --help\n",
-	    kw_cli_safe(argv[optind]));
-	return KW_EXIT_USAGE;
+		if (strcmp(argv[optind], commands[i].name) == 0) {
+			ex = kw_cli_run(&cli, &commands[i], argc - optind, argv + optind);
+			goto out;
+		}
+	ex = kw_cli_usage(&cli, "unknown command '%.64s'", kw_cli_safe(argv[optind]));
+ out:
+	kw_cli_finish(&cli, ex);
+	return ex;
 }

@@ -24,11 +24,9 @@ kw_cli_out_open(struct kw_cli_out *o, const char *what, const char *path, bool f
 	if (!path)
 		return 0;
 	/* Say so before any work; the rename says it again if the file appears meanwhile. */
-	if (!force && lstat(path, &st) == 0) {
-		fprintf(stderr, "keywarden: %s: %s exists; use --force to replace it\n", what,
+	if (!force && lstat(path, &st) == 0)
+		return kw_cli_fail(KW_ERR_IO, what, "%s exists; use --force to replace it",
 		    kw_cli_safe(path));
-		return KW_EXIT_DENIED;
-	}
 	if (!(o->path = strdup(path)) || asprintf(&o->tmp, "%s.tmp.XXXXXX", path) < 0) {
 		o->tmp = NULL;
 		goto fail;
@@ -38,7 +36,7 @@ kw_cli_out_open(struct kw_cli_out *o, const char *what, const char *path, bool f
 		goto fail;
 	return 0;
  fail:
-	fprintf(stderr, "keywarden: %s: %s: %s\n", what, kw_cli_safe(path), strerror(errno));
+	kw_cli_fail(KW_ERR_IO, what, "%s: %s", kw_cli_safe(path), strerror(errno));
 	if (fd >= 0) {
 		close(fd);
 		unlink(o->tmp);
@@ -99,15 +97,12 @@ kw_cli_out_close(struct kw_cli_out *o, const char *what)
 	int ex = KW_EXIT_OK;
 
 	if (!o->path) {
-		if (fflush(stdout) != 0 || ferror(stdout)) {
-			fprintf(stderr, "keywarden: %s: writing stdout: %s\n", what, strerror(errno));
-			ex = KW_EXIT_DENIED;
-		}
+		if (fflush(stdout) != 0 || ferror(stdout))
+			ex = kw_cli_fail(KW_ERR_IO, what, "writing stdout: %s", strerror(errno));
 		return ex;
 	}
 	if (fflush(o->f) != 0 || ferror(o->f) || fsync(fileno(o->f)) < 0) {
-		fprintf(stderr, "keywarden: %s: writing %s: %s\n", what, kw_cli_safe(o->path),
-		    strerror(errno));
+		kw_cli_fail(KW_ERR_IO, what, "writing %s: %s", kw_cli_safe(o->path), strerror(errno));
 		out_release(o, false);
 		return KW_EXIT_DENIED;
 	}
@@ -115,19 +110,16 @@ kw_cli_out_close(struct kw_cli_out *o, const char *what)
 	o->f = NULL;
 	if (out_publish(o) < 0) {
 		if (errno == EEXIST)
-			fprintf(stderr, "keywarden: %s: %s exists; use --force to replace it\n", what,
+			kw_cli_fail(KW_ERR_IO, what, "%s exists; use --force to replace it",
 			    kw_cli_safe(o->path));
 		else
-			fprintf(stderr, "keywarden: %s: %s: %s\n", what, kw_cli_safe(o->path),
-			    strerror(errno));
+			kw_cli_fail(KW_ERR_IO, what, "%s: %s", kw_cli_safe(o->path), strerror(errno));
 		out_release(o, false);
 		return KW_EXIT_DENIED;
 	}
-	if (fsync_dir_of(o->path) < 0) {
-		fprintf(stderr, "keywarden: %s: %s: syncing its directory: %s\n", what,
+	if (fsync_dir_of(o->path) < 0)
+		ex = kw_cli_fail(KW_ERR_IO, what, "%s: syncing its directory: %s",
 		    kw_cli_safe(o->path), strerror(errno));
-		ex = KW_EXIT_DENIED;
-	}
 	out_release(o, true);
 	return ex;
 }

@@ -25,6 +25,7 @@
 
 struct kw_config {
 	json_t *root;
+	json_t *set;		/* dotted paths the file gave a value: true */
 };
 
 static const char *const alert_types[] = { "suspicious_activity", "failed_authentication", NULL };
@@ -90,7 +91,7 @@ kw_config_new_default(void)
 	const struct kw_config_key *schema;
 	size_t n;
 
-	if (!cfg || !(cfg->root = json_object()))
+	if (!cfg || !(cfg->root = json_object()) || !(cfg->set = json_object()))
 		goto fail;
 	schema = kw_config_schema(&n);
 	for (size_t i = 0; i < n; i++) {
@@ -113,6 +114,7 @@ kw_config_free(struct kw_config *cfg)
 	if (!cfg)
 		return;
 	json_decref(cfg->root);
+	json_decref(cfg->set);
 	free(cfg);
 }
 
@@ -425,8 +427,8 @@ merge_object(struct kw_config *cfg, const char *prefix, json_t *obj, char *err, 
 			} else {
 				r = tree_set(cfg->root, path, copy);
 			}
-			if (r < 0)
-				return r;
+			if (r < 0 || json_object_set_new(cfg->set, path, json_true()) < 0)
+				return r < 0 ? r : KW_ERR_NOMEM;
 		} else if (is_section(path)) {
 			if (!json_is_object(v))
 				return fail(err, err_len, path, "an object");
@@ -563,6 +565,22 @@ json_t *
 kw_config_get(const struct kw_config *cfg, const char *path)
 {
 	return tree_get(cfg->root, path);
+}
+
+bool
+kw_config_is_set(const struct kw_config *cfg, const char *path)
+{
+	return json_object_get(cfg->set, path) != NULL;
+}
+
+const char *
+kw_config_unenforced_text(const struct kw_config_key *key, char *buf, size_t len)
+{
+	if (key->enforced)
+		return NULL;
+	snprintf(buf, len, "%s is accepted but not enforced %s", key->path,
+	    key->not_enforced ? key->not_enforced : "yet");
+	return buf;
 }
 
 const char *

@@ -46,6 +46,13 @@ struct kw_config_key {
 	bool secret;			/* masked by `config list/get` */
 	bool abs_path;			/* KW_CT_STRING that must be an absolute path */
 	const char *help;		/* one line for `config list` and the man page */
+	/*
+	 * Whether keywarden acts on the value today.  A key that is accepted
+	 * (so a guide's configuration loads) but not acted on says why in
+	 * not_enforced, which ends "KEY is accepted but not enforced ...".
+	 */
+	bool enforced;
+	const char *not_enforced;
 };
 
 /* The schema, in display order; *ret_n gets the count.  Static storage. */
@@ -73,6 +80,17 @@ int kw_config_parse(const char *text, size_t len, struct kw_config **ret_cfg,
  */
 int kw_config_load(const char *path, bool missing_ok, struct kw_config **ret_cfg,
     char *err, size_t err_len) KW_WUR KW_NONNULL(1, 3, 4);
+
+/* Whether the file gave path a value (rather than the default). */
+bool kw_config_is_set(const struct kw_config *cfg, const char *path) KW_NONNULL(1, 2);
+
+/*
+ * For a key that is not enforced, the one sentence every part says about
+ * it, "KEY is accepted but not enforced yet (policy engine: ...)", in buf;
+ * NULL for an enforced key.
+ */
+const char *kw_config_unenforced_text(const struct kw_config_key *key, char *buf, size_t len)
+	KW_NONNULL(1, 2);
 
 /* Free a configuration.  Accepts NULL. */
 void kw_config_free(struct kw_config *cfg);

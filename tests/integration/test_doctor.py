@@ -161,9 +161,15 @@ def machine():
 
 
 def report(cp):
-    """doctor --json's array; checks the shape of every item."""
+    """doctor --json's array; checks the shape of every item.  When a check
+    fails (exit 1) the array comes as {"result": [...], "error": {...}}, as
+    every list result of a failing command does (keywarden(1), JSON OUTPUT)."""
     assert cp.returncode in (0, 1), "exit %d\n%s\n%s" % (cp.returncode, cp.stdout, cp.stderr)
     doc = json.loads(cp.stdout)
+    if cp.returncode == 1:
+        assert isinstance(doc, dict) and set(doc) == {"result", "error"}, doc
+        assert doc["error"]["code"] in ("failed", "unreachable"), doc
+        doc = doc["result"]
     assert isinstance(doc, list) and doc, doc
     for it in doc:
         assert {"check", "status", "detail", "fix"} <= set(it), it
