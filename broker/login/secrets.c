@@ -189,6 +189,8 @@ static int
 load_secret(struct kw_provider *p, const struct files *f, bool must_exist,
     unsigned char *secret, char *err, size_t err_len)
 {
+	_cleanup_close_ int dfd = -1;
+	char why[384];
 	int r = unwrap_secret(p, f, secret, err, err_len);
 
 	if (r == 0) {
@@ -198,10 +200,17 @@ load_secret(struct kw_provider *p, const struct files *f, bool must_exist,
 	}
 	if (r != KW_ERR_NOT_FOUND)
 		return r;
-	if ((r = kw_read_key_file(f->legacy, secret, SECRET_LEN, err, err_len)) == 0)
+	if ((dfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		snprintf(err, err_len, "%s: %s", f->dir, strerror(errno));
+		return KW_ERR_IO;
+	}
+	if ((r = kw_read_key_file(dfd, KW_SECRETS_LEGACY, secret, SECRET_LEN, why,
+	    sizeof(why))) == 0)
 		return migrate(p, f, secret, err, err_len);
-	if (r != KW_ERR_NOT_FOUND)
+	if (r != KW_ERR_NOT_FOUND) {
+		snprintf(err, err_len, "%s: %s", f->legacy, why);
 		return r;
+	}
 	if (must_exist) {
 		snprintf(err, err_len, "%s is missing (and there is no %s to take the secret "
 		    "from), but state.db holds second factors sealed under the broker secret; "

@@ -94,12 +94,23 @@ static const struct kw_provider_ops local_ops = {
 static int
 load_key(const char *path, unsigned char *kek, char *err, size_t err_len)
 {
-	int r = kw_read_key_file(path, kek, KW_GCM_KEY_LEN, err, err_len);
+	const char *name;
+	_cleanup_close_ int dfd = kw_open_dir_of(path, &name);
+	char why[384];
+	int r;
 
-	if (r != KW_ERR_NOT_FOUND)
+	if (dfd < 0) {
+		snprintf(err, err_len, "%s: %s", path, strerror(errno));
+		return KW_ERR_IO;
+	}
+	r = kw_read_key_file(dfd, name, kek, KW_GCM_KEY_LEN, why, sizeof(why));
+	if (r != KW_ERR_NOT_FOUND) {
+		if (r < 0)
+			snprintf(err, err_len, "%s: %s", path, why);
 		return r;
+	}
 	randombytes_buf(kek, KW_GCM_KEY_LEN);
-	if (kw_write_atomic(path, kek, KW_GCM_KEY_LEN, 0600) < 0) {
+	if (kw_write_atomic_at(dfd, name, kek, KW_GCM_KEY_LEN, 0600) < 0) {
 		snprintf(err, err_len, "%s: %s", path, strerror(errno));
 		return KW_ERR_IO;
 	}
