@@ -30,7 +30,6 @@ _Static_assert(SECRET_LEN == KW_DEK_LEN, "providers wrap keys of the secret's si
 struct files {
 	char dir[4096];
 	int dfd;		/* dir, opened once: every file is opened under it */
-	char keystore[4200];	/* where the local provider keeps its key file */
 	char wrapped[4200];	/* paths, for messages */
 	char legacy[4200];
 };
@@ -228,13 +227,8 @@ file_names(const char *dir, struct files *f, char *err, size_t err_len)
 		snprintf(err, err_len, "broker.dataDir: path too long");
 		return KW_ERR_CONFIG;
 	}
-	snprintf(f->keystore, sizeof(f->keystore), "%s/keystore", dir);
 	snprintf(f->wrapped, sizeof(f->wrapped), "%s/" KW_SECRETS_WRAPPED, dir);
 	snprintf(f->legacy, sizeof(f->legacy), "%s/" KW_SECRETS_LEGACY, dir);
-	if (kw_mkdir_p(f->keystore, 0700) < 0) {
-		snprintf(err, err_len, "%s: %s", f->keystore, strerror(errno));
-		return KW_ERR_IO;
-	}
 	/* The directory's trust is the broker's to check (main.c); its files are ours. */
 	if ((f->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		snprintf(err, err_len, "%s: %s", dir, strerror(errno));
@@ -258,7 +252,7 @@ kw_secrets_open(const struct kw_config *cfg, const char *dir, bool must_exist,
 		goto out;
 	}
 	if ((r = file_names(dir, &f, err, err_len)) < 0 ||
-	    (r = kw_provider_open(cfg, f.keystore, &provider, err, err_len)) < 0 ||
+	    (r = kw_provider_open(cfg, f.dir, &provider, err, err_len)) < 0 ||
 	    (r = load_secret(provider, &f, must_exist, secret, err, err_len)) < 0)
 		goto out;
 	/* One subkey per purpose: a leak of one use's key says nothing of another's. */

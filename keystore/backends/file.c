@@ -5,8 +5,9 @@
  *	keystore/datakey.wrapped	the data key, as the provider wrapped it
  *	keystore/NAME/vN.sealed		"KWK1" IV ciphertext tag; AD = "NAME\0N"
  *
- * Every directory and file is opened under keystore/'s fd, never through a
- * link, and must be the broker's (fsutil.h's trust rule).
+ * (The local provider's key file is dataDir/provider.key, outside this
+ * folder.)  Every directory and file is opened under keystore/'s fd, never
+ * through a link, and must be the broker's (fsutil.h's trust rule).
  *
  * The name and version are bound in as associated data, so a sealed file
  * copied under another name or version does not open.  Files are written
@@ -340,7 +341,7 @@ kw_keystore_file_open(const struct kw_config *cfg, const char *data_dir,
 		r = f->dfd == KW_ERR_NOT_FOUND ? KW_ERR_IO : f->dfd;
 		goto fail;
 	}
-	if ((r = kw_provider_open(cfg, f->dir, &f->provider, err, err_len)) < 0 ||
+	if ((r = kw_provider_open(cfg, data_dir, &f->provider, err, err_len)) < 0 ||
 	    (r = load_dek(f, err, err_len)) < 0)
 		goto fail;
 	remove_leftovers(f);

@@ -6,7 +6,7 @@
  * by a new secret.
  *
  * The provider is the default one, local (its key file in
- * dataDir/keystore/master.key); the wrap and unwrap of every provider have
+ * dataDir/provider.key); the wrap and unwrap of every provider have
  * their own tests in test_providers.c.  Each test works in a mkdtemp
  * directory of its own.
  */
@@ -74,7 +74,7 @@ setup(void **state)
 		return -1;
 	snprintf(f->wrapped, sizeof(f->wrapped), "%s/broker-secret.wrapped", f->dir);
 	snprintf(f->legacy, sizeof(f->legacy), "%s/master.key", f->dir);
-	snprintf(f->kek, sizeof(f->kek), "%s/keystore/master.key", f->dir);
+	snprintf(f->kek, sizeof(f->kek), "%s/provider.key", f->dir);
 	f->cfg = config("{}");
 	randombytes_buf(f->known, sizeof(f->known));
 	*state = f;
@@ -202,12 +202,11 @@ static void
 unwrap_file(struct fx *f, unsigned char out[SECRET_LEN])
 {
 	struct kw_provider *p = NULL;
-	char ks[128], err[256] = "";
+	char err[256] = "";
 	unsigned char *blob;
 	size_t len;
 
-	snprintf(ks, sizeof(ks), "%s/keystore", f->dir);
-	assert_int_equal(kw_provider_open(f->cfg, ks, &p, err, sizeof(err)), 0);
+	assert_int_equal(kw_provider_open(f->cfg, f->dir, &p, err, sizeof(err)), 0);
 	blob = slurp(f->wrapped, &len);
 	assert_int_equal(p->ops->unwrap(p, blob, len, out), 0);
 	free(blob);
@@ -235,7 +234,7 @@ test_new_secret_is_kept_only_wrapped(void **state)
 	blob = slurp(f->wrapped, &len);
 	assert_int_equal(len, LOCAL_BLOB_LEN);
 	assert_memory_equal(blob, "LOC1", 4);
-	/* No plaintext secret in dataDir: only the local provider's key file, in keystore/. */
+	/* No plaintext secret in dataDir: only the local provider's key file, provider.key. */
 	assert_false(exists(f->legacy));
 	assert_int_equal(stat(f->kek, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0600);
