@@ -2,7 +2,9 @@
  * main.c - keywardend: start-up, the run, and a clean stop.
  *
  * Exit status: 0 after SIGTERM/SIGINT, 1 when the broker cannot run (socket
- * in use, stores unusable), 2 for a configuration or usage problem.
+ * in use, stores unusable), 2 for a configuration or usage problem --
+ * including a data directory, socket directory or file in them that someone
+ * other than root or the broker's user could have changed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -297,20 +299,53 @@ record_orphaned_grants(struct kw_services *svc)
 	return r;
 }
 
+/*
+ * broker.dataDir and every directory above it must be changeable only by
+ * root or the broker's user (common/fsutil.h: sshd's StrictModes, with
+ * root's sticky directories such as /tmp accepted above it); a missing one
+ * is made 0700.  From then on it is used by its real path: the stores are
+ * opened with no link on the path, and no one else can change what is on
+ * it.  0 or the exit status.
+ */
+static int
+trusted_data_dir(struct kw_services *svc)
+{
+	static char real[PATH_MAX];
+	char why[1024];
+	int r = kw_check_dir_chain(svc->data_dir, why, sizeof(why));
+
+	if (r == KW_ERR_NOT_FOUND) {
+		if (kw_mkdir_p(svc->data_dir, 0700) < 0) {
+			kw_log_error("data directory %s: %s", svc->data_dir, strerror(errno));
+			return EXIT_RUNTIME;
+		}
+		r = kw_check_dir_chain(svc->data_dir, why, sizeof(why));
+	}
+	if (r < 0) {
+		kw_log_error("broker.dataDir %s: %s", svc->data_dir, why);
+		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+	}
+	if (!realpath(svc->data_dir, real)) {
+		kw_log_error("data directory %s: %s", svc->data_dir, strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	svc->data_dir = real;
+	return 0;
+}
+
 static int
 open_data_dir(struct kw_services *svc)
 {
 	struct kw_audit_options aopt;
 	struct statvfs vfs;
 	char log_path[4200];
-	char err[512];
+	char err[4600];
 	struct stat st;
 	int r;
 
-	if (kw_mkdir_p(svc->data_dir, 0700) < 0) {
-		kw_log_error("data directory %s: %s", svc->data_dir, strerror(errno));
-		return EXIT_RUNTIME;
-	}
+	if ((r = trusted_data_dir(svc)) != 0)
+		return r;
+	/* Readable by others is not a way in (its files are 0600), but it says too much. */
 	if (stat(svc->data_dir, &st) == 0 && (st.st_mode & 077))
 		kw_log_warn("data directory %s is mode %04o; it should be 0700",
 		    svc->data_dir, (unsigned)(st.st_mode & 07777));
@@ -338,9 +373,10 @@ open_data_dir(struct kw_services *svc)
 		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	}
 	/* The trail is signed with a key derived from the master secret (audit.pub: its public half). */
-	if (kw_audit_set_signing_key(svc->audit, svc->secrets->audit_seed, err, sizeof(err)) < 0) {
+	if ((r = kw_audit_set_signing_key(svc->audit, svc->secrets->audit_seed, err,
+	    sizeof(err))) < 0) {
 		kw_log_error("audit signing key: %s", err);
-		return EXIT_RUNTIME;
+		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	}
 	r = kw_keystore_open(svc->cfg, svc->data_dir, &svc->keystore, err, sizeof(err));
 	if (r < 0) {

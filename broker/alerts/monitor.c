@@ -363,7 +363,7 @@ incident_log(const struct kw_services *svc, const char *id, const char *opened, 
 {
 	_cleanup_free_ char *line = NULL;
 	_cleanup_close_ int fd = -1;
-	char path[4096];
+	char path[4096], err[4600];
 	json_t *o;
 	size_t len;
 
@@ -376,8 +376,13 @@ incident_log(const struct kw_services *svc, const char *id, const char *opened, 
 	log_path(svc, path, sizeof(path));
 	len = strlen(line);
 	line[len++] = '\n';	/* over the NUL: the length says where it ends */
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
-	if (fd < 0 || kw_write_all(fd, line, len) < 0 || fsync(fd) < 0) {
+	/* Not through a link, and only a file of root's or ours (fsutil.h). */
+	fd = kw_open_private_path(path, O_WRONLY | O_APPEND | O_CREAT, 0600, err, sizeof(err));
+	if (fd < 0) {
+		kw_log_error("incident log %s", err);
+		return KW_ERR_IO;
+	}
+	if (kw_write_all(fd, line, len) < 0 || fsync(fd) < 0) {
 		kw_log_error("incident log %s: %s", path, strerror(errno));
 		return KW_ERR_IO;
 	}

@@ -155,7 +155,7 @@ store_open(struct kw_audit *a, char *err, size_t err_len)
 	    &a->db, err, err_len);
 	if (r < 0)
 		return r;
-	if (stat(a->path, &sb) < 0 || load_head(a) < 0) {
+	if (lstat(a->path, &sb) < 0 || load_head(a) < 0) {
 		snprintf(err, err_len, "%s: cannot read the chain's head: %s", a->path,
 		    sqlite3_errmsg(a->db));
 		sqlite3_close(a->db);
@@ -172,6 +172,7 @@ kw_audit_open(const char *dir, const struct kw_audit_options *opt,
     struct kw_audit **ret_audit, char *err, size_t err_len)
 {
 	struct kw_audit *a;
+	char why[512];
 	int r;
 
 	if (!(a = calloc(1, sizeof(*a))))
@@ -184,10 +185,11 @@ kw_audit_open(const char *dir, const struct kw_audit_options *opt,
 	a->opt = *opt;
 	a->opt.log_file = NULL;
 	a->log_fd = -1;
-	if (opt->log_file && (a->log_fd = open(opt->log_file, O_WRONLY | O_APPEND | O_CREAT |
-	    O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600)) < 0) {
-		snprintf(err, err_len, "security.audit.logFile: %s: %s", opt->log_file,
-		    strerror(errno));
+	/* Not through a link, and only a file of root's or ours: fsutil.h. */
+	if (opt->log_file && (a->log_fd = kw_open_private_path(opt->log_file, O_WRONLY |
+	    O_APPEND | O_CREAT, 0600, why, sizeof(why))) < 0) {
+		a->log_fd = -1;
+		snprintf(err, err_len, "security.audit.logFile: %s", why);
 		free(a);
 		return KW_ERR_CONFIG;
 	}
@@ -281,7 +283,7 @@ replaced(const struct kw_audit *a)
 {
 	struct stat sb;
 
-	return stat(a->path, &sb) < 0 || sb.st_dev != a->dev || sb.st_ino != a->ino;
+	return lstat(a->path, &sb) < 0 || sb.st_dev != a->dev || sb.st_ino != a->ino;
 }
 
 static int append(struct kw_audit *a, const struct kw_audit_record *rec);

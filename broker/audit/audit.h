@@ -71,7 +71,13 @@ struct kw_audit_filter {
 	int limit;		/* 1..1000; 0: 200 */
 };
 
-/* Open or create dir/audit.db.  *ret_audit is the caller's (kw_audit_close). */
+/*
+ * Open or create dir/audit.db (kw_store_open: never through a link, only
+ * files of root's or the broker's user's), and the log file when one is
+ * set (the same rule).  *ret_audit is the caller's (kw_audit_close).  0;
+ * KW_ERR_CONFIG (a file not trusted, the log file unusable) or another
+ * code, with the reason in err.
+ */
 int kw_audit_open(const char *dir, const struct kw_audit_options *opt,
     struct kw_audit **ret_audit, char *err, size_t err_len) KW_WUR KW_NONNULL(1, 2, 3, 4);
 
@@ -82,7 +88,8 @@ int kw_audit_open(const char *dir, const struct kw_audit_options *opt,
  * broker derives it from its master secret): the head at every commit, each
  * anchor, each archive's manifest.  The secret key is kept in sodium_malloc
  * memory; the public key is written to dir/audit.pub (0644).  0, or
- * KW_ERR_IO / KW_ERR_NOMEM with the reason in err.
+ * KW_ERR_IO / KW_ERR_NOMEM with the reason in err; KW_ERR_CONFIG when an
+ * audit.pub is there that is not the broker's (a link, another user's).
  */
 int kw_audit_set_signing_key(struct kw_audit *a, const unsigned char seed[KW_AUDIT_SEED_LEN],
     char *err, size_t err_len) KW_WUR KW_NONNULL(1, 2, 3);

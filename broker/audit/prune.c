@@ -19,6 +19,7 @@
 
 #include "broker/audit/audit_internal.h"
 #include "common/clock.h"
+#include "common/fsutil.h"
 #include "client/keywarden.h"
 #include "common/log.h"
 #include "broker/store/sql.h"
@@ -73,28 +74,53 @@ gz_manifest(struct kw_audit *a, gzFile gz, struct kw_audit_manifest *m)
 	return r;
 }
 
+/*
+ * dir/archive, made 0700 or the broker's own (fsutil.h: not a link, no one
+ * else's, no one else may write it).  The fd, or a code (logged).
+ */
+static int
+archive_dir(const char *dir)
+{
+	char why[384];
+	const char *name;
+	_cleanup_close_ int pfd = kw_open_dir_of(dir, &name);
+	int fd;
+
+	if (pfd < 0) {
+		kw_log_error("audit archive: %s: %s", dir, strerror(errno));
+		return KW_ERR_IO;
+	}
+	if ((fd = kw_open_dir_private(pfd, name, 0700, why, sizeof(why))) < 0)
+		kw_log_error("audit archive: %s: %s", dir, why);
+	return fd;
+}
+
 /* Write records [first, last] to dir/audit-FIRST-LAST.jsonl.gz; path to ret_path. */
 static int
 write_archive(struct kw_audit *a, const char *dir, long long first, long long last,
     const uint8_t prev[KW_AUDIT_HASH_LEN], char *ret_path, size_t path_len)
 {
-	char tmp[4216], hex[KW_AUDIT_HASH_HEX], ts[KW_RFC3339_LEN];
+	char file[96], tmp[104], hex[KW_AUDIT_HASH_HEX], ts[KW_RFC3339_LEN], why[384];
 	struct kw_audit_manifest m = { .first_seq = first, .last_seq = last };
 	crypto_hash_sha256_state digest;
 	sqlite3_stmt *st = NULL;
 	json_t *head, *rec;
 	gzFile gz = NULL;
-	int fd = -1, dfd, r = KW_ERR_IO, rc;
+	_cleanup_close_ int dfd = -1;
+	int fd = -1, r = KW_ERR_IO, rc;
 
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		kw_log_error("audit archive: %s: %s", dir, strerror(errno));
-		return KW_ERR_IO;
+	if ((dfd = archive_dir(dir)) < 0)
+		return dfd == KW_ERR_CONFIG ? dfd : KW_ERR_IO;
+	snprintf(file, sizeof(file), "audit-%lld-%lld.jsonl.gz", first, last);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", file);
+	snprintf(ret_path, path_len, "%s/%s", dir, file);
+	if ((fd = kw_open_private(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600, why,
+	    sizeof(why))) < 0) {
+		kw_log_error("audit archive: %s.tmp: %s", ret_path, why);
+		return fd == KW_ERR_CONFIG ? fd : KW_ERR_IO;
 	}
-	snprintf(ret_path, path_len, "%s/audit-%lld-%lld.jsonl.gz", dir, first, last);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", ret_path);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0 ||
-	    !(gz = gzdopen(dup(fd), "wb9"))) {
-		kw_log_error("audit archive: %s: %s", tmp, strerror(errno));
+	if (!(gz = gzdopen(dup(fd), "wb9"))) {
+		kw_log_error("audit archive: %s.tmp: %s", ret_path, strerror(errno));
 		goto out;
 	}
 	kw_audit_hash_hex(prev, hex);
@@ -129,24 +155,20 @@ write_archive(struct kw_audit *a, const char *dir, long long first, long long la
 		goto out;
 	rc = gzclose(gz);
 	gz = NULL;
-	if (rc != Z_OK || fsync(fd) < 0 || rename(tmp, ret_path) < 0) {
+	if (rc != Z_OK || fsync(fd) < 0 || renameat(dfd, tmp, dfd, file) < 0) {
 		kw_log_error("audit archive: %s: %s", ret_path, strerror(errno));
 		goto out;
 	}
 	/* The rename is durable only once the directory is. */
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		(void)fsync(dfd);
-		close(dfd);
-	}
+	(void)fsync(dfd);
 	r = 0;
  out:
 	sqlite3_finalize(st);
 	if (gz)
 		gzclose(gz);
-	if (fd >= 0)
-		close(fd);
+	close(fd);
 	if (r < 0)
-		unlink(tmp);
+		(void)unlinkat(dfd, tmp, 0);
 	return r;
 }
 

@@ -28,29 +28,41 @@ kw_audit_sign(const struct kw_audit *a, const struct kw_audit_msg *msg,
 	crypto_sign_detached(sig, NULL, msg->b, msg->len, a->sign_sk);
 }
 
-/* dir/audit.pub: the public key in base64 and a newline, for verify --archive offline. */
+/*
+ * dir/audit.pub: the public key in base64 and a newline, for verify
+ * --archive offline.  A file there that is not the broker's (fsutil.h) is
+ * refused, not replaced: someone else wrote into the data directory.
+ */
 static int
 publish(struct kw_audit *a, char *err, size_t err_len)
 {
-	char path[sizeof(a->path) + 16], line[KW_AUDIT_PK_B64 + 1];
+	char path[sizeof(a->path) + 16], line[KW_AUDIT_PK_B64 + 1], why[384];
 	_cleanup_free_ char *old = NULL;
-	_cleanup_close_ int fd = -1;
+	_cleanup_close_ int dfd = -1, fd = -1;
+	const char *name;
 	size_t old_len = 0;
-	char *slash;
 
 	snprintf(path, sizeof(path), "%s", a->path);
-	if ((slash = strrchr(path, '/')))
-		*slash = '\0';
+	if (strrchr(path, '/'))
+		*strrchr(path, '/') = '\0';
 	snprintf(path + strlen(path), sizeof(path) - strlen(path), "/audit.pub");
+	if ((dfd = kw_open_dir_of(path, &name)) < 0) {
+		snprintf(err, err_len, "%s: %s", path, strerror(errno));
+		return KW_ERR_IO;
+	}
 	kw_audit_pk_b64(a->sign_pk, line);
 	strcat(line, "\n");
+	fd = kw_open_private(dfd, name, O_RDONLY, 0, why, sizeof(why));
+	if (fd == KW_ERR_CONFIG) {
+		snprintf(err, err_len, "%s: %s", path, why);
+		return fd;
+	}
 	/* Rewritten only when it differs: a file that is right keeps its date. */
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) >= 0 &&
-	    kw_read_fd(fd, 4096, &old, &old_len) == 0 && old_len == strlen(line) &&
+	if (fd >= 0 && kw_read_fd(fd, 4096, &old, &old_len) == 0 && old_len == strlen(line) &&
 	    memcmp(old, line, old_len) == 0)
 		return 0;
 	/* Public: readable by auditors who are not the broker's user. */
-	if (kw_write_atomic(path, line, strlen(line), 0644) < 0) {
+	if (kw_write_atomic_at(dfd, name, line, strlen(line), 0644) < 0) {
 		snprintf(err, err_len, "%s: %s", path, strerror(errno));
 		return KW_ERR_IO;
 	}

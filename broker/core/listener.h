@@ -13,9 +13,12 @@
  * (path + ".lock", flock) makes one broker own the path: while another
  * broker holds it, or a live broker answers on the socket, this fails with
  * KW_ERR_BUSY.  A socket left by a crashed broker is removed; any other kind
- * of file at path is left alone (KW_ERR_IO).  The socket is bound under a
- * private umask and only then given `mode`, so it is never briefly open to
- * others.  On success *ret_fd (non-blocking) and *ret_lock_fd are the
+ * of file at path is left alone (KW_ERR_IO).  The socket's directory and
+ * every one above it must be root's or the broker's user's and writable by
+ * no one else (common/fsutil.h; an existing one is checked, a missing one
+ * made 0755), else KW_ERR_CONFIG; the lock file must be the broker's too.
+ * The socket is bound under the umask that gives it `mode` (no chmod by
+ * path).  On success *ret_fd (non-blocking) and *ret_lock_fd are the
  * caller's; err explains failures.
  */
 int kw_server_listen(const char *path, mode_t mode, int *ret_fd, int *ret_lock_fd,

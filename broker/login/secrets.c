@@ -29,25 +29,27 @@ _Static_assert(SECRET_LEN == KW_DEK_LEN, "providers wrap keys of the secret's si
 
 struct files {
 	char dir[4096];
-	char keystore[4200];	/* where the local provider keeps its key file */
-	char wrapped[4200];
+	int dfd;		/* dir, opened once: every file is opened under it */
+	char wrapped[4200];	/* paths, for messages */
 	char legacy[4200];
 };
 
 /* The wrapped file's bytes (malloc'd); KW_ERR_NOT_FOUND when there is none. */
 static int
-read_blob(const char *path, unsigned char **ret_blob, size_t *ret_len, char *err,
+read_blob(const struct files *f, unsigned char **ret_blob, size_t *ret_len, char *err,
     size_t err_len)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-	char *data = NULL;
+	const char *path = f->wrapped;
+	char why[384], *data = NULL;
+	_cleanup_close_ int fd = kw_open_private(f->dfd, KW_SECRETS_WRAPPED, O_RDONLY, 0, why,
+	    sizeof(why));
 	int r;
 
-	if (fd < 0 && errno == ENOENT)
-		return KW_ERR_NOT_FOUND;
+	if (fd == KW_ERR_NOT_FOUND)
+		return fd;
 	if (fd < 0) {
-		snprintf(err, err_len, "%s: %s", path, strerror(errno));
-		return KW_ERR_IO;
+		snprintf(err, err_len, "%s: %s", path, why);
+		return fd;
 	}
 	if ((r = kw_read_fd(fd, BLOB_MAX, &data, ret_len)) < 0) {
 		snprintf(err, err_len, "%s: %s", path, r == KW_ERR_INVALID ?
@@ -69,22 +71,23 @@ static void
 remove_legacy(const struct files *f)
 {
 	static const unsigned char zeros[LEGACY_MAX];
-	_cleanup_close_ int fd = open(f->legacy, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-	_cleanup_close_ int dfd = -1;
+	char why[384];
+	_cleanup_close_ int fd = kw_open_private(f->dfd, KW_SECRETS_LEGACY, O_WRONLY, 0, why,
+	    sizeof(why));
 	struct stat st;
 
-	if (fd < 0 && errno == ENOENT)
+	if (fd == KW_ERR_NOT_FOUND)
 		return;
-	/* A symlink, or a file we may not write: unlinked without the overwrite. */
-	if (fd < 0 && errno != ELOOP && errno != EACCES)
+	/* A link, another user's file, one we may not write: unlinked without the overwrite. */
+	if (fd == KW_ERR_IO && errno != EACCES)
 		goto fail;
-	if (fd >= 0 && (fstat(fd, &st) < 0 || (S_ISREG(st.st_mode) && st.st_size <= LEGACY_MAX &&
+	if (fd >= 0 && (fstat(fd, &st) < 0 || (st.st_size <= LEGACY_MAX &&
 	    (kw_write_all(fd, zeros, (size_t)st.st_size) < 0 || fsync(fd) < 0))))
 		goto fail;
-	if (unlink(f->legacy) < 0 && errno != ENOENT)
+	if (unlinkat(f->dfd, KW_SECRETS_LEGACY, 0) < 0 && errno != ENOENT)
 		goto fail;
 	/* The unlink is durable only once the directory is. */
-	if ((dfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fsync(dfd) < 0)
+	if (fsync(f->dfd) < 0)
 		goto fail;
 	kw_log_info("%s: removed; the broker secret is kept only in %s", f->legacy,
 	    KW_SECRETS_WRAPPED);
@@ -104,7 +107,7 @@ unwrap_secret(struct kw_provider *p, const struct files *f, unsigned char *secre
 	size_t len = 0;
 	int r;
 
-	if ((r = read_blob(f->wrapped, &blob, &len, err, err_len)) < 0)
+	if ((r = read_blob(f, &blob, &len, err, err_len)) < 0)
 		return r;
 	r = p->ops->unwrap(p, blob, len, secret);
 	free(blob);
@@ -147,7 +150,7 @@ migrate(struct kw_provider *p, const struct files *f, const unsigned char *secre
 		r = KW_ERR_IO;
 		goto out;
 	}
-	if (kw_write_atomic(f->wrapped, blob, len, 0600) < 0) {
+	if (kw_write_atomic_at(f->dfd, KW_SECRETS_WRAPPED, blob, len, 0600) < 0) {
 		snprintf(err, err_len, "%s: %s", f->wrapped, strerror(errno));
 		r = KW_ERR_IO;
 		goto out;
@@ -177,7 +180,7 @@ create(struct kw_provider *p, const struct files *f, unsigned char *secret, char
 		return r;
 	}
 	r = 0;
-	if (kw_write_atomic(f->wrapped, blob, len, 0600) < 0) {
+	if (kw_write_atomic_at(f->dfd, KW_SECRETS_WRAPPED, blob, len, 0600) < 0) {
 		snprintf(err, err_len, "%s: %s", f->wrapped, strerror(errno));
 		r = KW_ERR_IO;
 	}
@@ -189,6 +192,7 @@ static int
 load_secret(struct kw_provider *p, const struct files *f, bool must_exist,
     unsigned char *secret, char *err, size_t err_len)
 {
+	char why[384];
 	int r = unwrap_secret(p, f, secret, err, err_len);
 
 	if (r == 0) {
@@ -198,10 +202,13 @@ load_secret(struct kw_provider *p, const struct files *f, bool must_exist,
 	}
 	if (r != KW_ERR_NOT_FOUND)
 		return r;
-	if ((r = kw_read_key_file(f->legacy, secret, SECRET_LEN, err, err_len)) == 0)
+	if ((r = kw_read_key_file(f->dfd, KW_SECRETS_LEGACY, secret, SECRET_LEN, why,
+	    sizeof(why))) == 0)
 		return migrate(p, f, secret, err, err_len);
-	if (r != KW_ERR_NOT_FOUND)
+	if (r != KW_ERR_NOT_FOUND) {
+		snprintf(err, err_len, "%s: %s", f->legacy, why);
 		return r;
+	}
 	if (must_exist) {
 		snprintf(err, err_len, "%s is missing (and there is no %s to take the secret "
 		    "from), but state.db holds second factors sealed under the broker secret; "
@@ -220,11 +227,11 @@ file_names(const char *dir, struct files *f, char *err, size_t err_len)
 		snprintf(err, err_len, "broker.dataDir: path too long");
 		return KW_ERR_CONFIG;
 	}
-	snprintf(f->keystore, sizeof(f->keystore), "%s/keystore", dir);
 	snprintf(f->wrapped, sizeof(f->wrapped), "%s/" KW_SECRETS_WRAPPED, dir);
 	snprintf(f->legacy, sizeof(f->legacy), "%s/" KW_SECRETS_LEGACY, dir);
-	if (kw_mkdir_p(f->keystore, 0700) < 0) {
-		snprintf(err, err_len, "%s: %s", f->keystore, strerror(errno));
+	/* The directory's trust is the broker's to check (main.c); its files are ours. */
+	if ((f->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		snprintf(err, err_len, "%s: %s", dir, strerror(errno));
 		return KW_ERR_IO;
 	}
 	return 0;
@@ -237,7 +244,7 @@ kw_secrets_open(const struct kw_config *cfg, const char *dir, bool must_exist,
 	struct kw_provider *provider = NULL;
 	unsigned char *secret = sodium_malloc(SECRET_LEN);
 	struct kw_secrets *s = sodium_malloc(sizeof(*s));
-	struct files f;
+	struct files f = { .dfd = -1 };
 	int r = KW_ERR_NOMEM;
 
 	if (!secret || !s) {
@@ -245,7 +252,7 @@ kw_secrets_open(const struct kw_config *cfg, const char *dir, bool must_exist,
 		goto out;
 	}
 	if ((r = file_names(dir, &f, err, err_len)) < 0 ||
-	    (r = kw_provider_open(cfg, f.keystore, &provider, err, err_len)) < 0 ||
+	    (r = kw_provider_open(cfg, f.dir, &provider, err, err_len)) < 0 ||
 	    (r = load_secret(provider, &f, must_exist, secret, err, err_len)) < 0)
 		goto out;
 	/* One subkey per purpose: a leak of one use's key says nothing of another's. */
@@ -257,6 +264,8 @@ kw_secrets_open(const struct kw_config *cfg, const char *dir, bool must_exist,
 	*ret_secrets = TAKE_PTR(s);
 	r = 0;
  out:
+	if (f.dfd >= 0)
+		close(f.dfd);
 	kw_provider_close(provider);
 	sodium_free(secret);	/* wipes */
 	kw_secrets_free(s);

@@ -27,7 +27,7 @@ struct kw_secrets {
 };
 
 /*
- * Open the configured provider (local keeps its key file in dir/keystore/),
+ * Open the configured provider (local keeps its key file in dir/provider.key),
  * unwrap dir/broker-secret.wrapped and derive the subkeys; the provider is
  * closed again before this returns.  When the wrapped file is absent:
  *
@@ -40,9 +40,11 @@ struct kw_secrets {
  *     secret would silently make all of it unreadable.
  *
  * A master.key beside the wrapped file (a migration cut short) is removed.
- * 0, KW_ERR_CONFIG (provider settings), KW_ERR_NOMEM or KW_ERR_IO (a file
- * missing or malformed, a provider refusing) with the reason in err, which
- * never holds key material.  *ret_secrets is sodium_malloc'd; free it with
+ * Files are opened under dir's fd by common/fsutil.h's trust rule.  0,
+ * KW_ERR_CONFIG (provider settings; a file that is a link or another
+ * user's), KW_ERR_NOMEM or KW_ERR_IO (a file missing or malformed, a
+ * provider refusing) with the reason in err, which never holds key
+ * material.  *ret_secrets is sodium_malloc'd; free it with
  * kw_secrets_free.
  */
 int kw_secrets_open(const struct kw_config *cfg, const char *dir, bool must_exist,

@@ -21,11 +21,16 @@ struct kw_migration {
 };
 
 /*
- * Open (creating, mode 0600 under the broker's umask) the database at path
- * in WAL mode and migrate it.  durable selects synchronous=FULL (every
- * commit reaches the disk) over NORMAL.  *ret_db is the caller's; close it
- * with sqlite3_close.  0, or KW_ERR_IO with the reason in err (a database
- * newer than the migrations is refused rather than downgraded).
+ * Open (creating, mode 0600) the database at path in WAL mode and migrate
+ * it.  path must hold no symbolic link (SQLITE_OPEN_NOFOLLOW); the file and
+ * its -wal, -shm and -journal must be regular files of root's or the
+ * broker's user's that others cannot write (common/fsutil.h), checked
+ * before SQLite opens them and again after; a readable file is made 0600.
+ * durable selects synchronous=FULL (every commit reaches the disk) over
+ * NORMAL.  *ret_db is the caller's; close it with sqlite3_close.  0;
+ * KW_ERR_CONFIG for a file that is not trusted (named in err, with what to
+ * do); KW_ERR_IO with the reason in err (a database newer than the
+ * migrations is refused rather than downgraded).
  */
 int kw_store_open(const char *path, const struct kw_migration *migrations,
     size_t n_migrations, bool durable, sqlite3 **ret_db, char *err, size_t err_len)

@@ -263,20 +263,28 @@ static const struct kw_keystore_ops keychain_ops = {
 static int
 load_versions(struct keychain *k, const char *data_dir, char *err, size_t err_len)
 {
-	char dir[4096], *text = NULL;
+	char dir[4096], why[384], *text = NULL;
+	_cleanup_close_ int ddfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int kfd = -1;
 	size_t len = 0;
 	int fd, r;
 
 	snprintf(dir, sizeof(dir), "%s/keystore", data_dir);
 	snprintf(k->versions_path, sizeof(k->versions_path), "%s/keychain-versions.json", dir);
-	if (kw_mkdir_p(dir, 0700) < 0) {
-		snprintf(err, err_len, "%s: %s", dir, strerror(errno));
+	/* keystore/ and the file must be the broker's, not links (fsutil.h). */
+	if (ddfd < 0) {
+		snprintf(err, err_len, "%s: %s", data_dir, strerror(errno));
 		return KW_ERR_IO;
 	}
-	if ((fd = open(k->versions_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
-		if (errno != ENOENT) {
-			snprintf(err, err_len, "%s: %s", k->versions_path, strerror(errno));
-			return KW_ERR_IO;
+	if ((kfd = kw_open_dir_private(ddfd, "keystore", 0700, why, sizeof(why))) < 0) {
+		snprintf(err, err_len, "%s: %s", dir, why);
+		return kfd == KW_ERR_CONFIG ? kfd : KW_ERR_IO;
+	}
+	if ((fd = kw_open_private(kfd, "keychain-versions.json", O_RDONLY, 0, why,
+	    sizeof(why))) < 0) {
+		if (fd != KW_ERR_NOT_FOUND) {
+			snprintf(err, err_len, "%s: %s", k->versions_path, why);
+			return fd;
 		}
 		return (k->versions = json_object()) ? 0 : KW_ERR_NOMEM;
 	}

@@ -22,14 +22,14 @@ static const struct {
 };
 
 int
-kw_provider_open(const struct kw_config *cfg, const char *keystore_dir,
+kw_provider_open(const struct kw_config *cfg, const char *data_dir,
     struct kw_provider **ret_provider, char *err, size_t err_len)
 {
 	const char *source = kw_config_str(cfg, "security.encryption.atRest.keySource");
 
 	for (size_t i = 0; i < KW_ELEMENTSOF(providers); i++)
 		if (strcmp(source, providers[i].source) == 0)
-			return providers[i].open(cfg, keystore_dir, ret_provider, err, err_len);
+			return providers[i].open(cfg, data_dir, ret_provider, err, err_len);
 	snprintf(err, err_len, "security.encryption.atRest.keySource: unknown provider \"%.32s\"",
 	    source);
 	return KW_ERR_CONFIG;

@@ -9,7 +9,8 @@
  * own secret (broker/login/secrets.h) is a second 32-byte key wrapped the
  * same way.
  *
- *   local       a 32-byte key file (keystore/master.key, 0600), made at first run
+ *   local       a 32-byte key file (dataDir/provider.key, 0600, outside the keystore
+ *               folder it protects), made at first run
  *   passphrase  Argon2id (libsodium) over a passphrase read from a file or a
  *               systemd credential ($CREDENTIALS_DIRECTORY/keywarden-passphrase)
  *   pkcs11      an AES key in an HSM named by an RFC 7512 pkcs11: URI (kmsKeyId)
@@ -60,12 +61,13 @@ struct kw_provider {
 };
 
 /*
- * Open the provider the configuration names; keystore_dir is where local
- * keeps its key file.  0, KW_ERR_CONFIG (bad or missing settings, named in
+ * Open the provider the configuration names; data_dir is the broker's data
+ * directory, where local keeps its key file (provider.key; a
+ * keystore/master.key of earlier versions is moved there).  0, KW_ERR_CONFIG (bad or missing settings, named in
  * err), KW_ERR_IO (HSM/KMS/file unreachable or refusing, reason in err).
  * *ret_provider is the caller's (kw_provider_close).
  */
-int kw_provider_open(const struct kw_config *cfg, const char *keystore_dir,
+int kw_provider_open(const struct kw_config *cfg, const char *data_dir,
     struct kw_provider **ret_provider, char *err, size_t err_len) KW_WUR KW_NONNULL(1, 2, 3, 4);
 
 void kw_provider_close(struct kw_provider *p);

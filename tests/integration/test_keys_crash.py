@@ -329,7 +329,7 @@ def test_broker_refuses_to_start_with_a_changed_master_key(broker_factory):
     k = random_key()
     assert key_cli(b, "key", "set", "anthropic", input=k).returncode == 0
     b.stop()
-    mk = os.path.join(b.datadir, "keystore", "master.key")
+    mk = os.path.join(b.datadir, "provider.key")
     with open(mk, "rb") as f:
         orig = f.read()
     with open(mk, "wb") as f:

@@ -147,6 +147,7 @@ def round_trip_and_restart(b, env, magic, blob_len):
     assert len(blob) == blob_len
     assert file_mode(wrapped_path(b)) == 0o600
     # The provider holds the master key: no key file of its own on disk.
+    assert not os.path.exists(os.path.join(b.datadir, "provider.key"))
     assert not os.path.exists(os.path.join(b.datadir, "keystore", "master.key"))
 
     assert b.stop() == 0

@@ -7,20 +7,22 @@ moved under the provider with its bytes unchanged.
 
 How the old store is made.  Brokers up to commit e25986c kept the secret
 as dataDir/master.key (32 bytes, 0600) and had no broker-secret.wrapped;
-nothing else in the store differs (state.db with the seeds sealed under
-the TOTP subkey and the keyed hashes of recovery codes and session tokens
-is what this broker writes too).  So each upgrade test makes a real store
-with this broker -- a user enrolled through user.add, logged in with TOTP
-and with a recovery code, a live session -- stops it, and turns the data
-directory back into the old shape: the secret is unwrapped here in Python
-(the local provider's blob is AES-256-GCM under keystore/master.key, see
-keystore/providers/local.c) and written as master.key, and the wrapped file
-is removed.  The next start is then an upgrade.  Building the e25986c
-broker inside the test would be more literal, but it needs the git history
-and a second build of the tree in every `make check`; instead, with
-KW_OLD_BUILD set to such a build (git archive e25986c | tar -x -C DIR;
-make -C DIR), the upgrade tests make the old store with that broker and
-run the same assertions.
+nothing else in the store differs but where the local provider's key file
+is (state.db with the seeds sealed under the TOTP subkey and the keyed
+hashes of recovery codes and session tokens is what this broker writes
+too).  So each upgrade test makes a real store with this broker -- a user
+enrolled through user.add, logged in with TOTP and with a recovery code, a
+live session -- stops it, and turns the data directory back into the old
+shape: the secret is unwrapped here in Python (the local provider's blob
+is AES-256-GCM under provider.key, see keystore/providers/local.c) and
+written as master.key, the wrapped file is removed, and provider.key goes
+back to where those brokers kept it, keystore/master.key (its move has
+tests in test_datadir_trust.py).  The next start is then an upgrade.
+Building the e25986c broker inside the test would be more literal, but it
+needs the git history and a second build of the tree in every `make
+check`; instead, with KW_OLD_BUILD set to such a build (git archive
+e25986c | tar -x -C DIR; make -C DIR), the upgrade tests make the old
+store with that broker and run the same assertions.
 
 The pkcs11 (SoftHSM2) and aws-kms (kms_server.py) providers cannot be
 unwrapped from Python, so their upgrade tests make the old store under
@@ -75,7 +77,7 @@ def write_private(path, data):
 
 def unwrap_local(datadir):
     """The broker secret, from the local provider's blob: "LOC1" | IV | ciphertext | tag."""
-    kek = read_bytes(os.path.join(datadir, "keystore", "master.key"))
+    kek = read_bytes(os.path.join(datadir, "provider.key"))
     blob = read_bytes(os.path.join(datadir, WRAPPED))
     assert len(kek) == 32 and blob[:4] == b"LOC1" and len(blob) == 4 + 12 + 32 + 16
     secret = _gcm(False, kek, blob[4:16], LOCAL_AD, blob[16:48], blob[48:])
@@ -233,6 +235,9 @@ def make_old_store(b, monkeypatch):
         old.secret = unwrap_local(b.datadir)
         write_private(legacy, old.secret)
         os.unlink(wrapped)
+        # The local provider's key file was keystore/master.key then.
+        os.rename(os.path.join(b.datadir, "provider.key"),
+                  os.path.join(b.datadir, "keystore", "master.key"))
     assert len(old.secret) == 32 and file_mode(legacy) == 0o600
     assert_secret_is(b, old.secret, old.token)
     return old
@@ -410,6 +415,7 @@ def assert_hsm_blob(b):
     assert blob[:4] == b"P11G" and len(blob) == 4 + 12 + 32 + 16, blob[:4]
     # The HSM holds the master key: no key file anywhere.
     assert not os.path.exists(os.path.join(b.datadir, LEGACY))
+    assert not os.path.exists(os.path.join(b.datadir, "provider.key"))
     assert not os.path.exists(os.path.join(b.datadir, "keystore", "master.key"))
     return blob
 

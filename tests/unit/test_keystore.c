@@ -526,7 +526,7 @@ test_file_changed_master_key(void **state)
 	put_ok(f->ks, "anthropic", 1, "needs-the-right-master", 22);
 	kw_keystore_close(f->ks);
 	f->ks = NULL;
-	snprintf(p, sizeof(p), "%s/master.key", f->ks_dir);
+	snprintf(p, sizeof(p), "%s/provider.key", f->t->dir);
 	orig = kw_test_read(p, &len);
 	assert_int_equal(len, 32);
 
@@ -550,11 +550,11 @@ test_file_changed_master_key(void **state)
 	kw_test_write(p, orig, 31, 0600);
 	err[0] = '\0';
 	assert_int_not_equal(kw_keystore_open(f->cfg, f->t->dir, &ks, err, sizeof(err)), 0);
-	assert_non_null(strstr(err, "master.key"));
+	assert_non_null(strstr(err, "provider.key"));
 	kw_test_write(p, orig, 32, 0644);
 	err[0] = '\0';
 	assert_int_not_equal(kw_keystore_open(f->cfg, f->t->dir, &ks, err, sizeof(err)), 0);
-	assert_non_null(strstr(err, "master.key"));
+	assert_non_null(strstr(err, "provider.key"));
 
 	/* A tampered wrapped data key does not unwrap either. */
 	kw_test_write(p, orig, 32, 0600);
@@ -580,13 +580,68 @@ test_file_first_open_makes_keys(void **state)
 	char p[256];
 	struct stat st;
 
-	snprintf(p, sizeof(p), "%s/master.key", f->ks_dir);
+	/* The local provider's key file is beside keystore/, not in it. */
+	snprintf(p, sizeof(p), "%s/provider.key", f->t->dir);
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_size, 32);
+	snprintf(p, sizeof(p), "%s/master.key", f->ks_dir);
+	assert_int_equal(stat(p, &st), -1);
 	snprintf(p, sizeof(p), "%s/datakey.wrapped", f->ks_dir);
 	assert_int_equal(stat(p, &st), 0);
 	/* "LOC1" + IV + wrapped 32-byte key + tag. */
 	assert_int_equal(st.st_size, 4 + KW_GCM_IV_LEN + 32 + KW_GCM_TAG_LEN);
+}
+
+/*
+ * keystore/master.key of earlier versions is moved to dataDir/provider.key,
+ * the same bytes, and opens the store; a move cut short (both, the same
+ * key) drops the old name; two different keys are refused.
+ */
+static void
+test_file_old_key_file_is_moved(void **state)
+{
+	struct fx *f = *state;
+	char oldp[256], newp[256], err[512] = "";
+	struct kw_keystore *ks = NULL;
+	unsigned char *key, *moved, other[32];
+	size_t len;
+	struct stat st;
+
+	put_ok(f->ks, "anthropic", 1, "from-before-the-move", 20);
+	kw_keystore_close(f->ks);
+	f->ks = NULL;
+	snprintf(oldp, sizeof(oldp), "%s/master.key", f->ks_dir);
+	snprintf(newp, sizeof(newp), "%s/provider.key", f->t->dir);
+	key = kw_test_read(newp, &len);
+	assert_int_equal(rename(newp, oldp), 0);
+
+	open_store(f);
+	get_eq(f->ks, "anthropic", 1, "from-before-the-move", 20);
+	assert_int_equal(stat(oldp, &st), -1);
+	moved = kw_test_read(newp, &len);
+	assert_int_equal(len, 32);
+	assert_memory_equal(moved, key, 32);
+	assert_int_equal(kw_test_mode(newp), 0600);
+	free(moved);
+
+	kw_keystore_close(f->ks);
+	f->ks = NULL;
+	kw_test_write(oldp, key, 32, 0600);
+	open_store(f);
+	assert_int_equal(stat(oldp, &st), -1);
+	kw_keystore_close(f->ks);
+	f->ks = NULL;
+
+	randombytes_buf(other, sizeof(other));
+	kw_test_write(oldp, other, 32, 0600);
+	assert_int_equal(kw_keystore_open(f->cfg, f->t->dir, &ks, err, sizeof(err)),
+	    KW_ERR_CONFIG);
+	assert_null(ks);
+	assert_non_null(strstr(err, "different keys"));
+	assert_int_equal(stat(oldp, &st), 0);
+	unlink(oldp);
+	open_store(f);
+	free(key);
 }
 
 /* ---- modes and plaintext on disk ----------------------------------------- */
@@ -655,10 +710,11 @@ test_file_modes_and_no_plaintext(void **state)
 		if (scan_bad[0])
 			fail_msg("%s", scan_bad);
 		/*
-		 * master.key, datakey.wrapped, 3 sealed files (no temporary file
-		 * left behind); keystore/ and 2 key directories.
+		 * datakey.wrapped, 3 sealed files (no temporary file left behind;
+		 * the provider's key file is outside); keystore/ and 2 key
+		 * directories.
 		 */
-		assert_int_equal(scan_files, 5);
+		assert_int_equal(scan_files, 4);
 		assert_int_equal(scan_dirs, 3);
 	}
 	free(big);
@@ -681,6 +737,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_file_destroy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_reopen_keeps_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_changed_master_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_old_key_file_is_moved, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_first_open_makes_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_modes_and_no_plaintext, setup, teardown),
 	};

@@ -6,7 +6,7 @@
  * by a new secret.
  *
  * The provider is the default one, local (its key file in
- * dataDir/keystore/master.key); the wrap and unwrap of every provider have
+ * dataDir/provider.key); the wrap and unwrap of every provider have
  * their own tests in test_providers.c.  Each test works in a mkdtemp
  * directory of its own.
  */
@@ -74,7 +74,7 @@ setup(void **state)
 		return -1;
 	snprintf(f->wrapped, sizeof(f->wrapped), "%s/broker-secret.wrapped", f->dir);
 	snprintf(f->legacy, sizeof(f->legacy), "%s/master.key", f->dir);
-	snprintf(f->kek, sizeof(f->kek), "%s/keystore/master.key", f->dir);
+	snprintf(f->kek, sizeof(f->kek), "%s/provider.key", f->dir);
 	f->cfg = config("{}");
 	randombytes_buf(f->known, sizeof(f->known));
 	*state = f;
@@ -202,12 +202,11 @@ static void
 unwrap_file(struct fx *f, unsigned char out[SECRET_LEN])
 {
 	struct kw_provider *p = NULL;
-	char ks[128], err[256] = "";
+	char err[256] = "";
 	unsigned char *blob;
 	size_t len;
 
-	snprintf(ks, sizeof(ks), "%s/keystore", f->dir);
-	assert_int_equal(kw_provider_open(f->cfg, ks, &p, err, sizeof(err)), 0);
+	assert_int_equal(kw_provider_open(f->cfg, f->dir, &p, err, sizeof(err)), 0);
 	blob = slurp(f->wrapped, &len);
 	assert_int_equal(p->ops->unwrap(p, blob, len, out), 0);
 	free(blob);
@@ -235,7 +234,7 @@ test_new_secret_is_kept_only_wrapped(void **state)
 	blob = slurp(f->wrapped, &len);
 	assert_int_equal(len, LOCAL_BLOB_LEN);
 	assert_memory_equal(blob, "LOC1", 4);
-	/* No plaintext secret in dataDir: only the local provider's key file, in keystore/. */
+	/* No plaintext secret in dataDir: only the local provider's key file, provider.key. */
 	assert_false(exists(f->legacy));
 	assert_int_equal(stat(f->kek, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0600);
@@ -344,14 +343,16 @@ test_migration_cut_short_is_finished(void **state)
 	kw_secrets_free(s);
 }
 
+/* want: KW_ERR_IO for a malformed file, KW_ERR_CONFIG for one that is not trusted. */
 static void
-expect_legacy_refused(struct fx *f, const char *what)
+expect_legacy_refused(struct fx *f, const char *what, int want)
 {
 	struct kw_secrets *s = NULL;
 	char err[512] = "";
+	int r = kw_secrets_open(f->cfg, f->dir, false, &s, err, sizeof(err));
 
-	if (kw_secrets_open(f->cfg, f->dir, false, &s, err, sizeof(err)) != KW_ERR_IO)
-		fail_msg("%s: master.key accepted", what);
+	if (r != want)
+		fail_msg("%s: master.key gave %d, want %d (%s)", what, r, want, err);
 	assert_null(s);
 	assert_non_null(strstr(err, "master.key"));
 	/* Neither replaced by a new secret nor moved. */
@@ -376,27 +377,33 @@ test_bad_master_key_files_are_refused(void **state)
 	char link[128];
 
 	write_key(f, 32, 0644);
-	expect_legacy_refused(f, "0644");
+	expect_legacy_refused(f, "0644", KW_ERR_IO);
 	write_key(f, 32, 0640);
-	expect_legacy_refused(f, "0640");
+	expect_legacy_refused(f, "0640", KW_ERR_IO);
 	write_key(f, 32, 0604);
-	expect_legacy_refused(f, "0604");
+	expect_legacy_refused(f, "0604", KW_ERR_IO);
 	write_key(f, 31, 0600);
-	expect_legacy_refused(f, "31 bytes");
+	expect_legacy_refused(f, "31 bytes", KW_ERR_IO);
 	write_key(f, 33, 0600);
-	expect_legacy_refused(f, "33 bytes");
+	expect_legacy_refused(f, "33 bytes", KW_ERR_IO);
 	write_key(f, 0, 0600);
-	expect_legacy_refused(f, "empty");
-	/* A directory or a symlink in its place is refused too. */
+	expect_legacy_refused(f, "empty", KW_ERR_IO);
+	/* A directory, a symlink or another user's file in its place is not trusted. */
 	unlink(f->legacy);
 	assert_int_equal(mkdir(f->legacy, 0700), 0);
-	expect_legacy_refused(f, "directory");
+	expect_legacy_refused(f, "directory", KW_ERR_CONFIG);
 	rmdir(f->legacy);
 	snprintf(link, sizeof(link), "%s/real.key", f->dir);
 	spit(link, f->known, SECRET_LEN, 0600);
 	assert_int_equal(symlink(link, f->legacy), 0);
-	expect_legacy_refused(f, "symlink");
+	expect_legacy_refused(f, "symlink", KW_ERR_CONFIG);
 	unlink(f->legacy);
+	if (geteuid() == 0) {
+		write_legacy(f);
+		assert_int_equal(chown(f->legacy, 2001, 2001), 0);
+		expect_legacy_refused(f, "another user's", KW_ERR_CONFIG);
+		unlink(f->legacy);
+	}
 	/* The well-formed one is moved. */
 	write_legacy(f);
 	kw_secrets_free(must_open(f, false));
