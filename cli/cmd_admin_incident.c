@@ -1,8 +1,9 @@
 /*
- * cmd_admin_incident.c - keywarden admin incident list|report
+ * cmd_admin_incident.c - keywarden admin incident list|report|close
  *
  * Incidents are opened by the broker's monitor (an alert that locked an
- * account, ended its sessions, mailed someone); these commands only read them.
+ * account, ended its sessions, mailed someone); these commands read them,
+ * and close one with a note saying what was done about it.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -19,13 +20,22 @@ usage(const char *text)
 	return KW_EXIT_USAGE;
 }
 
-/* --json and, when id is not NULL, --id ID or a lone ID; -1 on a usage error. */
+/* What a subcommand accepts beyond --json; NULL fields refuse the option. */
+struct incident_flags {
+	const char **id;	/* --id ID or a lone ID (required) */
+	const char **state;	/* --state open|closed */
+	const char **note;	/* --note TEXT */
+};
+
+/* Parse --json and the options f allows; -1 on a usage error. */
 static int
-parse(struct kw_cli *cli, int argc, char **argv, bool *json, const char **id)
+parse(struct kw_cli *cli, int argc, char **argv, const struct incident_flags *f, bool *json)
 {
 	static const struct option opts[] = {
 		{ "id", required_argument, NULL, 'i' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "state", required_argument, NULL, 's' },
+		{ "note", required_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -35,22 +45,26 @@ parse(struct kw_cli *cli, int argc, char **argv, bool *json, const char **id)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'j')
 			*json = true;
-		else if (c == 'i' && id)
-			*id = optarg;
+		else if (c == 'i' && f->id)
+			*f->id = optarg;
+		else if (c == 's' && f->state)
+			*f->state = optarg;
+		else if (c == 'n' && f->note)
+			*f->note = optarg;
 		else {
 			if (c == 'i')
 				fprintf(stderr, "keywarden: admin incident: --id is not an option here\n");
 			return -1;
 		}
 	}
-	if (id && !*id && argc - optind == 1)
-		*id = argv[optind++];
+	if (f->id && !*f->id && argc - optind == 1)
+		*f->id = argv[optind++];
 	if (optind < argc) {
 		fprintf(stderr, "keywarden: admin incident: unexpected argument '%.64s'\n",
 		    kw_cli_safe(argv[optind]));
 		return -1;
 	}
-	return id && !*id ? -1 : 0;
+	return f->id && !*f->id ? -1 : 0;
 }
 
 static const char *
@@ -91,12 +105,15 @@ print_incidents(json_t *res)
 static int
 incident_list(struct kw_cli *cli, int argc, char **argv)
 {
+	const char *state = NULL;
+	struct incident_flags f = { .state = &state };
 	bool json;
 
-	if (parse(cli, argc, argv, &json, NULL) < 0)
-		return usage("list [--json]");
-	return kw_cli_call_print(cli, "admin incident list", "incident.list", json_object(), json,
-	    print_incidents);
+	if (parse(cli, argc, argv, &f, &json) < 0 ||
+	    (state && strcmp(state, "open") != 0 && strcmp(state, "closed") != 0))
+		return usage("list [--state open|closed] [--json]");
+	return kw_cli_call_print(cli, "admin incident list", "incident.list",
+	    state ? json_pack("{s:s}", "state", state) : json_object(), json, print_incidents);
 }
 
 static void
@@ -114,6 +131,9 @@ print_report(json_t *res)
 	printf("type        %s\n", kw_cli_safe(str(inc, "type") ? str(inc, "type") : "-"));
 	printf("user        %s\n", kw_cli_safe(str(inc, "user") ? str(inc, "user") : "-"));
 	printf("status      %s\n", kw_cli_safe(str(inc, "status") ? str(inc, "status") : "-"));
+	if (str(inc, "closed"))
+		printf("closed      %s by %s: %s\n", kw_cli_safe(str(inc, "closed")),
+		    kw_cli_safe(str(inc, "closed_by")), kw_cli_safe(str(inc, "note")));
 	printf("actions     %s\n", kw_cli_safe(actions ? actions : "-"));
 	printf("details     %s\n", kw_cli_safe(d ? d : "-"));
 	printf("\ntimeline (%zu record(s), from an hour before to an hour after it opened):\n",
@@ -128,17 +148,40 @@ static int
 incident_report(struct kw_cli *cli, int argc, char **argv)
 {
 	const char *id = NULL;
+	struct incident_flags f = { .id = &id };
 	bool json;
 
-	if (parse(cli, argc, argv, &json, &id) < 0)
+	if (parse(cli, argc, argv, &f, &json) < 0)
 		return usage("report --id ID [--json]");
 	return kw_cli_call_print(cli, "admin incident report", "incident.report",
 	    json_pack("{s:s}", "id", id), json, print_report);
 }
 
+static void
+print_closed(json_t *res)
+{
+	json_t *inc = json_object_get(res, "incident");
+
+	printf("closed %s: %s\n", kw_cli_safe(str(inc, "id")), kw_cli_safe(str(inc, "note")));
+}
+
+static int
+incident_close(struct kw_cli *cli, int argc, char **argv)
+{
+	const char *id = NULL, *note = NULL;
+	struct incident_flags f = { .id = &id, .note = &note };
+	bool json;
+
+	if (parse(cli, argc, argv, &f, &json) < 0 || !note)
+		return usage("close ID --note TEXT [--json]");
+	return kw_cli_call_print(cli, "admin incident close", "incident.close",
+	    json_pack("{s:s, s:s}", "id", id, "note", note), json, print_closed);
+}
+
 static const struct kw_cmd incident_commands[] = {
-	{ "list", incident_list, "list [--json]" },
+	{ "list", incident_list, "list [--state open|closed] [--json]" },
 	{ "report", incident_report, "report --id ID [--json]" },
+	{ "close", incident_close, "close ID --note TEXT [--json]" },
 };
 
 int
