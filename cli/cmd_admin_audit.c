@@ -920,6 +920,9 @@ keygen_write(const char *what, const char *path, const char *text)
 		    "(move it away or choose another --output)\n", what, kw_cli_safe(path));
 		return KW_EXIT_DENIED;
 	}
+	/* The auditor who ran sudo keeps the key, not root (given before it holds anything). */
+	if (fd >= 0)
+		(void)kw_cli_give_to_invoker(fd, what, path);
 	if (fd < 0 || fchmod(fd, 0600) < 0 || kw_write_all(fd, text, strlen(text)) < 0 ||
 	    fsync(fd) < 0) {
 		fprintf(stderr, "keywarden: %s: %s: %s\n", what, kw_cli_safe(path), strerror(errno));

@@ -192,3 +192,53 @@ def test_incident_close_with_note(id_broker):
         assert c.call("incident.close", {"id": inc["id"], "note": "two\nlines"})["error"][
             "code"] == "invalid_argument"
         assert c.call("incident.list", {"state": "resolved"})["error"]["code"] == "bad_request"
+
+
+# --------------------------------------------------------------------------
+# Files written for an admin under sudo belong to the admin
+
+def owner(path):
+    st = os.lstat(path)
+    return st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)
+
+
+def test_outputs_under_sudo_belong_to_the_invoking_user(id_broker):
+    b = id_broker({"security": {"compliance": {"gdpr": {"enabled": True}}}})
+    ok(adm(b, "user", "add", "alice", "--role", "developer"))
+    uid, gid = USERS["alice"]
+    # What sudo sets when alice runs `sudo keywarden ...`; the CLI runs as root.
+    sudo = {"SUDO_UID": str(uid), "SUDO_GID": str(gid), "SUDO_USER": "alice"}
+    out = os.path.join(b.root, "out")
+    os.mkdir(out, 0o755)
+
+    audit = os.path.join(out, "audit.jsonl")
+    ok(run_as(b, "root", "admin", "audit", "export", "--format", "jsonl", "--output", audit,
+              env=sudo))
+    assert owner(audit) == (uid, gid, 0o600), owner(audit)
+    with open(audit) as f:
+        assert any(json.loads(line)["action"] == "user.add" for line in f)
+
+    export = os.path.join(out, "alice.json")
+    ok(run_as(b, "root", "admin", "user", "export", "alice", "--output", export, env=sudo))
+    assert owner(export) == (uid, gid, 0o600), owner(export)
+    # Replacing a file (--force) gives the new one to alice too.
+    os.chown(export, 0, 0)
+    ok(run_as(b, "root", "admin", "user", "export", "alice", "--output", export, "--force",
+              env=sudo))
+    assert owner(export) == (uid, gid, 0o600), owner(export)
+
+    key = os.path.join(out, "audit-secret.key")
+    ok(run_as(b, "root", "admin", "audit", "keygen", "--output", key, env=sudo))
+    assert owner(key) == (uid, gid, 0o600), owner(key)
+    # No temporary file is left beside them.
+    assert sorted(os.listdir(out)) == ["alice.json", "audit-secret.key", "audit.jsonl"]
+
+    # Without sudo's word, or with a word that is not a uid, the file stays root's.
+    for i, env in enumerate(({}, {"SUDO_UID": "2001x", "SUDO_GID": "2001"},
+                             {"SUDO_UID": "-1", "SUDO_GID": "-1"},
+                             {"SUDO_UID": "2001"},
+                             {"SUDO_UID": "4294967295", "SUDO_GID": "2001"})):
+        path = os.path.join(out, "root%d.jsonl" % i)
+        ok(run_as(b, "root", "admin", "audit", "export", "--format", "jsonl", "--output", path,
+                  env=dict(env, SUDO_USER="alice")))
+        assert owner(path) == (0, 0, 0o600), (env, owner(path))
