@@ -42,6 +42,10 @@ const char *kw_cli_socket(struct kw_cli *cli) KW_NONNULL(1);
  */
 int kw_cli_connect(struct kw_cli *cli, kw_client **ret_client) KW_NONNULL(1, 2);
 
+/* The same, saying nothing when there is no broker (or none to trust): a
+   libkeywarden error code, 0 on success. */
+int kw_cli_connect_quiet(struct kw_cli *cli, kw_client **ret_client) KW_NONNULL(1, 2);
+
 /* Whether the last kw_cli_connect attached a cached session token. */
 bool kw_cli_session_attached(void);
 

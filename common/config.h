@@ -74,6 +74,16 @@ int kw_config_parse(const char *text, size_t len, struct kw_config **ret_cfg,
 int kw_config_load(const char *path, bool missing_ok, struct kw_config **ret_cfg,
     char *err, size_t err_len) KW_WUR KW_NONNULL(1, 3, 4);
 
+/* Room for kw_config_digest's text: 64 hex digits and a NUL. */
+#define KW_CONFIG_DIGEST_LEN	65
+
+/*
+ * The SHA-256 (hex) of the text cfg was parsed from -- for a loaded file,
+ * of the file's bytes as read -- or "defaults" for the built-in defaults (a
+ * missing file).  Borrowed from cfg.
+ */
+const char *kw_config_digest(const struct kw_config *cfg) KW_NONNULL(1);
+
 /* Free a configuration.  Accepts NULL. */
 void kw_config_free(struct kw_config *cfg);
 
