@@ -112,7 +112,7 @@ kw_reload_record_orphans(struct kw_services *svc)
 	return r;
 }
 
-/* The keys whose change takes a restart, joined with ", " into why (empty: none). */
+/* The restart keys whose values differ between cur and next (a new array; NULL: ENOMEM). */
 static json_t *
 restart_changes(const struct kw_config *cur, const struct kw_config *next)
 {
