@@ -111,7 +111,7 @@ RBAC_SRC     := $(sort $(wildcard rbac/*.c))
 CLIENT_SRC   := $(sort $(wildcard client/*.c))
 KEYSTORE_SRC := $(sort $(wildcard keystore/*.c keystore/*/*.c))
 # broker/main.c wires the folders together; the rest is the broker library.
-BROKER_SRC   := $(sort $(wildcard broker/*/*.c)) broker/features.c
+BROKER_SRC   := $(sort $(wildcard broker/*/*.c)) broker/features.c broker/reload.c
 CLI_SRC      := $(sort $(wildcard cli/*.c))
 PAM_SRC      := $(sort $(wildcard pam_module/*.c))
 

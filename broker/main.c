@@ -41,6 +41,7 @@
 #include "broker/store/state.h"
 #include "broker/store/users.h"
 #include "broker/login/totp.h"
+#include "broker/reload.h"
 #include "common/wipe_alloc.h"
 
 #define EXIT_RUNTIME 1
@@ -94,15 +95,6 @@ raise_fd_limit(size_t max_conns)
 }
 
 
-/* security.audit.logLevel names the least severe message the broker logs. */
-static int
-log_level(const char *name)
-{
-	return strcmp(name, "debug") == 0 ? LOG_DEBUG :
-	    strcmp(name, "warn") == 0 ? LOG_WARNING :
-	    strcmp(name, "error") == 0 ? LOG_ERR : LOG_INFO;
-}
-
 /*
  * Keys the file sets that keywarden does not act on (yet): a warning naming
  * each, at every start and from --check-config.  Returns how many.
@@ -133,6 +125,7 @@ setup_signals(struct kw_daemon *b)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);	/* reload (broker/reload.h) */
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return -1;
 	b->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -205,31 +198,17 @@ reconcile_audit(struct kw_services *svc)
 
 /*
  * Each start is on the record with a digest of the configuration it runs
- * with; a configuration that differs from the last start's gets a
- * "config.change" record too (`keywarden config set` edits the file; the
- * broker reads it at start).
+ * with; a configuration that differs from the last start's (or the last
+ * reload's) gets a "config.change" record too (`keywarden config set` edits
+ * the file; the broker reads it at start and on SIGHUP).
  */
 static int
-record_start(struct kw_services *svc, const char *config)
+record_start(struct kw_services *svc)
 {
-	unsigned char digest[crypto_hash_sha256_BYTES];
-	char hex[2 * sizeof(digest) + 1] = "", prev[2 * sizeof(digest) + 1];
-	_cleanup_free_ char *text = NULL;
-	size_t len = 0;
-	int fd = open(config, O_RDONLY | O_CLOEXEC), r;
+	const char *config = svc->config_path, *hex = kw_config_digest(svc->cfg);
+	char prev[KW_CONFIG_DIGEST_LEN];
+	int r;
 
-	if (fd >= 0 && kw_read_fd(fd, 1 << 20, &text, &len) == 0) {
-		crypto_hash_sha256(digest, (unsigned char *)text, len);
-		sodium_bin2hex(hex, sizeof(hex), digest, sizeof(digest));
-	}
-	if (fd >= 0)
-		close(fd);
-	if (!hex[0])
-		snprintf(hex, sizeof(hex), "defaults");
-	/* The record names the file wherever the broker was started from. */
-	char full[PATH_MAX];
-	if (realpath(config, full))
-		config = full;
 	if (kw_state_meta_get(svc->state, "config_sha256", prev, sizeof(prev)) < 0)
 		prev[0] = '\0';
 	json_t *meta = json_pack("{s:s, s:s, s:s}", "config", config, "sha256", hex,
@@ -252,50 +231,6 @@ record_start(struct kw_services *svc, const char *config)
 	/* Recorded first, remembered after: a crash between repeats the record, never loses it. */
 	if (r == 0 && kw_state_meta_set(svc->state, "config_sha256", hex) < 0)
 		kw_log_warn("state store: cannot remember the configuration's digest");
-	return r;
-}
-
-/*
- * Grants of a role that is gone (removed from the configuration file) grant
- * nothing, and `role create` refuses the name until they are removed (see
- * roles.h): each start says so in the log, and records each such grant.
- */
-static int
-record_orphaned_grants(struct kw_services *svc)
-{
-	json_t *orphans = NULL, *o, *u, *meta;
-	size_t i, j;
-	int r;
-
-	if ((r = kw_role_orphans(svc->cfg, svc->state, &orphans)) < 0) {
-		kw_log_error("state store: cannot read the grants");
-		return r;
-	}
-	json_array_foreach(orphans, i, o) {
-		const char *role = json_string_value(json_object_get(o, "role"));
-		json_t *users = json_object_get(o, "users");
-		char res[96];
-
-		kw_log_warn("role %s is granted to %zu user(s) but defined neither in the "
-		    "configuration nor with the CLI: those grants grant nothing, and the name "
-		    "cannot be used again until keywarden admin role delete %s --force removes them",
-		    role, json_array_size(users), role);
-		snprintf(res, sizeof(res), "role/%s", role);
-		json_array_foreach(users, j, u) {
-			struct kw_audit_record rec = {
-				.user = NULL, .pid = getpid(), .action = "role.orphaned_grant",
-				.resource = res, .result = "success", .request_id = -1,
-			};
-			rec.metadata = meta = json_pack("{s:O}", "user", u);
-			r = meta ? kw_audit_write(svc->audit, &rec) : KW_ERR_NOMEM;
-			json_decref(meta);
-			if (r < 0)
-				goto out;
-		}
-	}
-	r = 0;
- out:
-	json_decref(orphans);
 	return r;
 }
 
@@ -396,7 +331,7 @@ open_data_dir(struct kw_services *svc)
 }
 
 static int
-run(struct kw_daemon *dm, struct kw_services *svc, const char *config)
+run(struct kw_daemon *dm, struct kw_services *svc)
 {
 	char err[512];
 	mode_t mode = (mode_t)strtol(kw_config_str(svc->cfg, "broker.socketMode"), NULL, 8);
@@ -425,8 +360,8 @@ run(struct kw_daemon *dm, struct kw_services *svc, const char *config)
 		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	}
 	/* Only the broker holding the socket's lock writes to the trail. */
-	if (reconcile_audit(svc) < 0 || record_start(svc, config) < 0 ||
-	    record_orphaned_grants(svc) < 0) {
+	if (reconcile_audit(svc) < 0 || record_start(svc) < 0 ||
+	    kw_reload_record_orphans(svc) < 0) {
 		kw_log_error("the audit store cannot record the start; not serving");
 		return EXIT_RUNTIME;
 	}
@@ -473,6 +408,8 @@ main(int argc, char **argv)
 	};
 	struct kw_daemon dm = { .listen_fd = -1, .lock_fd = -1, .epoll_fd = -1, .signal_fd = -1 };
 	struct kw_services svc = { 0 };
+	struct kw_reload rl;
+	static char config_full[PATH_MAX];
 	const char *config = getenv("KEYWARDEN_CONFIG");
 	bool check_only = false, debug = false;
 	size_t unenforced;
@@ -509,8 +446,7 @@ main(int argc, char **argv)
 	}
 	/* A check reports every warning, whatever level the broker would log at. */
 	if (!debug && !check_only)
-		kw_log_init("keywardend", KW_LOG_STDERR,
-		    log_level(kw_config_str(svc.cfg, "security.audit.logLevel")));
+		kw_reload_log_level(svc.cfg);
 	/*
 	 * The trail and deny-by-default cannot be switched off: their keys are
 	 * among those reported here, with the keys waiting for the policy engine.
@@ -530,19 +466,20 @@ main(int argc, char **argv)
 		kw_config_free(svc.cfg);
 		return 0;
 	}
+	/* The record and status name the file wherever the broker was started from. */
+	svc.config_path = realpath(config, config_full) ? config_full : config;
 	svc.socket_path = dm.socket_path = kw_config_str(svc.cfg, "broker.socket");
 	svc.data_dir = kw_config_str(svc.cfg, "broker.dataDir");
 	dm.max_conns = (size_t)kw_config_int(svc.cfg, "broker.maxClients");
-	dm.max_per_uid = (size_t)kw_config_int(svc.cfg, "broker.maxClientsPerUser");
-	/* Room one user's worth of connections for root (sshd, sudo), at most half. */
-	dm.reserved = dm.max_per_uid < dm.max_conns / 2 ? dm.max_per_uid : dm.max_conns / 2;
 	svc.uid = dm.own_uid = geteuid();
-	dm.client_timeout_ms = kw_config_int(svc.cfg, "broker.clientTimeout") * 1000;
-	dm.idle_timeout_ms = kw_config_int(svc.cfg, "broker.idleTimeout") * 1000;
-	dm.hello_timeout_ms = kw_config_int(svc.cfg, "broker.helloTimeout") * 1000;
+	kw_reload_daemon_settings(&dm, svc.cfg);
 	raise_fd_limit(dm.max_conns);
+	/* SIGHUP: read config again (the file as named now: a new file there counts). */
+	rl = (struct kw_reload){ .svc = &svc, .path = config, .debug = debug };
+	dm.on_reload = kw_reload_run;
+	dm.reload_ctx = &rl;
 
-	r = run(&dm, &svc, config);
+	r = run(&dm, &svc);
 	teardown(&dm, &svc);
 	return r;
 }

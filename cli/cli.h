@@ -56,6 +56,10 @@ const char *kw_cli_socket(struct kw_cli *cli) KW_NONNULL(1);
  */
 int kw_cli_connect(struct kw_cli *cli, kw_client **ret_client) KW_NONNULL(1, 2);
 
+/* The same, saying nothing when there is no broker (or none to trust): a
+   libkeywarden error code, 0 on success. */
+int kw_cli_connect_quiet(struct kw_cli *cli, kw_client **ret_client) KW_NONNULL(1, 2);
+
 /* Whether the last kw_cli_connect attached a cached session token. */
 bool kw_cli_session_attached(void);
 
@@ -171,9 +175,9 @@ void kw_cli_print_records(FILE *f, json_t *records) KW_NONNULL(1);
 
 /*
  * Where a command writes a result file (--output): a 0600 temporary file in
- * the target's directory, fsync'd and renamed into place by
- * kw_cli_out_close, so the file appears whole or not at all.  Without a
- * path, stdout.
+ * the target's directory, fsync'd, given to the user behind sudo
+ * (kw_cli_give_to_invoker) and renamed into place by kw_cli_out_close, so
+ * the file appears whole or not at all.  Without a path, stdout.
  */
 struct kw_cli_out {
 	FILE *f;		/* write here */
@@ -194,6 +198,15 @@ int kw_cli_out_close(struct kw_cli_out *o, const char *what) KW_NONNULL(1, 2);
 
 /* Drop an unfinished o and its temporary file.  Accepts a released o. */
 void kw_cli_out_abort(struct kw_cli_out *o) KW_NONNULL(1);
+
+/*
+ * A file written for an administrator under sudo belongs to them: when the
+ * CLI runs as root and SUDO_UID and SUDO_GID name a user other than root,
+ * fchown fd (the file's mode stays as it is, 0600).  kw_cli_out_close does
+ * this for --output files.  0 when given away or nothing was to do; -1
+ * after saying on stderr that path stays root's.
+ */
+int kw_cli_give_to_invoker(int fd, const char *what, const char *path) KW_NONNULL(2, 3);
 
 int kw_cmd_status(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_config(struct kw_cli *cli, int argc, char **argv);

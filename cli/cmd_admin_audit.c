@@ -904,6 +904,9 @@ keygen_write(const char *what, const char *path, const char *text)
 	if (fd < 0 && errno == EEXIST)
 		return kw_cli_fail(KW_ERR_DENIED, what, "%s exists; refusing to overwrite a key "
 		    "(move it away or choose another --output)", kw_cli_safe(path));
+	/* The auditor who ran sudo keeps the key, not root (given before it holds anything). */
+	if (fd >= 0)
+		(void)kw_cli_give_to_invoker(fd, what, path);
 	if (fd < 0 || fchmod(fd, 0600) < 0 || kw_write_all(fd, text, strlen(text)) < 0 ||
 	    fsync(fd) < 0) {
 		int ex = kw_cli_fail(KW_ERR_IO, what, "%s: %s", kw_cli_safe(path), strerror(errno));

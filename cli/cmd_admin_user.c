@@ -23,6 +23,7 @@ static const struct option user_opts[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "force", no_argument, NULL, 'f' },
 	{ "yes", no_argument, NULL, 'y' },
+	{ "locked", no_argument, NULL, 'L' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -35,6 +36,7 @@ struct user_flags {
 	const char **output;	/* --output FILE */
 	bool *force;		/* --force */
 	bool *yes;		/* --yes */
+	bool *locked;		/* --locked */
 };
 
 /* Keep one option's value in f; false when f does not take the option. */
@@ -55,6 +57,8 @@ take(const struct user_flags *f, int c, const char *v)
 		*f->force = true;
 	else if (c == 'y' && f->yes)
 		*f->yes = true;
+	else if (c == 'L' && f->locked)
+		*f->locked = true;
 	else
 		return false;
 	return true;
@@ -80,6 +84,53 @@ parse(struct kw_cli *cli, int argc, char **argv, const struct user_flags *f, con
 	return kw_cli_args(cli, argc, argv, optind, names);
 }
 
+/* The LOCKED cell and the show line: "-", or until when, by whom, and why. */
+static char *
+lock_text(json_t *u)
+{
+	json_t *lock = json_object_get(u, "lock");
+	const char *until = json_string_value(json_object_get(lock, "until"));
+	const char *by = json_string_value(json_object_get(lock, "by"));
+	const char *why = json_string_value(json_object_get(lock, "message"));
+	char *text = NULL;
+
+	if (!json_is_true(json_object_get(u, "locked")))
+		return strdup("-");
+	if (asprintf(&text, "until %s by %s: %s", until ? until : "an administrator unlocks it",
+	    by ? by : "?", why ? why : "") < 0)
+		return NULL;
+	return text;
+}
+
+/* The second factor as a word: "enrolled" or "none". */
+static const char *
+totp_text(json_t *u)
+{
+	return json_is_true(json_object_get(json_object_get(u, "totp"), "enrolled")) ?
+	    "enrolled" : "none";
+}
+
+/* The lines of user.list/user.show that say what state the account is in. */
+static void
+print_state(json_t *u)
+{
+	json_t *totp = json_object_get(u, "totp");
+	char *lock;
+
+	if (!json_object_get(u, "locked"))
+		return;		/* user.add's answer: a new account has no state yet */
+	lock = lock_text(u);
+	printf("locked      %s\n", lock ? (strcmp(lock, "-") == 0 ? "no" : kw_cli_safe(lock)) : "?");
+	if (json_is_true(json_object_get(totp, "enrolled")))
+		printf("totp        enrolled %s, %lld recovery code(s) left\n",
+		    kw_cli_safe(json_string_value(json_object_get(totp, "enrolled_at"))),
+		    (long long)json_integer_value(json_object_get(totp, "recovery_codes_left")));
+	else
+		printf("totp        not enrolled\n");
+	printf("sessions    %lld live\n", (long long)json_integer_value(json_object_get(u, "sessions")));
+	free(lock);
+}
+
 static void
 print_user(json_t *u)
 {
@@ -97,6 +148,7 @@ print_user(json_t *u)
 	printf("created     %s by %s\n",
 	    kw_cli_safe(json_string_value(json_object_get(u, "created"))),
 	    kw_cli_safe(json_string_value(json_object_get(u, "created_by"))));
+	print_state(u);
 	free(roles);
 }
 
@@ -137,17 +189,28 @@ user_add(struct kw_cli *cli, int argc, char **argv)
 	return ex ? ex : show_added(res, cli->json, qr);
 }
 
+#define LIST_COLS 7
+
 static int
 user_list(struct kw_cli *cli, int argc, char **argv)
 {
-	json_t *res = NULL, *users, *u;
+	static const char *const headers[LIST_COLS] = { "USER", "UID", "ROLES", "CREATED", "TOTP",
+	    "SESSIONS", "LOCKED" };
+	json_t *res = NULL, *users, *u, *args = NULL;
 	const char **cells;
-	char **roles;
+	char **roles, **locks;
+	bool locked = false;
+	struct user_flags f = { .locked = &locked };
 	size_t i, n;
 	int ex;
 
-	if ((ex = parse(cli, argc, argv, NULL, "")) != 0 ||
-	    (ex = kw_cli_call(cli, "admin user list", "user.list", NULL, &res)) != 0)
+	if ((ex = parse(cli, argc, argv, &f, "")) != 0)
+		return ex;
+	if (locked && !(args = json_pack("{s:b}", "locked", 1)))
+		return KW_EXIT_DENIED;
+	ex = kw_cli_call(cli, "admin user list", "user.list", args, &res);
+	json_decref(args);
+	if (ex != 0)
 		return ex;
 	users = json_object_get(res, "users");
 	if (cli->json) {
@@ -156,26 +219,41 @@ user_list(struct kw_cli *cli, int argc, char **argv)
 		return KW_EXIT_OK;
 	}
 	n = json_array_size(users);
-	cells = calloc(n * 4 + 1, sizeof(*cells));
-	roles = calloc(n + 1, sizeof(*roles));
-	char (*uids)[24] = calloc(n + 1, sizeof(*uids));
-	if (cells && roles && uids) {
-		json_array_foreach(users, i, u) {
-			snprintf(uids[i], sizeof(uids[i]), "%lld",
-			    (long long)json_integer_value(json_object_get(u, "uid")));
-			roles[i] = kw_cli_join(json_object_get(u, "roles"));
-			cells[i * 4] = json_string_value(json_object_get(u, "user"));
-			cells[i * 4 + 1] = uids[i];
-			cells[i * 4 + 2] = roles[i];
-			cells[i * 4 + 3] = json_string_value(json_object_get(u, "created"));
-		}
-		kw_table_print(stdout, 4, (const char *const[]){ "USER", "UID", "ROLES", "CREATED" },
-		    cells, n);
+	if (n == 0 && locked) {
+		printf("no locked users\n");
+		json_decref(res);
+		return KW_EXIT_OK;
 	}
-	for (i = 0; roles && i < n; i++)
-		free(roles[i]);
+	cells = calloc(n * LIST_COLS + 1, sizeof(*cells));
+	roles = calloc(n + 1, sizeof(*roles));
+	locks = calloc(n + 1, sizeof(*locks));
+	char (*nums)[2][24] = calloc(n + 1, sizeof(*nums));
+	if (cells && roles && locks && nums) {
+		json_array_foreach(users, i, u) {
+			const char **row = cells + i * LIST_COLS;
+			snprintf(nums[i][0], sizeof(nums[i][0]), "%lld",
+			    (long long)json_integer_value(json_object_get(u, "uid")));
+			snprintf(nums[i][1], sizeof(nums[i][1]), "%lld",
+			    (long long)json_integer_value(json_object_get(u, "sessions")));
+			roles[i] = kw_cli_join(json_object_get(u, "roles"));
+			locks[i] = lock_text(u);
+			row[0] = json_string_value(json_object_get(u, "user"));
+			row[1] = nums[i][0];
+			row[2] = roles[i];
+			row[3] = json_string_value(json_object_get(u, "created"));
+			row[4] = totp_text(u);
+			row[5] = nums[i][1];
+			row[6] = locks[i];
+		}
+		kw_table_print(stdout, LIST_COLS, headers, cells, n);
+	}
+	for (i = 0; i < n; i++) {
+		free(roles ? roles[i] : NULL);
+		free(locks ? locks[i] : NULL);
+	}
 	free(roles);
-	free(uids);
+	free(locks);
+	free(nums);
 	free(cells);
 	json_decref(res);
 	return KW_EXIT_OK;
@@ -448,9 +526,13 @@ static const struct kw_cmd user_commands[] = {
 	  .options = "  --role ROLE  grant ROLE (again for more)\n"
 	    "  --qr         draw the QR code even when stdout is not a terminal\n"
 	    "  --json       the user and the enrollment, with \"otpauth_uri\"\n" },
-	{ .name = "list", .fn = user_list, .help = "every user with their roles", .usage = "[--json]",
-	  .options = "  --json  {\"users\": [{\"user\", \"uid\", \"roles\", \"created\", ...}]}\n" },
-	{ .name = "show", .fn = user_show, .help = "one user: uid, roles, when created and by whom",
+	{ .name = "list", .fn = user_list,
+	  .help = "every user with their roles, lock, second factor and live sessions",
+	  .usage = "[--locked] [--json]",
+	  .options = "  --locked  only the users whose account is locked\n"
+	    "  --json    {\"users\": [{\"user\", \"uid\", \"roles\", \"created\", \"locked\",\n"
+	    "            \"lock\", \"totp\", \"sessions\", ...}]}\n" },
+	{ .name = "show", .fn = user_show, .help = "one user: uid, roles, lock, second factor, sessions, when created and by whom",
 	  .usage = "USER [--json]" },
 	{ .name = "del", .fn = user_del, .help = "remove a user and their grants",
 	  .usage = "USER [--json]" },

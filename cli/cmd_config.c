@@ -3,10 +3,13 @@
  *
  * Works on the configuration file itself (--config, $KEYWARDEN_CONFIG, or
  * the default), the way the security guide's `claude config set x.y value`
- * does.  The broker reads the file when it starts.
+ * does.  The broker reads the file when it starts and on SIGHUP; `config
+ * set` says whether the running broker has the change yet.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -154,6 +157,50 @@ config_list(struct kw_cli *cli, int argc, char **argv)
 	return KW_EXIT_OK;
 }
 
+/*
+ * The CLI edits the file; the broker reads it at start and on SIGHUP.  Say
+ * which, and -- when the broker answers and shows an administrator its
+ * configuration's digest (status) -- whether it runs with this file as it
+ * is now.
+ */
+static void
+tell_applied(struct kw_cli *cli)
+{
+	static const char hint[] = "send SIGHUP to keywardend (systemctl reload keywarden) to "
+	    "apply it";
+	struct kw_config *cfg = NULL;
+	kw_client *c = NULL;
+	json_t *st = NULL;
+	char err[512], *msg = NULL, full[4096];
+	const char *running, *path, *file = realpath(cli->config, full) ? full : cli->config;
+
+	/* With --json stdout holds one JSON value: this is for a person. */
+	if (cli->json || kw_config_load(cli->config, false, &cfg, err, sizeof(err)) < 0)
+		return;
+	if (kw_cli_connect_quiet(cli, &c) < 0) {
+		printf("no broker answers at %s: one reads %s when it starts\n",
+		    kw_cli_safe(kw_cli_socket(cli)), kw_cli_safe(file));
+	} else if (kw_client_call(c, "status", NULL, &st, &msg) < 0 ||
+	    !(running = json_string_value(json_object_get(st, "config_sha256")))) {
+		printf("%s; only root or an administrator can see whether the broker at %s has\n",
+		    hint, kw_cli_safe(kw_cli_socket(cli)));
+	} else if ((path = json_string_value(json_object_get(st, "config_path"))) &&
+	    strcmp(path, file) != 0) {
+		printf("the broker at %s reads %s, not %s: this change is not for it\n",
+		    kw_cli_safe(kw_cli_socket(cli)), kw_cli_safe(path), kw_cli_safe(file));
+	} else if (strcmp(running, kw_config_digest(cfg)) == 0) {
+		printf("the broker at %s runs with %s as it is now: applied\n",
+		    kw_cli_safe(kw_cli_socket(cli)), kw_cli_safe(file));
+	} else {
+		printf("not applied yet: the broker at %s runs with another version of %s; %s\n",
+		    kw_cli_safe(kw_cli_socket(cli)), kw_cli_safe(file), hint);
+	}
+	free(msg);
+	json_decref(st);
+	kw_client_free(c);
+	kw_config_free(cfg);
+}
+
 /* The value of a secret key: stdin or a hidden prompt, never argv. */
 static int
 read_secret_value(const struct kw_config_key *key, char **ret)
@@ -211,10 +258,12 @@ config_set(struct kw_cli *cli, int argc, char **argv)
 		arg = secret;
 	}
 	if (kw_config_value_from_arg(key, arg, &value, err, sizeof(err)) < 0 ||
-	    kw_config_file_set(cli->config, key->path, value, err, sizeof(err)) < 0)
+	    kw_config_file_set(cli->config, key->path, value, err, sizeof(err)) < 0) {
 		ex = kw_cli_fail(KW_ERR_CONFIG, "config", "%s", kw_cli_safe(err));
-	else
+	} else {
 		print_set(cli, key, value);
+		tell_applied(cli);
+	}
 	json_decref(value);
 	kw_secret_free(secret);
 	return ex;

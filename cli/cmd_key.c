@@ -112,6 +112,10 @@ put(struct kw_cli *cli, int argc, char **argv, const char *verb, const char *op)
 		return ex;
 	if (cli->json)
 		kw_cli_print_json(res);
+	else if (json_is_string(json_object_get(res, "grace_unavailable")))
+		printf("%s: version %lld is current; %s\n", kw_cli_safe(argv[optind]),
+		    (long long)json_integer_value(json_object_get(res, "version")),
+		    kw_cli_safe(json_string_value(json_object_get(res, "grace_unavailable"))));
 	else if (json_is_string(json_object_get(res, "grace_until")))
 		printf("%s: version %lld is current; version %lld stays readable until %s\n",
 		    kw_cli_safe(argv[optind]),

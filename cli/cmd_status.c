@@ -54,6 +54,10 @@ print_human(const char *socket, json_t *res)
 		printf("user      not a keywarden user\n");
 	}
 	print_session(res);
+	if (json_is_string(json_object_get(res, "config_sha256")))
+		printf("config    %s (sha256 %.16s...)\n",
+		    kw_cli_safe(json_string_value(json_object_get(res, "config_path"))),
+		    kw_cli_safe(json_string_value(json_object_get(res, "config_sha256"))));
 }
 
 int
@@ -99,6 +103,11 @@ kw_cmd_status(struct kw_cli *cli, int argc, char **argv)
 		}
 		if (json_object_get(res, "session_error"))
 			json_object_set(o, "session_error", json_object_get(res, "session_error"));
+		/* For an administrator: the configuration in force (config set compares it). */
+		if (json_object_get(res, "config_sha256"))
+			json_object_set_new(o, "config", json_pack("{s:O, s:O}",
+			    "path", json_object_get(res, "config_path"),
+			    "sha256", json_object_get(res, "config_sha256")));
 		kw_cli_print_json(o);
 		json_decref(o);
 	} else {

@@ -174,6 +174,16 @@ trusted_uid(struct kw_cli *cli)
 }
 
 int
+kw_cli_connect_quiet(struct kw_cli *cli, kw_client **ret_client)
+{
+	const char *path = kw_cli_socket(cli);
+	char why[512];
+	int r = kw_client_connect_trusted(path, trusted_uid(cli), ret_client, why, sizeof(why));
+
+	return r < 0 ? r : attach_session(path, *ret_client);
+}
+
+int
 kw_cli_connect(struct kw_cli *cli, kw_client **ret_client)
 {
 	const char *path = kw_cli_socket(cli);

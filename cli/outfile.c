@@ -1,11 +1,14 @@
 /*
  * outfile.c - where a command writes a result file (--output): a 0600
  * temporary file beside the target, fsync'd and renamed into place, so the
- * file appears whole or not at all (see struct kw_cli_out in cli.h).
+ * file appears whole or not at all (see struct kw_cli_out in cli.h).  Under
+ * sudo the file is given to the user who ran sudo: an export made for them
+ * is theirs to read, not root's.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +16,41 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+
+/* A uid or gid as sudo writes it: decimal digits, below (uid_t)-1. */
+static bool
+parse_id(const char *s, uint32_t *ret_id)
+{
+	unsigned long long v = 0;
+
+	if (!s || !*s || strlen(s) > 10)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		v = v * 10 + (unsigned)(*s - '0');
+	}
+	if (v >= UINT32_MAX)
+		return false;
+	*ret_id = (uint32_t)v;
+	return true;
+}
+
+int
+kw_cli_give_to_invoker(int fd, const char *what, const char *path)
+{
+	uint32_t uid, gid;
+
+	/* Only root can give a file away, and only sudo says to whom. */
+	if (geteuid() != 0 || !parse_id(getenv("SUDO_UID"), &uid) ||
+	    !parse_id(getenv("SUDO_GID"), &gid) || uid == 0)
+		return 0;
+	if (fchown(fd, (uid_t)uid, (gid_t)gid) == 0)
+		return 0;
+	fprintf(stderr, "keywarden: %s: %s stays owned by root: cannot give it to uid %u "
+	    "(SUDO_UID): %s\n", what, kw_cli_safe(path), (unsigned)uid, strerror(errno));
+	return -1;
+}
 
 int
 kw_cli_out_open(struct kw_cli_out *o, const char *what, const char *path, bool force)
@@ -106,6 +144,8 @@ kw_cli_out_close(struct kw_cli_out *o, const char *what)
 		out_release(o, false);
 		return KW_EXIT_DENIED;
 	}
+	/* Given away before it has its name: it never appears as root's. */
+	(void)kw_cli_give_to_invoker(fileno(o->f), what, o->path);
 	fclose(o->f);
 	o->f = NULL;
 	if (out_publish(o) < 0) {

@@ -26,6 +26,7 @@
 struct kw_config {
 	json_t *root;
 	json_t *set;		/* dotted paths the file gave a value: true */
+	char digest[KW_CONFIG_DIGEST_LEN];	/* of the text it was parsed from, or "defaults" */
 };
 
 static const char *const alert_types[] = { "suspicious_activity", "failed_authentication", NULL };
@@ -93,6 +94,7 @@ kw_config_new_default(void)
 
 	if (!cfg || !(cfg->root = json_object()) || !(cfg->set = json_object()))
 		goto fail;
+	snprintf(cfg->digest, sizeof(cfg->digest), "defaults");
 	schema = kw_config_schema(&n);
 	for (size_t i = 0; i < n; i++) {
 		json_t *v = json_loads(schema[i].def, JSON_DECODE_ANY, NULL);
@@ -441,6 +443,16 @@ merge_object(struct kw_config *cfg, const char *prefix, json_t *obj, char *err, 
 	return 0;
 }
 
+/* The SHA-256 of a configuration's text, in hex: what tells two versions of a file apart. */
+static void
+digest_text(const char *text, size_t len, char out[KW_CONFIG_DIGEST_LEN])
+{
+	unsigned char d[crypto_hash_sha256_BYTES];
+
+	crypto_hash_sha256(d, (const unsigned char *)text, len);
+	sodium_bin2hex(out, KW_CONFIG_DIGEST_LEN, d, sizeof(d));
+}
+
 int
 kw_config_parse(const char *text, size_t len, struct kw_config **ret_cfg,
     char *err, size_t err_len)
@@ -470,6 +482,7 @@ kw_config_parse(const char *text, size_t len, struct kw_config **ret_cfg,
 	}
 	if ((r = merge_object(cfg, "", doc, err, err_len)) < 0)
 		goto out;
+	digest_text(text, len, cfg->digest);
 	*ret_cfg = TAKE_PTR(cfg);
 	r = 0;
  out:
@@ -559,6 +572,12 @@ kw_config_load(const char *file, bool missing_ok, struct kw_config **ret_cfg,
 	if ((r = kw_config_parse(text, len, ret_cfg, why, sizeof(why))) < 0)
 		snprintf(err, err_len, "%s: %s", file, why);
 	return r;
+}
+
+const char *
+kw_config_digest(const struct kw_config *cfg)
+{
+	return cfg->digest;
 }
 
 json_t *

@@ -92,6 +92,16 @@ bool kw_config_is_set(const struct kw_config *cfg, const char *path) KW_NONNULL(
 const char *kw_config_unenforced_text(const struct kw_config_key *key, char *buf, size_t len)
 	KW_NONNULL(1, 2);
 
+/* Room for kw_config_digest's text: 64 hex digits and a NUL. */
+#define KW_CONFIG_DIGEST_LEN	65
+
+/*
+ * The SHA-256 (hex) of the text cfg was parsed from -- for a loaded file,
+ * of the file's bytes as read -- or "defaults" for the built-in defaults (a
+ * missing file).  Borrowed from cfg.
+ */
+const char *kw_config_digest(const struct kw_config *cfg) KW_NONNULL(1);
+
 /* Free a configuration.  Accepts NULL. */
 void kw_config_free(struct kw_config *cfg);
 

@@ -1,5 +1,7 @@
 /*
- * op_user.c - admin operations on users: add, list, show, del.
+ * op_user.c - admin operations on users: add, list, show, del.  list and
+ * show tell each account's state too: its lock, its second factor and its
+ * live sessions.
  * Authorization happened in the dispatcher; these only do the work.
  */
 #include <pwd.h>
@@ -11,7 +13,11 @@
 #include "broker/login/mfa.h"
 #include "broker/dispatch/dispatch.h"
 #include "broker/accounts/roles.h"
+#include "broker/store/factors.h"
+#include "broker/store/locks.h"
+#include "broker/store/sessions.h"
 #include "broker/store/users.h"
+#include "common/clock.h"
 #include "common/names.h"
 
 int
@@ -121,16 +127,75 @@ kw_op_user_add(struct kw_call *call, json_t **ret_result)
 	return 0;
 }
 
+/*
+ * What an administrator looks for first: is the account locked (until when,
+ * why, by whom), has it a second factor, how many sessions are live now.
+ * Read only: a lock that ran out reads as none (the next login lifts it).
+ */
+static int
+add_state(struct kw_call *call, json_t *user)
+{
+	struct kw_state *st = call->svc->state;
+	uid_t uid = (uid_t)json_integer_value(json_object_get(user, "uid"));
+	long long now = kw_now(), enrolled_at = -1, codes = 0, live = 0;
+	long long idle = kw_config_int(call->svc->cfg, "security.session.timeout");
+	char until[32], at[32];
+	struct kw_lock l;
+	json_t *lock = json_null(), *totp;
+	int r;
+
+	if ((r = kw_lock_peek(st, uid, now, &l)) < 0 ||
+	    (r = kw_factor_status(st, uid, &enrolled_at, &codes)) < 0 ||
+	    (r = kw_session_count(st, uid, now, idle, &live)) < 0)
+		return r;
+	if (l.locked && !(lock = json_pack("{s:o, s:s, s:s}", "until", l.until < 0 ? json_null() :
+	    json_string(kw_time_text(l.until, until)), "message", l.message, "by", l.by)))
+		return KW_ERR_NOMEM;
+	totp = json_pack("{s:b, s:o, s:I}", "enrolled", enrolled_at >= 0, "enrolled_at",
+	    enrolled_at >= 0 ? json_string(kw_time_text(enrolled_at, at)) : json_null(),
+	    "recovery_codes_left", (json_int_t)codes);
+	if (!totp || json_object_set_new(user, "locked", json_boolean(l.locked)) < 0 ||
+	    json_object_set_new(user, "lock", lock) < 0 ||
+	    json_object_set_new(user, "totp", totp) < 0 ||
+	    json_object_set_new(user, "sessions", json_integer(live)) < 0)
+		return KW_ERR_NOMEM;
+	return 0;
+}
+
 int
 kw_op_user_list(struct kw_call *call, json_t **ret_result)
 {
-	json_t *users = NULL;
-	int r = kw_user_list_json(call->svc->state, &users);
+	json_t *locked = json_object_get(call->args, "locked"), *users = NULL, *shown, *u;
+	size_t i;
+	int r;
 
-	if (r < 0)
-		return r;
-	*ret_result = json_pack("{s:o}", "users", users);
-	return *ret_result ? 0 : KW_ERR_NOMEM;
+	if (locked && !json_is_boolean(locked)) {
+		snprintf(call->msg, sizeof(call->msg), "\"locked\" must be true or false");
+		return KW_ERR_BAD_REQUEST;
+	}
+	if (!(shown = json_array()))
+		return KW_ERR_NOMEM;
+	if ((r = kw_user_list_json(call->svc->state, &users)) < 0)
+		goto out;
+	json_array_foreach(users, i, u) {
+		if ((r = add_state(call, u)) < 0)
+			goto out;
+		/* --locked: only the accounts locked now. */
+		if (locked && json_is_true(json_object_get(u, "locked")) != json_is_true(locked))
+			continue;
+		if (json_array_append(shown, u) < 0) {
+			r = KW_ERR_NOMEM;
+			goto out;
+		}
+	}
+	if (locked)
+		json_object_set(call->meta, "locked", locked);
+	*ret_result = json_pack("{s:O}", "users", shown);
+	r = *ret_result ? 0 : KW_ERR_NOMEM;
+ out:
+	json_decref(users);
+	json_decref(shown);
+	return r;
 }
 
 /* The user's grants of roles that exist no longer ("orphaned_roles", when any). */
@@ -167,7 +232,7 @@ kw_op_user_show(struct kw_call *call, json_t **ret_result)
 	if ((r = kw_op_find_user(call, &u)) < 0 ||
 	    (r = kw_user_json(call->svc->state, u.uid, ret_result)) < 0)
 		return r;
-	if ((r = add_orphaned(call, *ret_result)) < 0) {
+	if ((r = add_orphaned(call, *ret_result)) < 0 || (r = add_state(call, *ret_result)) < 0) {
 		json_decref(*ret_result);
 		*ret_result = NULL;
 	}

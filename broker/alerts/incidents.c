@@ -72,13 +72,14 @@ present(struct kw_audit *a, json_t *row)
 }
 
 int
-kw_incident_list(struct kw_state *st, struct kw_audit *a, const char *subject, json_t **ret_array)
+kw_incident_list(struct kw_state *st, struct kw_audit *a, const char *subject,
+    const char *status, json_t **ret_array)
 {
 	json_t *rows = NULL, *row;
 	size_t i;
 	int r;
 
-	if ((r = kw_incident_rows(st, subject, 0, &rows)) < 0)
+	if ((r = kw_incident_rows(st, subject, status, 0, &rows)) < 0)
 		return r;
 	json_array_foreach(rows, i, row)
 		if ((r = present(a, row)) < 0) {
@@ -96,7 +97,7 @@ kw_incident_get(struct kw_state *st, struct kw_audit *a, long long id, json_t **
 	json_t *rows = NULL, *row;
 	int r;
 
-	if ((r = kw_incident_rows(st, NULL, id, &rows)) < 0)
+	if ((r = kw_incident_rows(st, NULL, NULL, id, &rows)) < 0)
 		return r;
 	if (!(row = json_incref(json_array_get(rows, 0)))) {
 		json_decref(rows);

@@ -29,13 +29,14 @@ int kw_incident_id_parse(const json_t *v, long long *ret_id) KW_WUR KW_NONNULL(2
 
 /*
  * Incidents as INC objects ({"id", "opened", "type", "user", "status",
- * "actions", "details"}), oldest first; "user" is the name behind the
- * pseudonym, or the pseudonym once erased.  subject (a pseudonym) limits
- * the list to one user when not NULL.  *ret_array is new.  0, KW_ERR_IO,
- * KW_ERR_NOMEM.
+ * "actions", "details", "closed", "closed_by", "note"}), oldest first;
+ * "user" is the name behind the pseudonym, or the pseudonym once erased.
+ * subject (a pseudonym) limits the list to one user, status ("open",
+ * "closed") to one state, when not NULL.  *ret_array is new.  0,
+ * KW_ERR_IO, KW_ERR_NOMEM.
  */
-int kw_incident_list(struct kw_state *st, struct kw_audit *a, const char *subject, json_t **ret_array)
-	KW_WUR KW_NONNULL(1, 2, 4);
+int kw_incident_list(struct kw_state *st, struct kw_audit *a, const char *subject,
+    const char *status, json_t **ret_array) KW_WUR KW_NONNULL(1, 2, 5);
 
 /*
  * One incident as an INC object (*ret_incident, new), and its opening time

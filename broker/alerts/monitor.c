@@ -43,6 +43,9 @@ _Static_assert(ALERT_TYPES <= KW_TRACK_RATES, "a rate limit per alert type and u
 struct kw_monitor {
 	struct kw_notifier *notifier;
 	struct kw_tracks *tracks;	/* per uid, at most TRACK_MAX */
+	long long width, keep;		/* their shape (tracks_new) */
+	struct kw_tracks *next;		/* made for a reload, not yet in use */
+	long long next_width, next_keep;
 	struct kw_track_rate audit_rate;
 	struct kw_track_rate full_rate;	/* monitor_full notices */
 	bool audit_alerted;		/* an audit_unavailable alert went out, no recovery yet */
@@ -680,14 +683,22 @@ longest_window(const struct kw_config *cfg)
  * track is idle (its place free) once nothing was counted within that window
  * and no alert about it is still rate-limited.
  */
-static int
-tracks_new(const struct kw_config *cfg, struct kw_tracks **ret_tracks)
+static void
+tracks_shape(const struct kw_config *cfg, long long *ret_width, long long *ret_keep)
 {
 	long long longest = longest_window(cfg);
 	long long rate = kw_config_int(cfg, "security.monitoring.rateLimit");
 
-	return kw_tracks_new(TRACK_MAX, longest / KW_TRACK_BUCKETS + 1,
-	    rate > longest ? rate : longest, ret_tracks);
+	*ret_width = longest / KW_TRACK_BUCKETS + 1;
+	*ret_keep = rate > longest ? rate : longest;
+}
+
+static int
+tracks_new(const struct kw_config *cfg, struct kw_tracks **ret_tracks, long long *ret_width,
+    long long *ret_keep)
+{
+	tracks_shape(cfg, ret_width, ret_keep);
+	return kw_tracks_new(TRACK_MAX, *ret_width, *ret_keep, ret_tracks);
 }
 
 static int check_urls(const struct kw_config *cfg, char *err, size_t err_len);
@@ -745,7 +756,8 @@ kw_monitor_open(struct kw_services *svc, struct kw_monitor **ret_monitor, char *
 
 	if ((r = kw_monitor_check_config(svc->cfg, err, err_len)) < 0)
 		return r;
-	if (!(m = calloc(1, sizeof(*m))) || tracks_new(svc->cfg, &m->tracks) < 0) {
+	if (!(m = calloc(1, sizeof(*m))) ||
+	    tracks_new(svc->cfg, &m->tracks, &m->width, &m->keep) < 0) {
 		free(m);
 		snprintf(err, err_len, "out of memory");
 		return KW_ERR_NOMEM;
@@ -766,7 +778,47 @@ kw_monitor_close(struct kw_monitor *m)
 		return;
 	kw_notifier_stop(m->notifier, STOP_GRACE_MS);
 	kw_tracks_free(m->tracks);
+	kw_tracks_free(m->next);
 	free(m);
+}
+
+int
+kw_monitor_reload_prepare(struct kw_monitor *m, const struct kw_config *cfg, char *err,
+    size_t err_len)
+{
+	long long width, keep;
+	int r;
+
+	if ((r = kw_monitor_check_config(cfg, err, err_len)) < 0 || !m)
+		return r;
+	kw_tracks_free(m->next);
+	m->next = NULL;
+	tracks_shape(cfg, &width, &keep);
+	if (width == m->width && keep == m->keep)
+		return 0;
+	/* Buckets of another width cannot hold the old counts: they start afresh. */
+	if (tracks_new(cfg, &m->next, &m->next_width, &m->next_keep) < 0) {
+		snprintf(err, err_len, "out of memory");
+		return KW_ERR_NOMEM;
+	}
+	return 0;
+}
+
+void
+kw_monitor_reload_finish(struct kw_monitor *m, bool commit)
+{
+	if (!m || !m->next)
+		return;
+	if (commit) {
+		kw_log_info("monitoring: the windows changed; refusals are counted afresh");
+		kw_tracks_free(m->tracks);
+		m->tracks = m->next;
+		m->width = m->next_width;
+		m->keep = m->next_keep;
+	} else {
+		kw_tracks_free(m->next);
+	}
+	m->next = NULL;
 }
 
 /* ---- watching the turns (dispatch/batch.h) --------------------------------- */

@@ -11,6 +11,7 @@
 #define KW_MONITOR_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "common/macros.h"
@@ -30,6 +31,22 @@ int kw_monitor_check_config(const struct kw_config *cfg, char *err, size_t err_l
 /* Start the monitor and its notifier thread.  0, or an error with err set. */
 int kw_monitor_open(struct kw_services *svc, struct kw_monitor **ret_monitor, char *err,
     size_t err_len) KW_WUR KW_NONNULL(1, 2, 3);
+
+/*
+ * A reload (SIGHUP): check cfg as kw_monitor_open does, and make the
+ * counting it needs when its windows (security.monitoring.window, a rule's
+ * own, rateLimit) give counts another shape -- those then start afresh.
+ * Nothing changes until kw_monitor_reload_finish.  m may be NULL (only the
+ * check).  0, or an error with err set.  The notifier's settings (SMTP and
+ * webhook URLs, the sender, verifyCertificates) are not reloaded: they take
+ * a restart.
+ */
+int kw_monitor_reload_prepare(struct kw_monitor *m, const struct kw_config *cfg, char *err,
+    size_t err_len) KW_WUR KW_NONNULL(2, 3);
+
+/* commit: svc->cfg is now the prepared configuration: use what was made
+   for it; else drop it.  Accepts NULL. */
+void kw_monitor_reload_finish(struct kw_monitor *m, bool commit);
 
 /* Stop the notifier (queued messages get a short grace to go out).  Accepts NULL. */
 void kw_monitor_close(struct kw_monitor *m);

@@ -1,6 +1,6 @@
 /*
- * op_incident.c - incident.list and incident.report (admin; the request
- * table checks the rights).
+ * op_incident.c - incident.list, incident.report and incident.close
+ * (admin; the request table checks the rights).
  */
 #include <stdio.h>
 #include <string.h>
@@ -10,20 +10,75 @@
 #include "broker/alerts/incidents.h"
 #include "client/keywarden.h"
 #include "broker/dispatch/dispatch.h"
+#include "common/clock.h"
+#include "common/escape.h"
 
 /* The report's timeline: the user's records from an hour before to an hour after. */
 #define TIMELINE_SPAN_MS	(3600LL * 1000)
 #define TIMELINE_MAX		10000
 
+/* The most a closing note holds (it is shown in tables and stored in the trail). */
+#define NOTE_MAX	500
+
 int
 kw_op_incident_list(struct kw_call *call, json_t **ret_result)
 {
+	const char *state = kw_arg_str(call->args, "state");
 	json_t *list = NULL;
 	int r;
 
-	if ((r = kw_incident_list(call->svc->state, call->svc->audit, NULL, &list)) < 0)
+	if (json_object_get(call->args, "state") &&
+	    (!state || (strcmp(state, "open") != 0 && strcmp(state, "closed") != 0))) {
+		snprintf(call->msg, sizeof(call->msg), "\"state\" must be open or closed");
+		return KW_ERR_BAD_REQUEST;
+	}
+	if ((r = kw_incident_list(call->svc->state, call->svc->audit, NULL, state, &list)) < 0)
 		return r;
+	if (state)
+		json_object_set_new(call->meta, "state", json_string(state));
 	*ret_result = json_pack("{s:o}", "incidents", list);
+	return *ret_result ? 0 : KW_ERR_NOMEM;
+}
+
+/*
+ * Close an incident with a note saying what was done about it: the note,
+ * who closed it and when are kept with the incident and in its record.
+ */
+int
+kw_op_incident_close(struct kw_call *call, json_t **ret_result)
+{
+	struct kw_services *svc = call->svc;
+	const char *note = kw_arg_str(call->args, "note");
+	char when[KW_RFC3339_LEN], idbuf[KW_INCIDENT_ID_SIZE];
+	json_t *inc = NULL;
+	long long id, opened_ms;
+	int r;
+
+	if (kw_incident_id_parse(json_object_get(call->args, "id"), &id) < 0) {
+		snprintf(call->msg, sizeof(call->msg), "\"id\" must name an incident, such as "
+		    "INC-000001");
+		return KW_ERR_BAD_REQUEST;
+	}
+	/* The record names the incident, as incident.open did. */
+	snprintf(call->res_buf, sizeof(call->res_buf), "incident/%s",
+	    kw_incident_id_text(id, idbuf));
+	call->resource = call->res_buf;
+	/* One line of printable text: it reaches terminals and the trail as it is. */
+	if (!note || !*note || strlen(note) > NOTE_MAX || kw_escaped_len(note) != strlen(note)) {
+		snprintf(call->msg, sizeof(call->msg), "\"note\" must be one line of 1 to %d "
+		    "characters without control characters", NOTE_MAX);
+		return KW_ERR_INVALID;
+	}
+	kw_now_rfc3339(when);
+	r = kw_incident_close(svc->state, id, when, call->caller->user, note);
+	if (r == KW_ERR_NOT_FOUND)
+		snprintf(call->msg, sizeof(call->msg), "no incident %s", idbuf);
+	else if (r == KW_ERR_INVALID)
+		snprintf(call->msg, sizeof(call->msg), "%s is closed already", idbuf);
+	if (r < 0 || (r = kw_incident_get(svc->state, svc->audit, id, &inc, &opened_ms, NULL)) < 0)
+		return r;
+	json_object_set_new(call->meta, "note", json_string(note));
+	*ret_result = json_pack("{s:o}", "incident", inc);
 	return *ret_result ? 0 : KW_ERR_NOMEM;
 }
 

@@ -10,6 +10,8 @@ static const struct kw_op ops[] = {
 	    .fn = kw_op_incident_list },
 	{ .name = "incident.report", .verb = KW_VERB_ADMIN, .resource = "incident",
 	    .fn = kw_op_incident_report },
+	{ .name = "incident.close", .verb = KW_VERB_ADMIN, .resource = "incident",
+	    .flags = KW_OP_WRITES, .fn = kw_op_incident_close },
 };
 
 int

@@ -57,7 +57,7 @@ kw_op_user_export(struct kw_call *call, json_t **ret_result)
 	    "by", l.by) : json_null();
 	if (kw_audit_find_pseudonym(svc->audit, u.name, pseud) < 0)
 		snprintf(pseud, sizeof(pseud), "~none");
-	if (kw_incident_list(svc->state, svc->audit, pseud, &incidents) < 0)
+	if (kw_incident_list(svc->state, svc->audit, pseud, NULL, &incidents) < 0)
 		incidents = json_array();
 	/* The audit records do not fit one reply: the client pages audit.query for them. */
 	*ret_result = json_pack("{s:s, s:o, s:O, s:o, s:o, s:o, s:o}",

@@ -61,6 +61,15 @@ struct kw_daemon {
 	int64_t hello_timeout_ms;	/* a new connection's time to complete hello */
 	bool accept_paused;		/* out of descriptors: listener muted */
 	bool stopping;
+	/*
+	 * SIGHUP asks for on_reload(b, reload_ctx), which the loop calls between
+	 * two turns -- after a turn's replies went out, before the next wait --
+	 * never inside one.  It may change the settings above (timeouts, limits)
+	 * and what the dispatcher's services hold.  NULL: SIGHUP is ignored.
+	 */
+	void (*on_reload)(struct kw_daemon *b, void *ctx);
+	void *reload_ctx;
+	bool reload_pending;
 };
 
 #endif

@@ -491,6 +491,9 @@ on_signal(struct kw_daemon *b)
 		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
 			kw_log_info("stopping on signal %u", si.ssi_signo);
 			b->stopping = true;
+		} else if (si.ssi_signo == SIGHUP) {
+			/* Done at the end of this turn, not in the middle of it. */
+			b->reload_pending = b->on_reload != NULL;
 		}
 	}
 }
@@ -541,6 +544,11 @@ serve(struct kw_daemon *b)
 				conn_readable(b, p);
 		}
 		deliver(b);
+		/* Between two turns: nothing is half done, every reply went out. */
+		if (b->reload_pending && !b->stopping) {
+			b->reload_pending = false;
+			b->on_reload(b, b->reload_ctx);
+		}
 	}
 	return 0;
 }

@@ -15,7 +15,8 @@
 #include "common/macros.h"
 
 /*
- * Serve until SIGTERM or SIGINT arrives on b->signal_fd; b->d must be set.  b's listening,
+ * Serve until SIGTERM or SIGINT arrives on b->signal_fd (SIGHUP: b->on_reload
+ * between two turns); b->d must be set.  b's listening,
  * signal and epoll descriptors must be set.  Returns 0 after a clean stop,
  * KW_ERR_IO if epoll itself fails (KW_ERR_NOMEM before it starts).  Open
  * connections are closed on return, after refusals still being counted

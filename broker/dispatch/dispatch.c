@@ -161,6 +161,23 @@ kw_dispatch_flush(struct kw_dispatcher *d)
 	kw_refusals_flush(&d->refusals, &d->batch, true);
 }
 
+void
+kw_dispatch_reload(struct kw_dispatcher *d, long long client_timeout_s)
+{
+	const struct kw_config *cfg = d->svc->cfg;
+	long long window = kw_config_int(cfg, "security.audit.refusalWindow");
+	long long burst = kw_config_int(cfg, "security.audit.refusalBurst");
+
+	d->client_timeout_s = client_timeout_s;
+	if (window * 1000 == d->refusals.window_ms && burst == d->refusals.burst)
+		return;
+	/* Windows opened under the old settings close now, with their summaries. */
+	kw_batch_enter(&d->batch);
+	kw_refusals_flush(&d->refusals, &d->batch, true);
+	d->refusals.window_ms = window * 1000;
+	d->refusals.burst = burst;
+}
+
 struct kw_batch *
 kw_dispatch_batch(struct kw_dispatcher *d)
 {
@@ -529,6 +546,26 @@ attach_session(struct kw_services *svc, struct kw_call *call, const char *token,
 	call->session = ses;
 	call->token = token;
 	return 0;
+}
+
+bool
+kw_call_may(struct kw_call *call, const char *verb, const char *resource)
+{
+	struct kw_call own = *call;
+	struct kw_subject subject;
+	struct kw_perm *perms = NULL;
+	char why[256];
+	bool may;
+
+	/* Rights flow from a second factor, as for every row of the table. */
+	if (call->caller->uid != 0 && !call->session && kw_mfa_required(call->svc))
+		return false;
+	own.subject = call->caller->user;
+	if (load_subject(&own, &subject, &perms) < 0)
+		return false;
+	may = kw_rbac_decide(call->caller, &subject, verb, resource, why, sizeof(why));
+	free(perms);
+	return may;
 }
 
 /* The rights check: rbac decides, for the subject and each role handed out. */

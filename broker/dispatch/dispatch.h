@@ -199,6 +199,23 @@ int kw_call_defer(struct kw_call *call, kw_work_fn work, kw_finish_fn finish,
 int kw_dispatch_worker_fd(const struct kw_dispatcher *d) KW_NONNULL(1);
 void kw_dispatch_worker_drain(struct kw_dispatcher *d) KW_NONNULL(1);
 
+/*
+ * After a reload replaced svc->cfg (between turns): take its
+ * security.audit.refusalWindow and refusalBurst -- refusal windows still
+ * open are closed first, their summaries written into a turn the caller
+ * commits -- and client_timeout_s (quoted in refusals).
+ */
+void kw_dispatch_reload(struct kw_dispatcher *d, long long client_timeout_s) KW_NONNULL(1);
+
+/*
+ * For a handler whose answer has parts only some callers may see: whether
+ * call's caller (itself, not a user it acts for) holds verb on resource,
+ * decided as the request table's rows are (a session first, where one is
+ * required).  Errors read as no.
+ */
+bool kw_call_may(struct kw_call *call, const char *verb, const char *resource)
+	KW_NONNULL(1, 2, 3);
+
 /* The turn's group commit, for the loop to commit and deliver. */
 struct kw_batch *kw_dispatch_batch(struct kw_dispatcher *d) KW_NONNULL(1);
 

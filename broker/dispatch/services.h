@@ -5,7 +5,7 @@
  *
  * broker/main.c opens each service and fills one struct kw_services; every
  * call carries a pointer to it.  The pointers are owned by main.c and live
- * as long as the broker runs.  The state store is reached only through the
+ * as long as the broker runs (cfg and roles are replaced by a reload).  The state store is reached only through the
  * named functions of broker/store/ (a second store implements the same).
  */
 #ifndef KW_SERVICES_H
@@ -24,9 +24,14 @@ struct kw_secrets;
 struct kw_state;
 
 struct kw_services {
-	struct kw_config *cfg;		/* the configuration the broker started with */
-	const char *data_dir;		/* broker.dataDir (borrowed from cfg) */
-	const char *socket_path;	/* broker.socket (borrowed from cfg) */
+	struct kw_config *cfg;		/* the configuration in force: the one the broker
+					   started with, or the last one a SIGHUP swapped
+					   in between two turns (broker/reload.h) -- never
+					   keep a pointer into it across turns */
+	const char *config_path;	/* the file it was read from (--config, ...) */
+	const char *data_dir;		/* broker.dataDir (borrowed from cfg; a reload
+					   that would change it is refused) */
+	const char *socket_path;	/* broker.socket (likewise) */
 	uid_t uid;			/* the uid the broker runs as: its callers own the
 					   broker as root does (rbac.h, kw_caller.owner) */
 	struct kw_state *state;		/* state.db: users, sessions, locks, keys' metadata */

@@ -42,17 +42,27 @@ value_arg(struct kw_call *call, const char **ret, size_t *ret_len)
 	return 0;
 }
 
+/*
+ * A new version of the key, current at once; the one before stays readable
+ * for grace seconds -- unless the backend keeps one value per key (the
+ * keychain), where the new value replaces it: then no grace is promised,
+ * the old version is destroyed now, and the answer says so.
+ */
 static int
 put(struct kw_call *call, long long grace, json_t **ret_result)
 {
 	const char *name = kw_arg_str(call->args, "name"), *value;
+	const struct kw_keystore_ops *ops = call->svc->keystore->ops;
+	bool no_grace = grace > 0 && ops->one_value;
 	long long now = kw_now();
 	size_t len;
-	char until[32];
+	char until[32], why[160];
 	int r, v = 0, prev = 0;
 
 	if ((r = value_arg(call, &value, &len)) < 0 || (r = kw_key_expire(call->svc->state, now)) < 0)
 		return r;
+	if (no_grace)
+		grace = 0;
 	if ((r = kw_key_put(call->svc->state, call->svc->keystore, name,
 	    (const unsigned char *)value, len, now, grace, &v, &prev)) < 0) {
 		snprintf(call->msg, sizeof(call->msg), "the keystore could not store %.64s", name);
@@ -69,6 +79,12 @@ put(struct kw_call *call, long long grace, json_t **ret_result)
 	    "previous", prev > 0 ? json_integer(prev) : json_null(),
 	    "grace_until", prev > 0 && grace > 0 ? json_string(kw_time_text(now + grace, until)) :
 	    json_null());
+	if (*ret_result && no_grace && prev > 0) {
+		snprintf(why, sizeof(why), "the %s keeps one value per key: version %d was replaced "
+		    "and is no longer readable (no grace period)", ops->name, prev);
+		json_object_set_new(*ret_result, "grace_unavailable", json_string(why));
+		json_object_set_new(call->meta, "grace_unavailable", json_true());
+	}
 	return *ret_result ? 0 : KW_ERR_NOMEM;
 }
 
@@ -138,6 +154,26 @@ kw_op_key_get(struct kw_call *call, json_t **ret_result)
 	return *ret_result ? 0 : KW_ERR_NOMEM;
 }
 
+/*
+ * A backend that keeps one value per key can give only the current
+ * version: versions still in grace from before are not listed.
+ */
+static void
+readable_only(json_t *keys)
+{
+	json_t *k, *list, *ver;
+	size_t i, j;
+
+	json_array_foreach(keys, i, k) {
+		list = json_object_get(k, "versions");
+		for (j = json_array_size(list); j-- > 0;) {
+			ver = json_array_get(list, j);
+			if (strcmp(json_string_value(json_object_get(ver, "state")), "current") != 0)
+				json_array_remove(list, j);
+		}
+	}
+}
+
 int
 kw_op_key_list(struct kw_call *call, json_t **ret_result)
 {
@@ -147,6 +183,8 @@ kw_op_key_list(struct kw_call *call, json_t **ret_result)
 	if ((r = kw_key_expire(call->svc->state, kw_now())) < 0 ||
 	    (r = kw_key_list(call->svc->state, &keys)) < 0)
 		return r;
+	if (call->svc->keystore->ops->one_value)
+		readable_only(keys);
 	call->after_commit = sweep;
 	*ret_result = json_pack("{s:o}", "keys", keys);
 	return *ret_result ? 0 : KW_ERR_NOMEM;

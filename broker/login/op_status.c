@@ -1,5 +1,6 @@
 /*
- * op_status.c - "status": is the broker there, which version, who am I.
+ * op_status.c - "status": is the broker there, which version, who am I (and,
+ * for an administrator, which configuration is in force).
  */
 #include "broker/login/ops.h"
 #include "client/keywarden.h"
@@ -49,6 +50,19 @@ kw_op_status(struct kw_call *call, json_t **ret_result)
 	    "user", user,
 	    "roles", roles,
 	    "session", session);
+	/*
+	 * Which configuration is in force, for whoever administers it: `config
+	 * set` compares this digest with the file's to say whether a reload
+	 * (SIGHUP) has applied the change yet.
+	 */
+	if (*ret_result && kw_call_may(call, "admin", "config") &&
+	    (json_object_set_new(*ret_result, "config_path",
+	    json_string(call->svc->config_path)) < 0 ||
+	    json_object_set_new(*ret_result, "config_sha256",
+	    json_string(kw_config_digest(call->svc->cfg))) < 0)) {
+		json_decref(*ret_result);
+		return KW_ERR_NOMEM;
+	}
 	/* Why the token this request carried was not accepted (the dispatcher noted it). */
 	json_t *session_error = json_object_get(call->meta, "session_error");
 	if (*ret_result && session_error)

@@ -26,12 +26,21 @@ int kw_incident_set_actions(struct kw_state *st, long long id, const json_t *act
 	KW_WUR KW_NONNULL(1, 3);
 
 /*
- * Incidents in id order as objects {"id" (integer), "opened", "opened_ms",
- * "type", "subject", "status", "actions", "details"}: all of them, those
- * about subject (not NULL), or the one with id (id > 0).  *ret_rows is new.
- * 0, KW_ERR_NOMEM or KW_ERR_IO.
+ * Close open incident id at closed (RFC 3339) by the user named by, with
+ * note.  0; KW_ERR_INVALID when it is closed already; KW_ERR_NOT_FOUND;
+ * KW_ERR_IO.
  */
-int kw_incident_rows(struct kw_state *st, const char *subject, long long id,
-    json_t **ret_rows) KW_WUR KW_NONNULL(1, 4);
+int kw_incident_close(struct kw_state *st, long long id, const char *closed, const char *by,
+    const char *note) KW_WUR KW_NONNULL(1, 3, 4, 5);
+
+/*
+ * Incidents in id order as objects {"id" (integer), "opened", "opened_ms",
+ * "type", "subject", "status", "actions", "details", "closed", "closed_by",
+ * "note"} (the last three null while open): all of them, those about
+ * subject (not NULL), those with status ("open", "closed"; not NULL), or
+ * the one with id (id > 0).  *ret_rows is new.  0, KW_ERR_NOMEM or KW_ERR_IO.
+ */
+int kw_incident_rows(struct kw_state *st, const char *subject, const char *status,
+    long long id, json_t **ret_rows) KW_WUR KW_NONNULL(1, 5);
 
 #endif

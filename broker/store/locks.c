@@ -24,16 +24,16 @@ lift(struct kw_state *state, uid_t uid, bool *ret_was_locked)
 	return 0;
 }
 
-int
-kw_lock_get(struct kw_state *state, uid_t uid, long long now, struct kw_lock *ret_lock)
+/* The lock row of uid as it is stored, run out or not. */
+static int
+lock_read(struct kw_state *state, uid_t uid, struct kw_lock *ret_lock)
 {
-	sqlite3 *db = state->db;
 	sqlite3_stmt *st = NULL;
 	struct kw_lock l = { .locked = false, .until = -1 };
 	int r, rc;
 
-	if ((r = kw_sql_prepare(db, &st, "SELECT IFNULL(until, -1), IFNULL(message, ''), locked_by "
-	    "FROM locks WHERE uid = ?", "i", (long long)uid)) < 0)
+	if ((r = kw_sql_prepare(state->db, &st, "SELECT IFNULL(until, -1), IFNULL(message, ''), "
+	    "locked_by FROM locks WHERE uid = ?", "i", (long long)uid)) < 0)
 		return r;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -45,6 +45,32 @@ kw_lock_get(struct kw_state *state, uid_t uid, long long now, struct kw_lock *re
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return KW_ERR_IO;
+	*ret_lock = l;
+	return 0;
+}
+
+int
+kw_lock_peek(struct kw_state *state, uid_t uid, long long now, struct kw_lock *ret_lock)
+{
+	struct kw_lock l;
+	int r;
+
+	if ((r = lock_read(state, uid, &l)) < 0)
+		return r;
+	if (l.locked && l.until >= 0 && now >= l.until)
+		l = (struct kw_lock){ .locked = false, .until = -1 };
+	*ret_lock = l;
+	return 0;
+}
+
+int
+kw_lock_get(struct kw_state *state, uid_t uid, long long now, struct kw_lock *ret_lock)
+{
+	struct kw_lock l;
+	int r;
+
+	if ((r = lock_read(state, uid, &l)) < 0)
+		return r;
 	if (l.locked && l.until >= 0 && now >= l.until) {
 		/* The lock ran out: lift it, and start counting failures afresh (its
 		   back-off stays, for the next lock to repeat). */

@@ -24,6 +24,11 @@ struct kw_lock {
 int kw_lock_get(struct kw_state *st, uid_t uid, long long now, struct kw_lock *ret_lock)
 	KW_WUR KW_NONNULL(1, 4);
 
+/* The same without lifting anything (for reports): a lock whose time has
+   passed reads as no lock.  0 or KW_ERR_IO. */
+int kw_lock_peek(struct kw_state *st, uid_t uid, long long now, struct kw_lock *ret_lock)
+	KW_WUR KW_NONNULL(1, 4);
+
 /* Lock uid from now until `until` (< 0: until unlocked), replacing any lock. */
 int kw_lock_set(struct kw_state *st, uid_t uid, long long now, long long until, const char *message,
     const char *by) KW_WUR KW_NONNULL(1, 6);

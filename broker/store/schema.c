@@ -132,6 +132,16 @@ static const struct kw_migration state_migrations[] = {
 	  "  repeat INTEGER NOT NULL,"
 	  "  until  INTEGER"
 	  ");" },
+	/*
+	 * Version 7: incidents are closed by an administrator, with a note:
+	 * when (RFC 3339), by whom (a name, "(erased)" after that user's
+	 * erasure) and why.  NULL while the incident is open.
+	 */
+	{ 7,
+	  "ALTER TABLE incidents ADD COLUMN closed_ts TEXT;"
+	  "ALTER TABLE incidents ADD COLUMN closed_by TEXT;"
+	  "ALTER TABLE incidents ADD COLUMN close_note TEXT;"
+	  "CREATE INDEX incidents_status ON incidents (status, id);" },
 };
 
 const struct kw_migration *

@@ -87,6 +87,24 @@ kw_session_purge(struct kw_state *st, long long now, long long idle, int *ret_n)
 }
 
 int
+kw_session_count(struct kw_state *st, uid_t uid, long long now, long long idle,
+    long long *ret_n)
+{
+	sqlite3_stmt *q = NULL;
+	int r, rc;
+
+	if ((r = kw_sql_prepare(st->db, &q, "SELECT COUNT(*) FROM sessions WHERE uid = ? AND "
+	    "last_used > ? AND (expires IS NULL OR expires > ?)", "iii", (long long)uid,
+	    now - idle, now)) < 0)
+		return r;
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		*ret_n = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return rc == SQLITE_ROW ? 0 : KW_ERR_IO;
+}
+
+int
 kw_session_revoke(struct kw_state *st, const char *id)
 {
 	sqlite3 *db = st->db;

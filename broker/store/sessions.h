@@ -46,6 +46,10 @@ int kw_session_evict(struct kw_state *st, uid_t uid, long long max, json_t *evic
 /* Remove sessions idle since now - idle or past their expiry.  *ret_n (may be NULL) counts them. */
 int kw_session_purge(struct kw_state *st, long long now, long long idle, int *ret_n) KW_WUR KW_NONNULL(1);
 
+/* How many sessions of uid are live at now: used within idle seconds and not
+   past their expiry (what kw_session_purge would keep).  0 or KW_ERR_IO. */
+int kw_session_count(struct kw_state *st, uid_t uid, long long now, long long idle,
+    long long *ret_n) KW_WUR KW_NONNULL(1, 5);
 /* Revoke one session.  0, KW_ERR_NOT_FOUND or KW_ERR_IO. */
 int kw_session_revoke(struct kw_state *st, const char *id) KW_WUR KW_NONNULL(1, 2);
 

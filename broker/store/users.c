@@ -217,12 +217,13 @@ kw_grant_delete_role(struct kw_state *state, const char *role, int *ret_n)
 int
 kw_user_forget_author(struct kw_state *state, const char *name)
 {
-	/* Who made a user, role, grant or lock is personal data too. */
+	/* Who made a user, role, grant or lock, or closed an incident, is personal data too. */
 	static const char *const authored[] = {
 		"UPDATE users SET created_by = '(erased)' WHERE created_by = ?",
 		"UPDATE roles SET created_by = '(erased)' WHERE created_by = ?",
 		"UPDATE grants SET granted_by = '(erased)' WHERE granted_by = ?",
 		"UPDATE locks SET locked_by = '(erased)' WHERE locked_by = ?",
+		"UPDATE incidents SET closed_by = '(erased)' WHERE closed_by = ?",
 	};
 	int r;
 

@@ -62,7 +62,7 @@ int kw_grant_roles(struct kw_state *st, json_t **ret_array) KW_WUR KW_NONNULL(1,
 int kw_grant_delete_role(struct kw_state *st, const char *role, int *ret_n) KW_WUR KW_NONNULL(1, 2);
 
 /* Replace name where it is recorded as the author of a user, role, grant or
-   lock by "(erased)" (GDPR erasure).  0 or KW_ERR_IO. */
+   lock, or as who closed an incident, by "(erased)" (GDPR erasure).  0 or KW_ERR_IO. */
 int kw_user_forget_author(struct kw_state *st, const char *name) KW_WUR KW_NONNULL(1, 2);
 
 #endif

@@ -20,6 +20,12 @@ struct kw_keystore;
 struct kw_keystore_ops {
 	const char *name;
 	/*
+	 * The backend keeps one value per key (the keychain): a put replaces
+	 * the value every other version had, so no version outlives the next
+	 * one and rotation can give no grace period.
+	 */
+	bool one_value;
+	/*
 	 * Store value under (name, version), durably before returning.  The
 	 * broker's bookkeeping never asks twice for a version it committed; a
 	 * version left by an uncommitted attempt is replaced.

@@ -253,6 +253,7 @@ keychain_close(struct kw_keystore *ks)
 
 static const struct kw_keystore_ops keychain_ops = {
 	.name = "keychain",
+	.one_value = true,
 	.put = keychain_put,
 	.get = keychain_get,
 	.destroy = keychain_destroy,

@@ -8,6 +8,7 @@ secret-tool then run in that session (DBUS_SESSION_BUS_ADDRESS).  The
 interoperability contract is secret-tool's: items are found by
 service + account, in either direction.
 """
+import json
 import os
 import pwd
 import signal
@@ -175,21 +176,51 @@ def test_versions_keychain_keeps_the_current_value_only(kc_broker):
 
     ok(cli(b, "key", "rotate", "anthropic", input=VALUE3))
     assert get(b) == VALUE3 + "\n"
-    # Version 2 is in its grace period, but the keychain no longer has it.
+    # The keychain no longer has version 2: rotation gave it no grace.
     cp = cli(b, "key", "get", "anthropic", "--version", "2")
     assert cp.returncode != 0 and VALUE2 not in cp.stdout + cp.stderr, cp
     assert get(b, "anthropic", "--version", "3") == VALUE3 + "\n"
 
-    # Across a restart the backend still knows which version the item holds.
+    # Across a restart the backend still knows which version the item holds:
+    # asking it to destroy another version leaves the item alone.
     assert b.stop() == 0
     b.start(env=clean_env(kr.env))
-    ok(cli(b, "key", "revoke", "anthropic", "--version", "2"))
+    cp = cli(b, "key", "revoke", "anthropic", "--version", "2")
+    assert cp.returncode == 1 and "no version 2" in cp.stderr, cp
+    ok(cli(b, "key", "list"))
     assert kr.lookup() == VALUE3
     assert get(b) == VALUE3 + "\n"
 
     ok(cli(b, "key", "revoke", "anthropic"))
     assert kr.lookup() is None
     assert cli(b, "key", "get", "anthropic").returncode != 0
+
+
+def test_rotate_promises_no_grace_the_keychain_cannot_give(kc_broker):
+    b, kr = kc_broker, kc_broker.keyring
+    ok(cli(b, "key", "set", "anthropic", input=VALUE1))
+    # JSON: no grace_until, and why not.
+    res = json.loads(ok(cli(b, "key", "rotate", "anthropic", "--json", input=VALUE2)))
+    assert res["version"] == 2 and res["previous"] == 1, res
+    assert res["grace_until"] is None, res
+    assert "keeps one value per key" in res["grace_unavailable"], res
+    assert "version 1 was replaced and is no longer readable" in res["grace_unavailable"], res
+    # In words: never "stays readable".
+    out = ok(cli(b, "key", "rotate", "anthropic", input=VALUE3))
+    assert "stays readable" not in out, out
+    assert out.strip() == ("anthropic: version 3 is current; the keychain keeps one value per "
+                           "key: version 2 was replaced and is no longer readable (no grace "
+                           "period)"), out
+    assert kr.lookup() == VALUE3
+    # key list counts only what can be read: the current version.
+    (key,) = json.loads(ok(cli(b, "key", "list", "--json")))["keys"]
+    assert [v["version"] for v in key["versions"]] == [3], key
+    assert key["versions"][0]["state"] == "current", key
+    cp = cli(b, "key", "get", "anthropic", "--version", "2")
+    assert cp.returncode == 1 and VALUE2 not in cp.stdout, cp
+    # The record says the grace was not given.
+    (rec,) = b.audit_rows("action = 'key.rotate' AND json_extract(metadata, '$.version') = 3")
+    assert json.loads(rec["metadata"]).get("grace_unavailable") is True, rec
 
 
 def test_values_stay_out_of_the_data_dir(kc_broker):

@@ -371,7 +371,7 @@ def test_user_list_table(id_broker):
     ok(adm(b, "user", "add", "carol", "--role", "admin"))
     out = ok(adm(b, "user", "list"))
     cols, rows = table(out, "USER")
-    assert cols == ["USER", "UID", "ROLES", "CREATED"], out
+    assert cols == ["USER", "UID", "ROLES", "CREATED", "TOTP", "SESSIONS", "LOCKED"], out
     by = {r["USER"]: r for r in rows}
     assert sorted(by) == ["alice", "bob", "carol"], out
     for name, r in by.items():

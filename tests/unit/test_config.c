@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #include "common/config.h"
 #include "client/keywarden.h"
@@ -213,6 +214,31 @@ test_empty_file_equals_defaults(void **state)
 	}
 	kw_config_free(def);
 	kw_config_free(cfg);
+}
+
+/* A configuration says which text it came from: the SHA-256 of those bytes. */
+static void
+test_digest_names_the_text(void **state)
+{
+	static const char text[] = "{\"security\": {\"session\": {\"timeout\": 600}}}\n";
+	struct kw_config *def = kw_config_new_default(), *cfg = parse_ok(text);
+	struct kw_config *same = parse_ok(text);
+	struct kw_config *spaced = parse_ok("{ \"security\": {\"session\": {\"timeout\": 600}}}\n");
+	unsigned char d[crypto_hash_sha256_BYTES];
+	char hex[KW_CONFIG_DIGEST_LEN];
+
+	assert_non_null(def);
+	assert_string_equal(kw_config_digest(def), "defaults");
+	crypto_hash_sha256(d, (const unsigned char *)text, strlen(text));
+	sodium_bin2hex(hex, sizeof(hex), d, sizeof(d));
+	assert_string_equal(kw_config_digest(cfg), hex);
+	assert_string_equal(kw_config_digest(same), hex);
+	/* The same settings in other bytes are another version of the file. */
+	assert_string_not_equal(kw_config_digest(spaced), hex);
+	kw_config_free(def);
+	kw_config_free(cfg);
+	kw_config_free(same);
+	kw_config_free(spaced);
 }
 
 static void
@@ -1301,6 +1327,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_are_seed_values),
 		cmocka_unit_test(test_empty_file_equals_defaults),
+		cmocka_unit_test(test_digest_names_the_text),
 		cmocka_unit_test(test_schema_defaults_pass_checks),
 		cmocka_unit_test(test_schema_enforced_flags),
 		cmocka_unit_test(test_is_set),
