@@ -132,10 +132,12 @@ PAM_LINK_OBJ := $(PAM_OBJ) $(LIBKW_OBJ) $(call obj,common/escape.c)
 LIB_COMMON   := $(BUILD)/lib/libkwcommon.a
 LIB_BROKER   := $(BUILD)/lib/libkwbroker.a
 
-UNIT_TESTS := $(sort $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c)))
+# Unit tests sit beside what they test: tests/unit/FOLDER/test_NAME.c.
+UNIT_SRC   := $(sort $(wildcard tests/unit/*/test_*.c))
+UNIT_TESTS := $(notdir $(basename $(UNIT_SRC)))
 UNIT_BIN   := $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 UNIT_SUPPORT_OBJ := $(call obj,$(wildcard tests/unit/support/*.c))
-UNIT_OBJ   := $(patsubst %,$(BUILD)/obj/tests/unit/%.o,$(UNIT_TESTS))
+UNIT_OBJ   := $(call obj,$(UNIT_SRC))
 # Kept after linking (no rebuild of every test object on the next make).
 .SECONDARY: $(UNIT_OBJ)
 
@@ -200,11 +202,14 @@ $(BUILD)/keywarden.pc: client/keywarden.pc.in Makefile
 
 # Every unit test links the shared fixture and the archives: the linker takes
 # only the objects a test uses, so a test needs no list of its own.
-$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(UNIT_SUPPORT_OBJ) $(LIB_BROKER) \
+define unit_test
+$(BUILD)/tests/$(notdir $(basename $(1))): $(call obj,$(1)) $(UNIT_SUPPORT_OBJ) $(LIB_BROKER) \
 		$(LIB_COMMON)
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(TEST_PKGS))
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  LD      $$@")
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(call pkg_libs,$$(TEST_PKGS))
+endef
+$(foreach t,$(UNIT_SRC),$(eval $(call unit_test,$(t))))
 
 deps:
 	@contrib/deps.sh -q
