@@ -15,11 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/archive_verify.h"
 #include "cli/cli.h"
+#include "cli/progress.h"
 #include "common/clock.h"
 #include "common/fsutil.h"
 #include "cli/timespec.h"
@@ -28,7 +28,6 @@
 /* Records asked for per audit.query call: a reply must fit in one frame (KW_FRAME_MAX). */
 #define PAGE_SIZE 100
 /* Progress lines are redrawn at most this often (ns). */
-#define PROGRESS_EVERY_NS 200000000LL
 /* A pseudonym: "~" and 20 lower-case hex digits (SPEC6). */
 #define PSEUDONYM_HEX 20
 #define SEALED_ERROR "cannot open with this key"
@@ -447,46 +446,6 @@ audit_query(struct kw_cli *cli, int argc, char **argv)
 	return ex;
 }
 
-/* ---- progress on a terminal ---------------------------------------------- */
-
-struct progress {
-	bool on;
-	const char *verb;		/* "exported", "pruned" */
-	long long last_ns;
-};
-
-static long long
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static void
-progress_show(struct progress *p, unsigned long long n)
-{
-	long long now;
-
-	if (!p->on || (now = mono_ns()) - p->last_ns < PROGRESS_EVERY_NS)
-		return;
-	p->last_ns = now;
-	fprintf(stderr, "\r%s %llu records", p->verb, n);
-}
-
-/* Leave the final count on its line (keep) or clear the line for what follows. */
-static void
-progress_end(struct progress *p, unsigned long long n, bool keep)
-{
-	if (!p->on)
-		return;
-	if (keep)
-		fprintf(stderr, "\r%s %llu records\n", p->verb, n);
-	else if (p->last_ns)
-		fputs("\r\033[K", stderr);
-}
-
 /* ---- export -------------------------------------------------------------- */
 
 struct export {
@@ -494,7 +453,7 @@ struct export {
 	bool jsonl;
 	unsigned long long n;
 	json_int_t first_seq, last_seq;
-	struct progress progress;
+	struct kw_progress progress;
 };
 
 /* The record as the seed wrote it, then the chain's fields; a new object. */
@@ -534,7 +493,7 @@ export_emit(void *ctx, json_t *rec)
 	if (e->n == 0)
 		e->first_seq = json_integer_value(json_object_get(rec, "seq"));
 	e->last_seq = json_integer_value(json_object_get(rec, "seq"));
-	progress_show(&e->progress, ++e->n);
+	kw_progress_show(&e->progress, "exported %llu records", ++e->n);
 	return 0;
 }
 
@@ -587,12 +546,12 @@ audit_export(struct kw_cli *cli, int argc, char **argv)
 	}
 	if ((ex = kw_cli_out_open(&e.out, a.what, a.output, a.force)) == 0) {
 		/* Not over the records themselves when they go to the same terminal. */
-		e.progress = (struct progress){ .verb = "exported",
-		    .on = isatty(STDERR_FILENO) && (a.output || !isatty(STDOUT_FILENO)) };
+		kw_progress_init(&e.progress, a.output || !isatty(STDOUT_FILENO));
 		ex = run_pager(cli, &pg, export_finish);
 		if (ex != 0)
 			kw_cli_out_abort(&e.out);
-		progress_end(&e.progress, e.n, ex == 0);
+		kw_progress_show(&e.progress, "exported %llu records", e.n);
+		kw_progress_end(&e.progress, ex == 0);
 		if (ex == 0 && a.json)
 			export_summary(&a, &e);
 	}
@@ -761,17 +720,23 @@ static int
 audit_verify(struct kw_cli *cli, int argc, char **argv)
 {
 	struct audit_args a = { .what = "admin audit verify", .allowed = "AP" };
+	struct kw_progress progress;
 	json_t *res = NULL;
 	int ex;
 
 	if ((ex = parse(cli, argc, argv, &a)) != 0)
 		goto out;
+	/* Either way every record's hash is recomputed: a while for a long trail. */
+	kw_progress_init(&progress, true);
+	kw_progress_show(&progress, "verifying the audit trail...");
 	if (a.archive) {
 		ex = verify_archive(cli, &a);
+		kw_progress_end(&progress, false);
 		goto out;
 	}
-	if ((ex = kw_cli_call(cli, a.what, "audit.verify", NULL, &res)) != 0 ||
-	    (ex = check_pinned(cli, &a, res)) != 0)
+	ex = kw_cli_call(cli, a.what, "audit.verify", NULL, &res);
+	kw_progress_end(&progress, false);
+	if (ex != 0 || (ex = check_pinned(cli, &a, res)) != 0)
 		goto out;
 	if (a.json)
 		kw_cli_print_json(res);
@@ -830,7 +795,7 @@ static int
 audit_prune(struct kw_cli *cli, int argc, char **argv)
 {
 	struct audit_args a = { .what = "admin audit prune", .allowed = "" };
-	struct progress progress = { .on = isatty(STDERR_FILENO), .verb = "pruned" };
+	struct kw_progress progress;
 	json_t *sum = json_pack("{s:I, s:[], s:n}", "pruned", (json_int_t)0, "archives",
 	    "remaining_due"), *res = NULL;
 	kw_client *c = NULL;
@@ -840,12 +805,13 @@ audit_prune(struct kw_cli *cli, int argc, char **argv)
 
 	if (!sum)
 		return KW_EXIT_DENIED;
+	kw_progress_init(&progress, true);
 	if ((ex = parse(cli, argc, argv, &a)) != 0 ||
 	    (ex = kw_cli_connect(cli, &c)) != 0)
 		goto out;
 	while (more && stalls < PRUNE_STALLS_MAX) {
 		if ((r = kw_client_call(c, "audit.prune", NULL, &res, &msg)) < 0) {
-			progress_end(&progress, 0, false);
+			kw_progress_end(&progress, false);
 			kw_cli_error(a.what, r, msg);
 			ex = kw_cli_exit_for(r);
 			goto out;
@@ -854,9 +820,10 @@ audit_prune(struct kw_cli *cli, int argc, char **argv)
 		json_decref(res);
 		res = NULL;
 		if (more)
-			progress_show(&progress, json_integer_value(json_object_get(sum, "pruned")));
+			kw_progress_show(&progress, "pruned %lld records",
+			    (long long)json_integer_value(json_object_get(sum, "pruned")));
 	}
-	progress_end(&progress, 0, false);
+	kw_progress_end(&progress, false);
 	if (more)
 		ex = kw_cli_fail(KW_ERR_INTERNAL, a.what, "the broker pruned nothing in %d batches "
 		    "but is not done; stopping", PRUNE_STALLS_MAX);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/progress.h"
 #include "cli/prompt.h"
 #include "cli/table.h"
 
@@ -217,6 +218,7 @@ key_revoke(struct kw_cli *cli, int argc, char **argv)
 static int
 key_verify(struct kw_cli *cli, int argc, char **argv)
 {
+	struct kw_progress progress;
 	json_t *args, *res = NULL;
 	bool ok;
 	int ex;
@@ -224,7 +226,11 @@ key_verify(struct kw_cli *cli, int argc, char **argv)
 	if ((ex = parse(cli, argc, argv, "NAME", NULL)) != 0)
 		return ex;
 	args = json_pack("{s:s}", "name", argv[optind]);
+	/* With api.verifyUrl the broker asks the provider: seconds, on a slow network. */
+	kw_progress_init(&progress, true);
+	kw_progress_show(&progress, "checking %.64s...", kw_cli_safe(argv[optind]));
 	ex = args ? kw_cli_call(cli, "key verify", "key.verify", args, &res) : KW_EXIT_DENIED;
+	kw_progress_end(&progress, false);
 	json_decref(args);
 	if (ex)
 		return ex;

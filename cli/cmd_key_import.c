@@ -17,11 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/key_import.h"
+#include "cli/progress.h"
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/fsutil.h"
 #include "cli/prompt.h"
@@ -113,15 +114,6 @@ from_dotenv(char *spec, char **ret, char *why, size_t len)
 	return r;
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Run cmd through /bin/sh with a time limit; its first line of output is the key. */
 static int
 from_command(const char *cmd, int timeout_s, char **ret, char *why, size_t len)
@@ -130,7 +122,8 @@ from_command(const char *cmd, int timeout_s, char **ret, char *why, size_t len)
 	size_t got = 0;
 	int out[2], status = 0, r = -1;
 	pid_t pid;
-	long long end = now_ms() + (long long)timeout_s * 1000;
+	int64_t start = kw_mono_ms(), end = start + (int64_t)timeout_s * 1000;
+	struct kw_progress progress;
 
 	if (pipe2(out, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
 		snprintf(why, len, "cannot run the command: %s", strerror(errno));
@@ -144,15 +137,25 @@ from_command(const char *cmd, int timeout_s, char **ret, char *why, size_t len)
 		_exit(127);
 	}
 	close(out[1]);
+	kw_progress_init(&progress, true);
 	for (;;) {
 		struct pollfd p = { .fd = out[0], .events = POLLIN };
-		long long left = end - now_ms();
-		if (left <= 0 || poll(&p, 1, (int)left) == 0) {
+		int64_t left = end - kw_mono_ms();
+		int n_ready;
+
+		if (left <= 0) {
 			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
 			snprintf(why, len, "the command did not finish within %d s "
 			    "(api.commandTimeout)", timeout_s);
 			goto out;
+		}
+		/* Wake up to redraw "waiting for ... Ns" while the command runs. */
+		n_ready = poll(&p, 1, (int)(left < KW_PROGRESS_EVERY_MS ? left : KW_PROGRESS_EVERY_MS));
+		if (n_ready == 0 || (n_ready < 0 && errno == EINTR)) {
+			kw_progress_show(&progress, "waiting for %.48s... %llds", kw_cli_safe(cmd),
+			    (long long)((kw_mono_ms() - start) / 1000));
+			continue;
 		}
 		ssize_t n = read(out[0], buf + got, sizeof(buf) - 1 - got);
 		if (n < 0 && errno == EINTR)
@@ -168,6 +171,7 @@ from_command(const char *cmd, int timeout_s, char **ret, char *why, size_t len)
 	trim(buf);
 	r = 0;
  out:
+	kw_progress_end(&progress, false);
 	close(out[0]);
 	waitpid(pid, &status, 0);
 	if (r == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
