@@ -49,7 +49,7 @@ $AS:
   $BUILD/keywarden login                 # the code your authenticator app shows
   $BUILD/keywarden key set anthropic     # the key at the hidden prompt
   $BUILD/keywarden key get anthropic
-  sqlite3 $VAR/lib/audit.db 'SELECT ts, user, action, result FROM audit_named'
+  sqlite3 $VAR/lib/audit.db 'SELECT seq, ts, user, action, resource, result FROM audit_named'
 
 MSG
 exec "$BUILD/keywardend" --config "$VAR/config.json"
