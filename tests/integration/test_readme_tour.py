@@ -191,7 +191,7 @@ TOUR = [
     Step("$kw admin role list", out="deploy     cli      1      read:key/prod-*, "
          "execute:key/prod-*"),
     Step("$kw admin role show deploy --json", json=True),
-    Step("$kw check write key/prod-db --user bob", rc=1),
+    Step("$kw check write key/prod-db --user bob", rc=1, err="denied: bob is not a keywarden user"),
     # Logging in with a TOTP code.
     Step("$kw admin user totp-reset $USER", after=enrolled, out="otpauth://"),
     LOGIN,
