@@ -24,7 +24,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, run_process
+from conftest import BUILD, audit_rows, run_process
 from test_claude_code import KEY
 from test_first_run import (PAM_FILE, code_of, nss_env, secret_of, start_make_run, user_dir)
 from users import USERS, setpriv
@@ -109,6 +109,26 @@ class Tour:
             "KEYWARDEN_TOKEN_CACHE": "file",
             "XDG_RUNTIME_DIR": user_dir(root, "xdg-alice", "alice")})
 
+    def sudo(self, cmd):
+        return cmd.startswith("sudo ") or (
+            cmd.startswith("$kw ") and self.env.get("kw", "").startswith("sudo "))
+
+    def argv(self, cmd):
+        """sh -c cmd as alice; a `sudo ...` line as root, without the sudo."""
+        if not self.sudo(cmd):
+            return setpriv("alice", ["sh", "-c", cmd])
+        return ["sh", "-c", cmd[5:] if cmd.startswith("sudo ") else cmd]
+
+    def env_for(self, cmd):
+        """Under sudo: alice's shell expanded the line; sudo drops KEYWARDEN_*."""
+        if not self.sudo(cmd):
+            return self.env
+        env = {k: v for k, v in self.env.items() if not k.startswith("KEYWARDEN_")}
+        kw = self.env.get("kw", "")
+        if kw.startswith("sudo "):
+            env["kw"] = kw[5:].replace("$KEYWARDEN_SOCKET", self.env["KEYWARDEN_SOCKET"])
+        return env
+
     def code(self):
         # A code works once: the next login takes the next 30-second step's.
         self.logins += 1
@@ -121,12 +141,8 @@ class Tour:
         for frag in (step.out, step.err):
             assert frag is None or frag in text or frag in shown, "output not documented in the README: %s" % frag
         inp = step.input(self) if callable(step.input) else step.input
-        argv = ["sh", "-c", step.cmd]
-        if step.cmd.startswith("sudo "):
-            argv = ["sh", "-c", step.cmd[5:]]
-        else:
-            argv = setpriv("alice", argv)
-        cp = run_process(argv, env=self.env, cwd=self.root, input=inp)
+        cp = run_process(self.argv(step.cmd), env=self.env_for(step.cmd), cwd=self.root,
+                         input=inp)
         where = "%s\nexit %d (want %d)\nstdout: %s\nstderr: %s" % (
             step.cmd, cp.returncode, step.rc, cp.stdout, cp.stderr)
         assert cp.returncode == step.rc, where
@@ -311,3 +327,40 @@ def test_make_run_banner_agrees_with_readme(alice_make_run):
     for cmd in cmds:
         readme_form = cmd.replace("=var/", "=$PWD/var/")
         assert readme_form in text, "make run suggests what the README does not: %s" % cmd
+
+
+# The same tour on a broker started as root (`sudo make run`): the README's
+# kw="sudo build/keywarden --socket $KEYWARDEN_SOCKET", whose lines run as
+# root; alice's own lines as alice.  The configuration steps are left out:
+# the file is root's.
+SUDO_KW = 'kw="sudo build/keywarden --socket $KEYWARDEN_SOCKET"'
+ROOT_TOUR = [s for s in TOUR if not s.cmd.startswith(
+    ("build/keywarden config", "build/keywardend", "sqlite3", "build/keywarden key import",
+     "build/keywarden key rotate", "build/keywarden key get anthropic --version",
+     "build/keywarden key revoke", "build/keywarden exec")) and s.value != KEY5]
+
+
+@pytest.fixture
+def root_make_run(tmpdir_short):
+    assert not os.path.exists(PAM_FILE), "%s exists: the tour is without it" % PAM_FILE
+    d = start_make_run(tmpdir_short, "root")
+    yield d
+    problems = d.stop()
+    assert not problems, problems
+
+
+def test_readme_tour_on_a_root_broker_with_sudo(root_make_run):
+    d = root_make_run
+    text = tour_text()
+    tour = Tour(d, d.root)
+    exports(tour, "export KEYWARDEN_SOCKET=$PWD/var/run/broker.sock "
+            "KEYWARDEN_CONFIG=$PWD/var/config.json", text)
+    assert "# a broker started as root: " + SUDO_KW in text
+    tour.env["kw"] = SUDO_KW[4:-1]
+    for step in ROOT_TOUR:
+        tour.run(step, text)
+    # The administration was root's, the logins and keys alice's.
+    rows = audit_rows(d.audit_db, "action = 'user.add'")
+    assert [(r["uid"], r["resource"]) for r in rows] == [(0, "user/alice")], rows
+    rows = audit_rows(d.audit_db, "action = 'login' AND result = 'success'")
+    assert {r["uid"] for r in rows} == {USERS["alice"][0]}, rows
