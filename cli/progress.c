@@ -3,6 +3,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "cli/progress.h"
@@ -17,19 +18,26 @@ kw_progress_init(struct kw_progress *p, bool want)
 void
 kw_progress_show(struct kw_progress *p, const char *fmt, ...)
 {
+	char text[sizeof(p->text)];
 	va_list ap;
 	int64_t now;
 
 	if (!p->on)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(p->text, sizeof(p->text), fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	if (strcmp(text, p->text) != 0) {
+		memcpy(p->text, text, sizeof(text));
+		p->pending = true;
+	}
+	/* The same text is not drawn again; a new one at most every KW_PROGRESS_EVERY_MS. */
 	now = kw_mono_ms();
-	if (p->drawn && now - p->last_ms < KW_PROGRESS_EVERY_MS)
+	if (!p->pending || (p->drawn && now - p->last_ms < KW_PROGRESS_EVERY_MS))
 		return;
 	p->last_ms = now;
 	p->drawn = true;
+	p->pending = false;
 	/* \033[K: a shorter text must not leave the tail of a longer one. */
 	fprintf(stderr, "\r\033[K%s", p->text);
 	fflush(stderr);

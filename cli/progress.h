@@ -19,6 +19,7 @@
 struct kw_progress {
 	bool on;		/* stderr is a terminal (and the caller wants it) */
 	bool drawn;		/* something is on the line */
+	bool pending;		/* text has changed since it was drawn */
 	int64_t last_ms;	/* when it was last drawn; 0: never */
 	char text[160];		/* the latest text, drawn or not */
 };
@@ -28,8 +29,8 @@ void kw_progress_init(struct kw_progress *p, bool want) KW_NONNULL(1);
 
 /*
  * Set the text (printf format; foreign strings through kw_cli_safe) and
- * draw it if the last draw is KW_PROGRESS_EVERY_MS old.  Nothing off a
- * terminal.
+ * draw it if it changed and the last draw is KW_PROGRESS_EVERY_MS old.
+ * Nothing off a terminal.
  */
 void kw_progress_show(struct kw_progress *p, const char *fmt, ...)
 	KW_NONNULL(1, 2) KW_PRINTF(2, 3);
