@@ -20,7 +20,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 
 import pytest
 
@@ -310,23 +309,29 @@ def test_readme_tour_lines_all_run():
     assert not missing, "README tour lines the tour test does not run: %s" % missing
 
 
-def test_make_run_banner_agrees_with_readme(alice_make_run):
-    d = alice_make_run
+@pytest.mark.parametrize("owner", ["alice", "root"])
+def test_make_run_banner_agrees_with_readme(tmpdir_short, owner):
+    """Each command `make run` suggests is one the README gives."""
+    d = start_make_run(tmpdir_short, owner)
+    try:
+        banner = d.output()
+    finally:
+        problems = d.stop()
+    assert not problems, problems
     text = readme()
-    banner = d.output()
     lines = banner.split("try:\n", 1)[1].split("\n\n", 1)[0].splitlines()
     cmds = []
     for line in lines:
         cmd = line.split("  #")[0].strip()
         if not cmd or cmd.endswith(":"):
             continue
+        # As typed in the checkout: build/, var/ ($PWD/var in the export), $USER.
         cmd = cmd.replace(os.path.join(d.root, "var"), "var").replace(BUILD, "build")
-        cmd = cmd.replace("add alice ", "add $USER ")
-        cmds.append(cmd)
-    assert any("audit_named" in c for c in cmds), banner
+        cmd = re.sub(r"add (alice|USER) ", "add $USER ", cmd)
+        cmds.append(cmd.replace("=var/", "=$PWD/var/"))
+    assert len(cmds) == 7 and any("audit_named" in c for c in cmds), banner
     for cmd in cmds:
-        readme_form = cmd.replace("=var/", "=$PWD/var/")
-        assert readme_form in text, "make run suggests what the README does not: %s" % cmd
+        assert cmd in text, "make run suggests what the README does not: %s" % cmd
 
 
 # The same tour on a broker started as root (`sudo make run`): the README's
