@@ -243,7 +243,8 @@ def test_first_login_after_make_run(make_run):
 
     # Root registers her; her app reads the otpauth:// URI; she logs in with its code.
     secret = register(d, "alice", "developer")
-    cp = alice.kw("login", input=code_of(secret) + "\n")
+    code = code_of(secret)
+    cp = alice.kw("login", input=code + "\n")
     sid = logged_in(cp, "alice")
     rows = audit_rows(d.audit_db, "pid = ? AND action = 'login'", (cp.pid,))
     assert [(r["result"], r["uid"], r["resource"]) for r in rows] == \
@@ -253,8 +254,9 @@ def test_first_login_after_make_run(make_run):
     assert sid in ok(alice.kw("status"))
     ok(alice.kw("key", "set", "anthropic", input=KEY + "\n"))
     assert ok(alice.kw("key", "get", "anthropic")) == KEY + "\n"
-    # The code was used: the same one again is the broker's "wrong or already used".
-    refused(alice.kw("login", input=code_of(secret) + "\n"),
+    # The code was used: the same one again is the broker's "wrong or already used"
+    # (the same string, not a fresh code_of: a 30 s step may have begun since).
+    refused(alice.kw("login", input=code + "\n"),
             "keywarden: login: wrong or already used code")
     assert ok(alice.kw("logout")).startswith("logged out; session %s ended" % sid)
     assert "log in first" in alice.kw("key", "get", "anthropic").stderr
