@@ -108,6 +108,7 @@ endif
 # Sources by folder: a new file joins its program by being there.
 COMMON_SRC   := $(sort $(wildcard common/*.c))
 RBAC_SRC     := $(sort $(wildcard rbac/*.c))
+POLICY_SRC   := $(sort $(wildcard policy/*.c policy/*/*.c))
 CLIENT_SRC   := $(sort $(wildcard client/*.c))
 KEYSTORE_SRC := $(sort $(wildcard keystore/*.c keystore/*/*.c))
 # broker/main.c wires the folders together; the rest is the broker library.
@@ -118,6 +119,7 @@ PAM_SRC      := $(sort $(wildcard pam_module/*.c))
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 COMMON_OBJ   := $(call obj,$(COMMON_SRC))
 RBAC_OBJ     := $(call obj,$(RBAC_SRC))
+POLICY_OBJ   := $(call obj,$(POLICY_SRC))
 CLIENT_OBJ   := $(call obj,$(CLIENT_SRC))
 KEYSTORE_OBJ := $(call obj,$(KEYSTORE_SRC))
 BROKER_OBJ   := $(call obj,$(BROKER_SRC))
@@ -154,7 +156,7 @@ $(BUILD)/obj/%.o: %.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
-$(LIB_COMMON): $(COMMON_OBJ) $(RBAC_OBJ) $(CLIENT_OBJ)
+$(LIB_COMMON): $(COMMON_OBJ) $(RBAC_OBJ) $(POLICY_OBJ) $(CLIENT_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && $(AR) rcs $@ $^

@@ -31,15 +31,17 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] != "--self-test"
                        else os.path.join(HERE, ".."))
-SOURCE_DIRS = ["common", "rbac", "client", "keystore", "broker", "cli", "pam_module"]
-FEATURES = ["accounts", "login", "keys", "audit", "alerts"]
+SOURCE_DIRS = ["common", "rbac", "policy", "client", "keystore", "broker", "cli", "pam_module"]
+FEATURES = ["accounts", "login", "keys", "audit", "alerts", "policy"]
 
-LOW = {"common", "client", "rbac", "keystore", "keystore/backends", "keystore/providers",
+LOW = {"common", "client", "rbac", "policy", "policy/shell", "keystore", "keystore/backends", "keystore/providers",
        "keystore/cipher"}
 # layer -> the layers its files may include (besides their own folder).
 LAYERS = {
     "common": set(),
     "rbac": {"common"},
+    "policy/shell": {"common"},
+    "policy": {"common", "policy/shell"},
     "client": {"common"},
     "keystore/cipher": {"common"},
     "keystore/providers": {"common", "keystore/cipher"},
@@ -51,7 +53,7 @@ LAYERS = {
     "plugin": LOW | {"broker/store", "service", "broker/dispatch", "plugin"},
     "broker/core": {"common", "client", "broker/dispatch"},
     "broker": None,		# broker/main.c wires everything together
-    "cli": {"common", "client", "rbac"},
+    "cli": {"common", "client", "rbac", "policy", "policy/shell"},
     "pam_module": {"common", "client"},
 }
 
