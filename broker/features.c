@@ -7,6 +7,7 @@
 #include "broker/features.h"
 #include "broker/keys/ops.h"
 #include "broker/login/ops.h"
+#include "broker/policy/ops.h"
 #include "common/log.h"
 
 static const struct {
@@ -18,6 +19,7 @@ static const struct {
 	{ .name = "keys", .plug = kw_keys_register },
 	{ .name = "audit", .plug = kw_audit_register },
 	{ .name = "alerts", .plug = kw_alerts_register },
+	{ .name = "policy", .plug = kw_policy_register },
 };
 
 int

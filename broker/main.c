@@ -43,6 +43,7 @@
 #include "broker/login/totp.h"
 #include "broker/reload.h"
 #include "common/wipe_alloc.h"
+#include "policy/policy.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_CONFIG 2
@@ -323,11 +324,26 @@ open_data_dir(struct kw_services *svc)
 		kw_log_error("out of memory");
 		return EXIT_RUNTIME;
 	}
+	if ((r = kw_policy_compile(svc->cfg, &svc->policy, err, sizeof(err))) < 0) {
+		kw_log_error("config: %s", err);
+		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+	}
 	if ((r = kw_monitor_open(svc, &svc->monitor, err, sizeof(err))) < 0) {
 		kw_log_error("monitoring: %s", err);
 		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	}
 	return 0;
+}
+
+/* The policy settings compile, as they will at start (for --check-config). */
+static int
+check_policy(const struct kw_config *cfg, char *err, size_t err_len)
+{
+	struct kw_policy *p = NULL;
+	int r = kw_policy_compile(cfg, &p, err, err_len);
+
+	kw_policy_free(p);
+	return r;
 }
 
 static int
@@ -392,6 +408,7 @@ teardown(struct kw_daemon *dm, struct kw_services *svc)
 	kw_keystore_close(svc->keystore);
 	kw_state_close(svc->state);
 	kw_roles_free(svc->roles);
+	kw_policy_free(svc->policy);
 	kw_config_free(svc->cfg);
 }
 
@@ -452,7 +469,8 @@ main(int argc, char **argv)
 	 * among those reported here, with the keys waiting for the policy engine.
 	 */
 	unenforced = warn_unenforced(svc.cfg);
-	if (check_only && kw_monitor_check_config(svc.cfg, err, sizeof(err)) < 0) {
+	if (check_only && (kw_monitor_check_config(svc.cfg, err, sizeof(err)) < 0 ||
+	    check_policy(svc.cfg, err, sizeof(err)) < 0)) {
 		kw_log_error("config: %s", err);
 		kw_config_free(svc.cfg);
 		return EXIT_CONFIG;

@@ -21,6 +21,7 @@ static const char *const log_levels[] = { "debug", "info", "warn", "error", NULL
 static const char *const severities[] = { "error", "warning", "info", NULL };
 static const char *const tls_versions[] = { "TLS1.2", "TLS1.3", NULL };
 static const char *const mfa_methods[] = { "totp", NULL };
+static const char *const verdicts[] = { "allow", "ask", "deny", NULL };
 
 #define DAY 86400LL
 /*
@@ -31,6 +32,8 @@ static const char *const mfa_methods[] = { "totp", NULL };
  */
 #define E		.enforced = true
 #define POLICY		.not_enforced = "yet (policy engine: issue 13..16)"
+/* Policy keys: enforced on every tool call keywarden decides (keywarden hook claude). */
+#define HOOK		.enforced = true
 #define NO_PROXY	.not_enforced = "yet (no outbound proxy: keywarden connects directly)"
 #define NO_TCP		.not_enforced = "yet (the broker listens only on its Unix socket)"
 #define NO_E2E		.not_enforced = "yet (no end-to-end encryption layer)"
@@ -95,18 +98,18 @@ static const struct kw_config_key schema[] = {
 	BOOL("api.proxy.verifyCertificate", "true", NO_PROXY, "verify the proxy's TLS certificate"),
 
 	/* File system access (policy/). */
-	LIST("security.allowedPaths", "[]", POLICY, "paths tools may touch (empty: no allow-list)"),
-	LIST("security.deniedPaths", "[\"/etc\", \"/root\", \"~/.ssh\"]", POLICY,
+	LIST("security.allowedPaths", "[]", HOOK, "paths tools may touch (empty: no allow-list)"),
+	LIST("security.deniedPaths", "[\"/etc\", \"/root\", \"~/.ssh\"]", HOOK,
 	     "paths tools may never touch"),
-	BOOL("security.readOnly", "false", POLICY, "refuse every write"),
+	BOOL("security.readOnly", "false", HOOK, "refuse every write"),
 	BOOL("security.sandbox.enabled", "false", POLICY, "run tools in a sandbox"),
 	BOOL("security.sandbox.allowNetwork", "false", POLICY, "sandboxed tools may use the network"),
 	BOOL("security.sandbox.allowExec", "false", POLICY, "sandboxed tools may execute programs"),
 	LIST("security.excludePatterns", "[\"**/.env\", \"**/.env.*\", \"**/secrets.json\", "
-	     "\"**/credentials.json\", \"**/*.key\", \"**/*.pem\", \"**/id_rsa*\"]", POLICY,
+	     "\"**/credentials.json\", \"**/*.key\", \"**/*.pem\", \"**/id_rsa*\"]", HOOK,
 	     "files never shown to tools"),
-	BOOL("security.detectSensitiveFiles", "true", POLICY, "detect files that look like secrets"),
-	LIST("security.sensitivePatterns", "[\"password\", \"api_key\", \"secret\", \"token\"]", POLICY,
+	BOOL("security.detectSensitiveFiles", "true", HOOK, "detect files that look like secrets"),
+	LIST("security.sensitivePatterns", "[\"password\", \"api_key\", \"secret\", \"token\"]", HOOK,
 	     "words that mark a file as sensitive"),
 
 	/* Data privacy. */
@@ -124,13 +127,13 @@ static const struct kw_config_key schema[] = {
 	BOOL("security.localProcessing.cacheLocally", "true", POLICY, "cache data locally"),
 
 	/* Command execution (policy/). */
-	LIST("security.execution.allowedCommands", "[\"git\", \"npm\", \"node\", \"python\"]", POLICY,
+	LIST("security.execution.allowedCommands", "[\"git\", \"npm\", \"node\", \"python\"]", HOOK,
 	     "commands tools may run"),
-	LIST("security.execution.deniedCommands", "[\"rm -rf\", \"dd\", \"mkfs\", \"sudo\"]", POLICY,
+	LIST("security.execution.deniedCommands", "[\"rm -rf\", \"dd\", \"mkfs\", \"sudo\"]", HOOK,
 	     "commands tools may never run"),
-	BOOL("security.execution.requireConfirmation", "true", POLICY, "ask before running a command"),
-	BOOL("security.execution.whitelistMode", "false", POLICY, "allow only the whitelist"),
-	LIST("security.execution.whitelist", "[]", POLICY, "commands allowed in whitelist mode"),
+	BOOL("security.execution.requireConfirmation", "true", HOOK, "ask before running a command"),
+	BOOL("security.execution.whitelistMode", "false", HOOK, "allow only the whitelist"),
+	LIST("security.execution.whitelist", "[]", HOOK, "commands allowed in whitelist mode"),
 	BOOL("security.codeReview.enabled", "true", POLICY, "scan generated code"),
 	LIST("security.codeReview.rules", "[\"no-eval\", \"no-unsafe-regex\", \"no-sql-injection\", "
 	     "\"no-xss\", \"no-hardcoded-secrets\"]", POLICY, "code review rules"),
@@ -140,11 +143,15 @@ static const struct kw_config_key schema[] = {
 	/* Network. */
 	BOOL("security.network.enforceHttps", "true", E, "refuse plain HTTP"),
 	BOOL("security.network.verifyCertificates", "true", E, "verify TLS certificates"),
-	LIST("security.network.allowedHosts", "[\"api.anthropic.com\", \"console.anthropic.com\"]", POLICY,
+	LIST("security.network.allowedHosts", "[\"api.anthropic.com\", \"console.anthropic.com\"]", HOOK,
 	     "hosts outbound requests may reach"),
-	BOOL("security.network.allowOutbound", "true", POLICY, "allow outbound connections"),
-	LIST("security.network.allowedDomains", "[\"anthropic.com\"]", POLICY,
+	BOOL("security.network.allowOutbound", "true", HOOK, "allow outbound connections"),
+	LIST("security.network.allowedDomains", "[\"anthropic.com\"]", HOOK,
 	     "domains outbound requests may reach"),
+
+	/* Agent tool calls (keywarden hook claude). */
+	ENUM("security.hooks.unknownTools", "\"deny\"", verdicts, "one of: allow, ask, deny", E,
+	     "what a tool the policy does not know (an MCP tool) gets"),
 
 	/* Audit. */
 	BOOL("security.audit.enabled", "true", ALWAYS("the audit trail cannot be turned off"),

@@ -39,6 +39,7 @@ static const char *const verb_names[] = {
 	[KW_VERB_WRITE] = "write",
 	[KW_VERB_EXECUTE] = "execute",
 	[KW_VERB_ADMIN] = "admin",
+	[KW_VERB_FROM_HANDLER] = "",
 };
 
 /* Summaries of counted refusals land with their turn, or are counted again. */
@@ -345,7 +346,7 @@ wanted(struct kw_dispatcher *d, const struct kw_op *op, const char *action, int 
 	json_t *list, *p;
 	size_t i;
 
-	if (!op || !(op->flags & KW_OP_ORDINARY) || err != 0)
+	if (!op || !(op->flags & KW_OP_ORDINARY) || err != 0 || d->record_always)
 		return true;
 	list = kw_config_get(d->svc->cfg, "security.audit.logActions");
 	json_array_foreach(list, i, p)
@@ -457,6 +458,7 @@ kw_dispatch_answer(struct kw_dispatcher *d, struct kw_call *call, int r, json_t 
     bool *ret_keep)
 {
 	const struct kw_op *op = call->op;
+	const char *action = call->action ? call->action : op->name;
 	json_t *reply;
 
 	if (r < 0) {
@@ -465,14 +467,16 @@ kw_dispatch_answer(struct kw_dispatcher *d, struct kw_call *call, int r, json_t 
 		/* A refusal that changes state (a wrong code counts, a lock begins) is a
 		   record of that change: never folded into a summary. */
 		d->record_each = call->keep_on_error;
-		reply = kw_dispatch_audited(d, op, call->caller, call->id, op->name, call->resource,
+		reply = kw_dispatch_audited(d, op, call->caller, call->id, action, call->resource,
 		    r, why, call->meta, kw_reply_error(call->id, r, why));
 		d->record_each = false;
 		/* What must count even on failure (a wrong code) lands only with its record. */
 		*ret_keep = call->keep_on_error && !audit_refused(reply);
 	} else {
-		reply = kw_dispatch_audited(d, op, call->caller, call->id, op->name, call->resource,
+		d->record_always = call->always_record;
+		reply = kw_dispatch_audited(d, op, call->caller, call->id, action, call->resource,
 		    0, NULL, call->meta, kw_reply_ok(call->id, result));
+		d->record_always = false;
 		*ret_keep = kw_reply_is_ok(reply);
 	}
 	return reply;
@@ -574,6 +578,32 @@ kw_call_may(struct kw_call *call, const char *verb, const char *resource)
 	return may;
 }
 
+int
+kw_call_authorize(struct kw_call *call, const struct kw_need *needs, size_t n, size_t *ret_i,
+    char *why, size_t why_len)
+{
+	struct kw_subject subject;
+	struct kw_perm *perms = NULL;
+	int r = 0;
+
+	why[0] = '\0';
+	if (load_subject(call, &subject, &perms) < 0) {
+		*ret_i = 0;
+		snprintf(why, why_len, "the state store cannot be read");
+		return KW_ERR_INTERNAL;
+	}
+	subject.user = call->subject;
+	for (size_t i = 0; i < n; i++)
+		if (!kw_rbac_decide(call->caller, &subject, needs[i].verb, needs[i].resource, why,
+		    why_len)) {
+			*ret_i = i;
+			r = KW_ERR_DENIED;
+			break;
+		}
+	free(perms);
+	return r;
+}
+
 /* The rights check: rbac decides, for the subject and each role handed out. */
 static json_t *
 authorize(struct kw_dispatcher *d, struct kw_call *call, const char *verb, char *why,
@@ -644,7 +674,8 @@ dispatch_request(struct kw_dispatcher *d, struct kw_peer *p, struct kw_request *
 	/* Rights flow from a second factor: no session, no permissioned operation
 	   (but for the broker's owners, who need no rights granted). */
 	if (!call.session && ((op->flags & KW_OP_SESSION) ||
-	    (verb[0] != '\0' && !kw_rbac_owner_asks(&p->caller, verb, call.subject) &&
+	    ((verb[0] != '\0' || op->verb == KW_VERB_FROM_HANDLER) &&
+	    !kw_rbac_owner_asks(&p->caller, verb[0] ? verb : "execute", call.subject) &&
 	    kw_mfa_required(d->svc))))
 		return refuse(d, op, p, req->id, op->name, call.resource, KW_ERR_SESSION,
 		    why[0] ? why : "log in first: run keywarden login");

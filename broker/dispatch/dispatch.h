@@ -59,6 +59,10 @@ struct kw_call {
 	bool keep_on_error;	/* keep state changes although the handler failed
 				   (a failed login must still count) */
 	struct kw_deferred *deferred;	/* set by kw_call_defer */
+	const char *action;	/* the audited action when it is not the request's name
+				   (a tool call is recorded as file_read, ...), or NULL */
+	bool always_record;	/* record this answer even for a KW_OP_ORDINARY request
+				   logActions does not list (a policy's "ask") */
 };
 
 /* Fill *ret_result (new reference) and return 0, or return an error with call->msg set. */
@@ -72,6 +76,11 @@ enum kw_verb {
 	KW_VERB_EXECUTE,
 	KW_VERB_ADMIN,
 	KW_VERB_FROM_ARGS,	/* the request's "action" names it (check) */
+	KW_VERB_FROM_HANDLER,	/* what the request touches is known only once its
+				   arguments are analysed (a tool call): a session is
+				   required as for any permissioned request, and the
+				   handler has each permission decided through
+				   kw_call_authorize before it answers */
 };
 
 enum {
@@ -215,6 +224,22 @@ void kw_dispatch_reload(struct kw_dispatcher *d, long long client_timeout_s) KW_
  */
 bool kw_call_may(struct kw_call *call, const char *verb, const char *resource)
 	KW_NONNULL(1, 2, 3);
+
+/* One permission a KW_VERB_FROM_HANDLER request needs. */
+struct kw_need {
+	const char *verb;	/* "read", "write", "execute" */
+	const char *resource;	/* "file/etc/passwd"; NULL: only an unnarrowed permission */
+};
+
+/*
+ * For a KW_VERB_FROM_HANDLER request: decide each need for call's subject
+ * with rbac, as the table's rows are decided.  0 when every need is
+ * granted; KW_ERR_DENIED with *ret_i the first refused and its reason in
+ * why; KW_ERR_INTERNAL when the state store cannot be read (no is the
+ * answer then too).
+ */
+int kw_call_authorize(struct kw_call *call, const struct kw_need *needs, size_t n,
+    size_t *ret_i, char *why, size_t why_len) KW_WUR KW_NONNULL(1, 4, 5);
 
 /* The turn's group commit, for the loop to commit and deliver. */
 struct kw_batch *kw_dispatch_batch(struct kw_dispatcher *d) KW_NONNULL(1);

@@ -22,6 +22,7 @@ struct kw_dispatcher {
 	size_t n_timers;
 	long long client_timeout_s;
 	bool record_each;		/* the refusal being recorded changed state: not coalesced */
+	bool record_always;		/* the answer being recorded is wanted whatever logActions says */
 	struct kw_refusals refusals;	/* repeated refusals being counted (refusals.h) */
 
 	/* The worker (worker.c): one thread for requests that wait on the network. */

@@ -19,6 +19,7 @@ struct kw_audit;
 struct kw_batch;
 struct kw_keystore;
 struct kw_monitor;
+struct kw_policy;
 struct kw_roles;
 struct kw_secrets;
 struct kw_state;
@@ -40,6 +41,8 @@ struct kw_services {
 	struct kw_keystore *keystore;	/* where API key values live */
 	struct kw_monitor *monitor;	/* alerts and incidents (may be NULL in tests) */
 	struct kw_roles *roles;		/* roles compiled for decisions (accounts/roles.h) */
+	struct kw_policy *policy;	/* the policy settings compiled for tool calls
+					   (policy/policy.h; replaced by a reload) */
 	struct kw_batch *batch;		/* this turn's group commit (dispatch/batch.h) */
 };
 

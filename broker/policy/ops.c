@@ -1,0 +1,19 @@
+/*
+ * ops.c - broker/policy/'s rows of the request table.  A tool call's
+ * permissions depend on what it touches, known only once its input is
+ * analysed: the handler names them and the dispatcher decides them
+ * (KW_VERB_FROM_HANDLER, kw_call_authorize).
+ */
+#include "broker/policy/ops.h"
+
+static const struct kw_op ops[] = {
+	{ .name = "policy.check", .verb = KW_VERB_FROM_HANDLER, .flags = KW_OP_ORDINARY,
+	    .fn = kw_op_policy_check },
+};
+
+int
+kw_policy_register(struct kw_dispatcher *d, struct kw_services *svc)
+{
+	(void)svc;
+	return kw_dispatch_add_ops(d, ops, KW_ELEMENTSOF(ops));
+}

@@ -1,0 +1,261 @@
+/*
+ * rules_path.c - deciding one file access.
+ *
+ * The path is resolved as the tool would open it (cwd, "~", ".."), and --
+ * when the file system may be asked -- through symbolic links too; both the
+ * path as written and the one it leads to must pass, so a link into a
+ * denied directory is denied and so is a denied link.  Order: device files
+ * every program uses pass; deniedPaths and excludePatterns deny; a
+ * non-empty allowedPaths confines; readOnly refuses writes; a file that
+ * looks sensitive (by name, or for a small file being read, by content)
+ * is asked about.
+ */
+#include <ctype.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/errors.h"
+#include "policy/match.h"
+#include "policy/policy_internal.h"
+
+#define SNIFF_MAX	(64 * 1024)	/* larger files are not read for content */
+
+static const char *const harmless[] = {
+	"/dev/null", "/dev/zero", "/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/tty",
+	"/dev/random", "/dev/urandom",
+};
+
+static bool
+is_harmless(const char *path)
+{
+	for (size_t i = 0; i < KW_ELEMENTSOF(harmless); i++)
+		if (strcmp(path, harmless[i]) == 0)
+			return true;
+	return strncmp(path, "/dev/fd/", 8) == 0 || strncmp(path, "/proc/self/fd/", 14) == 0;
+}
+
+/* An entry of a path list, made absolute: "~/x" from home, "./x" from cwd. */
+static bool
+entry_path(const char *entry, const struct kw_policy_ctx *ctx, char *out, size_t len)
+{
+	char joined[4096];
+	int n;
+
+	if (strcmp(entry, "~") == 0 || strncmp(entry, "~/", 2) == 0)
+		n = snprintf(joined, sizeof(joined), "%s/%s", ctx->home, entry + 1);
+	else if (strcmp(entry, ".") == 0 || strncmp(entry, "./", 2) == 0)
+		n = snprintf(joined, sizeof(joined), "%s/%s", ctx->cwd, entry + 1);
+	else
+		n = snprintf(joined, sizeof(joined), "%s", entry);
+	return n > 0 && (size_t)n < sizeof(joined) &&
+	    kw_path_normalise(joined, out, len) == 0;
+}
+
+static bool
+has_glob(const char *s)
+{
+	return strpbrk(s, "*?[") != NULL;
+}
+
+/* Whether path is within (or, for a pattern, matches) one entry; *ret_i says which. */
+static bool
+listed(const struct kw_strs *list, const struct kw_policy_ctx *ctx, const char *path,
+    size_t *ret_i)
+{
+	char abs[4096];
+
+	for (size_t i = 0; i < list->n; i++) {
+		const char *e = list->v[i];
+		bool hit;
+		if (strncmp(e, "**", 2) == 0)
+			hit = kw_glob_match(e, path);
+		else if (!entry_path(e, ctx, abs, sizeof(abs)))
+			continue;
+		else
+			hit = has_glob(abs) ? kw_glob_match(abs, path) : kw_path_within(path, abs);
+		if (hit) {
+			*ret_i = i;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool
+excluded(const struct kw_strs *list, const char *path, size_t *ret_i)
+{
+	for (size_t i = 0; i < list->n; i++)
+		if (kw_glob_match(list->v[i], path)) {
+			*ret_i = i;
+			return true;
+		}
+	return false;
+}
+
+static bool
+contains_word(const char *hay, const char *word)
+{
+	return strcasestr(hay, word) != NULL;
+}
+
+/* A line "WORD ... = value" or "WORD: value", or a private key block. */
+static bool
+content_sensitive(const char *buf, const struct kw_strs *words, const char **ret_word)
+{
+	if (strstr(buf, "-----BEGIN") && strstr(buf, "PRIVATE KEY-----")) {
+		*ret_word = "a private key";
+		return true;
+	}
+	for (const char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		const char *end = strchr(line, '\n'), *sep;
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		for (size_t i = 0; i < words->n; i++) {
+			const char *w = strcasestr(line, words->v[i]);
+			if (!w || (size_t)(w - line) >= len)
+				continue;
+			for (sep = w + strlen(words->v[i]); sep < line + len &&
+			    (isalnum((unsigned char)*sep) || *sep == '_' || *sep == '"' ||
+			    *sep == '\'' || *sep == ' ' || *sep == '\t'); sep++)
+				;
+			if (sep < line + len && (*sep == '=' || *sep == ':')) {
+				*ret_word = words->v[i];
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/* Read a small regular text file the caller could read itself, and look inside. */
+static bool
+sniff(const char *path, const struct kw_policy_ctx *ctx, const struct kw_strs *words,
+    const char **ret_word)
+{
+	char *buf = NULL;
+	struct stat st;
+	bool hit = false;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > SNIFF_MAX ||
+	    !(st.st_uid == ctx->uid ? st.st_mode & S_IRUSR : st.st_gid == ctx->gid ?
+	    st.st_mode & S_IRGRP : st.st_mode & S_IROTH) || !(buf = malloc(SNIFF_MAX + 1)))
+		goto out;
+	if ((n = read(fd, buf, SNIFF_MAX)) <= 0)
+		goto out;
+	buf[n] = '\0';
+	if (memchr(buf, '\0', (size_t)n))
+		goto out;	/* binary */
+	hit = content_sensitive(buf, words, ret_word);
+ out:
+	free(buf);
+	close(fd);
+	return hit;
+}
+
+/* The deny and confine rules for one spelling of the path; true when it decided. */
+static int
+deny_rules(const struct kw_policy *p, const struct kw_policy_ctx *ctx, struct kw_decision *d,
+    const char *path, const char *shown, enum kw_effect_kind access, bool *ret_done)
+{
+	char rule[160];
+	size_t i;
+
+	*ret_done = true;
+	if (listed(&p->denied_paths, ctx, path, &i)) {
+		snprintf(rule, sizeof(rule), "%s: %s", p->denied_paths.key, p->denied_paths.v[i]);
+		return kw_decision_add(d, access, shown, KW_VERDICT_DENY, rule,
+		    "%s is in a denied path (%.64s)", path, p->denied_paths.v[i]);
+	}
+	if (excluded(&p->exclude, path, &i)) {
+		snprintf(rule, sizeof(rule), "%s: %s", p->exclude.key, p->exclude.v[i]);
+		return kw_decision_add(d, access, shown, KW_VERDICT_DENY, rule,
+		    "%s matches an excluded pattern (%.64s)", path, p->exclude.v[i]);
+	}
+	if (p->allowed_paths.n > 0 && !listed(&p->allowed_paths, ctx, path, &i))
+		return kw_decision_add(d, access, shown, KW_VERDICT_DENY, p->allowed_paths.key,
+		    "%s is outside the allowed paths", path);
+	*ret_done = false;
+	return 0;
+}
+
+/* Deleting a directory deletes what is under it: a denied path inside it too. */
+static int
+holds_denied(const struct kw_policy *p, const struct kw_policy_ctx *ctx, struct kw_decision *d,
+    const char *path, bool *ret_done)
+{
+	char abs[4096], rule[160];
+
+	*ret_done = false;
+	for (size_t i = 0; i < p->denied_paths.n; i++) {
+		if (!entry_path(p->denied_paths.v[i], ctx, abs, sizeof(abs)) || has_glob(abs) ||
+		    !kw_path_within(abs, path))
+			continue;
+		*ret_done = true;
+		snprintf(rule, sizeof(rule), "%s: %s", p->denied_paths.key, p->denied_paths.v[i]);
+		return kw_decision_add(d, KW_EFFECT_DELETE, path, KW_VERDICT_DENY, rule,
+		    "deleting %s would delete the denied path %.64s", path, p->denied_paths.v[i]);
+	}
+	return 0;
+}
+
+int
+kw_decide_path(const struct kw_policy *p, const struct kw_policy_ctx *ctx,
+    struct kw_decision *d, const char *path, enum kw_effect_kind access)
+{
+	struct kw_resolved *rp = malloc(sizeof(*rp));
+	const char *word = NULL, *base;
+	bool done = false;
+	size_t i;
+	int r;
+
+	if (!rp)
+		return KW_ERR_NOMEM;
+	if (kw_path_resolve(path, ctx->cwd, ctx->home, ctx->fs, rp) < 0) {
+		r = kw_decision_add(d, access, path, KW_VERDICT_ASK, "",
+		    "the path %.128s cannot be resolved here", path);
+		goto out;
+	}
+	if (is_harmless(rp->lexical) && is_harmless(rp->real)) {
+		r = kw_decision_add(d, access, rp->lexical, KW_VERDICT_ALLOW, "", "a device file");
+		goto out;
+	}
+	if ((r = deny_rules(p, ctx, d, rp->lexical, rp->lexical, access, &done)) < 0 || done)
+		goto out;
+	if (strcmp(rp->real, rp->lexical) != 0 &&
+	    ((r = deny_rules(p, ctx, d, rp->real, rp->lexical, access, &done)) < 0 || done))
+		goto out;
+	if (access == KW_EFFECT_DELETE &&
+	    ((r = holds_denied(p, ctx, d, rp->real, &done)) < 0 || done))
+		goto out;
+	if (p->read_only && access != KW_EFFECT_READ) {
+		r = kw_decision_add(d, access, rp->lexical, KW_VERDICT_DENY, "security.readOnly",
+		    "security.readOnly is true: no file may be written");
+		goto out;
+	}
+	base = strrchr(rp->real, '/') ? strrchr(rp->real, '/') + 1 : rp->real;
+	for (i = 0; p->detect_sensitive && i < p->sensitive.n; i++)
+		if (contains_word(base, p->sensitive.v[i])) {
+			r = kw_decision_add(d, access, rp->lexical, KW_VERDICT_ASK,
+			    "security.sensitivePatterns", "the name of %s suggests a secret (%s)",
+			    rp->lexical, p->sensitive.v[i]);
+			goto out;
+		}
+	if (p->detect_sensitive && access == KW_EFFECT_READ && ctx->fs && rp->exists &&
+	    sniff(rp->real, ctx, &p->sensitive, &word)) {
+		r = kw_decision_add(d, access, rp->lexical, KW_VERDICT_ASK,
+		    "security.detectSensitiveFiles", "%s looks like it holds secrets (%s)",
+		    rp->lexical, word);
+		goto out;
+	}
+	r = kw_decision_add(d, access, rp->lexical, KW_VERDICT_ALLOW, "", "no rule restricts it");
+ out:
+	free(rp);
+	return r;
+}
