@@ -211,6 +211,8 @@ int kw_cli_give_to_invoker(int fd, const char *what, const char *path) KW_NONNUL
 int kw_cmd_status(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_config(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_check(struct kw_cli *cli, int argc, char **argv);
+int kw_cmd_hook(struct kw_cli *cli, int argc, char **argv);
+int kw_cmd_policy(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_key(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_key_import(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_exec(struct kw_cli *cli, int argc, char **argv);

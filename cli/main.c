@@ -28,6 +28,12 @@ static const struct kw_cmd commands[] = {
 	    "  -u, --user USER  ask for USER (root, or an administrator of USER)\n"
 	    "  --json           {\"allowed\", ...}; a denial prints {\"allowed\": false, ...,\n"
 	    "                   \"error\": {...}} and exits 1\n" },
+	{ .name = "hook", .fn = kw_cmd_hook,
+	  .help = "answer an agent's hook with the broker's decision (Claude Code: hook claude)",
+	  .flags = KW_CMD_GROUP },
+	{ .name = "policy", .fn = kw_cmd_policy,
+	  .help = "explain or test the policy for commands, paths, URLs and tool calls",
+	  .flags = KW_CMD_GROUP },
 	{ .name = "config", .fn = kw_cmd_config, .help = "get, set or list configuration keys",
 	  .flags = KW_CMD_GROUP },
 	{ .name = "admin", .fn = kw_cmd_admin,

@@ -82,7 +82,7 @@ authorize(struct kw_call *call, struct kw_decision *d)
 		    "(more than %d things)", NEEDS_MAX);
 		r = KW_ERR_DENIED;
 	} else if ((r = kw_call_authorize(call, needs, n, &bad_i, why, sizeof(why))) < 0) {
-		snprintf(call->msg, sizeof(call->msg), "%s %s: %s", needs[bad_i].verb,
+		snprintf(call->msg, sizeof(call->msg), "%s %.96s: %.120s", needs[bad_i].verb,
 		    needs[bad_i].resource ? needs[bad_i].resource : "(unnamed)", why);
 		json_object_set_new(call->meta, "rule", json_string("rbac"));
 	}
