@@ -110,7 +110,8 @@ check_name(char *host)
 
 	if (len > 0 && host[len - 1] == '.')
 		host[--len] = '\0';
-	if (len == 0 || len > HOST_MAX)
+	/* Only one trailing "." goes: "a.com.." has an empty label. */
+	if (len == 0 || len > HOST_MAX || host[len - 1] == '.')
 		return KW_ERR_INVALID;
 	for (size_t i = 0; i < len; i++) {
 		char c = host[i];
