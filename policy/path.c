@@ -94,7 +94,7 @@ kw_path_normalise(const char *path, char *out, size_t outlen)
 static int
 join(const char *path, const char *cwd, const char *home, char *out, size_t outlen)
 {
-	const char *base = "", *sep = "", *rest = path;
+	const char *base = NULL, *sep = "", *rest = path;
 	int n;
 
 	if (path[0] == '\0')
@@ -109,11 +109,10 @@ join(const char *path, const char *cwd, const char *home, char *out, size_t outl
 		base = cwd;
 		sep = "/";
 	}
-	if (rest != path || sep[0] != '\0') {
-		if (base[0] != '/')
-			return KW_ERR_INVALID;
-	}
-	n = snprintf(out, outlen, "%s%s%s", base, sep, rest);
+	/* A relative cwd or home would leave the path relative. */
+	if (base && base[0] != '/')
+		return KW_ERR_INVALID;
+	n = snprintf(out, outlen, "%s%s%s", base ? base : "", sep, rest);
 	if (n < 0 || (size_t)n >= outlen)
 		return KW_ERR_INVALID;
 	return 0;
