@@ -56,6 +56,7 @@ struct kw_sh_redir {
 	struct kw_sh_word target;	/* path, descriptor, here-string or here-doc delimiter */
 	char *body;		/* here-document text (KW_SH_R_HEREDOC), else NULL */
 	bool body_expands;	/* unquoted delimiter: $(...) in the body runs */
+	bool strip_tabs;	/* <<-: leading tabs were removed from the body's lines */
 };
 
 /* Where a command sits: what the policy needs to know about its context. */
