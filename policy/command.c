@@ -75,10 +75,15 @@ flag_given(const char *name, const char *flag, char *const *args, size_t n)
 				return true;
 			if (kw_cmd_flag_alias(name, a, flag))
 				return true;
-		} else if (flag[0] != '-' && flag[1] == '\0') {
-			for (const char *c = a + 1; *c; c++)
-				if (*c == flag[0] || kw_cmd_short_alias(name, *c, flag[0]))
+		} else {
+			for (const char *c = a + 1; *c; c++) {
+				char one[3] = { '-', *c, '\0' };
+				if (flag[1] == '\0' && (*c == flag[0] ||
+				    kw_cmd_short_alias(name, *c, flag[0])))
 					return true;
+				if (kw_cmd_flag_alias(name, one, flag))
+					return true;
+			}
 		}
 	}
 	return false;
@@ -241,6 +246,15 @@ file_operands(struct eval *ev, const char *name, const struct kw_sh_word *w, siz
 					    KW_EFFECT_READ; break;
 		case KW_FILES_EDIT:	access = kw_cmd_edits_in_place(name, w, n) ?
 					    KW_EFFECT_WRITE : KW_EFFECT_READ; break;
+		case KW_FILES_DD:
+			/* dd if=IN of=OUT: the operands are KEY=VALUE. */
+			if (strncmp(a->text, "if=", 3) != 0 && strncmp(a->text, "of=", 3) != 0)
+				continue;
+			struct kw_sh_word v = { .text = a->text + 3, .flags = a->flags };
+			if ((r = path_effect(ev, &v, a->text[0] == 'o' ? KW_EFFECT_WRITE :
+			    KW_EFFECT_READ)) < 0)
+				return r;
+			continue;
 		case KW_FILES_READ:
 		default:
 			if (!path_like(ev, a))

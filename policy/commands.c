@@ -257,6 +257,8 @@ kw_cmd_files_of(const char *name)
 		return KW_FILES_COPY;
 	if (in(editors, name))
 		return KW_FILES_EDIT;
+	if (strcmp(name, "dd") == 0)
+		return KW_FILES_DD;
 	return KW_FILES_READ;
 }
 
@@ -375,7 +377,7 @@ static const struct {
 	{ "rm", "--recursive", "r" }, { "rm", "--force", "f" }, { "rm", "--dir", "d" },
 	{ "cp", "--recursive", "r" }, { "cp", "--force", "f" },
 	{ "chmod", "--recursive", "R" }, { "chown", "--recursive", "R" },
-	{ "git", "--force", "f" }, { "git", "--force-with-lease", "f" },
+	{ "git", "--force", "f" }, { "git", "--force-with-lease", "f" }, { "git", "-f", "--force" },
 	{ "git", "--force", "--force-with-lease" }, { "git", "--hard", "--hard" },
 	{ "shred", "--remove", "u" }, { "shred", "--zero", "z" },
 };

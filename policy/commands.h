@@ -45,6 +45,7 @@ enum kw_cmd_files {
 	KW_FILES_MOVE,		/* the last operand is written, the others deleted (mv) */
 	KW_FILES_COPY,		/* the last operand is written, the others read (cp, ln) */
 	KW_FILES_EDIT,		/* written when editing in place (sed -i), else read */
+	KW_FILES_DD,		/* dd: if=FILE is read, of=FILE written */
 };
 enum kw_cmd_files kw_cmd_files_of(const char *name) KW_NONNULL(1);
 
