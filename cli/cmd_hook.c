@@ -162,8 +162,14 @@ pre_tool_use(struct kw_cli *cli, json_t *in)
 	    "agent_session", json_object_get(in, "session_id"));
 	if (!args)
 		return deny("out of memory; the tool call is denied");
-	if ((r = kw_cli_connect_quiet(cli, &c)) == 0)
-		r = kw_client_call(c, "policy.check", args, &res, &msg);
+	if ((r = kw_cli_connect_quiet(cli, &c)) < 0) {
+		json_decref(args);
+		if (r == KW_ERR_DENIED)
+			return deny("the socket %s is not a broker this user trusts (see broker.uid "
+			    "in keywarden.conf(5)); tool calls are denied", kw_cli_socket(cli));
+		return refused(cli, KW_ERR_CONNECT, NULL);
+	}
+	r = kw_client_call(c, "policy.check", args, &res, &msg);
 	kw_client_free(c);
 	json_decref(args);
 	if (r < 0) {

@@ -18,6 +18,7 @@
 #include "broker/audit/audit.h"
 #include "broker/dispatch/dispatch_internal.h"
 #include "broker/login/sessions.h"
+#include "broker/store/locks.h"
 #include "broker/store/state.h"
 #include "broker/store/users.h"
 #include "client/keywarden.h"
@@ -638,6 +639,26 @@ authorize(struct kw_dispatcher *d, struct kw_call *call, const char *verb, char 
 	return reply;
 }
 
+/*
+ * No valid session: a locked account's sessions were ended by the lock, and
+ * the lock is the reason to give (an agent's next tool call says so).
+ */
+static json_t *
+refuse_sessionless(struct kw_dispatcher *d, const struct kw_op *op, struct kw_peer *p,
+    const struct kw_call *call, const char *why)
+{
+	struct kw_lock l;
+	char text[300];
+
+	if (p->caller.uid != 0 && kw_lock_peek(d->svc->state, p->caller.uid, kw_now(), &l) == 0 &&
+	    l.locked) {
+		kw_lock_describe(&l, text, sizeof(text));
+		return refuse(d, op, p, call->id, op->name, call->resource, KW_ERR_LOCKED, text);
+	}
+	return refuse(d, op, p, call->id, op->name, call->resource, KW_ERR_SESSION,
+	    why[0] ? why : "log in first: run keywarden login");
+}
+
 static json_t *
 dispatch_request(struct kw_dispatcher *d, struct kw_peer *p, struct kw_request *req,
     bool *ret_close, kw_after_commit_fn *ret_after, bool *ret_hello)
@@ -677,8 +698,7 @@ dispatch_request(struct kw_dispatcher *d, struct kw_peer *p, struct kw_request *
 	    ((verb[0] != '\0' || op->verb == KW_VERB_FROM_HANDLER) &&
 	    !kw_rbac_owner_asks(&p->caller, verb[0] ? verb : "execute", call.subject) &&
 	    kw_mfa_required(d->svc))))
-		return refuse(d, op, p, req->id, op->name, call.resource, KW_ERR_SESSION,
-		    why[0] ? why : "log in first: run keywarden login");
+		return refuse_sessionless(d, op, p, &call, why);
 	if ((reply = authorize(d, &call, verb, why, sizeof(why))))
 		return reply;
 	if (!(call.meta = json_object()))

@@ -36,17 +36,7 @@ subject_user(struct kw_call *call, struct kw_user *u)
 static void
 lock_message(struct kw_call *call, const struct kw_lock *l)
 {
-	char until[32];
-
-	if (l->until >= 0)
-		snprintf(call->msg, sizeof(call->msg), "account locked until %s: %.150s",
-		    kw_time_text(l->until, until), l->message);
-	else if (strcmp(l->by, "keywarden") == 0)
-		snprintf(call->msg, sizeof(call->msg), "account locked until an administrator "
-		    "unlocks it: %.150s", l->message);
-	else
-		snprintf(call->msg, sizeof(call->msg), "account locked by an administrator: %.150s",
-		    l->message);
+	kw_lock_describe(l, call->msg, sizeof(call->msg));
 }
 
 /* The failed_authentication alert with action block: its threshold, or 0 for none. */

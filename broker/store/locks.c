@@ -8,6 +8,7 @@
 #include "client/keywarden.h"
 #include "broker/store/locks.h"
 #include "broker/store/sql.h"
+#include "common/clock.h"
 
 /* Remove the lock and the failures (the back-off stays). */
 static int
@@ -223,4 +224,19 @@ kw_lock_failures(struct kw_state *state, uid_t uid, long long *ret_count)
 		*ret_count = sqlite3_column_int64(q, 0);
 	sqlite3_finalize(q);
 	return r;
+}
+
+void
+kw_lock_describe(const struct kw_lock *l, char *buf, size_t len)
+{
+	char until[32];
+
+	if (l->until >= 0)
+		snprintf(buf, len, "account locked until %s: %.150s", kw_time_text(l->until, until),
+		    l->message);
+	else if (strcmp(l->by, "keywarden") == 0)
+		snprintf(buf, len, "account locked until an administrator unlocks it: %.150s",
+		    l->message);
+	else
+		snprintf(buf, len, "account locked by an administrator: %.150s", l->message);
 }

@@ -7,6 +7,7 @@
 #define KW_LOCKS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "common/macros.h"
@@ -28,6 +29,9 @@ int kw_lock_get(struct kw_state *st, uid_t uid, long long now, struct kw_lock *r
    passed reads as no lock.  0 or KW_ERR_IO. */
 int kw_lock_peek(struct kw_state *st, uid_t uid, long long now, struct kw_lock *ret_lock)
 	KW_WUR KW_NONNULL(1, 4);
+
+/* What a locked account is told, in buf ("account locked until T: MESSAGE", ...). */
+void kw_lock_describe(const struct kw_lock *l, char *buf, size_t len) KW_NONNULL(1, 2);
 
 /* Lock uid from now until `until` (< 0: until unlocked), replacing any lock. */
 int kw_lock_set(struct kw_state *st, uid_t uid, long long now, long long until, const char *message,
