@@ -11,7 +11,7 @@ libcurl4-openssl-dev libsqlite3-dev sqlite3 libjansson-dev libcmocka-dev
 libqrencode-dev libpam-wrapper libpamtest0-dev pamtester oathtool libnss-wrapper libpam-oath
 gnome-keyring libsecret-tools dbus softhsm2 opensc p11-kit libp11-kit-dev
 keyutils libkeyutils-dev python3 python3-pytest python3-aiosmtpd faketime zbar-tools
-libclang-rt-14-dev"
+libclang-rt-14-dev jq tmux"
 
 # One dpkg-query for all packages; those not listed as installed are missing.
 # shellcheck disable=SC2086
