@@ -21,7 +21,7 @@ from users import fails, id_broker, run_as  # noqa: F401
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 COMPLETION = os.path.join(ROOT, "contrib", "bash-completion", "keywarden")
-POLICY = "is accepted but not enforced yet (policy engine: issue 13..16)"
+SOC2 = "is accepted but not enforced yet (no SOC 2 reporting)"
 
 
 # --------------------------------------------------------------------------
@@ -40,9 +40,11 @@ def completion_tree():
     """{command path (tuple): [subcommands]} for every group, from the completion."""
     lists = completion_lists()
     tree = {(): lists["commands"]}
-    for group, name in (("config", "config"), ("totp", "totp"), ("key", "key"),
-                        ("admin", "admin_groups")):
-        tree[(group,)] = lists[name]
+    # A group's subcommands are _keywarden_GROUP (admin's: admin_groups).
+    for group in lists["commands"]:
+        name = "admin_groups" if group == "admin" else group
+        if name in lists:
+            tree[(group,)] = lists[name]
     for sub in lists["admin_groups"]:
         tree[("admin", sub)] = lists["admin_" + sub]
     return tree
@@ -329,7 +331,8 @@ def test_config_commands_print_json(tmpdir_short):
 # Keys accepted but not enforced yet
 # --------------------------------------------------------------------------
 
-UNENFORCED_SET = {"security": {"readOnly": True, "session": {"timeout": 1800}}}
+UNENFORCED_SET = {"security": {"compliance": {"soc2": {"enabled": True}},
+                               "session": {"timeout": 1800}}}
 
 
 def warnings_about(text):
@@ -341,12 +344,14 @@ def test_check_config_names_set_unenforced_keys(broker_factory):
     cp = run_broker_once(["--config", b.config_path, "--check-config"])
     assert cp.returncode == 0, cp.stderr
     warned = warnings_about(cp.stderr)
-    assert warned == ["keywardend: warning: config: security.readOnly " + POLICY], cp.stderr
+    assert warned == ["keywardend: warning: config: security.compliance.soc2.enabled " + SOC2], cp.stderr
     assert "1 key(s) it sets are accepted but not enforced" in cp.stdout, cp.stdout
     # Even when the configuration would have the broker log errors only.
-    b.write_config({"security": {"readOnly": True, "audit": {"logLevel": "error"}}})
+    b.write_config({"security": {"compliance": {"soc2": {"enabled": True}},
+                                 "audit": {"logLevel": "error"}}})
     cp = run_broker_once(["--config", b.config_path, "--check-config"])
-    assert any("security.readOnly" in l for l in warnings_about(cp.stderr)), cp.stderr
+    assert any("security.compliance.soc2.enabled" in l for l in warnings_about(cp.stderr)), \
+        cp.stderr
     # Nothing set that is not enforced: no warning, the plain line.
     b.write_config({"security": {"session": {"timeout": 1800}}})
     cp = run_broker_once(["--config", b.config_path, "--check-config"])
@@ -355,10 +360,11 @@ def test_check_config_names_set_unenforced_keys(broker_factory):
 
 
 def test_start_warns_about_set_unenforced_keys(broker_factory):
-    b = broker_factory({"security": {"readOnly": True, "session": {"timeout": 1800},
+    b = broker_factory({"security": {"compliance": {"soc2": {"enabled": True}},
+                                     "session": {"timeout": 1800},
                                      "audit": {"enabled": True}}})
     warned = warnings_about(b.stderr())
-    assert "keywardend: warning: config: security.readOnly " + POLICY in warned, warned
+    assert "keywardend: warning: config: security.compliance.soc2.enabled " + SOC2 in warned, warned
     assert any("security.audit.enabled is accepted but not enforced (the audit trail cannot "
                "be turned off)" in l for l in warned), warned
     # Set and enforced, or not set: not named.
@@ -371,29 +377,32 @@ def test_start_warns_about_set_unenforced_keys(broker_factory):
 def test_config_set_warns_and_list_marks(tmpdir_short):
     env = no_broker_env(tmpdir_short)
     path = os.path.join(tmpdir_short, "config.json")
-    cp = run_cli(["--config", path, "config", "set", "security.readOnly", "true"], env=env)
+    cp = run_cli(["--config", path, "config", "set", "security.compliance.soc2.enabled", "true"],
+                 env=env)
     assert cp.returncode == 0, cp.stderr
-    assert cp.stderr == "keywarden: config set: warning: security.readOnly %s\n" % POLICY
+    assert cp.stderr == "keywarden: config set: warning: security.compliance.soc2.enabled %s\n" % SOC2
     with open(path) as f:
-        assert json.load(f)["security"]["readOnly"] is True, "set all the same"
+        assert json.load(f)["security"]["compliance"]["soc2"]["enabled"] is True, "set all the same"
     cp = run_cli(["--config", path, "config", "set", "security.session.timeout", "900"], env=env)
     assert cp.returncode == 0 and cp.stderr == "", cp.stderr
 
     doc = one_json(run_cli(["--config", path, "config", "list", "--json"], env=env))
-    assert doc["security.readOnly"] == {"value": True, "set": True, "enforced": False,
-                                        "warning": "security.readOnly " + POLICY}, doc
+    assert doc["security.compliance.soc2.enabled"] == {"value": True, "set": True, "enforced": False,
+                                        "warning": "security.compliance.soc2.enabled " + SOC2}, doc
     assert doc["security.session.timeout"] == {"value": 900, "set": True, "enforced": True}
     assert doc["security.sandbox.enabled"]["enforced"] is False
     assert doc["security.sandbox.enabled"]["set"] is False
     text = run_cli(["--config", path, "config", "list"], env=env).stdout
     marked = {l.split()[0] for l in text.splitlines() if l.endswith("(accepted, not enforced)")}
     assert marked == {k for k, v in doc.items() if not v["enforced"]}, marked
-    assert "security.readOnly" in marked and "security.session.timeout" not in marked
+    assert "security.compliance.soc2.enabled" in marked and \
+        "security.session.timeout" not in marked
+    assert "security.readOnly" not in marked, "enforced by the policy (hook claude)"
 
 
 # Enforced by construction: the one choice the key allows is what keywarden does.
 ONE_CHOICE = {"security.encryption.atRest.algorithm", "security.authentication.mfa.method"}
-SOURCE_DIRS = ("broker", "cli", "client", "common", "keystore", "rbac", "pam_module")
+SOURCE_DIRS = ("broker", "cli", "client", "common", "keystore", "rbac", "policy", "pam_module")
 
 
 def sources():
