@@ -197,8 +197,9 @@ hook_claude(struct kw_cli *cli, int argc, char **argv)
 	json_t *in;
 	int ex;
 
-	if ((ex = kw_cli_args(cli, argc, argv, 1, "")) != 0)
-		return ex == KW_EXIT_USAGE ? 2 : ex;
+	if ((ex = kw_cli_no_options(cli, argc, argv)) != 0 ||
+	    (ex = kw_cli_args(cli, argc, argv, 1, "")) != 0)
+		return ex;
 	arm_deadline();
 	if (!(text = read_input(&len, &why)))
 		return deny("%s; the tool call is denied", why);
@@ -223,12 +224,12 @@ hook_claude(struct kw_cli *cli, int argc, char **argv)
 static const struct kw_cmd hook_commands[] = {
 	{ .name = "claude", .fn = hook_claude,
 	  .help = "answer a Claude Code hook (JSON on stdin) with the broker's decision",
-	  .usage = "",
-	  .options = "Reads the hook's JSON on stdin.  PreToolUse: exit 2 with the reason on\n"
+	  .usage = "[--json]",
+	  .options = "  --json  accepted: the answer is Claude Code's JSON either way\n"
+	    "Reads the hook's JSON on stdin.  PreToolUse: exit 2 with the reason on\n"
 	    "stderr when denied, else {\"hookSpecificOutput\": {\"permissionDecision\": \"allow\"\n"
 	    "or \"ask\", ...}} on stdout.  Any failure (no broker, no session, bad input,\n"
-	    "no answer within KEYWARDEN_HOOK_TIMEOUT seconds, default 20) is a deny.\n",
-	  .flags = KW_CMD_RAW },
+	    "no answer within KEYWARDEN_HOOK_TIMEOUT seconds, default 20) is a deny.\n" },
 };
 
 int

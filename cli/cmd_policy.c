@@ -102,9 +102,11 @@ explain(struct kw_cli *cli, int argc, char **argv)
 		}
 	}
 	given = !!path + !!url + !!tool + (optind < argc);
-	if (given != 1)
-		return kw_cli_usage(cli, "give one of COMMAND, --path, --url or --tool");
-	if (optind < argc && (ex = kw_cli_args(cli, argc, argv, optind, "COMMAND")) != 0)
+	if (given == 0)
+		return kw_cli_usage(cli, "missing LINE (or --path, --url or --tool)");
+	if (given > 1)
+		return kw_cli_usage(cli, "give one of LINE, --path, --url or --tool");
+	if (optind < argc && (ex = kw_cli_args(cli, argc, argv, optind, "LINE")) != 0)
 		return ex;
 	if (tool && (!input || !json_is_object(in = json_loads(input, 0, NULL)))) {
 		json_decref(in);
@@ -244,9 +246,9 @@ test(struct kw_cli *cli, int argc, char **argv)
 static const struct kw_cmd policy_commands[] = {
 	{ .name = "explain", .fn = explain,
 	  .help = "show how the policy decides a command, path, URL or tool call, and why",
-	  .usage = "(COMMAND | --path PATH [--write|--delete] | --url URL | --tool NAME "
-	    "--input JSON) [--cwd DIR] [--json]",
-	  .options = "  COMMAND           a bash command line, as Claude Code's Bash tool runs it\n"
+	  .usage = "LINE [--cwd DIR] [--json]",
+	  .options = "  LINE              a bash command line, as Claude Code's Bash tool runs it;\n"
+	    "                    or instead of it, one of:\n"
 	    "  --path PATH       a file read (--write: written, --delete: deleted)\n"
 	    "  --url URL         a URL fetched\n"
 	    "  --tool NAME --input JSON  a Claude Code tool call (tool_input as JSON)\n"
