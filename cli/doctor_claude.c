@@ -1,8 +1,8 @@
 /*
  * doctor_claude.c - is Claude Code wired to keywarden (its apiKeyHelper
- * runs `keywarden key get NAME`, keywarden is on its PATH and holds NAME),
- * the PreToolUse hook (not yet available), and sensitive-data filtering in
- * the configuration.
+ * runs `keywarden key get NAME`, keywarden is on its PATH and holds NAME;
+ * a PreToolUse hook for every tool runs `keywarden hook claude`), and
+ * sensitive-data filtering in the configuration.
  *
  * apiKeyHelper is read from Claude Code's settings in its order of
  * precedence: the managed settings, the project's .claude/settings.local.json
@@ -228,13 +228,89 @@ check_helper(struct kw_dr *d)
 	    held == 1 ? ", which keywarden holds" : "");
 }
 
+/* "[PATH/]keywarden [options] hook claude": the command of our hook. */
+static bool
+is_our_hook(const char *cmd)
+{
+	const char *end = strstr(cmd, " hook claude"), *base;
+	size_t len;
+
+	if (!end || strcmp(end, " hook claude") != 0)
+		return false;
+	len = strcspn(cmd, " \t");
+	base = memrchr(cmd, '/', len) ? (const char *)memrchr(cmd, '/', len) + 1 : cmd;
+	return (size_t)(cmd + len - base) == strlen("keywarden") &&
+	    strncmp(base, "keywarden", strlen("keywarden")) == 0;
+}
+
+/* The matcher of the first PreToolUse entry in root that runs our hook, or NULL. */
+static const char *
+hook_matcher(json_t *root, bool *ret_found)
+{
+	json_t *entries = json_object_get(json_object_get(root, "hooks"), "PreToolUse"), *e, *h;
+	size_t i, k;
+
+	json_array_foreach(entries, i, e) {
+		json_array_foreach(json_object_get(e, "hooks"), k, h) {
+			const char *cmd = json_string_value(json_object_get(h, "command"));
+			if (cmd && is_our_hook(cmd)) {
+				const char *m = json_string_value(json_object_get(e, "matcher"));
+				*ret_found = true;
+				return m ? m : "";
+			}
+		}
+	}
+	return NULL;
+}
+
+static void
+check_hook(struct kw_dr *d)
+{
+	const char *check = "claude.hook";
+	char *files[8];
+	size_t n = settings_files(d, files, KW_ELEMENTSOF(files));
+	const char *matcher = NULL;
+	char *file = NULL;
+	bool found = false;
+
+	for (size_t i = 0; i < n && !found; i++) {
+		json_t *root = files[i] ? load_json(files[i]) : NULL;
+		const char *m = hook_matcher(root, &found);
+		if (found) {
+			matcher = m && (!*m || strcmp(m, "*") == 0) ? NULL : m ? m : NULL;
+			file = files[i];
+			files[i] = NULL;
+			if (matcher)
+				d->oom |= !(matcher = kw_dr_fmt("%s", m));
+		}
+		json_decref(root);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(files[i]);
+	if (!found && !claude_here(d))
+		kw_dr_add(d, check, KW_DR_INFO, NULL, 0, NULL,
+		    "Claude Code not found (no ~/.claude, no ~/.claude.json, no claude on PATH)");
+	else if (!found)
+		kw_dr_add(d, check, KW_DR_WARN, NULL, 0, "keywarden setup claude",
+		    "no PreToolUse hook runs keywarden hook claude: Claude Code's tool calls are "
+		    "not decided by keywarden's policy");
+	else if (matcher)
+		kw_dr_add(d, check, KW_DR_WARN, file, 0, "keywarden setup claude",
+		    "the PreToolUse hook in %s runs keywarden hook claude only for tools matching "
+		    "\"%s\": the others are not decided", kw_cli_safe(file), kw_cli_safe(matcher));
+	else
+		kw_dr_add(d, check, KW_DR_PASS, file, 0, NULL,
+		    "a PreToolUse hook in %s runs keywarden hook claude for every tool",
+		    kw_cli_safe(file));
+	free(file);
+	free((char *)matcher);
+}
+
 void
 kw_dr_check_claude(struct kw_dr *d)
 {
 	check_helper(d);
-	kw_dr_add(d, "claude.hook", KW_DR_INFO, NULL, 0, NULL,
-	    "keywarden hook claude (Claude Code's PreToolUse policy: paths, commands, secrets) "
-	    "is not yet available in this release");
+	check_hook(d);
 }
 
 void
@@ -268,9 +344,9 @@ kw_dr_check_filtering(struct kw_dr *d)
 	if (d->n_items != before)
 		return;
 	list = kw_cli_join(words);
-	/* The configuration asks for filtering; say plainly that nothing applies it yet. */
+	/* Say plainly which half is applied today. */
 	kw_dr_add(d, check, KW_DR_PASS, NULL, 0, NULL,
-	    "sensitive-file patterns set (%s) and %zu redaction filters on; not enforced yet: "
-	    "the policy engine that applies them (keywarden hook claude) is to come",
+	    "sensitive-file patterns set (%s), applied to tool calls by keywarden hook claude; "
+	    "%zu redaction filters on, not enforced yet (redaction is to come)",
 	    kw_cli_safe(list ? list : "?"), json_array_size(filters));
 }

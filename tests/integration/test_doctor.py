@@ -215,8 +215,12 @@ def root_cli(b, *args, input=None):
                        input=input)
 
 
-def helper_settings(name="anthropic"):
-    return json.dumps({"apiKeyHelper": "%s key get %s" % (CLI_BIN, name)}, indent=2) + "\n"
+def helper_settings(name="anthropic", hook=True, matcher="*"):
+    doc = {"apiKeyHelper": "%s key get %s" % (CLI_BIN, name)}
+    if hook:
+        doc["hooks"] = {"PreToolUse": [{"matcher": matcher, "hooks": [
+            {"type": "command", "command": CLI_BIN + " hook claude", "timeout": 30}]}]}
+    return json.dumps(doc, indent=2) + "\n"
 
 
 # --------------------------------------------------------------------------
@@ -275,7 +279,8 @@ def test_planted_problems_are_found_by_file_and_line(mfa_broker, machine):
     # Claude Code is here (~/.claude) but not wired to keywarden.
     it = one(doc, "claude.api-key-helper", "fail")
     assert "apiKeyHelper" in it["fix"] and "keywarden key get anthropic" in it["fix"], it
-    one(doc, "claude.hook", "info")
+    it = one(doc, "claude.hook", "warn")
+    assert it["fix"] == "keywarden setup claude", it
 
     # The human report says the same: file and line on the item's line.
     for path, line in ((dotenv, 3), (bashrc, 2), (hist, 4), (zhist, 1), (settings, 3)):
@@ -353,6 +358,7 @@ def test_clean_setup_passes(mfa_broker, machine):
     # Every check is in the report.
     assert sorted({it["check"] for it in doc}) == sorted(CHECKS), doc
     assert "which keywarden holds" in one(doc, "claude.api-key-helper", "pass")["detail"]
+    assert "for every tool" in one(doc, "claude.hook", "pass")["detail"]
     assert one(doc, "session", "pass")["detail"].startswith("logged in")
     assert one(doc, "roles", "pass")["detail"] == "alice holds developer"
     # Not an admin: the chain is left to them, with a note.
