@@ -304,14 +304,20 @@ static int
 merge_helper(json_t *settings, const char *helper, json_t *changes)
 {
 	const char *old = json_string_value(json_object_get(settings, "apiKeyHelper"));
+	int r;
 
 	if (old && strcmp(old, helper) == 0)
 		return 0;
-	if (json_object_set_new(settings, "apiKeyHelper", json_string(helper)) < 0)
-		return KW_ERR_NOMEM;
+	/* Noted first: old goes with the value it is replaced by. */
 	if (!old)
-		return note(changes, "apiKeyHelper", "set", helper, NULL);
-	return note(changes, "apiKeyHelper", "replaced", helper, runs_keywarden(old) ? old : NULL);
+		r = note(changes, "apiKeyHelper", "set", helper, NULL);
+	else
+		r = note(changes, "apiKeyHelper", "replaced", helper,
+		    runs_keywarden(old) ? old : NULL);
+	if (r < 0)
+		return r;
+	return json_object_set_new(settings, "apiKeyHelper", json_string(helper)) < 0 ?
+	    KW_ERR_NOMEM : 0;
 }
 
 static int
