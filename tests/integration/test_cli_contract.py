@@ -41,7 +41,7 @@ def completion_tree():
     lists = completion_lists()
     tree = {(): lists["commands"]}
     for group, name in (("config", "config"), ("totp", "totp"), ("key", "key"),
-                        ("admin", "admin_groups")):
+                        ("setup", "setup"), ("admin", "admin_groups")):
         tree[(group,)] = lists[name]
     for sub in lists["admin_groups"]:
         tree[("admin", sub)] = lists["admin_" + sub]
