@@ -452,3 +452,14 @@ def test_claude_code_uses_the_written_settings(claude, id_broker, server):  # no
         assert "settings" not in cp.stderr.lower(), cp.stderr
     finally:
         h.cleanup()
+
+
+def test_contrib_sample_is_what_setup_writes(home):
+    """contrib/claude-code/settings.json: setup's file for the default configuration,
+    with keywarden installed as /usr/local/bin/keywarden."""
+    sample = os.path.join(os.path.dirname(__file__), "..", "..", "contrib", "claude-code",
+                          "settings.json")
+    lines(home.setup())
+    with open(sample) as f:
+        want = f.read().replace("/usr/local/bin/keywarden ", SELF + " ")
+    assert read_bytes(home.settings).decode() == want
