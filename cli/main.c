@@ -67,6 +67,8 @@ static const struct kw_cmd commands[] = {
 	    "           keywarden (asked at a terminal)\n"
 	    "  --yes    with --fix and stdin not a terminal: import without asking\n"
 	    "  --json   [{\"check\", \"status\", \"detail\", \"fix\"}, ...]\n" },
+	{ .name = "setup", .fn = kw_cmd_setup,
+	  .help = "write the settings that make Claude Code use keywarden", .flags = KW_CMD_GROUP },
 };
 
 /*

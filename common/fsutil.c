@@ -449,6 +449,13 @@ kw_check_file_at(int dirfd, const char *name, struct stat *ret_st, char *why, si
 int
 kw_write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
 {
+	return kw_write_atomic_owned_at(dirfd, name, data, len, mode, (uid_t)-1, (gid_t)-1);
+}
+
+int
+kw_write_atomic_owned_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+    uid_t uid, gid_t gid)
+{
 	char tmp[NAME_MAX + 1];
 	int fd = -1, saved;
 
@@ -464,6 +471,9 @@ kw_write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mo
 	}
 	if (fd < 0)
 		return KW_ERR_IO;
+	/* The owner before the mode: chown clears set-id bits. */
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid) < 0)
+		goto fail;
 	if (fchmod(fd, mode) < 0 || kw_write_all(fd, data, len) < 0)
 		goto fail;
 	if (fsync(fd) < 0 || close(fd) < 0) {

@@ -94,6 +94,14 @@ int kw_open_dir_of(const char *path, const char **ret_name) KW_WUR KW_NONNULL(1,
 int kw_write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
 	KW_WUR KW_NONNULL(2, 3);
 
+/*
+ * kw_write_atomic_at, the new file given to uid:gid before it appears
+ * ((uid_t)-1 / (gid_t)-1 leave that part alone): root rewriting a file of
+ * someone else's keeps it theirs.
+ */
+int kw_write_atomic_owned_at(int dirfd, const char *name, const void *data, size_t len,
+    mode_t mode, uid_t uid, gid_t gid) KW_WUR KW_NONNULL(2, 3);
+
 /* kw_write_atomic_at in the directory of path (kw_open_dir_of). */
 int kw_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 	KW_WUR KW_NONNULL(1, 2);

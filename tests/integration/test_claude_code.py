@@ -4,8 +4,8 @@ The real Claude Code CLI as keywarden's client (issue 5, "The real client").
 Claude Code is installed from npm (`npm install @anthropic-ai/claude-code`)
 once, into $KW_CACHE/claude-code (default $KW_BUILD), and run as `claude -p`
 with HOME set to a directory of the test's own whose .claude/settings.json is
-contrib/claude-code/settings.json: apiKeyHelper = `keywarden key get
-anthropic` (here with the CLI's absolute path).  ANTHROPIC_BASE_URL points it
+contrib/claude-code/settings.json: apiKeyHelper = `/usr/local/bin/keywarden
+key get anthropic` (here, like its hook, with the CLI under test's path).  ANTHROPIC_BASE_URL points it
 at anthropic_server.py on 127.0.0.1, a stand-in for the Messages API that
 records the x-api-key and Authorization headers of every request.
 
@@ -42,6 +42,7 @@ CLAUDE_TIMEOUT = 60 * (2 if SANITIZE else 1)
 KEY = "sk-ant-api03-" + "kwTestKey0123456789_-" * 4 + "abcdefghijklmnAA"
 REPLY = "Hello from the stand-in Messages API, served through keywarden."
 HELPER_CMD = "keywarden key get anthropic"
+CONTRIB_KEYWARDEN = "/usr/local/bin/keywarden"   # the sample's path (keywarden setup claude)
 
 
 # --------------------------------------------------------------------------
@@ -93,11 +94,13 @@ def claude():
 # --------------------------------------------------------------------------
 
 def helper_command():
-    """contrib's apiKeyHelper, with `keywarden` the CLI under test."""
+    """contrib's settings and apiKeyHelper, with the CLI under test for its keywarden."""
     with open(CONTRIB_SETTINGS) as f:
-        settings = json.load(f)
-    assert settings.get("apiKeyHelper") == HELPER_CMD, settings
-    return settings, CLI_BIN + HELPER_CMD[len("keywarden"):]
+        text = f.read()
+    settings = json.loads(text.replace(CONTRIB_KEYWARDEN + " ", CLI_BIN + " "))
+    assert settings.get("apiKeyHelper") == CLI_BIN + " " + HELPER_CMD[len("keywarden "):], \
+        settings
+    return settings, settings["apiKeyHelper"]
 
 
 def make_home(parent, user):
@@ -205,10 +208,15 @@ def server(tmpdir_short):
 # Tests
 # --------------------------------------------------------------------------
 
-def test_contrib_settings_is_the_helper_alone():
+def test_contrib_settings_wire_keywarden():
+    """The sample is what `keywarden setup claude` writes (test_setup_claude.py checks
+    that): the helper, the PreToolUse hook, deny rules."""
     with open(CONTRIB_SETTINGS) as f:
         doc = json.load(f)
-    assert doc == {"apiKeyHelper": HELPER_CMD}, doc
+    assert doc["apiKeyHelper"] == CONTRIB_KEYWARDEN + " key get anthropic", doc
+    assert doc["hooks"]["PreToolUse"][0]["hooks"][0]["command"] == \
+        CONTRIB_KEYWARDEN + " hook claude", doc
+    assert "Read(~/.ssh/**)" in doc["permissions"]["deny"], doc
 
 
 def test_claude_gets_the_key_from_the_broker(claude, broker, server, tmpdir_short):

@@ -1,0 +1,446 @@
+/*
+ * claude_settings.c - merging keywarden's wiring into Claude Code's
+ * settings.json (claude_settings.h).  In the comments below a "\" keeps
+ * "/" and "*" apart, as a C comment must ("/\**" is a slash and two stars).
+ *
+ * The permission rules follow Claude Code's documentation, "Configure
+ * permissions" (code.claude.com/docs/en/permissions, section "Read and
+ * Edit"; read in its docs/zh-CN translation of December 2026):
+ *   - Read and Edit rules take gitignore patterns; "//path" is an absolute
+ *     path from the file system's root ("Read(//Users/alice/secrets/\**)"),
+ *     "~/path" a path from the home directory, "/path" a path relative to
+ *     the settings file's source (in ~/.claude/settings.json: ~/.claude/path;
+ *     the page warns that one slash never makes a path absolute), "path" or
+ *     "./path" relative to the current directory;
+ *   - "Read(**\/.env)", like "Read(.env)", blocks only a .env at or under
+ *     the current directory; "Read(//\**\/.env)" blocks one anywhere on the
+ *     file system;
+ *   - Read deny rules cover the Read tool, Grep, Glob and the file commands
+ *     Claude Code recognises in Bash (cat, head, ...), and Edit on the same
+ *     path; Edit rules cover every built-in tool that edits files.  Neither
+ *     stops an arbitrary program (a script opening the file itself).
+ * keywarden's deniedPaths cover a directory and everything in it, and its
+ * excludePatterns match anywhere on the file system (policy/match.h), so
+ * "/etc" becomes "//etc/\**", "~/.ssh" "~/.ssh/\**" and "**\/.env"
+ * "//\**\/.env": each rule covers what the policy covers, not only the
+ * project's files.  The PreToolUse hook (`keywarden hook claude`) decides
+ * with the policy itself; these rules are the second line, in Claude Code.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/claude_settings.h"
+#include "common/errors.h"
+
+#define HOOK_SUFFIX " hook claude"
+
+/* ---- the rules ------------------------------------------------------------ */
+
+static bool
+has_glob(const char *s)
+{
+	return strpbrk(s, "*?[") != NULL;
+}
+
+/* Append s to the rule being built; false when it does not fit. */
+static bool
+put(char *out, size_t len, size_t *at, const char *s, bool escape)
+{
+	for (; *s; s++) {
+		/* A literal path's backslash would escape in gitignore syntax. */
+		if (escape && *s == '\\') {
+			if (*at + 1 >= len)
+				return false;
+			out[(*at)++] = '\\';
+		}
+		if (*at + 1 >= len)
+			return false;
+		out[(*at)++] = *s;
+	}
+	out[*at] = '\0';
+	return true;
+}
+
+/*
+ * A deniedPaths entry as a pattern: "/etc" -> "//etc/\**", "~/.ssh" ->
+ * "~/.ssh/\**", "./x" -> "./x/\**"; an entry with a glob is matched as it
+ * is (policy/rules_path.c), "**\/x" anywhere.  False when it has no form.
+ */
+static bool
+path_pattern(const char *entry, char *out, size_t len)
+{
+	char path[4096];
+	size_t n = strlen(entry), at = 0;
+	bool glob = has_glob(entry);
+
+	if (n == 0 || n >= sizeof(path))
+		return false;
+	memcpy(path, entry, n + 1);
+	while (n > 1 && path[n - 1] == '/')
+		path[--n] = '\0';
+	if (strncmp(path, "**", 2) == 0)
+		return put(out, len, &at, "//", false) && put(out, len, &at, path, false);
+	if (path[0] == '/') {
+		if (!put(out, len, &at, "/", false) || !put(out, len, &at, path, !glob))
+			return false;
+	} else if (strcmp(path, "~") == 0 || strncmp(path, "~/", 2) == 0 ||
+	    strcmp(path, ".") == 0 || strncmp(path, "./", 2) == 0) {
+		if (!put(out, len, &at, path, !glob))
+			return false;
+	} else {
+		return false;
+	}
+	if (glob)
+		return true;
+	/* A directory and everything below it; "/" is all of it. */
+	return put(out, len, &at, strcmp(path, "/") == 0 ? "**" : "/**", false);
+}
+
+/*
+ * An excludePatterns entry: "/x/\*.key" -> "//x/\*.key"; "**\/.env" and
+ * "a/b" (anchored at the root by the policy) -> "//\**\/.env", "//a/b";
+ * a name alone ("*.pem") matches at any depth -> "//\**\/\*.pem"; "~/..."
+ * and "./..." keep their anchor.
+ */
+static bool
+exclude_pattern(const char *entry, char *out, size_t len)
+{
+	size_t n = strlen(entry), at = 0;
+	const char *slash = strchr(entry, '/');
+
+	if (n == 0)
+		return false;
+	if (entry[0] == '/')
+		return put(out, len, &at, "/", false) && put(out, len, &at, entry, false);
+	if (strncmp(entry, "~/", 2) == 0 || strncmp(entry, "./", 2) == 0)
+		return put(out, len, &at, entry, false);
+	if (slash && slash != entry + n - 1)
+		return put(out, len, &at, "//", false) && put(out, len, &at, entry, false);
+	return put(out, len, &at, "//**/", false) && put(out, len, &at, entry, false);
+}
+
+static bool
+holds(json_t *array, const char *s)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(array, i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
+			return true;
+	return false;
+}
+
+/* Add Read(p) and Edit(p) to rules, each once. */
+static int
+add_rules(json_t *rules, const char *pattern)
+{
+	static const char *const tools[] = { "Read", "Edit" };
+	char rule[4200];
+
+	for (size_t i = 0; i < KW_ELEMENTSOF(tools); i++) {
+		snprintf(rule, sizeof(rule), "%s(%s)", tools[i], pattern);
+		if (!holds(rules, rule) && json_array_append_new(rules, json_string(rule)) < 0)
+			return KW_ERR_NOMEM;
+	}
+	return 0;
+}
+
+static int
+mirror(json_t *list, bool (*form)(const char *, char *, size_t), json_t *rules,
+    json_t *skipped)
+{
+	char pattern[4100];
+	size_t i;
+	json_t *v;
+	int r;
+
+	json_array_foreach(list, i, v) {
+		const char *e = json_string_value(v);
+		if (e && form(e, pattern, sizeof(pattern)))
+			r = add_rules(rules, pattern);
+		else
+			r = json_array_append(skipped, v) < 0 ? KW_ERR_NOMEM : 0;
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int
+kw_claude_deny_rules(json_t *denied_paths, json_t *exclude_patterns, json_t **ret_rules,
+    json_t **ret_skipped)
+{
+	json_t *rules = json_array(), *skipped = json_array();
+	int r = KW_ERR_NOMEM;
+
+	if (!rules || !skipped ||
+	    (r = mirror(denied_paths, path_pattern, rules, skipped)) < 0 ||
+	    (r = mirror(exclude_patterns, exclude_pattern, rules, skipped)) < 0) {
+		json_decref(rules);
+		json_decref(skipped);
+		return r;
+	}
+	*ret_rules = rules;
+	*ret_skipped = skipped;
+	return 0;
+}
+
+/* ---- what is there -------------------------------------------------------- */
+
+static const char *
+type_name(json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "an array";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER: case JSON_REAL: return "a number";
+	case JSON_TRUE: case JSON_FALSE: return "a boolean";
+	default: return "null";
+	}
+}
+
+static int
+wrong(char *err, size_t len, const char *what, json_t *v, const char *want)
+{
+	snprintf(err, len, "%s is %s, not %s", what, type_name(v), want);
+	return KW_ERR_INVALID;
+}
+
+int
+kw_claude_settings_check(json_t *settings, char *err, size_t err_len)
+{
+	json_t *helper, *hooks, *pre, *perms, *deny, *entry;
+	char what[64];
+	size_t i;
+
+	if (json_typeof(settings) != JSON_OBJECT)
+		return wrong(err, err_len, "the top level", settings, "an object");
+	if ((helper = json_object_get(settings, "apiKeyHelper")) && !json_is_string(helper))
+		return wrong(err, err_len, "apiKeyHelper", helper, "a string");
+	if ((hooks = json_object_get(settings, "hooks")) && !json_is_object(hooks))
+		return wrong(err, err_len, "hooks", hooks, "an object");
+	if ((pre = json_object_get(hooks, "PreToolUse")) && !json_is_array(pre))
+		return wrong(err, err_len, "hooks.PreToolUse", pre, "an array");
+	json_array_foreach(pre, i, entry) {
+		json_t *list = json_object_get(entry, "hooks");
+		snprintf(what, sizeof(what), "hooks.PreToolUse[%zu]", i);
+		if (!json_is_object(entry))
+			return wrong(err, err_len, what, entry, "an object");
+		snprintf(what, sizeof(what), "hooks.PreToolUse[%zu].hooks", i);
+		if (list && !json_is_array(list))
+			return wrong(err, err_len, what, list, "an array");
+	}
+	if ((perms = json_object_get(settings, "permissions")) && !json_is_object(perms))
+		return wrong(err, err_len, "permissions", perms, "an object");
+	if ((deny = json_object_get(perms, "deny")) && !json_is_array(deny))
+		return wrong(err, err_len, "permissions.deny", deny, "an array");
+	return 0;
+}
+
+/* Whether cmd's first word (quoted or not) names a program called keywarden. */
+static bool
+runs_keywarden(const char *cmd)
+{
+	const char *start = cmd, *end, *base;
+
+	if (*start == '\'') {
+		start++;
+		end = strchr(start, '\'');
+	} else {
+		end = start + strcspn(start, " \t");
+	}
+	if (!end)
+		return false;
+	base = start;
+	for (const char *p = start; p < end; p++)
+		if (*p == '/')
+			base = p + 1;
+	return (size_t)(end - base) == strlen("keywarden") &&
+	    strncmp(base, "keywarden", strlen("keywarden")) == 0;
+}
+
+/* A hook command of keywarden's: `[PATH/]keywarden ... hook claude`. */
+static bool
+is_our_hook(const char *cmd)
+{
+	size_t n = strlen(cmd), k = strlen(HOOK_SUFFIX);
+
+	return n > k && strcmp(cmd + n - k, HOOK_SUFFIX) == 0 && runs_keywarden(cmd);
+}
+
+/* ---- the merge ------------------------------------------------------------ */
+
+static int
+note(json_t *changes, const char *setting, const char *action, const char *value,
+    const char *was)
+{
+	json_t *c = json_pack("{s:s, s:s, s:s}", "setting", setting, "action", action,
+	    "value", value);
+
+	if (!c || (was && json_object_set_new(c, "was", json_string(was)) < 0)) {
+		json_decref(c);
+		return KW_ERR_NOMEM;
+	}
+	return json_array_append_new(changes, c) < 0 ? KW_ERR_NOMEM : 0;
+}
+
+/* The object at key in parent, made when absent (checked: never another type). */
+static json_t *
+child(json_t *parent, const char *key, json_t *(*make)(void))
+{
+	json_t *v = json_object_get(parent, key);
+
+	if (v)
+		return v;
+	if (!(v = make()) || json_object_set_new(parent, key, v) < 0)
+		return NULL;
+	return v;
+}
+
+static int
+merge_helper(json_t *settings, const char *helper, json_t *changes)
+{
+	const char *old = json_string_value(json_object_get(settings, "apiKeyHelper"));
+	int r;
+
+	if (old && strcmp(old, helper) == 0)
+		return 0;
+	/* Noted first: old goes with the value it is replaced by. */
+	if (!old)
+		r = note(changes, "apiKeyHelper", "set", helper, NULL);
+	else
+		r = note(changes, "apiKeyHelper", "replaced", helper,
+		    runs_keywarden(old) ? old : NULL);
+	if (r < 0)
+		return r;
+	return json_object_set_new(settings, "apiKeyHelper", json_string(helper)) < 0 ?
+	    KW_ERR_NOMEM : 0;
+}
+
+static int
+merge_hook(json_t *settings, const char *hook, json_t *changes)
+{
+	json_t *hooks, *pre, *entry, *h, *list;
+	size_t i, j;
+	bool found = false;
+	int r = 0;
+
+	if (!(hooks = child(settings, "hooks", json_object)) ||
+	    !(pre = child(hooks, "PreToolUse", json_array)))
+		return KW_ERR_NOMEM;
+	json_array_foreach(pre, i, entry) {
+		json_array_foreach(json_object_get(entry, "hooks"), j, h) {
+			const char *cmd = json_string_value(json_object_get(h, "command"));
+			if (!cmd || (strcmp(cmd, hook) != 0 && !is_our_hook(cmd)))
+				continue;
+			found = true;
+			if (strcmp(cmd, hook) == 0)
+				continue;
+			/* Another keywarden's path (moved, reinstalled): this one's now. */
+			if ((r = note(changes, "hooks.PreToolUse", "replaced", hook, cmd)) < 0 ||
+			    json_object_set_new(h, "command", json_string(hook)) < 0)
+				return r < 0 ? r : KW_ERR_NOMEM;
+		}
+	}
+	if (found)
+		return 0;
+	list = json_pack("[{s:s, s:s, s:i}]", "type", "command", "command", hook, "timeout",
+	    KW_CLAUDE_HOOK_TIMEOUT);
+	entry = list ? json_pack("{s:s, s:o}", "matcher", "*", "hooks", list) : NULL;
+	if (!entry || json_array_append_new(pre, entry) < 0)
+		return KW_ERR_NOMEM;
+	return note(changes, "hooks.PreToolUse", "added", hook, NULL);
+}
+
+static int
+merge_deny(json_t *settings, json_t *rules, json_t *changes)
+{
+	json_t *perms, *deny, *rule;
+	size_t i;
+	int r;
+
+	if (json_array_size(rules) == 0)
+		return 0;
+	if (!(perms = child(settings, "permissions", json_object)) ||
+	    !(deny = child(perms, "deny", json_array)))
+		return KW_ERR_NOMEM;
+	json_array_foreach(rules, i, rule) {
+		const char *s = json_string_value(rule);
+		if (!s || holds(deny, s))
+			continue;
+		if (json_array_append(deny, rule) < 0)
+			return KW_ERR_NOMEM;
+		if ((r = note(changes, "permissions.deny", "added", s, NULL)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+int
+kw_claude_settings_merge(json_t *settings, const struct kw_claude_wiring *w, json_t *changes)
+{
+	int r;
+
+	if ((r = merge_helper(settings, w->helper, changes)) < 0 ||
+	    (r = merge_hook(settings, w->hook, changes)) < 0 ||
+	    (r = merge_deny(settings, w->deny, changes)) < 0)
+		return r;
+	return 0;
+}
+
+const char *
+kw_claude_change_text(json_t *change, bool dry_run, char *buf, size_t len)
+{
+	const char *setting = json_string_value(json_object_get(change, "setting"));
+	const char *action = json_string_value(json_object_get(change, "action"));
+	const char *value = json_string_value(json_object_get(change, "value"));
+	const char *was = json_string_value(json_object_get(change, "was"));
+	const char *label = setting && strcmp(setting, "hooks.PreToolUse") == 0 ?
+	    "hook PreToolUse" : setting ? setting : "?";
+
+	if (!was)
+		was = "another command (not shown: it may hold a key)";
+	if (!action || !value)
+		snprintf(buf, len, "%s: changed", label);
+	else if (strcmp(action, "set") == 0)
+		snprintf(buf, len, "%s: %s %s", label, dry_run ? "would be set to" : "set to", value);
+	else if (strcmp(action, "replaced") == 0)
+		snprintf(buf, len, dry_run ? "%s: is %s, would be %s" : "%s: was %s, now %s", label,
+		    was, value);
+	else
+		snprintf(buf, len, "%s: %s %s", label, dry_run ? "would add" : "added", value);
+	return buf;
+}
+
+char *
+kw_claude_shell_word(const char *s)
+{
+	static const char safe[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789/._+,:@%-";
+	size_t n = 3;
+	char *out, *o;
+
+	if (*s && strspn(s, safe) == strlen(s))
+		return strdup(s);
+	/* '...', each ' as '\'' */
+	for (const char *p = s; *p; p++)
+		n += *p == '\'' ? 4 : 1;
+	if (!(out = malloc(n)))
+		return NULL;
+	o = out;
+	*o++ = '\'';
+	for (const char *p = s; *p; p++) {
+		if (*p == '\'') {
+			memcpy(o, "'\\''", 4);
+			o += 4;
+		} else {
+			*o++ = *p;
+		}
+	}
+	*o++ = '\'';
+	*o = '\0';
+	return out;
+}
