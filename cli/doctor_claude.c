@@ -20,6 +20,8 @@
 #include "common/names.h"
 
 #define MANAGED_SETTINGS "/etc/claude-code/managed-settings.json"
+/* What `keywarden setup claude --system` writes (managed, like the file above). */
+#define MANAGED_KEYWARDEN "/etc/claude-code/managed-settings.d/keywarden.json"
 
 /* The settings files, highest precedence first; malloc'd paths (NULL when out of memory). */
 static size_t
@@ -28,11 +30,12 @@ settings_files(struct kw_dr *d, char **out, size_t max)
 	const char *dirs[2] = { d->project[0], NULL };
 	size_t n = 0;
 
-	if (max < 6)
+	if (max < 7)
 		return 0;
 	if (d->repo_root && d->n_project > 1)
 		dirs[1] = d->project[d->n_project - 1];
 	out[n++] = kw_dr_fmt("%s", MANAGED_SETTINGS);
+	out[n++] = kw_dr_fmt("%s", MANAGED_KEYWARDEN);
 	for (size_t i = 0; i < 2 && dirs[i]; i++) {
 		out[n++] = kw_dr_fmt("%s/.claude/settings.local.json", dirs[i]);
 		out[n++] = kw_dr_fmt("%s/.claude/settings.json", dirs[i]);
