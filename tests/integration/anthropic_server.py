@@ -16,12 +16,29 @@ streamed, and the status it got.
 With `expect_key` set, a request whose x-api-key (or Bearer token) is not that
 key gets 401 authentication_error, as the real API would answer it.
 
+With `tool_uses` (a list of {"name": TOOL, "input": {...}}), the stand-in
+plays a model that calls tools: a request that offers tools (its body has
+"tools") and whose last message carries no tool_result is answered with the
+next scripted tool use -- a `tool_use` content block streamed as
+content_block_start (input {}), input_json_delta chunks, content_block_stop,
+then message_delta with stop_reason "tool_use" -- and Claude Code runs the
+tool (or its hooks refuse it) and sends the result back in the next request,
+which gets the text reply.  Requests without tools (Claude Code's side
+requests) always get text.  `on_tool_use(use)`, when given, runs just before
+a tool use is sent.  Each log entry then also holds "tools" (offered or not),
+"tool_results" (every tool_result block of the last message: tool_use_id,
+its text, is_error) and "tool_use" (the id and name sent, or None); the raw
+request bodies are kept too (bodies(), sent(needle)), so a test can show
+what did or did not reach the API.
+
 Use from a test:
 
     srv = AnthropicServer(log_path, reply_text="...", expect_key="sk-ant-...")
     srv.start()            # srv.port, srv.url
     ...
     srv.requests()         # the recorded requests, oldest first
+    srv.tool_results()     # every tool_result Claude Code sent back
+    srv.sent("marker")     # did any request body carry the text?
     srv.stop()
 
 or run it alone: python3 anthropic_server.py LOG [REPLY_TEXT] (prints the URL).
@@ -49,6 +66,29 @@ def bearer(value):
     return None
 
 
+def block_text(content):
+    """A tool_result's content as text: a string, or its text blocks joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(b.get("text", "") for b in content
+                         if isinstance(b, dict) and b.get("type") == "text")
+    return ""
+
+
+def tool_results(doc):
+    """The tool_result blocks of a request's last message."""
+    msgs = doc.get("messages") if isinstance(doc, dict) else None
+    if not isinstance(msgs, list) or not msgs or not isinstance(msgs[-1], dict):
+        return []
+    content = msgs[-1].get("content")
+    if msgs[-1].get("role") != "user" or not isinstance(content, list):
+        return []
+    return [{"tool_use_id": b.get("tool_use_id"), "text": block_text(b.get("content")),
+             "is_error": bool(b.get("is_error"))}
+            for b in content if isinstance(b, dict) and b.get("type") == "tool_result"]
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "kw-anthropic-stand-in/1"
@@ -57,7 +97,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     # -- recording ------------------------------------------------------------
-    def _record(self, status, body_doc):
+    def _record(self, status, body_doc, tool_use=None):
         srv = self.server
         entry = {
             "method": self.command,
@@ -69,6 +109,9 @@ class Handler(BaseHTTPRequestHandler):
             "model": body_doc.get("model") if isinstance(body_doc, dict) else None,
             "stream": bool(body_doc.get("stream")) if isinstance(body_doc, dict) else False,
             "status": status,
+            "tools": bool(body_doc.get("tools")) if isinstance(body_doc, dict) else False,
+            "tool_results": tool_results(body_doc),
+            "tool_use": tool_use,
         }
         with srv.lock:
             with open(srv.log_path, "a") as f:
@@ -78,6 +121,8 @@ class Handler(BaseHTTPRequestHandler):
     def _body(self):
         n = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(n) if n > 0 else b""
+        with self.server.lock:
+            self.server.bodies.append(raw)
         try:
             return json.loads(raw.decode("utf-8")) if raw else {}
         except ValueError:
@@ -129,30 +174,32 @@ class Handler(BaseHTTPRequestHandler):
             self._record(200, doc)
             self._send_json(200, {"input_tokens": 12})
             return
-        self._record(200, doc)
+        use = self._next_tool_use(doc)
+        self._record(200, doc, use and {"id": use["id"], "name": use["name"]})
         model = doc.get("model") or DEFAULT_MODEL
         text = self.server.reply_text
         msg_id = "msg_" + uuid.uuid4().hex[:24]
         usage = {"input_tokens": 12, "output_tokens": 1, "cache_creation_input_tokens": 0,
                  "cache_read_input_tokens": 0}
+        if use is not None:
+            if self.server.on_tool_use:
+                self.server.on_tool_use(use)
+            if doc.get("stream"):
+                self._stream(msg_id, model, usage, self._tool_use_events(use), "tool_use")
+            else:
+                self._send_json(200, {
+                    "id": msg_id, "type": "message", "role": "assistant", "model": model,
+                    "content": [dict(use, type="tool_use")], "stop_reason": "tool_use",
+                    "stop_sequence": None, "usage": usage})
+            return
         if not doc.get("stream"):
             self._send_json(200, {
                 "id": msg_id, "type": "message", "role": "assistant", "model": model,
                 "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
                 "stop_sequence": None, "usage": dict(usage, output_tokens=len(text.split()))})
             return
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream")
-        self.send_header("cache-control", "no-cache")
-        self.send_header("connection", "close")
-        self.send_header("request-id", "req_" + uuid.uuid4().hex[:24])
-        self.end_headers()
-        self.close_connection = True
         half = len(text) // 2
-        events = [
-            sse("message_start", {"type": "message_start", "message": {
-                "id": msg_id, "type": "message", "role": "assistant", "model": model,
-                "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage}}),
+        self._stream(msg_id, model, usage, [
             sse("content_block_start", {"type": "content_block_start", "index": 0,
                                         "content_block": {"type": "text", "text": ""}}),
             sse("ping", {"type": "ping"}),
@@ -161,9 +208,62 @@ class Handler(BaseHTTPRequestHandler):
             sse("content_block_delta", {"type": "content_block_delta", "index": 0,
                                         "delta": {"type": "text_delta", "text": text[half:]}}),
             sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ], "end_turn", len(text.split()))
+
+    # -- the scripted model ---------------------------------------------------
+    def _next_tool_use(self, doc):
+        """The next scripted tool use, with an id, if this request is a turn
+        that offers tools and answers no tool use; else None."""
+        srv = self.server
+        if not doc.get("tools") or tool_results(doc):
+            return None
+        with srv.lock:
+            if not srv.tool_uses:
+                return None
+            use = srv.tool_uses.pop(0)
+        return {"id": "toolu_" + uuid.uuid4().hex[:24], "name": use["name"],
+                "input": use.get("input", {})}
+
+    @staticmethod
+    def _tool_use_events(use):
+        """A tool_use block as the API streams it: input {} at the start,
+        then the input's JSON in pieces (input_json_delta)."""
+        text = json.dumps(use["input"])
+        cut = [0, len(text) // 3, 2 * len(text) // 3, len(text)]
+        return [
+            sse("content_block_start", {"type": "content_block_start", "index": 0,
+                                        "content_block": {"type": "tool_use", "id": use["id"],
+                                                          "name": use["name"], "input": {}}}),
+            sse("ping", {"type": "ping"}),
+            sse("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                        "delta": {"type": "input_json_delta",
+                                                  "partial_json": ""}}),
+        ] + [
+            sse("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                        "delta": {"type": "input_json_delta",
+                                                  "partial_json": text[a:b]}})
+            for a, b in zip(cut, cut[1:]) if b > a
+        ] + [
+            sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ]
+
+    def _stream(self, msg_id, model, usage, blocks, stop_reason, output_tokens=1):
+        """message_start, the content blocks' events, message_delta, message_stop."""
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("connection", "close")
+        self.send_header("request-id", "req_" + uuid.uuid4().hex[:24])
+        self.end_headers()
+        self.close_connection = True
+        events = [
+            sse("message_start", {"type": "message_start", "message": {
+                "id": msg_id, "type": "message", "role": "assistant", "model": model,
+                "content": [], "stop_reason": None, "stop_sequence": None, "usage": usage}}),
+        ] + blocks + [
             sse("message_delta", {"type": "message_delta",
-                                  "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                                  "usage": {"output_tokens": len(text.split())}}),
+                                  "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                                  "usage": {"output_tokens": output_tokens}}),
             sse("message_stop", {"type": "message_stop"}),
         ]
         for e in events:
@@ -173,10 +273,14 @@ class Handler(BaseHTTPRequestHandler):
 
 class AnthropicServer:
     def __init__(self, log_path, reply_text="Hello from the keywarden stand-in.",
-                 expect_key=None):
+                 expect_key=None, tool_uses=None, on_tool_use=None):
         self.log_path = log_path
         self.reply_text = reply_text
         self.expect_key = expect_key
+        self.tool_uses = [dict(u) for u in tool_uses or []]
+        self.on_tool_use = on_tool_use
+        self._bodies = []       # kept after stop(), like the log
+        self._lock = threading.Lock()
         self.httpd = None
         self.thread = None
         open(log_path, "a").close()
@@ -187,7 +291,10 @@ class AnthropicServer:
         httpd.log_path = self.log_path
         httpd.reply_text = self.reply_text
         httpd.expect_key = self.expect_key
-        httpd.lock = threading.Lock()
+        httpd.tool_uses = self.tool_uses
+        httpd.on_tool_use = self.on_tool_use
+        httpd.bodies = self._bodies
+        httpd.lock = self._lock
         self.httpd = httpd
         self.thread = threading.Thread(target=httpd.serve_forever, daemon=True)
         self.thread.start()
@@ -211,9 +318,28 @@ class AnthropicServer:
         return [r for r in self.requests() if r["method"] == "POST" and
                 r["path"].split("?", 1)[0] == "/v1/messages"]
 
+    def tool_uses_sent(self):
+        """The tool uses the stand-in sent ({"id", "name"}), oldest first."""
+        return [r["tool_use"] for r in self.requests() if r.get("tool_use")]
+
+    def tool_results(self):
+        """Every tool_result block Claude Code sent back, oldest first."""
+        return [t for r in self.requests() for t in r.get("tool_results", [])]
+
+    def bodies(self):
+        """The raw request bodies, oldest first (bytes)."""
+        with self._lock:
+            return list(self._bodies)
+
+    def sent(self, needle):
+        """Whether any request body held needle (as is, or JSON-escaped)."""
+        forms = {needle.encode(), json.dumps(needle)[1:-1].encode()}
+        return any(f in b for b in self.bodies() for f in forms)
+
     def clear(self):
-        with self.httpd.lock:
+        with self._lock:
             open(self.log_path, "w").close()
+            del self._bodies[:]
 
     def stop(self):
         if self.httpd is not None:
