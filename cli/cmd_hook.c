@@ -130,8 +130,9 @@ refused(struct kw_cli *cli, int err, const char *msg)
 		return deny("the broker is not reachable at %s; tool calls are denied until it "
 		    "runs (start keywardend)", kw_cli_socket(cli));
 	case KW_ERR_SESSION:
-		return deny("%s; tool calls are denied until you log in again (keywarden login)",
-		    msg ? msg : "no session");
+		/* The broker's reason already says to run keywarden login. */
+		return deny("%s; tool calls are denied until then", msg ? msg :
+		    "no session: run keywarden login");
 	case KW_ERR_LOCKED:
 		return deny("%s; tool calls are denied", msg ? msg : "the account is locked");
 	case KW_ERR_DENIED:
