@@ -257,3 +257,36 @@ def test_log_actions_choose_the_allowed_ones_refusals_and_questions_always(agent
     got = [(json.loads(r["metadata"])["decision"], r["result"])
            for r in rows(b, "user = 'alice' AND action = 'command_execute'")]
     assert got == [("ask", "success"), ("deny", "denied")], got
+
+
+def test_malformed_policy_requests_are_refused_and_the_broker_stays_up(agents):
+    b, ag = agents()
+    alice = ag["alice"]
+    sid = alice.login()["session"]
+    bad = [
+        {"tool": 5, "cwd": "/"},
+        {"tool": "", "cwd": "/"},
+        {"tool": "Bash", "cwd": "relative/dir", "input": {"command": "ls"}},
+        {"tool": "Bash", "cwd": "/", "input": ["ls"]},
+        {"tool": "x" * 300, "cwd": "/", "input": {}},
+    ]
+    with UserConn(b, "alice") as c:
+        for args in bad:
+            r = c.call("policy.check", args, session=sid)
+            assert r["ok"] is False and r["error"]["code"] == "bad_request", (args, r)
+        # Inputs of the wrong shape for a known tool, and lines the policy cannot read,
+        # are decisions (deny / ask), never errors.
+        for tool, inp, want in [("Bash", {"command": 7}, "denied"),
+                                ("Read", {"file_path": ["/etc/passwd"]}, "denied"),
+                                ("Bash", {"command": "echo '" + "a" * 20000}, "ask"),
+                                ("Bash", {"command": "$(" * 500}, "ask"),
+                                ("Write", {"file_path": "/tmp/x\u00e9\u2603", "content": ""}, "ok")]:
+            r = c.call("policy.check", {"tool": tool, "cwd": alice.project, "input": inp},
+                       session=sid)
+            if want == "denied":
+                assert r["ok"] is False and r["error"]["code"] == "denied", (tool, inp, r)
+            elif want == "ask":
+                assert r["ok"] is True and r["result"]["decision"] == "ask", (tool, r)
+            else:
+                assert r["ok"] is True, (tool, r)
+        assert c.call("status")["ok"] is True
