@@ -15,7 +15,7 @@
  *   - "/a/b" and "a/b" are one pattern, and "x" is "**\/x";
  *   - against fnmatch(3) with FNM_PATHNAME, for the patterns where the two
  *     mean the same (anchored with a leading "/", no "**", no "\\", no "//",
- *     no trailing "/", no "[:", "[." or "[=", no class around a "/", few
+ *     no trailing "/", no "[:", "[." or "[=", no unclosed class, few
  *     stars, since glibc backtracks exponentially): a glob matches a path
  *     exactly when fnmatch matches the path or one of its parents.
  * A broken promise aborts, so the fuzzer reports it as a crash.
@@ -143,9 +143,13 @@ check_equivalents(const char *pattern, const char *path, bool got)
 	}
 }
 
-/* A class whose "]" comes after a "/" (or never): fnmatch reads those its own way. */
+/*
+ * A "[" whose class does not close within its segment: this matcher reads
+ * it as a plain "[", fnmatch its own way (around a "/", or "[]a-" at the
+ * end, which it never matches).  Conservative: a "[" inside a class counts.
+ */
 static bool
-class_spans_slash(const char *pattern)
+class_unclosed(const char *pattern)
 {
 	for (const char *p = strchr(pattern, '['); p; p = strchr(p + 1, '[')) {
 		const char *q = p + 1;
@@ -155,7 +159,7 @@ class_spans_slash(const char *pattern)
 		if (*q == ']')
 			q++;
 		q += strcspn(q, "]/");
-		if (*q == '/')
+		if (*q != ']')
 			return true;
 	}
 	return false;
@@ -171,7 +175,7 @@ fnmatch_comparable(const char *pattern)
 	return pattern[0] == '/' && len > 1 && len <= 256 && pattern[len - 1] != '/' &&
 	    stars <= 4 && !strstr(pattern, "**") && !strchr(pattern, '\\') &&
 	    !strstr(pattern, "//") && !strstr(pattern, "[:") && !strstr(pattern, "[.") &&
-	    !strstr(pattern, "[=") && !class_spans_slash(pattern);
+	    !strstr(pattern, "[=") && !class_unclosed(pattern);
 }
 
 /* fnmatch on the path and each of its parents ("/a", "/a/b", ...). */

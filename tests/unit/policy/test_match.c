@@ -135,6 +135,7 @@ static const struct glob_case glob_cases[] = {
 	{ "/[z-a]", "/m", false },
 	{ "/[ab", "/[ab", true },
 	{ "/[ab", "/a", false },
+	{ "/[]a-", "/[]a-", true },	/* unclosed: plain characters (fnmatch: no match) */
 	{ "/[a/b]", "/[a/b]", true },
 	{ "/[a/b]", "/a", false },
 	{ "/[\\]]", "/]", true },
