@@ -416,7 +416,7 @@ test_errors(void **state)
 	/* "((" without "))" is two subshells, as for bash; for (( has no such reading. */
 	check("(( 1 )", "cmd[0,top] 1\nerror: missing ')'\n");
 	check("for ((i=0; do x; done", "error: missing '))'\n");
-	check("echo a (", "error: unexpected '('\n");
+	check("echo a (", "cmd[0,top] echo a\nerror: unexpected '('\n");
 	check("echo (", "error: expected ')' after '('\n");
 }
 
