@@ -362,12 +362,13 @@ static void
 test_assignments(void **state)
 {
 	check("FOO=1 rm x", "cmd[0,top] +FOO=1 rm x\n");
-	check("A=1 B+=2 C[1]=3 cmd D=4", "cmd[0,top] +A=1 +B+=2 +C[1]=3{G} cmd D=4\n");
+	check("A=1 B+=2 C[1]=3 cmd D=4", "cmd[0,top] +A=1 +B+=2 +C[1]=3 cmd D=4\n");
 	check("x=1", "cmd[0,top] +x=1\n");
 	check("\"A\"=1 x", "cmd[0,top] A=1{Q} x\n");
 	check("1A=2", "cmd[0,top] 1A=2\n");
 	check("a=(1 $(rm x) 3) b=2 cmd",
 	    "cmd[1,sub] rm x\ncmd[0,top] +a=(1\\ $(rm\\ x)\\ 3){D} +b=2 cmd\n");
+	check("A=* B={a,b} ls", "cmd[0,top] +A=* +B={a,b} ls\n");
 	check("x=$(rm y) ls", "cmd[1,sub] rm y\ncmd[0,top] +x=$(rm\\ y){D} ls\n");
 }
 
