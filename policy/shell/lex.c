@@ -67,7 +67,7 @@ kw_sh_skip_blanks(struct sh_src *src, bool newlines)
 enum sh_keyword
 kw_sh_keyword(const struct sh_tok *t)
 {
-	if (t->type != T_WORD || (t->w.flags & (KW_SH_QUOTED | KW_SH_DYNAMIC)))
+	if (t->type != T_WORD || (t->w.flags & (KW_SH_QUOTED | KW_SH_DYNAMIC)) || t->w.len > 8)
 		return K_NONE;
 	for (size_t i = 0; i < KW_ELEMENTSOF(keywords); i++)
 		if (strlen(keywords[i].name) == t->w.len &&
@@ -175,7 +175,11 @@ lex_operator(struct sh_src *src, struct sh_tok *t)
 {
 	size_t skip = 0;
 	int fd = descriptor(src, &skip);
+	char c = src->s[src->pos + skip];
 
+	/* Most tokens are words: do not try every operator on them. */
+	if (c == '\0' || !strchr(";&|()<>\n", c))
+		return 0;
 	for (size_t i = 0; i < KW_ELEMENTSOF(operators); i++) {
 		size_t n = strlen(operators[i].text);
 		if (src->len - src->pos - skip < n ||

