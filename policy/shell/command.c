@@ -179,6 +179,8 @@ simple_word(struct sh *p, struct kw_sh_cmd *cmd)
 	cap = kw_sh_room(cmd->n_assigns);
 	if ((r = kw_sh_grow(&cmd->assigns, &cap, cmd->n_assigns + 1, sizeof(*cmd->assigns))) != 0)
 		return r;
+	/* An assignment's value is neither globbed nor brace-expanded. */
+	p->tok.w.flags &= ~KW_SH_GLOB;
 	return kw_sh_take_word(p, &cmd->assigns[cmd->n_assigns++]);
 }
 

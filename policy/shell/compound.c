@@ -193,6 +193,8 @@ parse_case(struct sh *p)
 			kw_sh_drop(p);
 			return 0;
 		}
+		if (t->type == T_EOF)
+			return kw_sh_fail(p, "missing 'esac'");
 		if ((r = case_patterns(p)) != 0 ||
 		    (r = kw_sh_parse_list(p, STOP_DSEMI | STOP_KW(K_ESAC))) != 0 ||
 		    (r = kw_sh_peek(p, &t)) != 0)

@@ -67,7 +67,7 @@ kw_sh_skip_blanks(struct sh_src *src, bool newlines)
 enum sh_keyword
 kw_sh_keyword(const struct sh_tok *t)
 {
-	if (t->type != T_WORD || (t->w.flags & (KW_SH_QUOTED | KW_SH_DYNAMIC)))
+	if (t->type != T_WORD || (t->w.flags & (KW_SH_QUOTED | KW_SH_DYNAMIC)) || t->w.len > 8)
 		return K_NONE;
 	for (size_t i = 0; i < KW_ELEMENTSOF(keywords); i++)
 		if (strlen(keywords[i].name) == t->w.len &&
@@ -100,34 +100,41 @@ starts_assignment(const struct sh_src *src, size_t pos)
 	return i < src->len && s[i] == '=';
 }
 
-/* NAME=( words ): an array assignment, kept as one word "NAME=(w1 w2)". */
+/*
+ * NAME=( words ): an array assignment, one word whose value is kept as
+ * written ("a=(1 "b c")"), with the flags of the words in it.
+ */
 static int
 lex_array(struct sh *p, struct sh_buf *w)
 {
 	struct sh_src *src = &p->src;
-	bool first = true;
-	int r;
+	struct sh_buf scratch = { 0 };
+	size_t start = src->pos;
+	int r = 0;
 
 	src->pos++;
-	if ((r = kw_sh_buf_putc(w, '(')) != 0)
-		return r;
 	for (;;) {
 		kw_sh_skip_blanks(src, true);
-		if (src->pos >= src->len)
-			return kw_sh_fail(p, "unterminated array assignment");
+		if (src->pos >= src->len) {
+			r = kw_sh_fail(p, "unterminated array assignment");
+			break;
+		}
 		if (src->s[src->pos] == ')')
 			break;
 		size_t before = src->pos;
-		if ((!first && (r = kw_sh_buf_putc(w, ' ')) != 0) ||
-		    (r = kw_sh_lex_word(p, M_NORMAL, w)) != 0)
-			return r;
-		if (src->pos == before)
-			return kw_sh_fail(p, "unexpected '%c' in array assignment",
-			    src->s[src->pos]);
-		first = false;
+		if ((r = kw_sh_lex_word(p, M_NORMAL, &scratch)) != 0)
+			break;
+		if (src->pos == before) {
+			r = kw_sh_fail(p, "unexpected '%c' in array assignment", src->s[src->pos]);
+			break;
+		}
 	}
+	w->flags |= scratch.flags & ~(unsigned)KW_SH_TILDE;
+	kw_sh_buf_free(&scratch);
+	if (r != 0)
+		return r;
 	src->pos++;
-	return kw_sh_buf_putc(w, ')');
+	return kw_sh_buf_put(w, src->s + start, src->pos - start);
 }
 
 static int
@@ -168,7 +175,11 @@ lex_operator(struct sh_src *src, struct sh_tok *t)
 {
 	size_t skip = 0;
 	int fd = descriptor(src, &skip);
+	char c = src->s[src->pos + skip];
 
+	/* Most tokens are words: do not try every operator on them. */
+	if (c == '\0' || !strchr(";&|()<>\n", c))
+		return 0;
 	for (size_t i = 0; i < KW_ELEMENTSOF(operators); i++) {
 		size_t n = strlen(operators[i].text);
 		if (src->len - src->pos - skip < n ||

@@ -10,6 +10,20 @@
  * KW_SH_DYNAMIC; unquoted glob characters make it KW_SH_GLOB; an unquoted
  * leading ~ makes it KW_SH_TILDE.  The policy (policy/command.c) decides what
  * a marked word means.  Pure: no I/O, no logging, no globals.
+ *
+ * What the parse leaves out or reshapes (bash's meaning, for the policy):
+ *   - the keywords time [-p], ! and coproc qualify a pipeline and are not
+ *     words of it ("time rm x" is the command "rm x"); a coproc's commands
+ *     are background;
+ *   - a compound command's redirections ({ ...; } > f, done < list) apply
+ *     to all of it: they come as a command of their own with no words and
+ *     no assignments, after the compound's commands;
+ *   - [[ ... ]] and (( ... )) are commands named "[[" and "((" whose words
+ *     are what is between, with "]]" and "))" as their last word;
+ *   - the words of for/select/case headers and of function names are no
+ *     command's (a $( ) in them still is); a function body's commands are
+ *     commands of the script where it is defined;
+ *   - NAME=(a b) is one word, its value as written.
  */
 #ifndef KW_SH_SHELL_H
 #define KW_SH_SHELL_H
@@ -54,7 +68,8 @@ struct kw_sh_redir {
 	enum kw_sh_redir_op op;
 	int fd;			/* the descriptor redirected (default 0 or 1; -1 for &> and &>>) */
 	struct kw_sh_word target;	/* path, descriptor, here-string or here-doc delimiter */
-	char *body;		/* here-document text (KW_SH_R_HEREDOC), else NULL */
+	char *body;		/* here-document text (KW_SH_R_HEREDOC; NULL when the line
+				   ended before it, which is an error), else NULL */
 	bool body_expands;	/* unquoted delimiter: $(...) in the body runs */
 	bool strip_tabs;	/* <<-: leading tabs were removed from the body's lines */
 };
@@ -76,13 +91,15 @@ struct kw_sh_cmd {
 	size_t n_redirs;
 	enum kw_sh_origin origin;
 	unsigned depth;		/* 0 at the top; +1 per enclosing substitution */
-	bool piped_in;		/* reads the output of a previous command in a pipeline (|, |&) */
-	bool background;	/* ended by & */
+	bool piped_in;		/* reads the output of a previous command in a pipeline (|, |&):
+				   every command of a later element, a $( ) in its words too */
+	bool background;	/* ended by & (every command of the and-or list before it) */
 };
 
 struct kw_sh_script {
 	struct kw_sh_cmd *cmds;	/* in source order, a substitution's commands before the
-				   command that holds it */
+				   command that holds it; the commands of a here-document's
+				   body after the line that opens it (the body follows it) */
 	size_t n_cmds;
 	char error[128];	/* why the line did not parse ("" when it did) */
 };

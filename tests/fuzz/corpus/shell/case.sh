@@ -1,0 +1,3 @@
+case $1 in
+ (a|b) rm a;;
+ *) rm b;& c) d;;& esac

@@ -1,0 +1,3 @@
+#!/bin/bash
+ls # ; rm x
+ls a#b;# c

@@ -1,0 +1,5 @@
+r\
+m x \
+  -f
+i\
+f true; then :; fi

@@ -1,0 +1,3 @@
+if true; rm x; fi
+{ ls }
+ls;;

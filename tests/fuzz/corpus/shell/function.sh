@@ -1,0 +1,2 @@
+f() { rm x; }; function g { h; }; function k() ( l )
+f

@@ -1,0 +1,3 @@
+cat <<EOF > /etc/x
+hello $(id) `w`
+EOF

@@ -1,0 +1,4 @@
+x=$(cat <<EOF
+$(id)
+EOF
+)

@@ -1,0 +1,6 @@
+cat <<A <<-B | sh
+a
+A
+		b
+	B
+echo after

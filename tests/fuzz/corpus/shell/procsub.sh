@@ -1,0 +1,1 @@
+diff <(ls a) >(tee b) 2>(cat)
