@@ -166,7 +166,7 @@ path_like(const struct eval *ev, const struct kw_sh_word *w)
 	struct stat st;
 	char joined[4096];
 
-	if (w->flags & KW_SH_TILDE || strchr(w->text, '/') || w->text[0] == '.')
+	if (w->flags & (KW_SH_TILDE | KW_SH_GLOB) || strchr(w->text, '/') || w->text[0] == '.')
 		return true;
 	if (!ev->ctx->fs || w->text[0] == '\0')
 		return false;
@@ -530,6 +530,10 @@ eval_argv(struct eval *ev, const struct kw_sh_word *w, size_t n, const struct kw
 		/* git diff --no-index, git show: git reads files too. */
 		return strcmp(name, "git") == 0 ? file_operands(ev, name, w + 1, n - 1) : 0;
 	default:
+		if (strcmp(name, "sed") == 0 && kw_cmd_sed_opens(w + 1, n - 1) &&
+		    (r = opaque(ev, name, "a script that runs commands or opens files "
+		    "(e, r, w, s///e)")) < 0)
+			return r;
 		return file_operands(ev, name, w + 1, n - 1);
 	}
 }
@@ -574,6 +578,69 @@ eval_assigns(struct eval *ev, const struct kw_sh_cmd *cmd)
 	return 0;
 }
 
+static int eval_cmds(struct eval *ev, const struct kw_sh_script *s, size_t from,
+    unsigned cds);
+
+/*
+ * cd DIR (pushd DIR): the commands after it run there -- or, when it fails
+ * or sits in a subshell, where they were.  So they are decided again from
+ * DIR; relative paths such as "cd .. && cat .aws/credentials" meet the
+ * rules where they lead.  A directory only known when it runs is opaque.
+ */
+static int
+eval_cd(struct eval *ev, const struct kw_sh_script *s, const struct kw_sh_cmd *c, size_t next,
+    unsigned cds)
+{
+	enum { MAX_CDS = 4 };
+	const struct kw_sh_word *dir = NULL;
+	struct kw_policy_ctx moved = *ev->ctx;
+	struct eval inner = *ev;
+	struct kw_resolved *rp;
+	char text[4096];
+	int r;
+
+	for (size_t i = 1; i < c->argc && !dir; i++)
+		if (c->argv[i].text[0] != '-' || strcmp(c->argv[i].text, "-") == 0)
+			dir = &c->argv[i];
+	if (next >= s->n_cmds)
+		return 0;
+	if (dir && (dir->flags & (KW_SH_DYNAMIC | KW_SH_GLOB) || strcmp(dir->text, "-") == 0))
+		return opaque(ev, dir->text, "a directory only known when it runs: the commands "
+		    "after it cannot be placed");
+	if (cds >= MAX_CDS)
+		return opaque(ev, "cd", "too many directory changes to follow");
+	expand_known(ev, dir ? dir->text : "~", text, sizeof(text));
+	if (!(rp = malloc(sizeof(*rp))))
+		return KW_ERR_NOMEM;
+	if (kw_path_resolve(text, ev->ctx->cwd, ev->ctx->home, ev->ctx->fs, rp) < 0) {
+		free(rp);
+		return opaque(ev, text, "a directory that cannot be resolved here");
+	}
+	moved.cwd = rp->real;
+	inner.ctx = &moved;
+	r = eval_cmds(&inner, s, next, cds + 1);
+	free(rp);
+	return r;
+}
+
+static int
+eval_cmds(struct eval *ev, const struct kw_sh_script *s, size_t from, unsigned cds)
+{
+	int r;
+
+	for (size_t i = from; i < s->n_cmds; i++) {
+		const struct kw_sh_cmd *c = &s->cmds[i];
+		const char *name = c->argc ? c->argv[0].text : "";
+		if ((r = eval_assigns(ev, c)) < 0 || (r = eval_redirs(ev, c)) < 0 ||
+		    (r = eval_argv(ev, c->argv, c->argc, c, 0)) < 0)
+			return r;
+		if ((strcmp(name, "cd") == 0 || strcmp(name, "pushd") == 0) &&
+		    (r = eval_cd(ev, s, c, i + 1, cds)) < 0)
+			return r;
+	}
+	return 0;
+}
+
 int
 kw_decide_line(const struct kw_policy *p, const struct kw_policy_ctx *ctx,
     struct kw_decision *d, const char *line, unsigned depth)
@@ -591,13 +658,7 @@ kw_decide_line(const struct kw_policy *p, const struct kw_policy_ctx *ctx,
 	if (r < 0 && (r = opaque(&ev, "command line", s->error[0] ? s->error :
 	    "does not parse")) < 0)
 		goto out;
-	for (size_t i = 0; i < s->n_cmds; i++) {
-		const struct kw_sh_cmd *c = &s->cmds[i];
-		if ((r = eval_assigns(&ev, c)) < 0 || (r = eval_redirs(&ev, c)) < 0 ||
-		    (r = eval_argv(&ev, c->argv, c->argc, c, 0)) < 0)
-			goto out;
-	}
-	r = 0;
+	r = eval_cmds(&ev, s, 0, 0);
  out:
 	kw_sh_free(s);
 	return r;

@@ -550,3 +550,83 @@ kw_cmd_same_operand(const char *name, const char *given, const char *rule_word)
 	return strcmp(name, "chmod") == 0 && mode_of(given, &a) && mode_of(rule_word, &b) &&
 	    a == b;
 }
+
+/* The end of one sed s/// or y/// field at p (delimiter delim), past it. */
+static const char *
+sed_field(const char *p, char delim)
+{
+	for (; *p && *p != delim; p++)
+		if (*p == '\\' && p[1])
+			p++;
+	return *p ? p + 1 : p;
+}
+
+/* One sed script: e runs a command, r/R/w/W open files, s///e and s///w likewise. */
+static bool
+sed_script_opens(const char *p)
+{
+	while (*p) {
+		while (*p && strchr(" \t\n;{}!", *p))
+			p++;
+		/* An address: line numbers, $, first~step, /regex/, \cREGEXc, ranges. */
+		while (*p && (strchr("0123456789$~,+ \t!", *p) || *p == '/' || *p == '\\')) {
+			if (*p == '/')
+				p = sed_field(p + 1, '/');
+			else if (*p == '\\' && p[1])
+				p = sed_field(p + 2, p[1]);
+			else
+				p++;
+		}
+		switch (*p) {
+		case '\0':
+			return false;
+		case 'e': case 'r': case 'R': case 'w': case 'W': case 'F':
+			return *p != 'F';
+		case 's': case 'y':
+			if (!p[1])
+				return false;
+			p = sed_field(sed_field(p + 2, p[1]), p[1]);
+			for (; *p && !strchr(";\n}", *p); p++)
+				if (*p == 'e' || *p == 'w' || *p == 'W')
+					return true;
+			break;
+		case 'a': case 'i': case 'c':
+			/* Text, to the end of the line. */
+			while (*p && *p != '\n')
+				p++;
+			break;
+		case ':': case 'b': case 't': case 'T':
+			/* A label, to the end of the line or a ';'. */
+			while (*p && *p != '\n' && *p != ';')
+				p++;
+			break;
+		default:
+			p++;
+		}
+	}
+	return false;
+}
+
+bool
+kw_cmd_sed_opens(const struct kw_sh_word *w, size_t n)
+{
+	bool given = false;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *a = w[i].text;
+		if (strcmp(a, "-e") == 0 || strcmp(a, "--expression") == 0) {
+			given = true;
+			if (i + 1 < n && sed_script_opens(w[++i].text))
+				return true;
+		} else if (strncmp(a, "--expression=", 13) == 0 || (strncmp(a, "-e", 2) == 0 && a[2])) {
+			given = true;
+			if (sed_script_opens(a[1] == '-' ? a + 13 : a + 2))
+				return true;
+		} else if (strcmp(a, "-f") == 0 || strncmp(a, "--file", 6) == 0) {
+			given = true;	/* a script file: read, and decided as a file */
+		} else if (a[0] != '-' && !given) {
+			return sed_script_opens(a);
+		}
+	}
+	return false;
+}

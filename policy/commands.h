@@ -83,6 +83,10 @@ bool kw_cmd_runs_option(const char *name, const char *word) KW_NONNULL(1, 2);
 bool kw_cmd_implied_flag(const char *name, char *const *args, size_t n, const char *flag)
 	KW_NONNULL(1, 4);
 
+/* sed's script (-e SCRIPT or its first operand) runs a command or opens a file of its
+   own: e, r, R, w, W, s///e, s///w.  Scanned, not parsed: doubt says true. */
+bool kw_cmd_sed_opens(const struct kw_sh_word *w, size_t n);
+
 /* A rule's operand given in another spelling: chmod's 0777 and a+rwx are 777. */
 bool kw_cmd_same_operand(const char *name, const char *given, const char *rule_word)
 	KW_NONNULL(1, 2, 3);
