@@ -10,11 +10,13 @@
  * files are READ/WRITE/DELETE effects (the path rules), and the hosts a
  * network tool reaches are NET effects (the network rules).
  *
- * What cannot be analysed -- eval, source, an interpreter's one-liner, a
- * script file or a pipe fed to a shell, a command name only known when it
- * runs, a line that does not parse or is too long -- is an OPAQUE effect:
+ * What cannot be analysed -- eval of expanded text, source, an
+ * interpreter's one-liner, a script file or a pipe fed to a shell, a command
+ * name only known when it runs, a line that does not parse or is too long --
+ * is an OPAQUE effect:
  * "ask", or "deny" in whitelist mode.  Never "allow".
  */
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +65,8 @@ kw_cmd_basename(const char *word)
 static bool
 flag_given(const char *name, const char *flag, char *const *args, size_t n)
 {
+	if (kw_cmd_implied_flag(name, args, n, flag))
+		return true;
 	for (size_t i = 0; i < n; i++) {
 		const char *a = args[i];
 		if (strcmp(a, "--") == 0)
@@ -104,7 +108,8 @@ kw_cmd_rule_matches(const struct kw_cmd_rule *rule, const char *name, char *cons
 	for (size_t i = 0; i < n && w < rule->n_words; i++) {
 		if (operands && strcmp(args[i], "--") == 0)
 			operands = false;
-		else if ((!operands || args[i][0] != '-') && strcmp(args[i], rule->words[w]) == 0)
+		else if ((!operands || args[i][0] != '-') &&
+		    kw_cmd_same_operand(name, args[i], rule->words[w]))
 			w++;
 	}
 	return w == rule->n_words;
@@ -161,7 +166,7 @@ path_like(const struct eval *ev, const struct kw_sh_word *w)
 	struct stat st;
 	char joined[4096];
 
-	if (w->flags & KW_SH_TILDE || strchr(w->text, '/') || w->text[0] == '.')
+	if (w->flags & (KW_SH_TILDE | KW_SH_GLOB) || strchr(w->text, '/') || w->text[0] == '.')
 		return true;
 	if (!ev->ctx->fs || w->text[0] == '\0')
 		return false;
@@ -189,17 +194,73 @@ expand_known(const struct eval *ev, const char *text, char *out, size_t len)
 	snprintf(out, len, "%s", text);
 }
 
+/*
+ * An unquoted glob names the files it matches when it runs.  Where the file
+ * system may be asked they are the files it matches now, each decided;
+ * otherwise -- or for a pattern of many wildcard levels, costly to expand
+ * -- the directory before the first wildcard is decided as a tree walked.
+ */
+static int
+glob_effects(struct eval *ev, const char *text, enum kw_effect_kind access)
+{
+	enum { MAX_MATCHES = 256, MAX_LEVELS = 3 };
+	char pattern[4096], *cut;
+	unsigned levels = 0;
+	glob_t g;
+	int r = 0, n;
+
+	n = text[0] == '~' && (text[1] == '/' || !text[1]) ?
+	    snprintf(pattern, sizeof(pattern), "%s%s", ev->ctx->home, text + 1) :
+	    text[0] == '/' ? snprintf(pattern, sizeof(pattern), "%s", text) :
+	    snprintf(pattern, sizeof(pattern), "%s/%s", ev->ctx->cwd, text);
+	if (n < 0 || (size_t)n >= sizeof(pattern))
+		return opaque(ev, text, "a pattern too long to expand");
+	for (const char *seg = pattern; seg; seg = strchr(seg + 1, '/'))
+		if (strpbrk(seg, "*?[") && (!strchr(seg + 1, '/') ||
+		    strpbrk(seg, "*?[") < strchr(seg + 1, '/')))
+			levels++;
+	if (ev->ctx->fs && levels <= MAX_LEVELS &&
+	    glob(pattern, GLOB_NOSORT | GLOB_NOESCAPE, NULL, &g) == 0) {
+		if (g.gl_pathc > MAX_MATCHES)
+			r = opaque(ev, text, "a pattern that matches too many files to decide");
+		for (size_t i = 0; i < g.gl_pathc && i < MAX_MATCHES && r >= 0; i++)
+			r = kw_decide_path(ev->p, ev->ctx, ev->d, g.gl_pathv[i], access);
+		globfree(&g);
+		return r;
+	}
+	if (!(cut = strpbrk(pattern, "*?[")))
+		return 0;
+	while (cut > pattern && cut[-1] != '/')
+		cut--;
+	*cut = '\0';
+	return kw_decide_tree(ev->p, ev->ctx, ev->d, pattern[0] ? pattern : "/", access);
+}
+
 static int
 path_effect(struct eval *ev, const struct kw_sh_word *w, enum kw_effect_kind access)
 {
 	char text[4096];
+	int r;
 
 	if (w->flags & KW_SH_DYNAMIC && (strstr(w->text, "$(") || strchr(w->text, '`')) &&
 	    strchr(w->text, '/'))
 		return opaque(ev, w->text, "a path built by a command substitution cannot be "
 		    "checked before it runs");
 	expand_known(ev, w->text, text, sizeof(text));
-	return kw_decide_path(ev->p, ev->ctx, ev->d, text, access);
+	if ((r = kw_decide_path(ev->p, ev->ctx, ev->d, text, access)) < 0 ||
+	    !(w->flags & KW_SH_GLOB))
+		return r;
+	return glob_effects(ev, text, access);
+}
+
+/* A walk of the tree a word names (its known variables expanded). */
+static int
+tree_effect(struct eval *ev, const struct kw_sh_word *w, enum kw_effect_kind access)
+{
+	char text[4096];
+
+	expand_known(ev, w->text, text, sizeof(text));
+	return kw_decide_tree(ev->p, ev->ctx, ev->d, text, access);
 }
 
 static int eval_argv(struct eval *ev, const struct kw_sh_word *w, size_t n,
@@ -211,7 +272,7 @@ file_operands(struct eval *ev, const char *name, const struct kw_sh_word *w, siz
 {
 	enum kw_cmd_files how = kw_cmd_files_of(name);
 	size_t count = 0, skip = kw_cmd_script_operands(name, w, n);
-	bool opts = true;
+	bool opts = true, walks = kw_cmd_walks_tree(name, w, n);
 	int r;
 
 	for (size_t i = 0; i < n; i++)
@@ -225,6 +286,9 @@ file_operands(struct eval *ev, const char *name, const struct kw_sh_word *w, siz
 			opts = false;
 			continue;
 		}
+		if (kw_cmd_runs_option(name, a->text) &&
+		    (r = opaque(ev, name, "an option that runs a program")) < 0)
+			return r;
 		if (opts && a->text[0] == '-' && a->text[1]) {
 			/* --file=PATH: the value is checked as a path when it looks like one. */
 			if ((eq = strchr(a->text, '=')) && (eq[1] == '/' || eq[1] == '~' ||
@@ -261,6 +325,10 @@ file_operands(struct eval *ev, const char *name, const struct kw_sh_word *w, siz
 				continue;
 		}
 		if ((r = path_effect(ev, a, access)) < 0)
+			return r;
+		/* grep -r reads the tree, chmod -R changes it; cp -r's target is only added to. */
+		if (walks && (access == KW_EFFECT_READ || how == KW_FILES_WRITE) &&
+		    (r = tree_effect(ev, a, access)) < 0)
 			return r;
 	}
 	return 0;
@@ -347,7 +415,8 @@ eval_find(struct eval *ev, const struct kw_sh_word *w, size_t n, const struct kw
 			deletes = true;
 	for (i = 0; i < n && w[i].text[0] != '-' && strcmp(w[i].text, "(") != 0 &&
 	    strcmp(w[i].text, "!") != 0; i++)
-		if ((r = path_effect(ev, &w[i], deletes ? KW_EFFECT_DELETE : KW_EFFECT_READ)) < 0)
+		if ((r = path_effect(ev, &w[i], deletes ? KW_EFFECT_DELETE : KW_EFFECT_READ)) < 0 ||
+		    (r = tree_effect(ev, &w[i], deletes ? KW_EFFECT_DELETE : KW_EFFECT_READ)) < 0)
 			return r;
 	for (; i < n; i++) {
 		if (kw_cmd_find_exec(w[i].text)) {
@@ -401,6 +470,14 @@ eval_wrapped(struct eval *ev, const char *name, const struct kw_sh_word *w, size
 		    opaque(ev, name, "shells nested too deep to analyse");
 	if (next == KW_CMD_OPAQUE)
 		return opaque(ev, name, "runs something this policy cannot read");
+	/* env PATH=/tmp ls: the same assignments as a PATH=/tmp prefix. */
+	for (size_t i = 1; i < next && i < n; i++)
+		if (w[i].text[0] != '-' && strchr(w[i].text, '=') &&
+		    kw_cmd_dangerous_assign(w[i].text)) {
+			int r = opaque(ev, w[i].text, "changes what the command runs or loads");
+			if (r < 0)
+				return r;
+		}
 	return next < n ? eval_argv(ev, w + next, n - next, cmd, nest + 1) : 0;
 }
 
@@ -453,6 +530,10 @@ eval_argv(struct eval *ev, const struct kw_sh_word *w, size_t n, const struct kw
 		/* git diff --no-index, git show: git reads files too. */
 		return strcmp(name, "git") == 0 ? file_operands(ev, name, w + 1, n - 1) : 0;
 	default:
+		if (strcmp(name, "sed") == 0 && kw_cmd_sed_opens(w + 1, n - 1) &&
+		    (r = opaque(ev, name, "a script that runs commands or opens files "
+		    "(e, r, w, s///e)")) < 0)
+			return r;
 		return file_operands(ev, name, w + 1, n - 1);
 	}
 }
@@ -497,6 +578,69 @@ eval_assigns(struct eval *ev, const struct kw_sh_cmd *cmd)
 	return 0;
 }
 
+static int eval_cmds(struct eval *ev, const struct kw_sh_script *s, size_t from,
+    unsigned cds);
+
+/*
+ * cd DIR (pushd DIR): the commands after it run there -- or, when it fails
+ * or sits in a subshell, where they were.  So they are decided again from
+ * DIR; relative paths such as "cd .. && cat .aws/credentials" meet the
+ * rules where they lead.  A directory only known when it runs is opaque.
+ */
+static int
+eval_cd(struct eval *ev, const struct kw_sh_script *s, const struct kw_sh_cmd *c, size_t next,
+    unsigned cds)
+{
+	enum { MAX_CDS = 4 };
+	const struct kw_sh_word *dir = NULL;
+	struct kw_policy_ctx moved = *ev->ctx;
+	struct eval inner = *ev;
+	struct kw_resolved *rp;
+	char text[4096];
+	int r;
+
+	for (size_t i = 1; i < c->argc && !dir; i++)
+		if (c->argv[i].text[0] != '-' || strcmp(c->argv[i].text, "-") == 0)
+			dir = &c->argv[i];
+	if (next >= s->n_cmds)
+		return 0;
+	if (dir && (dir->flags & (KW_SH_DYNAMIC | KW_SH_GLOB) || strcmp(dir->text, "-") == 0))
+		return opaque(ev, dir->text, "a directory only known when it runs: the commands "
+		    "after it cannot be placed");
+	if (cds >= MAX_CDS)
+		return opaque(ev, "cd", "too many directory changes to follow");
+	expand_known(ev, dir ? dir->text : "~", text, sizeof(text));
+	if (!(rp = malloc(sizeof(*rp))))
+		return KW_ERR_NOMEM;
+	if (kw_path_resolve(text, ev->ctx->cwd, ev->ctx->home, ev->ctx->fs, rp) < 0) {
+		free(rp);
+		return opaque(ev, text, "a directory that cannot be resolved here");
+	}
+	moved.cwd = rp->real;
+	inner.ctx = &moved;
+	r = eval_cmds(&inner, s, next, cds + 1);
+	free(rp);
+	return r;
+}
+
+static int
+eval_cmds(struct eval *ev, const struct kw_sh_script *s, size_t from, unsigned cds)
+{
+	int r;
+
+	for (size_t i = from; i < s->n_cmds; i++) {
+		const struct kw_sh_cmd *c = &s->cmds[i];
+		const char *name = c->argc ? c->argv[0].text : "";
+		if ((r = eval_assigns(ev, c)) < 0 || (r = eval_redirs(ev, c)) < 0 ||
+		    (r = eval_argv(ev, c->argv, c->argc, c, 0)) < 0)
+			return r;
+		if ((strcmp(name, "cd") == 0 || strcmp(name, "pushd") == 0) &&
+		    (r = eval_cd(ev, s, c, i + 1, cds)) < 0)
+			return r;
+	}
+	return 0;
+}
+
 int
 kw_decide_line(const struct kw_policy *p, const struct kw_policy_ctx *ctx,
     struct kw_decision *d, const char *line, unsigned depth)
@@ -514,13 +658,7 @@ kw_decide_line(const struct kw_policy *p, const struct kw_policy_ctx *ctx,
 	if (r < 0 && (r = opaque(&ev, "command line", s->error[0] ? s->error :
 	    "does not parse")) < 0)
 		goto out;
-	for (size_t i = 0; i < s->n_cmds; i++) {
-		const struct kw_sh_cmd *c = &s->cmds[i];
-		if ((r = eval_assigns(&ev, c)) < 0 || (r = eval_redirs(&ev, c)) < 0 ||
-		    (r = eval_argv(&ev, c->argv, c->argc, c, 0)) < 0)
-			goto out;
-	}
-	r = 0;
+	r = eval_cmds(&ev, s, 0, 0);
  out:
 	kw_sh_free(s);
 	return r;

@@ -22,6 +22,8 @@ struct wrapper {
 	char line_opt;			/* -X STRING runs STRING as a command line */
 	const char *line_long;		/* --opt STRING / --opt=STRING likewise */
 	char stop_opt;			/* -X means no command is run (command -v) */
+	bool joins;			/* runs its operands joined into one command line,
+					   which a shell parses again (watch, eval) */
 };
 
 static const char *const sudo_long[] = { "--user", "--group", "--host", "--prompt", "--chdir",
@@ -42,41 +44,44 @@ static const char *const strace_long[] = { "--output", "--trace", "--signal", "-
 static const char *const none[] = { NULL };
 
 static const struct wrapper wrappers[] = {
-	{ "sudo", "CDghpRrtTUu", sudo_long, 0, false, 0, NULL, 0 },
-	{ "doas", "Cu", none, 0, false, 0, NULL, 0 },
-	{ "pkexec", "", (const char *const[]){ "--user", NULL }, 0, false, 0, NULL, 0 },
-	{ "env", "uCS", env_long, 0, true, 'S', "--split-string", 0 },
-	{ "nice", "n", nice_long, 0, false, 0, NULL, 0 },
-	{ "ionice", "cnpPut", none, 0, false, 0, NULL, 0 },
-	{ "timeout", "sk", timeout_long, 1, false, 0, NULL, 0 },
-	{ "nohup", "", none, 0, false, 0, NULL, 0 },
+	{ "sudo", "CDghpRrtTUu", sudo_long, 0, false, 0, NULL, 0, false },
+	{ "doas", "Cu", none, 0, false, 0, NULL, 0, false },
+	{ "pkexec", "", (const char *const[]){ "--user", NULL }, 0, false, 0, NULL, 0, false },
+	{ "env", "uCS", env_long, 0, true, 'S', "--split-string", 0, false },
+	{ "nice", "n", nice_long, 0, false, 0, NULL, 0, false },
+	{ "ionice", "cnpPut", none, 0, false, 0, NULL, 0, false },
+	{ "timeout", "sk", timeout_long, 1, false, 0, NULL, 0, false },
+	{ "nohup", "", none, 0, false, 0, NULL, 0, false },
 	{ "stdbuf", "ioe", (const char *const[]){ "--input", "--output", "--error", NULL },
-	    0, false, 0, NULL, 0 },
-	{ "command", "", none, 0, false, 0, NULL, 'v' },
-	{ "builtin", "", none, 0, false, 0, NULL, 0 },
-	{ "exec", "a", none, 0, false, 0, NULL, 0 },
+	    0, false, 0, NULL, 0, false },
+	{ "command", "", none, 0, false, 0, NULL, 'v', false },
+	{ "builtin", "", none, 0, false, 0, NULL, 0, false },
+	{ "exec", "a", none, 0, false, 0, NULL, 0, false },
 	{ "time", "fo", (const char *const[]){ "--format", "--output", NULL }, 0, false, 0,
-	    NULL, 0 },
-	{ "xargs", "adEIiLlnPs", xargs_long, 0, false, 0, NULL, 0 },
-	{ "setsid", "", none, 0, false, 0, NULL, 0 },
-	{ "chroot", "", chroot_long, 1, false, 0, NULL, 0 },
-	{ "watch", "n", watch_long, 0, false, 0, NULL, 0 },
-	{ "su", "sgG", su_long, 0, false, 'c', "--command", 0 },
-	{ "flock", "wE", flock_long, 1, false, 'c', "--command", 0 },
-	{ "strace", "abeEIoOpPsSuX", strace_long, 0, false, 0, NULL, 0 },
-	{ "ltrace", "aAeEnopsSuX", none, 0, false, 0, NULL, 0 },
-	{ "unbuffer", "", none, 0, false, 0, NULL, 0 },
-	{ "caffeinate", "t", none, 0, false, 0, NULL, 0 },
-	{ "taskset", "", none, 1, false, 0, NULL, 0 },
-	{ "chrt", "", none, 1, false, 0, NULL, 0 },
-	{ "proxychains", "f", none, 0, false, 0, NULL, 0 },
-	{ "proxychains4", "f", none, 0, false, 0, NULL, 0 },
-	{ "firejail", "", none, 0, false, 0, NULL, 0 },
+	    NULL, 0, false },
+	{ "xargs", "adEIiLlnPs", xargs_long, 0, false, 0, NULL, 0, false },
+	{ "setsid", "", none, 0, false, 0, NULL, 0, false },
+	{ "chroot", "", chroot_long, 1, false, 0, NULL, 0, false },
+	{ "watch", "n", watch_long, 0, false, 0, NULL, 0, true },
+	{ "eval", "", none, 0, false, 0, NULL, 0, true },
+	/* busybox APPLET ARGS runs the applet: busybox rm is rm, busybox sh is sh. */
+	{ "busybox", "", none, 0, false, 0, NULL, 0, false },
+	{ "su", "sgG", su_long, 0, false, 'c', "--command", 0, false },
+	{ "flock", "wE", flock_long, 1, false, 'c', "--command", 0, false },
+	{ "strace", "abeEIoOpPsSuX", strace_long, 0, false, 0, NULL, 0, false },
+	{ "ltrace", "aAeEnopsSuX", none, 0, false, 0, NULL, 0, false },
+	{ "unbuffer", "", none, 0, false, 0, NULL, 0, false },
+	{ "caffeinate", "t", none, 0, false, 0, NULL, 0, false },
+	{ "taskset", "", none, 1, false, 0, NULL, 0, false },
+	{ "chrt", "", none, 1, false, 0, NULL, 0, false },
+	{ "proxychains", "f", none, 0, false, 0, NULL, 0, false },
+	{ "proxychains4", "f", none, 0, false, 0, NULL, 0, false },
+	{ "firejail", "", none, 0, false, 0, NULL, 0, false },
 };
 
 static const char *const shells[] = { "sh", "bash", "zsh", "dash", "ksh", "mksh", "ash",
-	"fish", "csh", "tcsh", "busybox", NULL };
-static const char *const evals[] = { "eval", "source", ".", "trap", "alias", NULL };
+	"fish", "csh", "tcsh", NULL };
+static const char *const evals[] = { "source", ".", "trap", "alias", NULL };
 static const char *const interpreters[] = { "python", "python2", "python3", "node", "nodejs",
 	"perl", "ruby", "php", "lua", "luajit", "deno", "bun", "Rscript", "osascript", "tclsh",
 	"awk", "gawk", "mawk", "nawk", "jq", NULL };
@@ -136,7 +141,11 @@ kw_cmd_kind(const char *name)
 	return KW_CMD_PLAIN;
 }
 
-/* Join w[from..n) with spaces into line (watch's command is its words). */
+/*
+ * Join w[from..n) with spaces into line (watch's and eval's command is their
+ * words).  A word expanded when the outer shell runs is parsed a second time
+ * by the inner one: "$X" may hold "; rm -rf /", so such a line is opaque.
+ */
 static size_t
 join(const struct kw_sh_word *w, size_t from, size_t n, char *line, size_t len)
 {
@@ -144,6 +153,8 @@ join(const struct kw_sh_word *w, size_t from, size_t n, char *line, size_t len)
 
 	line[0] = '\0';
 	for (size_t i = from; i < n; i++) {
+		if (w[i].flags & KW_SH_DYNAMIC)
+			return KW_CMD_OPAQUE;
 		int k = snprintf(line + used, len - used, "%s%s", i > from ? " " : "", w[i].text);
 		if (k < 0 || (size_t)k >= len - used)
 			return KW_CMD_OPAQUE;
@@ -203,7 +214,8 @@ kw_cmd_wrapped(const char *name, const struct kw_sh_word *w, size_t n, char *lin
 				return found;
 			continue;
 		}
-		if (a[0] == '-' && a[1] && pos == 0) {
+		/* Options may follow the operands before the command: flock FILE -c CMD. */
+		if (a[0] == '-' && a[1]) {
 			size_t k;
 			for (k = 1; a[k]; k++) {
 				if (wr->stop_opt && a[k] == wr->stop_opt)
@@ -232,7 +244,7 @@ kw_cmd_wrapped(const char *name, const struct kw_sh_word *w, size_t n, char *lin
 		}
 		break;
 	}
-	if (strcmp(name, "watch") == 0 && i < n)
+	if (wr->joins && i < n)
 		return join(w, i, n, line, line_len);
 	return i < n ? i : n;
 }
@@ -378,7 +390,8 @@ static const struct {
 	{ "cp", "--recursive", "r" }, { "cp", "--force", "f" },
 	{ "chmod", "--recursive", "R" }, { "chown", "--recursive", "R" },
 	{ "git", "--force", "f" }, { "git", "--force-with-lease", "f" }, { "git", "-f", "--force" },
-	{ "git", "--force", "--force-with-lease" }, { "git", "--hard", "--hard" },
+	{ "git", "--force", "--force-with-lease" }, { "git", "--force-with-lease", "--force" },
+	{ "git", "--hard", "--hard" },
 	{ "shred", "--remove", "u" }, { "shred", "--zero", "z" },
 };
 
@@ -410,5 +423,210 @@ kw_cmd_short_alias(const char *name, char given, char rule_flag)
 		if (strcmp(short_aliases[i].cmd, name) == 0 && short_aliases[i].given == given &&
 		    short_aliases[i].rule == rule_flag)
 			return true;
+	return false;
+}
+
+/* A short flag letter anywhere in a cluster ("-rn", "-nR"), or a long option. */
+static bool
+has_flag(const struct kw_sh_word *w, size_t n, const char *letters, const char *const *longs)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *a = w[i].text;
+		if (strcmp(a, "--") == 0)
+			return false;
+		if (a[0] != '-' || a[1] == '\0')
+			continue;
+		if (a[1] == '-') {
+			for (const char *const *l = longs; *l; l++)
+				if (strncmp(a, *l, strlen(*l)) == 0 &&
+				    (a[strlen(*l)] == '\0' || a[strlen(*l)] == '='))
+					return true;
+		} else if (strpbrk(a + 1, letters)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Commands that walk the trees their operands name, and the flags that make them. */
+static const struct {
+	const char *cmd;
+	const char *letters;		/* NULL: always walks */
+	const char *const *longs;
+} walkers[] = {
+	{ "rg", NULL, NULL }, { "ag", NULL, NULL }, { "tar", NULL, NULL },
+	{ "grep", "rR", (const char *const[]){ "--recursive", "--dereference-recursive", NULL } },
+	{ "egrep", "rR", (const char *const[]){ "--recursive", "--dereference-recursive", NULL } },
+	{ "fgrep", "rR", (const char *const[]){ "--recursive", "--dereference-recursive", NULL } },
+	{ "cp", "rRa", (const char *const[]){ "--recursive", "--archive", NULL } },
+	{ "ls", "R", (const char *const[]){ "--recursive", NULL } },
+	{ "zip", "r", (const char *const[]){ "--recurse-paths", NULL } },
+	{ "chmod", "R", (const char *const[]){ "--recursive", NULL } },
+	{ "chown", "R", (const char *const[]){ "--recursive", NULL } },
+	{ "chgrp", "R", (const char *const[]){ "--recursive", NULL } },
+};
+
+bool
+kw_cmd_walks_tree(const char *name, const struct kw_sh_word *w, size_t n)
+{
+	for (size_t i = 0; i < KW_ELEMENTSOF(walkers); i++)
+		if (strcmp(walkers[i].cmd, name) == 0)
+			return !walkers[i].letters ||
+			    has_flag(w, n, walkers[i].letters, walkers[i].longs);
+	return false;
+}
+
+/* Options of ordinary commands whose value is a program they run. */
+static const struct {
+	const char *cmd, *opt;
+} runs_opts[] = {
+	{ "tar", "--to-command" }, { "tar", "--checkpoint-action" }, { "tar", "-I" },
+	{ "tar", "--use-compress-program" }, { "tar", "--rsh-command" },
+	{ "tar", "--info-script" }, { "tar", "--new-volume-script" }, { "tar", "-F" },
+	{ "zip", "-TT" }, { "zip", "--unzip-command" }, { "sort", "--compress-program" },
+	{ "split", "--filter" }, { "less", "+!" },
+};
+
+bool
+kw_cmd_runs_option(const char *name, const char *word)
+{
+	for (size_t i = 0; i < KW_ELEMENTSOF(runs_opts); i++) {
+		size_t len = strlen(runs_opts[i].opt);
+		if (strcmp(runs_opts[i].cmd, name) == 0 &&
+		    strncmp(word, runs_opts[i].opt, len) == 0 &&
+		    (word[len] == '\0' || word[len] == '=' || runs_opts[i].opt[1] != '-'))
+			return true;
+	}
+	return false;
+}
+
+/* git push REMOTE +REF forces that ref: the rules' --force, spelled as a refspec. */
+bool
+kw_cmd_implied_flag(const char *name, char *const *args, size_t n, const char *flag)
+{
+	bool push = false;
+
+	if (strcmp(name, "git") != 0 || (strcmp(flag, "--force") != 0 && strcmp(flag, "f") != 0))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!push && strcmp(args[i], "push") == 0)
+			push = true;
+		else if (push && args[i][0] == '+' && args[i][1])
+			return true;
+	}
+	return false;
+}
+
+/* chmod's mode 777, 0777, a+rwx, ugo=rwx: one mode, however written. */
+static bool
+mode_of(const char *s, unsigned *ret)
+{
+	static const char *const all_rwx[] = { "a+rwx", "a=rwx", "ugo+rwx", "ugo=rwx", NULL };
+	unsigned v = 0;
+
+	for (const char *const *m = all_rwx; *m; m++)
+		if (strcmp(s, *m) == 0) {
+			*ret = 0777;
+			return true;
+		}
+	if (!*s || strlen(s) > 5)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '7')
+			return false;
+		v = v * 8 + (unsigned)(*s - '0');
+	}
+	*ret = v;
+	return true;
+}
+
+bool
+kw_cmd_same_operand(const char *name, const char *given, const char *rule_word)
+{
+	unsigned a, b;
+
+	if (strcmp(given, rule_word) == 0)
+		return true;
+	return strcmp(name, "chmod") == 0 && mode_of(given, &a) && mode_of(rule_word, &b) &&
+	    a == b;
+}
+
+/* The end of one sed s/// or y/// field at p (delimiter delim), past it. */
+static const char *
+sed_field(const char *p, char delim)
+{
+	for (; *p && *p != delim; p++)
+		if (*p == '\\' && p[1])
+			p++;
+	return *p ? p + 1 : p;
+}
+
+/* One sed script: e runs a command, r/R/w/W open files, s///e and s///w likewise. */
+static bool
+sed_script_opens(const char *p)
+{
+	while (*p) {
+		while (*p && strchr(" \t\n;{}!", *p))
+			p++;
+		/* An address: line numbers, $, first~step, /regex/, \cREGEXc, ranges. */
+		while (*p && (strchr("0123456789$~,+ \t!", *p) || *p == '/' || *p == '\\')) {
+			if (*p == '/')
+				p = sed_field(p + 1, '/');
+			else if (*p == '\\' && p[1])
+				p = sed_field(p + 2, p[1]);
+			else
+				p++;
+		}
+		switch (*p) {
+		case '\0':
+			return false;
+		case 'e': case 'r': case 'R': case 'w': case 'W': case 'F':
+			return *p != 'F';
+		case 's': case 'y':
+			if (!p[1])
+				return false;
+			p = sed_field(sed_field(p + 2, p[1]), p[1]);
+			for (; *p && !strchr(";\n}", *p); p++)
+				if (*p == 'e' || *p == 'w' || *p == 'W')
+					return true;
+			break;
+		case 'a': case 'i': case 'c':
+			/* Text, to the end of the line. */
+			while (*p && *p != '\n')
+				p++;
+			break;
+		case ':': case 'b': case 't': case 'T':
+			/* A label, to the end of the line or a ';'. */
+			while (*p && *p != '\n' && *p != ';')
+				p++;
+			break;
+		default:
+			p++;
+		}
+	}
+	return false;
+}
+
+bool
+kw_cmd_sed_opens(const struct kw_sh_word *w, size_t n)
+{
+	bool given = false;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *a = w[i].text;
+		if (strcmp(a, "-e") == 0 || strcmp(a, "--expression") == 0) {
+			given = true;
+			if (i + 1 < n && sed_script_opens(w[++i].text))
+				return true;
+		} else if (strncmp(a, "--expression=", 13) == 0 || (strncmp(a, "-e", 2) == 0 && a[2])) {
+			given = true;
+			if (sed_script_opens(a[1] == '-' ? a + 13 : a + 2))
+				return true;
+		} else if (strcmp(a, "-f") == 0 || strncmp(a, "--file", 6) == 0) {
+			given = true;	/* a script file: read, and decided as a file */
+		} else if (a[0] != '-' && !given) {
+			return sed_script_opens(a);
+		}
+	}
 	return false;
 }

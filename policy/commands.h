@@ -73,6 +73,24 @@ bool kw_cmd_flag_alias(const char *name, const char *given_long, const char *rul
 	KW_NONNULL(1, 2, 3);
 bool kw_cmd_short_alias(const char *name, char given, char rule_flag) KW_NONNULL(1);
 
+/* grep -r, cp -r, rg, tar, chmod -R, ...: the command walks the trees its operands name. */
+bool kw_cmd_walks_tree(const char *name, const struct kw_sh_word *w, size_t n) KW_NONNULL(1);
+
+/* tar --to-command=CMD, sort --compress-program=CMD, ...: the option runs a program. */
+bool kw_cmd_runs_option(const char *name, const char *word) KW_NONNULL(1, 2);
+
+/* A flag of the rules given in another form: git push origin +main is --force. */
+bool kw_cmd_implied_flag(const char *name, char *const *args, size_t n, const char *flag)
+	KW_NONNULL(1, 4);
+
+/* sed's script (-e SCRIPT or its first operand) runs a command or opens a file of its
+   own: e, r, R, w, W, s///e, s///w.  Scanned, not parsed: doubt says true. */
+bool kw_cmd_sed_opens(const struct kw_sh_word *w, size_t n);
+
+/* A rule's operand given in another spelling: chmod's 0777 and a+rwx are 777. */
+bool kw_cmd_same_operand(const char *name, const char *given, const char *rule_word)
+	KW_NONNULL(1, 2, 3);
+
 /* What a network tool's arguments name (kw_cmd_net_scan). */
 enum kw_net_what {
 	KW_NET_HOST,		/* text: a URL or host reached */

@@ -65,6 +65,11 @@ int kw_decision_leaf(struct kw_decision *d, const char *line);
 int kw_decide_path(const struct kw_policy *p, const struct kw_policy_ctx *ctx,
     struct kw_decision *d, const char *path, enum kw_effect_kind access);
 
+/* Decide a walk of the tree at path (grep -r, chmod -R, a search) into d: a denied path
+   under it makes a read a question and any other access a refusal.  Adds nothing
+   when none is; kw_decide_path decides the root itself. */
+int kw_decide_tree(const struct kw_policy *p, const struct kw_policy_ctx *ctx,
+    struct kw_decision *d, const char *path, enum kw_effect_kind access);
 /* Decide reaching url_or_host (host "" or NULL: not known) into d; how says by what
    ("curl", "WebFetch") for the reason. */
 int kw_decide_net(const struct kw_policy *p, struct kw_decision *d, const char *url_or_host,

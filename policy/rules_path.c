@@ -8,7 +8,8 @@
  * every program uses pass; deniedPaths and excludePatterns deny; a
  * non-empty allowedPaths confines; readOnly refuses writes; a file that
  * looks sensitive (by name, or for a small file being read, by content)
- * is asked about.
+ * is asked about.  A walk of a whole tree (kw_decide_tree) reaches the
+ * denied paths under it.
  */
 #include <ctype.h>
 #include <fcntl.h>
@@ -185,24 +186,55 @@ deny_rules(const struct kw_policy *p, const struct kw_policy_ctx *ctx, struct kw
 	return 0;
 }
 
-/* Deleting a directory deletes what is under it: a denied path inside it too. */
+/*
+ * Deleting a directory deletes what is under it, a denied path too; so does
+ * chmod -R change it.  A recursive read (grep -r, tar, a search) reads it:
+ * asked about, as the search tools are, since a walk may skip hidden files.
+ */
 static int
 holds_denied(const struct kw_policy *p, const struct kw_policy_ctx *ctx, struct kw_decision *d,
-    const char *path, bool *ret_done)
+    const char *path, enum kw_effect_kind access, bool *ret_done)
 {
 	char abs[4096], rule[160];
 
 	*ret_done = false;
 	for (size_t i = 0; i < p->denied_paths.n; i++) {
 		if (!entry_path(p->denied_paths.v[i], ctx, abs, sizeof(abs)) || has_glob(abs) ||
-		    !kw_path_within(abs, path))
+		    !kw_path_within(abs, path) || strcmp(abs, path) == 0)
 			continue;
 		*ret_done = true;
 		snprintf(rule, sizeof(rule), "%s: %s", p->denied_paths.key, p->denied_paths.v[i]);
-		return kw_decision_add(d, KW_EFFECT_DELETE, path, KW_VERDICT_DENY, rule,
-		    "deleting %s would delete the denied path %.64s", path, p->denied_paths.v[i]);
+		if (access == KW_EFFECT_READ)
+			return kw_decision_add(d, access, abs, KW_VERDICT_ASK, rule,
+			    "reading the tree %.128s would read inside the denied path %.64s",
+			    path, p->denied_paths.v[i]);
+		return kw_decision_add(d, access, path, KW_VERDICT_DENY, rule,
+		    "%s %.128s would reach the denied path %.64s", access == KW_EFFECT_DELETE ?
+		    "deleting" : "changing", path, p->denied_paths.v[i]);
 	}
 	return 0;
+}
+
+int
+kw_decide_tree(const struct kw_policy *p, const struct kw_policy_ctx *ctx,
+    struct kw_decision *d, const char *path, enum kw_effect_kind access)
+{
+	struct kw_resolved *rp = malloc(sizeof(*rp));
+	bool done = false;
+	int r = 0;
+
+	if (!rp)
+		return KW_ERR_NOMEM;
+	/* A path that cannot be resolved was asked about by kw_decide_path. */
+	if (kw_path_resolve(path, ctx->cwd, ctx->home, ctx->fs, rp) < 0)
+		goto out;
+	if ((r = holds_denied(p, ctx, d, rp->real, access, &done)) < 0 || done)
+		goto out;
+	if (strcmp(rp->real, rp->lexical) != 0)
+		r = holds_denied(p, ctx, d, rp->lexical, access, &done);
+ out:
+	free(rp);
+	return r;
 }
 
 int
@@ -232,7 +264,7 @@ kw_decide_path(const struct kw_policy *p, const struct kw_policy_ctx *ctx,
 	    ((r = deny_rules(p, ctx, d, rp->real, rp->lexical, access, &done)) < 0 || done))
 		goto out;
 	if (access == KW_EFFECT_DELETE &&
-	    ((r = holds_denied(p, ctx, d, rp->real, &done)) < 0 || done))
+	    ((r = holds_denied(p, ctx, d, rp->real, access, &done)) < 0 || done))
 		goto out;
 	if (p->read_only && access != KW_EFFECT_READ) {
 		r = kw_decision_add(d, access, rp->lexical, KW_VERDICT_DENY, "security.readOnly",

@@ -68,33 +68,19 @@ wrong_shape(struct kw_decision *d, const char *tool, const char *what)
 	    "%s: tool_input has no %s", tool, what);
 }
 
-/* A search reads its root; a denied path inside that tree makes it a question. */
+/* A search reads its root, and the tree under it. */
 static int
 search(const struct kw_policy *p, const struct kw_policy_ctx *ctx, struct kw_decision *d,
-    const char *tool, json_t *input)
+    json_t *input)
 {
 	const char *root = str_arg(input, "path", NULL);
-	size_t before = d->n_effects;
-	char abs[4096];
 	int r;
 
-	if ((r = kw_decide_path(p, ctx, d, root && *root ? root : ctx->cwd, KW_EFFECT_READ)) < 0)
+	if (!root || !*root)
+		root = ctx->cwd;
+	if ((r = kw_decide_path(p, ctx, d, root, KW_EFFECT_READ)) < 0)
 		return r;
-	if (d->n_effects == before || d->effects[before].verdict != KW_VERDICT_ALLOW)
-		return 0;
-	for (size_t i = 0; i < p->denied_paths.n; i++) {
-		const char *e = p->denied_paths.v[i];
-		int n = e[0] == '~' ? snprintf(abs, sizeof(abs), "%s%s", ctx->home, e + 1) :
-		    snprintf(abs, sizeof(abs), "%s", e);
-		if (n <= 0 || (size_t)n >= sizeof(abs) || abs[0] != '/')
-			continue;
-		if (kw_path_within(abs, d->effects[before].name) &&
-		    strcmp(abs, d->effects[before].name) != 0)
-			return kw_decision_add(d, KW_EFFECT_READ, abs, KW_VERDICT_ASK,
-			    "security.deniedPaths", "%s would search inside the denied path %s",
-			    tool, e);
-	}
-	return 0;
+	return kw_decide_tree(p, ctx, d, root, KW_EFFECT_READ);
 }
 
 static int
@@ -115,9 +101,9 @@ by_how(const struct kw_policy *p, const struct kw_policy_ctx *ctx, struct kw_dec
 		return kw_decide_path(p, ctx, d, v, how == HOW_READ ? KW_EFFECT_READ :
 		    KW_EFFECT_WRITE);
 	case HOW_SEARCH:
-		return search(p, ctx, d, tool, input);
+		return search(p, ctx, d, input);
 	case HOW_FETCH:
-		if (!(v = str_arg(input, "url", NULL)))
+		if (!(v = str_arg(input, "url", NULL)) || !*v)
 			return wrong_shape(d, tool, "\"url\" string");
 		return kw_decide_net(p, d, v, tool);
 	case HOW_SEARCH_WEB:
