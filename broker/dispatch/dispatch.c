@@ -652,8 +652,9 @@ refuse_sessionless(struct kw_dispatcher *d, const struct kw_op *op, struct kw_pe
 
 	if (p->caller.uid != 0 && kw_lock_peek(d->svc->state, p->caller.uid, kw_now(), &l) == 0 &&
 	    l.locked) {
+		/* Still "session_required" (what scripts test for); the reason names the lock. */
 		kw_lock_describe(&l, text, sizeof(text));
-		return refuse(d, op, p, call->id, op->name, call->resource, KW_ERR_LOCKED, text);
+		return refuse(d, op, p, call->id, op->name, call->resource, KW_ERR_SESSION, text);
 	}
 	return refuse(d, op, p, call->id, op->name, call->resource, KW_ERR_SESSION,
 	    why[0] ? why : "log in first: run keywarden login");
