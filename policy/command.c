@@ -440,15 +440,15 @@ leaf_line(struct eval *ev, const struct kw_sh_word *w, size_t n)
 	char line[512];
 	size_t used = 0;
 
-	line[0] = '\0';
 	for (size_t i = 0; i < n && used + 1 < sizeof(line); i++) {
-		int k = snprintf(line + used, sizeof(line) - used, "%s%s", i ? " " : "", w[i].text);
-		if (k < 0)
-			break;
-		used += (size_t)k;
+		size_t k = strlen(w[i].text);
+		if (i)
+			line[used++] = ' ';
+		if (k > sizeof(line) - 1 - used)
+			k = sizeof(line) - 1 - used;
+		memcpy(line + used, w[i].text, k);
+		used += k;
 	}
-	if (used >= sizeof(line))
-		used = sizeof(line) - 1;
 	line[used] = '\0';
 	return kw_decision_leaf(ev->d, line);
 }
@@ -612,7 +612,8 @@ eval_cd(struct eval *ev, const struct kw_sh_script *s, const struct kw_sh_cmd *c
 	expand_known(ev, dir ? dir->text : "~", text, sizeof(text));
 	if (!(rp = malloc(sizeof(*rp))))
 		return KW_ERR_NOMEM;
-	if (kw_path_resolve(text, ev->ctx->cwd, ev->ctx->home, ev->ctx->fs, rp) < 0) {
+	if (kw_path_resolve_cached(text, ev->ctx->cwd, ev->ctx->home, ev->ctx->fs,
+	    kw_decision_dirs(ev->d), rp) < 0) {
 		free(rp);
 		return opaque(ev, text, "a directory that cannot be resolved here");
 	}

@@ -92,7 +92,7 @@ static bool
 in(const char *const *list, const char *name)
 {
 	for (; *list; list++)
-		if (strcmp(*list, name) == 0)
+		if ((*list)[0] == name[0] && strcmp(*list, name) == 0)
 			return true;
 	return false;
 }
@@ -118,7 +118,7 @@ static const struct wrapper *
 wrapper_of(const char *name)
 {
 	for (size_t i = 0; i < KW_ELEMENTSOF(wrappers); i++)
-		if (strcmp(wrappers[i].name, name) == 0)
+		if (wrappers[i].name[0] == name[0] && strcmp(wrappers[i].name, name) == 0)
 			return &wrappers[i];
 	return NULL;
 }

@@ -41,6 +41,14 @@ kw_effect_kind_name(enum kw_effect_kind kind)
 	return (unsigned)kind < KW_ELEMENTSOF(kind_names) ? kind_names[kind] : "opaque";
 }
 
+struct kw_path_cache *
+kw_decision_dirs(struct kw_decision *d)
+{
+	if (!d->memo)
+		d->memo = calloc(1, sizeof(*d->memo));
+	return d->memo ? &d->memo->dirs : NULL;
+}
+
 struct kw_decision *
 kw_decision_new(const char *action)
 {
@@ -60,6 +68,15 @@ kw_decision_free(struct kw_decision *d)
 		free(d->effects[i].name);
 	for (size_t i = 0; i < d->n_leaves; i++)
 		free(d->leaves[i]);
+	if (d->memo) {
+		for (size_t i = 0; i < d->memo->n_allowed; i++)
+			free(d->memo->allowed[i]);
+		for (size_t i = 0; i < d->memo->n_denied; i++)
+			free(d->memo->denied[i]);
+		free(d->memo->allowed);
+		free(d->memo->denied);
+		free(d->memo);
+	}
 	free(d->effects);
 	free(d->leaves);
 	free(d);
@@ -69,14 +86,18 @@ int
 kw_decision_add(struct kw_decision *d, enum kw_effect_kind kind, const char *name,
     enum kw_verdict verdict, const char *rule, const char *fmt, ...)
 {
-	struct kw_effect *e, *nv = realloc(d->effects, (d->n_effects + 1) * sizeof(*nv));
+	struct kw_effect *e, *nv;
 	char raw[512];
 	va_list ap;
 
-	if (!nv)
-		return KW_ERR_NOMEM;
-	d->effects = nv;
-	e = &nv[d->n_effects];
+	if (d->n_effects == d->cap_effects) {
+		size_t cap = d->cap_effects ? 2 * d->cap_effects : 8;
+		if (!(nv = realloc(d->effects, cap * sizeof(*nv))))
+			return KW_ERR_NOMEM;
+		d->effects = nv;
+		d->cap_effects = cap;
+	}
+	e = &d->effects[d->n_effects];
 	memset(e, 0, sizeof(*e));
 	if (!(e->name = strdup(name ? name : "")))
 		return KW_ERR_NOMEM;

@@ -88,6 +88,21 @@ struct kw_resolved {
 int kw_path_resolve(const char *path, const char *cwd, const char *home, bool fs,
     struct kw_resolved *ret) KW_WUR KW_NONNULL(1, 2, 3, 5);
 
+/*
+ * Directories one decision found to exist and pass through no link, so the
+ * next path under them is not walked from the root again.  Valid for one
+ * decision only (the file system changes): start it zeroed, drop it after.
+ */
+#define KW_PATH_CACHE_SLOTS 8
+struct kw_path_cache {
+	char dir[KW_PATH_CACHE_SLOTS][256];
+	size_t next;
+};
+
+/* kw_path_resolve, remembering plain directories in cache (NULL: none). */
+int kw_path_resolve_cached(const char *path, const char *cwd, const char *home, bool fs,
+    struct kw_path_cache *cache, struct kw_resolved *ret) KW_WUR KW_NONNULL(1, 2, 3, 6);
+
 /* A URL or "host[:port]" taken apart. */
 struct kw_url {
 	char scheme[16];	/* "https", "http", "ssh", "git", ... lower case; "" if none */

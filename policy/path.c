@@ -3,6 +3,7 @@
  * normalisation and containment, which are pure, and resolution, which may
  * ask the file system where symbolic links lead.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -253,9 +254,86 @@ passes_link(const char *path)
 	return false;
 }
 
+/* Whether path has a ".." segment (which the kernel walks physically, through links). */
+static bool
+has_dotdot(const char *path)
+{
+	for (const char *p = strstr(path, ".."); p; p = strstr(p + 2, ".."))
+		if ((p == path || p[-1] == '/') && (p[2] == '/' || p[2] == '\0'))
+			return true;
+	return false;
+}
+
+/*
+ * lstat each prefix of path (absolute, normalised) from the root: true when
+ * none is a symbolic link up to the first that does not exist (then nothing
+ * below it exists either), with *ret_exists whether the whole path does.
+ * false when a link was met: the caller resolves it.
+ */
+/* The segments of path a cached plain directory already covers. */
+static size_t
+cached_segments(const struct kw_path_cache *c, const char *path)
+{
+	size_t best = 0;
+
+	for (size_t i = 0; c && i < KW_PATH_CACHE_SLOTS; i++) {
+		size_t len = strlen(c->dir[i]);
+		if (len > 1 && strncmp(path, c->dir[i], len) == 0 &&
+		    (path[len] == '/' || path[len] == '\0') && count_segments(c->dir[i]) > best)
+			best = count_segments(c->dir[i]);
+	}
+	return best;
+}
+
+static void
+cache_dir(struct kw_path_cache *c, const char *dir, size_t len)
+{
+	if (!c || len >= sizeof(c->dir[0]) || len < 2)
+		return;
+	memcpy(c->dir[c->next], dir, len);
+	c->dir[c->next][len] = '\0';
+	c->next = (c->next + 1) % KW_PATH_CACHE_SLOTS;
+}
+
+static bool
+plain_walk(const char *path, struct kw_path_cache *cache, bool *ret_exists)
+{
+	char prefix[PATH_MAX];
+	size_t n = count_segments(path), parent = 0;
+	struct stat st;
+
+	*ret_exists = true;
+	for (size_t k = cached_segments(cache, path) + 1; k <= n; k++) {
+		size_t len = (size_t)(segment_end(path, k) - path);
+
+		if (len >= sizeof(prefix))
+			return false;
+		memcpy(prefix, path, len);
+		prefix[len] = '\0';
+		if (lstat(prefix, &st) != 0) {
+			*ret_exists = false;
+			return errno == ENOENT || errno == ENOTDIR;
+		}
+		if (S_ISLNK(st.st_mode))
+			return false;
+		if (S_ISDIR(st.st_mode) && k < n)
+			parent = len;
+	}
+	/* The deepest directory walked is plain: the next path under it starts there. */
+	cache_dir(cache, path, parent);
+	return true;
+}
+
 int
 kw_path_resolve(const char *path, const char *cwd, const char *home, bool fs,
     struct kw_resolved *ret)
+{
+	return kw_path_resolve_cached(path, cwd, home, fs, NULL, ret);
+}
+
+int
+kw_path_resolve_cached(const char *path, const char *cwd, const char *home, bool fs,
+    struct kw_path_cache *cache, struct kw_resolved *ret)
 {
 	struct kw_resolved r = { .exists = false, .is_link = false };
 	char joined[JOIN_MAX];
@@ -267,6 +345,21 @@ kw_path_resolve(const char *path, const char *cwd, const char *home, bool fs,
 		return e;
 	if (!fs) {
 		strcpy(r.real, r.lexical);
+		goto out;
+	}
+	/* Most paths pass through no link: one lstat per segment says so. */
+	if (!has_dotdot(joined) && plain_walk(r.lexical, cache, &r.exists)) {
+		strcpy(r.real, r.lexical);
+		goto out;
+	}
+	/*
+	 * Through a link, to a path that exists: one realpath(3) answers.  A
+	 * path that resolves to its own lexical spelling passes through no link
+	 * (a link always leads elsewhere); one that resolves elsewhere does.
+	 */
+	if (realpath(joined, r.real) && lstat(joined, &st) == 0) {
+		r.exists = true;
+		r.is_link = strcmp(r.real, r.lexical) != 0;
 		goto out;
 	}
 	if ((e = resolve_real(joined, &r)) != 0)

@@ -68,6 +68,8 @@ struct kw_decision {
 	char **leaves;			/* the command lines decided, one per leaf
 					   command after wrappers (explain shows them) */
 	size_t n_leaves;
+	size_t cap_effects;		/* policy/'s own: room in effects */
+	struct kw_path_memo *memo;	/* policy/'s own: path entries made absolute */
 };
 
 /* Whose tool call it is and where it runs. */

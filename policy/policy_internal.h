@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 
+#include "policy/match.h"
 #include "policy/policy.h"
 
 /* A list of strings from one setting, kept with the setting's name for rules. */
@@ -46,6 +47,22 @@ struct kw_policy {
 	bool allow_outbound, enforce_https;
 	enum kw_verdict unknown_tools;
 };
+
+/*
+ * The path lists' entries made absolute for one decision ("~/x" and "./x"
+ * depend on the caller's home and working directory, which a "cd" in the
+ * line may change): built on first use, kept with the decision.
+ */
+struct kw_path_memo {
+	struct kw_path_cache dirs;	/* plain directories seen in this decision */
+	char cwd[4096];		/* the working directory the entries were made for */
+	char **allowed;		/* NULL where an entry cannot be made absolute */
+	char **denied;
+	size_t n_allowed, n_denied;
+};
+
+/* The decision's cache of plain directories (NULL when out of memory: none). */
+struct kw_path_cache *kw_decision_dirs(struct kw_decision *d);
 
 /* Start an empty decision for action.  NULL on ENOMEM. */
 struct kw_decision *kw_decision_new(const char *action);

@@ -62,22 +62,63 @@ has_glob(const char *s)
 	return strpbrk(s, "*?[") != NULL;
 }
 
+static char **
+absolute_entries(const struct kw_strs *list, const struct kw_policy_ctx *ctx)
+{
+	char **v = calloc(list->n + 1, sizeof(char *)), abs[4096];
+
+	for (size_t i = 0; v && i < list->n; i++)
+		if (strncmp(list->v[i], "**", 2) != 0 && entry_path(list->v[i], ctx, abs, sizeof(abs)))
+			v[i] = strdup(abs);	/* NULL (skipped) also when out of memory */
+	return v;
+}
+
+/* The entries of list (allowed or denied paths) made absolute for ctx (NULL: none). */
+static char **
+entries_for(const struct kw_policy *p, const struct kw_policy_ctx *ctx, struct kw_decision *d,
+    const struct kw_strs *list)
+{
+	struct kw_path_memo *m = d->memo;
+
+	if (m && strcmp(m->cwd, ctx->cwd) != 0) {
+		for (size_t i = 0; i < m->n_allowed; i++)
+			free(m->allowed[i]);
+		for (size_t i = 0; i < m->n_denied; i++)
+			free(m->denied[i]);
+		free(m->allowed);
+		free(m->denied);
+		m->allowed = m->denied = NULL;
+		m->n_allowed = m->n_denied = 0;
+	}
+	if (!m && !(m = d->memo = calloc(1, sizeof(*m))))
+		return NULL;
+	if (!m->allowed && !m->denied) {
+		snprintf(m->cwd, sizeof(m->cwd), "%s", ctx->cwd);
+		m->allowed = absolute_entries(&p->allowed_paths, ctx);
+		m->n_allowed = m->allowed ? p->allowed_paths.n : 0;
+		m->denied = absolute_entries(&p->denied_paths, ctx);
+		m->n_denied = m->denied ? p->denied_paths.n : 0;
+	}
+	return list == &p->allowed_paths ? m->allowed : m->denied;
+}
+
 /* Whether path is within (or, for a pattern, matches) one entry; *ret_i says which. */
 static bool
-listed(const struct kw_strs *list, const struct kw_policy_ctx *ctx, const char *path,
-    size_t *ret_i)
+listed(const struct kw_policy *p, const struct kw_strs *list, const struct kw_policy_ctx *ctx,
+    struct kw_decision *d, const char *path, size_t *ret_i)
 {
-	char abs[4096];
+	char **abs = entries_for(p, ctx, d, list);
 
 	for (size_t i = 0; i < list->n; i++) {
 		const char *e = list->v[i];
 		bool hit;
 		if (strncmp(e, "**", 2) == 0)
 			hit = kw_glob_match(e, path);
-		else if (!entry_path(e, ctx, abs, sizeof(abs)))
+		else if (!abs || !abs[i])
 			continue;
 		else
-			hit = has_glob(abs) ? kw_glob_match(abs, path) : kw_path_within(path, abs);
+			hit = has_glob(abs[i]) ? kw_glob_match(abs[i], path) :
+			    kw_path_within(path, abs[i]);
 		if (hit) {
 			*ret_i = i;
 			return true;
@@ -169,7 +210,7 @@ deny_rules(const struct kw_policy *p, const struct kw_policy_ctx *ctx, struct kw
 	size_t i;
 
 	*ret_done = true;
-	if (listed(&p->denied_paths, ctx, path, &i)) {
+	if (listed(p, &p->denied_paths, ctx, d, path, &i)) {
 		snprintf(rule, sizeof(rule), "%s: %s", p->denied_paths.key, p->denied_paths.v[i]);
 		return kw_decision_add(d, access, shown, KW_VERDICT_DENY, rule,
 		    "%s is in a denied path (%.64s)", path, p->denied_paths.v[i]);
@@ -179,7 +220,7 @@ deny_rules(const struct kw_policy *p, const struct kw_policy_ctx *ctx, struct kw
 		return kw_decision_add(d, access, shown, KW_VERDICT_DENY, rule,
 		    "%s matches an excluded pattern (%.64s)", path, p->exclude.v[i]);
 	}
-	if (p->allowed_paths.n > 0 && !listed(&p->allowed_paths, ctx, path, &i))
+	if (p->allowed_paths.n > 0 && !listed(p, &p->allowed_paths, ctx, d, path, &i))
 		return kw_decision_add(d, access, shown, KW_VERDICT_DENY, p->allowed_paths.key,
 		    "%s is outside the allowed paths", path);
 	*ret_done = false;
@@ -195,12 +236,13 @@ static int
 holds_denied(const struct kw_policy *p, const struct kw_policy_ctx *ctx, struct kw_decision *d,
     const char *path, enum kw_effect_kind access, bool *ret_done)
 {
-	char abs[4096], rule[160];
+	char **entries = entries_for(p, ctx, d, &p->denied_paths), rule[160];
+	const char *abs;
 
 	*ret_done = false;
-	for (size_t i = 0; i < p->denied_paths.n; i++) {
-		if (!entry_path(p->denied_paths.v[i], ctx, abs, sizeof(abs)) || has_glob(abs) ||
-		    !kw_path_within(abs, path) || strcmp(abs, path) == 0)
+	for (size_t i = 0; entries && i < p->denied_paths.n; i++) {
+		if (!(abs = entries[i]) || has_glob(abs) || !kw_path_within(abs, path) ||
+		    strcmp(abs, path) == 0)
 			continue;
 		*ret_done = true;
 		snprintf(rule, sizeof(rule), "%s: %s", p->denied_paths.key, p->denied_paths.v[i]);
@@ -226,7 +268,7 @@ kw_decide_tree(const struct kw_policy *p, const struct kw_policy_ctx *ctx,
 	if (!rp)
 		return KW_ERR_NOMEM;
 	/* A path that cannot be resolved was asked about by kw_decide_path. */
-	if (kw_path_resolve(path, ctx->cwd, ctx->home, ctx->fs, rp) < 0)
+	if (kw_path_resolve_cached(path, ctx->cwd, ctx->home, ctx->fs, kw_decision_dirs(d), rp) < 0)
 		goto out;
 	if ((r = holds_denied(p, ctx, d, rp->real, access, &done)) < 0 || done)
 		goto out;
@@ -249,7 +291,7 @@ kw_decide_path(const struct kw_policy *p, const struct kw_policy_ctx *ctx,
 
 	if (!rp)
 		return KW_ERR_NOMEM;
-	if (kw_path_resolve(path, ctx->cwd, ctx->home, ctx->fs, rp) < 0) {
+	if (kw_path_resolve_cached(path, ctx->cwd, ctx->home, ctx->fs, kw_decision_dirs(d), rp) < 0) {
 		r = kw_decision_add(d, access, path, KW_VERDICT_ASK, "",
 		    "the path %.128s cannot be resolved here", path);
 		goto out;

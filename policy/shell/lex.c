@@ -70,7 +70,7 @@ kw_sh_keyword(const struct sh_tok *t)
 	if (t->type != T_WORD || (t->w.flags & (KW_SH_QUOTED | KW_SH_DYNAMIC)) || t->w.len > 8)
 		return K_NONE;
 	for (size_t i = 0; i < KW_ELEMENTSOF(keywords); i++)
-		if (strlen(keywords[i].name) == t->w.len &&
+		if (keywords[i].name[0] == t->w.s[0] && strlen(keywords[i].name) == t->w.len &&
 		    memcmp(keywords[i].name, t->w.s, t->w.len) == 0)
 			return keywords[i].k;
 	return K_NONE;

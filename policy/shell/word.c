@@ -34,7 +34,12 @@ word_ends(const struct sh_src *src, enum sh_mode mode, const struct shape *st)
 	case M_NORMAL:
 		if ((c == '<' || c == '>') && next == '(')
 			return false;	/* process substitution, part of the word */
-		return is_blank(c) || strchr(";&|()<>", c) != NULL;
+		switch (c) {
+		case ';': case '&': case '|': case '(': case ')': case '<': case '>':
+			return true;
+		default:
+			return is_blank(c);
+		}
 	case M_REGEX:
 	case M_ARITH:
 		return is_blank(c) || (c == ')' && st->parens == 0);
