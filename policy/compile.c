@@ -155,11 +155,51 @@ rules_free(struct kw_cmd_rules *rs)
 	free(rs->v);
 }
 
+/*
+ * The longest run of plain characters in a glob: a path the glob matches
+ * holds it.  NULL (no test) for a glob with escapes or without such a run.
+ */
+static char *
+required_text(const char *glob)
+{
+	size_t best = 0, best_at = 0, run = 0;
+	bool in_class = false;
+
+	if (strchr(glob, '\\'))
+		return NULL;
+	for (size_t i = 0; glob[i]; i++) {
+		char c = glob[i];
+		if (in_class || c == '*' || c == '?' || c == '[' || c == '/') {
+			in_class = (in_class && c != ']') || c == '[';
+			run = 0;
+			continue;
+		}
+		if (++run > best) {
+			best = run;
+			best_at = i + 1 - run;
+		}
+	}
+	return best >= 2 ? strndup(glob + best_at, best) : NULL;
+}
+
+static int
+required_texts(struct kw_policy *p)
+{
+	if (!(p->exclude_lit = calloc(p->exclude.n + 1, sizeof(char *))))
+		return KW_ERR_NOMEM;
+	for (size_t i = 0; i < p->exclude.n; i++)
+		p->exclude_lit[i] = required_text(p->exclude.v[i]);	/* NULL: no test */
+	return 0;
+}
+
 void
 kw_policy_free(struct kw_policy *p)
 {
 	if (!p)
 		return;
+	for (size_t i = 0; p->exclude_lit && i < p->exclude.n; i++)
+		free(p->exclude_lit[i]);
+	free(p->exclude_lit);
 	strs_free(&p->allowed_paths);
 	strs_free(&p->denied_paths);
 	strs_free(&p->exclude);
@@ -195,7 +235,8 @@ kw_policy_compile(const struct kw_config *cfg, struct kw_policy **ret_policy, ch
 	    (r = rules_load(cfg, "security.execution.whitelist", &p->whitelist, err,
 	    err_len)) < 0 ||
 	    (r = check_paths(&p->allowed_paths, err, err_len)) < 0 ||
-	    (r = check_paths(&p->denied_paths, err, err_len)) < 0)
+	    (r = check_paths(&p->denied_paths, err, err_len)) < 0 ||
+	    (r = required_texts(p)) < 0)
 		goto fail;
 	p->read_only = kw_config_bool(cfg, "security.readOnly");
 	p->detect_sensitive = kw_config_bool(cfg, "security.detectSensitiveFiles");

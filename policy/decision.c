@@ -82,6 +82,28 @@ kw_decision_free(struct kw_decision *d)
 	free(d);
 }
 
+/*
+ * src into dst (len bytes), escaped when it holds anything but printable
+ * ASCII: most reasons are plain, and copying them is what a decision
+ * spends its time on.
+ */
+static void
+copy_text(char *dst, const char *src, size_t len)
+{
+	size_t n = 0;
+
+	while (src[n] && (unsigned char)src[n] >= 0x20 && (unsigned char)src[n] < 0x7f)
+		n++;
+	if (src[n] != '\0') {
+		kw_escape(src, dst, len);
+		return;
+	}
+	if (n >= len)
+		n = len - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 int
 kw_decision_add(struct kw_decision *d, enum kw_effect_kind kind, const char *name,
     enum kw_verdict verdict, const char *rule, const char *fmt, ...)
@@ -98,7 +120,6 @@ kw_decision_add(struct kw_decision *d, enum kw_effect_kind kind, const char *nam
 		d->cap_effects = cap;
 	}
 	e = &d->effects[d->n_effects];
-	memset(e, 0, sizeof(*e));
 	if (!(e->name = strdup(name ? name : "")))
 		return KW_ERR_NOMEM;
 	d->n_effects++;
@@ -106,11 +127,11 @@ kw_decision_add(struct kw_decision *d, enum kw_effect_kind kind, const char *nam
 	e->verdict = verdict;
 	/* Reasons and rules quote paths and commands: escaped, they are one line of
 	   UTF-8 whatever the bytes were (a reply, a record and a terminal take them). */
-	kw_escape(rule ? rule : "", e->rule, sizeof(e->rule));
+	copy_text(e->rule, rule ? rule : "", sizeof(e->rule));
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	kw_escape(raw, e->reason, sizeof(e->reason));
+	copy_text(e->reason, raw, sizeof(e->reason));
 	/* The first effect with the most restrictive verdict explains the decision. */
 	if (d->n_effects == 1 || verdict > d->verdict) {
 		d->verdict = verdict;

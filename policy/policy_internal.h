@@ -40,6 +40,8 @@ struct kw_cmd_rules {
 
 struct kw_policy {
 	struct kw_strs allowed_paths, denied_paths, exclude, sensitive;
+	char **exclude_lit;	/* per exclude pattern, a run of text every path it matches
+				   holds (".pem" for the pattern of .pem files), or NULL: a cheap test first */
 	bool read_only, detect_sensitive;
 	struct kw_cmd_rules allowed_cmds, denied_cmds, whitelist;
 	bool require_confirmation, whitelist_mode;

@@ -128,10 +128,13 @@ listed(const struct kw_policy *p, const struct kw_strs *list, const struct kw_po
 }
 
 static bool
-excluded(const struct kw_strs *list, const char *path, size_t *ret_i)
+excluded(const struct kw_policy *p, const char *path, size_t *ret_i)
 {
+	const struct kw_strs *list = &p->exclude;
+
 	for (size_t i = 0; i < list->n; i++)
-		if (kw_glob_match(list->v[i], path)) {
+		if ((!p->exclude_lit[i] || strstr(path, p->exclude_lit[i])) &&
+		    kw_glob_match(list->v[i], path)) {
 			*ret_i = i;
 			return true;
 		}
@@ -215,7 +218,7 @@ deny_rules(const struct kw_policy *p, const struct kw_policy_ctx *ctx, struct kw
 		return kw_decision_add(d, access, shown, KW_VERDICT_DENY, rule,
 		    "%s is in a denied path (%.64s)", path, p->denied_paths.v[i]);
 	}
-	if (excluded(&p->exclude, path, &i)) {
+	if (excluded(p, path, &i)) {
 		snprintf(rule, sizeof(rule), "%s: %s", p->exclude.key, p->exclude.v[i]);
 		return kw_decision_add(d, access, shown, KW_VERDICT_DENY, rule,
 		    "%s matches an excluded pattern (%.64s)", path, p->exclude.v[i]);
@@ -283,14 +286,12 @@ int
 kw_decide_path(const struct kw_policy *p, const struct kw_policy_ctx *ctx,
     struct kw_decision *d, const char *path, enum kw_effect_kind access)
 {
-	struct kw_resolved *rp = malloc(sizeof(*rp));
+	struct kw_resolved res, *rp = &res;
 	const char *word = NULL, *base;
 	bool done = false;
 	size_t i;
 	int r;
 
-	if (!rp)
-		return KW_ERR_NOMEM;
 	if (kw_path_resolve_cached(path, ctx->cwd, ctx->home, ctx->fs, kw_decision_dirs(d), rp) < 0) {
 		r = kw_decision_add(d, access, path, KW_VERDICT_ASK, "",
 		    "the path %.128s cannot be resolved here", path);
@@ -330,6 +331,5 @@ kw_decide_path(const struct kw_policy *p, const struct kw_policy_ctx *ctx,
 	}
 	r = kw_decision_add(d, access, rp->lexical, KW_VERDICT_ALLOW, "", "no rule restricts it");
  out:
-	free(rp);
 	return r;
 }

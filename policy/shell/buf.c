@@ -12,8 +12,9 @@ kw_sh_buf_put(struct sh_buf *b, const char *s, size_t n)
 {
 	int r;
 
-	/* One byte more for the NUL kw_sh_buf_take writes. */
-	if ((r = kw_sh_grow(&b->s, &b->cap, b->len + n + 1, 1)) != 0)
+	/* One byte more for the NUL kw_sh_buf_take writes; most words fit in the first 32. */
+	if (b->len + n + 1 > b->cap &&
+	    (r = kw_sh_grow(&b->s, &b->cap, b->len + n + 1 > 32 ? b->len + n + 1 : 32, 1)) != 0)
 		return r;
 	memcpy(b->s + b->len, s, n);
 	b->len += n;
@@ -23,6 +24,10 @@ kw_sh_buf_put(struct sh_buf *b, const char *s, size_t n)
 int
 kw_sh_buf_putc(struct sh_buf *b, char c)
 {
+	if (b->len + 2 <= b->cap) {
+		b->s[b->len++] = c;
+		return 0;
+	}
 	return kw_sh_buf_put(b, &c, 1);
 }
 

@@ -181,7 +181,10 @@ lex_operator(struct sh_src *src, struct sh_tok *t)
 	if (c == '\0' || !strchr(";&|()<>\n", c))
 		return 0;
 	for (size_t i = 0; i < KW_ELEMENTSOF(operators); i++) {
-		size_t n = strlen(operators[i].text);
+		size_t n;
+		if (operators[i].text[0] != c)
+			continue;
+		n = strlen(operators[i].text);
 		if (src->len - src->pos - skip < n ||
 		    memcmp(src->s + src->pos + skip, operators[i].text, n) != 0)
 			continue;
