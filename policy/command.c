@@ -119,7 +119,8 @@ static const struct kw_cmd_rule *
 first_match(const struct kw_cmd_rules *rules, const char *name, char *const *args, size_t n)
 {
 	for (size_t i = 0; i < rules->n; i++)
-		if (kw_cmd_rule_matches(&rules->v[i], name, args, n))
+		if (rules->v[i].name[0] == name[0] &&
+		    kw_cmd_rule_matches(&rules->v[i], name, args, n))
 			return &rules->v[i];
 	return NULL;
 }

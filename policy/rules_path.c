@@ -264,12 +264,10 @@ int
 kw_decide_tree(const struct kw_policy *p, const struct kw_policy_ctx *ctx,
     struct kw_decision *d, const char *path, enum kw_effect_kind access)
 {
-	struct kw_resolved *rp = malloc(sizeof(*rp));
+	struct kw_resolved res, *rp = &res;
 	bool done = false;
 	int r = 0;
 
-	if (!rp)
-		return KW_ERR_NOMEM;
 	/* A path that cannot be resolved was asked about by kw_decide_path. */
 	if (kw_path_resolve_cached(path, ctx->cwd, ctx->home, ctx->fs, kw_decision_dirs(d), rp) < 0)
 		goto out;
@@ -278,7 +276,6 @@ kw_decide_tree(const struct kw_policy *p, const struct kw_policy_ctx *ctx,
 	if (strcmp(rp->real, rp->lexical) != 0)
 		r = holds_denied(p, ctx, d, rp->lexical, access, &done);
  out:
-	free(rp);
 	return r;
 }
 
