@@ -1291,11 +1291,14 @@ test_schema_enforced_flags(void **state)
 	assert_true(unenforced > 0 && unenforced < n);
 	assert_true(kw_config_schema_lookup("security.session.timeout")->enforced);
 	assert_true(kw_config_schema_lookup("security.authentication.lockout.duration")->enforced);
-	assert_false(kw_config_schema_lookup("security.readOnly")->enforced);
+	/* The policy keys are enforced on every tool call keywarden hook claude asks about. */
+	assert_true(kw_config_schema_lookup("security.readOnly")->enforced);
+	assert_true(kw_config_schema_lookup("security.execution.deniedCommands")->enforced);
+	assert_false(kw_config_schema_lookup("security.sandbox.enabled")->enforced);
 	assert_false(kw_config_schema_lookup("security.audit.enabled")->enforced);
-	assert_string_equal(kw_config_unenforced_text(kw_config_schema_lookup("security.readOnly"),
-	    buf, sizeof(buf)),
-	    "security.readOnly is accepted but not enforced yet (policy engine: issue 13..16)");
+	assert_string_equal(kw_config_unenforced_text(
+	    kw_config_schema_lookup("security.compliance.soc2.enabled"), buf, sizeof(buf)),
+	    "security.compliance.soc2.enabled is accepted but not enforced yet (no SOC 2 reporting)");
 	(void)state;
 }
 
