@@ -182,7 +182,7 @@ test(struct kw_cli *cli, int argc, char **argv)
 	};
 	const char *cwd = NULL;
 	struct policy_env pe = { 0 };
-	json_t *report = json_array();
+	json_t *report = NULL;
 	size_t cases = 0, bad = 0, line_no = 0, cap = 0;
 	char *line = NULL;
 	FILE *f = NULL;
@@ -197,6 +197,10 @@ test(struct kw_cli *cli, int argc, char **argv)
 	if ((ex = kw_cli_args(cli, argc, argv, optind, "FILE")) != 0 ||
 	    (ex = load(cli, cwd, &pe)) != 0)
 		goto out;
+	if (!(report = json_array())) {
+		ex = kw_cli_fail(KW_ERR_NOMEM, cli->path, "out of memory");
+		goto out;
+	}
 	if (!(f = strcmp(argv[optind], "-") == 0 ? stdin : fopen(argv[optind], "re"))) {
 		ex = kw_cli_fail(KW_ERR_IO, cli->path, "cannot open %s", kw_cli_safe(argv[optind]));
 		goto out;

@@ -787,7 +787,7 @@ append(struct kw_audit *a, const struct kw_audit_record *rec)
 {
 	struct names nm = { .n = 0 };
 	char ts[KW_RFC3339_LEN], resource[320];
-	const char *user = "", *res = rec->resource, *who = rec->user ? rec->user : a->owner, *p;
+	const char *user = "", *res = rec->resource, *who = rec->user ? rec->user : a->owner, *p = NULL;
 	_cleanup_free_ char *meta = NULL;
 	struct kw_audit_fields f;
 	uint8_t hash[KW_AUDIT_HASH_LEN];
