@@ -36,14 +36,6 @@ kw() { KEYWARDEN_SOCKET=$sock "$cli" key get anthropic; }
 st() { secret-tool lookup service '"$KEYS_SERVICE"' account root; }
 [ "$(kw)" = "$want" ] || { echo "keywarden key get gave another value" >&2; exit 1; }
 [ "$(st)" = "$want" ] || { echo "secret-tool lookup gave another value" >&2; exit 1; }
-# time_us CMD: microseconds for one whole run of CMD (output discarded).
-time_us() {
-	local t0 t1
-	t0=$EPOCHREALTIME
-	"$1" >/dev/null || { echo "$1 failed" >&2; exit 1; }
-	t1=$EPOCHREALTIME
-	echo $(( ${t1/./} - ${t0/./} ))
-}
 for ((i = 0; i < warmup; i++)); do
 	time_us kw >/dev/null
 	time_us st >/dev/null
@@ -72,7 +64,7 @@ keys_latency() {
 	mkdir -p "$d/home" "$d/run"
 	chmod 0700 "$d" "$d/run"
 	env -i PATH=/usr/bin:/bin HOME="$d/home" XDG_RUNTIME_DIR="$d/run" \
-	    dbus-run-session -- bash -c "$KEYS_LOOP" keys-loop "$BUILD/keywarden" \
+	    dbus-run-session -- bash -c "$TIME_US_FN$KEYS_LOOP" keys-loop "$BUILD/keywarden" \
 	    "$BROKER_SOCK" "$d/key" "$KEYS_RUNS" "$KEYS_WARMUP" "$T/keys.kw" "$T/keys.st" \
 	    >"$d/loop.log" 2>&1 || {
 		tail -n 20 "$d/loop.log" >&2

@@ -29,13 +29,6 @@ hk() { "$cli" hook claude <"$hook"; }
 kg() { "$cli" key get anthropic; }
 fl() { /bin/true; }
 hk | grep -q "\"permissionDecision\":\"allow\"" || { echo "hook claude did not allow git status" >&2; exit 1; }
-time_us() {
-	local t0 t1
-	t0=$EPOCHREALTIME
-	"$1" >/dev/null || { echo "$1 failed" >&2; exit 1; }
-	t1=$EPOCHREALTIME
-	echo $(( ${t1/./} - ${t0/./} ))
-}
 for ((i = 0; i < warmup; i++)); do time_us hk >/dev/null; time_us kg >/dev/null; done
 : >"$out/hook"; : >"$out/get"; : >"$out/floor"
 for ((i = 0; i < runs; i++)); do
@@ -62,7 +55,7 @@ section_policy() {
 		KEYWARDEN_SOCKET=$BROKER_SOCK "$BUILD/keywarden" key set anthropic <"$d/key" \
 		    >/dev/null || die "keywarden key set anthropic failed"
 	fi
-	bash -c "$POLICY_LOOP" policy-loop "$BUILD/keywarden" "$BROKER_SOCK" "$d/hook.json" \
+	bash -c "$TIME_US_FN$POLICY_LOOP" policy-loop "$BUILD/keywarden" "$BROKER_SOCK" "$d/hook.json" \
 	    "$POLICY_RUNS" "$POLICY_WARMUP" "$d" >"$d/loop.log" 2>&1 || {
 		tail -n 20 "$d/loop.log" >&2
 		die "the hook claude / key get loop failed (see above)"

@@ -47,6 +47,19 @@ die() {
 	exit 1
 }
 
+# A function for the loops the sections run in a shell of their own: TIME_US
+# CMD prints the microseconds one whole run of CMD takes (output discarded).
+# shellcheck disable=SC2016
+TIME_US_FN='
+time_us() {
+	local t0 t1
+	t0=$EPOCHREALTIME
+	"$1" >/dev/null || { echo "$1 failed" >&2; exit 1; }
+	t1=$EPOCHREALTIME
+	echo $(( ${t1/./} - ${t0/./} ))
+}
+'
+
 # ---- daemons -------------------------------------------------------------
 
 # start_daemon NAME SOCKET CMD...: run CMD in the background (stderr to

@@ -152,15 +152,11 @@ kw_sh_function_body(struct sh *p)
 static int
 function_def(struct sh *p)
 {
-	const struct sh_tok *t;
 	int r;
 
 	kw_sh_drop(p);
-	if ((r = kw_sh_peek(p, &t)) != 0)
+	if ((r = kw_sh_want(p, T_RPAREN, "expected ')' after '('")) != 0)
 		return r;
-	if (t->type != T_RPAREN)
-		return kw_sh_fail(p, "expected ')' after '('");
-	kw_sh_drop(p);
 	return kw_sh_function_body(p);
 }
 

@@ -24,6 +24,20 @@ kw_sh_expect(struct sh *p, enum sh_keyword k, const char *why)
 	return 0;
 }
 
+int
+kw_sh_want(struct sh *p, enum sh_tok_type type, const char *why)
+{
+	const struct sh_tok *t;
+	int r;
+
+	if ((r = kw_sh_peek(p, &t)) != 0)
+		return r;
+	if (t->type != type)
+		return kw_sh_fail(p, "%s", why);
+	kw_sh_drop(p);
+	return 0;
+}
+
 /* A list ended by the keyword close, and that keyword. */
 static int
 list_until(struct sh *p, enum sh_keyword close, const char *why)
@@ -179,11 +193,8 @@ parse_case(struct sh *p)
 	int r;
 
 	kw_sh_drop(p);
-	if ((r = kw_sh_peek(p, &t)) != 0)
+	if ((r = kw_sh_want(p, T_WORD, "missing the word after 'case'")) != 0)
 		return r;
-	if (t->type != T_WORD)
-		return kw_sh_fail(p, "missing the word after 'case'");
-	kw_sh_drop(p);
 	if ((r = kw_sh_skip_newlines(p)) != 0 || (r = kw_sh_expect(p, K_IN, "missing 'in'")) != 0)
 		return r;
 	for (;;) {
@@ -214,20 +225,13 @@ parse_function(struct sh *p)
 	int r;
 
 	kw_sh_drop(p);
-	if ((r = kw_sh_peek(p, &t)) != 0)
-		return r;
-	if (t->type != T_WORD)
-		return kw_sh_fail(p, "missing the name after 'function'");
-	kw_sh_drop(p);
-	if ((r = kw_sh_peek(p, &t)) != 0)
+	if ((r = kw_sh_want(p, T_WORD, "missing the name after 'function'")) != 0 ||
+	    (r = kw_sh_peek(p, &t)) != 0)
 		return r;
 	if (t->type == T_LPAREN) {
 		kw_sh_drop(p);
-		if ((r = kw_sh_peek(p, &t)) != 0)
+		if ((r = kw_sh_want(p, T_RPAREN, "expected ')' after '('")) != 0)
 			return r;
-		if (t->type != T_RPAREN)
-			return kw_sh_fail(p, "expected ')' after '('");
-		kw_sh_drop(p);
 	}
 	return kw_sh_function_body(p);
 }

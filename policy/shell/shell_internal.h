@@ -147,5 +147,7 @@ int kw_sh_compound_redirs(struct sh *p) KW_WUR KW_NONNULL(1);
 int kw_sh_function_body(struct sh *p) KW_WUR KW_NONNULL(1);
 int kw_sh_parse_dbrack(struct sh *p) KW_WUR KW_NONNULL(1);
 int kw_sh_expect(struct sh *p, enum sh_keyword k, const char *why) KW_WUR KW_NONNULL(1, 3);
+/* The next token must be of type: dropped, 0; else fail with why. */
+int kw_sh_want(struct sh *p, enum sh_tok_type type, const char *why) KW_WUR KW_NONNULL(1, 3);
 
 #endif
