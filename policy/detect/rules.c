@@ -108,22 +108,26 @@ static const struct kw_builtin_rule builtin[] = {
 		/*
 		 * The credentials "user:password" (not a placeholder password):
 		 * starting before the password, they win over the email filter
-		 * that "password@host" also matches.
+		 * that "password@host" also matches.  No "[" in the user, nor first
+		 * in the password: its own replacement is not one.
 		 */
 		.id = "database-url",
 		.regex = "(?i)\\b(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\\+srv)?|rediss?|amqps?|"
-		    "mssql|sqlserver)://(?<secret>[^\\s:/@\"']{0,128}:"
+		    "mssql|sqlserver)://(?<secret>[^\\s:/@\"'\\[\\]]{0,128}:"
 		    "(?!(?:password|passwd|pass|secret|changeme|x+|\\*+)@)"
-		    "[^\\s:/@\"'$<*{][^\\s/@\"']{0,255})@[A-Za-z0-9_.-]{1,253}",
+		    "[^\\s:/@\"'$<*{\\[][^\\s/@\"']{0,255})@[A-Za-z0-9_.-]{1,253}",
 		.keywords = "postgres mysql mariadb mongodb redis amqp mssql sqlserver",
 		.description = "Database URL with a password (its user:password)",
 	},
 	{
-		/* Last: at one place a specific rule wins over this one. */
+		/*
+		 * Last: at one place a specific rule wins over this one.  No "[" or
+		 * "]" in the value: a replacement ([EMAIL]) never joins one.
+		 */
 		.id = "generic-secret",
 		.regex = "(?i)(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|access[_-]?key|"
 		    "auth[_-]?key|credential)[\\w.-]{0,20}[\"']?\\s{0,5}(?::=|=>|[:=])\\s{0,5}[\"']?"
-		    "(?<secret>[^\\s\"'`;,<>\\[\\]()$][^\\s\"'`;,<>]{7,199})",
+		    "(?<secret>[^\\s\"'`;,<>\\[\\]()$][^\\s\"'`;,<>\\[\\]]{7,199})",
 		.keywords = "passw pwd secret token api_key api-key apikey access_key access-key "
 		    "accesskey auth_key auth-key authkey credential",
 		.description = "A password, secret, token or key assigned a high-entropy value "

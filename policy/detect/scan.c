@@ -236,7 +236,8 @@ kw_scan_window(const struct kw_detector *d, struct kw_scan_scratch *s,
 		if (rule_may_match(&d->rules[i], s) &&
 		    (r = rule_candidates(d, s, i, buf, len, from, commit)) < 0)
 			return r;
-	qsort(s->cand, s->n_cand, sizeof(*s->cand), cand_cmp);
+	if (s->n_cand > 1)
+		qsort(s->cand, s->n_cand, sizeof(*s->cand), cand_cmp);
 	for (size_t i = 0; i < s->n_cand; i++) {
 		const struct kw_cand *c = &s->cand[i];
 		const struct kw_rule *rule = &d->rules[c->rule];

@@ -1,6 +1,6 @@
 /*
  * validate.c - the checks that turn a regex match into a finding: Luhn for
- * card numbers, the SSA's rules for SSNs, Shannon entropy for generic
+ * card numbers (and not one digit repeated), the SSA's rules for SSNs, Shannon entropy for generic
  * secrets.  Separators (spaces, dashes) are skipped.
  */
 #include <math.h>
@@ -13,6 +13,8 @@ bool
 kw_luhn_valid(const char *s, size_t len)
 {
 	unsigned sum = 0, n = 0;
+	bool varied = false;
+	char first = 0;
 
 	for (size_t i = len; i-- > 0;) {
 		unsigned c = (unsigned char)s[i];
@@ -20,12 +22,16 @@ kw_luhn_valid(const char *s, size_t len)
 			continue;
 		if (c < '0' || c > '9')
 			return false;
+		if (!first)
+			first = (char)c;
+		varied |= (char)c != first;
 		unsigned v = c - '0';
 		if (n++ % 2 == 1 && (v *= 2) > 9)
 			v -= 9;
 		sum += v;
 	}
-	return n >= 12 && n <= 19 && sum % 10 == 0;
+	/* One digit repeated (0000 0000 ...) passes Luhn but is filler, not a card. */
+	return n >= 12 && n <= 19 && sum % 10 == 0 && varied;
 }
 
 /* AAA-GG-SSSS: no area 000, 666 or 9xx; no group 00; no serial 0000. */

@@ -410,6 +410,7 @@ test_validators(void **state)
 	assert_true(kw_luhn_valid("5500-0000-0000-0004", 19));
 	assert_false(kw_luhn_valid("4111111111111112", 16));
 	assert_false(kw_luhn_valid("0000", 4));
+	assert_false(kw_luhn_valid("0000 0000 0000 0000", 19));
 	assert_false(kw_luhn_valid("4111x11111111111", 16));
 	assert_true(kw_ssn_valid("123-45-6789", 11));
 	assert_true(kw_ssn_valid("899-99-9999", 11));
