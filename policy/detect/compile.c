@@ -254,26 +254,27 @@ add_allowlists(struct kw_detector *d, const struct kw_config *cfg, char *err, si
 	return 0;
 }
 
-/* The prefilter's bigram index over the keyword table (scan.c). */
+/* The prefilter's trigram index over the keyword table (scan.c). */
 static int
 index_keywords(struct kw_detector *d)
 {
 	if (d->n_keywords == 0)
 		return 0;
-	if (!(d->bigram_first = malloc(65536 * sizeof(*d->bigram_first))) ||
+	if (!(d->trigram_first = malloc(KW_TRIGRAMS * sizeof(*d->trigram_first))) ||
 	    !(d->kw_next = malloc(d->n_keywords * sizeof(*d->kw_next))))
 		return KW_ERR_NOMEM;
-	memset(d->bigram_first, 0xff, 65536 * sizeof(*d->bigram_first));
+	memset(d->trigram_first, 0xff, KW_TRIGRAMS * sizeof(*d->trigram_first));
 	for (size_t k = d->n_keywords; k-- > 0;) {
 		const unsigned char *kw = (const unsigned char *)d->keywords[k];
 		d->kw_next[k] = -1;
-		if (d->keyword_len[k] == 1) {
+		if (d->keyword_len[k] < 3) {
 			d->has_short_kw = true;
 			continue;
 		}
-		unsigned bg = (unsigned)kw[0] << 8 | kw[1];
-		d->kw_next[k] = d->bigram_first[bg];
-		d->bigram_first[bg] = (int)k;
+		unsigned h = kw_trigram(kw[0], kw[1], kw[2]);
+		d->kw_next[k] = d->trigram_first[h];
+		d->trigram_first[h] = (int)k;
+		d->trigram_bits[h / 64] |= 1ULL << (h % 64);
 	}
 	return 0;
 }
@@ -328,7 +329,7 @@ kw_detector_free(struct kw_detector *d)
 		free(d->keywords[i]);
 	free(d->keywords);
 	free(d->keyword_len);
-	free(d->bigram_first);
+	free(d->trigram_first);
 	free(d->kw_next);
 	for (size_t i = 0; i < d->n_allow_re; i++)
 		pcre2_code_free(d->allow_re[i]);

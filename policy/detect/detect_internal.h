@@ -24,6 +24,8 @@
 #define KW_DETECT_LINE_BACK	1024
 /* Backtracking budget of one match attempt: a user's pattern cannot hang us. */
 #define KW_DETECT_MATCH_LIMIT	1000000
+/* Values of the prefilter's trigram hash (kw_trigram). */
+#define KW_TRIGRAMS		32768
 
 enum kw_validator {
 	KW_VALIDATE_NONE,
@@ -63,12 +65,15 @@ struct kw_detector {
 	size_t *keyword_len;
 	size_t n_keywords;
 	/*
-	 * The prefilter's index: for the first two bytes of a keyword (as a
-	 * 16-bit number), the first keyword that starts so, then the next in
-	 * kw_next (-1 ends); one-byte keywords are in short_kw.
+	 * The prefilter's index: keywords by a 15-bit hash of their first
+	 * three bytes (kw_trigram), each chain from trigram_first through
+	 * kw_next (-1 ends), and a bitmap of the hashes in use (4 KiB: in
+	 * cache where the index would not be).  Keywords shorter than three
+	 * bytes are looked for on their own (has_short_kw).
 	 */
-	int *bigram_first;		/* 65536 entries, or NULL without keywords */
+	int *trigram_first;		/* KW_TRIGRAMS entries, or NULL without keywords */
 	int *kw_next;
+	unsigned long long trigram_bits[KW_TRIGRAMS / 64];
 	bool has_short_kw;
 	pcre2_code **allow_re;
 	size_t n_allow_re;
@@ -126,6 +131,24 @@ void kw_line_cursor_advance(struct kw_line_cursor *lc, const char *buf, size_t l
 typedef int (*kw_stream_flush_fn)(const char *buf, unsigned long long base,
     unsigned long long upto, void *ctx);
 void kw_detect_stream_set_flush(struct kw_detect_stream *s, kw_stream_flush_fn fn);
+
+/*
+ * The prefilter's 15-bit hash of three bytes (5 bits each, so the fourth
+ * byte back is gone), rolling: h for "abc" is kw_trigram_roll of c on that
+ * of b on that of a on 0.  Bytes count with 0x20 set, so a letter hashes
+ * as its lowercase (other bytes may collide: keyword_at decides).
+ */
+static inline unsigned
+kw_trigram_roll(unsigned h, unsigned c)
+{
+	return ((h << 5) ^ (c | 0x20)) & (KW_TRIGRAMS - 1);
+}
+
+static inline unsigned
+kw_trigram(unsigned a, unsigned b, unsigned c)
+{
+	return kw_trigram_roll(kw_trigram_roll(kw_trigram_roll(0, a), b), c);
+}
 
 /* validate.c */
 bool kw_luhn_valid(const char *s, size_t len);

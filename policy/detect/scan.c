@@ -31,10 +31,23 @@ kw_scan_scratch_done(struct kw_scan_scratch *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* ASCII lowercase of every byte. */
+static const unsigned char lower_tab[256] = {
+#define L4(c) L1(c), L1(c + 1), L1(c + 2), L1(c + 3)
+#define L1(c) ((c) >= 'A' && (c) <= 'Z' ? (c) + ('a' - 'A') : (c))
+#define L16(c) L4(c), L4(c + 4), L4(c + 8), L4(c + 12)
+#define L64(c) L16(c), L16(c + 16), L16(c + 32), L16(c + 48)
+	L64(0), L64(64), L64(128), L64(192)
+#undef L64
+#undef L16
+#undef L1
+#undef L4
+};
+
 static inline unsigned char
 lower(unsigned char c)
 {
-	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
+	return lower_tab[c];
 }
 
 /* Whether keyword k (lowercase) is at p (any case), p having n bytes left. */
@@ -46,15 +59,33 @@ keyword_at(const struct kw_detector *d, size_t k, const unsigned char *p, size_t
 
 	if (len > n)
 		return false;
-	for (size_t i = 2; i < len; i++)
+	for (size_t i = 0; i < len; i++)
 		if (lower(p[i]) != (unsigned char)kw[i])
 			return false;
 	return true;
 }
 
+/* Keywords of one or two bytes, looked for at every place. */
+static size_t
+prefilter_short(const struct kw_detector *d, struct kw_scan_scratch *s,
+    const unsigned char *p, size_t n)
+{
+	size_t found = 0;
+
+	for (size_t k = 0; k < d->n_keywords; k++) {
+		if (d->keyword_len[k] >= 3)
+			continue;
+		for (size_t i = 0; i < n && !s->present[k]; i++)
+			s->present[k] = keyword_at(d, k, p + i, n - i);
+		found += s->present[k];
+	}
+	return found;
+}
+
 /*
  * Which keywords occur in buf[from, len), case-insensitively: one pass,
- * each pair of bytes looked up in the detector's bigram index.
+ * each three bytes looked up in the detector's trigram bitmap, and only on
+ * a hit its chain of keywords compared.
  */
 static int
 prefilter(const struct kw_detector *d, struct kw_scan_scratch *s, const char *buf,
@@ -66,16 +97,17 @@ prefilter(const struct kw_detector *d, struct kw_scan_scratch *s, const char *bu
 	if (d->n_keywords == 0)
 		return 0;
 	memset(s->present, 0, d->n_keywords * sizeof(*s->present));
-	for (size_t k = 0; d->has_short_kw && k < d->n_keywords; k++)
-		if (d->keyword_len[k] == 1 && (memchr(p, d->keywords[k][0], n) ||
-		    memchr(p, d->keywords[k][0] - ('a' - 'A'), n))) {
-			s->present[k] = true;
-			left--;
-		}
-	for (size_t i = 0; i + 1 < n && left > 0; i++) {
-		int k = d->bigram_first[lower(p[i]) << 8 | lower(p[i + 1])];
-		for (; k >= 0; k = d->kw_next[k])
-			if (!s->present[k] && keyword_at(d, (size_t)k, p + i, n - i)) {
+	if (d->has_short_kw)
+		left -= prefilter_short(d, s, p, n);
+	if (n < 3)
+		return 0;
+	unsigned h = kw_trigram_roll(kw_trigram_roll(0, p[0]), p[1]);
+	for (size_t i = 2; i < n && left > 0; i++) {
+		h = kw_trigram_roll(h, p[i]);
+		if (!(d->trigram_bits[h / 64] >> (h % 64) & 1))
+			continue;
+		for (int k = d->trigram_first[h]; k >= 0; k = d->kw_next[k])
+			if (!s->present[k] && keyword_at(d, (size_t)k, p + i - 2, n - i + 2)) {
 				s->present[k] = true;
 				left--;
 			}
