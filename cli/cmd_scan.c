@@ -33,6 +33,7 @@
 #include "common/fsutil.h"
 #include "policy/detect/detect.h"
 
+#define WHAT		"scan"
 #define REVIEW_RULE	"no-hardcoded-secrets"
 
 struct scan {
@@ -187,18 +188,18 @@ prepare(struct scan *s)
 
 	if ((r = kw_config_load(s->cli->config, true, &s->cfg, err, sizeof(err))) < 0 ||
 	    (r = kw_detector_compile(s->cfg, KW_DETECT_SECRETS, &s->det, err, sizeof(err))) < 0)
-		return kw_cli_fail(r == KW_ERR_NOMEM ? r : KW_ERR_CONFIG, s->cli->path, "%s",
+		return kw_cli_fail(r == KW_ERR_NOMEM ? r : KW_ERR_CONFIG, WHAT, "%s",
 		    kw_cli_safe(err));
 	s->res.level = review_level(s->cfg);
 	if (!(s->res.skipped = json_array()) || !(s->scanned = json_object()))
 		return KW_EXIT_DENIED;
 	if (s->baseline_file) {
 		if ((r = kw_baseline_load(s->baseline_file, &s->baseline, err, sizeof(err))) < 0)
-			return kw_cli_fail(r, s->cli->path, "%s", kw_cli_safe(err));
+			return kw_cli_fail(KW_ERR_CONFIG, WHAT, "%s", kw_cli_safe(err));
 		s->res.baseline = true;
 	}
 	if (!s->staged && !getcwd(s->base, sizeof(s->base)))
-		return kw_cli_fail(KW_ERR_IO, s->cli->path, "cannot tell the current directory: "
+		return kw_cli_fail(KW_ERR_IO, WHAT, "cannot tell the current directory: "
 		    "%s", strerror(errno));
 	return 0;
 }
@@ -214,7 +215,7 @@ repo_top(struct scan *s)
 
 	if (st != 0) {
 		free(out);
-		return kw_cli_fail(KW_ERR_NOT_FOUND, s->cli->path, "--staged: not in a git work "
+		return kw_cli_fail(KW_ERR_INVALID, WHAT, "--staged: not in a git work "
 		    "tree (git rev-parse --show-toplevel failed)");
 	}
 	out[strcspn(out, "\n")] = '\0';
@@ -235,7 +236,7 @@ run_staged(struct scan *s, char **paths, int n)
 	if (r == KW_ERR_NOMEM)
 		return KW_EXIT_DENIED;
 	if (r < 0)
-		return kw_cli_fail(r == KW_ERR_NOT_FOUND ? KW_ERR_INVALID : r, s->cli->path, "%s",
+		return kw_cli_fail(r == KW_ERR_NOT_FOUND ? KW_ERR_INVALID : r, WHAT, "%s",
 		    kw_cli_safe(why));
 	return 0;
 }
@@ -258,7 +259,7 @@ run_walk(struct scan *s, char **paths, int n)
 		if ((r = kw_scan_walk(paths[i], &w)) == KW_ERR_NOMEM)
 			return KW_EXIT_DENIED;
 		if (r < 0)
-			return kw_cli_fail(KW_ERR_INVALID, s->cli->path, "%s: %s",
+			return kw_cli_fail(KW_ERR_INVALID, WHAT, "%s: %s",
 			    kw_cli_safe(paths[i]), strerror(errno));
 	}
 	return 0;
@@ -339,7 +340,7 @@ update_baseline(struct scan *s)
 	size_t n = 0;
 
 	if (kw_baseline_write(s->baseline_file, s->baseline, s->scanned, &s->res, &n) < 0)
-		return kw_cli_fail(KW_ERR_IO, s->cli->path, "cannot write %s: %s",
+		return kw_cli_fail(KW_ERR_IO, WHAT, "cannot write %s: %s",
 		    kw_cli_safe(s->baseline_file), strerror(errno));
 	if (s->cli->json) {
 		json_t *o = json_pack("{s:s, s:I, s:I}", "baseline", s->baseline_file, "findings",
