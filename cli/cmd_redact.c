@@ -30,6 +30,7 @@
 #include "policy/detect/detect.h"
 
 #define READ_CHUNK	(64 * 1024)
+#define WRITE_BLOCK	(64 * 1024)
 #define KEY_MIN		16
 #define KEY_MAX		1024
 
@@ -43,10 +44,36 @@ struct redact_run {
 	json_t *files;			/* [{"file", "counts"}] */
 };
 
+/* Output gathered into whole blocks: a redactor writes many small pieces. */
+struct out {
+	int fd;
+	char buf[WRITE_BLOCK];
+	size_t len;
+};
+
 static int
-write_fd(const char *buf, size_t len, void *ctx)
+out_flush(struct out *o)
 {
-	return kw_write_all(*(int *)ctx, buf, len);
+	int r = o->len ? kw_write_all(o->fd, o->buf, o->len) : 0;
+
+	sodium_memzero(o->buf, o->len);
+	o->len = 0;
+	return r;
+}
+
+static int
+out_write(const char *buf, size_t len, void *ctx)
+{
+	struct out *o = ctx;
+	int r;
+
+	if (o->len + len > sizeof(o->buf) && (r = out_flush(o)) < 0)
+		return r;
+	if (len >= sizeof(o->buf))
+		return kw_write_all(o->fd, buf, len);
+	memcpy(o->buf + o->len, buf, len);
+	o->len += len;
+	return 0;
 }
 
 /* Add counts to total. */
@@ -72,14 +99,19 @@ static int
 redact_fd(struct redact_run *rr, int in, int out, const char *name, bool *ret_read_failed)
 {
 	struct kw_redactor *r = NULL;
+	struct out *o = NULL;
 	char *buf = NULL;
 	ssize_t n;
 	int rc;
 
 	*ret_read_failed = false;
-	if (!(buf = malloc(READ_CHUNK)))
+	if (!(buf = malloc(READ_CHUNK)) || !(o = malloc(sizeof(*o)))) {
+		free(buf);
 		return KW_ERR_NOMEM;
-	if ((rc = kw_redactor_new(rr->d, rr->mode, rr->key, rr->key_len, write_fd, &out, &r)) < 0)
+	}
+	o->fd = out;
+	o->len = 0;
+	if ((rc = kw_redactor_new(rr->d, rr->mode, rr->key, rr->key_len, out_write, o, &r)) < 0)
 		goto out;
 	for (;;) {
 		n = read(in, buf, READ_CHUNK);
@@ -95,7 +127,7 @@ redact_fd(struct redact_run *rr, int in, int out, const char *name, bool *ret_re
 		if ((rc = kw_redactor_feed(r, buf, (size_t)n)) < 0)
 			goto out;
 	}
-	if ((rc = kw_redactor_end(r)) < 0)
+	if ((rc = kw_redactor_end(r)) < 0 || (rc = out_flush(o)) < 0)
 		goto out;
 	json_t *counts = kw_redactor_counts(r);
 	if ((rc = add_counts(rr->total, counts)) < 0 ||
@@ -105,6 +137,8 @@ redact_fd(struct redact_run *rr, int in, int out, const char *name, bool *ret_re
  out:
 	sodium_memzero(buf, READ_CHUNK);
 	free(buf);
+	sodium_memzero(o, sizeof(*o));
+	free(o);
 	kw_redactor_free(r);
 	return rc;
 }

@@ -254,6 +254,30 @@ add_allowlists(struct kw_detector *d, const struct kw_config *cfg, char *err, si
 	return 0;
 }
 
+/* The prefilter's bigram index over the keyword table (scan.c). */
+static int
+index_keywords(struct kw_detector *d)
+{
+	if (d->n_keywords == 0)
+		return 0;
+	if (!(d->bigram_first = malloc(65536 * sizeof(*d->bigram_first))) ||
+	    !(d->kw_next = malloc(d->n_keywords * sizeof(*d->kw_next))))
+		return KW_ERR_NOMEM;
+	memset(d->bigram_first, 0xff, 65536 * sizeof(*d->bigram_first));
+	for (size_t k = d->n_keywords; k-- > 0;) {
+		const unsigned char *kw = (const unsigned char *)d->keywords[k];
+		d->kw_next[k] = -1;
+		if (d->keyword_len[k] == 1) {
+			d->has_short_kw = true;
+			continue;
+		}
+		unsigned bg = (unsigned)kw[0] << 8 | kw[1];
+		d->kw_next[k] = d->bigram_first[bg];
+		d->bigram_first[bg] = (int)k;
+	}
+	return 0;
+}
+
 int
 kw_detector_compile(const struct kw_config *cfg, unsigned which,
     struct kw_detector **ret_detector, char *err, size_t err_len)
@@ -276,7 +300,7 @@ kw_detector_compile(const struct kw_config *cfg, unsigned which,
 			if ((r = add_filter(d, spec, i, err, err_len)) < 0)
 				goto out;
 	}
-	if ((r = add_allowlists(d, cfg, err, err_len)) < 0)
+	if ((r = add_allowlists(d, cfg, err, err_len)) < 0 || (r = index_keywords(d)) < 0)
 		goto out;
 	*ret_detector = TAKE_PTR(d);
 	r = 0;
@@ -304,6 +328,8 @@ kw_detector_free(struct kw_detector *d)
 		free(d->keywords[i]);
 	free(d->keywords);
 	free(d->keyword_len);
+	free(d->bigram_first);
+	free(d->kw_next);
 	for (size_t i = 0; i < d->n_allow_re; i++)
 		pcre2_code_free(d->allow_re[i]);
 	free(d->allow_re);

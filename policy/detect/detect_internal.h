@@ -62,6 +62,14 @@ struct kw_detector {
 	char **keywords;		/* distinct, lowercase */
 	size_t *keyword_len;
 	size_t n_keywords;
+	/*
+	 * The prefilter's index: for the first two bytes of a keyword (as a
+	 * 16-bit number), the first keyword that starts so, then the next in
+	 * kw_next (-1 ends); one-byte keywords are in short_kw.
+	 */
+	int *bigram_first;		/* 65536 entries, or NULL without keywords */
+	int *kw_next;
+	bool has_short_kw;
 	pcre2_code **allow_re;
 	size_t n_allow_re;
 	char **allow_paths;
@@ -78,8 +86,6 @@ struct kw_cand {
 /* Scratch space of one scanning caller (a buffer call or a stream). */
 struct kw_scan_scratch {
 	pcre2_match_data *md;
-	char *lower;			/* the window lowercased, for the keyword prefilter */
-	size_t lower_cap;
 	bool *present;			/* per keyword */
 	struct kw_cand *cand;
 	size_t n_cand, cand_cap;

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "common/errors.h"
 #include "policy/detect/detect_internal.h"
 
@@ -28,39 +26,60 @@ void
 kw_scan_scratch_done(struct kw_scan_scratch *s)
 {
 	pcre2_match_data_free(s->md);
-	if (s->lower)
-		sodium_memzero(s->lower, s->lower_cap);
-	free(s->lower);
 	free(s->present);
 	free(s->cand);
 	memset(s, 0, sizeof(*s));
 }
 
-/* Which keywords occur in buf[from, len) (case-insensitively). */
+static inline unsigned char
+lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+/* Whether keyword k (lowercase) is at p (any case), p having n bytes left. */
+static bool
+keyword_at(const struct kw_detector *d, size_t k, const unsigned char *p, size_t n)
+{
+	const char *kw = d->keywords[k];
+	size_t len = d->keyword_len[k];
+
+	if (len > n)
+		return false;
+	for (size_t i = 2; i < len; i++)
+		if (lower(p[i]) != (unsigned char)kw[i])
+			return false;
+	return true;
+}
+
+/*
+ * Which keywords occur in buf[from, len), case-insensitively: one pass,
+ * each pair of bytes looked up in the detector's bigram index.
+ */
 static int
 prefilter(const struct kw_detector *d, struct kw_scan_scratch *s, const char *buf,
     size_t from, size_t len)
 {
-	size_t n = len - from;
+	const unsigned char *p = (const unsigned char *)buf + from;
+	size_t n = len - from, left = d->n_keywords;
 
 	if (d->n_keywords == 0)
 		return 0;
-	if (n > s->lower_cap) {
-		char *p = malloc(n);
-		if (!p)
-			return KW_ERR_NOMEM;
-		if (s->lower)
-			sodium_memzero(s->lower, s->lower_cap);
-		free(s->lower);
-		s->lower = p;
-		s->lower_cap = n;
+	memset(s->present, 0, d->n_keywords * sizeof(*s->present));
+	for (size_t k = 0; d->has_short_kw && k < d->n_keywords; k++)
+		if (d->keyword_len[k] == 1 && (memchr(p, d->keywords[k][0], n) ||
+		    memchr(p, d->keywords[k][0] - ('a' - 'A'), n))) {
+			s->present[k] = true;
+			left--;
+		}
+	for (size_t i = 0; i + 1 < n && left > 0; i++) {
+		int k = d->bigram_first[lower(p[i]) << 8 | lower(p[i + 1])];
+		for (; k >= 0; k = d->kw_next[k])
+			if (!s->present[k] && keyword_at(d, (size_t)k, p + i, n - i)) {
+				s->present[k] = true;
+				left--;
+			}
 	}
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)buf[from + i];
-		s->lower[i] = (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
-	}
-	for (size_t k = 0; k < d->n_keywords; k++)
-		s->present[k] = memmem(s->lower, n, d->keywords[k], d->keyword_len[k]) != NULL;
 	return 0;
 }
 
