@@ -362,7 +362,9 @@ report(struct scan *s)
 	json_t *o = NULL;
 
 	if (s->sarif) {
-		o = kw_sarif_log(&s->res, kw_detector_rules(s->det), s->base);
+		json_t *rules = kw_detector_rules(s->det);	/* a new reference */
+		o = rules ? kw_sarif_log(&s->res, rules, s->base) : NULL;
+		json_decref(rules);
 	} else if (s->cli->json) {
 		o = report_json(s);
 	} else {
