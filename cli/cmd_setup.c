@@ -425,6 +425,14 @@ static const struct kw_cmd setup_commands[] = {
 	    "  --key NAME   the key apiKeyHelper asks for (default anthropic)\n"
 	    "  --json       {\"file\", \"changes\": [...], \"written\", \"dry_run\", \"backup\"}\n"
 	    "What is there is kept; the previous file is saved as FILE" BACKUP_SUFFIX ".\n" },
+	{ .name = "git", .fn = kw_cmd_setup_git,
+	  .help = "a pre-commit hook in this repository that refuses commits holding a secret",
+	  .usage = "[--dry-run] [--force] [--json]",
+	  .options = "  --dry-run  say what would change; write nothing\n"
+	    "  --force    replace a pre-commit hook that is not keywarden's (kept as\n"
+	    "             pre-commit.keywarden-backup)\n"
+	    "  --json     {\"hook\", \"changed\", \"written\", \"dry_run\", \"backup\"}\n"
+	    "The hook runs this keywarden, by its absolute path, as scan --staged.\n" },
 };
 
 int

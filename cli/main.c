@@ -79,8 +79,28 @@ static const struct kw_cmd commands[] = {
 	    "  --key-file FILE    the HMAC key (16 to 1024 bytes, a file only you may read)\n"
 	    "  --json             {\"counts\": {RULE: N}, \"files\": [{\"file\", \"counts\"}]}: on\n"
 	    "                     stdout with --in-place, else on stderr after the text\n" },
+	{ .name = "scan", .fn = kw_cmd_scan,
+	  .help = "find secrets in files, or in what git is about to commit",
+	  .usage = "[PATH...] [--staged] [--sarif] [--baseline FILE [--update-baseline]] "
+	    "[--respect-excludes] [--max-size BYTES] [--json]",
+	  .options = "  PATH                a directory (walked: .git, binary files and what\n"
+	    "                      .gitignore ignores are left out) or a file; default .\n"
+	    "  --staged            scan what git diff --cached would commit (PATHs limit it)\n"
+	    "  --sarif             a SARIF 2.1.0 log on stdout (code-scanning services)\n"
+	    "  --baseline FILE     findings listed in FILE (hashes) do not fail the scan\n"
+	    "  --update-baseline   write this run's findings to the baseline FILE\n"
+	    "  --respect-excludes  leave out security.excludePatterns (.env, *.pem ...),\n"
+	    "                      which are scanned by default: secrets live there\n"
+	    "  --max-size BYTES    skip larger files, said so (default 10M; 0: no limit)\n"
+	    "  --json              {\"findings\": [{\"file\", \"line\", \"column\", \"rule\",\n"
+	    "                      \"preview\", \"hash\", \"level\", \"known\"}], \"new\", \"files\",\n"
+	    "                      \"bytes\", \"skipped\", \"level\"}\n"
+	    "Exit 1 when a finding not in the baseline is at security.codeReview.severity\n"
+	    "error; warning and info report and exit 0.  Values are never printed: a\n"
+	    "preview of at most 4 characters and the length.\n" },
 	{ .name = "setup", .fn = kw_cmd_setup,
-	  .help = "write the settings that make Claude Code use keywarden", .flags = KW_CMD_GROUP },
+	  .help = "wire Claude Code (setup claude) or git (setup git) to keywarden",
+	  .flags = KW_CMD_GROUP },
 };
 
 /*

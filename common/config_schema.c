@@ -141,11 +141,12 @@ static const struct kw_config_key schema[] = {
 	BOOL("security.execution.requireConfirmation", "true", HOOK, "ask before running a command"),
 	BOOL("security.execution.whitelistMode", "false", HOOK, "allow only the whitelist"),
 	LIST("security.execution.whitelist", "[]", HOOK, "commands allowed in whitelist mode"),
-	BOOL("security.codeReview.enabled", "true", POLICY, "scan generated code"),
+	/* keywarden scan is the rule no-hardcoded-secrets: these decide whether its findings fail. */
+	BOOL("security.codeReview.enabled", "true", E, "scan generated code"),
 	LIST("security.codeReview.rules", "[\"no-eval\", \"no-unsafe-regex\", \"no-sql-injection\", "
-	     "\"no-xss\", \"no-hardcoded-secrets\"]", POLICY, "code review rules"),
+	     "\"no-xss\", \"no-hardcoded-secrets\"]", E, "code review rules"),
 	ENUM("security.codeReview.severity", "\"error\"", severities,
-	     "one of: error, warning, info", POLICY, "severity of a rule violation"),
+	     "one of: error, warning, info", E, "severity of a rule violation"),
 
 	/* Network. */
 	BOOL("security.network.enforceHttps", "true", E, "refuse plain HTTP"),
