@@ -48,9 +48,11 @@ PAMDIR     ?= $(or $(PAM_MODULEDIR),$(LIBDIR)/security)
 
 # Libraries each program links (pkg-config names); the CLI does not link
 # curl, libsecret or p11-kit, and libkeywarden links only what the client needs.
+# PCRE2 is the detection engine's (policy/detect), in the broker and the CLI.
 CLIENT_PKGS := jansson libsodium libkeyutils
-BROKER_PKGS := $(CLIENT_PKGS) sqlite3 liboath libcrypto p11-kit-1 libcurl libsecret-1 zlib
-CLI_PKGS    := $(CLIENT_PKGS) libqrencode pam zlib
+BROKER_PKGS := $(CLIENT_PKGS) sqlite3 liboath libcrypto p11-kit-1 libcurl libsecret-1 zlib \
+	libpcre2-8
+CLI_PKGS    := $(CLIENT_PKGS) libqrencode pam zlib libpcre2-8
 PAM_PKGS    := $(CLIENT_PKGS) pam
 TEST_PKGS   := $(BROKER_PKGS) cmocka
 ALL_PKGS    := $(sort $(BROKER_PKGS) $(CLI_PKGS) $(TEST_PKGS))
@@ -69,6 +71,7 @@ DEB_zlib := zlib1g-dev
 DEB_libqrencode := libqrencode-dev
 DEB_pam := libpam0g-dev
 DEB_cmocka := libcmocka-dev
+DEB_libpcre2-8 := libpcre2-dev
 
 # A missing -dev package stops the build here, named, instead of failing later
 # with "jansson.h: No such file".  Goals that install dependencies first skip it.
@@ -81,7 +84,8 @@ endif
 endif
 
 pkg_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
-pkg_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
+# -lm: the detection engine's entropy (log2).
+pkg_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null) -lm
 
 ifeq ($(V),1)
 Q :=

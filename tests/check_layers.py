@@ -34,14 +34,15 @@ ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] != "--se
 SOURCE_DIRS = ["common", "rbac", "policy", "client", "keystore", "broker", "cli", "pam_module"]
 FEATURES = ["accounts", "login", "keys", "audit", "alerts", "policy"]
 
-LOW = {"common", "client", "rbac", "policy", "policy/shell", "keystore", "keystore/backends", "keystore/providers",
-       "keystore/cipher"}
+LOW = {"common", "client", "rbac", "policy", "policy/shell", "policy/detect", "keystore",
+       "keystore/backends", "keystore/providers", "keystore/cipher"}
 # layer -> the layers its files may include (besides their own folder).
 LAYERS = {
     "common": set(),
     "rbac": {"common"},
     "policy/shell": {"common"},
-    "policy": {"common", "policy/shell"},
+    "policy/detect": {"common"},
+    "policy": {"common", "policy/shell", "policy/detect"},
     "client": {"common"},
     "keystore/cipher": {"common"},
     "keystore/providers": {"common", "keystore/cipher"},
@@ -53,7 +54,7 @@ LAYERS = {
     "plugin": LOW | {"broker/store", "service", "broker/dispatch", "plugin"},
     "broker/core": {"common", "client", "broker/dispatch"},
     "broker": None,		# broker/main.c wires everything together
-    "cli": {"common", "client", "rbac", "policy", "policy/shell"},
+    "cli": {"common", "client", "rbac", "policy", "policy/shell", "policy/detect"},
     "pam_module": {"common", "client"},
 }
 
