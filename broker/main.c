@@ -43,6 +43,7 @@
 #include "broker/login/totp.h"
 #include "broker/reload.h"
 #include "common/wipe_alloc.h"
+#include "policy/detect/detect.h"
 #include "policy/policy.h"
 
 #define EXIT_RUNTIME 1
@@ -273,6 +274,7 @@ static int
 open_data_dir(struct kw_services *svc)
 {
 	struct kw_audit_options aopt;
+	struct kw_detector *secrets = NULL;
 	struct statvfs vfs;
 	char log_path[4200];
 	char err[4600];
@@ -328,6 +330,11 @@ open_data_dir(struct kw_services *svc)
 		kw_log_error("config: %s", err);
 		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	}
+	if ((r = kw_detector_compile(svc->cfg, KW_DETECT_SECRETS, &secrets, err, sizeof(err))) < 0) {
+		kw_log_error("config: %s", err);
+		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+	}
+	kw_audit_set_secrets(svc->audit, secrets);	/* transferred */
 	if ((r = kw_monitor_open(svc, &svc->monitor, err, sizeof(err))) < 0) {
 		kw_log_error("monitoring: %s", err);
 		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
