@@ -121,7 +121,8 @@ static const struct kw_config_key schema[] = {
 	  " {\"name\": \"credit_card\", \"regex\": \"\\\\d{4}[\\\\s-]?\\\\d{4}[\\\\s-]?\\\\d{4}[\\\\s-]?\\\\d{4}\", \"replacement\": \"[CARD]\"}]",
 	  .expect = "a list of {\"name\", \"regex\", \"replacement\"} objects", POLICY,
 	  .help = "redaction patterns" },
-	BOOL("security.autoRedact", "false", POLICY, "redact tool output automatically"),
+	/* Acted on by keywarden hook claude (PostToolUse), with the broker's settings. */
+	BOOL("security.autoRedact", "false", E, "redact tool output automatically"),
 	BOOL("security.localProcessing.enabled", "true", POLICY, "process data locally"),
 	BOOL("security.localProcessing.preprocessLocally", "true", POLICY, "preprocess data locally"),
 	BOOL("security.localProcessing.cacheLocally", "true", POLICY, "cache data locally"),
