@@ -274,7 +274,6 @@ static int
 open_data_dir(struct kw_services *svc)
 {
 	struct kw_audit_options aopt;
-	struct kw_detector *secrets = NULL;
 	struct statvfs vfs;
 	char log_path[4200];
 	char err[4600];
@@ -326,15 +325,14 @@ open_data_dir(struct kw_services *svc)
 		kw_log_error("out of memory");
 		return EXIT_RUNTIME;
 	}
-	if ((r = kw_policy_compile(svc->cfg, &svc->policy, err, sizeof(err))) < 0) {
+	if ((r = kw_policy_compile(svc->cfg, &svc->policy, err, sizeof(err))) < 0 ||
+	    (r = kw_detector_compile(svc->cfg, KW_DETECT_SECRETS | KW_DETECT_FILTERS,
+	    &svc->detector, err, sizeof(err))) < 0) {
 		kw_log_error("config: %s", err);
 		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	}
-	if ((r = kw_detector_compile(svc->cfg, KW_DETECT_SECRETS, &secrets, err, sizeof(err))) < 0) {
-		kw_log_error("config: %s", err);
-		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
-	}
-	kw_audit_set_secrets(svc->audit, secrets);	/* transferred */
+	/* From here on nothing the trail records holds a value a secret rule matches. */
+	kw_audit_set_secrets(svc->audit, svc->detector);
 	if ((r = kw_monitor_open(svc, &svc->monitor, err, sizeof(err))) < 0) {
 		kw_log_error("monitoring: %s", err);
 		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
@@ -342,13 +340,20 @@ open_data_dir(struct kw_services *svc)
 	return 0;
 }
 
-/* The policy settings compile, as they will at start (for --check-config). */
+/*
+ * The policy settings and the detection patterns compile, as they will at
+ * start (for --check-config).
+ */
 static int
 check_policy(const struct kw_config *cfg, char *err, size_t err_len)
 {
 	struct kw_policy *p = NULL;
-	int r = kw_policy_compile(cfg, &p, err, err_len);
+	struct kw_detector *d = NULL;
+	int r;
 
+	if ((r = kw_policy_compile(cfg, &p, err, err_len)) == 0)
+		r = kw_detector_compile(cfg, KW_DETECT_SECRETS | KW_DETECT_FILTERS, &d, err, err_len);
+	kw_detector_free(d);
 	kw_policy_free(p);
 	return r;
 }
@@ -416,6 +421,7 @@ teardown(struct kw_daemon *dm, struct kw_services *svc)
 	kw_state_close(svc->state);
 	kw_roles_free(svc->roles);
 	kw_policy_free(svc->policy);
+	kw_detector_free(svc->detector);
 	kw_config_free(svc->cfg);
 }
 

@@ -203,7 +203,7 @@ check(struct kw_reload *rl, const struct kw_config *next, json_t **ret_restart,
 /* Take next: everything that holds settings moves to it together. */
 static void
 swap_in(struct kw_daemon *dm, struct kw_reload *rl, struct kw_config *next,
-    struct kw_roles *roles, struct kw_policy *policy, struct kw_detector *secrets)
+    struct kw_roles *roles, struct kw_policy *policy, struct kw_detector *detector)
 {
 	struct kw_services *svc = rl->svc;
 	struct kw_config *old = svc->cfg;
@@ -218,7 +218,10 @@ swap_in(struct kw_daemon *dm, struct kw_reload *rl, struct kw_config *next,
 	svc->roles = roles;
 	kw_policy_free(svc->policy);
 	svc->policy = policy;
-	kw_audit_set_secrets(svc->audit, secrets);	/* transferred */
+	/* The trail's scrub moves to the new rules before the old ones go. */
+	kw_audit_set_secrets(svc->audit, detector);
+	kw_detector_free(svc->detector);
+	svc->detector = detector;
 	kw_monitor_reload_finish(svc->monitor, true);
 	kw_reload_daemon_settings(dm, next);
 	if (!rl->debug)
@@ -248,7 +251,7 @@ kw_reload_run(struct kw_daemon *dm, void *ctx)
 	struct kw_config *next = NULL;
 	struct kw_roles *roles = NULL;
 	struct kw_policy *policy = NULL;
-	struct kw_detector *secrets = NULL;
+	struct kw_detector *detector = NULL;
 	json_t *restart = NULL, *meta;
 	char err[1024], why[1200];
 	char prev[KW_CONFIG_DIGEST_LEN];
@@ -268,9 +271,10 @@ kw_reload_run(struct kw_daemon *dm, void *ctx)
 	err[0] = '\0';
 	if ((r = check(rl, next, &restart, why, sizeof(why))) < 0 ||
 	    (r = kw_policy_compile(next, &policy, err, sizeof(err))) < 0 ||
-	    (r = kw_detector_compile(next, KW_DETECT_SECRETS, &secrets, err, sizeof(err))) < 0 ||
+	    (r = kw_detector_compile(next, KW_DETECT_SECRETS | KW_DETECT_FILTERS, &detector,
+	    err, sizeof(err))) < 0 ||
 	    (r = kw_roles_new(next, &roles)) < 0) {
-		if (r == KW_ERR_CONFIG && (policy == NULL || secrets == NULL) && err[0])
+		if (r == KW_ERR_CONFIG && (policy == NULL || detector == NULL) && err[0])
 			snprintf(why, sizeof(why), "config: %s", err);
 		if (r == KW_ERR_NOMEM)
 			snprintf(why, sizeof(why), "out of memory");
@@ -288,11 +292,11 @@ kw_reload_run(struct kw_daemon *dm, void *ctx)
 		    "configuration in force (sha256 %s) is kept", prev);
 		goto out;
 	}
-	swap_in(dm, rl, next, roles, policy, secrets);
+	swap_in(dm, rl, next, roles, policy, detector);
 	next = NULL;
 	roles = NULL;
 	policy = NULL;
-	secrets = NULL;
+	detector = NULL;
 	/* Like a start's: the next start records a change only against this one. */
 	if (kw_state_meta_set(svc->state, "config_sha256", kw_config_digest(svc->cfg)) < 0)
 		kw_log_warn("state store: cannot remember the configuration's digest");
@@ -302,7 +306,7 @@ kw_reload_run(struct kw_daemon *dm, void *ctx)
 	kw_monitor_reload_finish(svc->monitor, false);
 	kw_roles_free(roles);
 	kw_policy_free(policy);
-	kw_detector_free(secrets);
+	kw_detector_free(detector);
 	kw_config_free(next);
 	json_decref(restart);
 }

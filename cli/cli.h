@@ -226,5 +226,6 @@ int kw_cmd_login(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_logout(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_totp(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_setup(struct kw_cli *cli, int argc, char **argv);
+int kw_cmd_redact(struct kw_cli *cli, int argc, char **argv);
 
 #endif

@@ -67,6 +67,18 @@ static const struct kw_cmd commands[] = {
 	    "           keywarden (asked at a terminal)\n"
 	    "  --yes    with --fix and stdin not a terminal: import without asking\n"
 	    "  --json   [{\"check\", \"status\", \"detail\", \"fix\"}, ...]\n" },
+	{ .name = "redact", .fn = kw_cmd_redact,
+	  .help = "replace secrets and personal data in text (stdin, files, or files in place)",
+	  .usage = "[FILE...] [--in-place] [--mode replace|partial|hmac] [--key-file FILE] [--json]",
+	  .options = "  FILE               read FILE (\"-\": stdin; none: stdin), write to stdout\n"
+	    "  --in-place         replace each FILE atomically, keeping its mode (a file\n"
+	    "                     without findings is left alone)\n"
+	    "  --mode MODE        replace (the filter's replacement or [REDACTED:RULE]),\n"
+	    "                     partial (all but the last 4 characters as *), or hmac\n"
+	    "                     ([RULE:16 hex of HMAC-SHA256]: the same value, the same token)\n"
+	    "  --key-file FILE    the HMAC key (16 to 1024 bytes, a file only you may read)\n"
+	    "  --json             {\"counts\": {RULE: N}, \"files\": [{\"file\", \"counts\"}]}: on\n"
+	    "                     stdout with --in-place, else on stderr after the text\n" },
 	{ .name = "setup", .fn = kw_cmd_setup,
 	  .help = "write the settings that make Claude Code use keywarden", .flags = KW_CMD_GROUP },
 };

@@ -34,6 +34,8 @@ static const char *const alert_types[] = { "suspicious_activity", "failed_authen
 static const char *const role_keys[] = { "permissions", NULL };
 static const char *const alert_keys[] = { "type", "threshold", "action", "window", NULL };
 static const char *const filter_keys[] = { "name", "regex", "replacement", NULL };
+static const char *const secret_rule_keys[] = { "id", "regex", "keywords", "description",
+	"entropy", NULL };
 static const char *const alert_actions[] = { "notify", "block", NULL };
 
 /* Set value (transferred) at a dotted path, creating objects on the way. */
@@ -291,6 +293,61 @@ check_filters(const char *path, json_t *v, char *err, size_t err_len)
 	return 0;
 }
 
+/* A rule's optional members: keywords (non-empty strings), description, entropy. */
+static int
+check_secret_rule_extras(const char *path, size_t i, json_t *rule, char *err, size_t err_len)
+{
+	json_t *kws = json_object_get(rule, "keywords"), *kw, *desc, *ent;
+	size_t j;
+
+	if (kws && !json_is_array(kws))
+		goto bad_keywords;
+	json_array_foreach(kws, j, kw)
+		if (!json_is_string(kw) || json_string_length(kw) == 0 ||
+		    strlen(json_string_value(kw)) != json_string_length(kw))
+			goto bad_keywords;
+	if ((desc = json_object_get(rule, "description")) && !json_is_string(desc)) {
+		snprintf(err, err_len, "%s[%zu].description: expected a string", path, i);
+		return KW_ERR_CONFIG;
+	}
+	if ((ent = json_object_get(rule, "entropy")) &&
+	    (!json_is_number(ent) || json_number_value(ent) < 0 || json_number_value(ent) > 8)) {
+		snprintf(err, err_len, "%s[%zu].entropy: expected bits per character from 0 to 8",
+		    path, i);
+		return KW_ERR_CONFIG;
+	}
+	return 0;
+ bad_keywords:
+	snprintf(err, err_len, "%s[%zu].keywords: expected a list of non-empty strings", path, i);
+	return KW_ERR_CONFIG;
+}
+
+/* security.secrets.rules: [{"id", "regex", "keywords"?, "description"?, "entropy"?}] */
+static int
+check_secret_rules(const char *path, json_t *v, char *err, size_t err_len)
+{
+	size_t i;
+	json_t *rule;
+	int r;
+
+	if (!json_is_array(v))
+		return fail(err, err_len, path, "a list of {\"id\", \"regex\", \"keywords\"} objects");
+	json_array_foreach(v, i, rule) {
+		if (!json_is_object(rule)) {
+			snprintf(err, err_len, "%s[%zu]: expected an object", path, i);
+			return KW_ERR_CONFIG;
+		}
+		if ((r = check_member_string(path, i, rule, "id", NULL, "a string", err,
+		    err_len)) < 0 ||
+		    (r = check_member_string(path, i, rule, "regex", NULL, "a regular expression",
+		    err, err_len)) < 0 ||
+		    (r = check_secret_rule_extras(path, i, rule, err, err_len)) < 0)
+			return r;
+		warn_extra_members(path, i, rule, secret_rule_keys);
+	}
+	return 0;
+}
+
 static bool
 octal_mode(const char *s)
 {
@@ -344,6 +401,8 @@ kw_config_check_value(const struct kw_config_key *key, const char *path,
 		return check_alerts(path, v, err, err_len);
 	case KW_CT_FILTERS:
 		return check_filters(path, v, err, err_len);
+	case KW_CT_SECRET_RULES:
+		return check_secret_rules(path, v, err, err_len);
 	}
 	return fail(err, err_len, path, "a known type");
 }
@@ -378,6 +437,9 @@ strip_unknown(enum kw_config_type type, json_t *v)
 	else if (type == KW_CT_FILTERS)
 		json_array_foreach(v, i, e)
 			keep_known(e, filter_keys);
+	else if (type == KW_CT_SECRET_RULES)
+		json_array_foreach(v, i, e)
+			keep_known(e, secret_rule_keys);
 }
 
 /* True when some schema key lies below path (path is an inner object). */

@@ -34,6 +34,7 @@ enum kw_config_type {
 	KW_CT_ROLES,		/* object: role name -> {"permissions": [..]} */
 	KW_CT_ALERTS,		/* array of {type, threshold, action} */
 	KW_CT_FILTERS,		/* array of {name, regex, replacement} */
+	KW_CT_SECRET_RULES,	/* array of {id, regex, keywords?, description?, entropy?} */
 };
 
 struct kw_config_key {

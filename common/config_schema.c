@@ -113,14 +113,21 @@ static const struct kw_config_key schema[] = {
 	     "words that mark a file as sensitive"),
 
 	/* Data privacy. */
-	BOOL("security.filters.enabled", "true", POLICY, "redact sensitive data with the patterns below"),
+	BOOL("security.filters.enabled", "true", E, "redact sensitive data with the patterns below"),
 	{ .path = "security.filters.patterns", .type = KW_CT_FILTERS,
 	  .def = "[{\"name\": \"email\", \"regex\": \"[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\\\\.[a-zA-Z]{2,}\", \"replacement\": \"[EMAIL]\"},"
 	  " {\"name\": \"phone\", \"regex\": \"\\\\d{3}-\\\\d{3}-\\\\d{4}\", \"replacement\": \"[PHONE]\"},"
 	  " {\"name\": \"ssn\", \"regex\": \"\\\\d{3}-\\\\d{2}-\\\\d{4}\", \"replacement\": \"[SSN]\"},"
 	  " {\"name\": \"credit_card\", \"regex\": \"\\\\d{4}[\\\\s-]?\\\\d{4}[\\\\s-]?\\\\d{4}[\\\\s-]?\\\\d{4}\", \"replacement\": \"[CARD]\"}]",
-	  .expect = "a list of {\"name\", \"regex\", \"replacement\"} objects", POLICY,
+	  .expect = "a list of {\"name\", \"regex\", \"replacement\"} objects", E,
 	  .help = "redaction patterns" },
+	{ .path = "security.secrets.rules", .type = KW_CT_SECRET_RULES, .def = "[]",
+	  .expect = "a list of {\"id\", \"regex\", \"keywords\"} objects", E,
+	  .help = "secret rules added to the built-in ones (an id of a built-in replaces it)" },
+	LIST("security.secrets.allowlist.paths", "[]", E,
+	     "globs of files whose findings are not reported (keywarden scan)"),
+	LIST("security.secrets.allowlist.regexes", "[]", E,
+	     "a finding whose text matches one of these is not one"),
 	/* Acted on by keywarden hook claude (PostToolUse), with the broker's settings. */
 	BOOL("security.autoRedact", "false", E, "redact tool output automatically"),
 	BOOL("security.localProcessing.enabled", "true", POLICY, "process data locally"),

@@ -453,47 +453,81 @@ kw_write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mo
 }
 
 int
-kw_write_atomic_owned_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
-    uid_t uid, gid_t gid)
+kw_atomic_open_at(int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid,
+    char *ret_tmp, size_t tmp_len)
 {
-	char tmp[NAME_MAX + 1];
 	int fd = -1, saved;
 
 	for (int tries = 0; fd < 0 && tries < 16; tries++) {
-		if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%08x", name,
-		    (unsigned)randombytes_random()) >= sizeof(tmp)) {
+		if ((size_t)snprintf(ret_tmp, tmp_len, "%s.tmp.%08x", name,
+		    (unsigned)randombytes_random()) >= tmp_len) {
 			errno = ENAMETOOLONG;
 			return KW_ERR_IO;
 		}
-		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		fd = openat(dirfd, ret_tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    0600);
 		if (fd < 0 && errno != EEXIST)
 			return KW_ERR_IO;
 	}
 	if (fd < 0)
 		return KW_ERR_IO;
 	/* The owner before the mode: chown clears set-id bits. */
-	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid) < 0)
-		goto fail;
-	if (fchmod(fd, mode) < 0 || kw_write_all(fd, data, len) < 0)
-		goto fail;
-	if (fsync(fd) < 0 || close(fd) < 0) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (renameat(dirfd, tmp, dirfd, name) < 0)
-		goto fail;
-	/* The rename is durable only once the directory entry is. */
-	if (fsync(dirfd) < 0)
+	if (((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid) < 0) ||
+	    fchmod(fd, mode) < 0) {
+		saved = errno;
+		kw_atomic_abort_at(dirfd, fd, ret_tmp);
+		errno = saved;
 		return KW_ERR_IO;
-	return 0;
- fail:
-	saved = errno;
+	}
+	return fd;
+}
+
+int
+kw_atomic_commit_at(int dirfd, int fd, const char *tmp, const char *name)
+{
+	int saved;
+
+	if (fsync(fd) < 0) {
+		saved = errno;
+		kw_atomic_abort_at(dirfd, fd, tmp);
+		errno = saved;
+		return KW_ERR_IO;
+	}
+	if (close(fd) < 0 || renameat(dirfd, tmp, dirfd, name) < 0) {
+		saved = errno;
+		kw_atomic_abort_at(dirfd, -1, tmp);
+		errno = saved;
+		return KW_ERR_IO;
+	}
+	/* The rename is durable only once the directory entry is. */
+	return fsync(dirfd) < 0 ? KW_ERR_IO : 0;
+}
+
+void
+kw_atomic_abort_at(int dirfd, int fd, const char *tmp)
+{
+	int saved = errno;
+
 	if (fd >= 0)
 		close(fd);
 	(void)unlinkat(dirfd, tmp, 0);
 	errno = saved;
-	return KW_ERR_IO;
+}
+
+int
+kw_write_atomic_owned_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+    uid_t uid, gid_t gid)
+{
+	char tmp[NAME_MAX + 1];
+	int fd = kw_atomic_open_at(dirfd, name, mode, uid, gid, tmp, sizeof(tmp));
+
+	if (fd < 0)
+		return KW_ERR_IO;
+	if (kw_write_all(fd, data, len) < 0) {
+		kw_atomic_abort_at(dirfd, fd, tmp);
+		return KW_ERR_IO;
+	}
+	return kw_atomic_commit_at(dirfd, fd, tmp, name);
 }
 
 int

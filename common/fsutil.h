@@ -102,6 +102,19 @@ int kw_write_atomic_at(int dirfd, const char *name, const void *data, size_t len
 int kw_write_atomic_owned_at(int dirfd, const char *name, const void *data, size_t len,
     mode_t mode, uid_t uid, gid_t gid) KW_WUR KW_NONNULL(2, 3);
 
+/*
+ * The same in steps, for content written as it comes: kw_atomic_open_at
+ * creates the temporary file beside name (owner, then mode, as above) and
+ * returns its fd, writing its name to ret_tmp; kw_atomic_commit_at
+ * fsyncs, closes and renames it over name (0 or KW_ERR_IO with errno, the
+ * temporary file removed); kw_atomic_abort_at closes and removes it.
+ */
+int kw_atomic_open_at(int dirfd, const char *name, mode_t mode, uid_t uid, gid_t gid,
+    char *ret_tmp, size_t tmp_len) KW_WUR KW_NONNULL(2, 6);
+int kw_atomic_commit_at(int dirfd, int fd, const char *tmp, const char *name)
+	KW_WUR KW_NONNULL(3, 4);
+void kw_atomic_abort_at(int dirfd, int fd, const char *tmp) KW_NONNULL(3);
+
 /* kw_write_atomic_at in the directory of path (kw_open_dir_of). */
 int kw_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 	KW_WUR KW_NONNULL(1, 2);

@@ -229,15 +229,13 @@ kw_audit_close(struct kw_audit *a)
 	free(a->log_buf);
 	if (a->sign_sk)
 		sodium_free(a->sign_sk);
-	kw_detector_free(a->secrets);
 	free(a);
 }
 
 void
-kw_audit_set_secrets(struct kw_audit *a, struct kw_detector *secrets)
+kw_audit_set_secrets(struct kw_audit *a, const struct kw_detector *d)
 {
-	kw_detector_free(a->secrets);
-	a->secrets = secrets;	/* transferred */
+	a->secrets = d;
 }
 
 /*

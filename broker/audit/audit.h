@@ -125,13 +125,14 @@ int kw_audit_reconcile(struct kw_audit *a, long long seq, const char *hex) KW_WU
 struct kw_detector;
 
 /*
- * The secret rules (a detector compiled with KW_DETECT_SECRETS, taken: freed
- * at the next call or at close; NULL: none) every record goes through
- * before it is hashed and written: a value they match in the metadata or
- * the resource is stored as "[REDACTED:<rule>]".  Set at start and on each
- * reload, so the rules a configuration adds apply too.
+ * The detector (borrowed: it must outlive the store, or the next call;
+ * NULL: none) whose secret rules every record goes through before it is
+ * hashed and written: a value they match in the metadata or the resource
+ * is stored as "[REDACTED:<rule>]".  Its personal-data filters are not
+ * applied.  Set at start and on each reload (svc->detector), so the rules
+ * a configuration adds apply too.
  */
-void kw_audit_set_secrets(struct kw_audit *a, struct kw_detector *secrets) KW_NONNULL(1);
+void kw_audit_set_secrets(struct kw_audit *a, const struct kw_detector *d) KW_NONNULL(1);
 
 /* Close the store (a batch still open is rolled back).  Accepts NULL. */
 void kw_audit_close(struct kw_audit *a);

@@ -38,7 +38,8 @@ struct kw_audit {
 	int log_fd;			/* security.audit.logFile, or -1 */
 	char *log_buf;			/* the batch's lines, written after its commit */
 	size_t log_len, log_cap;
-	struct kw_detector *secrets;	/* the secret rules records go through (owned), or NULL */
+	const struct kw_detector *secrets;	/* whose secret rules records go through
+					   (borrowed: kw_audit_set_secrets), or NULL */
 };
 
 /*

@@ -17,6 +17,7 @@
 
 struct kw_audit;
 struct kw_batch;
+struct kw_detector;
 struct kw_keystore;
 struct kw_monitor;
 struct kw_policy;
@@ -43,6 +44,8 @@ struct kw_services {
 	struct kw_roles *roles;		/* roles compiled for decisions (accounts/roles.h) */
 	struct kw_policy *policy;	/* the policy settings compiled for tool calls
 					   (policy/policy.h; replaced by a reload) */
+	struct kw_detector *detector;	/* secret rules and filters, compiled
+					   (policy/detect/detect.h; replaced by a reload) */
 	struct kw_batch *batch;		/* this turn's group commit (dispatch/batch.h) */
 };
 

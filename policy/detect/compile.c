@@ -329,8 +329,9 @@ kw_detector_rules(const struct kw_detector *d)
 }
 
 /*
- * A glob matches the path as given or any of its trailing parts ("*.lock"
- * matches "a/b/c.lock"; "docs/*" matches "x/docs/y"); "*" crosses "/".
+ * A glob (fnmatch(3), where "*" crosses "/"; a leading "**" + "/" is
+ * dropped) matches the path as given or any of its trailing parts: "*.lock"
+ * matches "a/b/c.lock", "docs/" + "*" matches "x/docs/y".
  */
 bool
 kw_detector_path_allowed(const struct kw_detector *d, const char *path)

@@ -140,7 +140,8 @@ kw_redactor_new(const struct kw_detector *d, enum kw_redact_mode mode,
 	if (!(r->counts = json_object()))
 		goto out;
 	if (mode == KW_REDACT_HMAC) {
-		if (!(r->key = sodium_malloc(key_len)))
+		/* Idempotent; sodium_malloc needs it. */
+		if (sodium_init() < 0 || !(r->key = sodium_malloc(key_len)))
 			goto out;
 		memcpy(r->key, key, key_len);
 		r->key_len = key_len;

@@ -462,3 +462,27 @@ def test_the_trail_holds_no_key_a_handler_did_not_mask(agents):
     no_value_anywhere(b, key[:60])
     cp = b.cli("admin", "audit", "verify")
     assert cp.returncode == 0, cp
+
+
+def test_malformed_redaction_records_are_refused(agents):
+    """policy.redact records counts of the rules in force, nothing else."""
+    b, ag = agents()
+    alice = ag["alice"]
+    sid = alice.login()["session"]
+    key = gen_key()
+    good = {"event": "PostToolUse", "tool": "Bash", "decision": "redact",
+            "counts": {"anthropic-api-key": 1}}
+    with UserConn(b, "alice") as c:
+        for change in [{"counts": {key: 1}}, {"counts": {"no-such-rule": 1}},
+                       {"counts": {"anthropic-api-key": 0}}, {"counts": {}},
+                       {"counts": ["anthropic-api-key"]}, {"event": "Stop"},
+                       {"decision": "allow"}, {"tool": ""}]:
+            r = c.call("policy.redact", dict(good, **change), session=sid)
+            assert r["ok"] is False and r["error"]["code"] == "bad_request", (change, r)
+        r = c.call("policy.redact", good)
+        assert r["ok"] is False and r["error"]["code"] == "session_required", r
+        assert c.call("policy.redact", good, session=sid)["ok"] is True
+        det = c.call("policy.detector", {}, session=sid)
+        assert det["ok"] is True and det["result"]["autoRedact"] is False, det
+        assert det["result"]["settings"]["security"]["filters"]["patterns"], det
+    no_value_anywhere(b, key)
