@@ -331,6 +331,8 @@ open_data_dir(struct kw_services *svc)
 		kw_log_error("config: %s", err);
 		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
 	}
+	/* From here on nothing the trail records holds a value a secret rule matches. */
+	kw_audit_set_secrets(svc->audit, svc->detector);
 	if ((r = kw_monitor_open(svc, &svc->monitor, err, sizeof(err))) < 0) {
 		kw_log_error("monitoring: %s", err);
 		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;

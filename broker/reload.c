@@ -218,6 +218,8 @@ swap_in(struct kw_daemon *dm, struct kw_reload *rl, struct kw_config *next,
 	svc->roles = roles;
 	kw_policy_free(svc->policy);
 	svc->policy = policy;
+	/* The trail's scrub moves to the new rules before the old ones go. */
+	kw_audit_set_secrets(svc->audit, detector);
 	kw_detector_free(svc->detector);
 	svc->detector = detector;
 	kw_monitor_reload_finish(svc->monitor, true);

@@ -128,7 +128,8 @@ static const struct kw_config_key schema[] = {
 	     "globs of files whose findings are not reported (keywarden scan)"),
 	LIST("security.secrets.allowlist.regexes", "[]", E,
 	     "a finding whose text matches one of these is not one"),
-	BOOL("security.autoRedact", "false", POLICY, "redact tool output automatically"),
+	/* Acted on by keywarden hook claude (PostToolUse), with the broker's settings. */
+	BOOL("security.autoRedact", "false", E, "redact tool output automatically"),
 	BOOL("security.localProcessing.enabled", "true", POLICY, "process data locally"),
 	BOOL("security.localProcessing.preprocessLocally", "true", POLICY, "preprocess data locally"),
 	BOOL("security.localProcessing.cacheLocally", "true", POLICY, "cache data locally"),

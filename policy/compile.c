@@ -209,6 +209,7 @@ kw_policy_free(struct kw_policy *p)
 	rules_free(&p->allowed_cmds);
 	rules_free(&p->denied_cmds);
 	rules_free(&p->whitelist);
+	kw_detector_free(p->secrets);
 	free(p);
 }
 
@@ -240,6 +241,11 @@ kw_policy_compile(const struct kw_config *cfg, struct kw_policy **ret_policy, ch
 		goto fail;
 	p->read_only = kw_config_bool(cfg, "security.readOnly");
 	p->detect_sensitive = kw_config_bool(cfg, "security.detectSensitiveFiles");
+	/* Its own detector, secret rules only: the policy needs no one else's, and a
+	   rule that does not compile names itself here as it does for redaction. */
+	if (p->detect_sensitive &&
+	    (r = kw_detector_compile(cfg, KW_DETECT_SECRETS, &p->secrets, err, err_len)) < 0)
+		goto fail;
 	p->require_confirmation = kw_config_bool(cfg, "security.execution.requireConfirmation");
 	p->whitelist_mode = kw_config_bool(cfg, "security.execution.whitelistMode");
 	p->allow_outbound = kw_config_bool(cfg, "security.network.allowOutbound");
@@ -249,7 +255,7 @@ kw_policy_compile(const struct kw_config *cfg, struct kw_policy **ret_policy, ch
 	*ret_policy = p;
 	return 0;
  fail:
-	if (r == KW_ERR_NOMEM)
+	if (r == KW_ERR_NOMEM && !err[0])
 		snprintf(err, err_len, "out of memory");
 	kw_policy_free(p);
 	return r;

@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 
+#include "policy/detect/detect.h"
 #include "policy/match.h"
 #include "policy/policy.h"
 
@@ -43,6 +44,8 @@ struct kw_policy {
 	char **exclude_lit;	/* per exclude pattern, a run of text every path it matches
 				   holds (".pem" for the pattern of .pem files), or NULL: a cheap test first */
 	bool read_only, detect_sensitive;
+	struct kw_detector *secrets;	/* the secret rules, for a small file's content
+					   (detectSensitiveFiles); NULL when that is off */
 	struct kw_cmd_rules allowed_cmds, denied_cmds, whitelist;
 	bool require_confirmation, whitelist_mode;
 	struct kw_strs allowed_hosts, allowed_domains;

@@ -175,11 +175,46 @@ content_sensitive(const char *buf, const struct kw_strs *words, const char **ret
 	return false;
 }
 
-/* Read a small regular text file the caller could read itself, and look inside. */
-static bool
-sniff(const char *path, const struct kw_policy_ctx *ctx, const struct kw_strs *words,
-    const char **ret_word)
+struct first_secret {
+	char rule[80];
+};
+
+static int
+on_secret(const struct kw_finding *f, const char *value, size_t len, void *ctx)
 {
+	struct first_secret *fs = ctx;
+
+	(void)value;
+	(void)len;
+	snprintf(fs->rule, sizeof(fs->rule), "%.64s", f->rule);
+	return KW_ERR_DENIED;	/* stop at the first: one is enough to ask */
+}
+
+/* A value one of the secret rules finds (not in an allowlisted path); its rule in fs. */
+static bool
+holds_secret(const struct kw_policy *p, const char *path, const char *buf, size_t len,
+    struct first_secret *fs)
+{
+	int r;
+
+	if (!p->secrets || kw_detector_path_allowed(p->secrets, path))
+		return false;
+	if ((r = kw_detect_buffer(p->secrets, buf, len, on_secret, fs)) < 0 && r != KW_ERR_DENIED)
+		snprintf(fs->rule, sizeof(fs->rule), "(unknown: the secret rules could not run)");
+	return r < 0;	/* not checked is asked about too */
+}
+
+/*
+ * Read a small regular text file the caller could read itself, and look
+ * inside: a sensitive word before a value, a private key, a secret rule's
+ * match.  What it holds is never kept: only the word or rule id goes to why.
+ */
+static bool
+sniff(const struct kw_policy *p, const char *path, const struct kw_policy_ctx *ctx,
+    char *why, size_t why_len)
+{
+	struct first_secret fs = { .rule = "" };
+	const char *word = NULL;
 	char *buf = NULL;
 	struct stat st;
 	bool hit = false;
@@ -197,8 +232,13 @@ sniff(const char *path, const struct kw_policy_ctx *ctx, const struct kw_strs *w
 	buf[n] = '\0';
 	if (memchr(buf, '\0', (size_t)n))
 		goto out;	/* binary */
-	hit = content_sensitive(buf, words, ret_word);
+	if ((hit = content_sensitive(buf, &p->sensitive, &word)))
+		snprintf(why, why_len, "%s", word);
+	else if ((hit = holds_secret(p, path, buf, (size_t)n, &fs)))
+		snprintf(why, why_len, "secret rule %s", fs.rule);	/* never the value */
  out:
+	if (buf)
+		explicit_bzero(buf, SNIFF_MAX);
 	free(buf);
 	close(fd);
 	return hit;
@@ -284,7 +324,8 @@ kw_decide_path(const struct kw_policy *p, const struct kw_policy_ctx *ctx,
     struct kw_decision *d, const char *path, enum kw_effect_kind access)
 {
 	struct kw_resolved res, *rp = &res;
-	const char *word = NULL, *base;
+	const char *base;
+	char why[100];
 	bool done = false;
 	size_t i;
 	int r;
@@ -320,10 +361,10 @@ kw_decide_path(const struct kw_policy *p, const struct kw_policy_ctx *ctx,
 			goto out;
 		}
 	if (p->detect_sensitive && access == KW_EFFECT_READ && ctx->fs && rp->exists &&
-	    sniff(rp->real, ctx, &p->sensitive, &word)) {
+	    sniff(p, rp->real, ctx, why, sizeof(why))) {
 		r = kw_decision_add(d, access, rp->lexical, KW_VERDICT_ASK,
 		    "security.detectSensitiveFiles", "%s looks like it holds secrets (%s)",
-		    rp->lexical, word);
+		    rp->lexical, why);
 		goto out;
 	}
 	r = kw_decision_add(d, access, rp->lexical, KW_VERDICT_ALLOW, "", "no rule restricts it");

@@ -232,6 +232,12 @@ kw_audit_close(struct kw_audit *a)
 	free(a);
 }
 
+void
+kw_audit_set_secrets(struct kw_audit *a, const struct kw_detector *d)
+{
+	a->secrets = d;
+}
+
 /*
  * Open the store again after a failure.  If the file was removed, the new
  * one starts with an anchor at the head this process last committed, so
@@ -736,6 +742,9 @@ stored_metadata(struct kw_audit *a, const struct kw_audit_record *rec, struct na
 	}
 	if (!m)
 		return NULL;
+	/* Before anything is derived from it: no secret is hashed, sealed or logged. */
+	if (a->secrets && kw_audit_scrub_json(a->secrets, m) < 0)
+		goto out;
 	/* The keys that name users (handlers put names nowhere else). */
 	static const char *const named[] = { "user", "about" };
 	for (size_t i = 0; i < KW_ELEMENTSOF(named); i++) {
@@ -788,7 +797,7 @@ append(struct kw_audit *a, const struct kw_audit_record *rec)
 	struct names nm = { .n = 0 };
 	char ts[KW_RFC3339_LEN], resource[320];
 	const char *user = "", *res = rec->resource, *who = rec->user ? rec->user : a->owner, *p = NULL;
-	_cleanup_free_ char *meta = NULL;
+	_cleanup_free_ char *meta = NULL, *clean_res = NULL;
 	struct kw_audit_fields f;
 	uint8_t hash[KW_AUDIT_HASH_LEN];
 	int rc = SQLITE_OK;
@@ -807,6 +816,10 @@ append(struct kw_audit *a, const struct kw_audit_record *rec)
 		snprintf(resource, sizeof(resource), "user/%s", p);
 		res = resource;
 	}
+	if (res && a->secrets && kw_audit_scrub_text(a->secrets, res, strlen(res), &clean_res) < 0)
+		goto fail;
+	if (clean_res)
+		res = clean_res;
 	if (!(meta = stored_metadata(a, rec, &nm)))
 		goto fail;
 

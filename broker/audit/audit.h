@@ -122,6 +122,18 @@ void kw_audit_head(const struct kw_audit *a, long long *ret_seq, char hex[KW_AUD
  */
 int kw_audit_reconcile(struct kw_audit *a, long long seq, const char *hex) KW_WUR KW_NONNULL(1, 3);
 
+struct kw_detector;
+
+/*
+ * The detector (borrowed: it must outlive the store, or the next call;
+ * NULL: none) whose secret rules every record goes through before it is
+ * hashed and written: a value they match in the metadata or the resource
+ * is stored as "[REDACTED:<rule>]".  Its personal-data filters are not
+ * applied.  Set at start and on each reload (svc->detector), so the rules
+ * a configuration adds apply too.
+ */
+void kw_audit_set_secrets(struct kw_audit *a, const struct kw_detector *d) KW_NONNULL(1);
+
 /* Close the store (a batch still open is rolled back).  Accepts NULL. */
 void kw_audit_close(struct kw_audit *a);
 

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "broker/audit/audit.h"
+#include "policy/detect/detect.h"
 
 struct kw_audit {
 	sqlite3 *db;			/* NULL while the store cannot be opened */
@@ -37,7 +38,18 @@ struct kw_audit {
 	int log_fd;			/* security.audit.logFile, or -1 */
 	char *log_buf;			/* the batch's lines, written after its commit */
 	size_t log_len, log_cap;
+	const struct kw_detector *secrets;	/* whose secret rules records go through
+					   (borrowed: kw_audit_set_secrets), or NULL */
 };
+
+/*
+ * In scrub.c.  in/len with each secret rule's match replaced by
+ * "[REDACTED:<rule>]": *ret_out (malloc'd) or NULL when nothing matched.
+ * 0 or KW_ERR_NOMEM.
+ */
+int kw_audit_scrub_text(const struct kw_detector *d, const char *in, size_t len, char **ret_out);
+/* Every string of v (keys too, at any depth) scrubbed in place.  0 or KW_ERR_NOMEM. */
+int kw_audit_scrub_json(const struct kw_detector *d, json_t *v);
 
 /* The chain fields of the current row of st (columns as in KW_AUDIT_COLUMNS). */
 #define KW_AUDIT_COLUMNS \

@@ -26,4 +26,8 @@ int kw_policy_register(struct kw_dispatcher *d, struct kw_services *svc) KW_WUR 
 /* "policy.check": fill *ret_result or fail with call->msg set. */
 int kw_op_policy_check(struct kw_call *call, json_t **ret_result);
 
+/* "policy.detector" and "policy.redact" (op_redact.c): the hook's redaction. */
+int kw_op_policy_detector(struct kw_call *call, json_t **ret_result);
+int kw_op_policy_redact(struct kw_call *call, json_t **ret_result);
+
 #endif

@@ -26,7 +26,7 @@ from anthropic_server import AnthropicServer
 from conftest import CLI_BIN, SANITIZE
 from users import USERS, id_broker, ok, run_as_user  # noqa: F401
 from test_claude_code import claude, claude_env  # noqa: F401
-from test_hook_claude import agents  # noqa: F401
+from test_hook_claude import agents, gen_key  # noqa: F401
 
 KEY = "sk-ant-api03-" + "policyTestKey0123456789_-" * 4 + "abcdAA"
 REPLY = "Done: the stand-in model has nothing more to do."
@@ -90,17 +90,20 @@ class Claude:
         os.chown(self.id_rsa, *USERS["alice"])
         os.chmod(self.id_rsa, 0o600)
 
-    def write_settings(self, hook):
+    def write_settings(self, hook, post=False):
         doc = {"apiKeyHelper": CLI_BIN + " key get anthropic"}
+        mine = [{"matcher": "*", "hooks": [
+            {"type": "command", "command": CLI_BIN + " hook claude", "timeout": 30}]}]
         if hook:
-            doc["hooks"] = {"PreToolUse": [{"matcher": "*", "hooks": [
-                {"type": "command", "command": CLI_BIN + " hook claude", "timeout": 30}]}]}
+            doc["hooks"] = {"PreToolUse": mine}
+        if post:
+            doc.setdefault("hooks", {})["PostToolUse"] = mine
         with open(self.settings, "w") as f:
             json.dump(doc, f, indent=2)
         os.chown(self.settings, *USERS["alice"])
 
-    def run(self, tool, tool_input, hook=True, on_tool_use=None):
-        self.write_settings(hook)
+    def run(self, tool, tool_input, hook=True, on_tool_use=None, post=False):
+        self.write_settings(hook, post)
         log = os.path.join(os.path.dirname(self.home), "api-%s.jsonl" % uuid.uuid4().hex[:8])
         srv = AnthropicServer(log, reply_text=REPLY, expect_key=KEY,
                               tool_uses=[{"name": tool, "input": tool_input}],
@@ -119,9 +122,8 @@ class Claude:
         return Run(cp, srv, self.b.audit_rows("seq > ?", (last,)))
 
 
-@pytest.fixture
-def kw(agents, claude):
-    b, ag = agents(json.loads(json.dumps(POLICY)))
+def make_kw(agents, claude, policy):
+    b, ag = agents(policy)
     assert ok(b.cli("key", "set", "anthropic", input=KEY + "\n")).startswith(
         "anthropic: version 1 is current")
     alice = ag["alice"]
@@ -131,6 +133,21 @@ def kw(agents, claude):
                      cwd=alice.project, timeout=30)
     assert cp.returncode == 0 and cp.stdout == KEY + "\n", cp
     return Claude(b, alice, claude)
+
+
+@pytest.fixture
+def kw(agents, claude):
+    return make_kw(agents, claude, json.loads(json.dumps(POLICY)))
+
+
+@pytest.fixture
+def kw_redact(agents, claude):
+    policy = json.loads(json.dumps(POLICY))
+    policy["security"]["autoRedact"] = True
+    # The PreToolUse hook would ask about a file holding a key (and -p takes
+    # that as no): off, so that the output hook is what the test sees work.
+    policy["security"]["detectSensitiveFiles"] = False
+    return make_kw(agents, claude, policy)
 
 
 def blocked(run, *reasons):
@@ -282,3 +299,33 @@ def test_allowed_command_runs_and_a_revoke_stops_the_next(kw):
     gets = [r for r in run.rows if r["action"] == "key.get"]
     assert [r["result"] for r in gets] == ["success"], run.rows
     assert all(r["status"] == 200 for r in run.srv.messages()), run.why()
+
+
+# --------------------------------------------------------------------------
+# Redaction (issue 14)
+# --------------------------------------------------------------------------
+
+def test_a_key_in_a_tool_output_never_reaches_the_api(kw_redact):
+    """PostToolUse with autoRedact: Claude Code sends the model the output with
+    the key replaced, and the rest of it as it was."""
+    kw = kw_redact
+    key, rest = gen_key(), marker("notes")
+    notes = os.path.join(kw.project, "notes.txt")
+    with open(notes, "w") as f:
+        f.write("%s\nANTHROPIC_API_KEY=%s\nthe end\n" % (rest, key))
+    os.chown(notes, *USERS["alice"])
+    cmd = {"command": "cat notes.txt", "description": "Show the notes"}
+    run = kw.run("Bash", cmd, post=True)
+    res = ran(run)
+    assert rest in res["text"] and "[REDACTED:anthropic-api-key]" in res["text"], run.why()
+    assert not run.srv.sent(key) and not run.srv.sent(key[20:44]), "the key reached the API"
+    assert run.srv.sent(rest), run.why()
+    rec = [r for r in run.rows if r["action"] == "policy.redact"]
+    assert len(rec) == 1 and rec[0]["user"] == "alice", run.rows
+    meta = json.loads(rec[0]["metadata"])
+    assert meta["counts"] == {"anthropic-api-key": 1} and meta["tool"] == "Bash", meta
+    assert key not in json.dumps(kw.b.audit_rows())
+
+    # The control: the PreToolUse hook alone lets the output through, key and all.
+    run = kw.run("Bash", cmd)
+    assert key in ran(run)["text"] and run.srv.sent(key), run.why()

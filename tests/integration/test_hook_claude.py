@@ -10,7 +10,9 @@ TOTP code; their token sits in the file cache where the CLI looks.
 """
 import json
 import os
+import secrets
 import socket
+import string
 import threading
 
 import pytest
@@ -53,10 +55,11 @@ class Agent:
         cache_token_file(self.b, self.user, self.run_dir, res["session"])
         return res
 
-    def hook(self, tool, tool_input, event="PreToolUse", raw=None, env=None):
+    def hook(self, tool, tool_input, event="PreToolUse", raw=None, env=None, extra=None):
         doc = {"session_id": "s-1", "transcript_path": "/dev/null", "cwd": self.project,
                "permission_mode": "default", "hook_event_name": event, "tool_name": tool,
                "tool_input": tool_input, "tool_use_id": "toolu_1"}
+        doc.update(extra or {})
         text = raw if raw is not None else json.dumps(doc)
         return run_as_user(self.user, [CLI_BIN, "hook", "claude"], dict(self.env, **(env or {})),
                            cwd=self.project, input=text, timeout=30)
@@ -216,7 +219,7 @@ def test_fails_closed(agents, tmpdir_short):
     finally:
         srv.close()
     # Events with nothing to decide pass, silently.
-    cp = alice.hook("Bash", {"command": "ls"}, event="PostToolUse")
+    cp = alice.hook("Bash", {"command": "ls"}, event="Stop")
     assert cp.returncode == 0 and cp.stdout == "" and cp.stderr == "", cp
     # The broker is still up and answering.
     allowed(alice.hook("Bash", {"command": "ls"}))
@@ -290,3 +293,196 @@ def test_malformed_policy_requests_are_refused_and_the_broker_stays_up(agents):
             else:
                 assert r["ok"] is True, (tool, r)
         assert c.call("status")["ok"] is True
+
+
+# --------------------------------------------------------------------------
+# Redaction (issue 14): PostToolUse, UserPromptSubmit, Read, the trail
+# --------------------------------------------------------------------------
+
+def gen_key():
+    """An Anthropic-shaped key made here: no key-shaped literal in the repo."""
+    body = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(80))
+    return "sk-ant-" + "api03-" + body + "AA"
+
+
+def gen_email():
+    return "dev.%s@example.org" % secrets.token_hex(4)
+
+
+def redacting(extra=None):
+    doc = json.loads(json.dumps(POLICY))
+    doc["security"]["autoRedact"] = True
+    doc["security"].update(extra or {})
+    return doc
+
+
+def bash_response(stdout, stderr=""):
+    return {"stdout": stdout, "stderr": stderr, "interrupted": False, "isImage": False}
+
+
+def no_value_anywhere(b, *values):
+    """No value (nor a 20-character piece of it) in any audit column or in the file."""
+    dump = json.dumps(b.audit_rows())
+    with open(b.audit_db, "rb") as f:
+        raw = f.read()
+    for wal in (b.audit_db + "-wal",):
+        if os.path.exists(wal):
+            with open(wal, "rb") as f:
+                raw += f.read()
+    for v in values:
+        for piece in (v, v[len(v) // 2:len(v) // 2 + 20]):
+            assert piece not in dump, "a value reached the audit trail"
+            assert piece.encode() not in raw, "a value reached audit.db"
+
+
+def test_post_tool_use_output_is_redacted_and_recorded_with_counts(agents):
+    b, ag = agents(redacting())
+    alice = ag["alice"]
+    alice.login()
+    key, email = gen_key(), gen_email()
+    out = "build ok\nANTHROPIC_API_KEY=%s\nmail %s for access\nend of log\n" % (key, email)
+    cp = alice.hook("Bash", {"command": "cat notes.txt"}, event="PostToolUse",
+                    extra={"tool_response": bash_response(out, "warning: " + key)})
+    assert cp.returncode == 0, cp
+    hso = json.loads(cp.stdout)["hookSpecificOutput"]
+    assert hso["hookEventName"] == "PostToolUse", hso
+    new = hso["updatedToolOutput"]
+    assert set(new) == {"stdout", "stderr", "interrupted", "isImage"}, new
+    assert new["interrupted"] is False and new["isImage"] is False, new
+    assert key not in cp.stdout and email not in cp.stdout, cp.stdout
+    assert new["stdout"] == ("build ok\nANTHROPIC_API_KEY=[REDACTED:anthropic-api-key]\n"
+                             "mail [EMAIL] for access\nend of log\n"), new
+    assert new["stderr"] == "warning: [REDACTED:anthropic-api-key]", new
+    rec = rows(b, "action = 'policy.redact'")
+    assert len(rec) == 1 and rec[0]["user"] == "alice" and rec[0]["result"] == "success", rec
+    meta = json.loads(rec[0]["metadata"])
+    assert meta["counts"] == {"anthropic-api-key": 2, "email": 1}, meta
+    assert meta["tool"] == "Bash" and meta["event"] == "PostToolUse", meta
+    no_value_anywhere(b, key, email)
+
+    # Nothing found: nothing replaced, nothing recorded.
+    cp = alice.hook("Bash", {"command": "ls"}, event="PostToolUse",
+                    extra={"tool_response": bash_response("a.c\nb.c\n")})
+    assert cp.returncode == 0 and cp.stdout == "", cp
+    assert len(rows(b, "action = 'policy.redact'")) == 1
+
+
+def test_post_tool_use_passes_without_auto_redact(agents):
+    b, ag = agents()
+    alice = ag["alice"]
+    alice.login()
+    key = gen_key()
+    cp = alice.hook("Bash", {"command": "cat notes.txt"}, event="PostToolUse",
+                    extra={"tool_response": bash_response("k=" + key)})
+    assert cp.returncode == 0 and cp.stdout == "" and cp.stderr == "", cp
+    assert rows(b, "action = 'policy.redact'") == []
+
+
+def test_post_tool_use_fails_closed(agents):
+    b, ag = agents(redacting())
+    alice = ag["alice"]
+    alice.login()
+    key = gen_key()
+    # No tool_response: nothing to shape a replacement from -- exit 2, with why.
+    cp = alice.hook("Bash", {"command": "ls"}, event="PostToolUse")
+    assert cp.returncode == 2 and "malformed PostToolUse input" in cp.stderr, cp
+    # No broker: the output is withheld in its own shape, and the model told why.
+    cp = alice.hook("Bash", {"command": "cat x"}, event="PostToolUse",
+                    env={"KEYWARDEN_SOCKET": os.path.join(alice.run_dir, "none.sock")},
+                    extra={"tool_response": bash_response("k=" + key)})
+    assert cp.returncode == 0, cp
+    out = json.loads(cp.stdout)
+    assert out["decision"] == "block" and "not reachable" in out["reason"], out
+    new = out["hookSpecificOutput"]["updatedToolOutput"]
+    assert set(new) == {"stdout", "stderr", "interrupted", "isImage"}, new
+    assert "withheld" in new["stdout"] and key not in cp.stdout, new
+    # No session: withheld too.
+    assert b.cli("admin", "session", "revoke", "--user", "alice").returncode == 0
+    cp = alice.hook("Bash", {"command": "cat x"}, event="PostToolUse",
+                    extra={"tool_response": bash_response("k=" + key)})
+    out = json.loads(cp.stdout)
+    assert out["decision"] == "block" and "keywarden login" in out["reason"], out
+    assert key not in cp.stdout
+
+
+def test_user_prompt_with_a_secret_is_refused_naming_the_rule(agents):
+    b, ag = agents()
+    alice = ag["alice"]
+    alice.login()
+    key = gen_key()
+    cp = alice.hook(None, None, event="UserPromptSubmit",
+                    extra={"prompt": "please use this key %s to call the API" % key})
+    assert cp.returncode == 2, cp
+    assert "anthropic-api-key" in cp.stderr and key not in cp.stderr + cp.stdout, cp
+    rec = rows(b, "action = 'policy.redact'")
+    assert len(rec) == 1, rec
+    meta = json.loads(rec[0]["metadata"])
+    assert meta["event"] == "UserPromptSubmit" and meta["decision"] == "block", meta
+    assert meta["counts"] == {"anthropic-api-key": 1}, meta
+    no_value_anywhere(b, key)
+    # Personal data is not a secret: the prompt goes.
+    cp = alice.hook(None, None, event="UserPromptSubmit",
+                    extra={"prompt": "write to %s about it" % gen_email()})
+    assert cp.returncode == 0 and cp.stdout == "", cp
+    cp = alice.hook(None, None, event="UserPromptSubmit", extra={"prompt": 7})
+    assert cp.returncode == 2 and "malformed" in cp.stderr, cp
+
+
+def test_read_of_a_file_holding_a_key_is_asked_about(agents):
+    b, ag = agents()
+    alice = ag["alice"]
+    alice.login()
+    path = os.path.join(alice.project, "notes.txt")
+    with open(path, "w") as f:
+        f.write("meeting notes\nthe deploy uses %s\n" % gen_key())
+    os.chown(path, *USERS["alice"])
+    hso = allowed(alice.hook("Read", {"file_path": path}), "ask")
+    assert "anthropic-api-key" in hso["permissionDecisionReason"], hso
+    plain = os.path.join(alice.project, "plain.txt")
+    with open(plain, "w") as f:
+        f.write("nothing to see\n")
+    allowed(alice.hook("Read", {"file_path": plain}))
+
+
+def test_the_trail_holds_no_key_a_handler_did_not_mask(agents):
+    """A key where no handler masks: a tool's name (recorded as is, and in the
+    resource), and the resource of a check."""
+    b, ag = agents()
+    alice = ag["alice"]
+    sid = alice.login()["session"]
+    key = gen_key()
+    with UserConn(b, "alice") as c:
+        r = c.call("policy.check", {"tool": "mcp__x__" + key[:60], "cwd": alice.project,
+                                    "input": {}}, session=sid)
+        assert r["ok"] is False and r["error"]["code"] == "denied", r
+        c.call("check", {"action": "read", "resource": "file/" + key}, session=sid)
+    rec = rows(b, "action = 'policy.check' OR action = 'check'")
+    assert rec, b.audit_rows()
+    assert any("[REDACTED:anthropic-api-key]" in json.dumps(r) for r in rec), rec
+    no_value_anywhere(b, key[:60])
+    cp = b.cli("admin", "audit", "verify")
+    assert cp.returncode == 0, cp
+
+
+def test_malformed_redaction_records_are_refused(agents):
+    """policy.redact records counts of the rules in force, nothing else."""
+    b, ag = agents()
+    alice = ag["alice"]
+    sid = alice.login()["session"]
+    key = gen_key()
+    good = {"event": "PostToolUse", "tool": "Bash", "decision": "redact",
+            "counts": {"anthropic-api-key": 1}}
+    with UserConn(b, "alice") as c:
+        for change in [{"counts": {key: 1}}, {"counts": {"no-such-rule": 1}},
+                       {"counts": {"anthropic-api-key": 0}}, {"counts": {}},
+                       {"counts": ["anthropic-api-key"]}, {"event": "Stop"},
+                       {"decision": "allow"}, {"tool": ""}]:
+            r = c.call("policy.redact", dict(good, **change), session=sid)
+            assert r["ok"] is False and r["error"]["code"] == "bad_request", (change, r)
+        r = c.call("policy.redact", good)
+        assert r["ok"] is False and r["error"]["code"] == "session_required", r
+        assert c.call("policy.redact", good, session=sid)["ok"] is True
+        det = c.call("policy.detector", {}, session=sid)
+        assert det["ok"] is True and det["result"]["autoRedact"] is False, det
+        assert det["result"]["settings"]["security"]["filters"]["patterns"], det
+    no_value_anywhere(b, key)

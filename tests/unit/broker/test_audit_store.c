@@ -21,6 +21,8 @@
 #include <sqlite3.h>
 
 #include "broker/audit/audit.h"
+#include "common/config.h"
+#include "policy/detect/detect.h"
 #include "common/audit_chain.h"
 #include "client/keywarden.h"
 #include "tests/unit/support/fixture.h"
@@ -293,6 +295,69 @@ test_chain_verifies_and_tampering_is_located(void **state)
 	assert_false(json_is_true(json_object_get(rep, "ok")));
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(rep, "bad"), "seq")), 4);
 	json_decref(rep);
+}
+
+/* Every column of every row, as one string (for "is it anywhere"). */
+static char *
+all_rows(struct fixture *fx)
+{
+	_cleanup_free_ char *path = kw_test_path(fx->t, "audit.db");
+	sqlite3_stmt *st;
+	sqlite3 *db;
+	size_t len = 0;
+	char *out = calloc(1, 1), *n;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT COALESCE(resource, '') || ' ' || "
+	    "metadata FROM audit_log ORDER BY seq", -1, &st, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(st, 0);
+		assert_non_null(n = realloc(out, len + strlen(t) + 2));
+		out = n;
+		len += (size_t)sprintf(out + len, "%s\n", t);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return out;
+}
+
+/* The secret rules scrub what a handler did not mask, before the hash; the chain holds. */
+static void
+test_secrets_are_scrubbed(void **state)
+{
+	struct fixture *fx = *state;
+	struct kw_config *cfg = kw_config_new_default();
+	struct kw_detector *d = NULL;
+	char key[96], meta[512], res[160], err[256], *rows;
+	json_t *rep;
+
+	assert_non_null(cfg);
+	/* With the filters, as the broker's: they are not applied to the trail. */
+	assert_int_equal(kw_detector_compile(cfg, KW_DETECT_SECRETS | KW_DETECT_FILTERS, &d, err,
+	    sizeof(err)), 0);
+	kw_config_free(cfg);
+	kw_audit_set_secrets(fx->a, d);
+	/* Made here: no key-shaped literal in the tree. */
+	snprintf(key, sizeof(key), "sk-ant-%s-%s", "api03", "Zq8vR2mK4tW9xY1bC3dE5fG7hJ0kL6nP");
+	snprintf(meta, sizeof(meta), "{\"tool\": \"mcp__%s\", \"deep\": [{\"x\": \"a %s b\"}], "
+	    "\"%s\": 1, \"email\": \"dev@example.org\", \"version\": 2}", key, key, key);
+	snprintf(res, sizeof(res), "file/%s", key);
+	write_one(fx->a, "alice", "check", res, meta);
+	write_one(fx->a, "alice", "key.get", "key/anthropic", "{\"version\":1}");
+	rows = all_rows(fx);
+	assert_null(strstr(rows, key + 10));
+	assert_non_null(strstr(rows, "file/[REDACTED:anthropic-api-key]"));
+	assert_non_null(strstr(rows, "\"a [REDACTED:anthropic-api-key] b\""));
+	assert_non_null(strstr(rows, "\"[REDACTED:anthropic-api-key]\":1"));
+	/* Personal data is the filters' business, not the trail's; the rest as written. */
+	assert_non_null(strstr(rows, "dev@example.org"));
+	assert_non_null(strstr(rows, "key/anthropic {\"version\":1}"));
+	free(rows);
+	rep = verify(fx->a);
+	assert_true(json_is_true(json_object_get(rep, "ok")));
+	json_decref(rep);
+	kw_audit_set_secrets(fx->a, NULL);
+	kw_detector_free(d);
 }
 
 /* Names live in one table only; records hold pseudonyms; erasure unlinks them. */
@@ -719,6 +784,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_migration, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_second_migration, setup, teardown),
 		cmocka_unit_test(test_sealed),
+		cmocka_unit_test_setup_teardown(test_secrets_are_scrubbed, setup, teardown),
 	};
 
 	if (sodium_init() < 0)

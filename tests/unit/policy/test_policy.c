@@ -158,6 +158,38 @@ test_sensitive_by_name_and_by_content(void **state)
 	env_free(e);
 }
 
+/* A value a secret rule finds, with no sensitive word near it: asked about, by rule. */
+static void
+test_sensitive_by_secret_rule(void **state)
+{
+	struct env *e = env_new("{\"security\": {\"deniedPaths\": []}}");
+	struct kw_decision *d = NULL;
+	char f[512], key[96];
+	FILE *fp;
+
+	/* Made here: no key-shaped literal in the tree. */
+	snprintf(key, sizeof(key), "sk-ant-%s-%s", "api03", "Zq8vR2mK4tW9xY1bC3dE5fG7hJ0kL6nP");
+	snprintf(f, sizeof(f), "%s/notes.txt", e->cwd);
+	assert_non_null(fp = fopen(f, "w"));
+	fprintf(fp, "deploy notes\nuse %s for the staging run\n", key);
+	fclose(fp);
+	assert_int_equal(kw_policy_path(e->p, &e->ctx, "notes.txt", KW_EFFECT_READ, &d), 0);
+	assert_int_equal(d->verdict, KW_VERDICT_ASK);
+	assert_string_equal(d->rule, "security.detectSensitiveFiles");
+	assert_non_null(strstr(d->reason, "anthropic-api-key"));
+	assert_null(strstr(d->reason, key));
+	kw_decision_free(d);
+	env_free(e);
+	/* detectSensitiveFiles off: not looked at. */
+	e = env_new("{\"security\": {\"deniedPaths\": [], \"detectSensitiveFiles\": false}}");
+	snprintf(f, sizeof(f), "%s/notes.txt", e->cwd);
+	assert_non_null(fp = fopen(f, "w"));
+	fprintf(fp, "use %s\n", key);
+	fclose(fp);
+	assert_int_equal(path(e, "notes.txt", KW_EFFECT_READ), KW_VERDICT_ALLOW);
+	env_free(e);
+}
+
 static void
 test_command_rules(void **state)
 {
@@ -323,6 +355,7 @@ main(void)
 		cmocka_unit_test(test_symlink_into_a_denied_path),
 		cmocka_unit_test(test_allowed_paths_confine_and_read_only_refuses_writes),
 		cmocka_unit_test(test_sensitive_by_name_and_by_content),
+		cmocka_unit_test(test_sensitive_by_secret_rule),
 		cmocka_unit_test(test_command_rules),
 		cmocka_unit_test(test_what_cannot_be_analysed_is_never_allowed),
 		cmocka_unit_test(test_network_rules),
