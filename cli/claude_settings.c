@@ -202,6 +202,21 @@ type_name(json_t *v)
 	}
 }
 
+/*
+ * The hook events keywarden answers, each wired to `keywarden hook claude`:
+ * PreToolUse decides every tool call, PostToolUse redacts what a tool
+ * returns (security.autoRedact), UserPromptSubmit stops a prompt holding a
+ * secret.  A matcher only for the tool events ("*": every tool).
+ */
+static const struct {
+	const char *event;
+	const char *matcher;
+} hook_events[] = {
+	{ "PreToolUse", "*" },
+	{ "PostToolUse", "*" },
+	{ "UserPromptSubmit", NULL },
+};
+
 static int
 wrong(char *err, size_t len, const char *what, json_t *v, const char *want)
 {
@@ -222,16 +237,20 @@ kw_claude_settings_check(json_t *settings, char *err, size_t err_len)
 		return wrong(err, err_len, "apiKeyHelper", helper, "a string");
 	if ((hooks = json_object_get(settings, "hooks")) && !json_is_object(hooks))
 		return wrong(err, err_len, "hooks", hooks, "an object");
-	if ((pre = json_object_get(hooks, "PreToolUse")) && !json_is_array(pre))
-		return wrong(err, err_len, "hooks.PreToolUse", pre, "an array");
-	json_array_foreach(pre, i, entry) {
-		json_t *list = json_object_get(entry, "hooks");
-		snprintf(what, sizeof(what), "hooks.PreToolUse[%zu]", i);
-		if (!json_is_object(entry))
-			return wrong(err, err_len, what, entry, "an object");
-		snprintf(what, sizeof(what), "hooks.PreToolUse[%zu].hooks", i);
-		if (list && !json_is_array(list))
-			return wrong(err, err_len, what, list, "an array");
+	for (size_t e = 0; e < KW_ELEMENTSOF(hook_events); e++) {
+		const char *ev = hook_events[e].event;
+		snprintf(what, sizeof(what), "hooks.%s", ev);
+		if ((pre = json_object_get(hooks, ev)) && !json_is_array(pre))
+			return wrong(err, err_len, what, pre, "an array");
+		json_array_foreach(pre, i, entry) {
+			json_t *list = json_object_get(entry, "hooks");
+			snprintf(what, sizeof(what), "hooks.%s[%zu]", ev, i);
+			if (!json_is_object(entry))
+				return wrong(err, err_len, what, entry, "an object");
+			snprintf(what, sizeof(what), "hooks.%s[%zu].hooks", ev, i);
+			if (list && !json_is_array(list))
+				return wrong(err, err_len, what, list, "an array");
+		}
 	}
 	if ((perms = json_object_get(settings, "permissions")) && !json_is_object(perms))
 		return wrong(err, err_len, "permissions", perms, "an object");
@@ -321,15 +340,18 @@ merge_helper(json_t *settings, const char *helper, json_t *changes)
 }
 
 static int
-merge_hook(json_t *settings, const char *hook, json_t *changes)
+merge_hook(json_t *settings, const char *event, const char *matcher, const char *hook,
+    json_t *changes)
 {
 	json_t *hooks, *pre, *entry, *h, *list;
+	char setting[64];
 	size_t i, j;
 	bool found = false;
 	int r = 0;
 
+	snprintf(setting, sizeof(setting), "hooks.%s", event);
 	if (!(hooks = child(settings, "hooks", json_object)) ||
-	    !(pre = child(hooks, "PreToolUse", json_array)))
+	    !(pre = child(hooks, event, json_array)))
 		return KW_ERR_NOMEM;
 	json_array_foreach(pre, i, entry) {
 		json_array_foreach(json_object_get(entry, "hooks"), j, h) {
@@ -340,7 +362,7 @@ merge_hook(json_t *settings, const char *hook, json_t *changes)
 			if (strcmp(cmd, hook) == 0)
 				continue;
 			/* Another keywarden's path (moved, reinstalled): this one's now. */
-			if ((r = note(changes, "hooks.PreToolUse", "replaced", hook, cmd)) < 0 ||
+			if ((r = note(changes, setting, "replaced", hook, cmd)) < 0 ||
 			    json_object_set_new(h, "command", json_string(hook)) < 0)
 				return r < 0 ? r : KW_ERR_NOMEM;
 		}
@@ -349,10 +371,12 @@ merge_hook(json_t *settings, const char *hook, json_t *changes)
 		return 0;
 	list = json_pack("[{s:s, s:s, s:i}]", "type", "command", "command", hook, "timeout",
 	    KW_CLAUDE_HOOK_TIMEOUT);
-	entry = list ? json_pack("{s:s, s:o}", "matcher", "*", "hooks", list) : NULL;
+	entry = list ? json_pack("{s:o}", "hooks", list) : NULL;
+	if (entry && matcher && json_object_set_new(entry, "matcher", json_string(matcher)) < 0)
+		entry = NULL;
 	if (!entry || json_array_append_new(pre, entry) < 0)
 		return KW_ERR_NOMEM;
-	return note(changes, "hooks.PreToolUse", "added", hook, NULL);
+	return note(changes, setting, "added", hook, NULL);
 }
 
 static int
@@ -384,11 +408,13 @@ kw_claude_settings_merge(json_t *settings, const struct kw_claude_wiring *w, jso
 {
 	int r;
 
-	if ((r = merge_helper(settings, w->helper, changes)) < 0 ||
-	    (r = merge_hook(settings, w->hook, changes)) < 0 ||
-	    (r = merge_deny(settings, w->deny, changes)) < 0)
+	if ((r = merge_helper(settings, w->helper, changes)) < 0)
 		return r;
-	return 0;
+	for (size_t e = 0; e < KW_ELEMENTSOF(hook_events); e++)
+		if ((r = merge_hook(settings, hook_events[e].event, hook_events[e].matcher, w->hook,
+		    changes)) < 0)
+			return r;
+	return merge_deny(settings, w->deny, changes);
 }
 
 const char *
@@ -398,8 +424,14 @@ kw_claude_change_text(json_t *change, bool dry_run, char *buf, size_t len)
 	const char *action = json_string_value(json_object_get(change, "action"));
 	const char *value = json_string_value(json_object_get(change, "value"));
 	const char *was = json_string_value(json_object_get(change, "was"));
-	const char *label = setting && strcmp(setting, "hooks.PreToolUse") == 0 ?
-	    "hook PreToolUse" : setting ? setting : "?";
+	char hook_label[64];
+	const char *label = setting ? setting : "?";
+
+	/* "hooks.PreToolUse" reads "hook PreToolUse". */
+	if (setting && strncmp(setting, "hooks.", 6) == 0) {
+		snprintf(hook_label, sizeof(hook_label), "hook %s", setting + 6);
+		label = hook_label;
+	}
 
 	if (!was)
 		was = "another command (not shown: it may hold a key)";

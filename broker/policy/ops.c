@@ -2,8 +2,9 @@
  * ops.c - broker/policy/'s rows of the request table.  A tool call's
  * permissions depend on what it touches, known only once its input is
  * analysed: the handler names them and the dispatcher decides them
- * (KW_VERB_FROM_HANDLER, kw_call_authorize).  What the hook redacts needs
- * only a valid session: it is the caller's own agent's output.
+ * (KW_VERB_FROM_HANDLER, kw_call_authorize).  What the hook redacts is the
+ * caller's own agent's output: read on "policy", and a session where MFA is
+ * required, as for any read.
  */
 #include "broker/policy/ops.h"
 
@@ -12,9 +13,10 @@ static const struct kw_op ops[] = {
 	    .fn = kw_op_policy_check },
 	/* The hook's redaction: the settings to compile (recorded when logActions says),
 	   then what it replaced or refused (always recorded: counts, never values). */
-	{ .name = "policy.detector", .flags = KW_OP_SESSION | KW_OP_ORDINARY,
-	    .fn = kw_op_policy_detector },
-	{ .name = "policy.redact", .flags = KW_OP_SESSION, .fn = kw_op_policy_redact },
+	{ .name = "policy.detector", .verb = KW_VERB_READ, .resource = "policy",
+	    .flags = KW_OP_ORDINARY, .fn = kw_op_policy_detector },
+	{ .name = "policy.redact", .verb = KW_VERB_READ, .resource = "policy",
+	    .fn = kw_op_policy_redact },
 };
 
 int

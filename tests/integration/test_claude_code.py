@@ -104,8 +104,12 @@ def helper_command():
 
 
 def make_home(parent, user):
-    """HOME for claude: .claude/settings.json from contrib, owned by user."""
+    """HOME for claude: .claude/settings.json from contrib, owned by user.  Its hooks
+    are left out: these tests are about the apiKeyHelper (the hooks' own tests are
+    test_claude_policy.py, which the hooks would otherwise pre-empt here: with no
+    session, UserPromptSubmit holds the prompt back before the helper runs)."""
     settings, cmd = helper_command()
+    settings = {k: v for k, v in settings.items() if k != "hooks"}
     home = os.path.join(parent, "home-" + user)
     work = os.path.join(parent, "work-" + user)
     os.makedirs(os.path.join(home, ".claude"), mode=0o700)

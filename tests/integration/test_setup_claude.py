@@ -37,7 +37,14 @@ DEFAULT_DENY = [
     "Read(//**/*.key)", "Edit(//**/*.key)", "Read(//**/*.pem)", "Edit(//**/*.pem)",
     "Read(//**/id_rsa*)", "Edit(//**/id_rsa*)",
 ]
-EXPECTED_FRESH = {"apiKeyHelper": HELPER, "hooks": {"PreToolUse": [HOOK_ENTRY]},
+# PreToolUse decides tool calls, PostToolUse redacts their output, UserPromptSubmit
+# stops a prompt holding a secret: the same command answers each.
+PROMPT_ENTRY = {"hooks": HOOK_ENTRY["hooks"]}
+EXPECTED_HOOKS = {"PreToolUse": [HOOK_ENTRY], "PostToolUse": [HOOK_ENTRY],
+                  "UserPromptSubmit": [PROMPT_ENTRY]}
+HOOK_ADDED = ["hook %s: added %s" % (e, HOOK)
+              for e in ("PreToolUse", "PostToolUse", "UserPromptSubmit")]
+EXPECTED_FRESH = {"apiKeyHelper": HELPER, "hooks": EXPECTED_HOOKS,
                   "permissions": {"deny": DEFAULT_DENY}}
 
 
@@ -137,8 +144,8 @@ def test_fresh_user_gets_the_file_and_a_private_directory(home):
     assert mode(home.settings) == 0o600 and owner(home.settings) == USERS["alice"]
     assert home.read() == EXPECTED_FRESH
     assert out[0] == "apiKeyHelper: set to " + HELPER, out
-    assert out[1] == "hook PreToolUse: added " + HOOK, out
-    assert out[2:-1] == ["permissions.deny: added " + r for r in DEFAULT_DENY], out
+    assert out[1:4] == HOOK_ADDED, out
+    assert out[4:-1] == ["permissions.deny: added " + r for r in DEFAULT_DENY], out
     assert out[-1] == "wrote " + home.settings, out
     # Nothing was there: no backup, and no temporary file left behind.
     assert sorted(os.listdir(home.claude_dir)) == ["settings.json"]
@@ -172,7 +179,8 @@ def test_merge_keeps_what_is_there(home):
     assert list(after) == list(before), list(after)
     for k in ("$schema", "model", "env"):
         assert after[k] == before[k], k
-    assert after["hooks"]["PostToolUse"] == before["hooks"]["PostToolUse"]
+    # The user's PostToolUse hook stays first; keywarden's joins it.
+    assert after["hooks"]["PostToolUse"] == before["hooks"]["PostToolUse"] + [HOOK_ENTRY]
     assert after["permissions"]["allow"] == ["Bash(ls)"]
     # The helper is ours; the old one is not shown (it may hold a key).
     assert after["apiKeyHelper"] == HELPER
@@ -204,12 +212,12 @@ def cp_text(out):
 
 def test_a_keywarden_helper_of_another_path_is_shown_and_replaced(home):
     home.put(home.settings, json.dumps({"apiKeyHelper": "/usr/bin/keywarden key get work",
-                                        "hooks": {"PreToolUse": [HOOK_ENTRY]}}))
+                                        "hooks": EXPECTED_HOOKS}))
     out = lines(home.setup("--key", "work"))
     assert out[0] == "apiKeyHelper: was /usr/bin/keywarden key get work, now %s key get work" % (
         SELF,), out
-    assert not any(l.startswith("hook PreToolUse") for l in out), out
-    assert home.read()["hooks"]["PreToolUse"] == [HOOK_ENTRY]
+    assert not any(l.startswith("hook ") for l in out), out
+    assert home.read()["hooks"] == EXPECTED_HOOKS
 
 
 def test_second_run_changes_nothing(home):
@@ -282,8 +290,8 @@ def test_dry_run_says_the_same_and_writes_nothing(home):
     out = lines(home.setup("--dry-run"))
     assert not os.path.exists(home.claude_dir), "--dry-run made the directory"
     assert out[0] == "apiKeyHelper: would be set to " + HELPER, out
-    assert out[1] == "hook PreToolUse: would add " + HOOK, out
-    assert out[2:-1] == ["permissions.deny: would add " + r for r in DEFAULT_DENY], out
+    assert out[1:4] == [l.replace(": added", ": would add") for l in HOOK_ADDED], out
+    assert out[4:-1] == ["permissions.deny: would add " + r for r in DEFAULT_DENY], out
     assert out[-1] == "would write " + home.settings, out
 
     # On an existing file: the same changes a real run then makes, in JSON too.
@@ -307,8 +315,9 @@ def test_json_shape(home):
     assert set(doc) == {"file", "changes", "written", "dry_run", "backup"}, doc
     assert doc["file"] == home.settings and doc["written"] is True and doc["backup"] is None
     assert doc["changes"][0] == {"setting": "apiKeyHelper", "action": "set", "value": HELPER}
-    assert doc["changes"][1] == {"setting": "hooks.PreToolUse", "action": "added", "value": HOOK}
-    assert doc["changes"][2:] == [{"setting": "permissions.deny", "action": "added", "value": r}
+    assert doc["changes"][1:4] == [{"setting": "hooks." + e, "action": "added", "value": HOOK}
+                                   for e in ("PreToolUse", "PostToolUse", "UserPromptSubmit")]
+    assert doc["changes"][4:] == [{"setting": "permissions.deny", "action": "added", "value": r}
                                   for r in DEFAULT_DENY]
     # --json before the command means the same.
     cp = run_as_user("alice", [CLI_BIN, "--json", "setup", "claude", "--dry-run"], home.env(),
