@@ -8,12 +8,16 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/fsutil.h"
+#include "policy/detect/detect.h"
+#include "policy/policy.h"
 #include "common/config.h"
 #include "cli/prompt.h"
 
@@ -232,6 +236,52 @@ print_set(struct kw_cli *cli, const struct kw_config_key *key, json_t *value)
 	}
 }
 
+/* The file's bytes (NULL and 0 when there is none), to put back if a set is refused. */
+static char *
+file_bytes(const char *path, size_t *ret_len)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t cap = 0, n;
+
+	*ret_len = 0;
+	if (!f)
+		return NULL;
+	for (;;) {
+		char *nb = cap - *ret_len < 4096 ? realloc(buf, cap = cap * 2 + 4096) : buf;
+		if (!nb)
+			break;
+		buf = nb;
+		if ((n = fread(buf + *ret_len, 1, cap - *ret_len, f)) == 0)
+			break;
+		*ret_len += n;
+	}
+	fclose(f);
+	return buf;
+}
+
+/*
+ * What only the policy and the detector can judge (a path entry, a regex
+ * that does not compile): the file as written must compile as the broker
+ * will compile it, or the set is undone.  0, or KW_ERR_CONFIG with err.
+ */
+static int
+compiles(const char *file, char *err, size_t err_len)
+{
+	struct kw_config *cfg = NULL;
+	struct kw_policy *p = NULL;
+	struct kw_detector *d = NULL;
+	int r;
+
+	if ((r = kw_config_load(file, true, &cfg, err, err_len)) == 0 &&
+	    (r = kw_policy_compile(cfg, &p, err, err_len)) == 0)
+		r = kw_detector_compile(cfg, KW_DETECT_SECRETS | KW_DETECT_FILTERS, &d, err, err_len);
+	kw_detector_free(d);
+	kw_policy_free(p);
+	kw_config_free(cfg);
+	return r;
+}
+
 static int
 config_set(struct kw_cli *cli, int argc, char **argv)
 {
@@ -257,13 +307,25 @@ config_set(struct kw_cli *cli, int argc, char **argv)
 			return ex;
 		arg = secret;
 	}
+	size_t old_len = 0;
+	char *old = file_bytes(cli->config, &old_len);
 	if (kw_config_value_from_arg(key, arg, &value, err, sizeof(err)) < 0 ||
 	    kw_config_file_set(cli->config, key->path, value, err, sizeof(err)) < 0) {
+		ex = kw_cli_fail(KW_ERR_CONFIG, "config", "%s", kw_cli_safe(err));
+	} else if (compiles(cli->config, err, sizeof(err)) < 0) {
+		/* Put the file back as it was: the broker would refuse to start with it. */
+		if (old ? kw_write_atomic(cli->config, old, old_len, 0600) < 0 :
+		    unlink(cli->config) < 0)
+			kw_cli_fail(KW_ERR_IO, "config", "%s: cannot restore the previous file",
+			    kw_cli_safe(cli->config));
 		ex = kw_cli_fail(KW_ERR_CONFIG, "config", "%s", kw_cli_safe(err));
 	} else {
 		print_set(cli, key, value);
 		tell_applied(cli);
 	}
+	if (old)
+		sodium_memzero(old, old_len);	/* it may hold a ${VAR}'s neighbour, a secret */
+	free(old);
 	json_decref(value);
 	kw_secret_free(secret);
 	return ex;

@@ -382,3 +382,22 @@ def test_secret_env_reference_from_argv(cfgdir, key):
     cp = kwcfg(path, "set", key, "${KW_TEST_SECRET}")
     assert cp.returncode == 0, cp.stderr
     assert dig(read_json(path), key) == "${KW_TEST_SECRET}"
+
+
+def test_set_refuses_what_the_broker_would_refuse_and_keeps_the_file(tmpdir_short):
+    """A regex that does not compile, or a path entry the policy cannot read, is refused
+    by config set as the broker would refuse it at start; the file stays as it was."""
+    path = os.path.join(tmpdir_short, "config.json")
+    cp = kwcfg(path, "set", "security.filters.patterns",
+               '[{"name": "x", "regex": "(a", "replacement": "[X]"}]')
+    assert cp.returncode == 2 and "security.filters.patterns[0].regex" in cp.stderr, cp.stderr
+    assert not os.path.exists(path), "a refused set left a file behind"
+    assert kwcfg(path, "set", "security.session.timeout", "600").returncode == 0
+    before = read_bytes(path)
+    for key, value, named in [
+            ("security.deniedPaths", '["etc"]', "security.deniedPaths"),
+            ("security.secrets.rules", '[{"id": "mine", "regex": "[", "keywords": ["k"]}]',
+             "security.secrets.rules[0].regex")]:
+        cp = kwcfg(path, "set", key, value)
+        assert cp.returncode == 2 and named in cp.stderr, (key, cp.stderr)
+        assert read_bytes(path) == before, key
