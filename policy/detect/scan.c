@@ -34,7 +34,8 @@ kw_scan_scratch_done(struct kw_scan_scratch *s)
 /* ASCII lowercase of every byte. */
 static const unsigned char lower_tab[256] = {
 #define L4(c) L1(c), L1(c + 1), L1(c + 2), L1(c + 3)
-#define L1(c) ((c) >= 'A' && (c) <= 'Z' ? (c) + ('a' - 'A') : (c))
+/* The cast: clang checks the branch not taken too (c + 32 for c > 223). */
+#define L1(c) ((unsigned char)((c) >= 'A' && (c) <= 'Z' ? (c) + ('a' - 'A') : (c)))
 #define L16(c) L4(c), L4(c + 4), L4(c + 8), L4(c + 12)
 #define L64(c) L16(c), L16(c + 16), L16(c + 32), L16(c + 48)
 	L64(0), L64(64), L64(128), L64(192)
