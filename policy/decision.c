@@ -41,6 +41,19 @@ kw_effect_kind_name(enum kw_effect_kind kind)
 	return (unsigned)kind < KW_ELEMENTSOF(kind_names) ? kind_names[kind] : "opaque";
 }
 
+void
+kw_path_memo_clear(struct kw_path_memo *m)
+{
+	for (size_t i = 0; i < m->n_allowed; i++)
+		free(m->allowed[i]);
+	for (size_t i = 0; i < m->n_denied; i++)
+		free(m->denied[i]);
+	free(m->allowed);
+	free(m->denied);
+	m->allowed = m->denied = NULL;
+	m->n_allowed = m->n_denied = 0;
+}
+
 struct kw_path_cache *
 kw_decision_dirs(struct kw_decision *d)
 {
@@ -69,12 +82,7 @@ kw_decision_free(struct kw_decision *d)
 	for (size_t i = 0; i < d->n_leaves; i++)
 		free(d->leaves[i]);
 	if (d->memo) {
-		for (size_t i = 0; i < d->memo->n_allowed; i++)
-			free(d->memo->allowed[i]);
-		for (size_t i = 0; i < d->memo->n_denied; i++)
-			free(d->memo->denied[i]);
-		free(d->memo->allowed);
-		free(d->memo->denied);
+		kw_path_memo_clear(d->memo);
 		free(d->memo);
 	}
 	free(d->effects);

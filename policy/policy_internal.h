@@ -66,6 +66,9 @@ struct kw_path_memo {
 	size_t n_allowed, n_denied;
 };
 
+/* Forget the entries a memo made absolute (the directory cache stays). */
+void kw_path_memo_clear(struct kw_path_memo *m);
+
 /* The decision's cache of plain directories (NULL when out of memory: none). */
 struct kw_path_cache *kw_decision_dirs(struct kw_decision *d);
 

@@ -80,16 +80,8 @@ entries_for(const struct kw_policy *p, const struct kw_policy_ctx *ctx, struct k
 {
 	struct kw_path_memo *m = d->memo;
 
-	if (m && strcmp(m->cwd, ctx->cwd) != 0) {
-		for (size_t i = 0; i < m->n_allowed; i++)
-			free(m->allowed[i]);
-		for (size_t i = 0; i < m->n_denied; i++)
-			free(m->denied[i]);
-		free(m->allowed);
-		free(m->denied);
-		m->allowed = m->denied = NULL;
-		m->n_allowed = m->n_denied = 0;
-	}
+	if (m && strcmp(m->cwd, ctx->cwd) != 0)
+		kw_path_memo_clear(m);
 	if (!m && !(m = d->memo = calloc(1, sizeof(*m))))
 		return NULL;
 	if (!m->allowed && !m->denied) {
