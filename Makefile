@@ -52,9 +52,10 @@ PAMDIR     ?= $(or $(PAM_MODULEDIR),$(LIBDIR)/security)
 CLIENT_PKGS := jansson libsodium libkeyutils
 BROKER_PKGS := $(CLIENT_PKGS) sqlite3 liboath libcrypto p11-kit-1 libcurl libsecret-1 zlib \
 	libpcre2-8
-CLI_PKGS    := $(CLIENT_PKGS) libqrencode pam zlib libpcre2-8
+# libseccomp is the sandbox's (sandbox/, keywarden run): the CLI only.
+CLI_PKGS    := $(CLIENT_PKGS) libqrencode pam zlib libpcre2-8 libseccomp
 PAM_PKGS    := $(CLIENT_PKGS) pam
-TEST_PKGS   := $(BROKER_PKGS) cmocka
+TEST_PKGS   := $(BROKER_PKGS) cmocka libseccomp
 ALL_PKGS    := $(sort $(BROKER_PKGS) $(CLI_PKGS) $(TEST_PKGS))
 
 # The Debian package that brings each library's .pc file (contrib/deps.sh installs them).
@@ -72,6 +73,7 @@ DEB_libqrencode := libqrencode-dev
 DEB_pam := libpam0g-dev
 DEB_cmocka := libcmocka-dev
 DEB_libpcre2-8 := libpcre2-dev
+DEB_libseccomp := libseccomp-dev
 
 # A missing -dev package stops the build here, named, instead of failing later
 # with "jansson.h: No such file".  Goals that install dependencies first skip it.
@@ -113,6 +115,7 @@ endif
 COMMON_SRC   := $(sort $(wildcard common/*.c))
 RBAC_SRC     := $(sort $(wildcard rbac/*.c))
 POLICY_SRC   := $(sort $(wildcard policy/*.c policy/*/*.c))
+SANDBOX_SRC  := $(sort $(wildcard sandbox/*.c))
 CLIENT_SRC   := $(sort $(wildcard client/*.c))
 KEYSTORE_SRC := $(sort $(wildcard keystore/*.c keystore/*/*.c))
 # broker/main.c wires the folders together; the rest is the broker library.
@@ -124,6 +127,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 COMMON_OBJ   := $(call obj,$(COMMON_SRC))
 RBAC_OBJ     := $(call obj,$(RBAC_SRC))
 POLICY_OBJ   := $(call obj,$(POLICY_SRC))
+SANDBOX_OBJ  := $(call obj,$(SANDBOX_SRC))
 CLIENT_OBJ   := $(call obj,$(CLIENT_SRC))
 KEYSTORE_OBJ := $(call obj,$(KEYSTORE_SRC))
 BROKER_OBJ   := $(call obj,$(BROKER_SRC))
@@ -160,7 +164,7 @@ $(BUILD)/obj/%.o: %.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
-$(LIB_COMMON): $(COMMON_OBJ) $(RBAC_OBJ) $(POLICY_OBJ) $(CLIENT_OBJ)
+$(LIB_COMMON): $(COMMON_OBJ) $(RBAC_OBJ) $(POLICY_OBJ) $(SANDBOX_OBJ) $(CLIENT_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && $(AR) rcs $@ $^

@@ -31,7 +31,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] != "--self-test"
                        else os.path.join(HERE, ".."))
-SOURCE_DIRS = ["common", "rbac", "policy", "client", "keystore", "broker", "cli", "pam_module"]
+SOURCE_DIRS = ["common", "rbac", "policy", "sandbox", "client", "keystore", "broker", "cli", "pam_module"]
 FEATURES = ["accounts", "login", "keys", "audit", "alerts", "policy"]
 
 LOW = {"common", "client", "rbac", "policy", "policy/shell", "policy/detect", "keystore",
@@ -43,6 +43,8 @@ LAYERS = {
     "policy/shell": {"common"},
     "policy/detect": {"common"},
     "policy": {"common", "policy/shell", "policy/detect"},
+    # The kernel sandbox (keywarden run): the policy's matchers and detector.
+    "sandbox": {"common", "policy", "policy/detect"},
     "client": {"common"},
     "keystore/cipher": {"common"},
     "keystore/providers": {"common", "keystore/cipher"},
@@ -54,7 +56,7 @@ LAYERS = {
     "plugin": LOW | {"broker/store", "service", "broker/dispatch", "plugin"},
     "broker/core": {"common", "client", "broker/dispatch"},
     "broker": None,		# broker/main.c wires everything together
-    "cli": {"common", "client", "rbac", "policy", "policy/shell", "policy/detect"},
+    "cli": {"common", "client", "rbac", "policy", "policy/shell", "policy/detect", "sandbox"},
     "pam_module": {"common", "client"},
 }
 
