@@ -20,9 +20,12 @@
  *    run, without following symlinks, at most 100000 entries and 64 levels
  *    deep (a warning names the limit when reached).  Limits: a file
  *    created during the run under a name the patterns match is not hidden
- *    (it did not exist when the plan was made); a hard link made before
- *    the run, under a name the patterns do not match, still reaches the
- *    hidden file's contents (a hide covers a name, not an inode); without
+ *    (it did not exist when the plan was made); a hide covers a name, not
+ *    an inode, so each other name (hard link) of a hidden file that the
+ *    walk sees is hidden too, but a hard link made before the run outside
+ *    the walked trees (or beyond the walk's limits) still reaches the
+ *    contents (one cannot be made during the run: every name the
+ *    command could link from is hidden); without
  *    user namespaces there is no hide at all, and the plan says so (a
  *    `missing` line per hide).
  *  - /etc: granted read-only minus deniedPaths.  When /etc itself is

@@ -273,6 +273,74 @@ test_exclude_walk(void **state)
 }
 
 static void
+test_hard_link_hidden(void **state)
+{
+	struct kw_test_fx *fx = *state;
+	char *t = mk(fx, "t", true), *e = mk(fx, "t/.env", false), *d = mk(fx, "t/d", true);
+	char *s = mk(fx, "t/d/s", false), *l1 = kw_test_path(fx, "t/innocent"),
+	    *l2 = kw_test_path(fx, "t/other");
+	struct kw_sandbox_plan *plan;
+
+	assert_int_equal(link(e, l1), 0);
+	assert_int_equal(link(s, l2), 0);
+	plan = plan_of(fx->dir, "{\"allowedPaths\": [\"%s/t\"], \"excludePatterns\": [\".env\"], "
+	    "\"deniedPaths\": [\"%s/t/d\"]}", &full, NULL, NULL);
+	assert_true(has(plan->hides, plan->n_hides, e));
+	assert_true(has(plan->hides, plan->n_hides, l1));	/* .env's other name */
+	assert_true(has(plan->hides, plan->n_hides, d));
+	assert_true(has(plan->hides, plan->n_hides, l2));	/* a file in the denied dir */
+	assert_int_equal(plan->n_hides, 4);
+	kw_sandbox_plan_free(plan);
+	free(t); free(e); free(d); free(s); free(l1); free(l2);
+}
+
+static void
+test_claude_profile(void **state)
+{
+	struct kw_test_fx *fx = *state;
+	char *home = mk(fx, "home", true), *pkg = mk(fx, "nm", true), path[PATH_MAX], *bin;
+	char *w = mk(fx, "w", true), dest[PATH_MAX + 16];
+	char *const argv[] = { "claude", NULL };
+	struct kw_sandbox_request req = { .argv = argv, .cwd = w, .env_path = NULL,
+	    .api_base_url = "http://127.0.0.1:8089/v1" };
+	struct kw_sandbox_plan *plan = NULL;
+	struct kw_sandbox_policy *p;
+	const struct kw_sandbox_grant *g;
+	char json[1024], err[512] = "";
+	struct stat st;
+
+	free(mk(fx, "nm/node_modules", true));
+	free(mk(fx, "nm/node_modules/@anthropic-ai", true));
+	free(mk(fx, "nm/node_modules/@anthropic-ai/claude-code", true));
+	bin = kw_test_path(fx, "nm/node_modules/@anthropic-ai/claude-code/cli.js");
+	kw_test_write_text(bin, "#!/bin/sh\n", 0700);
+	req.env_path = path;
+	snprintf(path, sizeof(path), "%s/nm/node_modules/@anthropic-ai/claude-code", fx->dir);
+	snprintf(json, sizeof(json), "{\"profile\": \"claude\", \"home\": \"%s\"}", home);
+	snprintf(dest, sizeof(dest), "%s/claude", path);
+	assert_int_equal(rename(bin, dest), 0);
+	p = policy_of(json);
+	if (kw_sandbox_plan_build(p, &full, &req, &plan, err, sizeof(err)) != 0)
+		fail_msg("plan: %s", err);
+	snprintf(json, sizeof(json), "%s/.claude", home);
+	assert_non_null(g = grant(plan, json));
+	assert_true(g->rights & KW_SB_WRITE);
+	assert_int_equal(stat(json, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	snprintf(json, sizeof(json), "%s/.claude.json", home);
+	assert_non_null(grant(plan, json));
+	assert_int_equal(stat(json, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_non_null(g = grant(plan, path));	/* the package root */
+	assert_true(g->rights & KW_SB_EXEC);
+	assert_int_equal(plan->n_forwards, 1);
+	assert_int_equal(plan->forward_ports[0], 8089);
+	kw_sandbox_plan_free(plan);
+	kw_sandbox_policy_free(p);
+	free(home); free(pkg); free(bin); free(w);
+}
+
+static void
 test_cwd_under_denied(void **state)
 {
 	struct kw_test_fx *fx = *state;
@@ -443,6 +511,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_denied_inside_allowed, kw_test_setup,
 		    kw_test_teardown),
 		cmocka_unit_test_setup_teardown(test_exclude_walk, kw_test_setup, kw_test_teardown),
+		cmocka_unit_test_setup_teardown(test_hard_link_hidden, kw_test_setup,
+		    kw_test_teardown),
+		cmocka_unit_test_setup_teardown(test_claude_profile, kw_test_setup,
+		    kw_test_teardown),
 		cmocka_unit_test_setup_teardown(test_cwd_under_denied, kw_test_setup,
 		    kw_test_teardown),
 		cmocka_unit_test_setup_teardown(test_net_modes, kw_test_setup, kw_test_teardown),
