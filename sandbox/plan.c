@@ -43,7 +43,10 @@
  *    granted read-write, named by TMPDIR in the child's environment, and
  *    removed with everything in it when the plan is freed (without
  *    following symlinks).
- *  - Execution: allowExec gives the execute right under every read grant;
+ *  - Execution: the command itself (and its interpreters) may always be
+ *    executed, even from outside the grants (exec_paths is filled in
+ *    every mode, not only for LIST/ONCE as sandbox.h first said);
+ *    allowExec gives the execute right under every read grant;
  *    whitelistMode only on the listed programs (resolved through PATH),
  *    the command, and their #! and ELF interpreters; !allowExec lets the
  *    command itself start (a seccomp listener answers the first execve)
