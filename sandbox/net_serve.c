@@ -154,7 +154,7 @@ connect_upstream(const struct kw_sb_connect_req *req, int quit_fd, int *ret_fd, 
 	struct addrinfo hints = {
 		.ai_family = AF_UNSPEC,
 		.ai_socktype = SOCK_STREAM,
-		.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG,
+		.ai_flags = AI_NUMERICSERV,	/* not ADDRCONFIG: it hides 127.0.0.1 on a host with loopback only */
 	}, *res = NULL;
 	int64_t deadline = kw_mono_ms() + CONNECT_TIMEOUT_MS;
 	char port[8];
