@@ -213,7 +213,8 @@ serve_proxy(struct serve *sv, int client)
 	}
 	if (r < 0) {
 		refuse(client, 400, "keywarden sandbox: malformed CONNECT request (expected "
-		    "\"CONNECT host:port HTTP/1.1\" and well-formed headers)", sv->quit_rd);
+		    "\"CONNECT host:port HTTP/1.1\", a DNS name or an IP address as host, "
+		    "well-formed headers, at most 8 KB in all)", sv->quit_rd);
 		goto out;
 	}
 	if (!kw_sb_host_allowed(sv->plan, req.host)) {
