@@ -142,12 +142,18 @@ def via_symlink(target):
     except OSError:
         pass
     os.symlink(target, link)
-    return read(link)
+    try:
+        return read(link)
+    finally:
+        os.unlink(link)
 
 def via_hardlink(target):
     link = os.path.join(here, "hard-%d" % os.getpid())
     os.link(target, link)
-    return read(link)
+    try:
+        return read(link)
+    finally:
+        os.unlink(link)
 
 def via_dirfd(rel):
     d = os.open(here, os.O_RDONLY | os.O_DIRECTORY)
