@@ -360,8 +360,9 @@ def test_policy_is_reread_on_sighup(sb):
 def test_a_run_passes_the_status_and_is_recorded_without_the_environment(sb):
     s = sb()
     value = "kwt-env-value-%s" % uuid.uuid4().hex
-    cp = s.run("--", "/bin/sh", "-c", "exit 7", env={"KWT_PLAIN": value,
-                                                      "ANTHROPIC_API_KEY": gen_key()})
+    word = "kwtpw%s" % uuid.uuid4().hex
+    cp = s.run("--", "/bin/sh", "-c", "exit 7", "sh", "password=" + word,
+               env={"KWT_PLAIN": value, "ANTHROPIC_API_KEY": gen_key()})
     assert cp.returncode == 7, (cp.returncode, cp.stderr)
     rows = s.runs(cp.pid)
     assert [(r["user"], r["result"], r["resource"]) for r in rows] == [
@@ -369,9 +370,24 @@ def test_a_run_passes_the_status_and_is_recorded_without_the_environment(sb):
     meta = json.loads(rows[0]["metadata"])
     assert meta["decision"] == "allow" and meta["result"] == "started", meta
     assert meta["profile"] == "default" and meta["level"].startswith("landlock-"), meta
-    assert meta["command"] == "/bin/sh -c exit 7", meta
+    assert meta["command"].startswith("/bin/sh -c exit 7 sh password="), meta
     with open(s.b.audit_db, "rb") as f:
-        assert value.encode() not in f.read(), "an environment value reached audit.db"
+        db = f.read()
+    assert value.encode() not in db, "an environment value reached audit.db"
+    assert word.encode() not in db, "the command line was recorded unmasked"
+
+
+def test_a_cwd_under_a_denied_path_is_refused_and_recorded(sb):
+    s = sb()
+    private = os.path.join(s.project, "private")
+    mark = os.path.join(private, "ran")
+    cp = run_as_user("alice", [CLI_BIN, "run", "--", "/usr/bin/touch", mark], s.env(),
+                     cwd=private, timeout=60)
+    assert cp.returncode == 2, (cp.returncode, cp.stderr)
+    assert "keywarden: run: " in cp.stderr and "denied" in cp.stderr, cp.stderr
+    assert not os.path.exists(mark)
+    rows = s.runs(cp.pid)
+    assert [json.loads(r["metadata"])["result"] for r in rows] == ["refused"], rows
 
 
 def test_check_json_shape(sb):
