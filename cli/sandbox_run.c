@@ -204,7 +204,15 @@ print_plan(const struct kw_sandbox_plan *p)
 		printf("%s%s", i ? ", " : " (", kw_cli_safe(p->allowed_hosts[i]));
 	for (size_t i = 0; i < p->n_domains; i++)
 		printf("%s*.%s", i || p->n_hosts ? ", " : " (", kw_cli_safe(p->allowed_domains[i]));
-	printf("%s\nexec: %s\n", p->n_hosts || p->n_domains ? ")" : "", exec[p->exec]);
+	printf("%s\n", p->n_hosts || p->n_domains ? ")" : "");
+	for (size_t i = 0; i < p->n_forwards; i++)
+		printf("forward: 127.0.0.1:%u as outside\n", (unsigned)p->forward_ports[i]);
+	printf("exec: %s", exec[p->exec]);
+	for (size_t i = 0; i < p->n_exec_paths; i++)
+		printf("%s%s", i ? ", " : " (", kw_cli_safe(p->exec_paths[i]));
+	printf("%s\n", p->n_exec_paths ? ")" : "");
+	if (p->broker_socket)
+		printf("broker socket: out of reach (%s)\n", kw_cli_safe(p->broker_socket));
 	for (size_t i = 0; i < p->n_grants; i++) {
 		rights_text(p->grants[i].rights, rights);
 		printf("grant %s %s (%s)\n", rights, kw_cli_safe(p->grants[i].path),
