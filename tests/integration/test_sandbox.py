@@ -537,3 +537,27 @@ def test_exec_sandbox_hands_the_key_in_and_scrubs_the_callers(sb):
     assert [json.loads(r["metadata"])["decision"] for r in rows] == ["allow"], rows
     with open(s.b.audit_db, "rb") as f:
         assert stored.encode() not in f.read()
+
+
+def test_a_profile_file_tightens_and_may_not_loosen(sb):
+    s = sb()
+    def profile(name, doc):
+        path = os.path.join(s.project, name)
+        with open(path, "w") as f:
+            json.dump(doc, f)
+        os.chown(path, *USERS["alice"])
+        os.chmod(path, 0o600)
+        return path
+    tight = profile("tight.json", {"readOnly": True})
+    worked(s.probe("write"), "write")
+    found = s.probe("write", run_args=("--profile", tight))
+    denied(found, "write")
+    cp = s.run("--profile", tight, "--", "/bin/true")
+    assert cp.returncode == 0, cp.stderr
+    rows = s.runs(cp.pid)
+    assert json.loads(rows[0]["metadata"])["profile"] == "file:tight.json", rows
+    loose = profile("loose.json", {"allowNetwork": True})
+    mark = s.marker()
+    cp = s.run("--profile", loose, "--", "/usr/bin/touch", mark)
+    assert cp.returncode != 0 and "loose.json" in cp.stderr, (cp.returncode, cp.stderr)
+    assert not os.path.exists(mark)
