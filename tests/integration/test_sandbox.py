@@ -561,3 +561,68 @@ def test_a_profile_file_tightens_and_may_not_loosen(sb):
     cp = s.run("--profile", loose, "--", "/usr/bin/touch", mark)
     assert cp.returncode != 0 and "loose.json" in cp.stderr, (cp.returncode, cp.stderr)
     assert not os.path.exists(mark)
+
+
+class FakeBroker:
+    """A broker that hands out a policy but cannot record the run (sandbox.report
+    answers audit_unavailable): the run must then not happen (fail closed)."""
+
+    def __init__(self, path, policy_doc):
+        self.path, self.policy = path, policy_doc
+        self.ops = []
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        os.chmod(path, 0o666)
+        self.sock.listen(4)
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.conn, args=(c,), daemon=True).start()
+
+    def conn(self, c):
+        import struct
+        with c:
+            while True:
+                head = c.recv(4, socket.MSG_WAITALL)
+                if len(head) < 4:
+                    return
+                (n,) = struct.unpack(">I", head)
+                req = json.loads(c.recv(n, socket.MSG_WAITALL))
+                self.ops.append(req["op"])
+                if req["op"] == "hello":
+                    rep = {"id": req["id"], "ok": True, "result": {"version": 1, "server": "fake"}}
+                elif req["op"] == "sandbox.begin":
+                    rep = {"id": req["id"], "ok": True, "result": {"policy": self.policy}}
+                else:
+                    rep = {"id": req["id"], "ok": False, "error": {
+                        "code": "audit_unavailable",
+                        "message": "request refused: the audit store cannot record it"}}
+                body = json.dumps(rep).encode()
+                c.sendall(struct.pack(">I", len(body)) + body)
+
+    def close(self):
+        self.sock.close()
+
+
+def test_a_run_the_broker_cannot_record_does_not_happen(sb):
+    s = sb()
+    fake = FakeBroker(os.path.join(os.path.dirname(s.alice.home), "fake.sock"), {
+        "enabled": False, "allowNetwork": False, "allowExec": True, "readOnly": False,
+        "allowedPaths": [s.project], "deniedPaths": [], "excludePatterns": [],
+        "whitelistMode": False, "whitelist": [], "allowedHosts": [], "allowedDomains": [],
+        "home": s.alice.home, "profile": "default"})
+    try:
+        mark = s.marker()
+        cp = s.run("--", "/usr/bin/touch", mark, env={"KEYWARDEN_SOCKET": fake.path})
+    finally:
+        fake.close()
+    assert fake.ops == ["hello", "sandbox.begin", "sandbox.report"], fake.ops
+    assert cp.returncode == 1, (cp.returncode, cp.stderr)
+    assert "did not record the run" in cp.stderr and "stopped before it ran" in cp.stderr, \
+        cp.stderr
+    assert not os.path.exists(mark), "the command ran although its run was not recorded"
