@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -45,6 +46,16 @@ kw_sb_ns_enter(const struct kw_sandbox_plan *p, char *err, size_t err_len)
 	gid_t gid = getgid();
 	int flags = CLONE_NEWUSER | CLONE_NEWNS | (p->netns ? CLONE_NEWNET : 0), r;
 
+	/*
+	 * keywarden makes itself non-dumpable (no core, no ptrace of a process
+	 * holding keys); a non-dumpable process's /proc/self files belong to
+	 * root, so it could not write its own uid_map.  The child execs the
+	 * command next, which makes it dumpable in any case.
+	 */
+	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) {
+		snprintf(err, err_len, "userns: dumpable: %s", strerror(errno));
+		return -errno;
+	}
 	if (unshare(flags) != 0) {
 		snprintf(err, err_len, "userns: unshare: %s", strerror(errno));
 		return -errno;

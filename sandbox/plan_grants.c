@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/errors.h"
+#include "common/fsutil.h"
 #include "policy/match.h"
 #include "sandbox/plan_internal.h"
 
@@ -197,7 +198,11 @@ grant_user(struct kw_sb_plan_priv *pp, const struct kw_sandbox_policy *policy,
 	return r;
 }
 
-/* Make a file the profile needs if it is missing (never through a symlink). */
+/*
+ * Make a file the profile needs if it is missing (never through a symlink).
+ * A new file is an empty JSON object: Claude Code refuses a zero-byte
+ * ~/.claude.json as corrupt (and exits 1).
+ */
 static int
 ensure(const char *path, bool dir, mode_t mode)
 {
@@ -206,8 +211,14 @@ ensure(const char *path, bool dir, mode_t mode)
 	if (dir)
 		return mkdir(path, mode) == 0 || errno == EEXIST ? 0 : -errno;
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-	if (fd >= 0)
+	if (fd >= 0) {
+		if (kw_write_all(fd, "{}\n", 3) != 0) {
+			int e = errno;
+			close(fd);
+			return -e;
+		}
 		close(fd);
+	}
 	return fd >= 0 || errno == EEXIST ? 0 : -errno;
 }
 
