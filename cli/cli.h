@@ -216,6 +216,7 @@ int kw_cmd_policy(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_key(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_key_import(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_exec(struct kw_cli *cli, int argc, char **argv);
+int kw_cmd_run(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_admin(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_admin_user(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_admin_role(struct kw_cli *cli, int argc, char **argv);

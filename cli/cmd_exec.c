@@ -1,9 +1,11 @@
 /*
- * cmd_exec.c - keywarden exec --key NAME=VAR [--key ...] -- CMD [ARG...]
+ * cmd_exec.c - keywarden exec --key NAME=VAR [--key ...] [--sandbox ...] -- CMD [ARG...]
  *
  * Runs CMD with the named keys in its environment, and only there: the
- * shell that started keywarden never sees them.  The exit status is CMD's
- * (128 + signal when it was killed).
+ * shell that started keywarden never sees them.  With --sandbox, CMD runs
+ * confined as under keywarden run (cli/sandbox_run.c), the keys handed in
+ * past its environment scrub.  The exit status is CMD's (128 + signal
+ * when it was killed).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/sandbox_run.h"
 
 #define MAX_KEYS 16
 
@@ -98,15 +101,46 @@ run(char **cmd, struct binding *b, int n)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/*
+ * Under the sandbox: each key as "VAR=value", handed in on purpose (the
+ * scrub would drop a name like ANTHROPIC_API_KEY); wiped after.
+ */
+static int
+run_sandboxed(struct kw_cli *cli, const struct kw_cli_sandbox *o, char **cmd,
+    struct binding *b, int n)
+{
+	char *keep[MAX_KEYS];
+	int k = 0, ex;
+
+	for (; k < n; k++) {
+		size_t len = strlen(b[k].var) + 1 + strlen(b[k].value) + 1;
+		if (!(keep[k] = malloc(len)))
+			break;
+		snprintf(keep[k], len, "%s=%s", b[k].var, b[k].value);
+	}
+	wipe_all(b, n);
+	ex = k < n ? kw_cli_fail(KW_ERR_NOMEM, "exec", "out of memory") :
+	    kw_cli_sandbox_run(cli, o, cmd, keep, (size_t)k);
+	for (int i = 0; i < k; i++) {
+		sodium_memzero(keep[i], strlen(keep[i]));
+		free(keep[i]);
+	}
+	return ex;
+}
+
 int
 kw_cmd_exec(struct kw_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "key", required_argument, NULL, 'k' },
+		{ "sandbox", no_argument, NULL, 'S' },
+		KW_CLI_SANDBOX_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct binding b[MAX_KEYS];
+	struct kw_cli_sandbox o = { 0 };
+	bool sandbox = false;
 	int c, n = 0, ex;
 
 	memset(b, 0, sizeof(b));
@@ -117,6 +151,12 @@ kw_cmd_exec(struct kw_cli *cli, int argc, char **argv)
 			kw_cli_help(cli);
 			return KW_EXIT_OK;
 		}
+		if (c == 'S') {
+			sandbox = true;
+			continue;
+		}
+		if (kw_cli_sandbox_option(&o, c, optarg))
+			continue;
 		if (c != 'k')
 			return kw_cli_bad_option(cli, argc, argv, opts);
 		if (n == MAX_KEYS)
@@ -130,11 +170,15 @@ kw_cmd_exec(struct kw_cli *cli, int argc, char **argv)
 		return kw_cli_usage(cli, "missing --key NAME=VAR");
 	if (optind >= argc)
 		return kw_cli_usage(cli, "missing CMD");
+	if (!sandbox && (o.profile || o.without || o.require))
+		return kw_cli_usage(cli, "--profile, --require and --without go with --sandbox");
 	for (int i = 0; i < n; i++) {
 		if ((ex = fetch(cli, &b[i])) != 0) {
 			wipe_all(b, n);
 			return ex;
 		}
 	}
+	if (sandbox)
+		return run_sandboxed(cli, &o, argv + optind, b, n);
 	return run(argv + optind, b, n);
 }

@@ -55,10 +55,41 @@ static const struct kw_cmd commands[] = {
 	{ .name = "key", .fn = kw_cmd_key,
 	  .help = "get, set, list, rotate, revoke, verify or import API keys", .flags = KW_CMD_GROUP },
 	{ .name = "exec", .fn = kw_cmd_exec, .help = "run CMD with keys in its environment, and only there",
-	  .usage = "--key NAME=VAR [--key NAME=VAR]... [--] CMD [ARG...]",
-	  .options = "  --key NAME=VAR  put key NAME in CMD's environment as VAR (up to 16)\n"
+	  .usage = "--key NAME=VAR [--key NAME=VAR]... [--sandbox [--profile NAME|FILE] "
+	    "[--require landlock=N] [--without FEATURE[,...]]] [--] CMD [ARG...]",
+	  .options = "  --key NAME=VAR      put key NAME in CMD's environment as VAR (up to 16)\n"
+	    "  --sandbox           run CMD confined as keywarden run does, the keys handed\n"
+	    "                      in past its environment scrub\n"
+	    "  --profile, --require, --without\n"
+	    "                      with --sandbox: as for keywarden run\n"
 	    "The exit status is CMD's (128 + the signal when it was killed); exec prints\n"
 	    "no data of its own, so it takes no --json.\n",
+	  .flags = KW_CMD_RAW },
+	{ .name = "run", .fn = kw_cmd_run,
+	  .help = "run CMD confined by the kernel (Landlock, seccomp, namespaces) under the policy",
+	  .usage = "[--profile NAME|FILE] [--check [--json]] [--require landlock=N] "
+	    "[--without FEATURE[,...]] [--env NAME]... [--] CMD [ARG...]",
+	  .options = "  --profile NAME|FILE  default, or claude (chosen by itself for claude:\n"
+	    "                       ~/.claude, ~/.claude.json, its install tree, a loopback\n"
+	    "                       ANTHROPIC_BASE_URL); or a profile file (a path with '/'\n"
+	    "                       or a name ending in .json, yours, not writable by others)\n"
+	    "                       that may only tighten the policy: readOnly, allowNetwork,\n"
+	    "                       allowExec, allowedPaths, readOnlyPaths\n"
+	    "  --check              run nothing: print what this machine offers and the plan\n"
+	    "                       (level, grants, hidden paths, what is missing)\n"
+	    "  --json               with --check: {\"caps\": {...}, \"plan\": {...}}\n"
+	    "  --require landlock=N refuse to run below Landlock ABI N\n"
+	    "  --without FEATURE    do without userns, seccomp, landlock or landlock-net\n"
+	    "                       (comma-separated), as if the machine lacked them\n"
+	    "  --env NAME           hand $NAME to CMD although it looks secret (CMD's\n"
+	    "                       environment is scrubbed of keys, tokens and sockets)\n"
+	    "The policy is the broker's (security.sandbox, allowedPaths, deniedPaths,\n"
+	    "excludePatterns, readOnly, execution, network): without a broker CMD does not\n"
+	    "run (exit 3).  When security.sandbox.enabled is true or --require asks, a\n"
+	    "machine that cannot apply it all refuses (exit 2, saying what is missing);\n"
+	    "otherwise what is missing is noted and CMD runs with the rest.  Each run is\n"
+	    "recorded (command_execute, with the profile and the level).  The exit status\n"
+	    "is CMD's (128 + the signal when it was killed).\n",
 	  .flags = KW_CMD_RAW },
 	{ .name = "doctor", .fn = kw_cmd_doctor,
 	  .help = "check this machine against the security checklist",

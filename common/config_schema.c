@@ -34,6 +34,8 @@ static const char *const verdicts[] = { "allow", "ask", "deny", NULL };
 #define POLICY		.not_enforced = "yet (policy engine: issue 13..16)"
 /* Policy keys: enforced on every tool call keywarden decides (keywarden hook claude). */
 #define HOOK		.enforced = true
+/* Enforced by keywarden run (sandbox/): the broker hands them out in sandbox.begin. */
+#define SANDBOX		.enforced = true
 #define NO_PROXY	.not_enforced = "yet (no outbound proxy: keywarden connects directly)"
 #define NO_TCP		.not_enforced = "yet (the broker listens only on its Unix socket)"
 #define NO_E2E		.not_enforced = "yet (no end-to-end encryption layer)"
@@ -102,9 +104,9 @@ static const struct kw_config_key schema[] = {
 	LIST("security.deniedPaths", "[\"/etc\", \"/root\", \"~/.ssh\"]", HOOK,
 	     "paths tools may never touch"),
 	BOOL("security.readOnly", "false", HOOK, "refuse every write"),
-	BOOL("security.sandbox.enabled", "false", POLICY, "run tools in a sandbox"),
-	BOOL("security.sandbox.allowNetwork", "false", POLICY, "sandboxed tools may use the network"),
-	BOOL("security.sandbox.allowExec", "false", POLICY, "sandboxed tools may execute programs"),
+	BOOL("security.sandbox.enabled", "false", SANDBOX, "run tools in a sandbox"),
+	BOOL("security.sandbox.allowNetwork", "false", SANDBOX, "sandboxed tools may use the network"),
+	BOOL("security.sandbox.allowExec", "false", SANDBOX, "sandboxed tools may execute programs"),
 	LIST("security.excludePatterns", "[\"**/.env\", \"**/.env.*\", \"**/secrets.json\", "
 	     "\"**/credentials.json\", \"**/*.key\", \"**/*.pem\", \"**/id_rsa*\"]", HOOK,
 	     "files never shown to tools"),

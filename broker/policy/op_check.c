@@ -29,9 +29,8 @@ bad(struct kw_call *call, const char *what)
 	return KW_ERR_BAD_REQUEST;
 }
 
-/* The caller's home, from the password database the broker trusts. */
-static int
-home_of(uid_t uid, char *home, size_t len)
+int
+kw_policy_home_of(uid_t uid, char *home, size_t len)
 {
 	struct passwd pw, *res = NULL;
 	char buf[4096];
@@ -121,7 +120,7 @@ kw_op_policy_check(struct kw_call *call, json_t **ret_result)
 		return bad(call, "\"cwd\" must be an absolute path");
 	if (input && !json_is_object(input))
 		return bad(call, "\"input\" must be an object");
-	if (home_of(call->caller->uid, home, sizeof(home)) < 0) {
+	if (kw_policy_home_of(call->caller->uid, home, sizeof(home)) < 0) {
 		snprintf(call->msg, sizeof(call->msg), "uid %u has no home directory in the "
 		    "password database: ~ cannot be read", (unsigned)call->caller->uid);
 		return KW_ERR_DENIED;

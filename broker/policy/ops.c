@@ -17,6 +17,11 @@ static const struct kw_op ops[] = {
 	    .flags = KW_OP_ORDINARY, .fn = kw_op_policy_detector },
 	{ .name = "policy.redact", .verb = KW_VERB_READ, .resource = "policy",
 	    .fn = kw_op_policy_redact },
+	/* keywarden run: the policy it applies (execute:command/ARGV0 decided by the
+	   handler; a refusal recorded), then the run itself (always recorded). */
+	{ .name = "sandbox.begin", .verb = KW_VERB_FROM_HANDLER, .flags = KW_OP_ORDINARY,
+	    .fn = kw_op_sandbox_begin },
+	{ .name = "sandbox.report", .verb = KW_VERB_FROM_HANDLER, .fn = kw_op_sandbox_report },
 };
 
 int

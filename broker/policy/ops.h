@@ -16,6 +16,8 @@
 #define KW_POLICY_OPS_H
 
 #include <jansson.h>
+#include <stddef.h>
+#include <sys/types.h>
 
 #include "broker/dispatch/dispatch.h"
 #include "common/macros.h"
@@ -29,5 +31,18 @@ int kw_op_policy_check(struct kw_call *call, json_t **ret_result);
 /* "policy.detector" and "policy.redact" (op_redact.c): the hook's redaction. */
 int kw_op_policy_detector(struct kw_call *call, json_t **ret_result);
 int kw_op_policy_redact(struct kw_call *call, json_t **ret_result);
+
+/*
+ * "sandbox.begin" and "sandbox.report" (op_sandbox.c): the policy
+ * `keywarden run` applies with the kernel, and the record of each run.
+ */
+int kw_op_sandbox_begin(struct kw_call *call, json_t **ret_result);
+int kw_op_sandbox_report(struct kw_call *call, json_t **ret_result);
+
+/*
+ * The home of uid from the password database the broker trusts (never the
+ * caller's $HOME), for "~" in the policy.  0 or KW_ERR_NOT_FOUND.
+ */
+int kw_policy_home_of(uid_t uid, char *home, size_t len) KW_WUR KW_NONNULL(2);
 
 #endif

@@ -390,7 +390,7 @@ def test_config_set_warns_and_list_marks(tmpdir_short):
     assert doc["security.compliance.soc2.enabled"] == {"value": True, "set": True, "enforced": False,
                                         "warning": "security.compliance.soc2.enabled " + SOC2}, doc
     assert doc["security.session.timeout"] == {"value": 900, "set": True, "enforced": True}
-    assert doc["security.sandbox.enabled"]["enforced"] is False
+    assert doc["security.sandbox.enabled"]["enforced"] is True, "keywarden run applies it"
     assert doc["security.sandbox.enabled"]["set"] is False
     text = run_cli(["--config", path, "config", "list"], env=env).stdout
     marked = {l.split()[0] for l in text.splitlines() if l.endswith("(accepted, not enforced)")}

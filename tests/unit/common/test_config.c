@@ -1294,7 +1294,8 @@ test_schema_enforced_flags(void **state)
 	/* The policy keys are enforced on every tool call keywarden hook claude asks about. */
 	assert_true(kw_config_schema_lookup("security.readOnly")->enforced);
 	assert_true(kw_config_schema_lookup("security.execution.deniedCommands")->enforced);
-	assert_false(kw_config_schema_lookup("security.sandbox.enabled")->enforced);
+	/* keywarden run applies the sandbox keys (sandbox.begin hands them out). */
+	assert_true(kw_config_schema_lookup("security.sandbox.enabled")->enforced);
 	assert_false(kw_config_schema_lookup("security.audit.enabled")->enforced);
 	assert_string_equal(kw_config_unenforced_text(
 	    kw_config_schema_lookup("security.compliance.soc2.enabled"), buf, sizeof(buf)),
