@@ -484,9 +484,8 @@ kw_claude_shell_word(const char *s)
  * (Claude Code 2.1.197, the version the tests install; the schema's
  * descriptions are quoted where they decide something):
  *   enabled, failIfUnavailable ("exit with an error at startup if
- *   sandbox.enabled is true but the sandbox cannot start ... intended for
- *   managed-settings deployments that require sandboxing as a hard gate"),
- *   allowUnsandboxedCommands ("when false, the dangerouslyDisableSandbox
+ *   sandbox.enabled is true but the sandbox cannot start"; not set, see
+ *   kw_claude_sandbox_merge), allowUnsandboxedCommands ("when false, the dangerouslyDisableSandbox
  *   parameter is completely ignored"), network.allowedDomains (wildcards
  *   "*.example.com"), network.allowManagedDomainsOnly (managed settings
  *   only: user and project domains are then ignored),
@@ -678,12 +677,21 @@ kw_claude_sandbox_merge(json_t *settings, const struct kw_claude_sandbox *sb,
 	if (!sbo)
 		return KW_ERR_NOMEM;
 	if (sb->enabled) {
-		/* On, a hard gate, and no way around it from a tool call. */
+		/*
+		 * On, and no way around it from a tool call.  Not a hard gate
+		 * (failIfUnavailable): Claude Code's sandbox is bubblewrap, which
+		 * needs a user namespace of its own, and `keywarden run` refuses
+		 * nested ones -- Claude Code would refuse to start under the very
+		 * sandbox keywarden requires.  keywarden run is the gate.
+		 */
 		if ((r = set_bool(sbo, "enabled", true, "sandbox.enabled", changes)) < 0 ||
-		    (r = set_bool(sbo, "failIfUnavailable", true, "sandbox.failIfUnavailable",
-		    changes)) < 0 ||
 		    (r = set_bool(sbo, "allowUnsandboxedCommands", false,
 		    "sandbox.allowUnsandboxedCommands", changes)) < 0)
+			return r;
+		if (json_is_true(json_object_get(sbo, "failIfUnavailable")) &&
+		    (r = add_note(notes, "sandbox.failIfUnavailable", "yours, kept; under "
+		    "`keywarden run` Claude Code's own sandbox cannot start (no nested user "
+		    "namespace), so with it Claude Code will not start there")) < 0)
 			return r;
 	} else if ((r = add_note(notes, "security.sandbox.enabled", "false: Claude Code's "
 	    "sandbox.enabled is left as it is (the settings below apply when it is on)")) < 0) {

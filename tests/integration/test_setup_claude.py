@@ -493,8 +493,7 @@ def test_sandbox_block_is_written_from_the_config():
     try:
         out = lines(h.setup("--sandbox"))
         sb = h.read()["sandbox"]
-        assert sb == {"enabled": True, "failIfUnavailable": True,
-                      "allowUnsandboxedCommands": False,
+        assert sb == {"enabled": True, "allowUnsandboxedCommands": False,
                       "network": {"allowAllUnixSockets": False,
                                   "allowedDomains": ["api.anthropic.com", "example.org",
                                                      "*.example.org"]}}, sb
@@ -603,5 +602,27 @@ def test_sandbox_that_cannot_be_merged_is_refused_untouched(text, problem):
         assert read_bytes(h.settings) == text.encode()
         # Without --sandbox the block is not read, so not refused.
         as_json(h.setup("--json"))
+    finally:
+        h.cleanup()
+
+
+def test_claude_code_accepts_the_sandbox_settings(claude, id_broker, server):  # noqa: F811
+    """The settings `setup claude --sandbox` writes for a policy that requires
+    the sandbox: the real Claude Code reads them without complaint and still
+    starts where its own sandbox cannot (no bubblewrap here, and none can
+    nest inside `keywarden run`): keywarden's kernel sandbox is the gate."""
+    b = id_broker()
+    ok(run_as(b, "root", "admin", "user", "add", "alice", "--role", "developer"))
+    ok(run_as(b, "root", "key", "set", "anthropic", input=KEY + "\n"))
+    h = Home(config={"security": {"sandbox": {"enabled": True}}})
+    try:
+        work = h.mkdir("home/work", 0o700)
+        env = {"KEYWARDEN_SOCKET": b.sock}
+        lines(h.setup("--sandbox", env=env))
+        assert h.read()["sandbox"]["enabled"] is True
+        cp = run_claude(claude, "alice", h.home, work, server,
+                        dict(env, KEYWARDEN_CONFIG=h.config))
+        assert cp.returncode == 0 and REPLY in cp.stdout, (cp.stdout, cp.stderr)
+        assert "settings" not in cp.stderr.lower(), cp.stderr
     finally:
         h.cleanup()
