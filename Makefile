@@ -221,6 +221,12 @@ $(BUILD)/tests/$(notdir $(basename $(1))): $(call obj,$(1)) $(UNIT_SUPPORT_OBJ) 
 endef
 $(foreach t,$(UNIT_SRC),$(eval $(call unit_test,$(t))))
 
+# The kernel sandbox's test driver (tests/sandbox/driver.c), for the integration tests.
+$(BUILD)/tests/sandbox_driver: $(call obj,tests/sandbox/driver.c) $(LIB_COMMON)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(CLI_PKGS)) -lpthread
+
 deps:
 	@contrib/deps.sh -q
 
@@ -236,7 +242,7 @@ layers:
 	$(Q)python3 tests/check_layers.py
 	$(Q)python3 tests/check_layers.py --self-test
 
-check-suites: all $(UNIT_BIN)
+check-suites: all $(UNIT_BIN) $(BUILD)/tests/sandbox_driver
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory integration
 

@@ -112,6 +112,7 @@ def test_claude_under_keywarden_run_cannot_read_a_denied_file(setup, tool, make_
     res = the_result(cp, srv)
     assert res["is_error"] or KERNEL_REFUSAL.search(res["text"]), why(cp, srv)
     assert KERNEL_REFUSAL.search(res["text"]), why(cp, srv)
+    print("sandboxed %s tool_result: %r" % (tool, res["text"][:300]))
     assert "keywarden" not in res["text"], "the hook is not configured: " + res["text"]
     assert not srv.sent(setup.marker), "the denied file's text reached the API"
     assert REPLY in cp.stdout, why(cp, srv)
