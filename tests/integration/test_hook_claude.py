@@ -550,3 +550,31 @@ def test_sandbox_not_required_changes_nothing(agents):
     allowed(alice.hook("Read", {"file_path": os.path.join(alice.project, "main.c")}))
     cp = alice.hook("Bash", {"command": "git status"}, event="PreToolUse")
     assert cp.returncode == 0 and SANDBOX_REASON not in cp.stderr, cp
+
+
+MARKS_PROBE = r"""
+import os
+status = dict(l.split(":", 1) for l in open("/proc/self/status").read().splitlines() if ":" in l)
+print(os.environ.get("KEYWARDEN_SANDBOX", ""))
+print(status["NoNewPrivs"].strip(), status["Seccomp"].strip())
+"""
+
+
+def test_inside_keywarden_run_the_marks_are_there_and_the_broker_is_not(agents):
+    """What `keywarden run` leaves is what the hook looks for (the variable and
+    the kernel's two marks); and from inside, the broker's socket is out of
+    reach, so a hook run there fails closed rather than allowing anything."""
+    b, ag = agents(sandbox_policy(True))
+    alice = ag["alice"]
+    alice.login()
+    cp = run_as_user("alice", [CLI_BIN, "run", "--", "/usr/bin/python3", "-c", MARKS_PROBE],
+                     alice.env, cwd=alice.project, timeout=60)
+    assert cp.returncode == 0, (cp.stdout, cp.stderr)
+    level, marks = cp.stdout.splitlines()[-2:]
+    assert level.startswith("landlock-") and "seccomp" in level, level
+    assert marks == "1 2", marks            # NoNewPrivs: 1, Seccomp: 2 (filter)
+
+    inside = (CLI_BIN, "run", "--")
+    denied(alice.hook("Bash", {"command": "git status"}, wrap=inside), "not reachable")
+    denied(alice.hook("Read", {"file_path": os.path.join(alice.project, "main.c")},
+                      wrap=inside), "not reachable")
