@@ -25,7 +25,9 @@
  * the Claude Code that runs it -- is inside `keywarden run`'s sandbox.
  * KEYWARDEN_SANDBOX alone is forgeable; what the kernel shows in
  * /proc/self/status is not: no_new_privs and a seccomp filter, once set,
- * cannot be unset by the process or anything it starts.
+ * cannot be unset by the process or anything it starts.  (They prove some
+ * filter, not keywarden's: a container with no-new-privileges and a
+ * seccomp profile shows the same marks, and there the variable decides.)
  *
  * Fail closed: Claude Code goes ahead after a hook that exits 1 or times
  * out, so every failure here -- no broker, no answer in time, input that
