@@ -476,3 +476,228 @@ kw_claude_shell_word(const char *s)
 	*o = '\0';
 	return out;
 }
+
+/* ---- Claude Code's own sandbox (setup claude --sandbox) -------------------- */
+
+/*
+ * Claude Code's "sandbox" settings, as its settings schema has them
+ * (Claude Code 2.1.197, the version the tests install; the schema's
+ * descriptions are quoted where they decide something):
+ *   enabled, failIfUnavailable ("exit with an error at startup if
+ *   sandbox.enabled is true but the sandbox cannot start"; not set, see
+ *   kw_claude_sandbox_merge), allowUnsandboxedCommands ("when false, the dangerouslyDisableSandbox
+ *   parameter is completely ignored"), network.allowedDomains (wildcards
+ *   "*.example.com"), network.allowManagedDomainsOnly (managed settings
+ *   only: user and project domains are then ignored),
+ *   network.allowAllUnixSockets ("disables blocking on both platforms"),
+ *   network.allowUnixSockets ("macOS only ... ignored on Linux"), and
+ *   filesystem.denyRead / denyWrite, "merged with paths from Read(...) /
+ *   Edit(...) deny permission rules" - so the permissions.deny mirrors
+ *   above already reach Claude Code's sandbox and are not written twice.
+ */
+static const char *const sandbox_bools[] = {
+	"enabled", "failIfUnavailable", "allowUnsandboxedCommands", "autoAllowBashIfSandboxed",
+};
+static const char *const network_bools[] = {
+	"allowAllUnixSockets", "allowManagedDomainsOnly", "allowLocalBinding",
+};
+
+int
+kw_claude_sandbox_check(json_t *settings, char *err, size_t err_len)
+{
+	json_t *sb = json_object_get(settings, "sandbox"), *net, *v;
+	char what[64];
+
+	if (!sb)
+		return 0;
+	if (!json_is_object(sb))
+		return wrong(err, err_len, "sandbox", sb, "an object");
+	for (size_t i = 0; i < KW_ELEMENTSOF(sandbox_bools); i++) {
+		snprintf(what, sizeof(what), "sandbox.%s", sandbox_bools[i]);
+		if ((v = json_object_get(sb, sandbox_bools[i])) && !json_is_boolean(v))
+			return wrong(err, err_len, what, v, "a boolean");
+	}
+	if (!(net = json_object_get(sb, "network")))
+		return 0;
+	if (!json_is_object(net))
+		return wrong(err, err_len, "sandbox.network", net, "an object");
+	for (size_t i = 0; i < KW_ELEMENTSOF(network_bools); i++) {
+		snprintf(what, sizeof(what), "sandbox.network.%s", network_bools[i]);
+		if ((v = json_object_get(net, network_bools[i])) && !json_is_boolean(v))
+			return wrong(err, err_len, what, v, "a boolean");
+	}
+	if ((v = json_object_get(net, "allowedDomains")) && !json_is_array(v))
+		return wrong(err, err_len, "sandbox.network.allowedDomains", v, "an array");
+	return 0;
+}
+
+static int
+add_note(json_t *notes, const char *setting, const char *text)
+{
+	json_t *n = json_pack("{s:s, s:s}", "setting", setting, "note", text);
+
+	return !n || json_array_append_new(notes, n) < 0 ? KW_ERR_NOMEM : 0;
+}
+
+/* obj.key = want unless it already is; setting names it in the change. */
+static int
+set_bool(json_t *obj, const char *key, bool want, const char *setting, json_t *changes)
+{
+	json_t *old = json_object_get(obj, key);
+	int r;
+
+	if (old && json_boolean_value(old) == want)
+		return 0;
+	r = note(changes, setting, old ? "replaced" : "set", want ? "true" : "false",
+	    old ? (json_is_true(old) ? "true" : "false") : NULL);
+	if (r < 0)
+		return r;
+	return json_object_set_new(obj, key, json_boolean(want)) < 0 ? KW_ERR_NOMEM : 0;
+}
+
+static int
+add_domain(json_t *list, const char *domain, json_t *changes)
+{
+	if (holds(list, domain))
+		return 0;
+	if (json_array_append_new(list, json_string(domain)) < 0)
+		return KW_ERR_NOMEM;
+	return note(changes, "sandbox.network.allowedDomains", "added", domain, NULL);
+}
+
+/*
+ * The hosts keywarden admits, as Claude Code's allow list: an allowedHosts
+ * entry is an exact name; an allowedDomains entry is the name or any name
+ * under it, which Claude Code writes as two entries, "D" and "*.D".
+ */
+static int
+merge_domains(json_t *net, const struct kw_claude_sandbox *sb, json_t *changes)
+{
+	json_t *list, *v;
+	char wild[300];
+	size_t i;
+	int r;
+
+	if (json_array_size(sb->hosts) + json_array_size(sb->domains) == 0)
+		return 0;
+	if (!(list = child(net, "allowedDomains", json_array)))
+		return KW_ERR_NOMEM;
+	json_array_foreach(sb->hosts, i, v)
+		if (json_string_value(v) && (r = add_domain(list, json_string_value(v), changes)) < 0)
+			return r;
+	json_array_foreach(sb->domains, i, v) {
+		const char *d = json_string_value(v);
+		if (!d || strlen(d) > 250)
+			continue;
+		snprintf(wild, sizeof(wild), "*.%s", d);
+		if ((r = add_domain(list, d, changes)) < 0 || (r = add_domain(list, wild, changes)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int
+merge_network(json_t *sbo, const struct kw_claude_sandbox *sb, json_t *settings,
+    json_t *changes, json_t *notes)
+{
+	json_t *net = child(sbo, "network", json_object), *perms, *deny;
+	json_t *mine;
+	int r;
+
+	if (!net)
+		return KW_ERR_NOMEM;
+	/* The broker's socket is a Unix socket: none may be reached from inside. */
+	if ((r = set_bool(net, "allowAllUnixSockets", false, "sandbox.network.allowAllUnixSockets",
+	    changes)) < 0)
+		return r;
+	if (json_array_size(json_object_get(net, "allowUnixSockets")) > 0 &&
+	    (r = add_note(notes, "sandbox.network.allowUnixSockets", "yours, kept; Claude Code "
+	    "ignores it on Linux, and `keywarden run` refuses every Unix socket")) < 0)
+		return r;
+	if (sb->managed && (r = set_bool(net, "allowManagedDomainsOnly", true,
+	    "sandbox.network.allowManagedDomainsOnly", changes)) < 0)
+		return r;
+	if (sb->allow_network) {
+		if ((r = merge_domains(net, sb, changes)) < 0)
+			return r;
+		if (json_array_size(sb->hosts) + json_array_size(sb->domains) == 0)
+			return add_note(notes, "security.network.allowedHosts", "empty: keywarden "
+			    "lets every host through; Claude Code still asks before a domain it "
+			    "does not list");
+		return 0;
+	}
+	/* No network: Claude Code has no "none"; its fetch tool is denied outright. */
+	if (!(perms = child(settings, "permissions", json_object)) ||
+	    !(deny = child(perms, "deny", json_array)))
+		return KW_ERR_NOMEM;
+	if (!holds(deny, "WebFetch")) {
+		if (json_array_append_new(deny, json_string("WebFetch")) < 0)
+			return KW_ERR_NOMEM;
+		if ((r = note(changes, "permissions.deny", "added", "WebFetch", NULL)) < 0)
+			return r;
+	}
+	mine = json_object_get(net, "allowedDomains");
+	if (json_array_size(mine) > 0)
+		return add_note(notes, "sandbox.network.allowedDomains", "yours, kept; "
+		    "security.sandbox.allowNetwork is false, so under `keywarden run` no domain "
+		    "is reachable whatever it lists");
+	return 0;
+}
+
+/* The keywarden keys Claude Code's sandbox has no setting for: said, not pretended. */
+static int
+unmapped(const struct kw_claude_sandbox *sb, json_t *notes)
+{
+	int r = 0;
+
+	if (!sb->allow_exec)
+		r = add_note(notes, "security.sandbox.allowExec", "false has no Claude Code "
+		    "equivalent (its sandbox cannot stop a command starting programs); "
+		    "`keywarden run` enforces it");
+	if (r == 0 && sb->whitelist_mode)
+		r = add_note(notes, "security.execution.whitelist", "no Claude Code sandbox "
+		    "setting; the hook and `keywarden run` enforce it");
+	if (r == 0 && sb->read_only)
+		r = add_note(notes, "security.readOnly", "no Claude Code sandbox setting (its "
+		    "sandbox writes the working directory); the hook and `keywarden run` "
+		    "enforce it");
+	if (r == 0 && json_array_size(sb->allowed_paths) > 0)
+		r = add_note(notes, "security.allowedPaths", "not mirrored: Claude Code's sandbox "
+		    "writes only the working directory; `keywarden run` grants these");
+	return r;
+}
+
+int
+kw_claude_sandbox_merge(json_t *settings, const struct kw_claude_sandbox *sb,
+    json_t *changes, json_t *notes)
+{
+	json_t *sbo = child(settings, "sandbox", json_object);
+	int r;
+
+	if (!sbo)
+		return KW_ERR_NOMEM;
+	if (sb->enabled) {
+		/*
+		 * On, and no way around it from a tool call.  Not a hard gate
+		 * (failIfUnavailable): Claude Code's sandbox is bubblewrap, which
+		 * needs a user namespace of its own, and `keywarden run` refuses
+		 * nested ones -- Claude Code would refuse to start under the very
+		 * sandbox keywarden requires.  keywarden run is the gate.
+		 */
+		if ((r = set_bool(sbo, "enabled", true, "sandbox.enabled", changes)) < 0 ||
+		    (r = set_bool(sbo, "allowUnsandboxedCommands", false,
+		    "sandbox.allowUnsandboxedCommands", changes)) < 0)
+			return r;
+		if (json_is_true(json_object_get(sbo, "failIfUnavailable")) &&
+		    (r = add_note(notes, "sandbox.failIfUnavailable", "yours, kept; under "
+		    "`keywarden run` Claude Code's own sandbox cannot start (no nested user "
+		    "namespace), so with it Claude Code will not start there")) < 0)
+			return r;
+	} else if ((r = add_note(notes, "security.sandbox.enabled", "false: Claude Code's "
+	    "sandbox.enabled is left as it is (the settings below apply when it is on)")) < 0) {
+		return r;
+	}
+	if ((r = merge_network(sbo, sb, settings, changes, notes)) < 0)
+		return r;
+	return unmapped(sb, notes);
+}

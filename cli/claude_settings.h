@@ -65,4 +65,41 @@ const char *kw_claude_change_text(json_t *change, bool dry_run, char *buf, size_
 /* s quoted for the shell Claude Code runs commands with, when it needs to be; malloc'd. */
 char *kw_claude_shell_word(const char *s) KW_NONNULL(1);
 
+/*
+ * What `setup claude --sandbox` mirrors into Claude Code's own "sandbox"
+ * settings (claude_sandbox.c), from keywarden's configuration.  Arrays
+ * borrowed; NULL is empty.
+ */
+struct kw_claude_sandbox {
+	bool enabled;		/* security.sandbox.enabled */
+	bool allow_network;	/* security.sandbox.allowNetwork && network.allowOutbound */
+	bool allow_exec;	/* security.sandbox.allowExec */
+	bool read_only;		/* security.readOnly */
+	bool whitelist_mode;	/* security.execution.whitelistMode */
+	bool managed;		/* the file is Claude Code's managed settings (--system) */
+	json_t *allowed_paths;	/* security.allowedPaths */
+	json_t *hosts;		/* security.network.allowedHosts */
+	json_t *domains;	/* security.network.allowedDomains */
+};
+
+/*
+ * Whether settings' "sandbox" can be merged into: an object whose
+ * "network" is an object and "network.allowedDomains" an array, its
+ * booleans booleans (each where present).  0, or KW_ERR_INVALID with what
+ * is wrong in err.
+ */
+int kw_claude_sandbox_check(json_t *settings, char *err, size_t err_len) KW_WUR KW_NONNULL(1, 2);
+
+/*
+ * Merge sb into settings (checked by both checks): Claude Code's sandbox
+ * settings set to agree with keywarden's, never widening what the user has
+ * (nothing removed; a boolean is only moved the strict way).  Changes are
+ * appended to changes as in kw_claude_settings_merge; each keywarden key
+ * with no Claude Code equivalent, or a user entry left that keywarden's
+ * sandbox overrides, is appended to notes as {"setting", "note"}.
+ * 0 or KW_ERR_NOMEM.
+ */
+int kw_claude_sandbox_merge(json_t *settings, const struct kw_claude_sandbox *sb,
+    json_t *changes, json_t *notes) KW_WUR KW_NONNULL(1, 2, 3, 4);
+
 #endif

@@ -247,6 +247,7 @@ run_checks(struct kw_dr *d)
 	kw_dr_check_broker(d);
 	kw_dr_check_claude(d);
 	kw_dr_check_filtering(d);
+	kw_dr_check_sandbox(d);
 }
 
 /* ---- --fix: the key ------------------------------------------------------- */

@@ -20,6 +20,15 @@
  * by the broker (policy.redact) with counts per rule, never a value.  The
  * other events pass (exit 0, nothing printed).
  *
+ * With security.sandbox.enabled (the broker's answer says "sandboxRequired")
+ * a tool call that runs a program is refused unless this hook -- and so
+ * the Claude Code that runs it -- is inside `keywarden run`'s sandbox.
+ * KEYWARDEN_SANDBOX alone is forgeable; what the kernel shows in
+ * /proc/self/status is not: no_new_privs and a seccomp filter, once set,
+ * cannot be unset by the process or anything it starts.  (They prove some
+ * filter, not keywarden's: a container with no-new-privileges and a
+ * seccomp profile shows the same marks, and there the variable decides.)
+ *
  * Fail closed: Claude Code goes ahead after a hook that exits 1 or times
  * out, so every failure here -- no broker, no answer in time, input that
  * does not parse, any internal error -- is turned into exit 2 with a reason
@@ -186,6 +195,48 @@ ask(struct kw_cli *cli, kw_client **c, const char *op, json_t *args, json_t **re
 	return r;
 }
 
+/*
+ * Whether this process runs under keywarden's sandbox: KEYWARDEN_SANDBOX
+ * (the launcher's level string) and the kernel's own marks of it,
+ * "NoNewPrivs: 1" and "Seccomp: 2" (a filter) in /proc/self/status.
+ */
+static bool
+in_sandbox(void)
+{
+	const char *level = getenv("KEYWARDEN_SANDBOX");
+	bool nnp = false, filter = false;
+	char line[256];
+	FILE *f;
+
+	if (!level || !*level || !(f = fopen("/proc/self/status", "re")))
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		if (strcmp(line, "NoNewPrivs:\t1\n") == 0)
+			nnp = true;
+		else if (strcmp(line, "Seccomp:\t2\n") == 0)
+			filter = true;
+	}
+	fclose(f);
+	return nnp && filter;
+}
+
+/* Whether the call runs a program: Bash, or a tool the policy found executing. */
+static bool
+executes(const char *tool, json_t *res)
+{
+	json_t *e;
+	size_t i;
+
+	if (strcmp(tool, "Bash") == 0)
+		return true;
+	json_array_foreach(json_object_get(res, "effects"), i, e) {
+		const char *kind = json_string_value(json_object_get(e, "kind"));
+		if (kind && strcmp(kind, "exec") == 0)
+			return true;
+	}
+	return false;
+}
+
 static int
 pre_tool_use(struct kw_cli *cli, json_t *in)
 {
@@ -215,6 +266,10 @@ pre_tool_use(struct kw_cli *cli, json_t *in)
 	const char *reason = json_string_value(json_object_get(res, "reason"));
 	if (!decision || (strcmp(decision, "allow") != 0 && strcmp(decision, "ask") != 0))
 		r = deny("the broker's answer names no decision; the tool call is denied");
+	else if (json_is_true(json_object_get(res, "sandboxRequired")) && executes(tool, res) &&
+	    !in_sandbox())
+		r = deny("security.sandbox.enabled: start Claude Code with `keywarden run -- claude` "
+		    "(this one runs outside keywarden's sandbox, so the %.64s call is denied)", tool);
 	else
 		r = answer(decision, reason ? reason : "");
 	json_decref(res);
@@ -552,6 +607,9 @@ static const struct kw_cmd hook_commands[] = {
 	    "or \"ask\", ...}} on stdout.  PostToolUse: with security.autoRedact, an output\n"
 	    "holding secrets or filtered data is replaced (updatedToolOutput), else it\n"
 	    "passes.  UserPromptSubmit: a prompt holding a secret is refused (exit 2).\n"
+	    "With security.sandbox.enabled, a call that runs a program (Bash) is denied\n"
+	    "unless Claude Code runs under `keywarden run` (KEYWARDEN_SANDBOX and the\n"
+	    "kernel's no_new_privs and seccomp marks).\n"
 	    "Any failure (no broker, no session, bad input, no answer within\n"
 	    "KEYWARDEN_HOOK_TIMEOUT seconds, default 20) is a deny, or withholds the output.\n" },
 };

@@ -1,6 +1,8 @@
 /*
- * cmd_setup.c - keywarden setup claude [--user|--system] [--dry-run]
- * [--key NAME] [--json]: wire Claude Code to keywarden in its settings.
+ * cmd_setup.c - keywarden setup claude [--user|--system] [--sandbox]
+ * [--dry-run] [--key NAME] [--json]: wire Claude Code to keywarden in its
+ * settings; with --sandbox, Claude Code's own sandbox settings too, set to
+ * agree with keywarden's security.sandbox (claude_settings.h says how).
  *
  * The settings file is Claude Code's user settings ($CLAUDE_CONFIG_DIR/
  * settings.json, else ~/.claude/settings.json) or, with --system, a file of
@@ -35,7 +37,7 @@
 #define SETTINGS_MAX	(4u << 20)	/* settings files are a few KB */
 
 struct setup {
-	bool system, dry_run;
+	bool system, dry_run, sandbox;
 	const char *key;		/* --key: the key apiKeyHelper gets */
 	const char *managed_dir;	/* --managed-dir, or NULL */
 	char *file;			/* the settings file as named */
@@ -47,6 +49,8 @@ struct setup {
 	size_t old_len;
 	struct stat st;			/* the file's, when there is one */
 	json_t *changes;
+	json_t *notes;			/* --sandbox: what has no Claude Code equivalent */
+	struct kw_config *cfg;		/* keywarden's configuration (the lists are its) */
 	char *backup;			/* the backup written, or NULL */
 };
 
@@ -125,17 +129,15 @@ static int
 deny_rules(struct kw_cli *cli, struct setup *s)
 {
 	static const char *const keys[] = { "security.deniedPaths", "security.excludePatterns" };
-	struct kw_config *cfg = NULL;
 	json_t *skipped = NULL, *v;
 	char err[1024];
 	size_t i;
 	int r;
 
-	if (kw_config_load(cli->config, true, &cfg, err, sizeof(err)) < 0)
+	if (kw_config_load(cli->config, true, &s->cfg, err, sizeof(err)) < 0)
 		return kw_cli_fail(KW_ERR_CONFIG, WHAT, "%s", kw_cli_safe(err));
-	r = kw_claude_deny_rules(kw_config_get(cfg, keys[0]), kw_config_get(cfg, keys[1]),
+	r = kw_claude_deny_rules(kw_config_get(s->cfg, keys[0]), kw_config_get(s->cfg, keys[1]),
 	    &s->wiring.deny, &skipped);
-	kw_config_free(cfg);
 	if (r < 0)
 		return KW_EXIT_DENIED;
 	/* Only an entry the policy itself would refuse has no form: say so, go on. */
@@ -144,6 +146,26 @@ deny_rules(struct kw_cli *cli, struct setup *s)
 		    "mirrored\n", WHAT, kw_cli_safe(json_string_value(v)), keys[0]);
 	json_decref(skipped);
 	return 0;
+}
+
+/* --sandbox: keywarden's security.sandbox and what it leans on, from the same configuration. */
+static struct kw_claude_sandbox
+sandbox_wanted(const struct setup *s)
+{
+	const struct kw_config *c = s->cfg;
+
+	return (struct kw_claude_sandbox){
+		.enabled = kw_config_bool(c, "security.sandbox.enabled"),
+		.allow_network = kw_config_bool(c, "security.sandbox.allowNetwork") &&
+		    kw_config_bool(c, "security.network.allowOutbound"),
+		.allow_exec = kw_config_bool(c, "security.sandbox.allowExec"),
+		.read_only = kw_config_bool(c, "security.readOnly"),
+		.whitelist_mode = kw_config_bool(c, "security.execution.whitelistMode"),
+		.managed = s->system,
+		.allowed_paths = kw_config_get(c, "security.allowedPaths"),
+		.hosts = kw_config_get(c, "security.network.allowedHosts"),
+		.domains = kw_config_get(c, "security.network.allowedDomains"),
+	};
 }
 
 /* s->real: the file itself, or where its symbolic link leads (a dotfiles checkout). */
@@ -200,7 +222,8 @@ load(struct setup *s)
 		return parse_failed(s, &e);
 	if (!s->settings)
 		return KW_EXIT_DENIED;
-	if (kw_claude_settings_check(s->settings, why, sizeof(why)) < 0)
+	if (kw_claude_settings_check(s->settings, why, sizeof(why)) < 0 ||
+	    (s->sandbox && kw_claude_sandbox_check(s->settings, why, sizeof(why)) < 0))
 		return kw_cli_fail(KW_ERR_CONFIG, WHAT, "%s: %s; nothing was changed",
 		    kw_cli_safe(s->file), why);
 	return 0;
@@ -302,6 +325,9 @@ print_human(struct setup *s, bool written)
 	json_array_foreach(s->changes, i, c)
 		printf("%s\n", kw_cli_safe(kw_claude_change_text(c, s->dry_run, line,
 		    sizeof(line))));
+	json_array_foreach(s->notes, i, c)
+		printf("not mirrored: %s: %s\n", kw_cli_safe(json_string_value(json_object_get(c,
+		    "setting"))), kw_cli_safe(json_string_value(json_object_get(c, "note"))));
 	if (json_array_size(s->changes) == 0)
 		printf("%s is up to date\n", kw_cli_safe(s->file));
 	else if (!written)
@@ -319,8 +345,9 @@ print_human(struct setup *s, bool written)
 static int
 print_json(struct setup *s, bool written)
 {
-	json_t *o = json_pack("{s:s, s:O, s:b, s:b, s:s?}", "file", s->file, "changes",
-	    s->changes, "written", written, "dry_run", s->dry_run, "backup", s->backup);
+	json_t *o = json_pack("{s:s, s:O, s:b, s:b, s:s?, s:O*}", "file", s->file, "changes",
+	    s->changes, "written", written, "dry_run", s->dry_run, "backup", s->backup,
+	    "not_mirrored", s->notes);
 
 	if (!o)
 		return KW_EXIT_DENIED;
@@ -336,6 +363,7 @@ parse(struct kw_cli *cli, struct setup *s, int argc, char **argv)
 		{ "user", no_argument, NULL, 'u' },
 		{ "system", no_argument, NULL, 's' },
 		{ "dry-run", no_argument, NULL, 'n' },
+		{ "sandbox", no_argument, NULL, 'S' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "managed-dir", required_argument, NULL, 'm' },
 		{ NULL, 0, NULL, 0 },
@@ -349,6 +377,7 @@ parse(struct kw_cli *cli, struct setup *s, int argc, char **argv)
 		case 'u': user = true; break;
 		case 's': s->system = true; break;
 		case 'n': s->dry_run = true; break;
+		case 'S': s->sandbox = true; break;
 		case 'k': s->key = optarg; break;
 		case 'm': s->managed_dir = optarg; break;
 		default: return kw_cli_bad_option(cli, argc, argv, opts);
@@ -379,6 +408,8 @@ setup_free(struct setup *s)
 	json_decref(s->settings);
 	free(s->old);
 	json_decref(s->changes);
+	json_decref(s->notes);
+	kw_config_free(s->cfg);
 	free(s->backup);
 }
 
@@ -398,6 +429,12 @@ setup_claude(struct kw_cli *cli, int argc, char **argv)
 	if (!(s.changes = json_array()) ||
 	    kw_claude_settings_merge(s.settings, &s.wiring, s.changes) < 0)
 		goto out;
+	if (s.sandbox) {
+		struct kw_claude_sandbox want = sandbox_wanted(&s);
+		if (!(s.notes = json_array()) ||
+		    kw_claude_sandbox_merge(s.settings, &want, s.changes, s.notes) < 0)
+			goto out;
+	}
 	if (json_array_size(s.changes) > 0 && !s.dry_run) {
 		if ((ex = write_out(&s)) != 0)
 			goto out;
@@ -416,14 +453,17 @@ setup_claude(struct kw_cli *cli, int argc, char **argv)
 static const struct kw_cmd setup_commands[] = {
 	{ .name = "claude", .fn = setup_claude,
 	  .help = "wire Claude Code to keywarden: apiKeyHelper, the PreToolUse hook and deny rules",
-	  .usage = "[--user|--system] [--dry-run] [--key NAME] [--json]",
+	  .usage = "[--user|--system] [--sandbox] [--dry-run] [--key NAME] [--json]",
 	  .options = "  --user       Claude Code's user settings (the default):\n"
 	    "               $CLAUDE_CONFIG_DIR/settings.json or ~/.claude/settings.json\n"
 	    "  --system     Claude Code's managed settings, which projects cannot override:\n"
 	    "               " MANAGED_DIR "/" MANAGED_NAME " (root)\n"
+	    "  --sandbox    also Claude Code's own sandbox settings, set to agree with\n"
+	    "               security.sandbox (what has no equivalent is named, not written)\n"
 	    "  --dry-run    say what would change; write nothing\n"
 	    "  --key NAME   the key apiKeyHelper asks for (default anthropic)\n"
-	    "  --json       {\"file\", \"changes\": [...], \"written\", \"dry_run\", \"backup\"}\n"
+	    "  --json       {\"file\", \"changes\": [...], \"written\", \"dry_run\", \"backup\"\n"
+	    "               [, \"not_mirrored\": [{\"setting\", \"note\"}] with --sandbox]}\n"
 	    "What is there is kept; the previous file is saved as FILE" BACKUP_SUFFIX ".\n" },
 	{ .name = "git", .fn = kw_cmd_setup_git,
 	  .help = "a pre-commit hook in this repository that refuses commits holding a secret",

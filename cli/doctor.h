@@ -6,8 +6,9 @@
  * prints the report; each other doctor_*.c is one group of checks:
  * doctor_keys.c (API keys in plaintext), doctor_perms.c (who may read
  * Claude Code's and keywarden's files), doctor_broker.c (what the broker
- * says: user, TOTP, session, audit, roles) and doctor_claude.c (Claude
- * Code's wiring and the configuration's filtering).  A check adds one item
+ * says: user, TOTP, session, audit, roles), doctor_claude.c (Claude
+ * Code's wiring and the configuration's filtering) and doctor_sandbox.c
+ * (whether this kernel can apply the policy's sandbox).  A check adds one item
  * per finding, or one item saying it passed.
  */
 #ifndef KW_DOCTOR_H
@@ -123,6 +124,7 @@ void kw_dr_check_perms(struct kw_dr *d) KW_NONNULL(1);
 void kw_dr_check_broker(struct kw_dr *d) KW_NONNULL(1);
 void kw_dr_check_claude(struct kw_dr *d) KW_NONNULL(1);
 void kw_dr_check_filtering(struct kw_dr *d) KW_NONNULL(1);
+void kw_dr_check_sandbox(struct kw_dr *d) KW_NONNULL(1);
 
 /*
  * --fix: make the files and directories of the permission checks that the

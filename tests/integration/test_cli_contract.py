@@ -91,6 +91,8 @@ def all_paths(tree):
 
 
 TREE = completion_tree()
+# The commands that run a command line of their own (KW_CMD_RAW).
+RAW = (("exec",), ("run",))
 PATHS = all_paths(TREE)
 LEAVES = [p for p in PATHS if p not in TREE]
 
@@ -129,7 +131,8 @@ def test_help_exits_0_with_the_usage(tmpdir_short, path):
         assert cp.stderr == "", cp.stderr
         line = usage_line(cp.stdout, path)
     # --help wins over whatever else is on the line (but not after "--").
-    if path not in TREE and path != ("exec",):
+    # exec and run take CMD's command line: options end at CMD, so a --help after it is CMD's.
+    if path not in TREE and path not in RAW:
         cp = run_cli(list(path) + ["some-arg", "--bogus", "--help"], env=env, cwd=tmpdir_short)
         assert cp.returncode == 0 and usage_line(cp.stdout, path), cp
     # Every leaf that prints data says --json in its usage line; exec prints none.
@@ -180,9 +183,10 @@ def test_usage_errors_name_the_command_and_what_is_wrong(tmpdir_short, path):
         missing = line.split(": missing ", 1)[1].split()[0].rstrip(",")
         assert missing in demanded, (missing, demanded)
         # With --json too, and then stdout has the error as JSON.
-        cp = run_cli(list(path) + ["--json"] * (path != ("exec",)), env=env, cwd=tmpdir_short)
+        # exec prints no data; run prints data only with --check.
+        cp = run_cli(list(path) + ["--json"] * (path not in RAW), env=env, cwd=tmpdir_short)
         assert cp.returncode == 2, cp
-        if path != ("exec",):
+        if path not in RAW:
             doc = json.loads(cp.stdout)
             assert doc["error"]["code"] == "usage", doc
             assert doc["error"]["message"].startswith("missing " + missing), doc

@@ -37,7 +37,7 @@ CHECKS = ["config", "api-key.environment", "api-key.dotenv", "api-key.shell",
           "api-key.history", "api-key.claude-settings", "permissions.claude",
           "permissions.keywarden", "broker", "user", "totp", "session", "audit",
           "audit.chain", "access-control", "roles", "claude.api-key-helper", "claude.hook",
-          "sensitive-data"]
+          "sensitive-data", "sandbox"]
 
 
 def random_key():
@@ -479,3 +479,61 @@ def test_usage(id_broker, machine):
         assert cp.stdout == ""
     cp = m.doctor("--help")
     assert cp.returncode == 0 and cp.stdout.startswith("usage: keywarden doctor"), cp
+
+
+# --------------------------------------------------------------------------
+# sandbox: what the kernel offers, against what the policy asks
+# --------------------------------------------------------------------------
+
+def landlock_abi():
+    """The Landlock ABI as this kernel reports it (0 when it has none)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    # landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)
+    abi = libc.syscall(ctypes.c_long(444), None, ctypes.c_size_t(0), ctypes.c_uint(1))
+    return max(abi, 0)
+
+
+def userns_as(user):
+    """Whether user may make a user + mount + network namespace here."""
+    return run_as_user(user, ["unshare", "-Urnm", "true"], clean_env()).returncode == 0
+
+
+def sandbox_item(m, config):
+    m.put(os.path.relpath(m.config, m.root), json.dumps(config) + "\n", 0o600)
+    doc = report(m.doctor("--json"))
+    its = items(doc, "sandbox")
+    assert len(its) == 1, its
+    return its[0]
+
+
+def test_sandbox_reports_what_the_kernel_offers(id_broker, machine):
+    b = id_broker()
+    m = machine(b)
+    abi, userns = landlock_abi(), userns_as("alice")
+    base = {"broker": {"socket": b.sock}}
+    it = sandbox_item(m, base)
+    assert ("Landlock ABI %d," % abi) in it["detail"], (abi, it)
+    assert ("user namespaces %s" % ("yes" if userns else "no")) in it["detail"], it
+    # The defaults: no network, no exec, denied paths to hide, sandbox not required.
+    can = abi >= 3 and (userns or abi >= 4)
+    assert it["status"] == ("pass" if can and userns else "warn"), it
+    assert "security.sandbox.enabled is false" in it["detail"], it
+
+    # Required: the same machine either can (pass) or run refuses (fail, saying what to do).
+    it = sandbox_item(m, dict(base, security={"sandbox": {"enabled": True}}))
+    assert "security.sandbox.enabled is true" in it["detail"], it
+    if can and userns:
+        assert it["status"] == "pass", it
+    else:
+        assert it["status"] == "fail" and it["fix"] and "refuses" in it["detail"], it
+
+
+def test_sandbox_human_output_names_the_abi(id_broker, machine):
+    b = id_broker()
+    m = machine(b)
+    cp = m.doctor()
+    line = [l for l in cp.stdout.splitlines() if l.split()[1:2] == ["sandbox"]]
+    assert len(line) == 1, cp.stdout
+    assert ("Landlock ABI %d," % landlock_abi()) in line[0], line

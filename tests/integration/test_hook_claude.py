@@ -55,13 +55,15 @@ class Agent:
         cache_token_file(self.b, self.user, self.run_dir, res["session"])
         return res
 
-    def hook(self, tool, tool_input, event="PreToolUse", raw=None, env=None, extra=None):
+    def hook(self, tool, tool_input, event="PreToolUse", raw=None, env=None, extra=None,
+             wrap=()):
         doc = {"session_id": "s-1", "transcript_path": "/dev/null", "cwd": self.project,
                "permission_mode": "default", "hook_event_name": event, "tool_name": tool,
                "tool_input": tool_input, "tool_use_id": "toolu_1"}
         doc.update(extra or {})
         text = raw if raw is not None else json.dumps(doc)
-        return run_as_user(self.user, [CLI_BIN, "hook", "claude"], dict(self.env, **(env or {})),
+        return run_as_user(self.user, list(wrap) + [CLI_BIN, "hook", "claude"],
+                           dict(self.env, **(env or {})),
                            cwd=self.project, input=text, timeout=30)
 
 
@@ -486,3 +488,93 @@ def test_malformed_redaction_records_are_refused(agents):
         assert det["ok"] is True and det["result"]["autoRedact"] is False, det
         assert det["result"]["settings"]["security"]["filters"]["patterns"], det
     no_value_anywhere(b, key)
+
+
+# --------------------------------------------------------------------------
+# security.sandbox.enabled: programs run only inside `keywarden run`
+# --------------------------------------------------------------------------
+
+SANDBOX_REASON = "security.sandbox.enabled: start Claude Code with `keywarden run -- claude`"
+
+# Runs argv with the kernel's marks of a sandbox and nothing else of one:
+# no_new_privs, then a seccomp filter that allows every call (one BPF
+# instruction, SECCOMP_RET_ALLOW).  Neither can be undone by what it runs.
+KERNEL_MARKS = r"""
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+class Insn(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte),
+                ("k", ctypes.c_uint)]
+class Prog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Insn))]
+allow = (Insn * 1)(Insn(0x06, 0, 0, 0x7fff0000))
+prog = Prog(1, ctypes.cast(allow, ctypes.POINTER(Insn)))
+assert libc.prctl(38, 1, 0, 0, 0) == 0                      # PR_SET_NO_NEW_PRIVS
+assert libc.prctl(22, 2, ctypes.byref(prog), 0, 0) == 0    # PR_SET_SECCOMP, FILTER
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+MARKED = ("/usr/bin/python3", "-c", KERNEL_MARKS)
+
+
+def sandbox_policy(enabled):
+    p = json.loads(json.dumps(POLICY))
+    p["security"]["sandbox"] = {"enabled": enabled}
+    return p
+
+
+def test_sandbox_required_denies_programs_outside_it(agents):
+    b, ag = agents(sandbox_policy(True))
+    alice = ag["alice"]
+    alice.login()
+    # Outside: Bash is denied, naming the key and what to do.
+    denied(alice.hook("Bash", {"command": "git status"}), SANDBOX_REASON, "Bash")
+    # The variable alone is forgeable: without the kernel's marks still denied.
+    denied(alice.hook("Bash", {"command": "git status"}, env={"KEYWARDEN_SANDBOX": "landlock-7"}),
+           SANDBOX_REASON)
+    # The kernel's marks without the variable: not keywarden's sandbox either.
+    denied(alice.hook("Bash", {"command": "git status"}, wrap=MARKED), SANDBOX_REASON)
+    # Reading a file runs no program: unaffected.
+    allowed(alice.hook("Read", {"file_path": os.path.join(alice.project, "main.c")}))
+    # What the policy denies is still denied for its own reason.
+    denied(alice.hook("Bash", {"command": "cat ~/.ssh/id_rsa"}), ".ssh")
+    # Both the variable and the marks (what `keywarden run` leaves): allowed.
+    allowed(alice.hook("Bash", {"command": "git status"}, wrap=MARKED,
+                       env={"KEYWARDEN_SANDBOX": "landlock-7+userns+seccomp"}))
+
+
+def test_sandbox_not_required_changes_nothing(agents):
+    b, ag = agents(sandbox_policy(False))
+    alice = ag["alice"]
+    alice.login()
+    allowed(alice.hook("Bash", {"command": "git status"}))
+    allowed(alice.hook("Read", {"file_path": os.path.join(alice.project, "main.c")}))
+    cp = alice.hook("Bash", {"command": "git status"}, event="PreToolUse")
+    assert cp.returncode == 0 and SANDBOX_REASON not in cp.stderr, cp
+
+
+MARKS_PROBE = r"""
+import os
+status = dict(l.split(":", 1) for l in open("/proc/self/status").read().splitlines() if ":" in l)
+print(os.environ.get("KEYWARDEN_SANDBOX", ""))
+print(status["NoNewPrivs"].strip(), status["Seccomp"].strip())
+"""
+
+
+def test_inside_keywarden_run_the_marks_are_there_and_the_broker_is_not(agents):
+    """What `keywarden run` leaves is what the hook looks for (the variable and
+    the kernel's two marks); and from inside, the broker's socket is out of
+    reach, so a hook run there fails closed rather than allowing anything."""
+    b, ag = agents(sandbox_policy(True))
+    alice = ag["alice"]
+    alice.login()
+    cp = run_as_user("alice", [CLI_BIN, "run", "--", "/usr/bin/python3", "-c", MARKS_PROBE],
+                     alice.env, cwd=alice.project, timeout=60)
+    assert cp.returncode == 0, (cp.stdout, cp.stderr)
+    level, marks = cp.stdout.splitlines()[-2:]
+    assert level.startswith("landlock-") and "seccomp" in level, level
+    assert marks == "1 2", marks            # NoNewPrivs: 1, Seccomp: 2 (filter)
+
+    inside = (CLI_BIN, "run", "--")
+    denied(alice.hook("Bash", {"command": "git status"}, wrap=inside), "not reachable")
+    denied(alice.hook("Read", {"file_path": os.path.join(alice.project, "main.c")},
+                      wrap=inside), "not reachable")

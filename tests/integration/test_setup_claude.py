@@ -472,3 +472,157 @@ def test_contrib_sample_is_what_setup_writes(home):
     with open(sample) as f:
         want = f.read().replace("/usr/local/bin/keywarden ", SELF + " ")
     assert read_bytes(home.settings).decode() == want
+
+
+# --------------------------------------------------------------------------
+# --sandbox: Claude Code's own sandbox settings agree with keywarden's
+# --------------------------------------------------------------------------
+
+SANDBOX_ON = {"security": {
+    "sandbox": {"enabled": True, "allowNetwork": True, "allowExec": False},
+    "network": {"allowedHosts": ["api.anthropic.com"], "allowedDomains": ["example.org"]},
+}}
+
+
+def sandbox_home(config):
+    return Home(config=config)
+
+
+def test_sandbox_block_is_written_from_the_config():
+    h = sandbox_home(SANDBOX_ON)
+    try:
+        out = lines(h.setup("--sandbox"))
+        sb = h.read()["sandbox"]
+        assert sb == {"enabled": True, "allowUnsandboxedCommands": False,
+                      "network": {"allowAllUnixSockets": False,
+                                  "allowedDomains": ["api.anthropic.com", "example.org",
+                                                     "*.example.org"]}}, sb
+        # The network is allowed: WebFetch is not denied.
+        assert "WebFetch" not in h.read()["permissions"]["deny"]
+        assert "sandbox.enabled: set to true" in out, out
+        assert "sandbox.network.allowedDomains: added *.example.org" in out, out
+        # A key with no Claude Code equivalent is named, not pretended.
+        assert any(l.startswith("not mirrored: security.sandbox.allowExec: ") for l in out), out
+        # Without --sandbox nothing of it is written (the fresh file has no "sandbox").
+        h2 = sandbox_home(SANDBOX_ON)
+        try:
+            lines(h2.setup())
+            assert "sandbox" not in h2.read()
+        finally:
+            h2.cleanup()
+    finally:
+        h.cleanup()
+
+
+def test_sandbox_without_network_denies_webfetch_and_lists_no_domain():
+    h = sandbox_home({"security": {"sandbox": {"enabled": True, "allowNetwork": False}}})
+    try:
+        doc = as_json(h.setup("--sandbox", "--json"))
+        data = h.read()
+        assert "WebFetch" in data["permissions"]["deny"]
+        assert "allowedDomains" not in data["sandbox"]["network"], data["sandbox"]
+        assert {"setting": "permissions.deny", "action": "added", "value": "WebFetch"} \
+            in doc["changes"], doc
+        assert [n["setting"] for n in doc["not_mirrored"]] == ["security.sandbox.allowExec"]
+    finally:
+        h.cleanup()
+
+
+def test_sandbox_merge_keeps_the_users_and_is_idempotent():
+    h = sandbox_home(SANDBOX_ON)
+    try:
+        before = {"model": "opus", "sandbox": {
+            "enabled": False, "excludedCommands": ["git"], "autoAllowBashIfSandboxed": False,
+            "network": {"allowedDomains": ["github.com"], "allowAllUnixSockets": True,
+                        "allowLocalBinding": True}}}
+        h.put(h.settings, json.dumps(before))
+        out = lines(h.setup("--sandbox"))
+        sb = h.read()["sandbox"]
+        assert sb["excludedCommands"] == ["git"] and sb["autoAllowBashIfSandboxed"] is False
+        assert sb["network"]["allowLocalBinding"] is True
+        assert sb["network"]["allowedDomains"] == ["github.com", "api.anthropic.com",
+                                                   "example.org", "*.example.org"], sb
+        # Moved the strict way, and shown with what was there.
+        assert sb["enabled"] is True and sb["network"]["allowAllUnixSockets"] is False
+        assert "sandbox.enabled: was false, now true" in out, out
+        assert "sandbox.network.allowAllUnixSockets: was true, now false" in out, out
+        assert json.loads(read_bytes(h.backup)) == before
+
+        data = read_bytes(h.settings)
+        again = lines(h.setup("--sandbox"))
+        assert again[-1] == h.settings + " is up to date", again
+        assert read_bytes(h.settings) == data
+    finally:
+        h.cleanup()
+
+
+def test_sandbox_dry_run_writes_nothing():
+    h = sandbox_home(SANDBOX_ON)
+    try:
+        text = json.dumps({"sandbox": {"excludedCommands": ["git"]}})
+        h.put(h.settings, text)
+        out = lines(h.setup("--sandbox", "--dry-run"))
+        assert "sandbox.enabled: would be set to true" in out, out
+        assert out[-1] == "would write " + h.settings, out
+        assert read_bytes(h.settings) == text.encode()
+        assert os.listdir(h.claude_dir) == ["settings.json"]
+        dry = as_json(h.setup("--sandbox", "--dry-run", "--json"))
+        assert dry["written"] is False and read_bytes(h.settings) == text.encode()
+        real = as_json(h.setup("--sandbox", "--json"))
+        assert real["changes"] == dry["changes"] and real["written"] is True
+    finally:
+        h.cleanup()
+
+
+def test_sandbox_off_in_the_config_leaves_claude_codes_switch():
+    h = sandbox_home({"security": {"sandbox": {"enabled": False}}})
+    try:
+        h.put(h.settings, json.dumps({"sandbox": {"enabled": True}}))
+        doc = as_json(h.setup("--sandbox", "--json"))
+        assert h.read()["sandbox"]["enabled"] is True      # never loosened
+        assert "security.sandbox.enabled" in [n["setting"] for n in doc["not_mirrored"]]
+        assert not any(c["setting"] == "sandbox.enabled" for c in doc["changes"]), doc
+    finally:
+        h.cleanup()
+
+
+@pytest.mark.parametrize("text,problem", [
+    ('{"sandbox": true}', "sandbox is a boolean, not an object"),
+    ('{"sandbox": {"enabled": "yes"}}', "sandbox.enabled is a string, not a boolean"),
+    ('{"sandbox": {"network": []}}', "sandbox.network is an array, not an object"),
+    ('{"sandbox": {"network": {"allowedDomains": "x.org"}}}',
+     "sandbox.network.allowedDomains is a string, not an array"),
+], ids=["sandbox", "enabled", "network", "domains"])
+def test_sandbox_that_cannot_be_merged_is_refused_untouched(text, problem):
+    h = sandbox_home(SANDBOX_ON)
+    try:
+        h.put(h.settings, text)
+        doc = as_json(h.setup("--sandbox", "--json"), rc=2)
+        assert doc["error"]["code"] == "config" and problem in doc["error"]["message"], doc
+        assert read_bytes(h.settings) == text.encode()
+        # Without --sandbox the block is not read, so not refused.
+        as_json(h.setup("--json"))
+    finally:
+        h.cleanup()
+
+
+def test_claude_code_accepts_the_sandbox_settings(claude, id_broker, server):  # noqa: F811
+    """The settings `setup claude --sandbox` writes for a policy that requires
+    the sandbox: the real Claude Code reads them without complaint and still
+    starts where its own sandbox cannot (no bubblewrap here, and none can
+    nest inside `keywarden run`): keywarden's kernel sandbox is the gate."""
+    b = id_broker()
+    ok(run_as(b, "root", "admin", "user", "add", "alice", "--role", "developer"))
+    ok(run_as(b, "root", "key", "set", "anthropic", input=KEY + "\n"))
+    h = Home(config={"security": {"sandbox": {"enabled": True}}})
+    try:
+        work = h.mkdir("home/work", 0o700)
+        env = {"KEYWARDEN_SOCKET": b.sock}
+        lines(h.setup("--sandbox", env=env))
+        assert h.read()["sandbox"]["enabled"] is True
+        cp = run_claude(claude, "alice", h.home, work, server,
+                        dict(env, KEYWARDEN_CONFIG=h.config))
+        assert cp.returncode == 0 and REPLY in cp.stdout, (cp.stdout, cp.stderr)
+        assert "settings" not in cp.stderr.lower(), cp.stderr
+    finally:
+        h.cleanup()
