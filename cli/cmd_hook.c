@@ -166,7 +166,10 @@ ask(struct kw_cli *cli, kw_client **c, const char *op, json_t *args, json_t **re
 
 	if (!*c && (r = kw_cli_connect_quiet(cli, c)) < 0) {
 		*c = NULL;
-		if (r == KW_ERR_DENIED)
+		if (getenv("KEYWARDEN_RELAY") && *getenv("KEYWARDEN_RELAY"))
+			snprintf(why, why_len, "the broker is not reachable through keywarden run's "
+			    "relay (%s)", kw_strerror(r));
+		else if (r == KW_ERR_DENIED)
 			snprintf(why, why_len, "the socket %s is not a broker this user trusts (see "
 			    "broker.uid in keywarden.conf(5))", kw_cli_socket(cli));
 		else
@@ -257,6 +260,12 @@ pre_tool_use(struct kw_cli *cli, json_t *in)
 	    "agent_session", json_object_get(in, "session_id"));
 	if (!args)
 		return deny("out of memory; the tool call is denied");
+	/* The broker decides sandboxRequired with it (the kernel's marks, not the variable alone). */
+	if (in_sandbox() && json_object_set_new(args, "sandboxed",
+	    json_string(getenv("KEYWARDEN_SANDBOX"))) != 0) {
+		json_decref(args);
+		return deny("out of memory; the tool call is denied");
+	}
 	r = ask(cli, &c, "policy.check", args, &res, why, sizeof(why));
 	kw_client_free(c);
 	json_decref(args);

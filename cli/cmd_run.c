@@ -1,6 +1,7 @@
 /*
  * cmd_run.c - keywarden run [--profile NAME|FILE] [--check] [--require
- * landlock=N] [--without FEATURE[,...]] [--env NAME]... [--json] [--] CMD [ARG...]
+ * landlock=N] [--without FEATURE[,...]] [--env NAME]... [--relay|--no-relay]
+ * [--relay-key NAME]... [--json] [--] CMD [ARG...]
  *
  * Runs CMD, and everything it starts, confined by the kernel under the
  * administrator's policy (cli/sandbox_run.c does the work; exec --sandbox
@@ -12,8 +13,10 @@
 
 #include "cli/cli.h"
 #include "cli/sandbox_run.h"
+#include "common/names.h"
 
 #define MAX_ENV 32
+#define MAX_RELAY_KEYS 16
 
 /* --env NAME: a variable name. */
 static bool
@@ -64,11 +67,14 @@ kw_cmd_run(struct kw_cli *cli, int argc, char **argv)
 		{ "check", no_argument, NULL, 'C' },
 		{ "env", required_argument, NULL, 'e' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "relay", no_argument, NULL, 'r' },
+		{ "no-relay", no_argument, NULL, 'R' },
+		{ "relay-key", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kw_cli_sandbox o = { 0 };
-	char *names[MAX_ENV], *keep[MAX_ENV];
+	char *names[MAX_ENV], *keep[MAX_ENV], *relay_keys[MAX_RELAY_KEYS];
 	size_t n_names = 0, n_keep;
 	int c;
 
@@ -80,6 +86,17 @@ kw_cmd_run(struct kw_cli *cli, int argc, char **argv)
 		switch (c) {
 		case 'C': o.check = true; break;
 		case 'j': o.json = true; break;
+		case 'r': o.relay = 1; break;
+		case 'R': o.relay = -1; break;
+		case 'k':
+			if (o.n_relay_keys == MAX_RELAY_KEYS)
+				return kw_cli_usage(cli, "at most %d --relay-key options",
+				    MAX_RELAY_KEYS);
+			if (!kw_name_ok(KW_NAME_KEY, optarg))
+				return kw_cli_usage(cli, "--relay-key: '%.64s' is not a key name "
+				    "(%s)", kw_cli_safe(optarg), kw_name_rule(KW_NAME_KEY));
+			relay_keys[o.n_relay_keys++] = optarg;
+			break;
 		case 'h': kw_cli_help(cli); return KW_EXIT_OK;
 		case 'e':
 			if (n_names == MAX_ENV)
@@ -93,6 +110,12 @@ kw_cmd_run(struct kw_cli *cli, int argc, char **argv)
 			return kw_cli_bad_option(cli, argc, argv, opts);
 		}
 	}
+	/* --relay-key means the relay; with --no-relay nothing could pass it. */
+	if (o.n_relay_keys && o.relay < 0)
+		return kw_cli_usage(cli, "--relay-key needs the relay: drop --no-relay");
+	if (o.n_relay_keys && o.relay == 0)
+		o.relay = 1;
+	o.relay_keys = relay_keys;
 	if (o.json && !o.check)
 		return kw_cli_usage(cli, "--json goes with --check (a run's output is CMD's)");
 	if (optind >= argc && !o.check)

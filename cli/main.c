@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "cli/doctor.h"
+#include "cli/sandbox_relay.h"
 #include "common/config.h"
 #include "common/log.h"
 #include "common/wipe_alloc.h"
@@ -68,7 +69,8 @@ static const struct kw_cmd commands[] = {
 	{ .name = "run", .fn = kw_cmd_run,
 	  .help = "run CMD confined by the kernel (Landlock, seccomp, namespaces) under the policy",
 	  .usage = "[--profile NAME|FILE] [--check [--json]] [--require landlock=N] "
-	    "[--without FEATURE[,...]] [--env NAME]... [--] CMD [ARG...]",
+	    "[--without FEATURE[,...]] [--env NAME]... [--relay|--no-relay] "
+	    "[--relay-key NAME]... [--] CMD [ARG...]",
 	  .options = "  --profile NAME|FILE  default, or claude (chosen by itself for claude:\n"
 	    "                       ~/.claude, ~/.claude.json, its install tree, a loopback\n"
 	    "                       ANTHROPIC_BASE_URL); or a profile file (a path with '/'\n"
@@ -83,6 +85,10 @@ static const struct kw_cmd commands[] = {
 	    "                       (comma-separated), as if the machine lacked them\n"
 	    "  --env NAME           hand $NAME to CMD although it looks secret (CMD's\n"
 	    "                       environment is scrubbed of keys, tokens and sockets)\n"
+	    "  --relay, --no-relay  serve CMD's keywarden hook and key get (the claude\n"
+	    "                       profile's default): a loopback relay that passes only\n"
+	    "                       policy checks to the broker; --no-relay: none\n"
+	    "  --relay-key NAME     also pass key get NAME (Claude Code's apiKeyHelper)\n"
 	    "The policy is the broker's (security.sandbox, allowedPaths, deniedPaths,\n"
 	    "excludePatterns, readOnly, execution, network): without a broker CMD does not\n"
 	    "run (exit 3).  When security.sandbox.enabled is true or --require asks, a\n"
@@ -244,12 +250,30 @@ trusted_uid(struct kw_cli *cli)
 	return uid < 0 ? geteuid() : (uid_t)uid;
 }
 
+/*
+ * Inside `keywarden run`, KEYWARDEN_RELAY names the run's relay, the one
+ * way out to the broker there (the socket is out of reach); the session
+ * cache is not read: the relay attaches the user's session itself.
+ */
+static const char *
+relay_spec(void)
+{
+	const char *s = getenv(KW_RELAY_ENV);
+
+	return s && *s ? s : NULL;
+}
+
 int
 kw_cli_connect_quiet(struct kw_cli *cli, kw_client **ret_client)
 {
-	const char *path = kw_cli_socket(cli);
+	const char *path;
 	char why[512];
-	int r = kw_client_connect_trusted(path, trusted_uid(cli), ret_client, why, sizeof(why));
+	int r;
+
+	if (relay_spec())
+		return kw_cli_relay_connect(relay_spec(), ret_client, why, sizeof(why));
+	path = kw_cli_socket(cli);
+	r = kw_client_connect_trusted(path, trusted_uid(cli), ret_client, why, sizeof(why));
 
 	return r < 0 ? r : attach_session(path, *ret_client);
 }
@@ -257,10 +281,21 @@ kw_cli_connect_quiet(struct kw_cli *cli, kw_client **ret_client)
 int
 kw_cli_connect(struct kw_cli *cli, kw_client **ret_client)
 {
-	const char *path = kw_cli_socket(cli);
+	const char *path;
 	char why[512], msg[1024];
-	int r = kw_client_connect_trusted(path, trusted_uid(cli), ret_client, why, sizeof(why));
+	int r;
 
+	if (relay_spec()) {
+		if ((r = kw_cli_relay_connect(relay_spec(), ret_client, why, sizeof(why))) == 0)
+			return 0;
+		snprintf(msg, sizeof(msg), "broker unreachable from inside keywarden run: %s",
+		    kw_cli_safe(why));
+		fprintf(stderr, "keywarden: %s\n", msg);
+		kw_cli_record_error(kw_error_name(r), msg);
+		return kw_cli_exit_for(r == KW_ERR_INVALID ? KW_ERR_CONNECT : r);
+	}
+	path = kw_cli_socket(cli);
+	r = kw_client_connect_trusted(path, trusted_uid(cli), ret_client, why, sizeof(why));
 	if (r == 0)
 		return attach_session(path, *ret_client);
 	if (r == KW_ERR_CONNECT)

@@ -9,15 +9,20 @@
  * --require asks for more; the broker records the run before the child
  * execs (the launcher's ready hook), and a run it cannot record is killed
  * (fail closed).  The child's environment is scrubbed of secrets except
- * what is handed in on purpose (exec's keys, run's --env).
+ * what is handed in on purpose (exec's keys, run's --env).  With the
+ * relay (run --relay; the claude profile's default) the child gets
+ * KEYWARDEN_RELAY and the parent serves the hook's policy checks for it
+ * (sandbox_relay.c) until the run ends.
  */
 #include <errno.h>
 #include <limits.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/sandbox_relay.h"
 #include "cli/sandbox_run.h"
 #include "common/errors.h"
 #include "sandbox/sandbox.h"
@@ -213,6 +218,9 @@ print_plan(const struct kw_sandbox_plan *p)
 	printf("%s\n", p->n_exec_paths ? ")" : "");
 	if (p->broker_socket)
 		printf("broker socket: out of reach (%s)\n", kw_cli_safe(p->broker_socket));
+	if (p->relay)
+		printf("broker relay: 127.0.0.1:%u (policy checks, and --relay-key keys only)\n",
+		    (unsigned)p->relay_port);
 	for (size_t i = 0; i < p->n_grants; i++) {
 		rights_text(p->grants[i].rights, rights);
 		printf("grant %s %s (%s)\n", rights, kw_cli_safe(p->grants[i].path),
@@ -293,21 +301,54 @@ begin(struct run *run, const char *cwd, struct kw_sandbox_policy **ret_policy)
 	return ex;
 }
 
-/* The child runs; its status is the answer. */
-static int
-launch(struct run *run, const struct kw_sandbox_plan *plan, char **cmd, char *const keep[],
+/*
+ * The child's environment: keep plus, with the relay, KEYWARDEN_RELAY
+ * (its token wiped here once copied).  NULL on failure.
+ */
+static char **
+child_env(const struct kw_sandbox_plan *plan, struct kw_cli_relay *relay, char *const keep[],
     size_t n_keep)
 {
-	char **env = kw_sandbox_env(plan, environ, keep, n_keep, NULL), err[512];
+	char relay_var[128], **all, **env;
+
+	if (!relay)
+		return kw_sandbox_env(plan, environ, keep, n_keep, NULL);
+	if (kw_cli_relay_env(relay, plan->relay_port, relay_var, sizeof(relay_var)) < 0 ||
+	    !(all = calloc(n_keep + 1, sizeof(char *))))
+		return NULL;
+	for (size_t i = 0; i < n_keep; i++)
+		all[i] = keep[i];
+	all[n_keep] = relay_var;
+	env = kw_sandbox_env(plan, environ, all, n_keep + 1, NULL);
+	sodium_memzero(relay_var, sizeof(relay_var));
+	free(all);
+	return env;
+}
+
+/* The child runs; its status is the answer. */
+static int
+launch(struct run *run, const struct kw_sandbox_plan *plan, const struct kw_cli_sandbox *o,
+    char **cmd, char *const keep[], size_t n_keep)
+{
+	struct kw_cli_relay *relay = NULL;
+	char **env, err[512];
 	int status = 0, r;
 
-	if (!env)
+	if (plan->relay && kw_cli_relay_new(run->cli, o->relay_keys, o->n_relay_keys,
+	    &relay) < 0)
+		return kw_cli_fail(KW_ERR_NOMEM, run->what, "cannot make the broker relay");
+	if (!(env = child_env(plan, relay, keep, n_keep))) {
+		kw_cli_relay_free(relay);
 		return kw_cli_fail(KW_ERR_NOMEM, run->what, "out of memory");
+	}
 	/* Nothing of ours may be printed twice by a child that fails before exec. */
 	fflush(stdout);
 	fflush(stderr);
-	r = kw_sandbox_launch(plan, cmd, env, ready, run, &status, err, sizeof(err));
+	r = kw_sandbox_launch(plan, cmd, env, ready, run, relay ? kw_cli_relay_serve : NULL,
+	    relay, &status, err, sizeof(err));
 	kw_sandbox_env_free(env);
+	/* The run is over: the relay's threads end with it. */
+	kw_cli_relay_free(relay);
 	if (r == 0)
 		return status;
 	if (run->report_err)
@@ -372,6 +413,7 @@ kw_cli_sandbox_run(struct kw_cli *cli, const struct kw_cli_sandbox *o, char **cm
 		.api_base_url = getenv("ANTHROPIC_BASE_URL"),
 		.claude_config_dir = getenv("CLAUDE_CONFIG_DIR"),
 		.require_landlock_abi = require,
+		.relay = o->relay > 0 || (o->relay == 0 && strcmp(profile, "claude") == 0),
 	};
 	if ((r = kw_sandbox_plan_build(policy, &caps, &req, &plan, err, sizeof(err))) < 0) {
 		if (!o->check)
@@ -392,7 +434,7 @@ kw_cli_sandbox_run(struct kw_cli *cli, const struct kw_cli_sandbox *o, char **cm
 		ex = KW_EXIT_USAGE;
 		goto out;
 	}
-	ex = launch(&run, plan, cmd, keep, n_keep);
+	ex = launch(&run, plan, o, cmd, keep, n_keep);
  out:
 	kw_client_free(run.client);
 	kw_sandbox_plan_free(plan);

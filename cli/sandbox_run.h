@@ -21,6 +21,9 @@ struct kw_cli_sandbox {
 	const char *require;	/* --require landlock=N, or NULL */
 	bool check;		/* --check: print the plan, run nothing */
 	bool json;		/* --json (with --check) */
+	int relay;		/* run's --relay 1, --no-relay -1; 0: by profile (claude: on) */
+	char **relay_keys;	/* run's --relay-key NAMEs: key.get the relay passes */
+	size_t n_relay_keys;
 };
 
 /*

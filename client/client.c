@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "client/client_fd.h"
 #include "client/frame.h"
 #include "client/keywarden.h"
 #include "client/proto.h"
@@ -238,6 +239,29 @@ kw_client_connect_trusted(const char *socket_path, uid_t broker_uid, kw_client *
 		errno = saved;
 	}
 	return r;
+}
+
+int
+kw_client_connect_fd(int fd, kw_client **ret_client)
+{
+	struct timeval tv = { .tv_sec = KW_CLIENT_IO_TIMEOUT_S };
+	kw_client *c;
+	int r;
+
+	if (!(c = calloc(1, sizeof(*c)))) {
+		close(fd);
+		return KW_ERR_NOMEM;
+	}
+	c->next_id = 1;
+	c->fd = fd;
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if ((r = handshake(c)) < 0) {
+		kw_client_free(c);
+		return r;
+	}
+	*ret_client = c;
+	return 0;
 }
 
 int

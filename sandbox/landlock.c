@@ -131,6 +131,8 @@ add_rules(const struct kw_sandbox_plan *p, int ruleset, uint64_t handled, char *
 		r = add_port(ruleset, p->proxy_port, err, err_len);
 	for (size_t i = 0; r == 0 && i < p->n_forwards; i++)
 		r = add_port(ruleset, p->forward_ports[i], err, err_len);
+	if (r == 0 && p->relay && p->relay_port)
+		r = add_port(ruleset, p->relay_port, err, err_len);
 	return r;
 }
 

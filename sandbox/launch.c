@@ -5,7 +5,9 @@
  * hands the parent the fds it must serve (the exec guard's notification
  * fd, the network listeners) over a socketpair, and execs once the parent
  * has run the ready hook and said "go".  The parent serves those fds on
- * threads of their own until the child ends.
+ * threads of their own until the child ends, except the broker relay's
+ * listener, which goes to the caller's relay hook (cli/ serves it: the
+ * sandbox does not talk to the broker).
  *
  * The child stays in the caller's process group and keeps the terminal,
  * so job control (^Z, ^C) reaches it as it would reach any command; the
@@ -35,7 +37,7 @@ struct kw_sb_msg {
 	char tag;			/* 'R' ready, 'D' a layer refused, 'I' other failure */
 	bool has_notify;		/* the first fd is the exec guard's */
 	unsigned n_listeners;		/* the fds after it, in order */
-	struct { unsigned short port; bool is_proxy; } l[KW_SB_MAX_LISTENERS];
+	struct { unsigned short port; bool is_proxy, is_relay; } l[KW_SB_MAX_LISTENERS];
 	char text[512];
 };
 
@@ -76,6 +78,7 @@ send_ready(int sock, int notify_fd, const struct kw_sb_listener *ls, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		m.l[i].port = ls[i].port;
 		m.l[i].is_proxy = ls[i].is_proxy;
+		m.l[i].is_relay = ls[i].is_relay;
 		fds[nfd++] = ls[i].fd;
 	}
 	if (nfd) {
@@ -119,12 +122,12 @@ child_main(const struct kw_sandbox_plan *p, char *const argv[], char *const envp
 	int notify_fd = -1;
 
 	sock = close_inherited(sock);
-	if (p->netns && p->n_forwards + 1 > KW_SB_MAX_LISTENERS)
+	if (p->netns && p->n_forwards + 2 > KW_SB_MAX_LISTENERS)
 		child_fail(sock, 'I', "netns: too many forwarded ports");
 	if ((p->userns && kw_sb_ns_enter(p, err, sizeof(err)) != 0) ||
 	    (p->mountns && kw_sb_ns_mount(p, err, sizeof(err)) != 0) ||
 	    (p->netns && kw_sb_ns_loopback(err, sizeof(err)) != 0) ||
-	    (p->netns && (p->net == KW_SB_NET_FILTERED || p->n_forwards) &&
+	    (p->netns && (p->net == KW_SB_NET_FILTERED || p->n_forwards || p->relay) &&
 	    kw_sb_net_child_listen(p, ls, &n, err, sizeof(err)) != 0))
 		child_fail(sock, 'D', err);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
@@ -150,6 +153,7 @@ child_main(const struct kw_sandbox_plan *p, char *const argv[], char *const envp
 struct kw_sb_serve {
 	const struct kw_sandbox_plan *plan;
 	int notify_fd;
+	int relay_fd;		/* the relay's listener, until the relay hook takes it */
 	struct kw_sb_listener ls[KW_SB_MAX_LISTENERS + 1];
 	size_t n;
 	int stop[2];
@@ -207,9 +211,18 @@ receive(int sock, struct kw_sb_msg *m, struct kw_sb_serve *s)
 	}
 	if (m->has_notify)
 		s->notify_fd = fds[k++];
-	for (unsigned i = 0; i < m->n_listeners; i++, k++)
+	for (unsigned i = 0; i < m->n_listeners; i++, k++) {
+		/* The relay is the caller's to serve, never the network filter's. */
+		if (m->l[i].is_relay && s->relay_fd < 0) {
+			s->relay_fd = fds[k];
+			continue;
+		} else if (m->l[i].is_relay) {
+			close(fds[k]);
+			continue;
+		}
 		s->ls[s->n++] = (struct kw_sb_listener){ .fd = fds[k], .port = m->l[i].port,
 		    .is_proxy = m->l[i].is_proxy };
+	}
 	return 0;
 }
 
@@ -227,6 +240,9 @@ start_serving(struct kw_sb_serve *s)
 		s->ls[s->n++] = (struct kw_sb_listener){ .fd = fd, .port = p->proxy_port,
 		    .is_proxy = true };
 	}
+	if (!p->netns && p->relay && p->relay_fd >= 0 &&
+	    (s->relay_fd = fcntl(p->relay_fd, F_DUPFD_CLOEXEC, 3)) < 0)
+		return KW_ERR_IO;
 	if (pipe2(s->stop, O_CLOEXEC) != 0)
 		return KW_ERR_IO;
 	if (s->notify_fd >= 0) {
@@ -256,10 +272,22 @@ stop_serving(struct kw_sb_serve *s)
 			close(s->ls[i].fd);
 	if (s->notify_fd >= 0)
 		close(s->notify_fd);
+	if (s->relay_fd >= 0)
+		close(s->relay_fd);
 	if (s->stop[0] >= 0)
 		close(s->stop[0]);
 	if (s->stop[1] >= 0)
 		close(s->stop[1]);
+}
+
+/* The relay's listener goes to the caller's hook, which owns it from now on. */
+static int
+hand_relay(struct kw_sb_serve *s, kw_sandbox_relay_fn relay, void *arg)
+{
+	int fd = s->relay_fd;
+
+	s->relay_fd = -1;
+	return relay(arg, fd);
 }
 
 static int
@@ -277,12 +305,13 @@ wait_child(pid_t pid)
 
 int
 kw_sandbox_launch(const struct kw_sandbox_plan *p, char *const argv[], char *const envp[],
-    kw_sandbox_ready_fn ready, void *ready_arg, int *ret_status, char *err, size_t err_len)
+    kw_sandbox_ready_fn ready, void *ready_arg, kw_sandbox_relay_fn relay, void *relay_arg,
+    int *ret_status, char *err, size_t err_len)
 {
 	struct sigaction ign = { .sa_handler = SIG_IGN }, fwd = { .sa_handler = forward_signal,
 	    .sa_flags = SA_RESTART }, old[4];
 	static const int sigs[4] = { SIGINT, SIGQUIT, SIGTERM, SIGHUP };
-	struct kw_sb_serve s = { .plan = p, .notify_fd = -1, .stop = { -1, -1 } };
+	struct kw_sb_serve s = { .plan = p, .notify_fd = -1, .relay_fd = -1, .stop = { -1, -1 } };
 	struct kw_sb_msg m;
 	int sv[2], r = 0;
 	pid_t pid;
@@ -317,6 +346,11 @@ kw_sandbox_launch(const struct kw_sandbox_plan *p, char *const argv[], char *con
 		snprintf(err, err_len, "sandbox: cannot start serving the child: %s",
 		    strerror(errno));
 		r = KW_ERR_IO;
+	} else if (p->relay && relay && s.relay_fd < 0) {
+		snprintf(err, err_len, "sandbox: the broker relay's socket is missing");
+		r = KW_ERR_INTERNAL;
+	} else if (p->relay && relay && (r = hand_relay(&s, relay, relay_arg)) != 0) {
+		snprintf(err, err_len, "sandbox: the broker relay did not start; not started");
 	} else if (ready && (r = ready(ready_arg)) != 0) {
 		snprintf(err, err_len, "sandbox: the run was not recorded; not started");
 	}

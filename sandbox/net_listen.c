@@ -1,7 +1,8 @@
 /*
  * net_listen.c - the listening sockets of the sandbox's network, made by
  * the child inside its fresh network namespace (loopback up, nothing
- * else): the CONNECT filter on 127.0.0.1:KW_SB_PROXY_PORT_NETNS and one
+ * else): the CONNECT filter on 127.0.0.1:KW_SB_PROXY_PORT_NETNS, the
+ * caller's broker relay on 127.0.0.1:KW_SB_RELAY_PORT_NETNS, and one
  * socket per forwarded port on 127.0.0.1:PORT.  The child hands them to
  * the parent (SCM_RIGHTS), which accepts on them from its own namespace
  * (net_serve.c): a socket belongs to the namespace it was made in, so the
@@ -66,6 +67,13 @@ kw_sb_net_child_listen(const struct kw_sandbox_plan *plan, struct kw_sb_listener
 			goto out;
 		out[k++] = (struct kw_sb_listener){ .fd = fd, .port = KW_SB_PROXY_PORT_NETNS,
 		    .is_proxy = true };
+	}
+	if (plan->relay) {
+		if ((r = listen_loopback(KW_SB_RELAY_PORT_NETNS, "the broker relay", &fd, err,
+		    err_len)) < 0)
+			goto out;
+		out[k++] = (struct kw_sb_listener){ .fd = fd, .port = KW_SB_RELAY_PORT_NETNS,
+		    .is_relay = true };
 	}
 	for (size_t i = 0; i < plan->n_forwards; i++) {
 		if (plan->forward_ports[i] == 0) {

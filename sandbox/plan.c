@@ -254,6 +254,8 @@ kw_sandbox_plan_free(struct kw_sandbox_plan *plan)
 	free(plan->forward_ports);
 	if (plan->proxy_fd >= 0)
 		close(plan->proxy_fd);
+	if (plan->relay_fd >= 0)
+		close(plan->relay_fd);
 	kw_sb_strv_free(plan->missing, plan->n_missing);
 	free(plan->warnings);
 	free(pp->command);
@@ -327,6 +329,7 @@ kw_sandbox_plan_build(const struct kw_sandbox_policy *policy, const struct kw_sa
 	if (!(pp = calloc(1, sizeof(*pp))))
 		return KW_ERR_NOMEM;
 	pp->pub.proxy_fd = -1;
+	pp->pub.relay_fd = -1;
 	if ((r = plan_layers(pp, policy, caps, req)) != 0 ||
 	    (r = kw_sb_plan_command(pp, policy, req, err, err_len)) != 0 ||
 	    (r = make_workdir(pp, err, err_len)) != 0 ||

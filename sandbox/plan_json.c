@@ -66,7 +66,7 @@ kw_sandbox_plan_json(const struct kw_sandbox_plan *p)
 
 	/* "o" steals each reference, and json_pack frees them all when it fails. */
 	return json_pack("{s:i, s:b, s:b, s:b, s:b, s:b, s:b, s:s, s:s, s:s, s:o, s:o, s:o, "
-	    "s:o, s:o, s:o, s:o, s:i, s:s*}",
+	    "s:o, s:o, s:o, s:o, s:i, s:b, s:i, s:s*}",
 	    "landlock_abi", p->landlock_abi, "userns", p->userns, "mountns", p->mountns,
 	    "netns", p->netns, "landlock_net", p->landlock_net, "scoped", p->scoped,
 	    "seccomp", p->seccomp, "net", net[p->net], "exec", exec[p->exec],
@@ -76,5 +76,6 @@ kw_sandbox_plan_json(const struct kw_sandbox_plan *p)
 	    "allowed_hosts", strv_json(p->allowed_hosts, p->n_hosts),
 	    "allowed_domains", strv_json(p->allowed_domains, p->n_domains),
 	    "forward_ports", ports_json(p), "missing", strv_json(p->missing, p->n_missing),
-	    "proxy_port", (int)p->proxy_port, "tmpdir", p->tmpdir);
+	    "proxy_port", (int)p->proxy_port, "relay", p->relay, "relay_port", (int)p->relay_port,
+	    "tmpdir", p->tmpdir);
 }

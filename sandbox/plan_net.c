@@ -3,7 +3,8 @@
  * or open; how it is enforced (a network namespace when user namespaces
  * work, else Landlock's TCP rules plus seccomp's refusal of other
  * sockets); and the claude profile's API endpoint (a loopback stand-in is
- * forwarded, a remote one must be admitted by the host lists).
+ * forwarded, a remote one must be admitted by the host lists); and the
+ * port of the caller's broker relay (req->relay).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -68,9 +69,10 @@ claude_api(struct kw_sb_plan_priv *pp, const struct kw_sandbox_policy *policy,
 	    "allowNetwork is false): the command cannot reach it", u.host);
 }
 
-/* Without a network namespace, the filter listens in ours: bound now, served by launch. */
+/* A listener on 127.0.0.1 of our namespace, any free port; 0 with *fd and *port. */
 static int
-bind_proxy(struct kw_sandbox_plan *p, char *err, size_t err_len)
+bind_loopback(const char *what, int *ret_fd, unsigned short *ret_port, char *err,
+    size_t err_len)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(sa);
@@ -78,19 +80,56 @@ bind_proxy(struct kw_sandbox_plan *p, char *err, size_t err_len)
 
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 64) != 0 ||
 	    getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
-		snprintf(err, err_len, "cannot listen on 127.0.0.1 for the network filter: %s",
+		snprintf(err, err_len, "cannot listen on 127.0.0.1 for %s: %s", what,
 		    strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return KW_ERR_IO;
 	}
-	p->proxy_fd = fd;
-	p->proxy_port = ntohs(sa.sin_port);
+	*ret_fd = fd;
+	*ret_port = ntohs(sa.sin_port);
 	return 0;
 }
 
+/* Without a network namespace, the filter listens in ours: bound now, served by launch. */
+static int
+bind_proxy(struct kw_sandbox_plan *p, char *err, size_t err_len)
+{
+	return bind_loopback("the network filter", &p->proxy_fd, &p->proxy_port, err, err_len);
+}
+
+/*
+ * The broker relay's port: inside a network namespace the child listens
+ * on the fixed one (launch); else the plan binds one here, on the host's
+ * loopback, which is why the relay asks for a token before anything.
+ */
+static int
+plan_relay(struct kw_sandbox_plan *p, char *err, size_t err_len)
+{
+	p->relay = true;
+	if (p->netns) {
+		p->relay_port = KW_SB_RELAY_PORT_NETNS;
+		return 0;
+	}
+	return bind_loopback("the broker relay", &p->relay_fd, &p->relay_port, err, err_len);
+}
+
+static int plan_net(struct kw_sb_plan_priv *pp, const struct kw_sandbox_policy *policy,
+    const struct kw_sandbox_caps *caps, const struct kw_sandbox_request *req, char *err,
+    size_t err_len);
+
 int
 kw_sb_plan_net(struct kw_sb_plan_priv *pp, const struct kw_sandbox_policy *policy,
+    const struct kw_sandbox_caps *caps, const struct kw_sandbox_request *req, char *err,
+    size_t err_len)
+{
+	int r = plan_net(pp, policy, caps, req, err, err_len);
+
+	return r == 0 && req->relay ? plan_relay(&pp->pub, err, err_len) : r;
+}
+
+static int
+plan_net(struct kw_sb_plan_priv *pp, const struct kw_sandbox_policy *policy,
     const struct kw_sandbox_caps *caps, const struct kw_sandbox_request *req, char *err,
     size_t err_len)
 {

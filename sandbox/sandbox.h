@@ -167,6 +167,14 @@ struct kw_sandbox_plan {
 					   network namespace) */
 	int proxy_fd;		/* without a network namespace: the filter's listening
 				   socket, bound by the plan in the parent (else -1) */
+	bool relay;		/* the caller's broker relay is reachable from inside
+				   (req->relay): the hook's policy checks only */
+	unsigned short relay_port;	/* where it listens, 127.0.0.1 as the child sees
+					   it (KW_SB_RELAY_PORT_NETNS, 3129, inside a network
+					   namespace; else the port the plan bound) */
+	int relay_fd;		/* without a network namespace: the relay's listening
+				   socket, bound by the plan in the parent (else -1);
+				   launch hands a copy to the relay hook */
 
 	/* Set when something the policy asks for cannot be applied here:
 	   one line per shortfall, "what: why (what to do)". */
@@ -184,6 +192,8 @@ struct kw_sandbox_request {
 	const char *api_base_url;	/* $ANTHROPIC_BASE_URL or NULL (claude profile) */
 	const char *claude_config_dir;	/* $CLAUDE_CONFIG_DIR or NULL (claude profile) */
 	int require_landlock_abi;	/* the user's --require landlock=N (0: the policy's) */
+	bool relay;		/* a loopback port for the caller's broker relay (run
+				   --relay; the claude profile's default) */
 };
 
 /*
@@ -231,6 +241,17 @@ const char *kw_sandbox_plan_level(const struct kw_sandbox_plan *plan) KW_NONNULL
 typedef int (*kw_sandbox_ready_fn)(void *arg);
 
 /*
+ * A hook the launcher calls in the parent, before the ready hook, when
+ * plan->relay: listen_fd is the relay's listening TCP socket (made in the
+ * child's network namespace, or a copy of plan->relay_fd), and the hook
+ * owns it from then on, whatever it returns (it serves it: cli/, which
+ * talks to the broker; the sandbox does not).  Return 0 to go on, anything
+ * else to kill the child (launch then returns that value).  Without a hook
+ * the relay's socket is closed and nothing answers on the port.
+ */
+typedef int (*kw_sandbox_relay_fn)(void *arg, int listen_fd);
+
+/*
  * Run argv[0] (resolved by the plan) under the plan, with envp as its
  * whole environment (the caller scrubs it: kw_sandbox_env).  The parent
  * ignores SIGINT/SIGQUIT while it waits (as system(3) does), serves the
@@ -239,9 +260,14 @@ typedef int (*kw_sandbox_ready_fn)(void *arg);
  * error with err saying which step failed in the child (KW_ERR_DENIED for a
  * layer the kernel refused, KW_ERR_IO), the child not having run.
  */
+/*
+ * (Contract change for the relay: relay and relay_arg were added after
+ * ready_arg; NULL for no relay hook.)
+ */
 int kw_sandbox_launch(const struct kw_sandbox_plan *plan, char *const argv[],
-    char *const envp[], kw_sandbox_ready_fn ready, void *ready_arg, int *ret_status,
-    char *err, size_t err_len) KW_WUR KW_NONNULL(1, 2, 3, 6, 7);
+    char *const envp[], kw_sandbox_ready_fn ready, void *ready_arg,
+    kw_sandbox_relay_fn relay, void *relay_arg, int *ret_status,
+    char *err, size_t err_len) KW_WUR KW_NONNULL(1, 2, 3, 8, 9);
 
 /*
  * The child's environment: environ minus what looks secret (names with
@@ -252,7 +278,7 @@ int kw_sandbox_launch(const struct kw_sandbox_plan *plan, char *const argv[],
  * the proxy variables for KW_SB_NET_FILTERED (HTTPS_PROXY, https_proxy,
  * HTTP_PROXY, http_proxy, NO_PROXY for the forwards),
  * KEYWARDEN_SANDBOX=LEVEL, and then `keep` (NAME=VALUE strings handed in
- * on purpose: exec --key, run --env) last so they win.  A NULL-terminated
+ * on purpose: exec --key, run --env, run's KEYWARDEN_RELAY) last so they win.  A NULL-terminated
  * array; free with kw_sandbox_env_free, which wipes every value.  The
  * proxy port is known only after launch starts, so proxy variables name
  * the port the plan fixed (plan->proxy_port).  NULL on allocation failure.

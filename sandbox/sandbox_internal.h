@@ -86,10 +86,12 @@ const char *kw_sb_plan_empty_file(const struct kw_sandbox_plan *plan) KW_NONNULL
 #define KW_LANDLOCK_ABI_MIN	3
 /* Inside a network namespace the filter listens here (127.0.0.1). */
 #define KW_SB_PROXY_PORT_NETNS	3128
+/* ... and the caller's broker relay here (plan->relay; served by the caller). */
+#define KW_SB_RELAY_PORT_NETNS	3129
 
 /*
  * landlock.c: build and enforce the ruleset for plan (grants, exec paths,
- * TCP ports: the proxy's and the forwards' when plan->landlock_net, and
+ * TCP ports: the proxy's, the forwards' and the relay's when plan->landlock_net, and
  * the scopes when plan->scoped) on the calling thread.  0, or -errno with
  * err naming the path or the call that failed.
  */
@@ -145,12 +147,15 @@ struct kw_sb_listener {
 	int fd;			/* listening TCP socket (in the child's namespace or ours) */
 	unsigned short port;	/* as the child sees it */
 	bool is_proxy;		/* the CONNECT filter; else a forward to 127.0.0.1:port here */
+	bool is_relay;		/* the caller's broker relay: never served by
+				   kw_sb_net_serve, launch hands it to the relay hook */
 };
 
 /*
  * sandbox/net_listen.c, in the child after kw_sb_ns_loopback: listen on
- * 127.0.0.1:KW_SB_PROXY_PORT_NETNS (when plan->net is FILTERED) and on
- * each forward port.  Fills out (room for 1 + plan->n_forwards) and *n.
+ * 127.0.0.1:KW_SB_PROXY_PORT_NETNS (when plan->net is FILTERED), on
+ * 127.0.0.1:KW_SB_RELAY_PORT_NETNS (when plan->relay; is_relay) and on
+ * each forward port.  Fills out (room for 2 + plan->n_forwards) and *n.
  * 0, or -errno with err.
  */
 int kw_sb_net_child_listen(const struct kw_sandbox_plan *plan, struct kw_sb_listener *out,

@@ -35,7 +35,7 @@ run(struct kw_sandbox_plan *plan, char *const *argv)
 
 	if (!env)
 		return 125;
-	r = kw_sandbox_launch(plan, argv, env, NULL, NULL, &status, err, sizeof(err));
+	r = kw_sandbox_launch(plan, argv, env, NULL, NULL, NULL, NULL, &status, err, sizeof(err));
 	kw_sandbox_env_free(env);
 	if (r != 0) {
 		fprintf(stderr, "sandbox_driver: %s\n", err);
