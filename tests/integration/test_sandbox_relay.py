@@ -1,0 +1,208 @@
+"""
+`keywarden run`'s broker relay (issue 15): inside the sandbox the broker's
+socket is out of reach (seccomp refuses AF_UNIX sockets, the socket is
+mounted over, KEYWARDEN_SOCKET is scrubbed), so the hook Claude Code runs
+(`keywarden hook claude`) and its apiKeyHelper (`keywarden key get NAME`)
+reach the broker through a relay the parent serves on loopback TCP, which
+passes only the hook's ops and key.get for the names given with
+--relay-key, after a token only the child was handed.
+
+As alice (uid 2001), against the real broker, both with a network namespace
+(the relay listens on 127.0.0.1:3129 inside it) and without one
+(--without userns: a port on the host's loopback, reachable through
+Landlock's TCP rule).  The control for each: --no-relay, where the hook
+fails closed as it did before the relay.
+"""
+import json
+import os
+
+import pytest
+
+from conftest import CLI_BIN
+from conftest import assert_ok  # noqa: F401
+from users import USERS, id_broker, ok, run_as_user  # noqa: F401
+from test_hook_claude import agents, gen_key  # noqa: F401
+from test_sandbox import PY, policy, sb  # noqa: F401
+
+REFUSED = ("keywarden run: the sandbox's relay passes only policy checks "
+           "(and keys named with --relay-key)")
+NETS = [pytest.param((), id="netns"), pytest.param(("--without", "userns"), id="no-netns")]
+
+
+def relay_policy():
+    """test_sandbox's policy, with echo and cat among the allowed commands."""
+    pol = policy()
+    pol["security"]["execution"] = {"allowedCommands": ["echo", "cat", "ls"]}
+    return pol
+
+
+def last_line(cp):
+    lines = cp.stderr.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+def hook(s, tool, tool_input, run_args):
+    return s.alice.hook(tool, tool_input, wrap=[CLI_BIN, "run"] + list(run_args) + ["--"])
+
+
+def hook_rows(s, command):
+    rows = s.b.audit_rows("user = 'alice' AND action = 'command_execute'")
+    return [r for r in rows if json.loads(r["metadata"] or "{}").get("command") == command
+            and json.loads(r["metadata"] or "{}").get("tool") == "Bash"]
+
+
+@pytest.mark.parametrize("net", NETS)
+def test_the_hook_inside_run_is_answered_by_the_broker(sb, net):
+    s = sb(relay_policy())
+    cp = hook(s, "Bash", {"command": "echo hi"}, ("--relay",) + net)
+    assert cp.returncode == 0, "exit %d\nstdout: %s\nstderr: %s" % (
+        cp.returncode, cp.stdout, cp.stderr)
+    hso = json.loads(cp.stdout)["hookSpecificOutput"]
+    assert hso["permissionDecision"] == "allow", hso
+    rows = hook_rows(s, "echo hi")
+    assert len(rows) == 1 and rows[0]["uid"] == USERS["alice"][0], rows
+
+    cp = hook(s, "Bash", {"command": "cat ~/.ssh/id_rsa"}, ("--relay",) + net)
+    assert cp.returncode == 2, cp.stderr
+    assert "denied" in last_line(cp) and ".ssh" in last_line(cp), cp.stderr
+    assert "not reachable" not in cp.stderr, cp.stderr
+    assert [r["result"] for r in hook_rows(s, "cat ~/.ssh/id_rsa")] == ["denied"]
+
+    # The control: without the relay the hook cannot reach the broker and fails closed.
+    cp = hook(s, "Bash", {"command": "echo hi"}, ("--no-relay",) + net)
+    assert cp.returncode == 2, cp.stdout
+    assert "not reachable" in last_line(cp) and "denied" in last_line(cp), cp.stderr
+    assert len(hook_rows(s, "echo hi")) == 1
+
+
+def test_the_claude_profile_has_the_relay_and_no_relay_takes_it_away(sb):
+    s = sb()
+    cp = s.run("--profile", "claude", "--check", "--json", "--", "true")
+    assert json.loads(cp.stdout)["plan"]["relay"] is True, cp.stdout
+    cp = s.run("--profile", "claude", "--no-relay", "--check", "--json", "--", "true")
+    assert json.loads(cp.stdout)["plan"]["relay"] is False, cp.stdout
+    cp = s.run("--check", "--json", "--", "true")
+    assert json.loads(cp.stdout)["plan"]["relay"] is False, cp.stdout
+    cp = s.run("--no-relay", "--relay-key", "anthropic", "--", "true")
+    assert cp.returncode == 2 and "--relay-key needs the relay" in cp.stderr, cp.stderr
+    cp = s.run("--relay-key", "-x", "--", "true")
+    assert cp.returncode == 2 and "not a key name" in cp.stderr, cp.stderr
+
+
+@pytest.mark.parametrize("net", NETS)
+def test_key_get_passes_only_for_relay_keys(sb, net):
+    s = sb()
+    key, other = gen_key(), gen_key()
+    assert ok(s.b.cli("key", "set", "anthropic", input=key + "\n")).startswith("anthropic:")
+    assert ok(s.b.cli("key", "set", "other", input=other + "\n")).startswith("other:")
+    get = ("--", CLI_BIN, "key", "get")
+
+    cp = s.run("--relay", *net, *get, "anthropic")
+    assert cp.returncode == 1 and REFUSED in cp.stderr, cp.stderr
+    assert key not in cp.stdout
+    cp = s.run("--relay-key", "anthropic", *net, *get, "anthropic")
+    assert cp.returncode == 0, cp.stderr
+    assert cp.stdout.strip() == key
+    cp = s.run("--relay-key", "anthropic", *net, *get, "other")
+    assert cp.returncode == 1 and REFUSED in cp.stderr, cp.stderr
+    assert other not in cp.stdout
+    # The control: the same key get outside the sandbox works for alice.
+    cp = run_as_user("alice", [CLI_BIN, "key", "get", "other"], s.env(), cwd=s.project,
+                     timeout=30)
+    assert cp.returncode == 0 and cp.stdout.strip() == other, cp.stderr
+
+
+# A child that speaks to the relay itself: without the token, with a wrong
+# one, too slowly, with frames that are not the protocol, and with ops the
+# relay does not pass.  Prints one JSON object of findings.
+RAW = r'''
+import json, os, socket, struct, sys
+host, port, token = os.environ["KEYWARDEN_RELAY"].split(":")
+port = int(port)
+out = {"keys": sorted(k for k in os.environ if "KEY" in k or "TOKEN" in k)}
+
+def conn(line=None):
+    c = socket.create_connection((host, port), timeout=20)
+    if line is not None:
+        c.sendall(line)
+    return c
+
+def frame(obj):
+    b = json.dumps(obj).encode()
+    return struct.pack(">I", len(b)) + b
+
+def read_reply(c):
+    head = b""
+    while len(head) < 4:
+        got = c.recv(4 - len(head))
+        if not got:
+            return None
+        head += got
+    n = struct.unpack(">I", head)[0]
+    body = b""
+    while len(body) < n:
+        got = c.recv(n - len(body))
+        if not got:
+            return None
+        body += got
+    return json.loads(body)
+
+def closed(c):
+    """What the relay does next: "closed", or what it sent."""
+    try:
+        got = c.recv(65536)
+    except ConnectionResetError:
+        return "closed"
+    return "closed" if got == b"" else "sent %r" % got[:80]
+
+good = ("KWRELAY %s\n" % token).encode()
+hello = frame({"id": 1, "op": "hello", "args": {"version": 1}})
+
+c = conn(); c.sendall(hello); out["no_token"] = closed(c)
+wrong = token[:-1] + ("0" if token[-1] != "0" else "1")
+c = conn(("KWRELAY %s\n" % wrong).encode() + hello); out["wrong_token"] = closed(c)
+c = conn(b"KWRELAY \n" + hello); out["empty_token"] = closed(c)
+c = conn(); out["silent"] = closed(c)
+
+c = conn(good + hello)
+out["hello"] = read_reply(c)
+c.sendall(frame({"id": 2, "op": "key.list", "args": {}, "session": "kw1_forged"}))
+out["key.list"] = read_reply(c)
+c.sendall(frame({"id": 3, "op": "user.add", "args": {"user": "mallory", "roles": ["admin"]}}))
+out["user.add"] = read_reply(c)
+c.sendall(frame({"id": 4, "op": "status"}))
+out["status"] = read_reply(c)
+c.sendall(b"\x00\x00\x00\x05{bad}")
+out["bad_json"] = closed(c)
+
+c = conn(good)
+c.sendall(struct.pack(">I", 16 * 1024 * 1024))
+out["too_large"] = closed(c)
+
+c = conn(good + frame({"id": 7, "op": "status"}))
+out["still_serving"] = read_reply(c)
+print(json.dumps(out))
+'''
+
+
+@pytest.mark.parametrize("net", NETS)
+def test_the_relay_refuses_what_is_not_the_hooks(sb, net):
+    s = sb()
+    path = os.path.join(s.project, "raw.py")
+    with open(path, "w") as f:
+        f.write(RAW)
+    os.chown(path, *USERS["alice"])
+    cp = s.run("--relay", *net, "--", PY, path)
+    assert cp.returncode == 0, cp.stderr
+    out = json.loads(cp.stdout.strip().splitlines()[-1])
+    assert out["keys"] == ["KEYWARDEN_RELAY", "KEYWARDEN_SANDBOX"], out
+    for k in ("no_token", "wrong_token", "empty_token", "silent", "bad_json", "too_large"):
+        assert out[k] == "closed", (k, out)
+    assert out["hello"]["ok"] is True and out["hello"]["result"]["version"] == 1, out
+    for k in ("key.list", "user.add"):
+        assert out[k]["ok"] is False, out
+        assert out[k]["error"] == {"code": "denied", "message": REFUSED}, out
+    assert out["status"]["ok"] is True and out["status"]["id"] == 4, out
+    assert out["still_serving"]["ok"] is True and out["still_serving"]["id"] == 7, out
+    rows = s.b.audit_rows("action = 'user_create' OR resource LIKE '%mallory%'")
+    assert rows == [], rows
