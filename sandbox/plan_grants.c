@@ -495,6 +495,18 @@ grant_exec_any(struct kw_sandbox_plan *p)
 			p->grants[i].rights |= KW_SB_EXEC;
 }
 
+/*
+ * With the relay, the program building the plan (keywarden itself: its
+ * hook and key get are what the relay is for) is readable inside, so the
+ * agent can run it wherever it is installed; executable only where the
+ * exec rules make read grants so (allowExec without a whitelist).
+ */
+static int
+grant_self(struct kw_sb_plan_priv *pp)
+{
+	return kw_sb_plan_grant(pp, "/proc/self/exe", KW_SB_READ, "relay", false);
+}
+
 int
 kw_sb_plan_grants(struct kw_sb_plan_priv *pp, const struct kw_sandbox_policy *policy,
     const struct kw_sandbox_caps *caps, const struct kw_sandbox_request *req, char *err,
@@ -510,6 +522,7 @@ kw_sb_plan_grants(struct kw_sb_plan_priv *pp, const struct kw_sandbox_policy *po
 	    (policy->profile && strcmp(policy->profile, "claude") == 0 &&
 	    (r = grant_claude(pp, policy, req, &roots, &n_roots)) != 0) ||
 	    (r = grant_system(pp)) != 0 ||
+	    (req->relay && (r = grant_self(pp)) != 0) ||
 	    (r = find_hides(pp, policy, roots, n_roots)) != 0)
 		goto out;
 	compact_hides(&pp->pub);

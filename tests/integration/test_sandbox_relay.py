@@ -15,14 +15,19 @@ fails closed as it did before the relay.
 """
 import json
 import os
+import uuid
 
 import pytest
+
+from anthropic_server import AnthropicServer
 
 from conftest import CLI_BIN
 from conftest import assert_ok  # noqa: F401
 from users import USERS, id_broker, ok, run_as_user  # noqa: F401
 from test_hook_claude import agents, gen_key  # noqa: F401
 from test_sandbox import PY, policy, sb  # noqa: F401
+from test_claude_code import claude, claude_env  # noqa: F401
+from test_sandbox_claude import CLAUDE_TIMEOUT, REPLY, the_result, why
 
 REFUSED = ("keywarden run: the sandbox's relay passes only policy checks "
            "(and keys named with --relay-key)")
@@ -206,3 +211,82 @@ def test_the_relay_refuses_what_is_not_the_hooks(sb, net):
     assert out["still_serving"]["ok"] is True and out["still_serving"]["id"] == 7, out
     rows = s.b.audit_rows("action = 'user_create' OR resource LIKE '%mallory%'")
     assert rows == [], rows
+
+
+# --------------------------------------------------------------------------
+# The real Claude Code, set up by `keywarden setup claude` (apiKeyHelper and
+# hooks), under `keywarden run --relay-key anthropic`: both layers at once.
+# --------------------------------------------------------------------------
+
+CLAUDE_POLICY = {"security": {
+    "allowedPaths": ["~/project"],
+    "deniedPaths": ["/root", "~/.ssh"],
+    "sandbox": {"enabled": True, "allowNetwork": False, "allowExec": True},
+    "network": {"allowedHosts": ["api.anthropic.com"], "allowedDomains": ["anthropic.com"]},
+    "execution": {"allowedCommands": ["echo", "cat", "ls"]},
+}}
+
+
+def test_claude_with_setup_settings_works_under_run(agents, claude):  # noqa: F811
+    b, ag = agents(json.loads(json.dumps(CLAUDE_POLICY)))
+    alice = ag["alice"]
+    key = gen_key()
+    assert ok(b.cli("key", "set", "anthropic", input=key + "\n")).startswith("anthropic:")
+    alice.login()
+    home = alice.home
+    denied_file = os.path.join(home, ".ssh", "id_rsa")
+    marker = "kw-relay-claude-%s" % uuid.uuid4().hex
+    with open(denied_file, "w") as f:
+        f.write("-----BEGIN OPENSSH PRIVATE KEY-----\n%s\n" % marker)
+    os.chown(denied_file, *USERS["alice"])
+    os.chmod(denied_file, 0o600)
+    base = dict(alice.env, HOME=home, KEYWARDEN_CONFIG=os.path.join(home, "no-config.json"))
+    cp = run_as_user("alice", [CLI_BIN, "setup", "claude"], base, cwd=home, timeout=30)
+    assert cp.returncode == 0, (cp.stdout, cp.stderr)
+    with open(os.path.join(home, ".claude", "settings.json")) as f:
+        settings = json.load(f)
+    assert settings["apiKeyHelper"].endswith(" key get anthropic"), settings
+    assert "PreToolUse" in settings["hooks"], settings
+
+    def run(command, relay=("--relay-key", "anthropic")):
+        log = os.path.join(os.path.dirname(home), "api-%s.jsonl" % uuid.uuid4().hex[:8])
+        srv = AnthropicServer(log, reply_text=REPLY, expect_key=key, tool_uses=[
+            {"name": "Bash", "input": {"command": command, "description": "a step"}}]).start()
+        extra = {k: alice.env[k] for k in (
+            "KEYWARDEN_SOCKET", "KEYWARDEN_TOKEN_CACHE", "XDG_RUNTIME_DIR")}
+        extra["KEYWARDEN_CONFIG"] = base["KEYWARDEN_CONFIG"]
+        argv = [CLI_BIN, "run"] + list(relay) + ["--", claude, "-p",
+                                                 "Do the task in this project.",
+                                                 "--allowedTools", "Bash"]
+        try:
+            cp = run_as_user("alice", argv, claude_env(home, srv, extra), cwd=alice.project,
+                             timeout=CLAUDE_TIMEOUT)
+        finally:
+            srv.stop()
+        return cp, srv
+
+    # An allowed command runs; the key came through the helper and the relay.
+    cp, srv = run("echo allowed-%s" % marker[-12:])
+    assert cp.returncode == 0, why(cp, srv)
+    reqs = srv.messages()
+    assert reqs and all(r["x-api-key"] == key and r["status"] == 200 for r in reqs), why(cp, srv)
+    assert "allowed-%s" % marker[-12:] in the_result(cp, srv)["text"], why(cp, srv)
+    assert REPLY in cp.stdout, why(cp, srv)
+    assert b.audit_rows("action = 'key.get' AND user = 'alice' AND result = 'success'")
+    checks = [json.loads(r["metadata"]) for r in b.audit_rows(
+        "user = 'alice' AND action = 'command_execute'")]
+    assert any(m.get("tool") == "Bash" and m.get("decision") == "allow" for m in checks), checks
+
+    # A command reading a denied file is refused by the hook, with the policy's reason.
+    cp, srv = run("cat " + denied_file)
+    assert cp.returncode == 0, why(cp, srv)
+    res = the_result(cp, srv)
+    print("hook-refused tool_result: %r" % res["text"][:300])
+    assert ".ssh" in res["text"] and "denied" in res["text"], why(cp, srv)
+    assert "not reachable" not in res["text"], why(cp, srv)
+    assert not srv.sent(marker), "the denied file's text reached the API"
+
+    # The control: without the relay the helper cannot fetch the key, so no
+    # request carries it (the stand-in answers 401).
+    cp, srv = run("echo nothing", relay=("--no-relay",))
+    assert not any(r["x-api-key"] == key for r in srv.messages()), why(cp, srv)
