@@ -15,6 +15,7 @@ fails closed as it did before the relay.
 """
 import json
 import os
+import socket
 import uuid
 
 import pytest
@@ -25,7 +26,7 @@ from conftest import CLI_BIN
 from conftest import assert_ok  # noqa: F401
 from users import USERS, id_broker, ok, run_as_user  # noqa: F401
 from test_hook_claude import agents, gen_key  # noqa: F401
-from test_sandbox import PY, policy, sb  # noqa: F401
+from test_sandbox import PY, FakeBroker, policy, sb  # noqa: F401
 from test_claude_code import claude, claude_env  # noqa: F401
 from test_sandbox_claude import CLAUDE_TIMEOUT, REPLY, the_result, why
 
@@ -290,3 +291,77 @@ def test_claude_with_setup_settings_works_under_run(agents, claude):  # noqa: F8
     # request carries it (the stand-in answers 401).
     cp, srv = run("echo nothing", relay=("--no-relay",))
     assert not any(r["x-api-key"] == key for r in srv.messages()), why(cp, srv)
+
+
+# --------------------------------------------------------------------------
+# What reaches the broker: a stand-in that records each request.
+# --------------------------------------------------------------------------
+
+class RecordingBroker(FakeBroker):
+    """Records every request; records runs; allows every tool call."""
+
+    def __init__(self, path, policy_doc):
+        self.requests = []
+        super().__init__(path, policy_doc)
+
+    def conn(self, c):
+        import struct
+        with c:
+            while True:
+                head = c.recv(4, socket.MSG_WAITALL)
+                if len(head) < 4:
+                    return
+                (n,) = struct.unpack(">I", head)
+                req = json.loads(c.recv(n, socket.MSG_WAITALL))
+                self.requests.append(req)
+                self.ops.append(req["op"])
+                result = {"hello": {"version": 1, "server": "fake"},
+                          "sandbox.begin": {"policy": self.policy},
+                          "policy.check": {"decision": "allow", "reason": "fine"}}.get(
+                              req["op"], {})
+                body = json.dumps({"id": req["id"], "ok": True, "result": result}).encode()
+                c.sendall(struct.pack(">I", len(body)) + body)
+
+
+FORGE = r'''
+import json, os, socket, struct
+host, port, token = os.environ["KEYWARDEN_RELAY"].split(":")
+c = socket.create_connection((host, int(port)), timeout=20)
+def frame(obj):
+    b = json.dumps(obj).encode()
+    return struct.pack(">I", len(b)) + b
+c.sendall(("KWRELAY %s\n" % token).encode() + frame({"id": 9, "op": "status",
+          "session": "kw1_forged_by_the_agent"}))
+head = c.recv(4, socket.MSG_WAITALL)
+print(c.recv(struct.unpack(">I", head)[0], socket.MSG_WAITALL).decode())
+'''
+
+
+def test_the_hook_says_it_is_sandboxed_and_a_forged_session_stays_inside(sb):
+    s = sb()
+    fake = RecordingBroker(os.path.join(os.path.dirname(s.alice.home), "rec.sock"), {
+        "enabled": False, "allowNetwork": False, "allowExec": True, "readOnly": False,
+        "allowedPaths": [s.project], "deniedPaths": [], "excludePatterns": [],
+        "whitelistMode": False, "whitelist": [], "allowedHosts": [], "allowedDomains": [],
+        "home": s.alice.home, "profile": "default"})
+    forge = os.path.join(s.project, "forge.py")
+    with open(forge, "w") as f:
+        f.write(FORGE)
+    os.chown(forge, *USERS["alice"])
+    env = {"KEYWARDEN_SOCKET": fake.path}
+    try:
+        inside = s.alice.hook("Bash", {"command": "echo hi"}, env=env,
+                              wrap=[CLI_BIN, "run", "--relay", "--"])
+        outside = s.alice.hook("Bash", {"command": "echo hi"}, env=env)
+        forged = s.run("--relay", "--", PY, forge, env=env)
+    finally:
+        fake.close()
+    assert inside.returncode == 0 and outside.returncode == 0, (inside.stderr, outside.stderr)
+    checks = [r["args"] for r in fake.requests if r["op"] == "policy.check"]
+    assert len(checks) == 2, fake.requests
+    assert checks[0]["sandboxed"].startswith("landlock-"), checks[0]
+    assert "seccomp" in checks[0]["sandboxed"], checks[0]
+    assert "sandboxed" not in checks[1], checks[1]
+    assert forged.returncode == 0 and json.loads(forged.stdout)["ok"] is True, forged.stderr
+    assert [r for r in fake.requests if r["op"] == "status"], fake.ops
+    assert not any("kw1_forged" in json.dumps(r) for r in fake.requests), fake.requests
