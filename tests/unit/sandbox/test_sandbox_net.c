@@ -879,6 +879,57 @@ netns_child(int sock, unsigned short echo_port)
 	_exit(0);
 }
 
+/*
+ * The relay's listener, made in a fresh namespace as the child makes it:
+ * 127.0.0.1:KW_SB_RELAY_PORT_NETNS, marked is_relay (the launcher hands it
+ * to the caller, never to the network filter), beside the proxy's.
+ */
+static void
+test_child_listen_relay(void **state)
+{
+	pid_t pid = fork();
+	int status;
+
+	(void)state;
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct kw_sandbox_plan plan = { .net = KW_SB_NET_FILTERED, .netns = true,
+		    .relay = true, .relay_port = KW_SB_RELAY_PORT_NETNS, .proxy_fd = -1,
+		    .relay_fd = -1 };
+		struct kw_sb_listener l[2];
+		struct ifreq ifr = { .ifr_name = "lo" };
+		struct sockaddr_in sin;
+		socklen_t sl = sizeof(sin);
+		char err[256];
+		size_t n = 0;
+		int s;
+
+		if (unshare(CLONE_NEWUSER | CLONE_NEWNET) < 0)
+			child_fail(CHILD_SKIP, "unshare");
+		if ((s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0 ||
+		    ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+			child_fail(2, "SIOCGIFFLAGS");
+		ifr.ifr_flags |= IFF_UP;
+		if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+			child_fail(3, "SIOCSIFFLAGS");
+		if (kw_sb_net_child_listen(&plan, l, &n, err, sizeof(err)) != 0 || n != 2)
+			child_fail(4, err);
+		if (!l[0].is_proxy || l[0].is_relay || l[1].is_proxy || !l[1].is_relay ||
+		    l[1].port != KW_SB_RELAY_PORT_NETNS)
+			_exit(5);
+		if (getsockname(l[1].fd, (struct sockaddr *)&sin, &sl) != 0 ||
+		    ntohs(sin.sin_port) != KW_SB_RELAY_PORT_NETNS ||
+		    ntohl(sin.sin_addr.s_addr) != INADDR_LOOPBACK)
+			_exit(6);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == CHILD_SKIP)
+		skip();
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void
 test_netns(void **state)
 {
@@ -961,6 +1012,7 @@ main(void)
 		cmocka_unit_test(test_parse_limit),
 		cmocka_unit_test(test_host_allowed),
 		cmocka_unit_test(test_child_listen),
+		cmocka_unit_test(test_child_listen_relay),
 		cmocka_unit_test(test_netns),
 		cmocka_unit_test(test_serve),
 		cmocka_unit_test(test_serve_limit),

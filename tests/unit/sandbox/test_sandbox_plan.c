@@ -7,7 +7,10 @@
  * child's environment.  Capabilities are made up, so each fallback is
  * reached whatever this machine offers.
  */
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -398,6 +401,67 @@ test_net_modes(void **state)
 	kw_sandbox_plan_free(plan);
 }
 
+/* The relay: a fixed port inside a network namespace, else one bound here; keywarden readable. */
+static struct kw_sandbox_plan *
+relay_plan(const char *dir, const char *json, const struct kw_sandbox_caps *caps, bool relay)
+{
+	static char *const sh[] = { "sh", "-c", "true", NULL };
+	struct kw_sandbox_request req = { .argv = sh, .cwd = dir, .env_path = "/usr/bin:/bin",
+	    .relay = relay };
+	struct kw_sandbox_policy *p = policy_of(json);
+	struct kw_sandbox_plan *plan = NULL;
+	char err[512] = "";
+
+	if (kw_sandbox_plan_build(p, caps, &req, &plan, err, sizeof(err)) != 0)
+		fail_msg("plan: %s", err);
+	kw_sandbox_policy_free(p);
+	return plan;
+}
+
+static void
+test_relay(void **state)
+{
+	struct kw_test_fx *fx = *state;
+	struct kw_sandbox_caps no_userns = full;
+	struct kw_sandbox_plan *plan;
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	char self[PATH_MAX];
+	const struct kw_sandbox_grant *g;
+
+	assert_non_null(realpath("/proc/self/exe", self));
+	no_userns.userns = false;
+	plan = relay_plan(fx->dir, "{\"allowNetwork\": false}", &full, false);
+	assert_false(plan->relay);
+	assert_int_equal(plan->relay_fd, -1);
+	assert_null(grant(plan, self));
+	kw_sandbox_plan_free(plan);
+
+	plan = relay_plan(fx->dir, "{\"allowNetwork\": false}", &full, true);
+	assert_true(plan->relay && plan->netns);
+	assert_int_equal(plan->relay_port, KW_SB_RELAY_PORT_NETNS);
+	assert_int_equal(plan->relay_fd, -1);
+	assert_non_null(g = grant(plan, self));
+	assert_true(g->rights & KW_SB_READ);
+	assert_false(g->rights & KW_SB_WRITE);
+	kw_sandbox_plan_free(plan);
+
+	/* No network namespace: a port on this loopback, in Landlock's connect rules. */
+	plan = relay_plan(fx->dir, "{\"allowNetwork\": false}", &no_userns, true);
+	assert_true(plan->relay && plan->landlock_net && !plan->netns);
+	assert_true(plan->relay_fd >= 0);
+	assert_int_equal(getsockname(plan->relay_fd, (struct sockaddr *)&sa, &len), 0);
+	assert_int_equal(ntohl(sa.sin_addr.s_addr), INADDR_LOOPBACK);
+	assert_int_equal(ntohs(sa.sin_port), plan->relay_port);
+	assert_true(fcntl(plan->relay_fd, F_GETFD) & FD_CLOEXEC);
+	kw_sandbox_plan_free(plan);
+
+	/* An open network has no namespace either. */
+	plan = relay_plan(fx->dir, "{\"allowNetwork\": true}", &full, true);
+	assert_true(plan->relay && !plan->netns && plan->relay_fd >= 0);
+	kw_sandbox_plan_free(plan);
+}
+
 static void
 test_exec_modes(void **state)
 {
@@ -521,6 +585,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cwd_under_denied, kw_test_setup,
 		    kw_test_teardown),
 		cmocka_unit_test_setup_teardown(test_net_modes, kw_test_setup, kw_test_teardown),
+		cmocka_unit_test_setup_teardown(test_relay, kw_test_setup, kw_test_teardown),
 		cmocka_unit_test_setup_teardown(test_exec_modes, kw_test_setup, kw_test_teardown),
 		cmocka_unit_test_setup_teardown(test_missing_abi, kw_test_setup, kw_test_teardown),
 		cmocka_unit_test_setup_teardown(test_env, kw_test_setup, kw_test_teardown),
