@@ -141,6 +141,7 @@ kw_cmd_exec(struct kw_cli *cli, int argc, char **argv)
 	struct binding b[MAX_KEYS];
 	struct kw_cli_sandbox o = { 0 };
 	bool sandbox = false;
+	const char *bad;
 	int c, n = 0, ex;
 
 	memset(b, 0, sizeof(b));
@@ -155,8 +156,11 @@ kw_cmd_exec(struct kw_cli *cli, int argc, char **argv)
 			sandbox = true;
 			continue;
 		}
-		if (kw_cli_sandbox_option(&o, c, optarg))
+		if (kw_cli_sandbox_option(&o, c, optarg)) {
+			if (o.bad)
+				return kw_cli_usage(cli, "%s", o.bad);
 			continue;
+		}
 		if (c != 'k')
 			return kw_cli_bad_option(cli, argc, argv, opts);
 		if (n == MAX_KEYS)
@@ -170,8 +174,11 @@ kw_cmd_exec(struct kw_cli *cli, int argc, char **argv)
 		return kw_cli_usage(cli, "missing --key NAME=VAR");
 	if (optind >= argc)
 		return kw_cli_usage(cli, "missing CMD");
-	if (!sandbox && (o.profile || o.without || o.require))
-		return kw_cli_usage(cli, "--profile, --require and --without go with --sandbox");
+	if (!sandbox && (o.profile || o.without || o.require || o.relay || o.n_relay_keys))
+		return kw_cli_usage(cli, "--profile, --require, --without and the relay's options "
+		    "go with --sandbox");
+	if ((bad = kw_cli_sandbox_options_done(&o)))
+		return kw_cli_usage(cli, "%s", bad);
 	for (int i = 0; i < n; i++) {
 		if ((ex = fetch(cli, &b[i])) != 0) {
 			wipe_all(b, n);

@@ -13,10 +13,8 @@
 
 #include "cli/cli.h"
 #include "cli/sandbox_run.h"
-#include "common/names.h"
 
 #define MAX_ENV 32
-#define MAX_RELAY_KEYS 16
 
 /* --env NAME: a variable name. */
 static bool
@@ -67,36 +65,26 @@ kw_cmd_run(struct kw_cli *cli, int argc, char **argv)
 		{ "check", no_argument, NULL, 'C' },
 		{ "env", required_argument, NULL, 'e' },
 		{ "json", no_argument, NULL, 'j' },
-		{ "relay", no_argument, NULL, 'r' },
-		{ "no-relay", no_argument, NULL, 'R' },
-		{ "relay-key", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kw_cli_sandbox o = { 0 };
-	char *names[MAX_ENV], *keep[MAX_ENV], *relay_keys[MAX_RELAY_KEYS];
+	char *names[MAX_ENV], *keep[MAX_ENV];
+	const char *bad;
 	size_t n_names = 0, n_keep;
 	int c;
 
 	optind = 0;
 	/* "+": options end at the command, whose own options are its business. */
 	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-		if (kw_cli_sandbox_option(&o, c, optarg))
+		if (kw_cli_sandbox_option(&o, c, optarg)) {
+			if (o.bad)
+				return kw_cli_usage(cli, "%s", o.bad);
 			continue;
+		}
 		switch (c) {
 		case 'C': o.check = true; break;
 		case 'j': o.json = true; break;
-		case 'r': o.relay = 1; break;
-		case 'R': o.relay = -1; break;
-		case 'k':
-			if (o.n_relay_keys == MAX_RELAY_KEYS)
-				return kw_cli_usage(cli, "at most %d --relay-key options",
-				    MAX_RELAY_KEYS);
-			if (!kw_name_ok(KW_NAME_KEY, optarg))
-				return kw_cli_usage(cli, "--relay-key: '%.64s' is not a key name "
-				    "(%s)", kw_cli_safe(optarg), kw_name_rule(KW_NAME_KEY));
-			relay_keys[o.n_relay_keys++] = optarg;
-			break;
 		case 'h': kw_cli_help(cli); return KW_EXIT_OK;
 		case 'e':
 			if (n_names == MAX_ENV)
@@ -110,12 +98,8 @@ kw_cmd_run(struct kw_cli *cli, int argc, char **argv)
 			return kw_cli_bad_option(cli, argc, argv, opts);
 		}
 	}
-	/* --relay-key means the relay; with --no-relay nothing could pass it. */
-	if (o.n_relay_keys && o.relay < 0)
-		return kw_cli_usage(cli, "--relay-key needs the relay: drop --no-relay");
-	if (o.n_relay_keys && o.relay == 0)
-		o.relay = 1;
-	o.relay_keys = relay_keys;
+	if ((bad = kw_cli_sandbox_options_done(&o)))
+		return kw_cli_usage(cli, "%s", bad);
 	if (o.json && !o.check)
 		return kw_cli_usage(cli, "--json goes with --check (a run's output is CMD's)");
 	if (optind >= argc && !o.check)

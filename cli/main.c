@@ -57,11 +57,12 @@ static const struct kw_cmd commands[] = {
 	  .help = "get, set, list, rotate, revoke, verify or import API keys", .flags = KW_CMD_GROUP },
 	{ .name = "exec", .fn = kw_cmd_exec, .help = "run CMD with keys in its environment, and only there",
 	  .usage = "--key NAME=VAR [--key NAME=VAR]... [--sandbox [--profile NAME|FILE] "
-	    "[--require landlock=N] [--without FEATURE[,...]]] [--] CMD [ARG...]",
+	    "[--require landlock=N] [--without FEATURE[,...]] [--relay|--no-relay] "
+	    "[--relay-key NAME]...] [--] CMD [ARG...]",
 	  .options = "  --key NAME=VAR      put key NAME in CMD's environment as VAR (up to 16)\n"
 	    "  --sandbox           run CMD confined as keywarden run does, the keys handed\n"
 	    "                      in past its environment scrub\n"
-	    "  --profile, --require, --without\n"
+	    "  --profile, --require, --without, --relay, --no-relay, --relay-key\n"
 	    "                      with --sandbox: as for keywarden run\n"
 	    "The exit status is CMD's (128 + the signal when it was killed); exec prints\n"
 	    "no data of its own, so it takes no --json.\n",

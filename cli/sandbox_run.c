@@ -25,6 +25,7 @@
 #include "cli/sandbox_relay.h"
 #include "cli/sandbox_run.h"
 #include "common/errors.h"
+#include "common/names.h"
 #include "sandbox/sandbox.h"
 
 #define COMMAND_MAX	4096	/* the command line sent to be recorded */
@@ -44,14 +45,37 @@ struct run {
 };
 
 bool
-kw_cli_sandbox_option(struct kw_cli_sandbox *o, int c, const char *arg)
+kw_cli_sandbox_option(struct kw_cli_sandbox *o, int c, char *arg)
 {
 	switch (c) {
 	case KW_CLI_SB_PROFILE: o->profile = arg; return true;
 	case KW_CLI_SB_WITHOUT: o->without = arg; return true;
 	case KW_CLI_SB_REQUIRE: o->require = arg; return true;
-	default: return false;
+	case KW_CLI_SB_RELAY: o->relay = 1; return true;
+	case KW_CLI_SB_NO_RELAY: o->relay = -1; return true;
+	case KW_CLI_SB_RELAY_KEY:
+		if (o->n_relay_keys == KW_CLI_SB_MAX_RELAY_KEYS)
+			o->bad = "at most 16 --relay-key options";
+		else if (!kw_name_ok(KW_NAME_KEY, arg))
+			o->bad = "--relay-key: not a key name (letters, digits, '.', '_', '-', "
+			    "up to 64)";
+		else
+			o->relay_keys[o->n_relay_keys++] = arg;
+		return true;
+	default:
+		return false;
 	}
+}
+
+const char *
+kw_cli_sandbox_options_done(struct kw_cli_sandbox *o)
+{
+	/* --relay-key means the relay; with --no-relay nothing could pass it. */
+	if (o->n_relay_keys && o->relay < 0)
+		return "--relay-key needs the relay: drop --no-relay";
+	if (o->n_relay_keys)
+		o->relay = 1;
+	return NULL;
 }
 
 /* --require landlock=N: N, or -1 for anything else. */

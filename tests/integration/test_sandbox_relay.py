@@ -109,6 +109,8 @@ def test_the_claude_profile_has_the_relay_and_no_relay_takes_it_away(sb):
     assert cp.returncode == 2 and "--relay-key needs the relay" in cp.stderr, cp.stderr
     cp = s.run("--relay-key", "-x", "--", "true")
     assert cp.returncode == 2 and "not a key name" in cp.stderr, cp.stderr
+    cp = s.cli("exec", "--key", "anthropic=K", "--relay-key", "anthropic", "--", "true")
+    assert cp.returncode == 2 and "go with --sandbox" in cp.stderr, cp.stderr
 
 
 @pytest.mark.parametrize("net", NETS)
