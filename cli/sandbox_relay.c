@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -380,8 +381,20 @@ accept_thread(void *arg)
 		if (!(p[0].revents & POLLIN))
 			continue;
 		fd = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd >= 0)
+		if (fd >= 0) {
+			struct timeval tv = { .tv_sec = FRAME_MS / 1000 };
+
+			/* A client that does not read its replies is not waited for long. */
+			(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 			(void)start_conn(r, fd);
+		} else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			/* Out of fds: the pending connection stays readable; do not spin on it. */
+			struct pollfd s = { .fd = r->stop[0], .events = POLLIN };
+
+			if (poll(&s, 1, 100) > 0)
+				break;
+		}
 	}
 	return NULL;
 }
