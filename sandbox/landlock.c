@@ -122,7 +122,7 @@ add_rules(const struct kw_sandbox_plan *p, int ruleset, uint64_t handled, char *
 	for (size_t i = 0; r == 0 && i < p->n_grants; i++)
 		r = add_path(ruleset, p->grants[i].path, to_landlock(p->grants[i].rights), handled,
 		    err, err_len);
-	for (size_t i = 0; r == 0 && p->exec != KW_SB_EXEC_ANY && i < p->n_exec_paths; i++)
+	for (size_t i = 0; r == 0 && i < p->n_exec_paths; i++)
 		r = add_path(ruleset, p->exec_paths[i], LANDLOCK_ACCESS_FS_READ_FILE |
 		    LANDLOCK_ACCESS_FS_EXECUTE, handled, err, err_len);
 	if (r != 0 || !p->landlock_net)

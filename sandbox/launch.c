@@ -97,9 +97,16 @@ close_inherited(int sock)
 {
 	if (sock < 3 && (sock = fcntl(sock, F_DUPFD_CLOEXEC, 3)) < 0)
 		_exit(127);
-	if (sock > 3)
-		syscall(SYS_close_range, 3, sock - 1, 0);
-	syscall(SYS_close_range, sock + 1, ~0U, 0);
+	if (sock > 3 && syscall(SYS_close_range, 3, sock - 1, 0) != 0)
+		for (int fd = 3; fd < sock; fd++)
+			close(fd);
+	if (syscall(SYS_close_range, sock + 1, ~0U, 0) != 0) {
+		/* Before Linux 5.9: one by one, up to the limit on open files. */
+		long max = sysconf(_SC_OPEN_MAX);
+
+		for (long fd = sock + 1; fd < (max > 0 && max < (1 << 20) ? max : 65536); fd++)
+			close((int)fd);
+	}
 	return sock;
 }
 

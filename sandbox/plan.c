@@ -20,9 +20,12 @@
  *    run, without following symlinks, at most 100000 entries and 64 levels
  *    deep (a warning names the limit when reached).  Limits: a file
  *    created during the run under a name the patterns match is not hidden
- *    (it did not exist when the plan was made); a hard link made before
- *    the run, under a name the patterns do not match, still reaches the
- *    hidden file's contents (a hide covers a name, not an inode); without
+ *    (it did not exist when the plan was made); a hide covers a name, not
+ *    an inode, so each other name (hard link) of a hidden file that the
+ *    walk sees is hidden too, but a hard link made before the run outside
+ *    the walked trees (or beyond the walk's limits) still reaches the
+ *    contents (one cannot be made during the run: every name the
+ *    command could link from is hidden); without
  *    user namespaces there is no hide at all, and the plan says so (a
  *    `missing` line per hide).
  *  - /etc: granted read-only minus deniedPaths.  When /etc itself is
@@ -40,7 +43,10 @@
  *    granted read-write, named by TMPDIR in the child's environment, and
  *    removed with everything in it when the plan is freed (without
  *    following symlinks).
- *  - Execution: allowExec gives the execute right under every read grant;
+ *  - Execution: the command itself (and its interpreters) may always be
+ *    executed, even from outside the grants (exec_paths is filled in
+ *    every mode, not only for LIST/ONCE as sandbox.h first said);
+ *    allowExec gives the execute right under every read grant;
  *    whitelistMode only on the listed programs (resolved through PATH),
  *    the command, and their #! and ELF interpreters; !allowExec lets the
  *    command itself start (a seccomp listener answers the first execve)

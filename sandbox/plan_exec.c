@@ -172,8 +172,7 @@ kw_sb_plan_command(struct kw_sb_plan_priv *pp, const struct kw_sandbox_policy *p
 	}
 	if (!(pp->command = strdup(path)))
 		return KW_ERR_NOMEM;
-	if (pp->pub.exec == KW_SB_EXEC_ANY)
-		return 0;
+	/* The command itself may run whatever the mode, even from outside the grants. */
 	if ((r = add_exec(pp, path, req, 0)) != 0)
 		return r;
 	for (size_t i = 0; pp->pub.exec == KW_SB_EXEC_LIST && i < policy->n_whitelist; i++) {

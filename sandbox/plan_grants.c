@@ -315,14 +315,86 @@ within_grant(const struct kw_sandbox_plan *p, const char *real)
 	return false;
 }
 
+/* A file with more than one name, seen by the walk. */
+struct linked {
+	dev_t dev;
+	ino_t ino;
+	char *path;
+};
+
 /* nftw has no context argument: the walk's state, one walk at a time per thread. */
 static __thread struct walk {
 	struct kw_sb_plan_priv *pp;
 	const struct kw_sandbox_policy *policy;
 	size_t entries;
 	bool hit_entries, hit_depth;
+	struct linked *links;
+	size_t n_links;
 	int r;
 } *kw_sb_walk;
+
+/* Remember a multiply-linked file: a hide of one of its names must cover the others. */
+static int
+note_link(struct walk *w, const char *path, const struct stat *st)
+{
+	struct linked *l;
+
+	if (!S_ISREG(st->st_mode) || st->st_nlink < 2)
+		return 0;
+	if (!(l = realloc(w->links, (w->n_links + 1) * sizeof(*l))))
+		return KW_ERR_NOMEM;
+	w->links = l;
+	if (!(l[w->n_links].path = strdup(path)))
+		return KW_ERR_NOMEM;
+	l[w->n_links].dev = st->st_dev;
+	l[w->n_links].ino = st->st_ino;
+	w->n_links++;
+	return 0;
+}
+
+static int
+cmp_linked(const void *a, const void *b)
+{
+	const struct linked *x = a, *y = b;
+
+	if (x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+static bool
+within_hide(const struct kw_sandbox_plan *p, const char *path)
+{
+	for (size_t i = 0; i < p->n_hides; i++)
+		if (kw_path_within(path, p->hides[i]))
+			return true;
+	return false;
+}
+
+/*
+ * A file hidden under one name (or inside a hidden directory) is hidden
+ * under every other name the walk saw: a hard link made before the run
+ * inside the user's trees does not lead around a hide.
+ */
+static int
+hide_other_links(struct walk *w)
+{
+	int r = 0;
+
+	qsort(w->links, w->n_links, sizeof(*w->links), cmp_linked);
+	for (size_t i = 0; r == 0 && i < w->n_links; ) {
+		size_t end = i + 1;
+		bool hidden = within_hide(&w->pp->pub, w->links[i].path);
+
+		for (; end < w->n_links && cmp_linked(&w->links[i], &w->links[end]) == 0; end++)
+			if (!hidden)
+				hidden = within_hide(&w->pp->pub, w->links[end].path);
+		for (size_t k = i; hidden && r == 0 && k < end; k++)
+			r = add_hide(w->pp, w->links[k].path);
+		i = end;
+	}
+	return r;
+}
 
 static int
 walk_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
@@ -334,6 +406,8 @@ walk_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
 		w->hit_entries = true;
 		return FTW_STOP;
 	}
+	if (type == FTW_F && (w->r = note_link(w, path, st)) != 0)
+		return FTW_STOP;
 	for (size_t i = 0; i < w->policy->n_exclude; i++) {
 		if (!kw_glob_match(w->policy->exclude_patterns[i], path))
 			continue;
@@ -344,11 +418,9 @@ walk_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
 		} else {
 			w->r = add_hide(w->pp, path);
 		}
-		if (w->r)
-			return FTW_STOP;
-		return type == FTW_D ? FTW_SKIP_SUBTREE : FTW_CONTINUE;
+		/* Go on below a hidden directory: its files' other names must be seen. */
+		return w->r ? FTW_STOP : FTW_CONTINUE;
 	}
-	(void)st;
 	if (type == FTW_D && ftw->level >= KW_SB_WALK_MAX_DEPTH) {
 		w->hit_depth = true;
 		return FTW_SKIP_SUBTREE;
@@ -371,13 +443,17 @@ find_hides(struct kw_sb_plan_priv *pp, const struct kw_sandbox_policy *policy, c
 		    within_grant(&pp->pub, pp->denied[i]))
 			r = add_hide(pp, pp->denied[i]);
 	}
-	if (r != 0 || policy->n_exclude == 0)
+	if (r != 0 || (policy->n_exclude == 0 && pp->pub.n_hides == 0))
 		return r;
 	kw_sb_walk = &w;
 	for (size_t i = 0; i < n_roots && !w.hit_entries && w.r == 0; i++)
 		nftw(roots[i], walk_one, 32, FTW_PHYS | FTW_ACTIONRETVAL);
 	kw_sb_walk = NULL;
-	if ((r = w.r) != 0)
+	r = w.r ? w.r : hide_other_links(&w);
+	for (size_t i = 0; i < w.n_links; i++)
+		free(w.links[i].path);
+	free(w.links);
+	if (r != 0)
 		return r;
 	if (w.hit_entries)
 		r = kw_sb_plan_warn(pp, "excludePatterns: stopped looking after %d entries; files "
@@ -386,6 +462,27 @@ find_hides(struct kw_sb_plan_priv *pp, const struct kw_sandbox_policy *policy, c
 		r = kw_sb_plan_warn(pp, "excludePatterns: did not look deeper than %d levels; "
 		    "files below are not hidden", KW_SB_WALK_MAX_DEPTH);
 	return r;
+}
+
+/* Drop a grant inside another that gives it all its rights already: one rule does. */
+static void
+compact_grants(struct kw_sandbox_plan *p)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < p->n_grants; i++) {
+		bool covered = false;
+
+		for (size_t j = 0; j < p->n_grants && !covered; j++)
+			covered = j != i && strcmp(p->grants[i].path, p->grants[j].path) != 0 &&
+			    kw_path_within(p->grants[i].path, p->grants[j].path) &&
+			    (p->grants[i].rights & ~p->grants[j].rights) == 0;
+		if (covered)
+			free(p->grants[i].path);
+		else
+			p->grants[k++] = p->grants[i];
+	}
+	p->n_grants = k;
 }
 
 /* Under allowExec, execute wherever one may read (but not devices or /proc). */
@@ -418,6 +515,7 @@ kw_sb_plan_grants(struct kw_sb_plan_priv *pp, const struct kw_sandbox_policy *po
 	compact_hides(&pp->pub);
 	if (pp->pub.exec == KW_SB_EXEC_ANY)
 		grant_exec_any(&pp->pub);
+	compact_grants(&pp->pub);
  out:
 	kw_sb_strv_free(roots, n_roots);
 	return r;

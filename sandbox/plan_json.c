@@ -65,15 +65,14 @@ kw_sandbox_plan_json(const struct kw_sandbox_plan *p)
 	};
 
 	/* "o" steals each reference, and json_pack frees them all when it fails. */
-	return json_pack("{s:i, s:b, s:b, s:b, s:b, s:b, s:b, s:s, s:s, s:s, s:o, s:o, s:o*, "
+	return json_pack("{s:i, s:b, s:b, s:b, s:b, s:b, s:b, s:s, s:s, s:s, s:o, s:o, s:o, "
 	    "s:o, s:o, s:o, s:o, s:i, s:s*}",
 	    "landlock_abi", p->landlock_abi, "userns", p->userns, "mountns", p->mountns,
 	    "netns", p->netns, "landlock_net", p->landlock_net, "scoped", p->scoped,
 	    "seccomp", p->seccomp, "net", net[p->net], "exec", exec[p->exec],
 	    "level", kw_sandbox_plan_level(p),
 	    "grants", grants_json(p), "hides", strv_json(p->hides, p->n_hides),
-	    "exec_paths", p->exec == KW_SB_EXEC_ANY ? NULL :
-	    strv_json(p->exec_paths, p->n_exec_paths),
+	    "exec_paths", strv_json(p->exec_paths, p->n_exec_paths),
 	    "allowed_hosts", strv_json(p->allowed_hosts, p->n_hosts),
 	    "allowed_domains", strv_json(p->allowed_domains, p->n_domains),
 	    "forward_ports", ports_json(p), "missing", strv_json(p->missing, p->n_missing),

@@ -150,7 +150,9 @@ struct kw_sandbox_plan {
 				   kw_sandbox_plan_free when it made it */
 	char *broker_socket;	/* hidden inside (mounted over; AF_UNIX sockets are
 				   refused by seccomp in any case) */
-	char **exec_paths;	/* KW_SB_EXEC_LIST/ONCE: files with the execute right
+	char **exec_paths;	/* files with the execute right (every mode: the
+				   command may run from outside the grants; LIST/ONCE:
+				   only these)
 				   (the command, its #! interpreter, its ELF interpreter) */
 	size_t n_exec_paths;
 	char **allowed_hosts;	/* KW_SB_NET_FILTERED: what the CONNECT filter admits */
