@@ -381,7 +381,8 @@ hide_other_links(struct walk *w)
 {
 	int r = 0;
 
-	qsort(w->links, w->n_links, sizeof(*w->links), cmp_linked);
+	if (w->n_links > 1)	/* links is NULL when the walk saw none: qsort's nonnull */
+		qsort(w->links, w->n_links, sizeof(*w->links), cmp_linked);
 	for (size_t i = 0; r == 0 && i < w->n_links; ) {
 		size_t end = i + 1;
 		bool hidden = within_hide(&w->pp->pub, w->links[i].path);
@@ -464,25 +465,32 @@ find_hides(struct kw_sb_plan_priv *pp, const struct kw_sandbox_policy *policy, c
 	return r;
 }
 
-/* Drop a grant inside another that gives it all its rights already: one rule does. */
+/*
+ * Drop a grant inside another that gives it all its rights already: one rule
+ * does.  Decided for all before any is freed (a freed grant must not be
+ * compared with); without memory for that, nothing is dropped.
+ */
 static void
 compact_grants(struct kw_sandbox_plan *p)
 {
+	bool *covered = calloc(p->n_grants ? p->n_grants : 1, sizeof(*covered));
 	size_t k = 0;
 
-	for (size_t i = 0; i < p->n_grants; i++) {
-		bool covered = false;
-
-		for (size_t j = 0; j < p->n_grants && !covered; j++)
-			covered = j != i && strcmp(p->grants[i].path, p->grants[j].path) != 0 &&
+	if (!covered)
+		return;
+	for (size_t i = 0; i < p->n_grants; i++)
+		for (size_t j = 0; j < p->n_grants && !covered[i]; j++)
+			covered[i] = j != i && strcmp(p->grants[i].path, p->grants[j].path) != 0 &&
 			    kw_path_within(p->grants[i].path, p->grants[j].path) &&
 			    (p->grants[i].rights & ~p->grants[j].rights) == 0;
-		if (covered)
+	for (size_t i = 0; i < p->n_grants; i++) {
+		if (covered[i])
 			free(p->grants[i].path);
 		else
 			p->grants[k++] = p->grants[i];
 	}
 	p->n_grants = k;
+	free(covered);
 }
 
 /* Under allowExec, execute wherever one may read (but not devices or /proc). */
