@@ -22,17 +22,31 @@ static const char *const kw_sb_secret_words[] = {
 	"SESSION",
 };
 
-/* Dropped whatever their value: they lead out of the sandbox, or the sandbox sets them. */
-static const char *const kw_sb_dropped[] = {
-	"KEYWARDEN_SOCKET", "DBUS_SESSION_BUS_ADDRESS", "SSH_AUTH_SOCK", "GNOME_KEYRING_CONTROL",
-	"XDG_RUNTIME_DIR", "TMPDIR", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy",
-	"NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "KEYWARDEN_SANDBOX",
-};
-
 static bool
 name_is(const char *entry, size_t len, const char *name)
 {
 	return strlen(name) == len && strncmp(entry, name, len) == 0;
+}
+
+/* Dropped whatever their value: they lead out of the sandbox (reported as removed). */
+static const char *const kw_sb_dropped[] = {
+	"KEYWARDEN_SOCKET", "DBUS_SESSION_BUS_ADDRESS", "SSH_AUTH_SOCK", "GNOME_KEYRING_CONTROL",
+	"XDG_RUNTIME_DIR",
+};
+
+/* Replaced by the sandbox's own values, silently. */
+static const char *const kw_sb_replaced[] = {
+	"TMPDIR", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY",
+	"no_proxy", "ALL_PROXY", "all_proxy", "KEYWARDEN_SANDBOX",
+};
+
+static bool
+replaced(const char *entry, size_t len)
+{
+	for (size_t i = 0; i < KW_ELEMENTSOF(kw_sb_replaced); i++)
+		if (name_is(entry, len, kw_sb_replaced[i]))
+			return true;
+	return false;
 }
 
 static bool
@@ -132,7 +146,7 @@ kw_sandbox_env(const struct kw_sandbox_plan *p, char *const environ_[], char *co
 		const char *eq = strchr(environ_[i], '=');
 		size_t len = eq ? (size_t)(eq - environ_[i]) : strlen(environ_[i]);
 
-		if (!eq || len == 0)
+		if (!eq || len == 0 || replaced(environ_[i], len))
 			continue;
 		if (dropped(environ_[i], len)) {
 			if (gone && push(&gone, &n_gone, strndup(environ_[i], len)) != 0)

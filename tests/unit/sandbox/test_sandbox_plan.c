@@ -497,6 +497,8 @@ test_env(void **state)
 		;
 	assert_true(has(removed, n, "ANTHROPIC_API_KEY"));
 	assert_true(has(removed, n, "my_Token"));
+	assert_true(has(removed, n, "SSH_AUTH_SOCK"));
+	assert_false(has(removed, n, "TMPDIR"));	/* replaced, not removed */
 	kw_sandbox_env_free(env);
 	kw_sandbox_env_free(removed);
 	kw_sandbox_plan_free(plan);
