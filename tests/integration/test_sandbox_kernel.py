@@ -277,6 +277,21 @@ def test_exec_once(work):
     assert "COMMAND-RAN" in p.stdout and "EXECED" in p.stdout
 
 
+def test_exec_list(work):
+    code = probe('''
+def run(prog):
+    import subprocess
+    return subprocess.run([prog], stdout=subprocess.DEVNULL).returncode
+attempt("listed", lambda: run("/bin/echo"))
+attempt("unlisted", lambda: run("/bin/true"))
+''')
+    assert run_plain(work, code)["unlisted"] == "ok:0"
+    rc, r, err = run_sb(work, {"enabled": True, "whitelistMode": True,
+                               "whitelist": ["echo"]}, code)
+    assert rc == 0, err
+    assert r["listed"] == "ok:0" and r["unlisted"] == "EACCES", r
+
+
 def write_policy(work, policy):
     pfile = os.path.join(os.path.dirname(work), "policy2.json")
     with open(pfile, "w") as f:
