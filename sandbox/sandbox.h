@@ -150,10 +150,10 @@ struct kw_sandbox_plan {
 				   kw_sandbox_plan_free when it made it */
 	char *broker_socket;	/* hidden inside (mounted over; AF_UNIX sockets are
 				   refused by seccomp in any case) */
-	char **exec_paths;	/* files with the execute right (every mode: the
-				   command may run from outside the grants; LIST/ONCE:
-				   only these)
-				   (the command, its #! interpreter, its ELF interpreter) */
+	char **exec_paths;	/* files with the execute right (the command, its #!
+				   interpreter, its ELF interpreter; LIST: the list's
+				   too).  Filled in every mode, so the command may lie
+				   outside the grants; under LIST/ONCE only these */
 	size_t n_exec_paths;
 	char **allowed_hosts;	/* KW_SB_NET_FILTERED: what the CONNECT filter admits */
 	size_t n_hosts;

@@ -253,6 +253,20 @@ def test_network_by_policy(work, opts):
         lst.close()
 
 
+def test_filtered_without_userns_refuses_direct_connections(work):
+    # Only the filter's port is open to Landlock: a direct connection is refused even
+    # to a host the list admits (the filter itself is another engineer's, tested there).
+    lst = Listener()
+    try:
+        code = connect_code(lst.port)
+        policy = {"enabled": True, "allowNetwork": True, "allowedHosts": ["127.0.0.1"]}
+        rc, r, err = run_sb(work, policy, code, ("--without", "userns"))
+        assert rc == 0, err
+        assert r["tcp"] == "EACCES" and r["udp"] == "EPERM", r
+    finally:
+        lst.close()
+
+
 EXEC = probe("""
 print("COMMAND-RAN", flush=True)
 attempt("execv", lambda: os.execv("/bin/echo", ["echo", "EXECED"]))
@@ -275,6 +289,21 @@ def test_exec_once(work):
                        stderr=subprocess.PIPE, universal_newlines=True, timeout=TIMEOUT)
     assert p.returncode == 0, p.stderr
     assert "COMMAND-RAN" in p.stdout and "EXECED" in p.stdout
+
+
+def test_exec_list(work):
+    code = probe('''
+def run(prog):
+    import subprocess
+    return subprocess.run([prog], stdout=subprocess.DEVNULL).returncode
+attempt("listed", lambda: run("/bin/echo"))
+attempt("unlisted", lambda: run("/bin/true"))
+''')
+    assert run_plain(work, code)["unlisted"] == "ok:0"
+    rc, r, err = run_sb(work, {"enabled": True, "whitelistMode": True,
+                               "whitelist": ["echo"]}, code)
+    assert rc == 0, err
+    assert r["listed"] == "ok:0" and r["unlisted"] == "EACCES", r
 
 
 def write_policy(work, policy):
