@@ -43,6 +43,8 @@
 #define LANDLOCK_SCOPE_SIGNAL			(1ULL << 1)
 #endif
 #define KW_LANDLOCK_RULE_NET_PORT		2	/* LANDLOCK_RULE_NET_PORT */
+/* landlock_restrict_self's flags (ABI 7): log the denials of what is exec'd. */
+#define KW_LANDLOCK_LOG_NEW_EXEC_ON		(1U << 1)
 
 /* The newest ABI this code knows the rights of. */
 #define KW_LANDLOCK_ABI_KNOWN	7

@@ -67,11 +67,23 @@ def python_argv(code):
     return ["python3", "-c", textwrap.dedent(code)]
 
 
+# What the broker always sends (sandbox.begin), at its defaults: the
+# library refuses a policy without one of these.
+BASE_POLICY = {"enabled": False, "allowNetwork": False, "allowExec": True, "readOnly": False,
+               "whitelistMode": False, "allowedPaths": [], "deniedPaths": [],
+               "excludePatterns": [], "whitelist": [], "allowedHosts": [],
+               "allowedDomains": [], "home": "/nonexistent"}
+
+
+def full_policy(policy):
+    return dict(BASE_POLICY, **policy)
+
+
 def run_sb(work, policy, code, opts=(), extra_env=None):
     """Run code in the sandbox as alice; (returncode, results dict or None, stderr)."""
     pfile = os.path.join(os.path.dirname(work), "policy.json")
     with open(pfile, "w") as f:
-        json.dump(policy, f)
+        json.dump(full_policy(policy), f)
     os.chmod(pfile, 0o644)
     p = subprocess.run(SETPRIV + [DRIVER] + list(opts) + [pfile, "--"] + python_argv(code),
                        cwd=work, env=env(extra_env), stdout=subprocess.PIPE,
@@ -309,7 +321,7 @@ attempt("unlisted", lambda: run("/bin/true"))
 def write_policy(work, policy):
     pfile = os.path.join(os.path.dirname(work), "policy2.json")
     with open(pfile, "w") as f:
-        json.dump(policy, f)
+        json.dump(full_policy(policy), f)
     os.chmod(pfile, 0o644)
     return pfile
 
