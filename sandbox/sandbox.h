@@ -246,7 +246,7 @@ int kw_sandbox_launch(const struct kw_sandbox_plan *plan, char *const argv[],
 /*
  * The child's environment: environ minus what looks secret (names with
  * KEY, TOKEN, SECRET, PASSWORD, PASSWD, CREDENTIAL, AUTH, COOKIE, SESSION
- * in them, and values the secret detector flags), minus what reaches out
+ * in them, and values the built-in secret rules flag), minus what reaches out
  * of the sandbox (KEYWARDEN_SOCKET, DBUS_SESSION_BUS_ADDRESS,
  * SSH_AUTH_SOCK, GNOME_KEYRING_CONTROL, XDG_RUNTIME_DIR), plus TMPDIR,
  * the proxy variables for KW_SB_NET_FILTERED (HTTPS_PROXY, https_proxy,

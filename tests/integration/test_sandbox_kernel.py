@@ -8,6 +8,8 @@ outside the sandbox, or a sibling inside it, so a test fails if the confinement
 were absent (or if everything were refused).
 """
 import json
+import secrets
+import string
 import os
 import shutil
 import signal
@@ -389,15 +391,20 @@ def test_secret_environment_scrubbed(work):
 R["key"] = os.environ.get("ANTHROPIC_API_KEY")
 R["token"] = os.environ.get("github_token")
 R["plain"] = os.environ.get("KW_PLAIN")
+R["innocent"] = os.environ.get("BUILD_NOTE")
 R["tmpdir"] = os.environ.get("TMPDIR")
 R["level"] = os.environ.get("KEYWARDEN_SANDBOX")
 """)
+    # A key under a name that says nothing: found by its value (the built-in rules).
+    body = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(80))
+    key = "sk-ant-" + "api03-" + body + "AA"
     extra = {"ANTHROPIC_API_KEY": "sk-ant-api03-secretvalue", "github_token": "ghp_x",
-             "KW_PLAIN": "kept"}
-    assert run_plain(work, code, extra)["key"] == "sk-ant-api03-secretvalue"
+             "KW_PLAIN": "kept", "BUILD_NOTE": "deploy with " + key}
+    plain = run_plain(work, code, extra)
+    assert plain["key"] == "sk-ant-api03-secretvalue" and plain["innocent"].endswith(key)
     rc, r, err = run_sb(work, {"enabled": True}, code, extra_env=extra)
     assert rc == 0, err
-    assert r["key"] is None and r["token"] is None
+    assert r["key"] is None and r["token"] is None and r["innocent"] is None, r
     assert r["plain"] == "kept"
     assert r["tmpdir"].startswith("/tmp/keywarden-sandbox.")
     assert r["level"].startswith("landlock-")
