@@ -256,16 +256,13 @@ pre_tool_use(struct kw_cli *cli, json_t *in)
 		return deny("malformed PreToolUse input: tool_input is not an object; denied");
 	if (!cwd || cwd[0] != '/')
 		cwd = getcwd(here, sizeof(here)) ? here : "/";
-	args = json_pack("{s:s, s:s, s:O?, s:O?}", "tool", tool, "cwd", cwd, "input", input,
-	    "agent_session", json_object_get(in, "session_id"));
+	/* "sandboxed": the broker refuses a program run outside the sandbox when
+	   security.sandbox.enabled says so, and records it. */
+	args = json_pack("{s:s, s:s, s:O?, s:O?, s:s?}", "tool", tool, "cwd", cwd, "input", input,
+	    "agent_session", json_object_get(in, "session_id"),
+	    "sandboxed", in_sandbox() ? getenv("KEYWARDEN_SANDBOX") : NULL);
 	if (!args)
 		return deny("out of memory; the tool call is denied");
-	/* The broker decides sandboxRequired with it (the kernel's marks, not the variable alone). */
-	if (in_sandbox() && json_object_set_new(args, "sandboxed",
-	    json_string(getenv("KEYWARDEN_SANDBOX"))) != 0) {
-		json_decref(args);
-		return deny("out of memory; the tool call is denied");
-	}
 	r = ask(cli, &c, "policy.check", args, &res, why, sizeof(why));
 	kw_client_free(c);
 	json_decref(args);

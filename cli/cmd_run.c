@@ -102,6 +102,8 @@ kw_cmd_run(struct kw_cli *cli, int argc, char **argv)
 		return kw_cli_usage(cli, "%s", bad);
 	if (o.json && !o.check)
 		return kw_cli_usage(cli, "--json goes with --check (a run's output is CMD's)");
+	/* --check --json: one JSON value on stdout whatever happens, an error too. */
+	cli->json = o.json;
 	if (optind >= argc && !o.check)
 		return kw_cli_usage(cli, "missing CMD");
 	n_keep = kept_env(names, n_names, keep);

@@ -270,7 +270,6 @@ check(struct kw_cli *cli, const struct kw_cli_sandbox *o, const struct kw_sandbo
 		    "why_not", caps->why_not, "plan", kw_sandbox_plan_json(plan));
 		if (!out)
 			return kw_cli_fail(KW_ERR_NOMEM, "run", "out of memory");
-		cli->json = true;
 		kw_cli_print_json(out);
 		json_decref(out);
 	} else {
@@ -417,8 +416,12 @@ kw_cli_sandbox_run(struct kw_cli *cli, const struct kw_cli_sandbox *o, char **cm
 		return kw_cli_fail(KW_ERR_NOMEM, run.what, "out of memory");
 	/* No broker, no policy: the command does not run at all. */
 	if ((ex = kw_cli_connect(cli, &run.client)) != 0) {
-		fprintf(stderr, "keywarden: %s: refusing to run %s unconfined\n", run.what,
-		    kw_cli_safe(cmd[0]));
+		if (o->check)
+			fprintf(stderr, "keywarden: %s: --check needs the broker's policy\n",
+			    run.what);
+		else
+			fprintf(stderr, "keywarden: %s: refusing to run %s unconfined\n", run.what,
+			    kw_cli_safe(cmd[0]));
 		goto out;
 	}
 	if ((ex = begin(&run, cwd, &policy)) != 0)

@@ -4,17 +4,21 @@
  * sandbox sets (TMPDIR, the proxy variables, KEYWARDEN_SANDBOX), plus
  * what the caller hands in on purpose (last, so it wins).
  *
- * Secrets are recognised by the variable's NAME only (case-insensitive
- * words: KEY, TOKEN, SECRET, ...).  The value check with the secret
- * detector (policy/detect) is not done: compiling it needs the broker's
- * configuration, which this layer does not have; a secret under an
- * innocent name passes through.
+ * Secrets are recognised by the variable's name (case-insensitive words:
+ * KEY, TOKEN, SECRET, ...) and by its value: the built-in secret rules of
+ * policy/detect (an Anthropic, AWS, GitHub... key under an innocent name,
+ * or in a URL's password) at their defaults.  Rules the administrator adds
+ * (security.secrets.rules) are not used here: the broker's configuration
+ * is not this layer's to read.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "common/config.h"
+#include "common/errors.h"
+#include "policy/detect/detect.h"
 #include "sandbox/plan_internal.h"
 
 static const char *const kw_sb_secret_words[] = {
@@ -22,17 +26,31 @@ static const char *const kw_sb_secret_words[] = {
 	"SESSION",
 };
 
-/* Dropped whatever their value: they lead out of the sandbox, or the sandbox sets them. */
-static const char *const kw_sb_dropped[] = {
-	"KEYWARDEN_SOCKET", "DBUS_SESSION_BUS_ADDRESS", "SSH_AUTH_SOCK", "GNOME_KEYRING_CONTROL",
-	"XDG_RUNTIME_DIR", "TMPDIR", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy",
-	"NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "KEYWARDEN_SANDBOX",
-};
-
 static bool
 name_is(const char *entry, size_t len, const char *name)
 {
 	return strlen(name) == len && strncmp(entry, name, len) == 0;
+}
+
+/* Dropped whatever their value: they lead out of the sandbox (reported as removed). */
+static const char *const kw_sb_dropped[] = {
+	"KEYWARDEN_SOCKET", "DBUS_SESSION_BUS_ADDRESS", "SSH_AUTH_SOCK", "GNOME_KEYRING_CONTROL",
+	"XDG_RUNTIME_DIR",
+};
+
+/* Replaced by the sandbox's own values, silently. */
+static const char *const kw_sb_replaced[] = {
+	"TMPDIR", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY",
+	"no_proxy", "ALL_PROXY", "all_proxy", "KEYWARDEN_SANDBOX",
+};
+
+static bool
+replaced(const char *entry, size_t len)
+{
+	for (size_t i = 0; i < KW_ELEMENTSOF(kw_sb_replaced); i++)
+		if (name_is(entry, len, kw_sb_replaced[i]))
+			return true;
+	return false;
 }
 
 static bool
@@ -49,6 +67,38 @@ dropped(const char *entry, size_t len)
 				return true;
 	}
 	return false;
+}
+
+/* A finding stops the scan: one is enough. */
+static int
+found(const struct kw_finding *f, const char *value, size_t len, void *ctx)
+{
+	(void)f; (void)value; (void)len; (void)ctx;
+	return KW_ERR_DENIED;
+}
+
+/* The built-in secret rules, or NULL when they cannot be compiled (names still count). */
+static struct kw_detector *
+secret_rules(void)
+{
+	struct kw_config *cfg = kw_config_new_default();
+	struct kw_detector *d = NULL;
+	char err[256];
+
+	if (cfg && kw_detector_compile(cfg, KW_DETECT_SECRETS, &d, err,
+	    sizeof(err)) < 0)
+		d = NULL;
+	kw_config_free(cfg);
+	return d;
+}
+
+static bool
+value_is_secret(const struct kw_detector *d, const char *value)
+{
+	/* The shortest built-in rule's match is longer than this. */
+	if (!d || strlen(value) < 16)
+		return false;
+	return kw_detect_buffer(d, value, strlen(value), found, NULL) == KW_ERR_DENIED;
 }
 
 static int
@@ -123,6 +173,7 @@ kw_sandbox_env(const struct kw_sandbox_plan *p, char *const environ_[], char *co
 {
 	char **env = NULL, **gone = NULL;
 	size_t n = 0, n_gone = 0;
+	struct kw_detector *det = secret_rules();
 
 	if (!(env = calloc(1, sizeof(char *))))
 		goto fail;
@@ -132,9 +183,9 @@ kw_sandbox_env(const struct kw_sandbox_plan *p, char *const environ_[], char *co
 		const char *eq = strchr(environ_[i], '=');
 		size_t len = eq ? (size_t)(eq - environ_[i]) : strlen(environ_[i]);
 
-		if (!eq || len == 0)
+		if (!eq || len == 0 || replaced(environ_[i], len))
 			continue;
-		if (dropped(environ_[i], len)) {
+		if (dropped(environ_[i], len) || value_is_secret(det, eq + 1)) {
 			if (gone && push(&gone, &n_gone, strndup(environ_[i], len)) != 0)
 				goto fail;
 			continue;
@@ -150,8 +201,10 @@ kw_sandbox_env(const struct kw_sandbox_plan *p, char *const environ_[], char *co
 			goto fail;
 	if (removed)
 		*removed = gone;
+	kw_detector_free(det);
 	return env;
  fail:
+	kw_detector_free(det);
 	kw_sandbox_env_free(env);
 	kw_sandbox_env_free(gone);
 	if (removed)

@@ -136,6 +136,17 @@ add_rules(const struct kw_sandbox_plan *p, int ruleset, uint64_t handled, char *
 	return r;
 }
 
+/*
+ * ABI 7 logs denials to the kernel's audit log, by default only those of
+ * the program that called restrict_self.  The command is what comes after
+ * our execve, so ask for its denials too (LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON).
+ */
+static unsigned
+restrict_flags(const struct kw_sandbox_plan *p)
+{
+	return p->landlock_abi >= 7 ? KW_LANDLOCK_LOG_NEW_EXEC_ON : 0;
+}
+
 int
 kw_sb_landlock_apply(const struct kw_sandbox_plan *p, char *err, size_t err_len)
 {
@@ -161,7 +172,7 @@ kw_sb_landlock_apply(const struct kw_sandbox_plan *p, char *err, size_t err_len)
 		return -errno;
 	}
 	if ((r = add_rules(p, ruleset, attr.handled_access_fs, err, err_len)) == 0 &&
-	    syscall(SYS_landlock_restrict_self, ruleset, 0) != 0) {
+	    syscall(SYS_landlock_restrict_self, ruleset, restrict_flags(p)) != 0) {
 		r = -errno;
 		snprintf(err, err_len, "landlock: restrict self: %s", strerror(errno));
 	}

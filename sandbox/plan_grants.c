@@ -285,18 +285,21 @@ add_hide(struct kw_sb_plan_priv *pp, const char *real)
 }
 
 /* Drop hides inside other hides: the outer mount already covers them. */
-static void
+static int
 compact_hides(struct kw_sandbox_plan *p)
 {
+	bool *inner = calloc(p->n_hides + 1, sizeof(bool));
 	size_t k = 0;
 
-	for (size_t i = 0; i < p->n_hides; i++) {
-		bool inner = false;
-
-		for (size_t j = 0; j < p->n_hides && !inner; j++)
-			inner = j != i && strcmp(p->hides[i], p->hides[j]) != 0 &&
+	if (!inner)
+		return KW_ERR_NOMEM;
+	/* Decide first, free after: a later comparison reads every path. */
+	for (size_t i = 0; i < p->n_hides; i++)
+		for (size_t j = 0; j < p->n_hides && !inner[i]; j++)
+			inner[i] = j != i && strcmp(p->hides[i], p->hides[j]) != 0 &&
 			    kw_path_within(p->hides[i], p->hides[j]);
-		if (inner)
+	for (size_t i = 0; i < p->n_hides; i++) {
+		if (inner[i])
 			free(p->hides[i]);
 		else
 			p->hides[k++] = p->hides[i];
@@ -304,6 +307,8 @@ compact_hides(struct kw_sandbox_plan *p)
 	p->n_hides = k;
 	if (p->hides)
 		p->hides[k] = NULL;
+	free(inner);
+	return 0;
 }
 
 static bool
@@ -381,7 +386,7 @@ hide_other_links(struct walk *w)
 {
 	int r = 0;
 
-	if (w->n_links > 1)	/* qsort's base may not be NULL, even for 0 */
+	if (w->n_links > 1)
 		qsort(w->links, w->n_links, sizeof(*w->links), cmp_linked);
 	for (size_t i = 0; r == 0 && i < w->n_links; ) {
 		size_t end = i + 1;
@@ -466,18 +471,18 @@ find_hides(struct kw_sb_plan_priv *pp, const struct kw_sandbox_policy *policy, c
 }
 
 /* Drop a grant inside another that gives it all its rights already: one rule does. */
-static void
+static int
 compact_grants(struct kw_sandbox_plan *p)
 {
-	bool *covered = calloc(p->n_grants ? p->n_grants : 1, sizeof(*covered));
+	bool *covered = calloc(p->n_grants + 1, sizeof(bool));
 	size_t k = 0;
 
-	/* All decided before any is freed: a later comparison must not read a freed path. */
 	if (!covered)
-		return;	/* only an economy: every grant stays */
+		return KW_ERR_NOMEM;
 	for (size_t i = 0; i < p->n_grants; i++)
 		for (size_t j = 0; j < p->n_grants && !covered[i]; j++)
-			covered[i] = j != i && strcmp(p->grants[i].path, p->grants[j].path) != 0 &&
+			covered[i] = j != i && !covered[j] &&
+			    strcmp(p->grants[i].path, p->grants[j].path) != 0 &&
 			    kw_path_within(p->grants[i].path, p->grants[j].path) &&
 			    (p->grants[i].rights & ~p->grants[j].rights) == 0;
 	for (size_t i = 0; i < p->n_grants; i++) {
@@ -486,8 +491,9 @@ compact_grants(struct kw_sandbox_plan *p)
 		else
 			p->grants[k++] = p->grants[i];
 	}
-	free(covered);
 	p->n_grants = k;
+	free(covered);
+	return 0;
 }
 
 /* Under allowExec, execute wherever one may read (but not devices or /proc). */
@@ -530,10 +536,10 @@ kw_sb_plan_grants(struct kw_sb_plan_priv *pp, const struct kw_sandbox_policy *po
 	    (req->relay && (r = grant_self(pp)) != 0) ||
 	    (r = find_hides(pp, policy, roots, n_roots)) != 0)
 		goto out;
-	compact_hides(&pp->pub);
 	if (pp->pub.exec == KW_SB_EXEC_ANY)
 		grant_exec_any(&pp->pub);
-	compact_grants(&pp->pub);
+	if ((r = compact_hides(&pp->pub)) == 0)
+		r = compact_grants(&pp->pub);
  out:
 	kw_sb_strv_free(roots, n_roots);
 	return r;

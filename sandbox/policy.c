@@ -2,15 +2,15 @@
  * policy.c - the sandbox policy: read from the broker's sandbox.begin
  * reply, then tightened (never loosened) by the user's profile file.
  *
- * Members of the broker's object (all optional; a missing one takes the
- * strict value, so a member the broker forgets to send cannot open
- * anything): "enabled" (false), "allowNetwork" (false), "allowExec"
- * (true: a program that cannot start helpers is the unusual choice, and
- * the broker always sends it), "readOnly" (false), "whitelistMode"
- * (false), lists "allowedPaths", "readOnlyPaths", "deniedPaths",
- * "excludePatterns", "whitelist", "allowedHosts", "allowedDomains", and
- * strings "home", "profile" ("default").  A member of the wrong type is
- * refused with its name.  Paths must be absolute.
+ * Members of the broker's object: booleans "enabled", "allowNetwork",
+ * "allowExec", "readOnly", "whitelistMode"; lists "allowedPaths",
+ * "deniedPaths", "excludePatterns", "whitelist", "allowedHosts",
+ * "allowedDomains"; the string "home".  Each is required: the broker
+ * always sends them, and a missing deniedPaths read as "nothing denied"
+ * would open what the administrator closed, so a reply without one is
+ * refused with its name rather than given a default.  Optional:
+ * "readOnlyPaths" (a list) and "profile" ("default").  A member of the
+ * wrong type is refused with its name.  Paths must be absolute.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -50,13 +50,13 @@ kw_sandbox_policy_free(struct kw_sandbox_policy *p)
 }
 
 static int
-get_bool(const json_t *obj, const char *name, bool def, bool *out, char *err, size_t err_len)
+get_bool(const json_t *obj, const char *name, bool *out, char *err, size_t err_len)
 {
 	json_t *v = json_object_get(obj, name);
 
 	if (!v) {
-		*out = def;
-		return 0;
+		snprintf(err, err_len, "sandbox policy: \"%s\" is missing", name);
+		return KW_ERR_INVALID;
 	}
 	if (!json_is_boolean(v)) {
 		snprintf(err, err_len, "sandbox policy: \"%s\" must be true or false", name);
@@ -76,8 +76,12 @@ get_list(const json_t *obj, const char *name, bool paths, char ***out, size_t *n
 
 	*out = NULL;
 	*n = 0;
-	if (!v)
-		return 0;
+	if (!v && strcmp(name, "readOnlyPaths") == 0)
+		return 0;	/* a profile's; the broker sends none */
+	if (!v) {
+		snprintf(err, err_len, "sandbox policy: \"%s\" is missing", name);
+		return KW_ERR_INVALID;
+	}
 	if (!json_is_array(v)) {
 		snprintf(err, err_len, "sandbox policy: \"%s\" must be a list of strings", name);
 		return KW_ERR_INVALID;
@@ -138,11 +142,11 @@ kw_sandbox_policy_from_json(const json_t *obj, struct kw_sandbox_policy **ret, c
 	}
 	if (!(p = calloc(1, sizeof(*p))))
 		return KW_ERR_NOMEM;
-	if ((r = get_bool(obj, "enabled", false, &p->enabled, err, err_len)) != 0 ||
-	    (r = get_bool(obj, "allowNetwork", false, &p->allow_network, err, err_len)) != 0 ||
-	    (r = get_bool(obj, "allowExec", true, &p->allow_exec, err, err_len)) != 0 ||
-	    (r = get_bool(obj, "readOnly", false, &p->read_only, err, err_len)) != 0 ||
-	    (r = get_bool(obj, "whitelistMode", false, &p->whitelist_mode, err, err_len)) != 0 ||
+	if ((r = get_bool(obj, "enabled", &p->enabled, err, err_len)) != 0 ||
+	    (r = get_bool(obj, "allowNetwork", &p->allow_network, err, err_len)) != 0 ||
+	    (r = get_bool(obj, "allowExec", &p->allow_exec, err, err_len)) != 0 ||
+	    (r = get_bool(obj, "readOnly", &p->read_only, err, err_len)) != 0 ||
+	    (r = get_bool(obj, "whitelistMode", &p->whitelist_mode, err, err_len)) != 0 ||
 	    (r = get_list(obj, "allowedPaths", true, &p->allowed_paths, &p->n_allowed, err,
 	    err_len)) != 0 ||
 	    (r = get_list(obj, "readOnlyPaths", true, &p->read_only_paths, &p->n_read_only, err,
@@ -160,7 +164,7 @@ kw_sandbox_policy_from_json(const json_t *obj, struct kw_sandbox_policy **ret, c
 	    (r = get_str(obj, "home", NULL, &p->home, err, err_len)) != 0 ||
 	    (r = get_str(obj, "profile", "default", &p->profile, err, err_len)) != 0)
 		goto out;
-	if (p->home && p->home[0] != '/') {
+	if (!p->home || p->home[0] != '/') {
 		snprintf(err, err_len, "sandbox policy: \"home\" must be an absolute path");
 		r = KW_ERR_INVALID;
 		goto out;

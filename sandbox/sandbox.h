@@ -150,10 +150,10 @@ struct kw_sandbox_plan {
 				   kw_sandbox_plan_free when it made it */
 	char *broker_socket;	/* hidden inside (mounted over; AF_UNIX sockets are
 				   refused by seccomp in any case) */
-	char **exec_paths;	/* files with the execute right (every mode: the
-				   command may run from outside the grants; LIST/ONCE:
-				   only these)
-				   (the command, its #! interpreter, its ELF interpreter) */
+	char **exec_paths;	/* files with the execute right (the command, its #!
+				   interpreter, its ELF interpreter; LIST: the list's
+				   too).  Filled in every mode, so the command may lie
+				   outside the grants; under LIST/ONCE only these */
 	size_t n_exec_paths;
 	char **allowed_hosts;	/* KW_SB_NET_FILTERED: what the CONNECT filter admits */
 	size_t n_hosts;
@@ -272,7 +272,7 @@ int kw_sandbox_launch(const struct kw_sandbox_plan *plan, char *const argv[],
 /*
  * The child's environment: environ minus what looks secret (names with
  * KEY, TOKEN, SECRET, PASSWORD, PASSWD, CREDENTIAL, AUTH, COOKIE, SESSION
- * in them, and values the secret detector flags), minus what reaches out
+ * in them, and values the built-in secret rules flag), minus what reaches out
  * of the sandbox (KEYWARDEN_SOCKET, DBUS_SESSION_BUS_ADDRESS,
  * SSH_AUTH_SOCK, GNOME_KEYRING_CONTROL, XDG_RUNTIME_DIR), plus TMPDIR,
  * the proxy variables for KW_SB_NET_FILTERED (HTTPS_PROXY, https_proxy,

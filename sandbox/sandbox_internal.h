@@ -30,55 +30,21 @@
 /* Landlock access masks beyond Debian 12's <linux/landlock.h> (ABI 2). */
 #ifndef LANDLOCK_ACCESS_FS_TRUNCATE
 #define LANDLOCK_ACCESS_FS_TRUNCATE		(1ULL << 14)	/* ABI 3 */
-/*
- * plan.c (added with the kernel layer; internal only): the program launch
- * execs (argv[0] resolved through PATH by the plan), and the empty
- * unreadable file namespaces.c binds over hidden files (made by the plan
- * beside its tmpdir, outside every grant).  Both borrowed from the plan.
- */
-const char *kw_sb_plan_exec_path(const struct kw_sandbox_plan *plan) KW_NONNULL(1);
-const char *kw_sb_plan_empty_file(const struct kw_sandbox_plan *plan) KW_NONNULL(1);
-
 #endif
 #ifndef LANDLOCK_ACCESS_FS_IOCTL_DEV
 #define LANDLOCK_ACCESS_FS_IOCTL_DEV		(1ULL << 15)	/* ABI 5 */
-/*
- * plan.c (added with the kernel layer; internal only): the program launch
- * execs (argv[0] resolved through PATH by the plan), and the empty
- * unreadable file namespaces.c binds over hidden files (made by the plan
- * beside its tmpdir, outside every grant).  Both borrowed from the plan.
- */
-const char *kw_sb_plan_exec_path(const struct kw_sandbox_plan *plan) KW_NONNULL(1);
-const char *kw_sb_plan_empty_file(const struct kw_sandbox_plan *plan) KW_NONNULL(1);
-
 #endif
 #ifndef LANDLOCK_ACCESS_NET_BIND_TCP
 #define LANDLOCK_ACCESS_NET_BIND_TCP		(1ULL << 0)	/* ABI 4 */
 #define LANDLOCK_ACCESS_NET_CONNECT_TCP		(1ULL << 1)
-/*
- * plan.c (added with the kernel layer; internal only): the program launch
- * execs (argv[0] resolved through PATH by the plan), and the empty
- * unreadable file namespaces.c binds over hidden files (made by the plan
- * beside its tmpdir, outside every grant).  Both borrowed from the plan.
- */
-const char *kw_sb_plan_exec_path(const struct kw_sandbox_plan *plan) KW_NONNULL(1);
-const char *kw_sb_plan_empty_file(const struct kw_sandbox_plan *plan) KW_NONNULL(1);
-
 #endif
 #ifndef LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET
 #define LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET	(1ULL << 0)	/* ABI 6 */
 #define LANDLOCK_SCOPE_SIGNAL			(1ULL << 1)
-/*
- * plan.c (added with the kernel layer; internal only): the program launch
- * execs (argv[0] resolved through PATH by the plan), and the empty
- * unreadable file namespaces.c binds over hidden files (made by the plan
- * beside its tmpdir, outside every grant).  Both borrowed from the plan.
- */
-const char *kw_sb_plan_exec_path(const struct kw_sandbox_plan *plan) KW_NONNULL(1);
-const char *kw_sb_plan_empty_file(const struct kw_sandbox_plan *plan) KW_NONNULL(1);
-
 #endif
 #define KW_LANDLOCK_RULE_NET_PORT		2	/* LANDLOCK_RULE_NET_PORT */
+/* landlock_restrict_self's flags (ABI 7): log the denials of what is exec'd. */
+#define KW_LANDLOCK_LOG_NEW_EXEC_ON		(1U << 1)
 
 /* The newest ABI this code knows the rights of. */
 #define KW_LANDLOCK_ABI_KNOWN	7

@@ -2,7 +2,8 @@
  * op_check.c - "policy.check": may the caller's agent make this tool call?
  *
  * Arguments: {"tool": "Bash", "input": {...tool_input...}, "cwd": "/abs",
- * "agent_session": "..." (Claude Code's session id, recorded)}.  The policy
+ * "agent_session": "..." (Claude Code's session id, recorded), "sandboxed":
+ * LEVEL (the hook runs inside `keywarden run`: see sandbox_required)}.  The policy
  * decides each effect of the call; the caller's roles must grant what each
  * effect needs.  A "deny" is a refusal (KW_ERR_DENIED, the reason as its
  * message, always recorded); "ask" and "allow" are answers:
@@ -104,6 +105,32 @@ name_resource(struct kw_call *call, const char *tool, const struct kw_decision *
 	call->resource = json_string_value(json_object_get(call->meta, "resource"));
 }
 
+/*
+ * security.sandbox.enabled: a call that runs a program is refused unless
+ * the hook says it runs inside `keywarden run` ("sandboxed": the level).
+ * The hook sends that only when the kernel's marks are there (a seccomp
+ * filter and no_new_privs, which a process cannot drop), and checks them
+ * again itself; deciding here puts the refusal in the trail.
+ */
+static bool
+sandbox_required(struct kw_call *call, const char *tool, const struct kw_decision *d)
+{
+	const char *level = kw_arg_str(call->args, "sandboxed");
+	bool runs = strcmp(tool, "Bash") == 0;
+
+	if (!kw_config_bool(call->svc->cfg, "security.sandbox.enabled"))
+		return false;
+	for (size_t i = 0; i < d->n_effects && !runs; i++)
+		runs = d->effects[i].kind == KW_EFFECT_EXEC;
+	if (!runs)
+		return false;
+	if (level && level[0] && strlen(level) <= 128) {
+		json_object_set_new(call->meta, "sandbox", json_string(level));
+		return false;
+	}
+	return true;
+}
+
 int
 kw_op_policy_check(struct kw_call *call, json_t **ret_result)
 {
@@ -141,6 +168,15 @@ kw_op_policy_check(struct kw_call *call, json_t **ret_result)
 	json_object_set_new(call->meta, "rule", json_string(d->rule));
 	if (d->verdict == KW_VERDICT_DENY) {
 		snprintf(call->msg, sizeof(call->msg), "%s", d->reason);
+		r = KW_ERR_DENIED;
+		goto out;
+	}
+	if (sandbox_required(call, tool, d)) {
+		snprintf(call->msg, sizeof(call->msg), "security.sandbox.enabled: start Claude Code "
+		    "with `keywarden run -- claude` (this one runs outside keywarden's sandbox, so "
+		    "the %.64s call is denied)", tool);
+		json_object_set_new(call->meta, "decision", json_string("deny"));
+		json_object_set_new(call->meta, "rule", json_string("security.sandbox.enabled"));
 		r = KW_ERR_DENIED;
 		goto out;
 	}

@@ -528,6 +528,11 @@ def test_sandbox_required_denies_programs_outside_it(agents):
     alice.login()
     # Outside: Bash is denied, naming the key and what to do.
     denied(alice.hook("Bash", {"command": "git status"}), SANDBOX_REASON, "Bash")
+    # The broker decided it, so the refusal is in the trail with its rule.
+    refused = [r for r in b.audit_rows() if "security.sandbox.enabled" in json.dumps(r)]
+    assert refused and all(r["result"] == "denied" and
+                           json.loads(r["metadata"])["rule"] == "security.sandbox.enabled"
+                           for r in refused), b.audit_rows()
     # The variable alone is forgeable: without the kernel's marks still denied.
     denied(alice.hook("Bash", {"command": "git status"}, env={"KEYWARDEN_SANDBOX": "landlock-7"}),
            SANDBOX_REASON)

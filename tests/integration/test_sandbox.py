@@ -293,6 +293,8 @@ def test_without_a_broker_nothing_runs(sb):
     assert cp.returncode == 3, (cp.returncode, cp.stderr)
     assert "refusing to run /usr/bin/touch unconfined" in cp.stderr, cp.stderr
     assert not os.path.exists(mark)
+    cp = s.run("--check", "--json", env={"KEYWARDEN_SOCKET": s.project + "/no.sock"})
+    assert cp.returncode == 3 and json.loads(cp.stdout)["error"]["code"] == "unreachable", cp
 
 
 def test_without_a_session_nothing_runs(sb):

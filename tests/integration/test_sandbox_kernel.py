@@ -8,6 +8,8 @@ outside the sandbox, or a sibling inside it, so a test fails if the confinement
 were absent (or if everything were refused).
 """
 import json
+import secrets
+import string
 import os
 import shutil
 import signal
@@ -67,11 +69,23 @@ def python_argv(code):
     return ["python3", "-c", textwrap.dedent(code)]
 
 
+# What the broker always sends (sandbox.begin), at its defaults: the
+# library refuses a policy without one of these.
+BASE_POLICY = {"enabled": False, "allowNetwork": False, "allowExec": True, "readOnly": False,
+               "whitelistMode": False, "allowedPaths": [], "deniedPaths": [],
+               "excludePatterns": [], "whitelist": [], "allowedHosts": [],
+               "allowedDomains": [], "home": "/nonexistent"}
+
+
+def full_policy(policy):
+    return dict(BASE_POLICY, **policy)
+
+
 def run_sb(work, policy, code, opts=(), extra_env=None):
     """Run code in the sandbox as alice; (returncode, results dict or None, stderr)."""
     pfile = os.path.join(os.path.dirname(work), "policy.json")
     with open(pfile, "w") as f:
-        json.dump(policy, f)
+        json.dump(full_policy(policy), f)
     os.chmod(pfile, 0o644)
     p = subprocess.run(SETPRIV + [DRIVER] + list(opts) + [pfile, "--"] + python_argv(code),
                        cwd=work, env=env(extra_env), stdout=subprocess.PIPE,
@@ -253,6 +267,20 @@ def test_network_by_policy(work, opts):
         lst.close()
 
 
+def test_filtered_without_userns_refuses_direct_connections(work):
+    # Only the filter's port is open to Landlock: a direct connection is refused even
+    # to a host the list admits (the filter itself is another engineer's, tested there).
+    lst = Listener()
+    try:
+        code = connect_code(lst.port)
+        policy = {"enabled": True, "allowNetwork": True, "allowedHosts": ["127.0.0.1"]}
+        rc, r, err = run_sb(work, policy, code, ("--without", "userns"))
+        assert rc == 0, err
+        assert r["tcp"] == "EACCES" and r["udp"] == "EPERM", r
+    finally:
+        lst.close()
+
+
 EXEC = probe("""
 print("COMMAND-RAN", flush=True)
 attempt("execv", lambda: os.execv("/bin/echo", ["echo", "EXECED"]))
@@ -277,10 +305,25 @@ def test_exec_once(work):
     assert "COMMAND-RAN" in p.stdout and "EXECED" in p.stdout
 
 
+def test_exec_list(work):
+    code = probe('''
+def run(prog):
+    import subprocess
+    return subprocess.run([prog], stdout=subprocess.DEVNULL).returncode
+attempt("listed", lambda: run("/bin/echo"))
+attempt("unlisted", lambda: run("/bin/true"))
+''')
+    assert run_plain(work, code)["unlisted"] == "ok:0"
+    rc, r, err = run_sb(work, {"enabled": True, "whitelistMode": True,
+                               "whitelist": ["echo"]}, code)
+    assert rc == 0, err
+    assert r["listed"] == "ok:0" and r["unlisted"] == "EACCES", r
+
+
 def write_policy(work, policy):
     pfile = os.path.join(os.path.dirname(work), "policy2.json")
     with open(pfile, "w") as f:
-        json.dump(policy, f)
+        json.dump(full_policy(policy), f)
     os.chmod(pfile, 0o644)
     return pfile
 
@@ -348,15 +391,20 @@ def test_secret_environment_scrubbed(work):
 R["key"] = os.environ.get("ANTHROPIC_API_KEY")
 R["token"] = os.environ.get("github_token")
 R["plain"] = os.environ.get("KW_PLAIN")
+R["innocent"] = os.environ.get("BUILD_NOTE")
 R["tmpdir"] = os.environ.get("TMPDIR")
 R["level"] = os.environ.get("KEYWARDEN_SANDBOX")
 """)
+    # A key under a name that says nothing: found by its value (the built-in rules).
+    body = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(80))
+    key = "sk-ant-" + "api03-" + body + "AA"
     extra = {"ANTHROPIC_API_KEY": "sk-ant-api03-secretvalue", "github_token": "ghp_x",
-             "KW_PLAIN": "kept"}
-    assert run_plain(work, code, extra)["key"] == "sk-ant-api03-secretvalue"
+             "KW_PLAIN": "kept", "BUILD_NOTE": "deploy with " + key}
+    plain = run_plain(work, code, extra)
+    assert plain["key"] == "sk-ant-api03-secretvalue" and plain["innocent"].endswith(key)
     rc, r, err = run_sb(work, {"enabled": True}, code, extra_env=extra)
     assert rc == 0, err
-    assert r["key"] is None and r["token"] is None
+    assert r["key"] is None and r["token"] is None and r["innocent"] is None, r
     assert r["plain"] == "kept"
     assert r["tmpdir"].startswith("/tmp/keywarden-sandbox.")
     assert r["level"].startswith("landlock-")

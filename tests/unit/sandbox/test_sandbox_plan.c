@@ -30,15 +30,28 @@ static const struct kw_sandbox_caps full = {
 	.landlock_abi = 7, .userns = true, .seccomp = true, .seccomp_notify = true,
 };
 
+/* What the broker always sends, at its defaults; a test's JSON overrides members. */
+static json_t *
+base_policy(void)
+{
+	return json_pack("{s:b, s:b, s:b, s:b, s:b, s:[], s:[], s:[], s:[], s:[], s:[], s:s}",
+	    "enabled", 0, "allowNetwork", 0, "allowExec", 1, "readOnly", 0, "whitelistMode", 0,
+	    "allowedPaths", "deniedPaths", "excludePatterns", "whitelist", "allowedHosts",
+	    "allowedDomains", "home", "/nonexistent");
+}
+
+/* The policy of json with the members it leaves out at the broker's defaults. */
 static struct kw_sandbox_policy *
 policy_of(const char *json)
 {
 	struct kw_sandbox_policy *p = NULL;
 	json_error_t jerr;
-	json_t *obj = json_loads(json, 0, &jerr);
+	json_t *obj = json_loads(json, 0, &jerr), *base = base_policy();
 	char err[256] = "";
 
 	assert_non_null(obj);
+	assert_int_equal(json_object_update_missing(obj, base), 0);
+	json_decref(base);
 	if (kw_sandbox_policy_from_json(obj, &p, err, sizeof(err)) != 0)
 		fail_msg("policy: %s", err);
 	json_decref(obj);
@@ -116,17 +129,24 @@ static void
 test_policy_json(void **state)
 {
 	struct kw_sandbox_policy *p = policy_of("{}");
-	json_t *bad = json_pack("{s:s}", "allowNetwork", "yes");
-	json_t *rel = json_pack("{s:[s]}", "allowedPaths", "relative/path");
+	json_t *bad = base_policy(), *rel = base_policy(), *none = base_policy();
 	char err[256] = "";
 
 	(void)state;
-	/* What the broker leaves out takes the strict value. */
+	json_object_set_new(bad, "allowNetwork", json_string("yes"));
+	json_object_set_new(rel, "allowedPaths", json_pack("[s]", "relative/path"));
 	assert_false(p->enabled);
 	assert_false(p->allow_network);
 	assert_string_equal(p->profile, "default");
 	kw_sandbox_policy_free(p);
 	p = NULL;
+	/* A member the broker leaves out is refused, never given a default:
+	   no deniedPaths is not "nothing denied". */
+	json_object_del(none, "deniedPaths");
+	assert_int_equal(kw_sandbox_policy_from_json(none, &p, err, sizeof(err)), KW_ERR_INVALID);
+	assert_non_null(strstr(err, "deniedPaths"));
+	assert_null(p);
+	json_decref(none);
 	assert_int_equal(kw_sandbox_policy_from_json(bad, &p, err, sizeof(err)), KW_ERR_INVALID);
 	assert_non_null(strstr(err, "allowNetwork"));
 	assert_null(p);
@@ -561,6 +581,8 @@ test_env(void **state)
 		;
 	assert_true(has(removed, n, "ANTHROPIC_API_KEY"));
 	assert_true(has(removed, n, "my_Token"));
+	assert_true(has(removed, n, "SSH_AUTH_SOCK"));
+	assert_false(has(removed, n, "TMPDIR"));	/* replaced, not removed */
 	kw_sandbox_env_free(env);
 	kw_sandbox_env_free(removed);
 	kw_sandbox_plan_free(plan);
