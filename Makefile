@@ -287,5 +287,6 @@ uninstall:
 clean:
 	rm -rf $(BUILD)
 
--include $(patsubst %.o,%.d,$(call obj,broker/main.c) $(COMMON_OBJ) $(RBAC_OBJ) $(POLICY_OBJ) $(CLIENT_OBJ) \
-	$(KEYSTORE_OBJ) $(BROKER_OBJ) $(CLI_OBJ) $(PAM_OBJ) $(UNIT_SUPPORT_OBJ) $(UNIT_OBJ))
+-include $(patsubst %.o,%.d,$(call obj,broker/main.c) $(COMMON_OBJ) $(RBAC_OBJ) $(POLICY_OBJ) $(SANDBOX_OBJ) $(CLIENT_OBJ) \
+	$(KEYSTORE_OBJ) $(BROKER_OBJ) $(CLI_OBJ) $(PAM_OBJ) $(UNIT_SUPPORT_OBJ) $(UNIT_OBJ) \
+	$(call obj,tests/sandbox/driver.c))

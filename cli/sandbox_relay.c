@@ -61,6 +61,7 @@ struct kw_cli_relay {
 	struct kw_cli *cli;
 	char *const *keys;
 	size_t n_keys;
+	const char *level;	/* the sandbox's, for policy.check's "sandboxed" */
 	char token[KW_RELAY_TOKEN_HEX + 1];
 	int listen_fd;
 	int stop[2];		/* readable once the relay stops */
@@ -258,6 +259,9 @@ forward(struct kw_cli_relay *r, kw_client **c, const struct kw_request *req, boo
 		    kw_strerror(e));
 		return kw_reply_error(req->id, e, text);
 	}
+	if (strcmp(req->op, "policy.check") == 0 && json_is_object(req->args) &&
+	    json_object_set_new(req->args, "sandboxed", json_string(r->level)) < 0)
+		return kw_reply_error(req->id, KW_ERR_NOMEM, kw_strerror(KW_ERR_NOMEM));
 	e = kw_client_call(*c, req->op, req->args, &res, &msg);
 	if (e == 0)
 		return kw_reply_ok(req->id, res);
@@ -400,7 +404,7 @@ accept_thread(void *arg)
 }
 
 int
-kw_cli_relay_new(struct kw_cli *cli, char *const *keys, size_t n_keys,
+kw_cli_relay_new(struct kw_cli *cli, char *const *keys, size_t n_keys, const char *level,
     struct kw_cli_relay **ret)
 {
 	struct kw_cli_relay *r = calloc(1, sizeof(*r));
@@ -415,6 +419,7 @@ kw_cli_relay_new(struct kw_cli *cli, char *const *keys, size_t n_keys,
 	r->cli = cli;
 	r->keys = keys;
 	r->n_keys = n_keys;
+	r->level = level;
 	r->listen_fd = -1;
 	pthread_mutex_init(&r->lock, NULL);
 	for (size_t i = 0; i < MAX_CONNS; i++)

@@ -34,11 +34,14 @@ struct kw_cli_relay;
 
 /*
  * A relay for one run, not serving yet: makes the token.  keys (n_keys
- * names, borrowed for the relay's life) are the key.get names it passes.
+ * names, borrowed for the relay's life) are the key.get names it passes;
+ * level (borrowed likewise) is the sandbox's level, which every
+ * policy.check it passes carries as "sandboxed" (the relay knows the call
+ * came from inside; what the caller wrote there is replaced).
  * 0 with *ret, or KW_ERR_NOMEM.
  */
-int kw_cli_relay_new(struct kw_cli *cli, char *const *keys, size_t n_keys,
-    struct kw_cli_relay **ret) KW_WUR KW_NONNULL(1, 4);
+int kw_cli_relay_new(struct kw_cli *cli, char *const *keys, size_t n_keys, const char *level,
+    struct kw_cli_relay **ret) KW_WUR KW_NONNULL(1, 4, 5);
 
 /*
  * "KEYWARDEN_RELAY=127.0.0.1:PORT:TOKEN" for the child's environment, in

@@ -358,7 +358,7 @@ launch(struct run *run, const struct kw_sandbox_plan *plan, const struct kw_cli_
 	int status = 0, r;
 
 	if (plan->relay && kw_cli_relay_new(run->cli, o->relay_keys, o->n_relay_keys,
-	    &relay) < 0)
+	    kw_sandbox_plan_level(plan), &relay) < 0)
 		return kw_cli_fail(KW_ERR_NOMEM, run->what, "cannot make the broker relay");
 	if (!(env = child_env(plan, relay, keep, n_keep))) {
 		kw_cli_relay_free(relay);

@@ -354,6 +354,11 @@ c.sendall(("KWRELAY %s\n" % token).encode() + frame({"id": 9, "op": "status",
           "session": "kw1_forged_by_the_agent"}))
 head = c.recv(4, socket.MSG_WAITALL)
 print(c.recv(struct.unpack(">I", head)[0], socket.MSG_WAITALL).decode())
+# A policy.check claiming a level of its own: the relay writes the run's.
+c.sendall(frame({"id": 10, "op": "policy.check", "args": {"tool": "Bash", "cwd": "/",
+          "input": {"command": "true"}, "sandboxed": "forged-level"}}))
+head = c.recv(4, socket.MSG_WAITALL)
+c.recv(struct.unpack(">I", head)[0], socket.MSG_WAITALL)
 '''
 
 
@@ -379,7 +384,9 @@ def test_the_hook_says_it_is_sandboxed_and_a_forged_session_stays_inside(sb):
     assert confined.returncode == 0 and outside.returncode == 0, (confined.stderr,
                                                                   outside.stderr)
     checks = [r["args"] for r in fake.requests if r["op"] == "policy.check"]
-    assert len(checks) == 2, fake.requests
+    assert len(checks) == 3, fake.requests
+    # The agent's own claim is replaced by the run's level.
+    assert checks[2]["sandboxed"] == checks[0]["sandboxed"] != "forged-level", checks
     assert checks[0]["sandboxed"].startswith("landlock-"), checks[0]
     assert "seccomp" in checks[0]["sandboxed"], checks[0]
     assert checks[1].get("sandboxed") is None, checks[1]     # absent or null outside
