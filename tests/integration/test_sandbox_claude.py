@@ -1,9 +1,9 @@
 """
 The real Claude Code under `keywarden run` (issue 15): `claude -p` runs as
 alice confined by the kernel, with keywarden's hook NOT configured (plain
-settings, no apiKeyHelper: the key is handed in by `keywarden exec --sandbox
---key anthropic=ANTHROPIC_API_KEY`, since the broker's socket is out of the
-sandbox's reach), against anthropic_server.py scripted to make Claude Code
+settings, no apiKeyHelper: the key is handed in, by `keywarden run --env
+ANTHROPIC_API_KEY` or `keywarden exec --sandbox --key
+anthropic=ANTHROPIC_API_KEY`, and no relay), against anthropic_server.py scripted to make Claude Code
 read a file under deniedPaths.  The kernel refuses the read: the stand-in
 receives a tool_result that is an error (permission denied), and the file's
 text never reaches the API.  The control runs the same script without the
@@ -65,8 +65,14 @@ class Setup:
         extra = {k: self.alice.env[k] for k in (
             "KEYWARDEN_SOCKET", "KEYWARDEN_TOKEN_CACHE", "XDG_RUNTIME_DIR")}
         claude_argv = [self.bin, "-p", "Do the task in this project.", "--allowedTools", tool]
-        if sandboxed:
+        if sandboxed == "exec":
             argv = [CLI_BIN, "exec", "--sandbox", "--key", "anthropic=ANTHROPIC_API_KEY",
+                    "--"] + claude_argv
+        elif sandboxed == "run":
+            # The key from the caller's environment, handed in on purpose (the
+            # scrub takes ANTHROPIC_API_KEY otherwise); no relay, no hook.
+            extra["ANTHROPIC_API_KEY"] = self.key
+            argv = [CLI_BIN, "run", "--no-relay", "--env", "ANTHROPIC_API_KEY",
                     "--"] + claude_argv
         else:
             extra["ANTHROPIC_API_KEY"] = self.key
@@ -102,12 +108,13 @@ def setup(agents, claude):
     return Setup(b, ag["alice"], claude, key)
 
 
+@pytest.mark.parametrize("launcher", ["run", "exec"])
 @pytest.mark.parametrize("tool,make_input", [
     ("Read", lambda s: {"file_path": s.denied}),
     ("Bash", lambda s: {"command": "cat " + s.denied, "description": "Show the key"}),
 ])
-def test_claude_under_keywarden_run_cannot_read_a_denied_file(setup, tool, make_input):
-    cp, srv = setup.run(tool, make_input(setup), sandboxed=True)
+def test_claude_under_keywarden_run_cannot_read_a_denied_file(setup, tool, make_input, launcher):
+    cp, srv = setup.run(tool, make_input(setup), sandboxed=launcher)
     assert cp.returncode == 0, why(cp, srv)
     res = the_result(cp, srv)
     assert res["is_error"] or KERNEL_REFUSAL.search(res["text"]), why(cp, srv)
