@@ -441,6 +441,7 @@ kw_cli_sandbox_run(struct kw_cli *cli, const struct kw_cli_sandbox *o, char **cm
 		.claude_config_dir = getenv("CLAUDE_CONFIG_DIR"),
 		.require_landlock_abi = require,
 		.relay = o->relay > 0 || (o->relay == 0 && strcmp(profile, "claude") == 0),
+		.dry_run = o->check,
 	};
 	if ((r = kw_sandbox_plan_build(policy, &caps, &req, &plan, err, sizeof(err))) < 0) {
 		if (!o->check)

@@ -253,7 +253,21 @@ grant_claude(struct kw_sb_plan_priv *pp, const struct kw_sandbox_policy *policy,
 	char path[PATH_MAX];
 	int r = 0;
 
-	if (policy->home) {
+	if (policy->home && req->dry_run) {
+		/* --check changes nothing: what is missing is only named. */
+		static const char *const names[] = { ".claude", ".claude.json" };
+
+		for (size_t i = 0; i < KW_ELEMENTSOF(names); i++) {
+			snprintf(path, sizeof(path), "%s/%s", policy->home, names[i]);
+			if (access(path, F_OK) != 0)
+				r = kw_sb_plan_warn(pp, "would make %s", path);
+			else if ((r = kw_sb_plan_grant(pp, path, KW_SB_READ | KW_SB_WRITE, "claude",
+			    false)) == 0 && i == 0)
+				r = kw_sb_strv_add(roots, n_roots, path);
+			if (r)
+				return r;
+		}
+	} else if (policy->home) {
 		snprintf(path, sizeof(path), "%s/.claude", policy->home);
 		if ((r = ensure(path, true, 0700)) != 0)
 			return kw_sb_plan_warn(pp, "cannot make %s: %s", path, strerror(-r));

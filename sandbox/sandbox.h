@@ -194,6 +194,8 @@ struct kw_sandbox_request {
 	int require_landlock_abi;	/* the user's --require landlock=N (0: the policy's) */
 	bool relay;		/* a loopback port for the caller's broker relay (run
 				   --relay; the claude profile's default) */
+	bool dry_run;		/* --check: make nothing the profile would make (~/.claude),
+				   say "would make PATH" as a warning instead */
 };
 
 /*

@@ -410,6 +410,13 @@ def test_check_json_shape(sb):
     assert os.path.join(s.project, "private") in plan["hides"], plan
     human = s.run("--check")
     assert human.returncode == 0 and "level: " + plan["level"] in human.stdout, human
+    # --check changes nothing: the claude profile's files are named, not made.
+    made = [os.path.join(s.alice.home, n) for n in (".claude", ".claude.json")]
+    assert not any(os.path.exists(p) for p in made), made
+    cp = s.run("--check", "--profile", "claude")
+    assert cp.returncode == 0, cp.stderr
+    assert "would make " + made[0] in cp.stdout + cp.stderr, (cp.stdout, cp.stderr)
+    assert not any(os.path.exists(p) for p in made), made
 
 
 def test_require_a_higher_landlock_abi_refuses_and_is_recorded(sb):
