@@ -171,6 +171,22 @@ report(struct run *run, const char *result, const char *reason)
 }
 
 /*
+ * A launch that failed in the child (a layer the kernel refused, an exec
+ * that failed) is recorded too, as refused with the child's reason: every
+ * run is in the trail, the ones that never ran included.  The connection
+ * may be gone already (the ready hook ends it), so a new one is made; a
+ * broker that cannot take the record changes nothing here: the command did
+ * not run.
+ */
+static void
+record_failure(struct run *run, const char *why)
+{
+	if (!run->client && kw_cli_connect_quiet(run->cli, &run->client) != 0)
+		return;
+	(void)report(run, "refused", why);
+}
+
+/*
  * The launcher's hook: the child has applied the plan and waits to exec.
  * The run is recorded now, or the child is killed.  The broker connection
  * ends here either way: a long run must not hold one of its slots.
@@ -378,6 +394,7 @@ launch(struct run *run, const struct kw_sandbox_plan *plan, const struct kw_cli_
 		return kw_cli_fail(run->report_err, run->what, "the broker did not record the "
 		    "run, so %s was stopped before it ran: %s", kw_cli_safe(cmd[0]),
 		    kw_cli_safe(run->report_msg));
+	record_failure(run, err);
 	return kw_cli_fail(r, run->what, "%s not run: %s", kw_cli_safe(cmd[0]), kw_cli_safe(err));
 }
 

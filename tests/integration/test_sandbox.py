@@ -435,6 +435,24 @@ def test_require_a_higher_landlock_abi_refuses_and_is_recorded(sb):
     assert any("99" in m for m in meta["missing"]), meta
 
 
+def test_a_launch_that_fails_in_the_child_is_recorded(sb):
+    """The child cannot listen twice on one port inside its network namespace:
+    a loopback API stand-in on the relay's port makes the launch fail there,
+    after the plan.  The command does not run, and the trail says why."""
+    s = sb()
+    mark = s.marker()
+    cp = s.run("--profile", "claude", "--", "/usr/bin/touch", mark,
+               env={"ANTHROPIC_BASE_URL": "http://127.0.0.1:3129"})
+    assert cp.returncode != 0, (cp.returncode, cp.stderr)
+    assert "not run" in cp.stderr and "3129" in cp.stderr, cp.stderr
+    assert not os.path.exists(mark)
+    rows = s.runs(cp.pid)
+    assert rows, s.b.audit_rows()
+    meta = json.loads(rows[-1]["metadata"])
+    assert meta["decision"] == "deny" and meta["result"] == "refused", meta
+    assert "3129" in meta["reason"], meta
+
+
 def test_enabled_and_a_shortfall_refuses(sb):
     s = sb(policy(enabled=True))
     mark = s.marker()
