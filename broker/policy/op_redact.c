@@ -112,48 +112,28 @@ rule_id_ok(const char *id)
 	return true;
 }
 
-/* Whether the broker's detector (the hook compiled the same settings) has the rule. */
-static bool
-known_rule(json_t *rules, const char *id)
-{
-	json_t *r;
-	size_t i;
-
-	json_array_foreach(rules, i, r)
-		if (json_is_string(json_object_get(r, "id")) &&
-		    strcmp(json_string_value(json_object_get(r, "id")), id) == 0)
-			return true;
-	return false;
-}
-
 static int
 check_counts(struct kw_call *call, json_t *counts)
 {
-	json_t *n, *rules = call->svc->detector ? kw_detector_rules(call->svc->detector) : NULL;
+	const struct kw_detector *det = call->svc->detector;
 	const char *rule;
-	int r = 0;
+	json_t *n;
 
 	if (!json_is_object(counts) || json_object_size(counts) == 0 ||
-	    json_object_size(counts) > COUNTS_MAX) {
-		r = bad(call, "\"counts\" must be an object of 1 to 64 {\"rule-id\": count}");
-		goto out;
-	}
+	    json_object_size(counts) > COUNTS_MAX)
+		return bad(call, "\"counts\" must be an object of 1 to 64 {\"rule-id\": count}");
 	json_object_foreach(counts, rule, n) {
-		if (!rule_id_ok(rule) || (rules && !known_rule(rules, rule))) {
+		/* The hook compiled the same settings as the broker's detector. */
+		if (!rule_id_ok(rule) || (det && !kw_detector_has_rule(det, rule))) {
 			snprintf(call->msg, sizeof(call->msg), "\"counts\": \"%.64s\" is not a rule "
 			    "of the detection settings in force", rule_id_ok(rule) ? rule : "?");
-			r = KW_ERR_BAD_REQUEST;
-			goto out;
+			return KW_ERR_BAD_REQUEST;
 		}
 		if (!json_is_integer(n) || json_integer_value(n) < 1 ||
-		    json_integer_value(n) > 1000000000) {
-			r = bad(call, "\"counts\": each rule maps to a count from 1");
-			goto out;
-		}
+		    json_integer_value(n) > 1000000000)
+			return bad(call, "\"counts\": each rule maps to a count from 1");
 	}
- out:
-	json_decref(rules);
-	return r;
+	return 0;
 }
 
 int

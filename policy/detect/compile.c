@@ -355,6 +355,15 @@ kw_detector_rules(const struct kw_detector *d)
 	return a;
 }
 
+bool
+kw_detector_has_rule(const struct kw_detector *d, const char *id)
+{
+	for (size_t i = 0; i < d->n_rules; i++)
+		if (strcmp(d->rules[i].id, id) == 0)
+			return true;
+	return false;
+}
+
 /*
  * A glob (fnmatch(3), where "*" crosses "/"; a leading "**" + "/" is
  * dropped) matches the path as given or any of its trailing parts: "*.lock"

@@ -66,6 +66,9 @@ void kw_detector_free(struct kw_detector *d);
 /* The rule ids the detector holds, as a JSON array of {"id", "secret", "description"}. */
 json_t *kw_detector_rules(const struct kw_detector *d) KW_NONNULL(1);
 
+/* Whether the detector holds a rule of that id (no allocation). */
+bool kw_detector_has_rule(const struct kw_detector *d, const char *id) KW_WUR KW_NONNULL(1, 2);
+
 /* Whether path (as given) is allowlisted by security.secrets.allowlist.paths. */
 bool kw_detector_path_allowed(const struct kw_detector *d, const char *path) KW_NONNULL(1, 2);
 
