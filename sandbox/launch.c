@@ -254,7 +254,7 @@ start_serving(struct kw_sb_serve *s)
 		if (pthread_create(&s->net, NULL, net_thread, s) != 0)
 			return KW_ERR_IO;
 		s->net_on = true;
-	} 
+	}
 	return 0;
 }
 

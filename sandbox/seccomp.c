@@ -77,7 +77,7 @@ socket_rules(scmp_filter_ctx ctx, bool inet_tcp_only)
 		    SOCK_DCCP, SOCK_PACKET };
 		uint32_t af = i == 0 ? AF_INET : AF_INET6;
 
-		for (size_t t = 0; r == 0 && t < sizeof(types) / sizeof(types[0]); t++) {
+		for (size_t t = 0; r == 0 && t < KW_ELEMENTSOF(types); t++) {
 			struct scmp_arg_cmp c[2] = {
 				SCMP_A0_32(SCMP_CMP_EQ, af),
 				SCMP_A1_32(SCMP_CMP_MASKED_EQ, 0xf, (uint32_t)types[t]),
@@ -112,7 +112,7 @@ build(scmp_filter_ctx ctx, const struct kw_sandbox_plan *p)
 
 	if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)) != 0)
 		return r;
-	for (size_t i = 0; i < sizeof(kw_sb_refused) / sizeof(kw_sb_refused[0]); i++)
+	for (size_t i = 0; i < KW_ELEMENTSOF(kw_sb_refused); i++)
 		if ((r = rule(ctx, SCMP_ACT_ERRNO(EPERM), kw_sb_refused[i], 0, NULL)) != 0)
 			return r;
 	/* clone3 passes its flags in memory, out of a filter's sight: libc falls back. */

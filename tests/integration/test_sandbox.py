@@ -611,6 +611,16 @@ class FakeBroker:
                 return
             threading.Thread(target=self.conn, args=(c,), daemon=True).start()
 
+    def answer(self, req):
+        """The reply to one request: the policy, then a report that cannot be recorded."""
+        if req["op"] == "hello":
+            return {"id": req["id"], "ok": True, "result": {"version": 1, "server": "fake"}}
+        if req["op"] == "sandbox.begin":
+            return {"id": req["id"], "ok": True, "result": {"policy": self.policy}}
+        return {"id": req["id"], "ok": False, "error": {
+            "code": "audit_unavailable",
+            "message": "request refused: the audit store cannot record it"}}
+
     def conn(self, c):
         import struct
         with c:
@@ -621,15 +631,7 @@ class FakeBroker:
                 (n,) = struct.unpack(">I", head)
                 req = json.loads(c.recv(n, socket.MSG_WAITALL))
                 self.ops.append(req["op"])
-                if req["op"] == "hello":
-                    rep = {"id": req["id"], "ok": True, "result": {"version": 1, "server": "fake"}}
-                elif req["op"] == "sandbox.begin":
-                    rep = {"id": req["id"], "ok": True, "result": {"policy": self.policy}}
-                else:
-                    rep = {"id": req["id"], "ok": False, "error": {
-                        "code": "audit_unavailable",
-                        "message": "request refused: the audit store cannot record it"}}
-                body = json.dumps(rep).encode()
+                body = json.dumps(self.answer(req)).encode()
                 c.sendall(struct.pack(">I", len(body)) + body)
 
     def close(self):

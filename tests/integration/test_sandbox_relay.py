@@ -324,23 +324,12 @@ class RecordingBroker(FakeBroker):
         self.requests = []
         super().__init__(path, policy_doc)
 
-    def conn(self, c):
-        import struct
-        with c:
-            while True:
-                head = c.recv(4, socket.MSG_WAITALL)
-                if len(head) < 4:
-                    return
-                (n,) = struct.unpack(">I", head)
-                req = json.loads(c.recv(n, socket.MSG_WAITALL))
-                self.requests.append(req)
-                self.ops.append(req["op"])
-                result = {"hello": {"version": 1, "server": "fake"},
-                          "sandbox.begin": {"policy": self.policy},
-                          "policy.check": {"decision": "allow", "reason": "fine"}}.get(
-                              req["op"], {})
-                body = json.dumps({"id": req["id"], "ok": True, "result": result}).encode()
-                c.sendall(struct.pack(">I", len(body)) + body)
+    def answer(self, req):
+        self.requests.append(req)
+        result = {"hello": {"version": 1, "server": "fake"},
+                  "sandbox.begin": {"policy": self.policy},
+                  "policy.check": {"decision": "allow", "reason": "fine"}}.get(req["op"], {})
+        return {"id": req["id"], "ok": True, "result": result}
 
 
 FORGE = r'''
