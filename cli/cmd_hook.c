@@ -20,10 +20,10 @@
  * by the broker (policy.redact) with counts per rule, never a value.  The
  * other events pass (exit 0, nothing printed).
  *
- * With security.sandbox.enabled (the broker's answer says "sandboxRequired")
- * a tool call that runs a program is refused unless this hook -- and so
- * the Claude Code that runs it -- is inside `keywarden run`'s sandbox.
- * KEYWARDEN_SANDBOX alone is forgeable; what the kernel shows in
+ * With security.sandbox.enabled the broker refuses a tool call that runs a
+ * program unless this hook -- and so the Claude Code that runs it -- is
+ * inside `keywarden run`'s sandbox, which the hook says ("sandboxed") only
+ * when it sees the marks.  KEYWARDEN_SANDBOX alone is forgeable; what the kernel shows in
  * /proc/self/status is not: no_new_privs and a seccomp filter, once set,
  * cannot be unset by the process or anything it starts.  (They prove some
  * filter, not keywarden's: a container with no-new-privileges and a
@@ -223,23 +223,6 @@ in_sandbox(void)
 	return nnp && filter;
 }
 
-/* Whether the call runs a program: Bash, or a tool the policy found executing. */
-static bool
-executes(const char *tool, json_t *res)
-{
-	json_t *e;
-	size_t i;
-
-	if (strcmp(tool, "Bash") == 0)
-		return true;
-	json_array_foreach(json_object_get(res, "effects"), i, e) {
-		const char *kind = json_string_value(json_object_get(e, "kind"));
-		if (kind && strcmp(kind, "exec") == 0)
-			return true;
-	}
-	return false;
-}
-
 static int
 pre_tool_use(struct kw_cli *cli, json_t *in)
 {
@@ -272,10 +255,6 @@ pre_tool_use(struct kw_cli *cli, json_t *in)
 	const char *reason = json_string_value(json_object_get(res, "reason"));
 	if (!decision || (strcmp(decision, "allow") != 0 && strcmp(decision, "ask") != 0))
 		r = deny("the broker's answer names no decision; the tool call is denied");
-	else if (json_is_true(json_object_get(res, "sandboxRequired")) && executes(tool, res) &&
-	    !in_sandbox())
-		r = deny("security.sandbox.enabled: start Claude Code with `keywarden run -- claude` "
-		    "(this one runs outside keywarden's sandbox, so the %.64s call is denied)", tool);
 	else
 		r = answer(decision, reason ? reason : "");
 	json_decref(res);

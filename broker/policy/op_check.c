@@ -7,8 +7,7 @@
  * decides each effect of the call; the caller's roles must grant what each
  * effect needs.  A "deny" is a refusal (KW_ERR_DENIED, the reason as its
  * message, always recorded); "ask" and "allow" are answers:
- * {"decision", "rule", "reason", "action", "effects", "leaves",
- * "sandboxRequired" (security.sandbox.enabled)}.  An "ask" is always
+ * {"decision", "rule", "reason", "action", "effects", "leaves"}.  An "ask" is always
  * recorded, an "allow" when logActions lists its action.
  */
 #include <pwd.h>
@@ -186,22 +185,7 @@ kw_op_policy_check(struct kw_call *call, json_t **ret_result)
 	}
 	call->always_record = d->verdict == KW_VERDICT_ASK;
 	json_object_set_new(call->meta, "reason", json_string(d->reason));
-	if (!(*ret_result = kw_decision_json(d))) {
-		r = KW_ERR_NOMEM;
-		goto out;
-	}
-	/*
-	 * Whether a tool that runs a program must run inside `keywarden run`:
-	 * the hook checks where it runs (the kernel's fields, which the broker
-	 * cannot see) and refuses outside.
-	 */
-	r = 0;
-	if (json_object_set_new(*ret_result, "sandboxRequired", json_boolean(kw_config_bool(
-	    call->svc->cfg, "security.sandbox.enabled"))) < 0) {
-		json_decref(*ret_result);
-		*ret_result = NULL;
-		r = KW_ERR_NOMEM;
-	}
+	r = (*ret_result = kw_decision_json(d)) ? 0 : KW_ERR_NOMEM;
  out:
 	kw_decision_free(d);
 	return r;
