@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "cli/sandbox_relay.h"
+#include "client/client_fd.h"
 #include "client/frame.h"
 #include "client/proto.h"
 #include "common/errors.h"
@@ -100,22 +101,6 @@ wait_readable(struct kw_cli_relay *r, int fd, long long deadline)
 		if (n > 0)
 			return 1;
 	}
-}
-
-static int
-send_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return KW_ERR_IO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /* The token line, exactly, in time: true when it names this run's token. */
@@ -199,7 +184,7 @@ reply(int fd, json_t *msg)
 	r = kw_msg_encode(msg, &frame, &len);
 	json_decref(msg);
 	if (r == 0)
-		r = send_all(fd, frame, len);
+		r = kw_send_all(fd, frame, len);
 	if (frame) {
 		sodium_memzero(frame, len);
 		free(frame);

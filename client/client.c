@@ -36,9 +36,11 @@ kw_default_socket(void)
 	return (s && *s) ? s : "/run/keywarden/broker.sock";
 }
 
-static int
-send_all(int fd, const uint8_t *p, size_t n)
+int
+kw_send_all(int fd, const void *buf, size_t n)
 {
+	const uint8_t *p = buf;
+
 	while (n > 0) {
 		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
@@ -114,7 +116,7 @@ kw_client_call(kw_client *c, const char *op, json_t *args, json_t **ret_result,
 	json_object_del(req, "session");
 	json_decref(req);
 	if (r < 0 ||
-	    (r = send_all(c->fd, frame, flen)) < 0 ||
+	    (r = kw_send_all(c->fd, frame, flen)) < 0 ||
 	    (r = recv_frame(c->fd, &body, &blen)) < 0)
 		goto out;
 	r = kw_reply_parse(body, blen, id, ret_result, ret_message);

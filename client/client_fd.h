@@ -23,4 +23,12 @@
  */
 int kw_client_connect_fd(int fd, kw_client **ret_client) KW_WUR KW_NONNULL(2);
 
+/*
+ * Send all n bytes of p on the stream socket fd (no SIGPIPE; EINTR
+ * retried): 0, KW_ERR_CLOSED (the peer is gone), KW_ERR_TIMEOUT (the
+ * socket's send timeout passed) or KW_ERR_IO.  The relay of `keywarden
+ * run` answers its clients with it.
+ */
+int kw_send_all(int fd, const void *p, size_t n) KW_WUR;
+
 #endif
