@@ -195,9 +195,12 @@ static void
 test_keyring_expiry(void **state)
 {
 	need_keyring();
-	assert_int_equal(kw_session_store(sock_a, TOKEN_A, 1), 0);
+	/* Expiry counts whole seconds (the kernel's and the file's alike): a
+	 * 1 s timeout stored at x.999 is gone at x+1.0, before the load below
+	 * on a busy machine.  2 s leaves at least one whole second. */
+	assert_int_equal(kw_session_store(sock_a, TOKEN_A, 2), 0);
 	expect_token(sock_a, TOKEN_A);
-	sleep(2);
+	sleep(3);
 	expect_none(sock_a);
 }
 
@@ -276,9 +279,12 @@ test_file_expiry(void **state)
 {
 	char path[256], content[256];
 
-	assert_int_equal(kw_session_store(sock_a, TOKEN_A, 1), 0);
+	/* Expiry counts whole seconds (the kernel's and the file's alike): a
+	 * 1 s timeout stored at x.999 is gone at x+1.0, before the load below
+	 * on a busy machine.  2 s leaves at least one whole second. */
+	assert_int_equal(kw_session_store(sock_a, TOKEN_A, 2), 0);
 	expect_token(sock_a, TOKEN_A);
-	sleep(2);
+	sleep(3);
 	expect_none(sock_a);
 
 	/* A file whose expiry has passed is refused and removed. */
