@@ -55,8 +55,11 @@ BROKER_PKGS := $(CLIENT_PKGS) sqlite3 liboath libcrypto p11-kit-1 libcurl libsec
 # libseccomp is the sandbox's (sandbox/, keywarden run): the CLI only.
 CLI_PKGS    := $(CLIENT_PKGS) libqrencode pam zlib libpcre2-8 libseccomp
 PAM_PKGS    := $(CLIENT_PKGS) pam
-TEST_PKGS   := $(BROKER_PKGS) cmocka libseccomp
-ALL_PKGS    := $(sort $(BROKER_PKGS) $(CLI_PKGS) $(TEST_PKGS))
+# The API proxy (proxy/, keywarden-proxy): libmicrohttpd serves Claude Code,
+# libcurl (OpenSSL) forwards upstream.
+PROXY_PKGS  := $(CLIENT_PKGS) libmicrohttpd libcurl libcrypto
+TEST_PKGS   := $(BROKER_PKGS) cmocka libseccomp libmicrohttpd
+ALL_PKGS    := $(sort $(BROKER_PKGS) $(CLI_PKGS) $(PROXY_PKGS) $(TEST_PKGS))
 
 # The Debian package that brings each library's .pc file (contrib/deps.sh installs them).
 DEB_jansson := libjansson-dev
@@ -74,6 +77,7 @@ DEB_pam := libpam0g-dev
 DEB_cmocka := libcmocka-dev
 DEB_libpcre2-8 := libpcre2-dev
 DEB_libseccomp := libseccomp-dev
+DEB_libmicrohttpd := libmicrohttpd-dev
 
 # A missing -dev package stops the build here, named, instead of failing later
 # with "jansson.h: No such file".  Goals that install dependencies first skip it.
@@ -122,6 +126,7 @@ KEYSTORE_SRC := $(sort $(wildcard keystore/*.c keystore/*/*.c))
 BROKER_SRC   := $(sort $(wildcard broker/*/*.c)) broker/features.c broker/reload.c
 CLI_SRC      := $(sort $(wildcard cli/*.c))
 PAM_SRC      := $(sort $(wildcard pam_module/*.c))
+PROXY_SRC    := $(sort $(wildcard proxy/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 COMMON_OBJ   := $(call obj,$(COMMON_SRC))
@@ -133,6 +138,7 @@ KEYSTORE_OBJ := $(call obj,$(KEYSTORE_SRC))
 BROKER_OBJ   := $(call obj,$(BROKER_SRC))
 CLI_OBJ      := $(call obj,$(CLI_SRC))
 PAM_OBJ      := $(call obj,$(PAM_SRC))
+PROXY_OBJ    := $(call obj,$(PROXY_SRC))
 # libkeywarden is the client plus the error names it returns.
 LIBKW_OBJ    := $(CLIENT_OBJ) $(call obj,common/errors.c)
 # The PAM module adds the escaper for what it shows the user.
@@ -152,7 +158,7 @@ UNIT_OBJ   := $(call obj,$(UNIT_SRC))
 .SECONDARY: $(UNIT_OBJ)
 
 PROGRAMS := $(BUILD)/keywardend $(BUILD)/keywarden $(BUILD)/libkeywarden.so \
-	$(BUILD)/keywarden.pc $(BUILD)/pam_keywarden.so
+	$(BUILD)/keywarden.pc $(BUILD)/pam_keywarden.so $(BUILD)/keywarden-proxy
 
 .PHONY: all check check-suites layers unit integration run install uninstall bench fuzz clean deps
 .DEFAULT_GOAL := all
@@ -181,6 +187,11 @@ $(BUILD)/keywardend: $(call obj,broker/main.c) $(LIB_BROKER) $(LIB_COMMON)
 $(BUILD)/keywarden: $(CLI_OBJ) $(LIB_COMMON)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(CLI_PKGS))
+
+# The API proxy: its own process, started by the broker (proxy/DESIGN.md).
+$(BUILD)/keywarden-proxy: $(PROXY_OBJ) $(LIB_COMMON)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(PROXY_PKGS)) -lpthread
 
 # The shared library exports only the kw_* names in keywarden.h (see the map).
 $(BUILD)/libkeywarden.so: $(LIBKW_OBJ) client/libkeywarden.map
@@ -288,5 +299,5 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(patsubst %.o,%.d,$(call obj,broker/main.c) $(COMMON_OBJ) $(RBAC_OBJ) $(POLICY_OBJ) $(SANDBOX_OBJ) $(CLIENT_OBJ) \
-	$(KEYSTORE_OBJ) $(BROKER_OBJ) $(CLI_OBJ) $(PAM_OBJ) $(UNIT_SUPPORT_OBJ) $(UNIT_OBJ) \
+	$(KEYSTORE_OBJ) $(BROKER_OBJ) $(CLI_OBJ) $(PAM_OBJ) $(PROXY_OBJ) $(UNIT_SUPPORT_OBJ) $(UNIT_OBJ) \
 	$(call obj,tests/sandbox/driver.c))

@@ -36,8 +36,8 @@ static const char *const verdicts[] = { "allow", "ask", "deny", NULL };
 #define HOOK		.enforced = true
 /* Enforced by keywarden run (sandbox/): the broker hands them out in sandbox.begin. */
 #define SANDBOX		.enforced = true
-#define NO_PROXY	.not_enforced = "yet (no outbound proxy: keywarden connects directly)"
-#define NO_TCP		.not_enforced = "yet (the broker listens only on its Unix socket)"
+/* Enforced by the API proxy (proxy/, keywarden-proxy) on its upstream traffic. */
+#define APIPROXY	.enforced = true
 #define NO_E2E		.not_enforced = "yet (no end-to-end encryption layer)"
 #define NO_SOC2		.not_enforced = "yet (no SOC 2 reporting)"
 #define ALWAYS(why)	.not_enforced = "(" why ")"
@@ -78,26 +78,37 @@ static const struct kw_config_key schema[] = {
 	SECS("broker.idleTimeout", "300", 1, 7 * DAY, E, "idle connections are closed after this"),
 	COUNT("broker.uid", "-1", -1, 4294967294LL, E, "the broker's uid when it is neither root nor "
 	      "the caller: the CLI trusts that socket instead of its own (-1: root or the caller)"),
+	/* The API proxy (proxy/, started by the broker): Claude Code sends its
+	   calls here with a scoped keywarden token; the real key is added here. */
+	BOOL("broker.apiProxy.enabled", "false", E, "start the API proxy with the broker"),
+	STR("broker.apiProxy.listen", "\"127.0.0.1:8788\"", E,
+	    "loopback address:port the API proxy listens on (127.0.0.1, ::1 or localhost)"),
+	COUNT("broker.apiProxy.maxConnections", "2048", 1, 65536, E,
+	      "client connections the API proxy serves at once"),
+	SECS("broker.apiProxy.idleTimeout", "300", 1, 7 * DAY, E,
+	     "a proxied stream with no bytes either way for this long is closed"),
 
 	/* api.* */
 	ENUM("api.keySource", "\"file\"", key_sources, "one of: file, keychain", E,
 	     "where API keys live: encrypted files or the Secret Service keychain"),
 	STR("api.keychainService", "\"anthropic-api-key\"", E, "keychain item attribute 'service'"),
+	STR("api.baseUrl", "\"https://api.anthropic.com\"", APIPROXY,
+	    "where the API proxy forwards (scheme://host[:port])"),
 	STR("api.verifyUrl", "\"\"", E, "HTTPS endpoint for a live key check (empty: format check only)"),
 	SECS("api.rotationGrace", "86400", 0, 365 * DAY, E,
 	     "how long the previous version stays readable after key rotate"),
 	SECS("api.commandTimeout", "30", 1, 3600, E, "time limit for key import --from command:CMD"),
-	BOOL("api.proxy.enabled", "false", NO_PROXY, "send outbound HTTPS through a proxy"),
-	STR("api.proxy.host", "\"\"", NO_PROXY, "proxy host name"),
-	COUNT("api.proxy.port", "8080", 1, 65535, NO_PROXY, "proxy port"),
-	ENUM("api.proxy.protocol", "\"https\"", proxy_protocols, "one of: http, https", NO_PROXY,
+	BOOL("api.proxy.enabled", "false", APIPROXY, "send outbound HTTPS through a proxy"),
+	STR("api.proxy.host", "\"\"", APIPROXY, "proxy host name"),
+	COUNT("api.proxy.port", "8080", 1, 65535, APIPROXY, "proxy port"),
+	ENUM("api.proxy.protocol", "\"https\"", proxy_protocols, "one of: http, https", APIPROXY,
 	     "proxy protocol"),
-	ENUM("api.proxy.auth.type", "\"none\"", proxy_auth_types, "one of: none, basic", NO_PROXY,
+	ENUM("api.proxy.auth.type", "\"none\"", proxy_auth_types, "one of: none, basic", APIPROXY,
 	     "proxy authentication"),
-	STR("api.proxy.auth.username", "\"\"", NO_PROXY, "proxy user name (${VAR} reads the environment)"),
-	SECRET("api.proxy.auth.password", "\"\"", NO_PROXY,
+	STR("api.proxy.auth.username", "\"\"", APIPROXY, "proxy user name (${VAR} reads the environment)"),
+	SECRET("api.proxy.auth.password", "\"\"", APIPROXY,
 	       "proxy password (prefer ${VAR}; a literal stays in this 0600 file)"),
-	BOOL("api.proxy.verifyCertificate", "true", NO_PROXY, "verify the proxy's TLS certificate"),
+	BOOL("api.proxy.verifyCertificate", "true", APIPROXY, "verify the proxy's TLS certificate"),
 
 	/* File system access (policy/). */
 	LIST("security.allowedPaths", "[]", HOOK, "paths tools may touch (empty: no allow-list)"),
@@ -154,6 +165,8 @@ static const struct kw_config_key schema[] = {
 	/* Network. */
 	BOOL("security.network.enforceHttps", "true", E, "refuse plain HTTP"),
 	BOOL("security.network.verifyCertificates", "true", E, "verify TLS certificates"),
+	STR("security.network.caFile", "\"\"", APIPROXY,
+	    "PEM file of extra CAs trusted upstream besides the system's (empty: the system's only)"),
 	LIST("security.network.allowedHosts", "[\"api.anthropic.com\", \"console.anthropic.com\"]", HOOK,
 	     "hosts outbound requests may reach"),
 	BOOL("security.network.allowOutbound", "true", HOOK, "allow outbound connections"),
@@ -222,11 +235,13 @@ static const struct kw_config_key schema[] = {
 	     "refuse KMS keys outside region"),
 
 	/* Encryption. */
-	BOOL("security.encryption.inTransit.enabled", "true", NO_TCP, "TLS for TCP clients"),
+	BOOL("security.encryption.inTransit.enabled", "true",
+	     ALWAYS("upstream traffic is always TLS; keywarden's only TCP listener is the API proxy, on loopback"),
+	     "TLS on the network"),
 	ENUM("security.encryption.inTransit.protocol", "\"TLS1.3\"", tls_versions,
-	     "one of: TLS1.2, TLS1.3", NO_TCP, "lowest TLS version"),
+	     "one of: TLS1.2, TLS1.3", APIPROXY, "lowest TLS version upstream"),
 	LIST("security.encryption.inTransit.cipherSuites", "[\"TLS_AES_256_GCM_SHA384\", "
-	     "\"TLS_CHACHA20_POLY1305_SHA256\"]", NO_TCP, "TLS 1.3 cipher suites"),
+	     "\"TLS_CHACHA20_POLY1305_SHA256\"]", APIPROXY, "TLS 1.3 cipher suites upstream"),
 	BOOL("security.encryption.atRest.enabled", "true", ALWAYS("stored keys are always encrypted"),
 	     "encrypt stored keys"),
 	/* One choice, which is the only cipher the keystore has: enforced by construction. */

@@ -7,7 +7,7 @@ set -eu
 
 PKGS="build-essential pkg-config clang
 libpam0g-dev liboath-dev libsecret-1-dev libsodium-dev libssl-dev zlib1g-dev
-libcurl4-openssl-dev libsqlite3-dev sqlite3 libjansson-dev libcmocka-dev libpcre2-dev libseccomp-dev
+libcurl4-openssl-dev libsqlite3-dev sqlite3 libjansson-dev libcmocka-dev libpcre2-dev libseccomp-dev libmicrohttpd-dev
 libqrencode-dev libpam-wrapper libpamtest0-dev pamtester oathtool libnss-wrapper libpam-oath
 gnome-keyring libsecret-tools dbus softhsm2 opensc p11-kit libp11-kit-dev
 keyutils libkeyutils-dev python3 python3-pytest python3-aiosmtpd python3-jsonschema faketime zbar-tools

@@ -31,8 +31,9 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] != "--self-test"
                        else os.path.join(HERE, ".."))
-SOURCE_DIRS = ["common", "rbac", "policy", "sandbox", "client", "keystore", "broker", "cli", "pam_module"]
-FEATURES = ["accounts", "login", "keys", "audit", "alerts", "policy"]
+SOURCE_DIRS = ["common", "rbac", "policy", "sandbox", "client", "keystore", "broker", "cli", "pam_module",
+               "proxy"]
+FEATURES = ["accounts", "login", "keys", "audit", "alerts", "policy", "apiproxy"]
 
 LOW = {"common", "client", "rbac", "policy", "policy/shell", "policy/detect", "keystore",
        "keystore/backends", "keystore/providers", "keystore/cipher"}
@@ -58,6 +59,8 @@ LAYERS = {
     "broker": None,		# broker/main.c wires everything together
     "cli": {"common", "client", "rbac", "policy", "policy/shell", "policy/detect", "sandbox"},
     "pam_module": {"common", "client"},
+    # The API proxy's process (keywarden-proxy): talks to the broker as a client.
+    "proxy": {"common", "client", "policy"},
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
