@@ -428,6 +428,16 @@ kw_fwd_headers(const struct kw_fwd *f)
 	return f->resp_headers;
 }
 
+long long
+kw_fwd_length(const struct kw_fwd *f)
+{
+	curl_off_t len = -1;
+
+	if (curl_easy_getinfo(f->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len) != CURLE_OK)
+		return -1;
+	return len;
+}
+
 long
 kw_fwd_ttfb_ms(const struct kw_fwd *f)
 {

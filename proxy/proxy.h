@@ -173,6 +173,9 @@ const struct curl_slist *kw_fwd_headers(const struct kw_fwd *f) KW_NONNULL(1);
  */
 ssize_t kw_fwd_read(struct kw_fwd *f, char *buf, size_t max) KW_NONNULL(1, 2);
 
+/* The body's length as upstream announced it (Content-Length), -1 when it did not. */
+long long kw_fwd_length(const struct kw_fwd *f) KW_NONNULL(1);
+
 /* Time to the response's headers, in ms; the error text if it failed (else NULL). */
 long kw_fwd_ttfb_ms(const struct kw_fwd *f) KW_NONNULL(1);
 const char *kw_fwd_error(const struct kw_fwd *f) KW_NONNULL(1);

@@ -90,9 +90,9 @@ answer_error(struct MHD_Connection *conn, unsigned status, const char *type, con
 static void
 refuse(struct request *r, const char *reason)
 {
-	const char *q = strchr(r->uri, '?');
+	size_t n = strcspn(r->uri, "?");
 	json_t *args = json_pack("{s:s, s:s, s:s%}", "reason", reason, "method", r->method,
-	    "path", r->uri, q ? (size_t)(q - r->uri) : strlen(r->uri));
+	    "path", r->uri, n < 1024 ? n : 1024);
 
 	kw_proxy_broker_notify("proxy.refuse", args);
 }
@@ -243,11 +243,18 @@ upstream_headers(struct MHD_Connection *conn)
 static enum MHD_Result
 queue_upstream_response(struct MHD_Connection *conn, struct request *r)
 {
+	long status = kw_fwd_status(r->fwd);
+	long long len = kw_fwd_length(r->fwd);
 	struct MHD_Response *resp;
 	const char *ctype = NULL;
 	enum MHD_Result ret;
 
-	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, READ_BLOCK, read_body, r, NULL);
+	/* A length upstream announced is kept (no chunking, a short body is
+	   an error the client sees); a stream goes out chunked as it comes. */
+	if (status == 204 || status == 304)
+		len = 0;
+	resp = MHD_create_response_from_callback(len >= 0 ? (uint64_t)len : MHD_SIZE_UNKNOWN,
+	    READ_BLOCK, read_body, r, NULL);
 	if (!resp)
 		return MHD_NO;
 	for (const struct curl_slist *h = kw_fwd_headers(r->fwd); h; h = h->next) {
@@ -266,7 +273,7 @@ queue_upstream_response(struct MHD_Connection *conn, struct request *r)
 			ctype = value;
 		MHD_add_response_header(resp, name, value);
 	}
-	r->status = kw_fwd_status(r->fwd);
+	r->status = status;
 	r->usage = kw_usage_new(ctype);
 	ret = MHD_queue_response(conn, (unsigned)r->status, resp);
 	MHD_destroy_response(resp);
@@ -276,9 +283,10 @@ queue_upstream_response(struct MHD_Connection *conn, struct request *r)
 static enum MHD_Result
 forward(struct MHD_Connection *conn, struct request *r)
 {
-	const char *cred = kw_proxy_credential(
-	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-api-key"),
-	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "authorization"));
+	const char *xkey = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-api-key");
+	const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "authorization");
+	const char *cred = kw_proxy_credential(xkey, authz);
+	const char *bearer = kw_proxy_credential(NULL, authz);
 	struct kw_proxy_grant grant = { 0 };
 	char *msg = NULL, path[2048], err[CURL_ERROR_SIZE + 160];
 	const char *type;
@@ -290,7 +298,8 @@ forward(struct MHD_Connection *conn, struct request *r)
 		    "run claude with `keywarden exec --proxy -- claude` or set apiKeyHelper to "
 		    "`keywarden key get anthropic --proxy`");
 	}
-	if (strncmp(cred, "sk-ant-", 7) == 0) {
+	/* A real key in either place: the client should hold none. */
+	if (strncmp(cred, "sk-ant-", 7) == 0 || (bearer && strncmp(bearer, "sk-ant-", 7) == 0)) {
 		refuse(r, "real_key");
 		return answer_error(conn, 401, "authentication_error", "keywarden: a real Anthropic "
 		    "API key was sent to the proxy and refused; clients hold a keywarden token "
@@ -367,12 +376,16 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "content-length");
 		r->started = true;
 		snprintf(r->method, sizeof(r->method), "%s", method);
-		if (cl && strtoull(cl, NULL, 10) > KW_PROXY_BODY_MAX)
-			return answer_error(conn, 413, "request_too_large",
-			    "keywarden: request body larger than 32 MB");
-		if (r->uri[0] != '/' || strlen(method) >= sizeof(r->method))
+		if (r->uri[0] != '/' || strlen(method) >= sizeof(r->method)) {
+			refuse(r, "malformed");
 			return answer_error(conn, 400, "invalid_request_error",
 			    "keywarden: expected a request for a path (\"/v1/...\")");
+		}
+		if (cl && strtoull(cl, NULL, 10) > KW_PROXY_BODY_MAX) {
+			refuse(r, "malformed");
+			return answer_error(conn, 413, "request_too_large",
+			    "keywarden: request body larger than 32 MB");
+		}
 		return MHD_YES;
 	}
 	if (*upload_size) {
@@ -381,9 +394,11 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	if (r->too_large)
+	if (r->too_large) {
+		refuse(r, "malformed");
 		return answer_error(conn, 413, "request_too_large",
 		    "keywarden: request body larger than 32 MB");
+	}
 	return forward(conn, r);
 }
 

@@ -80,6 +80,12 @@ class UpstreamHandler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def setup(self):
+        super().setup()
+        # Headers and body are separate writes: without this, Nagle and
+        # delayed ACKs add 40 ms to every reply.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def handle_one_request(self):
         try:
             super().handle_one_request()
@@ -261,6 +267,7 @@ def test_stream_through_stand_in_key_injected_and_recorded(tmp, proxy_factory):
                        {"x-api-key": TOKEN, "anthropic-version": "2023-06-01"})
         assert r.status == 200, body
         assert r.getheader("content-type").startswith("text/event-stream")
+        assert r.getheader("transfer-encoding") == "chunked"
         text = body.decode()
         assert "event: message_start" in text and "event: content_block_delta" in text
         assert "event: message_stop" in text
@@ -324,6 +331,9 @@ def test_headers_and_query_pass_credential_replaced(upstream, proxy_factory):
     assert r.getheader("x-upstream") == "yes"
     assert r.getheader("anthropic-ratelimit-requests-remaining") == "41"
     assert r.getheader("keep-alive") is None
+    # Upstream's length is kept (no chunking of a reply of known size).
+    assert r.getheader("content-length") == str(len(out))
+    assert r.getheader("transfer-encoding") is None
     assert json.loads(out)["model"] == "claude-echo-1"
     rec = p.wait_records(1)[0]
     assert (rec["model"], rec["input_tokens"], rec["output_tokens"]) == ("claude-echo-1", 21, 4)
@@ -405,7 +415,8 @@ def test_upstream_connection_is_reused(upstream, proxy_factory):
 # ---- refusals ---------------------------------------------------------------
 
 @pytest.mark.parametrize("headers", [{"x-api-key": REAL_KEY},
-                                     {"authorization": "Bearer " + REAL_KEY}])
+                                     {"authorization": "Bearer " + REAL_KEY},
+                                     {"x-api-key": TOKEN, "authorization": "Bearer " + REAL_KEY}])
 def test_real_key_refused_and_reported(upstream, proxy_factory, headers):
     p = proxy_factory(upstream.url)
     r, body = post(p.conn(), "/v1/messages?beta=true", {"model": "m"}, headers)
@@ -485,6 +496,8 @@ def test_malformed_and_oversized_requests_leave_it_serving(upstream, proxy_facto
                b"\r\ncontent-length: 40000000\r\n\r\n")
     assert huge.startswith(b"HTTP/1.1 413"), huge[:80]
     assert upstream.requests() == [] and p.fb.requests("proxy.authorize") == []
+    p.fb.wait_for(lambda seen: len([x for x in seen if x["op"] == "proxy.refuse"]) >= 2)
+    assert [x["args"]["reason"] for x in p.fb.requests("proxy.refuse")] == ["malformed"] * 2
     r, _ = post(p.conn(), "/v1/messages", {"model": "m"}, {"x-api-key": TOKEN})
     assert r.status == 200
 
