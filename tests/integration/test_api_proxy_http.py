@@ -661,3 +661,133 @@ def test_untrusted_certificate_refused(pki, proxy_factory):
         assert rec["status"] == 502 and "certificate verify failed" in rec["error"]
     finally:
         u.stop()
+
+
+# ---- the corporate proxy (api.proxy.*) --------------------------------------
+
+class ConnectProxy(threading.Thread):
+    """A minimal HTTP CONNECT proxy with basic auth: records each CONNECT's
+    target and Proxy-Authorization, answers 407 to wrong credentials, then
+    pipes bytes both ways."""
+
+    def __init__(self, user, password):
+        super().__init__(daemon=True)
+        import base64
+        self.want = "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.seen = []
+        self.start()
+
+    def run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = c.recv(4096)
+            if not chunk:
+                c.close()
+                return
+            head += chunk
+        lines = head.split(b"\r\n\r\n")[0].decode().split("\r\n")
+        target = lines[0].split()[1]
+        auth = next((l.split(":", 1)[1].strip() for l in lines[1:]
+                     if l.lower().startswith("proxy-authorization:")), None)
+        self.seen.append({"request": lines[0], "auth": auth})
+        if auth != self.want:
+            c.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                      b"Proxy-Authenticate: Basic realm=\"t\"\r\nContent-Length: 0\r\n\r\n")
+            c.close()
+            return
+        host, port = target.rsplit(":", 1)
+        up = socket.create_connection((host, int(port)))
+        c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        def pipe(a, b):
+            try:
+                while True:
+                    data = a.recv(65536)
+                    if not data:
+                        break
+                    b.sendall(data)
+            except OSError:
+                pass
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        threading.Thread(target=pipe, args=(up, c), daemon=True).start()
+        pipe(c, up)
+
+    def stop(self):
+        self.sock.close()
+
+
+def corp_config(cp, **extra):
+    cfg = {"api.proxy.enabled": True, "api.proxy.host": "127.0.0.1", "api.proxy.port": cp.port,
+           "api.proxy.protocol": "http", "api.proxy.auth.type": "basic",
+           "api.proxy.auth.username": "${KW_T_PROXY_USER}",
+           "api.proxy.auth.password": "${KW_T_PROXY_PASS}"}
+    cfg.update(extra)
+    return cfg
+
+
+def test_through_corporate_proxy_with_env_credentials(pki, tmp):
+    secret = "corp-pass-%s" % os.getpid()
+    cp = ConnectProxy("svc-user", secret)
+    u = tls_upstream(pki)
+    p = Proxy(tmp, u.url, dict(tls_config(pki), **corp_config(cp)))
+    p.fb.env = dict(os.environ, KW_T_PROXY_USER="svc-user", KW_T_PROXY_PASS=secret)
+    try:
+        p.start()
+        r, body = post(p.conn(), "/v1/messages", {"model": "m"}, {"x-api-key": TOKEN})
+        assert r.status == 200, body
+        assert cp.seen and cp.seen[0]["request"].startswith(
+            "CONNECT 127.0.0.1:%d " % u.server_address[1])
+        assert header(u.requests()[0], "x-api-key") == REAL_KEY
+        # The expanded password is not in the configuration the proxy was given.
+        with open(p.config) as f:
+            assert secret not in f.read()
+    finally:
+        err = p.stop()
+        u.stop()
+        cp.stop()
+    assert secret not in err
+
+
+def test_corporate_proxy_credentials_missing_or_wrong(pki, tmp):
+    cp = ConnectProxy("svc-user", "right")
+    u = tls_upstream(pki)
+    p = Proxy(tmp, u.url, dict(tls_config(pki), **corp_config(cp)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KW_T_PROXY")}
+    p.fb.env = dict(env, KW_T_PROXY_USER="svc-user")
+    try:
+        p.start()
+        r, body = post(p.conn(), "/v1/messages", {"model": "m"}, {"x-api-key": TOKEN})
+        assert r.status == 502
+        msg = api_error(body)[1]
+        assert "KW_T_PROXY_PASS is not set" in msg, msg
+        assert cp.seen == [] and u.requests() == []
+    finally:
+        p.stop()
+    p = Proxy(tmp, u.url, dict(tls_config(pki), **corp_config(cp)))
+    p.fb.env = dict(env, KW_T_PROXY_USER="svc-user", KW_T_PROXY_PASS="wrong")
+    try:
+        p.start()
+        r, body = post(p.conn(), "/v1/messages", {"model": "m"}, {"x-api-key": TOKEN})
+        assert r.status == 502 and "407" in api_error(body)[1], body
+        assert u.requests() == []
+    finally:
+        err = p.stop()
+        u.stop()
+        cp.stop()
+    assert "wrong" not in err
