@@ -29,6 +29,13 @@
 /* Above this much unread body, upstream is paused until the client catches up. */
 #define BUF_HIGH	(1u << 20)
 #define POLL_MS		1000
+/*
+ * Idle upstream connections kept in the shared cache.  curl counts them
+ * against the multi handle's limit, which by default is 4 per easy handle:
+ * with one easy per multi, a burst of calls would otherwise leave 4 warm
+ * connections and pay a TLS handshake for the rest of the next burst.
+ */
+#define KEEP_CONNS	64L
 
 struct kw_fwd {
 	CURL *easy;
@@ -371,6 +378,7 @@ kw_fwd_start(const struct kw_fwd_request *req, const char *key, struct kw_fwd **
 	set_method(f, req);
 	if (settings->proxy_enabled && (r = set_corporate_proxy(f, err, err_len)) < 0)
 		goto fail;
+	curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, KEEP_CONNS);
 	if (curl_multi_add_handle(f->multi, f->easy) != CURLM_OK) {
 		snprintf(err, err_len, "keywarden: out of memory");
 		goto fail;
