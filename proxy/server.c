@@ -328,6 +328,7 @@ forward(struct MHD_Connection *conn, struct request *r)
 	};
 	if (!req.headers) {
 		kw_proxy_grant_clear(&grant);
+		r->status = 502;
 		snprintf(r->error, sizeof(r->error), "out of memory");
 		return answer_error(conn, 502, "api_error", "keywarden: out of memory");
 	}
