@@ -381,6 +381,43 @@ def test_stream_reaches_client_before_upstream_finishes(upstream, proxy_factory)
     assert rec["bytes_out"] == len(first) + len(rest)
 
 
+def test_streams_run_side_by_side(upstream, proxy_factory):
+    """Many held streams at once: each gets its first event while all are
+    held (no stream waits for another, nor for the broker), then all end
+    and each is recorded once."""
+    n = 64
+    p = proxy_factory(upstream.url)
+    body = json.dumps({"model": "claude-many", "stream": True, "messages": []}).encode()
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.create_connection((p.host, p.port), timeout=IO_TIMEOUT)
+            s.sendall(b"POST /v1/messages?pause=1 HTTP/1.1\r\nHost: x\r\nx-api-key: " +
+                      TOKEN.encode() + b"\r\ncontent-length: %d\r\n\r\n" % len(body) + body)
+            socks.append(s)
+        for s in socks:
+            got = b""
+            while b"message_start" not in got:
+                chunk = s.recv(4096)
+                assert chunk
+                got += chunk
+        assert not upstream.release.is_set() and p.records() == []
+        upstream.release.set()
+        for s in socks:
+            got = b""
+            while not got.endswith(b"0\r\n\r\n"):
+                chunk = s.recv(65536)
+                assert chunk, got[-200:]
+                got += chunk
+            assert b"message_stop" in got
+    finally:
+        for s in socks:
+            s.close()
+    recs = p.wait_records(n)
+    assert len(recs) == n and len({r["call"] for r in recs}) == n
+    assert all(r["output_tokens"] == 17 and r["status"] == 200 for r in recs)
+
+
 def test_client_gone_mid_stream_is_recorded(upstream, proxy_factory):
     p = proxy_factory(upstream.url)
     s = socket.create_connection((p.host, p.port), timeout=IO_TIMEOUT)
