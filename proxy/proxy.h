@@ -96,7 +96,7 @@ int kw_proxy_broker_open(int fd) KW_WUR;
 
 /* Answer of proxy.authorize. */
 struct kw_proxy_grant {
-	char *call;		/* call id, for proxy.record */
+	json_t *call;		/* the call's id as the broker gave it (a reference), for proxy.record */
 	char *key;		/* the real key: wipe and free with kw_proxy_grant_clear */
 };
 

@@ -44,7 +44,7 @@ struct request {
 	bool started, too_large;
 	uint8_t *body;
 	size_t body_len, body_cap;
-	char *call;			/* set once authorized: a record is owed */
+	json_t *call;			/* set once authorized: a record is owed */
 	struct kw_fwd *fwd;
 	struct kw_usage *usage;
 	long status;
@@ -133,7 +133,7 @@ record(struct request *r)
 	}
 	if (!model)
 		model = asked = request_model(r);
-	json_t *args = json_pack("{s:s, s:s?, s:i, s:I, s:I, s:I, s:I, s:I, s:I}",
+	json_t *args = json_pack("{s:O, s:s?, s:i, s:I, s:I, s:I, s:I, s:I, s:I}",
 	    "call", r->call, "model", model, "status", (int)r->status,
 	    "input_tokens", (json_int_t)(in < 0 ? 0 : in),
 	    "output_tokens", (json_int_t)(out < 0 ? 0 : out),
@@ -163,7 +163,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		record(r);
 	kw_fwd_free(r->fwd);
 	kw_usage_free(r->usage);
-	free(r->call);
+	json_decref(r->call);
 	free(r->uri);
 	free(r->body);
 	free(r);

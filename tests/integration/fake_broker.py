@@ -129,7 +129,7 @@ class FakeBroker:
                 return None, ("session_required", "keywarden: token expired or revoked")
             if isinstance(got, tuple):
                 return None, got
-            call = "call-%d" % next(self.calls)
+            call = next(self.calls)         # a number, as keywardend's
             return {"call": call, "user": "alice", "key": "anthropic", "version": 1,
                     "value": got}, None
         if op in ("proxy.ready", "proxy.refuse", "proxy.record"):

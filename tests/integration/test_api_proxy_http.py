@@ -279,7 +279,7 @@ def test_stream_through_stand_in_key_injected_and_recorded(tmp, proxy_factory):
         assert [a["args"] for a in auth] == [{"token": TOKEN, "method": "POST",
                                               "path": "/v1/messages"}]
         rec = p.wait_records(1)[0]
-        assert rec["call"] == "call-1" and rec["status"] == 200
+        assert rec["call"] == 1 and rec["status"] == 200
         assert rec["model"] == "claude-sonnet-4-5"
         assert rec["input_tokens"] > 0 and rec["output_tokens"] > 0
         assert rec["bytes_in"] == len(raw) and rec["bytes_out"] == len(body)
