@@ -161,8 +161,12 @@ on_body(char *p, size_t size, size_t n, void *ud)
 		f->paused = true;
 		return CURL_WRITEFUNC_PAUSE;
 	}
-	if (f->off > 0 && f->off == f->len)
-		f->off = f->len = 0;
+	/* Keep the unread bytes at the front, so the buffer never creeps. */
+	if (f->off > 0) {
+		memmove(f->buf, f->buf + f->off, f->len - f->off);
+		f->len -= f->off;
+		f->off = 0;
+	}
 	if (f->len + n > f->cap) {
 		size_t cap = (f->len + n) * 2;
 		char *b = realloc(f->buf, cap);

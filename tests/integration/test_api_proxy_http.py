@@ -17,6 +17,7 @@ shape, malformed and oversized requests leave the proxy serving, the
 configuration's refusals stop the start, upstream TLS is held to the
 configured floor and CA, and the proxy ends when the broker goes away.
 """
+import hashlib
 import json
 import os
 import shutil
@@ -94,7 +95,8 @@ class UpstreamHandler(BaseHTTPRequestHandler):
 
     def _record(self, body):
         entry = {"method": self.command, "path": self.path, "headers": list(self.headers.items()),
-                 "body": body.decode("utf-8", "replace"), "peer": self.client_address[1]}
+                 "body": body.decode("utf-8", "replace"), "peer": self.client_address[1],
+                 "body_sha256": hashlib.sha256(body).hexdigest()}
         with self.server.lock:
             self.server.seen.append(entry)
         return entry
@@ -117,6 +119,10 @@ class UpstreamHandler(BaseHTTPRequestHandler):
         n = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(n) if n else b""
         entry = self._record(body)
+        if self.path.startswith("/big/"):
+            size = int(self.path.split("/")[2])
+            data = bytes(range(256)) * (size // 256)
+            return self._reply(200, data, [("content-type", "application/octet-stream")])
         if self.path.startswith("/v1/messages") and b'"stream": true' in body:
             return self._stream(json.loads(body), "pause" in self.path)
         doc = {"id": "msg_1", "type": "message", "model": "claude-echo-1",
@@ -339,6 +345,28 @@ def test_headers_and_query_pass_credential_replaced(upstream, proxy_factory):
     assert (rec["model"], rec["input_tokens"], rec["output_tokens"]) == ("claude-echo-1", 21, 4)
     auth = p.fb.requests("proxy.authorize")[0]["args"]
     assert auth["path"] == "/v1/messages/count_tokens"
+
+
+def test_large_bodies_pass_intact_both_ways(upstream, proxy_factory):
+    p = proxy_factory(upstream.url)
+    size = 12 * 1024 * 1024
+    up = os.urandom(3 * 1024 * 1024)
+    c = p.conn()
+    c.request("POST", "/big/%d" % size, up, {"x-api-key": TOKEN,
+                                             "content-type": "application/octet-stream"})
+    r = c.getresponse()
+    got = bytearray()
+    while True:
+        chunk = r.read(1 << 16)     # slower than upstream writes: curl is paused and resumed
+        if not chunk:
+            break
+        got += chunk
+    assert r.status == 200 and len(got) == size
+    assert hashlib.sha256(got).digest() == hashlib.sha256(
+        bytes(range(256)) * (size // 256)).digest()
+    assert upstream.requests()[0]["body_sha256"] == hashlib.sha256(up).hexdigest()
+    rec = p.wait_records(1)[0]
+    assert rec["bytes_in"] == len(up) and rec["bytes_out"] == size
 
 
 def test_get_and_delete_pass_with_method(upstream, proxy_factory):
