@@ -37,6 +37,7 @@
 #define READ_BLOCK	(16u * 1024)
 #define THREAD_STACK	(1u << 20)
 #define URI_MAX		(16u * 1024)
+#define TOKEN_MAX	512
 
 struct request {
 	char *uri;			/* raw, as sent */
@@ -280,6 +281,18 @@ queue_upstream_response(struct MHD_Connection *conn, struct request *r)
 	return ret;
 }
 
+/* Tokens are short and printable: anything else is not sent to the broker. */
+static bool
+plausible_token(const char *t)
+{
+	size_t n = 0;
+
+	for (; t[n]; n++)
+		if (n >= TOKEN_MAX || t[n] <= ' ' || t[n] > '~')
+			return false;
+	return n > 0;
+}
+
 static enum MHD_Result
 forward(struct MHD_Connection *conn, struct request *r)
 {
@@ -304,6 +317,11 @@ forward(struct MHD_Connection *conn, struct request *r)
 		return answer_error(conn, 401, "authentication_error", "keywarden: a real Anthropic "
 		    "API key was sent to the proxy and refused; clients hold a keywarden token "
 		    "(`keywarden key get anthropic --proxy`), never the key");
+	}
+	if (!plausible_token(cred)) {
+		refuse(r, "malformed");
+		return answer_error(conn, 401, "authentication_error", "keywarden: the credential "
+		    "is not a keywarden token (`keywarden key get anthropic --proxy` gives one)");
 	}
 	snprintf(path, sizeof(path), "%.*s", (int)strcspn(r->uri, "?"), r->uri);
 	rc = kw_proxy_broker_authorize(cred, r->method, path, &grant, &msg);

@@ -506,6 +506,20 @@ def test_no_token_refused(upstream, proxy_factory):
     assert upstream.requests() == []
 
 
+@pytest.mark.parametrize("token", ["kwp1_" + "a" * 5000, "kwp1_\u00e9t\u00e9", "kwp1_a b"])
+def test_implausible_token_never_reaches_the_broker(upstream, proxy_factory, token):
+    p = proxy_factory(upstream.url)
+    s = socket.create_connection((p.host, p.port), timeout=IO_TIMEOUT)
+    s.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\nx-api-key: " + token.encode() +
+              b"\r\n\r\n")
+    head = s.recv(65536)
+    s.close()
+    assert head.startswith(b"HTTP/1.1 401"), head[:100]
+    p.fb.wait_for(lambda seen: any(x["op"] == "proxy.refuse" for x in seen))
+    assert p.fb.requests("proxy.refuse")[0]["args"]["reason"] == "malformed"
+    assert p.fb.requests("proxy.authorize") == [] and upstream.requests() == []
+
+
 def test_broker_refusals_in_messages_api_shape(upstream, proxy_factory):
     tokens = {"kwp1_locked": ("locked", "keywarden: account alice is locked"),
               "kwp1_role": ("denied", "keywarden: role developer lacks read:key/anthropic"),
