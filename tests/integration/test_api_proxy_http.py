@@ -189,7 +189,7 @@ class Proxy:
         return self
 
     def conn(self):
-        return http.client.HTTPConnection(self.host, self.port, timeout=IO_TIMEOUT)
+        return http.client.HTTPConnection(self.host.strip("[]"), self.port, timeout=IO_TIMEOUT)
 
     def records(self):
         return [r["args"] for r in self.fb.requests("proxy.record")]
@@ -609,6 +609,13 @@ def test_exits_when_broker_goes_away(upstream, proxy_factory):
     assert r.status == 200
     p.fb.close()
     assert p.proc.wait(timeout=IO_TIMEOUT) == 0
+
+
+def test_listens_on_ipv6_loopback(upstream, proxy_factory):
+    p = proxy_factory(upstream.url, {"broker.apiProxy.listen": "[::1]:0"})
+    assert p.listen.startswith("[::1]:") and p.port > 0
+    r, _ = post(p.conn(), "/v1/messages", {"model": "m"}, {"x-api-key": TOKEN})
+    assert r.status == 200
 
 
 def run_refused(tmp, base_url, extra):
