@@ -611,6 +611,14 @@ def test_exits_when_broker_goes_away(upstream, proxy_factory):
     assert p.proc.wait(timeout=IO_TIMEOUT) == 0
 
 
+def test_upstream_by_name_resolves_inside_landlock(upstream, proxy_factory):
+    # getaddrinfo reads /etc/hosts and nsswitch.conf after Landlock closed the rest.
+    p = proxy_factory("http://localhost:%d" % upstream.server_address[1])
+    r, body = post(p.conn(), "/v1/messages", {"model": "m"}, {"x-api-key": TOKEN})
+    assert r.status == 200, body
+    assert header(upstream.requests()[0], "host") == "localhost:%d" % upstream.server_address[1]
+
+
 def test_listens_on_ipv6_loopback(upstream, proxy_factory):
     p = proxy_factory(upstream.url, {"broker.apiProxy.listen": "[::1]:0"})
     assert p.listen.startswith("[::1]:") and p.port > 0
