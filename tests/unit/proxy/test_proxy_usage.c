@@ -92,7 +92,19 @@ test_sse_oversized_is_skipped(void **state)
 	kw_usage_feed(u, "\n\n", 2);
 	kw_usage_feed(u, stream, sizeof(stream) - 1);
 	assert_true(u->line_len <= LINE_MAX_LEN && u->data_len <= DATA_MAX_LEN);
+	assert_true(u->line_cap <= LINE_MAX_LEN && u->data_cap <= DATA_MAX_LEN);
 	free(line);
+	check(u);
+}
+
+static void
+test_sse_buffers_start_small(void **state)
+{
+	struct kw_usage *u = kw_usage_new("text/event-stream");
+
+	kw_usage_feed(u, stream, sizeof(stream) - 1);
+	/* The longest line of the stream is under 300 bytes. */
+	assert_true(u->line_cap <= 1024 && u->data_cap <= 1024);
 	check(u);
 }
 
@@ -149,6 +161,7 @@ main(void)
 		cmocka_unit_test(test_sse_whole),
 		cmocka_unit_test(test_sse_every_split),
 		cmocka_unit_test(test_sse_oversized_is_skipped),
+		cmocka_unit_test(test_sse_buffers_start_small),
 		cmocka_unit_test(test_sse_unterminated_last_event),
 		cmocka_unit_test(test_json_reply),
 		cmocka_unit_test(test_error_reply_has_no_usage),
