@@ -250,6 +250,10 @@ set_corporate_proxy(struct kw_fwd *f, char *err, size_t err_len)
 	int r = 0;
 
 	curl_easy_setopt(f->easy, CURLOPT_PROXY, s->proxy_url);
+	/* The request's headers (the key among them) are for upstream only,
+	   never for the CONNECT the corporate proxy sees (curl's default since
+	   7.42.1, stated because the key depends on it). */
+	curl_easy_setopt(f->easy, CURLOPT_HEADEROPT, (long)CURLHEADER_SEPARATE);
 	curl_easy_setopt(f->easy, CURLOPT_HTTPPROXYTUNNEL, 1L);
 	curl_easy_setopt(f->easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
 	curl_easy_setopt(f->easy, CURLOPT_PROXY_SSL_VERIFYPEER, s->proxy_verify ? 1L : 0L);

@@ -795,7 +795,7 @@ class ConnectProxy(threading.Thread):
         target = lines[0].split()[1]
         auth = next((l.split(":", 1)[1].strip() for l in lines[1:]
                      if l.lower().startswith("proxy-authorization:")), None)
-        self.seen.append({"request": lines[0], "auth": auth})
+        self.seen.append({"request": lines[0], "auth": auth, "head": head.decode("latin-1")})
         if auth != self.want:
             c.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
                       b"Proxy-Authenticate: Basic realm=\"t\"\r\nContent-Length: 0\r\n\r\n")
@@ -843,11 +843,16 @@ def test_through_corporate_proxy_with_env_credentials(pki, tmp):
     p.fb.env = dict(os.environ, KW_T_PROXY_USER="svc-user", KW_T_PROXY_PASS=secret)
     try:
         p.start()
-        r, body = post(p.conn(), "/v1/messages", {"model": "m"}, {"x-api-key": TOKEN})
+        r, body = post(p.conn(), "/v1/messages", {"model": "m"},
+                       {"x-api-key": TOKEN, "anthropic-version": "2023-06-01"})
         assert r.status == 200, body
+        assert "anthropic-version" not in cp.seen[0]["head"].lower()
         assert cp.seen and cp.seen[0]["request"].startswith(
             "CONNECT 127.0.0.1:%d " % u.server_address[1])
         assert header(u.requests()[0], "x-api-key") == REAL_KEY
+        # The corporate proxy sees a CONNECT, never the key nor the client's headers.
+        assert REAL_KEY not in cp.seen[0]["head"] and TOKEN not in cp.seen[0]["head"]
+        assert "x-api-key" not in cp.seen[0]["head"].lower()
         # The expanded password is not in the configuration the proxy was given.
         with open(p.config) as f:
             assert secret not in f.read()
