@@ -890,3 +890,66 @@ def test_corporate_proxy_credentials_missing_or_wrong(pki, tmp):
         u.stop()
         cp.stop()
     assert "wrong" not in err
+
+
+# ---- the suite's stand-in Messages API over TLS (tls_ca.py) ----------------
+
+@pytest.fixture(scope="module")
+def test_ca():
+    from tls_ca import TestCA
+    d = tempfile.mkdtemp(prefix="kw-proxy-ca-")
+    os.chmod(d, 0o755)
+    yield TestCA(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_stand_in_over_tls13_streams_through_held_reply(tmp, test_ca, proxy_factory):
+    hold = threading.Event()
+    srv = AnthropicServer(os.path.join(tmp, "api.log"), reply_text="one two three four",
+                          expect_key=REAL_KEY, tls=test_ca.server, stream_pause=hold)
+    srv.start()
+    try:
+        p = proxy_factory(srv.url, {"security.network.enforceHttps": True,
+                                    "security.network.caFile": test_ca.ca_pem})
+        c = p.conn()
+        c.request("POST", "/v1/messages?beta=true", json.dumps(
+            {"model": "claude-sonnet-4-5", "stream": True, "max_tokens": 9,
+             "messages": [{"role": "user", "content": "hi"}]}).encode(),
+            {"authorization": "Bearer " + TOKEN, "content-type": "application/json",
+             "anthropic-version": "2023-06-01"})
+        r = c.getresponse()
+        assert r.status == 200
+        got = b""
+        while b"text_delta" not in got:
+            chunk = r.read1(4096)
+            assert chunk, got
+            got += chunk
+        # The first text arrived while the stand-in holds the rest.
+        assert srv.paused.is_set() and not hold.is_set()
+        hold.set()
+        got += r.read()
+        assert b"message_stop" in got
+        reqs = srv.requests()
+        assert len(reqs) == 1 and reqs[0]["tls"] == "TLSv1.3"
+        assert reqs[0]["x-api-key"] == REAL_KEY and reqs[0]["authorization"] is None
+        rec = p.wait_records(1)[0]
+        assert rec["model"] == "claude-sonnet-4-5" and rec["output_tokens"] > 0
+        assert rec["input_tokens"] > 0 and rec["bytes_out"] == len(got)
+    finally:
+        hold.set()
+        srv.stop()
+
+
+def test_certificate_for_another_name_refused(tmp, test_ca, proxy_factory):
+    srv = AnthropicServer(os.path.join(tmp, "api.log"), tls=test_ca.mismatch_server)
+    srv.start()
+    try:
+        p = proxy_factory(srv.url, {"security.network.enforceHttps": True,
+                                    "security.network.caFile": test_ca.ca_pem})
+        r, body = post(p.conn(), "/v1/messages", {"model": "m"}, {"x-api-key": TOKEN})
+        assert r.status == 502
+        msg = api_error(body)[1]
+        assert "upstream certificate verify failed" in msg and "name" in msg, msg
+        assert srv.requests() == []
+    finally:
+        srv.stop()
