@@ -613,3 +613,22 @@ def test_real_proxy_is_supervised_and_each_call_recorded(apiproxy):
     third = status(kw.b)["api_proxy"]["pid"]
     assert kw.b.stop() == 0
     assert not os.path.exists("/proc/%d" % third), "the proxy outlived the broker"
+
+
+def test_log_actions_decide_whether_allowed_calls_are_recorded(pbroker):
+    """As for the hook's tool calls: an allowed call is recorded only when
+    security.audit.logActions lists api_call; a refusal always is, and the
+    budget counts the call either way."""
+    b = pbroker({"security": {"audit": {"logActions": ["hello", "status"]},
+                              "api": {"budgets": {"developer": {"dailyTokens": 10}}}}})
+    conn, session = b.login("alice")
+    with conn:
+        tok = proxy_token(conn, session)["token"]
+    with ProxySide(b) as p:
+        c = assert_ok(p.authorize(tok))
+        assert_ok(p.call("proxy.record", {"call": c["call"], "model": "m", "status": 200,
+                                          "input_tokens": 6, "output_tokens": 4}))
+        assert error_of(p.authorize(tok))[0] == "budget"
+    rows = api_rows(b)
+    assert [r["result"] for r in rows] == ["denied"], rows
+    assert meta(rows[0])["error"] == "budget"
