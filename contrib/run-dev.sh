@@ -56,8 +56,6 @@ $AS:
   $BUILD/keywarden login                 # the code your authenticator app shows
   $BUILD/keywarden key set anthropic     # the key at the hidden prompt
   $BUILD/keywarden key get anthropic
-  $BUILD/keywarden exec --proxy -- claude   # Claude Code through the API proxy, no key
-  $BUILD/keywarden admin usage           # its calls per user and model
   sqlite3 $VAR/lib/audit.db 'SELECT seq, ts, user, action, resource, result FROM audit_named'
 
 MSG
