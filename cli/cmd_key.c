@@ -299,7 +299,7 @@ key_verify(struct kw_cli *cli, int argc, char **argv)
 static const struct kw_cmd key_commands[] = {
 	{ .name = "get", .fn = key_get,
 	  .help = "print the key and nothing else (what Claude Code's apiKeyHelper runs)",
-	  .usage = "NAME [--version N | --proxy] [--json]",
+	  .usage = "NAME [--version N] [--proxy] [--json]",
 	  .options = "  --version N  an older version, readable during its grace period\n"
 	    "  --proxy      a token for the API proxy instead of the key: it works only\n"
 	    "               through the proxy, only for NAME and only while your session\n"
