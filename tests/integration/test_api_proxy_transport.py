@@ -30,7 +30,7 @@ import pytest
 from anthropic_server import AnthropicServer
 from apiproxy_support import KEY, REPLY, apiproxy, tls_ca, upstream  # noqa: F401
 from connect_proxy import ConnectProxy
-from users import id_broker  # noqa: F401
+from users import USERS, id_broker  # noqa: F401
 
 
 def alice_token(kw):
@@ -213,3 +213,39 @@ def test_wrong_proxy_credentials_give_a_clear_error(apiproxy, upstream, tmpdir_s
         assert wrong not in everything_text(kw) and wrong not in text
     finally:
         px.stop()
+
+
+# --------------------------------------------------------------------------
+# What the CLI shows of the running proxy
+# --------------------------------------------------------------------------
+
+def test_status_and_doctor_see_the_running_proxy(apiproxy):
+    kw = apiproxy()
+    cp = kw.as_alice("status")
+    assert cp.returncode == 0, cp
+    line = [l for l in cp.stdout.splitlines() if l.startswith("api proxy")]
+    assert line and "127.0.0.1:%d" % kw.port in line[0] and "(running)" in line[0], cp.stdout
+    doc = json.loads(kw.as_alice("status", "--json").stdout)
+    assert doc["api_proxy"]["listen"] == "127.0.0.1:%d" % kw.port, doc
+    assert doc["api_proxy"]["running"] is True, doc
+
+    # doctor, with alice's copy of the broker's configuration.
+    conf = os.path.join(kw.alice.home, "keywarden.json")
+    with open(kw.b.config_path) as f:
+        text = f.read()
+    with open(conf, "w") as f:
+        f.write(text)
+    os.chown(conf, *USERS["alice"])
+    os.chmod(conf, 0o600)
+    cp = kw.as_alice("doctor", "--json", env={"HOME": kw.alice.home, "KEYWARDEN_CONFIG": conf})
+    items = json.loads(cp.stdout)
+    items = items["result"] if isinstance(items, dict) else items
+    got = {it["check"]: it["status"] for it in items if it["check"].startswith("api-proxy")}
+    assert got == {"api-proxy": "pass", "api-proxy.listen": "pass",
+                   "api-proxy.upstream": "pass", "api-proxy.tls": "pass"}, items
+    # The proxy stopped: doctor says nothing accepts there.
+    kw.b.stop()
+    cp = kw.as_alice("doctor", "--json", env={"HOME": kw.alice.home, "KEYWARDEN_CONFIG": conf})
+    items = json.loads(cp.stdout)["result"]
+    listen = [it for it in items if it["check"] == "api-proxy.listen"]
+    assert listen and listen[0]["status"] == "fail", items
