@@ -219,7 +219,7 @@ kw_op_proxy_authorize(struct kw_call *call, json_t **ret_result)
 	if ((r = kw_proxy_token_check(call->svc->state, call->svc->secrets, token, &t, call->msg,
 	    sizeof(call->msg))) < 0)
 		return r;
-	snprintf(call->res_buf, sizeof(call->res_buf), "%.64s", t.key);
+	snprintf(call->res_buf, sizeof(call->res_buf), "key/%.64s", t.key);
 	json_object_set_new(call->meta, "key", json_string(t.key));
 	json_object_set_new(call->meta, "session", json_string(t.session));
 	if ((r = kw_user_by_uid(call->svc->state, t.uid, &u)) == KW_ERR_NOT_FOUND) {
@@ -309,8 +309,9 @@ kw_op_proxy_record(struct kw_call *call, json_t **ret_result)
 	if (kw_spent_add(ap->spent, c->user, kw_budget_day(kw_now() * 1000),
 	    int_arg(call->args, "input_tokens") + int_arg(call->args, "output_tokens")) < 0)
 		kw_log_warn("API budgets: out of memory; %s's call is not counted", c->user);
+	snprintf(call->res_buf, sizeof(call->res_buf), "key/%.64s", c->key);
 	r = meta ? kw_ap_record(ap, c->user, c->uid, status >= 200 && status < 300 ? "success" :
-	    "error", c->key, meta, call->id) : KW_ERR_NOMEM;
+	    "error", call->res_buf, meta, call->id) : KW_ERR_NOMEM;
 	json_decref(meta);
 	free(c);
 	if (r < 0)

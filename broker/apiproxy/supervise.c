@@ -235,7 +235,9 @@ fail_calls(struct kw_apiproxy *ap)
 		ap->calls = c->next;
 		json_t *meta = json_pack("{s:s, s:i, s:s}", "key", c->key, "version", c->version,
 		    "error", "proxy gone");
-		(void)kw_ap_record(ap, c->user, c->uid, "error", c->key, meta, -1);
+		char res[160];
+		snprintf(res, sizeof(res), "key/%s", c->key);
+		(void)kw_ap_record(ap, c->user, c->uid, "error", res, meta, -1);
 		json_decref(meta);
 		free(c);
 	}
@@ -253,8 +255,9 @@ died(struct kw_apiproxy *ap, const char *how)
 	ap->peer = NULL;
 	fail_calls(ap);
 	if (ap->first) {
-		kw_log_error("API proxy (keywarden-proxy) %s before it was ready (its reason is "
-		    "above); the broker does not start without it", how);
+		kw_log_error("API proxy (keywarden-proxy, broker.apiProxy.listen %s) %s before it "
+		    "was ready (its reason is above); the broker does not start without it",
+		    kw_config_str(ap->svc->cfg, "broker.apiProxy.listen"), how);
 		ap->state = KW_AP_OFF;
 		publish(ap);
 		ap->hooks.fail(ap->hooks.ctx);

@@ -181,6 +181,12 @@ def status(b):
         return assert_ok(c.call("status"))
 
 
+def running_pid(b):
+    """The proxy's pid when the broker says it runs (one status reply), else None."""
+    st = status(b)["api_proxy"]
+    return st["pid"] if st["running"] else None
+
+
 class ProxySide:
     """The proxy's channel, through the stand-in's relay on its listen port."""
 
@@ -404,7 +410,7 @@ def test_authorize_follows_the_session_the_lock_and_the_role(pbroker):
                                           "path": "/v1/messages?key=" + KEY}))
     rows = api_rows(b)
     ok = [r for r in rows if r["result"] == "success"]
-    assert len(ok) == 1 and ok[0]["user"] == "alice" and ok[0]["resource"] == "anthropic", rows
+    assert len(ok) == 1 and ok[0]["user"] == "alice" and ok[0]["resource"] == "key/anthropic", rows
     m = meta(ok[0])
     for k, v in (("model", "claude-sonnet-4"), ("status", 200), ("input_tokens", 12),
                  ("output_tokens", 34), ("bytes_in", 500), ("bytes_out", 900),
@@ -430,7 +436,7 @@ def test_unrecorded_calls_are_recorded_when_the_proxy_goes_and_it_is_restarted(p
     with ProxySide(b) as p:
         assert_ok(p.authorize(tok))
     os.kill(first, signal.SIGKILL)
-    wait_for(lambda: len(starts(b)) == 2 and status(b)["api_proxy"]["running"],
+    wait_for(lambda: len(starts(b)) == 2 and running_pid(b) == starts(b)[1]["pid"],
              START_TIMEOUT, what="the proxy started again")
     assert status(b)["api_proxy"]["pid"] == starts(b)[1]["pid"] != first
     gone = [r for r in api_rows(b) if meta(r).get("error") == "proxy gone"]
@@ -447,11 +453,8 @@ def test_sighup_restarts_the_proxy_and_sigterm_stops_it_first(pbroker):
     cfg = conftest.deep_merge(b.config, {"security": {"session": {"timeout": 3000}}})
     b.write_config(cfg)
     b.send_signal(signal.SIGHUP)
-    try:
-        wait_for(lambda: len(starts(b)) == 2 and status(b)["api_proxy"]["running"],
-                 START_TIMEOUT, what="the proxy restarted on SIGHUP")
-    except Exception:
-        raise AssertionError(b.stderr() + repr(starts(b)) + repr(b.proc.poll()))
+    wait_for(lambda: len(starts(b)) == 2 and running_pid(b) == starts(b)[1]["pid"],
+             START_TIMEOUT, what="the proxy restarted on SIGHUP")
     second = starts(b)[1]["pid"]
     assert second != first and not os.path.exists("/proc/%d" % first)
     assert b.stop() == 0
@@ -554,3 +557,59 @@ def test_usage_summary_per_user_and_model(pbroker):
     with conn:
         r = conn.call("admin.usage", {}, session=session)
         assert r["ok"] is False and r["error"]["code"] == "denied", r
+
+
+# ---------------------------------------------------------------------------
+# With the real keywarden-proxy (built beside keywardend) and the stand-in
+# Messages API over TLS (apiproxy_support.py).
+
+from apiproxy_support import apiproxy, tls_ca, upstream  # noqa: E402,F401
+
+
+def test_real_proxy_start_fails_with_its_reason(apiproxy):
+    kw = apiproxy(start=False)
+    busy = socket.socket()
+    busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    busy.bind(("127.0.0.1", kw.port))
+    busy.listen(1)
+    try:
+        err = kw.start_refused()
+    finally:
+        busy.close()
+    assert kw.b.proc.returncode == 1
+    assert "before it was ready" in err, err
+    # The proxy's own words are on the broker's stderr, and the broker names the address.
+    assert "keywarden-proxy: " in err and "Address already in use" in err, err
+    assert "listen 127.0.0.1:%d) exited with status" % kw.port in err, err
+
+
+def test_real_proxy_is_supervised_and_each_call_recorded(apiproxy):
+    kw = apiproxy()
+    tok = kw.proxy_token()["token"]
+    code, _, _ = kw.call(tok)
+    assert code == 200
+    # The proxy records a call once its response is out.
+    rows = wait_for(lambda: kw.api_calls(), IO_TIMEOUT, what="the call's record")
+    assert len(rows) == 1 and rows[0]["result"] == "success" and rows[0]["user"] == "alice"
+    assert meta(rows[0])["status"] == 200 and meta(rows[0])["key"] == "anthropic", rows
+    first = status(kw.b)["api_proxy"]["pid"]
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: running_pid(kw.b) not in (None, first), START_TIMEOUT,
+             what="the proxy started again")
+    code, _, _ = kw.call(tok)
+    assert code == 200
+    second = status(kw.b)["api_proxy"]["pid"]
+    kw.b.send_signal(signal.SIGHUP)
+    wait_for(lambda: running_pid(kw.b) not in (None, first, second), START_TIMEOUT,
+             what="the proxy restarted on SIGHUP")
+    code, _, _ = kw.call(tok)
+    assert code == 200
+    with kw.b.connect() as c:
+        assert_ok(c.call("session.revoke", {"user": "alice"}))
+    code, _, text = kw.call(tok)
+    assert code == 401 and "keywarden: session" in text and "keywarden login" in text, text
+    wait_for(lambda: len([r for r in kw.api_calls() if r["result"] == "success"]) == 3,
+             IO_TIMEOUT, what="three calls recorded")
+    third = status(kw.b)["api_proxy"]["pid"]
+    assert kw.b.stop() == 0
+    assert not os.path.exists("/proc/%d" % third), "the proxy outlived the broker"
