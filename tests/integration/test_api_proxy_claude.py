@@ -216,7 +216,7 @@ def test_exec_proxy_runs_claude_without_the_key(claude, apiproxy, scripted):
     for r in rows:
         m = json.loads(r["metadata"])
         assert r["user"] == "alice" and r["result"] == "success", r
-        assert r["resource"] in ("key/anthropic", "anthropic") and m["key"] == "anthropic", r
+        assert r["resource"] == "key/anthropic" and m["key"] == "anthropic", r
         assert m["model"] and m["input_tokens"] == 12 and m["output_tokens"] >= 1, m
         assert m["status"] == 200, m
     assert KEY not in json.dumps(kw.b.audit_rows())
