@@ -256,6 +256,8 @@ kw_claude_settings_check(json_t *settings, char *err, size_t err_len)
 		return wrong(err, err_len, "permissions", perms, "an object");
 	if ((deny = json_object_get(perms, "deny")) && !json_is_array(deny))
 		return wrong(err, err_len, "permissions.deny", deny, "an array");
+	if ((entry = json_object_get(settings, "env")) && !json_is_object(entry))
+		return wrong(err, err_len, "env", entry, "an object");
 	return 0;
 }
 
@@ -403,6 +405,56 @@ merge_deny(json_t *settings, json_t *rules, json_t *changes)
 	return 0;
 }
 
+/* Remove env.NAME when it is there (its value is never shown: it may be a key). */
+static int
+drop_env(json_t *env, const char *name, json_t *changes)
+{
+	char setting[64];
+
+	if (!json_object_get(env, name))
+		return 0;
+	snprintf(setting, sizeof(setting), "env.%s", name);
+	if (json_object_del(env, name) < 0)
+		return KW_ERR_INTERNAL;
+	return note(changes, setting, "removed", "value not shown", NULL);
+}
+
+/*
+ * --proxy: Claude Code's calls go to the API proxy (env.ANTHROPIC_BASE_URL)
+ * with the helper's token, and no key of the settings' own goes with them.
+ * Without it: a base URL still naming the proxy is removed.
+ */
+static int
+merge_env(json_t *settings, const struct kw_claude_wiring *w, json_t *changes)
+{
+	json_t *env = json_object_get(settings, "env");
+	const char *old = json_string_value(json_object_get(env, "ANTHROPIC_BASE_URL"));
+	int r;
+
+	if (!w->base_url) {
+		if (!w->drop_base_url || !old || strcmp(old, w->drop_base_url) != 0)
+			return 0;
+		/* Noted first: old belongs to the entry deleted. */
+		if ((r = note(changes, "env.ANTHROPIC_BASE_URL", "removed", old, NULL)) < 0)
+			return r;
+		return json_object_del(env, "ANTHROPIC_BASE_URL") < 0 ? KW_ERR_INTERNAL : 0;
+	}
+	if (!(env = child(settings, "env", json_object)))
+		return KW_ERR_NOMEM;
+	if ((r = drop_env(env, "ANTHROPIC_API_KEY", changes)) < 0 ||
+	    (r = drop_env(env, "ANTHROPIC_AUTH_TOKEN", changes)) < 0)
+		return r;
+	if (old && strcmp(old, w->base_url) == 0)
+		return 0;
+	/* A base URL is no secret: the old one is shown. */
+	r = old ? note(changes, "env.ANTHROPIC_BASE_URL", "replaced", w->base_url, old) :
+	    note(changes, "env.ANTHROPIC_BASE_URL", "set", w->base_url, NULL);
+	if (r < 0)
+		return r;
+	return json_object_set_new(env, "ANTHROPIC_BASE_URL", json_string(w->base_url)) < 0 ?
+	    KW_ERR_NOMEM : 0;
+}
+
 int
 kw_claude_settings_merge(json_t *settings, const struct kw_claude_wiring *w, json_t *changes)
 {
@@ -414,7 +466,9 @@ kw_claude_settings_merge(json_t *settings, const struct kw_claude_wiring *w, jso
 		if ((r = merge_hook(settings, hook_events[e].event, hook_events[e].matcher, w->hook,
 		    changes)) < 0)
 			return r;
-	return merge_deny(settings, w->deny, changes);
+	if ((r = merge_deny(settings, w->deny, changes)) < 0)
+		return r;
+	return merge_env(settings, w, changes);
 }
 
 const char *
@@ -442,6 +496,9 @@ kw_claude_change_text(json_t *change, bool dry_run, char *buf, size_t len)
 	else if (strcmp(action, "replaced") == 0)
 		snprintf(buf, len, dry_run ? "%s: is %s, would be %s" : "%s: was %s, now %s", label,
 		    was, value);
+	else if (strcmp(action, "removed") == 0)
+		snprintf(buf, len, "%s: %s (%s)", label, dry_run ? "would be removed" : "removed",
+		    value);
 	else
 		snprintf(buf, len, "%s: %s %s", label, dry_run ? "would add" : "added", value);
 	return buf;

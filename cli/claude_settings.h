@@ -19,6 +19,19 @@ struct kw_claude_wiring {
 	const char *helper;	/* apiKeyHelper: "/usr/bin/keywarden key get anthropic" */
 	const char *hook;	/* the PreToolUse command: "/usr/bin/keywarden hook claude" */
 	json_t *deny;		/* permissions.deny rules to be there: an array of strings */
+	/*
+	 * setup claude --proxy: env.ANTHROPIC_BASE_URL to set (the API proxy's
+	 * "http://127.0.0.1:8788"), and env.ANTHROPIC_API_KEY and
+	 * env.ANTHROPIC_AUTH_TOKEN to remove (a key there would win over the
+	 * helper's token, and the proxy refuses real keys).  NULL: no proxy.
+	 */
+	const char *base_url;
+	/*
+	 * Without --proxy: the proxy's URL, so that an env.ANTHROPIC_BASE_URL
+	 * still naming it (an earlier --proxy) is removed -- the helper's real
+	 * key would go to the proxy, which refuses it.  NULL: leave env alone.
+	 */
+	const char *drop_base_url;
 };
 
 /* The PreToolUse hook's timeout in seconds: the broker answers within it or the hook fails closed. */
@@ -38,19 +51,22 @@ int kw_claude_deny_rules(json_t *denied_paths, json_t *exclude_patterns, json_t 
 /*
  * Whether settings can be merged into: an object whose apiKeyHelper is a
  * string, hooks an object, hooks.PreToolUse an array of objects each with
- * an array of hooks, permissions an object and permissions.deny an array
- * (each where present).  0, or KW_ERR_INVALID with what is wrong in err.
+ * an array of hooks, permissions an object, permissions.deny an array and
+ * env an object (each where present).  0, or KW_ERR_INVALID with what is
+ * wrong in err.
  */
 int kw_claude_settings_check(json_t *settings, char *err, size_t err_len) KW_WUR KW_NONNULL(1, 2);
 
 /*
  * Merge w into settings (checked above): set apiKeyHelper; add the hook
  * unless a hook of keywarden's is there, whose command is updated when its
- * path differs; add the deny rules that are missing.  Nothing else changes
- * and nothing is removed.  Each change is appended to changes as {"setting",
- * "action": "set"|"replaced"|"added", "value"[, "was"]}; "was" is left out
- * when the old value is not a keywarden command (a helper such as `echo
- * sk-ant-...` would show a key).  0 or KW_ERR_NOMEM.
+ * path differs; add the deny rules that are missing; the env entries of
+ * base_url and drop_base_url.  Nothing else changes, and nothing is removed
+ * but those env entries.  Each change is appended to changes as {"setting",
+ * "action": "set"|"replaced"|"added"|"removed", "value"[, "was"]}; "was" is
+ * left out when the old value is not a keywarden command (a helper such as
+ * `echo sk-ant-...` would show a key), and a removed entry's value is never
+ * shown.  0 or KW_ERR_NOMEM.
  */
 int kw_claude_settings_merge(json_t *settings, const struct kw_claude_wiring *w, json_t *changes)
 	KW_WUR KW_NONNULL(1, 2, 3);

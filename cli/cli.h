@@ -223,6 +223,7 @@ int kw_cmd_admin_role(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_admin_session(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_admin_audit(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_admin_incident(struct kw_cli *cli, int argc, char **argv);
+int kw_cmd_admin_usage(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_login(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_logout(struct kw_cli *cli, int argc, char **argv);
 int kw_cmd_totp(struct kw_cli *cli, int argc, char **argv);

@@ -248,6 +248,7 @@ run_checks(struct kw_dr *d)
 	kw_dr_check_claude(d);
 	kw_dr_check_filtering(d);
 	kw_dr_check_sandbox(d);
+	kw_dr_check_apiproxy(d);
 }
 
 /* ---- --fix: the key ------------------------------------------------------- */

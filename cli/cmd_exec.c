@@ -1,10 +1,16 @@
 /*
  * cmd_exec.c - keywarden exec --key NAME=VAR [--key ...] [--sandbox ...] -- CMD [ARG...]
+ *              keywarden exec --proxy [--key NAME] [--sandbox ...] -- CMD [ARG...]
  *
  * Runs CMD with the named keys in its environment, and only there: the
- * shell that started keywarden never sees them.  With --sandbox, CMD runs
- * confined as under keywarden run (cli/sandbox_run.c), the keys handed in
- * past its environment scrub.  The exit status is CMD's (128 + signal
+ * shell that started keywarden never sees them.  With --proxy, CMD gets no
+ * key at all: ANTHROPIC_BASE_URL names the API proxy and
+ * ANTHROPIC_AUTH_TOKEN holds a proxy token for the key NAME (default
+ * anthropic; key.proxy_token, proxy/DESIGN.md), and ANTHROPIC_API_KEY is
+ * removed from its environment, so that Claude Code neither prefers a key
+ * it was left nor sends one to the proxy.  With --sandbox, CMD runs
+ * confined as under keywarden run (cli/sandbox_run.c), the variables handed
+ * in past its environment scrub.  The exit status is CMD's (128 + signal
  * when it was killed).
  */
 #include <errno.h>
@@ -18,14 +24,19 @@
 
 #include "cli/cli.h"
 #include "cli/sandbox_run.h"
+#include "common/names.h"
 
 #define MAX_KEYS 16
+#define PROXY_KEY_DEFAULT "anthropic"
 
 struct binding {
 	char name[65];
 	char var[65];
 	char *value;
 };
+
+/* What --proxy sets: the token first (a secret of sorts), then where it works. */
+enum { PROXY_TOKEN, PROXY_BASE_URL, PROXY_BINDINGS };
 
 static bool
 var_ok(const char *v)
@@ -76,8 +87,39 @@ fetch(struct kw_cli *cli, struct binding *b)
 	return b->value ? 0 : KW_EXIT_DENIED;
 }
 
+/*
+ * --proxy: a proxy token for the key name and the proxy's base URL, from
+ * one key.proxy_token; b[PROXY_TOKEN] and b[PROXY_BASE_URL] filled.
+ */
 static int
-run(char **cmd, struct binding *b, int n)
+fetch_proxy(struct kw_cli *cli, const char *name, struct binding *b)
+{
+	json_t *args = json_pack("{s:s}", "name", name), *res = NULL;
+	const char *token, *url;
+	int ex = args ? kw_cli_call(cli, "exec", "key.proxy_token", args, &res) :
+	    KW_EXIT_DENIED;
+
+	json_decref(args);
+	if (ex)
+		return ex;
+	token = json_string_value(json_object_get(res, "token"));
+	url = json_string_value(json_object_get(res, "base_url"));
+	if (!token || !url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
+		json_decref(res);
+		return kw_cli_fail(KW_ERR_INTERNAL, "exec", "the broker's answer holds no proxy "
+		    "token and base URL (is broker.apiProxy.enabled true?)");
+	}
+	snprintf(b[PROXY_TOKEN].name, sizeof(b[PROXY_TOKEN].name), "%s", name);
+	strcpy(b[PROXY_TOKEN].var, "ANTHROPIC_AUTH_TOKEN");
+	strcpy(b[PROXY_BASE_URL].var, "ANTHROPIC_BASE_URL");
+	b[PROXY_TOKEN].value = strdup(token);
+	b[PROXY_BASE_URL].value = strdup(url);
+	json_decref(res);	/* the JSON allocator wipes the token */
+	return b[PROXY_TOKEN].value && b[PROXY_BASE_URL].value ? 0 : KW_EXIT_DENIED;
+}
+
+static int
+run(char **cmd, struct binding *b, int n, bool proxy)
 {
 	int status;
 	pid_t pid = fork();
@@ -87,6 +129,9 @@ run(char **cmd, struct binding *b, int n)
 		return kw_cli_fail(KW_ERR_IO, "exec", "%s", strerror(errno));
 	}
 	if (pid == 0) {
+		/* A key left in the environment would win over the token, or reach the proxy. */
+		if (proxy && unsetenv("ANTHROPIC_API_KEY") < 0)
+			_exit(127);
 		for (int i = 0; i < n; i++)
 			if (setenv(b[i].var, b[i].value, 1) < 0)
 				_exit(127);
@@ -134,14 +179,15 @@ kw_cmd_exec(struct kw_cli *cli, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "key", required_argument, NULL, 'k' },
 		{ "sandbox", no_argument, NULL, 'S' },
+		{ "proxy", no_argument, NULL, 'P' },
 		KW_CLI_SANDBOX_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct binding b[MAX_KEYS];
 	struct kw_cli_sandbox o = { 0 };
-	bool sandbox = false;
-	const char *bad;
+	bool sandbox = false, proxy = false;
+	const char *bad, *keys[MAX_KEYS];
 	int c, n = 0, ex;
 
 	memset(b, 0, sizeof(b));
@@ -152,8 +198,8 @@ kw_cmd_exec(struct kw_cli *cli, int argc, char **argv)
 			kw_cli_help(cli);
 			return KW_EXIT_OK;
 		}
-		if (c == 'S') {
-			sandbox = true;
+		if (c == 'S' || c == 'P') {
+			*(c == 'S' ? &sandbox : &proxy) = true;
 			continue;
 		}
 		if (kw_cli_sandbox_option(&o, c, optarg)) {
@@ -165,13 +211,19 @@ kw_cmd_exec(struct kw_cli *cli, int argc, char **argv)
 			return kw_cli_bad_option(cli, argc, argv, opts);
 		if (n == MAX_KEYS)
 			return kw_cli_usage(cli, "at most %d --key options", MAX_KEYS);
-		if (parse_binding(optarg, &b[n]) < 0)
-			return kw_cli_usage(cli, "--key: '%.64s' is not NAME=VAR (VAR a variable name)",
-			    kw_cli_safe(optarg));
-		n++;
+		keys[n++] = optarg;
 	}
-	if (n == 0)
-		return kw_cli_usage(cli, "missing --key NAME=VAR");
+	if (proxy && n > 1)
+		return kw_cli_usage(cli, "--proxy takes one --key NAME: the key the proxy adds");
+	if (proxy && n == 1 && !kw_name_ok(KW_NAME_KEY, keys[0]))
+		return kw_cli_usage(cli, "--key '%.64s': with --proxy a key name (%s), not NAME=VAR",
+		    kw_cli_safe(keys[0]), kw_name_rule(KW_NAME_KEY));
+	for (int i = 0; !proxy && i < n; i++)
+		if (parse_binding(keys[i], &b[i]) < 0)
+			return kw_cli_usage(cli, "--key: '%.64s' is not NAME=VAR (VAR a variable name)",
+			    kw_cli_safe(keys[i]));
+	if (n == 0 && !proxy)
+		return kw_cli_usage(cli, "missing --key NAME=VAR (or --proxy)");
 	if (optind >= argc)
 		return kw_cli_usage(cli, "missing CMD");
 	if (!sandbox && (o.profile || o.without || o.require || o.relay || o.n_relay_keys))
@@ -179,13 +231,31 @@ kw_cmd_exec(struct kw_cli *cli, int argc, char **argv)
 		    "go with --sandbox");
 	if ((bad = kw_cli_sandbox_options_done(&o)))
 		return kw_cli_usage(cli, "%s", bad);
-	for (int i = 0; i < n; i++) {
+	if (proxy) {
+		if ((ex = fetch_proxy(cli, n ? keys[0] : PROXY_KEY_DEFAULT, b)) != 0) {
+			wipe_all(b, PROXY_BINDINGS);
+			return ex;
+		}
+		n = PROXY_BINDINGS;
+	}
+	for (int i = 0; !proxy && i < n; i++) {
 		if ((ex = fetch(cli, &b[i])) != 0) {
 			wipe_all(b, n);
 			return ex;
 		}
 	}
-	if (sandbox)
+	if (sandbox) {
+		/*
+		 * The sandbox lets the claude profile reach $ANTHROPIC_BASE_URL:
+		 * the proxy's, then.  This process's own environment is nobody
+		 * else's to read, and it holds no key of ours.
+		 */
+		if (proxy && (unsetenv("ANTHROPIC_API_KEY") < 0 ||
+		    setenv("ANTHROPIC_BASE_URL", b[PROXY_BASE_URL].value, 1) < 0)) {
+			wipe_all(b, n);
+			return kw_cli_fail(KW_ERR_NOMEM, "exec", "out of memory");
+		}
 		return run_sandboxed(cli, &o, argv + optind, b, n);
-	return run(argv + optind, b, n);
+	}
+	return run(argv + optind, b, n, proxy);
 }

@@ -2,8 +2,10 @@
  * cmd_key.c - keywarden key get|set|list|rotate|revoke|verify
  *
  * `key get NAME` is what Claude Code runs as its apiKeyHelper: it prints the
- * key and nothing else, or one line on stderr and a non-zero exit.  Values
- * are never taken from argv, where every user can read them.
+ * key and nothing else, or one line on stderr and a non-zero exit; with
+ * --proxy it prints a token for the API proxy instead, so Claude Code never
+ * holds the key.  Values are never taken from argv, where every user can
+ * read them.
  */
 #include <getopt.h>
 #include <sodium.h>
@@ -19,14 +21,17 @@
 #define KEY_VALUE_MAX 8192
 
 /*
- * Parse [--version N] (when version is not NULL) and check that the
- * positional arguments are names; 0 or the exit status (said why).
+ * Parse [--version N] (when version is not NULL), [--proxy] (when proxy is
+ * not NULL) and check that the positional arguments are names; 0 or the
+ * exit status (said why).
  */
 static int
-parse(struct kw_cli *cli, int argc, char **argv, const char *names, long *version)
+parse_opts(struct kw_cli *cli, int argc, char **argv, const char *names, long *version,
+    bool *proxy)
 {
 	static const struct option opts[] = {
 		{ "version", required_argument, NULL, 'v' },
+		{ "proxy", no_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *end;
@@ -34,6 +39,10 @@ parse(struct kw_cli *cli, int argc, char **argv, const char *names, long *versio
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'p' && proxy) {
+			*proxy = true;
+			continue;
+		}
 		if (c != 'v' || !version)
 			return kw_cli_bad_option(cli, argc, argv, version ? opts : NULL);
 		*version = strtol(optarg, &end, 10);
@@ -45,14 +54,55 @@ parse(struct kw_cli *cli, int argc, char **argv, const char *names, long *versio
 }
 
 static int
+parse(struct kw_cli *cli, int argc, char **argv, const char *names, long *version)
+{
+	return parse_opts(cli, argc, argv, names, version, NULL);
+}
+
+/*
+ * key get NAME --proxy: a token for the API proxy instead of the key
+ * (key.proxy_token, proxy/DESIGN.md).  It names this one key of this
+ * session, dies with the session, and is all Claude Code's apiKeyHelper
+ * then holds: the proxy adds the real key on its own side.
+ */
+static int
+key_get_proxy(struct kw_cli *cli, const char *name)
+{
+	json_t *args = json_pack("{s:s}", "name", name), *res = NULL;
+	int ex = args ? kw_cli_call(cli, "key get", "key.proxy_token", args, &res) :
+	    KW_EXIT_DENIED;
+
+	json_decref(args);
+	if (ex)
+		return ex;
+	if (!json_is_string(json_object_get(res, "token"))) {
+		json_decref(res);
+		return kw_cli_fail(KW_ERR_INTERNAL, "key get", "the broker's answer holds no token");
+	}
+	if (cli->json)
+		kw_cli_print_json(res);
+	else
+		kw_cli_print_data(json_string_value(json_object_get(res, "token")));
+	fflush(stdout);
+	json_decref(res);
+	return KW_EXIT_OK;
+}
+
+static int
 key_get(struct kw_cli *cli, int argc, char **argv)
 {
 	json_t *args, *res = NULL, *value;
 	long version = 0;
+	bool proxy = false;
 	int ex;
 
-	if ((ex = parse(cli, argc, argv, "NAME", &version)) != 0)
+	if ((ex = parse_opts(cli, argc, argv, "NAME", &version, &proxy)) != 0)
 		return ex;
+	if (proxy && version > 0)
+		return kw_cli_usage(cli, "--proxy and --version: the proxy always uses the current "
+		    "version");
+	if (proxy)
+		return key_get_proxy(cli, argv[optind]);
 	args = json_pack("{s:s}", "name", argv[optind]);
 	if (args && version > 0)
 		json_object_set_new(args, "version", json_integer(version));
@@ -249,9 +299,13 @@ key_verify(struct kw_cli *cli, int argc, char **argv)
 static const struct kw_cmd key_commands[] = {
 	{ .name = "get", .fn = key_get,
 	  .help = "print the key and nothing else (what Claude Code's apiKeyHelper runs)",
-	  .usage = "NAME [--version N] [--json]",
+	  .usage = "NAME [--version N] [--proxy] [--json]",
 	  .options = "  --version N  an older version, readable during its grace period\n"
-	    "  --json       {\"name\", \"version\", \"value\"} instead of the bare key\n" },
+	    "  --proxy      a token for the API proxy instead of the key: it works only\n"
+	    "               through the proxy, only for NAME and only while your session\n"
+	    "               lasts (apiKeyHelper: keywarden key get anthropic --proxy)\n"
+	    "  --json       {\"name\", \"version\", \"value\"} instead of the bare key;\n"
+	    "               with --proxy {\"token\", \"expires\", \"base_url\"}\n" },
 	{ .name = "set", .fn = key_set, .help = "store a new key, or replace the current version",
 	  .usage = "NAME [--json]   (the value on stdin or at a hidden prompt)",
 	  .options = "  --json  {\"name\", \"version\", ...}\n"

@@ -37,7 +37,7 @@
 #define SETTINGS_MAX	(4u << 20)	/* settings files are a few KB */
 
 struct setup {
-	bool system, dry_run, sandbox;
+	bool system, dry_run, sandbox, proxy;
 	const char *key;		/* --key: the key apiKeyHelper gets */
 	const char *managed_dir;	/* --managed-dir, or NULL */
 	char *file;			/* the settings file as named */
@@ -51,6 +51,7 @@ struct setup {
 	json_t *changes;
 	json_t *notes;			/* --sandbox: what has no Claude Code equivalent */
 	struct kw_config *cfg;		/* keywarden's configuration (the lists are its) */
+	char *proxy_url;		/* the API proxy's base URL, from the configuration */
 	char *backup;			/* the backup written, or NULL */
 };
 
@@ -114,7 +115,7 @@ wiring_commands(struct setup *s)
 		return kw_cli_fail(KW_ERR_IO, WHAT, "cannot find this program's path "
 		    "(/proc/self/exe): %s", strerror(errno));
 	if (!(word = kw_claude_shell_word(self)) ||
-	    asprintf(&helper, "%s key get %s", word, s->key) < 0 ||
+	    asprintf(&helper, "%s key get %s%s", word, s->key, s->proxy ? " --proxy" : "") < 0 ||
 	    asprintf(&hook, "%s hook claude", word) < 0) {
 		free(helper);
 		return KW_EXIT_DENIED;
@@ -145,6 +146,40 @@ deny_rules(struct kw_cli *cli, struct setup *s)
 		fprintf(stderr, "keywarden: %s: \"%.128s\" (%s) has no Claude Code rule; not "
 		    "mirrored\n", WHAT, kw_cli_safe(json_string_value(v)), keys[0]);
 	json_decref(skipped);
+	return 0;
+}
+
+/*
+ * The API proxy's base URL from broker.apiProxy.listen ("127.0.0.1:8788",
+ * "[::1]:8788", "localhost:8788"): where ANTHROPIC_BASE_URL points with
+ * --proxy, and what is removed from env without it.  Plain HTTP: the proxy
+ * listens on loopback only; TLS is between it and the API.
+ */
+static int
+proxy_url(struct kw_cli *cli, struct setup *s)
+{
+	const char *listen = kw_config_str(s->cfg, "broker.apiProxy.listen");
+	const char *colon = listen ? strrchr(listen, ':') : NULL;
+	bool bare_v6 = colon && listen[0] != '[' && strchr(listen, ':') != colon;
+
+	if (!colon || colon == listen || !colon[1])
+		return kw_cli_fail(KW_ERR_CONFIG, WHAT, "broker.apiProxy.listen is '%.64s', not "
+		    "HOST:PORT", kw_cli_safe(listen ? listen : ""));
+	if (asprintf(&s->proxy_url, bare_v6 ? "http://[%.*s]%s" : "http://%.*s%s",
+	    (int)(colon - listen), listen, colon) < 0) {
+		s->proxy_url = NULL;
+		return KW_EXIT_DENIED;
+	}
+	if (s->proxy) {
+		s->wiring.base_url = s->proxy_url;
+		if (!kw_config_bool(s->cfg, "broker.apiProxy.enabled"))
+			fprintf(stderr, "keywarden: %s: broker.apiProxy.enabled is false in %s: "
+			    "Claude Code reaches no proxy at %s until it is true (keywarden config "
+			    "set broker.apiProxy.enabled true, then restart the broker)\n", WHAT,
+			    kw_cli_safe(cli->config), kw_cli_safe(s->proxy_url));
+	} else {
+		s->wiring.drop_base_url = s->proxy_url;
+	}
 	return 0;
 }
 
@@ -364,6 +399,7 @@ parse(struct kw_cli *cli, struct setup *s, int argc, char **argv)
 		{ "system", no_argument, NULL, 's' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "sandbox", no_argument, NULL, 'S' },
+		{ "proxy", no_argument, NULL, 'P' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "managed-dir", required_argument, NULL, 'm' },
 		{ NULL, 0, NULL, 0 },
@@ -378,6 +414,7 @@ parse(struct kw_cli *cli, struct setup *s, int argc, char **argv)
 		case 's': s->system = true; break;
 		case 'n': s->dry_run = true; break;
 		case 'S': s->sandbox = true; break;
+		case 'P': s->proxy = true; break;
 		case 'k': s->key = optarg; break;
 		case 'm': s->managed_dir = optarg; break;
 		default: return kw_cli_bad_option(cli, argc, argv, opts);
@@ -410,6 +447,7 @@ setup_free(struct setup *s)
 	json_decref(s->changes);
 	json_decref(s->notes);
 	kw_config_free(s->cfg);
+	free(s->proxy_url);
 	free(s->backup);
 }
 
@@ -423,7 +461,7 @@ setup_claude(struct kw_cli *cli, int argc, char **argv)
 	if ((ex = parse(cli, &s, argc, argv)) != 0 ||
 	    (ex = s.system ? system_file(&s) : user_file(&s)) != 0 ||
 	    (ex = wiring_commands(&s)) != 0 || (ex = deny_rules(cli, &s)) != 0 ||
-	    (ex = resolve(&s)) != 0 || (ex = load(&s)) != 0)
+	    (ex = proxy_url(cli, &s)) != 0 || (ex = resolve(&s)) != 0 || (ex = load(&s)) != 0)
 		goto out;
 	ex = KW_EXIT_DENIED;
 	if (!(s.changes = json_array()) ||
@@ -453,13 +491,18 @@ setup_claude(struct kw_cli *cli, int argc, char **argv)
 static const struct kw_cmd setup_commands[] = {
 	{ .name = "claude", .fn = setup_claude,
 	  .help = "wire Claude Code to keywarden: apiKeyHelper, the PreToolUse hook and deny rules",
-	  .usage = "[--user|--system] [--sandbox] [--dry-run] [--key NAME] [--json]",
+	  .usage = "[--user|--system] [--sandbox] [--proxy] [--dry-run] [--key NAME] [--json]",
 	  .options = "  --user       Claude Code's user settings (the default):\n"
 	    "               $CLAUDE_CONFIG_DIR/settings.json or ~/.claude/settings.json\n"
 	    "  --system     Claude Code's managed settings, which projects cannot override:\n"
 	    "               " MANAGED_DIR "/" MANAGED_NAME " (root)\n"
 	    "  --sandbox    also Claude Code's own sandbox settings, set to agree with\n"
 	    "               security.sandbox (what has no equivalent is named, not written)\n"
+	    "  --proxy      Claude Code never holds the key: apiKeyHelper prints a proxy\n"
+	    "               token (key get NAME --proxy) and env.ANTHROPIC_BASE_URL is the\n"
+	    "               API proxy's (broker.apiProxy.listen); env.ANTHROPIC_API_KEY and\n"
+	    "               env.ANTHROPIC_AUTH_TOKEN are removed.  Without it, a base URL\n"
+	    "               naming the proxy is removed.\n"
 	    "  --dry-run    say what would change; write nothing\n"
 	    "  --key NAME   the key apiKeyHelper asks for (default anthropic)\n"
 	    "  --json       {\"file\", \"changes\": [...], \"written\", \"dry_run\", \"backup\"\n"

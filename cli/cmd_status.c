@@ -1,5 +1,9 @@
 /*
  * cmd_status.c - keywarden status [--json]
+ *
+ * Who the broker says the caller is, their session, and, when the broker
+ * runs the API proxy (broker.apiProxy.enabled), where it listens: the base
+ * URL Claude Code is pointed at by exec --proxy and setup claude --proxy.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +34,35 @@ print_session(json_t *res)
 		printf("idle      expires %s unless used before\n", kw_cli_safe(idle));
 }
 
+/*
+ * The broker's api_proxy object (proxy/DESIGN.md): "listen", "base_url",
+ * "running", "pid", "restarts", "upstream" -- each shown when present, so
+ * that a broker saying more or less still reads.
+ */
+static void
+print_api_proxy(json_t *res)
+{
+	json_t *ap = json_object_get(res, "api_proxy"), *v;
+	const char *url, *listen, *upstream;
+
+	if (!json_is_object(ap))
+		return;
+	url = json_string_value(json_object_get(ap, "base_url"));
+	listen = json_string_value(json_object_get(ap, "listen"));
+	upstream = json_string_value(json_object_get(ap, "upstream"));
+	printf("api proxy %s", kw_cli_safe(url ? url : listen ? listen : "on"));
+	if ((v = json_object_get(ap, "running")) && json_is_boolean(v))
+		printf(" (%s)", json_is_true(v) ? "running" : "not running");
+	if (json_is_integer(v = json_object_get(ap, "pid")))
+		printf(" pid %lld", (long long)json_integer_value(v));
+	if (json_integer_value(json_object_get(ap, "restarts")) > 0)
+		printf(", restarted %lld time(s)",
+		    (long long)json_integer_value(json_object_get(ap, "restarts")));
+	if (upstream)
+		printf(", forwarding to %s", kw_cli_safe(upstream));
+	printf("\n");
+}
+
 static void
 print_human(const char *socket, json_t *res)
 {
@@ -58,6 +91,7 @@ print_human(const char *socket, json_t *res)
 		printf("config    %s (sha256 %.16s...)\n",
 		    kw_cli_safe(json_string_value(json_object_get(res, "config_path"))),
 		    kw_cli_safe(json_string_value(json_object_get(res, "config_sha256"))));
+	print_api_proxy(res);
 }
 
 int
@@ -103,6 +137,8 @@ kw_cmd_status(struct kw_cli *cli, int argc, char **argv)
 		}
 		if (json_object_get(res, "session_error"))
 			json_object_set(o, "session_error", json_object_get(res, "session_error"));
+		if (json_object_get(res, "api_proxy"))
+			json_object_set(o, "api_proxy", json_object_get(res, "api_proxy"));
 		/* For an administrator: the configuration in force (config set compares it). */
 		if (json_object_get(res, "config_sha256"))
 			json_object_set_new(o, "config", json_pack("{s:O, s:O}",

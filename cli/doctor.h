@@ -7,8 +7,9 @@
  * doctor_keys.c (API keys in plaintext), doctor_perms.c (who may read
  * Claude Code's and keywarden's files), doctor_broker.c (what the broker
  * says: user, TOTP, session, audit, roles), doctor_claude.c (Claude
- * Code's wiring and the configuration's filtering) and doctor_sandbox.c
- * (whether this kernel can apply the policy's sandbox).  A check adds one item
+ * Code's wiring and the configuration's filtering), doctor_sandbox.c
+ * (whether this kernel can apply the policy's sandbox) and
+ * doctor_apiproxy.c (the API proxy: on, listening, forwarding safely).  A check adds one item
  * per finding, or one item saying it passed.
  */
 #ifndef KW_DOCTOR_H
@@ -74,6 +75,7 @@ struct kw_dr {
 	char *helper_file;		/* the settings file that sets it, or NULL */
 	char *helper_prog;		/* its program, when it runs keywarden key get */
 	char *helper_key;		/* the key it asks keywarden for, or NULL */
+	bool helper_proxy;		/* it asks for a proxy token (key get NAME --proxy) */
 
 	struct kw_dr_item *items;
 	size_t n_items, cap_items;
@@ -125,6 +127,7 @@ void kw_dr_check_broker(struct kw_dr *d) KW_NONNULL(1);
 void kw_dr_check_claude(struct kw_dr *d) KW_NONNULL(1);
 void kw_dr_check_filtering(struct kw_dr *d) KW_NONNULL(1);
 void kw_dr_check_sandbox(struct kw_dr *d) KW_NONNULL(1);
+void kw_dr_check_apiproxy(struct kw_dr *d) KW_NONNULL(1);
 
 /*
  * --fix: make the files and directories of the permission checks that the

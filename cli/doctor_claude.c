@@ -65,9 +65,9 @@ load_json(const char *path)
 }
 
 /*
- * `[PATH/]keywarden [--socket S|--config C]... key get NAME [--version N]`:
- * sets helper_prog and helper_key.  Anything else (a shell line, quoting)
- * is not recognised.
+ * `[PATH/]keywarden [--socket S|--config C]... key get NAME [--version N |
+ * --proxy]`: sets helper_prog, helper_key and helper_proxy.  Anything else
+ * (a shell line, quoting) is not recognised.
  */
 static void
 parse_helper(struct kw_dr *d, const char *cmd)
@@ -95,13 +95,15 @@ parse_helper(struct kw_dr *d, const char *cmd)
 		else
 			return;
 	}
-	if (i + 3 != n && !(i + 5 == n && strcmp(w[i + 3], "--version") == 0))
+	if (i + 3 != n && !(i + 5 == n && strcmp(w[i + 3], "--version") == 0) &&
+	    !(i + 4 == n && strcmp(w[i + 3], "--proxy") == 0))
 		return;
 	if (strcmp(w[i], "key") != 0 || strcmp(w[i + 1], "get") != 0 ||
 	    !kw_name_ok(KW_NAME_KEY, w[i + 2]))
 		return;
 	if (!(d->helper_prog = strdup(w[0])) || !(d->helper_key = strdup(w[i + 2])))
 		d->oom = true;
+	d->helper_proxy = i + 4 == n;
 }
 
 void

@@ -38,7 +38,7 @@ static const struct kw_cmd commands[] = {
 	{ .name = "config", .fn = kw_cmd_config, .help = "get, set or list configuration keys",
 	  .flags = KW_CMD_GROUP },
 	{ .name = "admin", .fn = kw_cmd_admin,
-	  .help = "manage users, roles, sessions, the audit trail and incidents (root or the admin role)",
+	  .help = "manage users, roles, sessions, the audit trail, incidents and API usage (root or the admin role)",
 	  .flags = KW_CMD_GROUP },
 	{ .name = "login", .fn = kw_cmd_login,
 	  .help = "prove who you are with a TOTP code and start a session",
@@ -56,10 +56,14 @@ static const struct kw_cmd commands[] = {
 	{ .name = "key", .fn = kw_cmd_key,
 	  .help = "get, set, list, rotate, revoke, verify or import API keys", .flags = KW_CMD_GROUP },
 	{ .name = "exec", .fn = kw_cmd_exec, .help = "run CMD with keys in its environment, and only there",
-	  .usage = "--key NAME=VAR [--key NAME=VAR]... [--sandbox [--profile NAME|FILE] "
-	    "[--require landlock=N] [--without FEATURE[,...]] [--relay|--no-relay] "
-	    "[--relay-key NAME]...] [--] CMD [ARG...]",
+	  .usage = "--key NAME=VAR [--key NAME=VAR]... | --proxy [--key NAME] [--sandbox "
+	    "[--profile NAME|FILE] [--require landlock=N] [--without FEATURE[,...]] "
+	    "[--relay|--no-relay] [--relay-key NAME]...] [--] CMD [ARG...]",
 	  .options = "  --key NAME=VAR      put key NAME in CMD's environment as VAR (up to 16)\n"
+	    "  --proxy             no key in CMD's environment: ANTHROPIC_BASE_URL is the API\n"
+	    "                      proxy's and ANTHROPIC_AUTH_TOKEN a proxy token for the key\n"
+	    "                      NAME (--key NAME; default anthropic) that lasts as long as\n"
+	    "                      your session; ANTHROPIC_API_KEY is removed\n"
 	    "  --sandbox           run CMD confined as keywarden run does, the keys handed\n"
 	    "                      in past its environment scrub\n"
 	    "  --profile, --require, --without, --relay, --no-relay, --relay-key\n"

@@ -2,7 +2,10 @@
 # make run: a broker in the foreground on the embedded default under ./var.
 #
 # Everything lives in ./var (config.json, run/broker.sock, lib/), so a
-# developer can try keywarden without root and without touching /etc.
+# developer can try keywarden without root and without touching /etc.  The
+# API proxy is on (broker.apiProxy.enabled), on loopback at 127.0.0.1:8788,
+# forwarding to the real API: Claude Code can run with
+# `keywarden exec --proxy -- claude` and never hold the key.
 set -eu
 BUILD=${1:-build}
 VAR=$(pwd)/var
@@ -16,7 +19,11 @@ if [ ! -f "$VAR/config.json" ]; then
 {
   "broker": {
     "socket": "$VAR/run/broker.sock",
-    "dataDir": "$VAR/lib"
+    "dataDir": "$VAR/lib",
+    "apiProxy": {
+      "enabled": true,
+      "listen": "127.0.0.1:8788"
+    }
   }
 }
 JSON

@@ -122,8 +122,10 @@ class Setup:
             return e.code, dict(e.headers), e.read().decode("utf-8", "replace")
 
     def api_calls(self):
-        """The broker's api_call audit rows written by the proxy (not the hook's)."""
-        return self.b.audit_rows("action = 'api_call' AND resource LIKE 'key/%'")
+        """The broker's api_call audit rows of calls through the proxy, oldest
+        first: those naming a key (the hook's api_call rows name a host)."""
+        return [r for r in self.b.audit_rows("action = 'api_call'")
+                if "key" in json.loads(r["metadata"] or "{}")]
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import pty
 import secrets
 import select
 import shutil
+import socket
 import stat
 import string
 import subprocess
@@ -37,7 +38,7 @@ CHECKS = ["config", "api-key.environment", "api-key.dotenv", "api-key.shell",
           "api-key.history", "api-key.claude-settings", "permissions.claude",
           "permissions.keywarden", "broker", "user", "totp", "session", "audit",
           "audit.chain", "access-control", "roles", "claude.api-key-helper", "claude.hook",
-          "sensitive-data", "sandbox"]
+          "sensitive-data", "sandbox", "api-proxy"]
 
 
 def random_key():
@@ -537,3 +538,36 @@ def test_sandbox_human_output_names_the_abi(id_broker, machine):
     line = [l for l in cp.stdout.splitlines() if l.split()[1:2] == ["sandbox"]]
     assert len(line) == 1, cp.stdout
     assert ("Landlock ABI %d," % landlock_abi()) in line[0], line
+
+
+def test_api_proxy_checks(mfa_broker, machine):
+    """The API proxy (issue 16): an apiKeyHelper asking for proxy tokens with the
+    proxy off fails; with it on, nothing listening, a plain-HTTP upstream under
+    enforceHttps and unverified certificates are each named; a listener passes."""
+    b = mfa_broker(users=("alice",), roles=("developer",))
+    m = machine(b)
+    m.put("home/.claude/settings.json",
+          json.dumps({"apiKeyHelper": CLI_BIN + " key get anthropic --proxy"}) + "\n")
+    doc = report(m.doctor("--json"))
+    it = one(doc, "api-proxy", "fail")
+    assert "--proxy" in it["detail"] and "broker.apiProxy.enabled" in it["fix"], it
+
+    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lsock.bind(("127.0.0.1", 0))
+    port = lsock.getsockname()[1]
+    m.put("home/.config/keywarden/config.json", json.dumps({
+        "broker": {"socket": b.sock, "apiProxy": {"enabled": True,
+                                                 "listen": "127.0.0.1:%d" % port}},
+        "api": {"baseUrl": "http://api.anthropic.com"},
+        "security": {"network": {"verifyCertificates": False}}}) + "\n")
+    try:
+        doc = report(m.doctor("--json"))     # bound, not listening: refused
+        one(doc, "api-proxy", "pass")
+        assert "127.0.0.1:%d" % port in one(doc, "api-proxy.listen", "fail")["detail"]
+        assert "enforceHttps" in one(doc, "api-proxy.upstream", "fail")["detail"]
+        assert "verifyCertificates" in one(doc, "api-proxy.tls", "warn")["detail"]
+        lsock.listen(4)
+        doc = report(m.doctor("--json"))
+        one(doc, "api-proxy.listen", "pass")
+    finally:
+        lsock.close()

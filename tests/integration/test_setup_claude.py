@@ -253,8 +253,9 @@ def test_second_run_changes_nothing(home):
     ('{"permissions": ["Read"]}', "permissions is an array, not an object"),
     ('{"permissions": {"deny": "Read(//etc/**)"}}', "permissions.deny is a string, not an array"),
     ('{"apiKeyHelper": 7}', "apiKeyHelper is a number, not a string"),
+    ('{"env": ["A=1"]}', "env is an array, not an object"),
 ], ids=["syntax", "array", "duplicate", "hooks", "pretooluse", "entry", "entry-hooks",
-        "permissions", "deny", "helper"])
+        "permissions", "deny", "helper", "env"])
 def test_a_file_that_cannot_be_merged_is_refused_untouched(home, text, problem):
     home.put(home.settings, text)
     for extra in ((), ("--dry-run",)):
@@ -624,5 +625,84 @@ def test_claude_code_accepts_the_sandbox_settings(claude, id_broker, server):  #
                         dict(env, KEYWARDEN_CONFIG=h.config))
         assert cp.returncode == 0 and REPLY in cp.stdout, (cp.stdout, cp.stderr)
         assert "settings" not in cp.stderr.lower(), cp.stderr
+    finally:
+        h.cleanup()
+
+
+# --------------------------------------------------------------------------
+# --proxy: Claude Code talks to the API proxy and never holds the key
+# --------------------------------------------------------------------------
+
+PROXY_ON = {"broker": {"apiProxy": {"enabled": True, "listen": "127.0.0.1:18788"}}}
+PROXY_HELPER = HELPER + " --proxy"
+PROXY_URL = "http://127.0.0.1:18788"
+
+
+def test_proxy_sets_the_helper_and_base_url_and_drops_keys():
+    h = Home(config=PROXY_ON)
+    try:
+        secret = "sk-ant-api03-" + "settingsKeyNotShown_" * 4
+        h.put(h.settings, json.dumps({"model": "opus", "env": {
+            "FOO": "1", "ANTHROPIC_API_KEY": secret, "ANTHROPIC_AUTH_TOKEN": "tok-" + secret}}))
+        cp = h.setup("--proxy")
+        out = lines(cp)
+        assert secret not in cp.stdout + cp.stderr, "a key in setup's output"
+        doc = h.read()
+        assert doc["apiKeyHelper"] == PROXY_HELPER, doc
+        assert doc["env"] == {"FOO": "1", "ANTHROPIC_BASE_URL": PROXY_URL}, doc
+        assert doc["model"] == "opus" and doc["hooks"] == EXPECTED_HOOKS, doc
+        assert out[0] == "apiKeyHelper: set to " + PROXY_HELPER, out
+        assert "env.ANTHROPIC_API_KEY: removed (value not shown)" in out, out
+        assert "env.ANTHROPIC_AUTH_TOKEN: removed (value not shown)" in out, out
+        assert "env.ANTHROPIC_BASE_URL: set to " + PROXY_URL in out, out
+        # The old file, key and all, stays only in the private backup.
+        assert mode(h.backup) == 0o600 and secret in read_bytes(h.backup).decode()
+        assert secret not in read_bytes(h.settings).decode()
+
+        # Idempotent, and --json names each change without a value it removed.
+        assert lines(h.setup("--proxy")) == [h.settings + " is up to date"]
+        # Back without --proxy: the real key's helper, and no base URL naming the proxy.
+        doc = as_json(h.setup("--json"))
+        assert {"setting": "env.ANTHROPIC_BASE_URL", "action": "removed",
+                "value": PROXY_URL} in doc["changes"], doc
+        assert h.read()["apiKeyHelper"] == HELPER and h.read()["env"] == {"FOO": "1"}
+        # A base URL of the user's own (not the proxy's) is left alone.
+        mine = dict(h.read(), env={"ANTHROPIC_BASE_URL": "https://gateway.example"})
+        h.put(h.settings, json.dumps(mine))
+        assert lines(h.setup()) == [h.settings + " is up to date"]
+        # --proxy replaces it and shows what it was (a URL is no secret).
+        out = lines(h.setup("--proxy", "--dry-run"))
+        assert ("env.ANTHROPIC_BASE_URL: is https://gateway.example, would be " + PROXY_URL
+                in out), out
+        assert h.read() == mine, "--dry-run wrote"
+    finally:
+        h.cleanup()
+
+
+def test_proxy_base_url_follows_listen_and_warns_when_off():
+    h = Home(config={"broker": {"apiProxy": {"enabled": False, "listen": "[::1]:9000"}}})
+    try:
+        cp = h.setup("--proxy", "--key", "work")
+        assert cp.returncode == 0, cp
+        assert "broker.apiProxy.enabled is false" in cp.stderr, cp.stderr
+        assert len(cp.stderr.splitlines()) == 1, cp.stderr
+        doc = h.read()
+        assert doc["apiKeyHelper"] == SELF + " key get work --proxy", doc
+        assert doc["env"] == {"ANTHROPIC_BASE_URL": "http://[::1]:9000"}, doc
+    finally:
+        h.cleanup()
+
+
+def test_contrib_proxy_sample_is_what_setup_writes():
+    """contrib/claude-code/settings-proxy.json: setup claude --proxy's file with the
+    proxy on at its default address, keywarden installed as /usr/local/bin/keywarden."""
+    h = Home(config={"broker": {"apiProxy": {"enabled": True}}})
+    try:
+        sample = os.path.join(os.path.dirname(__file__), "..", "..", "contrib",
+                              "claude-code", "settings-proxy.json")
+        lines(h.setup("--proxy"))
+        with open(sample) as f:
+            want = f.read().replace("/usr/local/bin/keywarden ", SELF + " ")
+        assert read_bytes(h.settings).decode() == want
     finally:
         h.cleanup()
