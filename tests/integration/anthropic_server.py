@@ -42,14 +42,32 @@ Use from a test:
     srv.stop()
 
 or run it alone: python3 anthropic_server.py LOG [REPLY_TEXT] (prints the URL).
+
+Over TLS (for the API proxy, which only talks TLS upstream): `tls=(certfile,
+keyfile)` serves HTTPS (srv.url is then https://127.0.0.1:PORT), with
+`min_version`/`max_version` (ssl.TLSVersion) bounding the versions offered --
+max_version=ssl.TLSVersion.TLSv1_2 makes a TLS 1.2-only upstream.  The
+handshake runs in the request's own thread; each one that fails is counted
+(srv.tls_failures(): the reasons, oldest first) and served nothing; each that
+succeeds records its version in the request log ("tls": "TLSv1.3", None over
+plain HTTP).
+
+`stream_pause` (a threading.Event) holds every streamed text reply after its
+first text delta until the event is set (at most 60 s); srv.paused (an Event)
+is set when a stream has reached that point, so a test can see the first half
+arrive through a proxy before the rest is sent.
 """
 import json
+import ssl
 import sys
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
+
+
+PAUSE = object()         # in a stream's event list: where stream_pause holds it
 
 
 def sse(event, data):
@@ -96,6 +114,20 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):   # quiet: the log file is the record
         pass
 
+    def setup(self):
+        # The TLS handshake here, in the request's thread: a client that
+        # never finishes it holds up no one else.
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(30)
+            try:
+                self.request.do_handshake()
+            except (ssl.SSLError, OSError) as e:
+                with self.server.lock:
+                    self.server.tls_failures.append(str(e))
+                raise
+            self.request.settimeout(None)
+        super().setup()
+
     # -- recording ------------------------------------------------------------
     def _record(self, status, body_doc, tool_use=None):
         srv = self.server
@@ -112,6 +144,8 @@ class Handler(BaseHTTPRequestHandler):
             "tools": bool(body_doc.get("tools")) if isinstance(body_doc, dict) else False,
             "tool_results": tool_results(body_doc),
             "tool_use": tool_use,
+            "tls": self.connection.version() if isinstance(self.connection, ssl.SSLSocket)
+            else None,
         }
         with srv.lock:
             with open(srv.log_path, "a") as f:
@@ -205,6 +239,7 @@ class Handler(BaseHTTPRequestHandler):
             sse("ping", {"type": "ping"}),
             sse("content_block_delta", {"type": "content_block_delta", "index": 0,
                                         "delta": {"type": "text_delta", "text": text[:half]}}),
+            PAUSE,
             sse("content_block_delta", {"type": "content_block_delta", "index": 0,
                                         "delta": {"type": "text_delta", "text": text[half:]}}),
             sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
@@ -267,14 +302,26 @@ class Handler(BaseHTTPRequestHandler):
             sse("message_stop", {"type": "message_stop"}),
         ]
         for e in events:
+            if e is PAUSE:
+                if self.server.stream_pause is not None:
+                    self.server.paused.set()
+                    self.server.stream_pause.wait(60)
+                continue
             self.wfile.write(e)
             self.wfile.flush()
 
 
 class AnthropicServer:
     def __init__(self, log_path, reply_text="Hello from the keywarden stand-in.",
-                 expect_key=None, tool_uses=None, on_tool_use=None):
+                 expect_key=None, tool_uses=None, on_tool_use=None, tls=None,
+                 min_version=None, max_version=None, stream_pause=None):
         self.log_path = log_path
+        self.tls = tls
+        self.min_version = min_version
+        self.max_version = max_version
+        self.stream_pause = stream_pause
+        self.paused = threading.Event()
+        self._tls_failures = []
         self.reply_text = reply_text
         self.expect_key = expect_key
         self.tool_uses = [dict(u) for u in tool_uses or []]
@@ -288,6 +335,19 @@ class AnthropicServer:
     def start(self):
         httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         httpd.daemon_threads = True
+        httpd.handle_error = lambda request, address: None   # failures are recorded
+        if self.tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(self.tls[0], self.tls[1])
+            if self.min_version is not None:
+                ctx.minimum_version = self.min_version
+            if self.max_version is not None:
+                ctx.maximum_version = self.max_version
+            httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True,
+                                           do_handshake_on_connect=False)
+        httpd.stream_pause = self.stream_pause
+        httpd.paused = self.paused
+        httpd.tls_failures = self._tls_failures
         httpd.log_path = self.log_path
         httpd.reply_text = self.reply_text
         httpd.expect_key = self.expect_key
@@ -306,7 +366,12 @@ class AnthropicServer:
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
+
+    def tls_failures(self):
+        """The reasons of the TLS handshakes that failed, oldest first."""
+        with self._lock:
+            return list(self._tls_failures)
 
     def requests(self):
         """The recorded requests, oldest first."""
