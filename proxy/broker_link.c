@@ -113,24 +113,17 @@ kw_proxy_broker_ready(const char *listen)
 	return r;
 }
 
-/* A string of the reply, copied; a secret one wiped in the reply too. */
+/* The key of the reply, copied; the reply's copy wiped. */
 static char *
-take_string(json_t *res, const char *name, bool secret)
+take_key(json_t *res)
 {
-	json_t *v = json_object_get(res, name);
-	const char *s = json_string_value(v);
+	const char *s = json_string_value(json_object_get(res, "value"));
 	char *copy;
 
-	if (json_is_integer(v)) {
-		if (asprintf(&copy, "%lld", (long long)json_integer_value(v)) < 0)
-			return NULL;
-		return copy;
-	}
 	if (!s)
 		return NULL;
 	copy = strdup(s);
-	if (secret)
-		sodium_memzero((char *)s, strlen(s));
+	sodium_memzero((char *)s, strlen(s));
 	return copy;
 }
 
@@ -153,10 +146,11 @@ kw_proxy_broker_authorize(const char *token, const char *method, const char *pat
 	json_decref(args);
 	if (r < 0)
 		return r;
-	ret->call = take_string(res, "call", false);
-	ret->key = take_string(res, "value", true);
+	/* The id goes back in proxy.record exactly as it came (the broker's is a number). */
+	ret->call = json_incref(json_object_get(res, "call"));
+	ret->key = take_key(res);
 	json_decref(res);
-	if (!ret->key || !*ret->key) {
+	if (!ret->call || !ret->key || !*ret->key) {
 		kw_proxy_grant_clear(ret);
 		return KW_ERR_BAD_REQUEST;
 	}
@@ -170,8 +164,9 @@ kw_proxy_grant_clear(struct kw_proxy_grant *g)
 		sodium_memzero(g->key, strlen(g->key));
 		free(g->key);
 	}
-	free(g->call);
-	g->key = g->call = NULL;
+	json_decref(g->call);
+	g->key = NULL;
+	g->call = NULL;
 }
 
 void

@@ -31,7 +31,7 @@
 #define CA_FILE_MAX	(4u * 1024 * 1024)
 
 static int KW_PRINTF(3, 4)
-fail(char *err, size_t err_len, const char *fmt, ...)
+refuse(char *err, size_t err_len, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -51,14 +51,14 @@ parse_listen(const char *text, struct kw_proxy_settings *s, char *err, size_t er
 	long port;
 
 	if (!colon || (size_t)(colon - text) >= sizeof(host) || colon == text)
-		return fail(err, err_len, "broker.apiProxy.listen: expected address:port, got \"%.64s\"%s",
-		    text, "");
+		return refuse(err, err_len, "broker.apiProxy.listen: expected address:port, got \"%.64s\"",
+		    text);
 	memcpy(host, text, (size_t)(colon - text));
 	host[colon - text] = '\0';
 	errno = 0;
 	port = strtol(colon + 1, &end, 10);
 	if (!colon[1] || *end || errno || port < 0 || port > 65535)
-		return fail(err, err_len, "broker.apiProxy.listen: bad port in \"%.64s\"", text);
+		return refuse(err, err_len, "broker.apiProxy.listen: bad port in \"%.64s\"", text);
 	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
 		memmove(host, host + 1, strlen(host) - 2);
 		host[strlen(host) - 2] = '\0';
@@ -86,7 +86,7 @@ parse_listen(const char *text, struct kw_proxy_settings *s, char *err, size_t er
 		return 0;
 	}
  not_loopback:
-	return fail(err, err_len, "broker.apiProxy.listen: \"%.64s\" is not a loopback address "
+	return refuse(err, err_len, "broker.apiProxy.listen: \"%.64s\" is not a loopback address "
 	    "(127.0.0.1, ::1 or localhost): the proxy serves this machine only", text);
 }
 
@@ -111,10 +111,10 @@ check_base_url(const struct kw_config *cfg, struct kw_proxy_settings *s, char *e
 	json_t *h;
 
 	if (kw_url_parse(url, &u) < 0 || (strcmp(u.scheme, "https") && strcmp(u.scheme, "http")))
-		return fail(err, err_len, "api.baseUrl: expected https://host[:port], got \"%.128s\"%s",
-		    url, "");
+		return refuse(err, err_len, "api.baseUrl: expected https://host[:port], got \"%.128s\"",
+		    url);
 	if (strcmp(u.scheme, "http") == 0 && s->enforce_https)
-		return fail(err, err_len, "api.baseUrl: \"%.128s\" is plain HTTP and "
+		return refuse(err, err_len, "api.baseUrl: \"%.128s\" is plain HTTP and "
 		    "security.network.enforceHttps is true; use https://", url);
 	if (json_array_size(hosts) > 0) {
 		bool ok = false;
@@ -122,7 +122,7 @@ check_base_url(const struct kw_config *cfg, struct kw_proxy_settings *s, char *e
 			if (json_is_string(h) && kw_host_within(u.host, json_string_value(h)))
 				ok = true;
 		if (!ok)
-			return fail(err, err_len, "api.baseUrl: host %.128s is not in "
+			return refuse(err, err_len, "api.baseUrl: host %.128s is not in "
 			    "security.network.allowedHosts", u.host);
 	}
 	snprintf(s->upstream_host, sizeof(s->upstream_host), "%s", u.host);
@@ -164,8 +164,8 @@ read_corporate_proxy(const struct kw_config *cfg, struct kw_proxy_settings *s, c
 	if (!(s->proxy_enabled = kw_config_bool(cfg, "api.proxy.enabled")))
 		return 0;
 	if (!*host || strpbrk(host, "/@ \t\r\n[]"))
-		return fail(err, err_len, "api.proxy.host: expected a host name, got \"%.64s\"%s",
-		    host, "");
+		return refuse(err, err_len, "api.proxy.host: expected a host name, got \"%.64s\"",
+		    host);
 	snprintf(url, sizeof(url), "%s://%s%s%s:%lld", proto, v6 ? "[" : "", host, v6 ? "]" : "",
 	    port);
 	s->proxy_verify = kw_config_bool(cfg, "api.proxy.verifyCertificate");

@@ -3,6 +3,7 @@
  * Code shows keywarden's reason instead of a bare status (proxy/DESIGN.md,
  * "What Claude Code sees").
  */
+#include <stdbool.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -24,18 +25,29 @@ kw_proxy_error_body(const char *type, const char *message)
 	return text;
 }
 
+/* Whether code is the one named name, for names this build may not know yet. */
+static bool
+is_named(int code, const char *name)
+{
+	int named = kw_error_from_name(name);
+
+	return named != KW_ERR_INTERNAL && code == named;
+}
+
 unsigned
 kw_proxy_refusal_status(int code, const char *message, const char **ret_type)
 {
 	const char *m = message ? message : "";
 
-	/* Codes the client library knows; the broker's own names ("expired",
-	   "budget") arrive as KW_ERR_INTERNAL, so their message decides. */
-	if (code == KW_ERR_SESSION || strstr(m, "expired") || strstr(m, "revoked")) {
+	/* "expired" and "budget" are the broker's names for the proxy's
+	   refusals; a library that does not know them returns internal, and
+	   then the message decides. */
+	if (code == KW_ERR_SESSION || is_named(code, "expired") || strstr(m, "expired") ||
+	    strstr(m, "revoked")) {
 		*ret_type = "authentication_error";
 		return 401;
 	}
-	if (strstr(m, "budget")) {
+	if (is_named(code, "budget") || strstr(m, "budget")) {
 		*ret_type = "rate_limit_error";
 		return 429;
 	}

@@ -29,6 +29,13 @@
 /* Above this much unread body, upstream is paused until the client catches up. */
 #define BUF_HIGH	(1u << 20)
 #define POLL_MS		1000
+/*
+ * Idle upstream connections kept in the shared cache.  curl counts them
+ * against the multi handle's limit, which by default is 4 per easy handle:
+ * with one easy per multi, a burst of calls would otherwise leave 4 warm
+ * connections and pay a TLS handshake for the rest of the next burst.
+ */
+#define KEEP_CONNS	64L
 
 struct kw_fwd {
 	CURL *easy;
@@ -154,8 +161,12 @@ on_body(char *p, size_t size, size_t n, void *ud)
 		f->paused = true;
 		return CURL_WRITEFUNC_PAUSE;
 	}
-	if (f->off > 0 && f->off == f->len)
-		f->off = f->len = 0;
+	/* Keep the unread bytes at the front, so the buffer never creeps. */
+	if (f->off > 0) {
+		memmove(f->buf, f->buf + f->off, f->len - f->off);
+		f->len -= f->off;
+		f->off = 0;
+	}
 	if (f->len + n > f->cap) {
 		size_t cap = (f->len + n) * 2;
 		char *b = realloc(f->buf, cap);
@@ -239,6 +250,10 @@ set_corporate_proxy(struct kw_fwd *f, char *err, size_t err_len)
 	int r = 0;
 
 	curl_easy_setopt(f->easy, CURLOPT_PROXY, s->proxy_url);
+	/* The request's headers (the key among them) are for upstream only,
+	   never for the CONNECT the corporate proxy sees (curl's default since
+	   7.42.1, stated because the key depends on it). */
+	curl_easy_setopt(f->easy, CURLOPT_HEADEROPT, (long)CURLHEADER_SEPARATE);
 	curl_easy_setopt(f->easy, CURLOPT_HTTPPROXYTUNNEL, 1L);
 	curl_easy_setopt(f->easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
 	curl_easy_setopt(f->easy, CURLOPT_PROXY_SSL_VERIFYPEER, s->proxy_verify ? 1L : 0L);
@@ -371,6 +386,7 @@ kw_fwd_start(const struct kw_fwd_request *req, const char *key, struct kw_fwd **
 	set_method(f, req);
 	if (settings->proxy_enabled && (r = set_corporate_proxy(f, err, err_len)) < 0)
 		goto fail;
+	curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, KEEP_CONNS);
 	if (curl_multi_add_handle(f->multi, f->easy) != CURLM_OK) {
 		snprintf(err, err_len, "keywarden: out of memory");
 		goto fail;
@@ -426,6 +442,16 @@ const struct curl_slist *
 kw_fwd_headers(const struct kw_fwd *f)
 {
 	return f->resp_headers;
+}
+
+long long
+kw_fwd_length(const struct kw_fwd *f)
+{
+	curl_off_t len = -1;
+
+	if (curl_easy_getinfo(f->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len) != CURLE_OK)
+		return -1;
+	return len;
 }
 
 long

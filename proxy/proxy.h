@@ -96,7 +96,7 @@ int kw_proxy_broker_open(int fd) KW_WUR;
 
 /* Answer of proxy.authorize. */
 struct kw_proxy_grant {
-	char *call;		/* call id, for proxy.record */
+	json_t *call;		/* the call's id as the broker gave it (a reference), for proxy.record */
 	char *key;		/* the real key: wipe and free with kw_proxy_grant_clear */
 };
 
@@ -172,6 +172,9 @@ const struct curl_slist *kw_fwd_headers(const struct kw_fwd *f) KW_NONNULL(1);
  * idle for longer than the idle timeout.
  */
 ssize_t kw_fwd_read(struct kw_fwd *f, char *buf, size_t max) KW_NONNULL(1, 2);
+
+/* The body's length as upstream announced it (Content-Length), -1 when it did not. */
+long long kw_fwd_length(const struct kw_fwd *f) KW_NONNULL(1);
 
 /* Time to the response's headers, in ms; the error text if it failed (else NULL). */
 long kw_fwd_ttfb_ms(const struct kw_fwd *f) KW_NONNULL(1);

@@ -37,6 +37,7 @@
 #define READ_BLOCK	(16u * 1024)
 #define THREAD_STACK	(1u << 20)
 #define URI_MAX		(16u * 1024)
+#define TOKEN_MAX	512
 
 struct request {
 	char *uri;			/* raw, as sent */
@@ -44,7 +45,7 @@ struct request {
 	bool started, too_large;
 	uint8_t *body;
 	size_t body_len, body_cap;
-	char *call;			/* set once authorized: a record is owed */
+	json_t *call;			/* set once authorized: a record is owed */
 	struct kw_fwd *fwd;
 	struct kw_usage *usage;
 	long status;
@@ -90,9 +91,9 @@ answer_error(struct MHD_Connection *conn, unsigned status, const char *type, con
 static void
 refuse(struct request *r, const char *reason)
 {
-	const char *q = strchr(r->uri, '?');
+	size_t n = strcspn(r->uri, "?");
 	json_t *args = json_pack("{s:s, s:s, s:s%}", "reason", reason, "method", r->method,
-	    "path", r->uri, q ? (size_t)(q - r->uri) : strlen(r->uri));
+	    "path", r->uri, n < 1024 ? n : 1024);
 
 	kw_proxy_broker_notify("proxy.refuse", args);
 }
@@ -133,7 +134,7 @@ record(struct request *r)
 	}
 	if (!model)
 		model = asked = request_model(r);
-	json_t *args = json_pack("{s:s, s:s?, s:i, s:I, s:I, s:I, s:I, s:I, s:I}",
+	json_t *args = json_pack("{s:O, s:s?, s:i, s:I, s:I, s:I, s:I, s:I, s:I}",
 	    "call", r->call, "model", model, "status", (int)r->status,
 	    "input_tokens", (json_int_t)(in < 0 ? 0 : in),
 	    "output_tokens", (json_int_t)(out < 0 ? 0 : out),
@@ -163,7 +164,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		record(r);
 	kw_fwd_free(r->fwd);
 	kw_usage_free(r->usage);
-	free(r->call);
+	json_decref(r->call);
 	free(r->uri);
 	free(r->body);
 	free(r);
@@ -243,11 +244,18 @@ upstream_headers(struct MHD_Connection *conn)
 static enum MHD_Result
 queue_upstream_response(struct MHD_Connection *conn, struct request *r)
 {
+	long status = kw_fwd_status(r->fwd);
+	long long len = kw_fwd_length(r->fwd);
 	struct MHD_Response *resp;
 	const char *ctype = NULL;
 	enum MHD_Result ret;
 
-	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, READ_BLOCK, read_body, r, NULL);
+	/* A length upstream announced is kept (no chunking, a short body is
+	   an error the client sees); a stream goes out chunked as it comes. */
+	if (status == 204 || status == 304)
+		len = 0;
+	resp = MHD_create_response_from_callback(len >= 0 ? (uint64_t)len : MHD_SIZE_UNKNOWN,
+	    READ_BLOCK, read_body, r, NULL);
 	if (!resp)
 		return MHD_NO;
 	for (const struct curl_slist *h = kw_fwd_headers(r->fwd); h; h = h->next) {
@@ -266,19 +274,32 @@ queue_upstream_response(struct MHD_Connection *conn, struct request *r)
 			ctype = value;
 		MHD_add_response_header(resp, name, value);
 	}
-	r->status = kw_fwd_status(r->fwd);
+	r->status = status;
 	r->usage = kw_usage_new(ctype);
 	ret = MHD_queue_response(conn, (unsigned)r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
 }
 
+/* Tokens are short and printable: anything else is not sent to the broker. */
+static bool
+plausible_token(const char *t)
+{
+	size_t n = 0;
+
+	for (; t[n]; n++)
+		if (n >= TOKEN_MAX || t[n] <= ' ' || t[n] > '~')
+			return false;
+	return n > 0;
+}
+
 static enum MHD_Result
 forward(struct MHD_Connection *conn, struct request *r)
 {
-	const char *cred = kw_proxy_credential(
-	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-api-key"),
-	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "authorization"));
+	const char *xkey = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-api-key");
+	const char *authz = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "authorization");
+	const char *cred = kw_proxy_credential(xkey, authz);
+	const char *bearer = kw_proxy_credential(NULL, authz);
 	struct kw_proxy_grant grant = { 0 };
 	char *msg = NULL, path[2048], err[CURL_ERROR_SIZE + 160];
 	const char *type;
@@ -290,11 +311,17 @@ forward(struct MHD_Connection *conn, struct request *r)
 		    "run claude with `keywarden exec --proxy -- claude` or set apiKeyHelper to "
 		    "`keywarden key get anthropic --proxy`");
 	}
-	if (strncmp(cred, "sk-ant-", 7) == 0) {
+	/* A real key in either place: the client should hold none. */
+	if (strncmp(cred, "sk-ant-", 7) == 0 || (bearer && strncmp(bearer, "sk-ant-", 7) == 0)) {
 		refuse(r, "real_key");
 		return answer_error(conn, 401, "authentication_error", "keywarden: a real Anthropic "
 		    "API key was sent to the proxy and refused; clients hold a keywarden token "
 		    "(`keywarden key get anthropic --proxy`), never the key");
+	}
+	if (!plausible_token(cred)) {
+		refuse(r, "malformed");
+		return answer_error(conn, 401, "authentication_error", "keywarden: the credential "
+		    "is not a keywarden token (`keywarden key get anthropic --proxy` gives one)");
 	}
 	snprintf(path, sizeof(path), "%.*s", (int)strcspn(r->uri, "?"), r->uri);
 	rc = kw_proxy_broker_authorize(cred, r->method, path, &grant, &msg);
@@ -319,6 +346,7 @@ forward(struct MHD_Connection *conn, struct request *r)
 	};
 	if (!req.headers) {
 		kw_proxy_grant_clear(&grant);
+		r->status = 502;
 		snprintf(r->error, sizeof(r->error), "out of memory");
 		return answer_error(conn, 502, "api_error", "keywarden: out of memory");
 	}
@@ -367,12 +395,16 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "content-length");
 		r->started = true;
 		snprintf(r->method, sizeof(r->method), "%s", method);
-		if (cl && strtoull(cl, NULL, 10) > KW_PROXY_BODY_MAX)
-			return answer_error(conn, 413, "request_too_large",
-			    "keywarden: request body larger than 32 MB");
-		if (r->uri[0] != '/' || strlen(method) >= sizeof(r->method))
+		if (r->uri[0] != '/' || strlen(method) >= sizeof(r->method)) {
+			refuse(r, "malformed");
 			return answer_error(conn, 400, "invalid_request_error",
 			    "keywarden: expected a request for a path (\"/v1/...\")");
+		}
+		if (cl && strtoull(cl, NULL, 10) > KW_PROXY_BODY_MAX) {
+			refuse(r, "malformed");
+			return answer_error(conn, 413, "request_too_large",
+			    "keywarden: request body larger than 32 MB");
+		}
 		return MHD_YES;
 	}
 	if (*upload_size) {
@@ -381,9 +413,11 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		*upload_size = 0;
 		return MHD_YES;
 	}
-	if (r->too_large)
+	if (r->too_large) {
+		refuse(r, "malformed");
 		return answer_error(conn, 413, "request_too_large",
 		    "keywarden: request body larger than 32 MB");
+	}
 	return forward(conn, r);
 }
 

@@ -29,11 +29,11 @@ struct kw_usage {
 	char *model;
 	/* SSE */
 	char *line;
-	size_t line_len;
+	size_t line_len, line_cap;
 	bool line_skip;			/* the current line is too long: dropped */
 	char event[64];
 	char *data;
-	size_t data_len;
+	size_t data_len, data_cap;
 	bool data_skip;
 	/* JSON */
 	char *json;
@@ -50,11 +50,34 @@ kw_usage_new(const char *content_type)
 		return NULL;
 	u->in = u->out = -1;
 	u->sse = content_type && strncasecmp(content_type, "text/event-stream", 17) == 0;
-	if (u->sse && (!(u->line = malloc(LINE_MAX_LEN)) || !(u->data = malloc(DATA_MAX_LEN)))) {
-		kw_usage_free(u);
-		return NULL;
-	}
 	return u;
+}
+
+/*
+ * Room for need bytes in *buf (grown by doubling, never past max): false
+ * when need is over max or memory is short, and the caller skips the line
+ * or event.  Buffers start small: most lines of a stream are short, and a
+ * thousand streams should not hold a thousand maximum-size buffers.
+ */
+static bool
+reserve(char **buf, size_t *cap, size_t need, size_t max)
+{
+	size_t n = *cap ? *cap : 1024;
+	char *b;
+
+	if (need <= *cap)
+		return true;
+	if (need > max)
+		return false;
+	while (n < need)
+		n *= 2;
+	if (n > max)
+		n = max;
+	if (!(b = realloc(*buf, n)))
+		return false;
+	*buf = b;
+	*cap = n;
+	return true;
 }
 
 static void
@@ -131,7 +154,7 @@ sse_line(struct kw_usage *u, const char *l, size_t n)
 			l++, n--;
 		if (!interesting(u->event) || u->data_skip)
 			return;
-		if (u->data_len + n + 1 > DATA_MAX_LEN) {
+		if (!reserve(&u->data, &u->data_cap, u->data_len + n + 1, DATA_MAX_LEN)) {
 			u->data_skip = true;
 			return;
 		}
@@ -149,8 +172,8 @@ feed_sse(struct kw_usage *u, const char *p, size_t n)
 		const char *nl = memchr(p, '\n', n);
 		size_t take = nl ? (size_t)(nl - p) : n;
 
-		if (!u->line_skip) {
-			if (u->line_len + take > LINE_MAX_LEN)
+		if (!u->line_skip && take > 0) {
+			if (!reserve(&u->line, &u->line_cap, u->line_len + take, LINE_MAX_LEN))
 				u->line_skip = true;
 			else {
 				memcpy(u->line + u->line_len, p, take);

@@ -43,6 +43,7 @@ class FakeBroker:
     def start(self, argv, preexec_fn=None):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock = ours
+        self._sock = ours       # the server thread's, kept after close()
         fd = theirs.fileno()
 
         # "{fd}" in argv names the proxy's end (the broker uses 3; any works).
@@ -106,7 +107,7 @@ class FakeBroker:
     def _recv_exact(self, n):
         buf = b""
         while len(buf) < n:
-            chunk = self.sock.recv(n - len(buf)) if self.sock else b""
+            chunk = self._sock.recv(n - len(buf))
             if not chunk:
                 return None
             buf += chunk
@@ -114,7 +115,7 @@ class FakeBroker:
 
     def _send(self, doc):
         body = json.dumps(doc).encode()
-        self.sock.sendall(struct.pack(">I", len(body)) + body)
+        self._sock.sendall(struct.pack(">I", len(body)) + body)
 
     def _answer(self, req):
         op, args = req.get("op"), req.get("args") or {}
@@ -128,7 +129,7 @@ class FakeBroker:
                 return None, ("session_required", "keywarden: token expired or revoked")
             if isinstance(got, tuple):
                 return None, got
-            call = "call-%d" % next(self.calls)
+            call = next(self.calls)         # a number, as keywardend's
             return {"call": call, "user": "alice", "key": "anthropic", "version": 1,
                     "value": got}, None
         if op in ("proxy.ready", "proxy.refuse", "proxy.record"):
