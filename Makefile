@@ -105,7 +105,7 @@ override CFLAGS += -std=gnu11 -D_GNU_SOURCE -fPIC -pipe -MMD -MP \
 	-Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes \
 	-Wstrict-prototypes -Wno-unused-parameter -Werror=implicit-function-declaration \
 	-fstack-protector-strong -D_FORTIFY_SOURCE=2 \
-	-DKW_VERSION=\"$(VERSION)\" \
+	-DKW_VERSION=\"$(VERSION)\" -DKW_LIBDIR=\"$(LIBDIR)\" \
 	-I. $(call pkg_cflags,$(ALL_PKGS))
 override LDFLAGS += -Wl,-z,relro,-z,now
 

@@ -3,6 +3,7 @@
  */
 #include "broker/accounts/ops.h"
 #include "broker/alerts/ops.h"
+#include "broker/apiproxy/apiproxy.h"
 #include "broker/audit/ops.h"
 #include "broker/features.h"
 #include "broker/keys/ops.h"
@@ -20,6 +21,7 @@ static const struct {
 	{ .name = "audit", .plug = kw_audit_register },
 	{ .name = "alerts", .plug = kw_alerts_register },
 	{ .name = "policy", .plug = kw_policy_register },
+	{ .name = "apiproxy", .plug = kw_apiproxy_register },
 };
 
 int

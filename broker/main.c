@@ -22,6 +22,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "broker/apiproxy/apiproxy.h"
 #include "broker/audit/audit.h"
 #include "broker/core/daemon.h"
 #include "broker/dispatch/dispatch.h"
@@ -358,9 +359,40 @@ check_policy(const struct kw_config *cfg, char *err, size_t err_len)
 	return r;
 }
 
+/* The API proxy's start, as the broker's start sees it. */
+struct proxy_start {
+	struct kw_daemon *dm;
+	bool failed;
+};
+
+static int
+proxy_adopt(void *ctx, int fd, struct kw_peer **ret_peer)
+{
+	return kw_loop_adopt(((struct proxy_start *)ctx)->dm, fd, ret_peer);
+}
+
+static void
+proxy_ready(void *ctx)
+{
+	(void)ctx;
+	(void)kw_sd_notify("READY=1\nSTATUS=serving");
+}
+
+static void
+proxy_failed(void *ctx)
+{
+	struct proxy_start *ps = ctx;
+
+	ps->failed = true;
+	ps->dm->stopping = true;
+}
+
 static int
 run(struct kw_daemon *dm, struct kw_services *svc)
 {
+	struct proxy_start ps = { .dm = dm };
+	const struct kw_apiproxy_hooks hooks = { .adopt = proxy_adopt, .ready = proxy_ready,
+		.fail = proxy_failed, .ctx = &ps };
 	char err[512];
 	mode_t mode = (mode_t)strtol(kw_config_str(svc->cfg, "broker.socketMode"), NULL, 8);
 	int r;
@@ -397,9 +429,15 @@ run(struct kw_daemon *dm, struct kw_services *svc)
 	if (kw_state_meta_set(svc->state, "audit_signed", "1") < 0)
 		kw_log_warn("state store: cannot remember that the audit trail is signed");
 	kw_log_info("listening on %s", dm->socket_path);
-	(void)kw_sd_notify("READY=1\nSTATUS=serving");
+	/* With the API proxy, ready means the proxy is too (it says so on its channel). */
+	if ((r = kw_apiproxy_start(svc->apiproxy, &hooks)) < 0)
+		return r == KW_ERR_CONFIG ? EXIT_CONFIG : EXIT_RUNTIME;
+	if (r == 0)
+		(void)kw_sd_notify("READY=1\nSTATUS=serving");
 	r = kw_loop_run(dm);
 	(void)kw_sd_notify("STOPPING=1");
+	if (ps.failed)
+		return EXIT_RUNTIME;
 	return r < 0 ? EXIT_RUNTIME : 0;
 }
 
@@ -422,6 +460,7 @@ teardown(struct kw_daemon *dm, struct kw_services *svc)
 	kw_roles_free(svc->roles);
 	kw_policy_free(svc->policy);
 	kw_detector_free(svc->detector);
+	json_decref(svc->status_parts);
 	kw_config_free(svc->cfg);
 }
 
@@ -483,7 +522,8 @@ main(int argc, char **argv)
 	 */
 	unenforced = warn_unenforced(svc.cfg);
 	if (check_only && (kw_monitor_check_config(svc.cfg, err, sizeof(err)) < 0 ||
-	    check_policy(svc.cfg, err, sizeof(err)) < 0)) {
+	    check_policy(svc.cfg, err, sizeof(err)) < 0 ||
+	    kw_apiproxy_check_config(svc.cfg, err, sizeof(err)) < 0)) {
 		kw_log_error("config: %s", err);
 		kw_config_free(svc.cfg);
 		return EXIT_CONFIG;
@@ -503,6 +543,7 @@ main(int argc, char **argv)
 	svc.data_dir = kw_config_str(svc.cfg, "broker.dataDir");
 	dm.max_conns = (size_t)kw_config_int(svc.cfg, "broker.maxClients");
 	svc.uid = dm.own_uid = geteuid();
+	svc.status_parts = json_object();
 	kw_reload_daemon_settings(&dm, svc.cfg);
 	raise_fd_limit(dm.max_conns);
 	/* SIGHUP: read config again (the file as named now: a new file there counts). */

@@ -8,6 +8,7 @@
 
 #include "broker/accounts/roles.h"
 #include "broker/alerts/monitor.h"
+#include "broker/apiproxy/apiproxy.h"
 #include "broker/audit/audit.h"
 #include "broker/dispatch/dispatch.h"
 #include "broker/reload.h"
@@ -180,7 +181,8 @@ check(struct kw_reload *rl, const struct kw_config *next, json_t **ret_restart,
 	size_t i;
 	int r;
 
-	if ((r = kw_monitor_reload_prepare(rl->svc->monitor, next, err, sizeof(err))) < 0) {
+	if ((r = kw_apiproxy_check_config(next, err, sizeof(err))) < 0 ||
+	    (r = kw_monitor_reload_prepare(rl->svc->monitor, next, err, sizeof(err))) < 0) {
 		snprintf(why, why_len, "config: %s", err);
 		return r;
 	}
@@ -266,6 +268,8 @@ kw_reload_run(struct kw_daemon *dm, void *ctx)
 	if (strcmp(kw_config_digest(next), kw_config_digest(svc->cfg)) == 0) {
 		kw_log_info("reload: %s is unchanged (sha256 %s)", rl->path, kw_config_digest(next));
 		kw_config_free(next);
+		/* The proxy reads files of its own (CA files): it starts again all the same. */
+		kw_apiproxy_reload(svc->apiproxy);
 		return;
 	}
 	err[0] = '\0';
@@ -302,6 +306,7 @@ kw_reload_run(struct kw_daemon *dm, void *ctx)
 		kw_log_warn("state store: cannot remember the configuration's digest");
 	kw_log_info("reload: configuration %s applied (sha256 %s, was %s)", rl->path,
 	    kw_config_digest(svc->cfg), prev);
+	kw_apiproxy_reload(svc->apiproxy);
  out:
 	kw_monitor_reload_finish(svc->monitor, false);
 	kw_roles_free(roles);

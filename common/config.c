@@ -202,6 +202,40 @@ check_roles(const char *path, json_t *v, char *err, size_t err_len)
 	return 0;
 }
 
+/* security.api.budgets: {"ROLE": {"dailyTokens": N}}, N a whole number of tokens. */
+static const char *const budget_keys[] = { "dailyTokens", NULL };
+
+static int
+check_budgets(const char *path, json_t *v, char *err, size_t err_len)
+{
+	const char *name, *k;
+	json_t *b, *kv, *n;
+	char sub[320];
+
+	if (!json_is_object(v))
+		return fail(err, err_len, path, "an object of role names to {\"dailyTokens\": N}");
+	json_object_foreach(v, name, b) {
+		if (!kw_name_ok(KW_NAME_ROLE, name)) {
+			snprintf(err, err_len, "%s.%.64s: role names are 1-64 letters, digits, '_' or "
+			    "'-', not starting with '-'", path, name);
+			return KW_ERR_CONFIG;
+		}
+		snprintf(sub, sizeof(sub), "%s.%s", path, name);
+		if (!json_is_object(b))
+			return fail(err, err_len, sub, "an object such as {\"dailyTokens\": 1000000}");
+		json_object_foreach(b, k, kv)
+			if (strcmp(k, "dailyTokens") != 0)
+				kw_log_warn("config: %s.%.64s: unknown key, ignored", sub, k);
+		snprintf(sub, sizeof(sub), "%s.%s.dailyTokens", path, name);
+		n = json_object_get(b, "dailyTokens");
+		if (!n)
+			return fail(err, err_len, sub, "a whole number of tokens per UTC day (missing)");
+		if (!json_is_integer(n) || json_integer_value(n) < 0)
+			return fail(err, err_len, sub, "a whole number of tokens per UTC day, 0 or more");
+	}
+	return 0;
+}
+
 /* Members of an object inside a list: required string/enum/int fields. */
 static int
 check_member_string(const char *path, size_t i, json_t *obj, const char *name,
@@ -403,6 +437,8 @@ kw_config_check_value(const struct kw_config_key *key, const char *path,
 		return check_filters(path, v, err, err_len);
 	case KW_CT_SECRET_RULES:
 		return check_secret_rules(path, v, err, err_len);
+	case KW_CT_BUDGETS:
+		return check_budgets(path, v, err, err_len);
 	}
 	return fail(err, err_len, path, "a known type");
 }
@@ -440,6 +476,9 @@ strip_unknown(enum kw_config_type type, json_t *v)
 	else if (type == KW_CT_SECRET_RULES)
 		json_array_foreach(v, i, e)
 			keep_known(e, secret_rule_keys);
+	else if (type == KW_CT_BUDGETS)
+		json_object_foreach(v, k, e)
+			keep_known(e, budget_keys);
 }
 
 /* True when some schema key lies below path (path is an inner object). */

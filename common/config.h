@@ -35,6 +35,7 @@ enum kw_config_type {
 	KW_CT_ALERTS,		/* array of {type, threshold, action} */
 	KW_CT_FILTERS,		/* array of {name, regex, replacement} */
 	KW_CT_SECRET_RULES,	/* array of {id, regex, keywords?, description?, entropy?} */
+	KW_CT_BUDGETS,		/* object: role name -> {"dailyTokens": N} */
 };
 
 struct kw_config_key {

@@ -163,6 +163,11 @@ static const struct kw_config_key schema[] = {
 	     "one of: error, warning, info", E, "severity of a rule violation"),
 
 	/* Network. */
+	/* API calls through keywarden-proxy (broker/apiproxy/budget.h). */
+	{ .path = "security.api.budgets", .type = KW_CT_BUDGETS, .def = "{}",
+	  .expect = "an object of role names to {\"dailyTokens\": N}", E,
+	  .help = "daily API token budget (input + output, UTC day) per role for calls through the "
+	  "API proxy; a user gets the largest of their roles' (none: unlimited)" },
 	BOOL("security.network.enforceHttps", "true", E, "refuse plain HTTP"),
 	BOOL("security.network.verifyCertificates", "true", E, "verify TLS certificates"),
 	STR("security.network.caFile", "\"\"", APIPROXY,

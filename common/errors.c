@@ -33,6 +33,8 @@ static const struct {
 	{ KW_ERR_INVALID,	  "invalid_argument",	"invalid argument" },
 	{ KW_ERR_SESSION,	  "session_required",	"a valid session is required; run keywarden login" },
 	{ KW_ERR_LOCKED,	  "locked",		"the account is locked" },
+	{ KW_ERR_EXPIRED,	  "expired",		"the session ended; run keywarden login" },
+	{ KW_ERR_BUDGET,	  "budget",		"the daily API token budget is spent" },
 };
 
 const char *

@@ -40,6 +40,8 @@ enum kw_error {
 	KW_ERR_INVALID		= -19,	/* "invalid_argument" */
 	KW_ERR_SESSION		= -20,	/* "session_required": none, expired, revoked, foreign */
 	KW_ERR_LOCKED		= -21,	/* "locked": the account is locked */
+	KW_ERR_EXPIRED		= -22,	/* "expired": a proxy token's session ended */
+	KW_ERR_BUDGET		= -23,	/* "budget": the daily API token budget is spent */
 };
 
 /* Stable wire name of an error code; never NULL ("internal" if unknown). */

@@ -41,7 +41,16 @@ conn_close(struct kw_daemon *b, struct kw_conn *c)
 		b->n_counted--;
 	}
 	kw_dispatch_forget_peer(b->d, &c->peer);
-	close(c->fd);		/* also removes it from the epoll set */
+	if (c->peer.internal)
+		kw_dispatch_internal_gone(b->d, &c->peer);
+	/*
+	 * Out of the epoll set first: close() removes it only once no other
+	 * descriptor shares the file, and a child the broker forks (the API
+	 * proxy) holds copies until it execs -- events would then name a freed
+	 * connection.
+	 */
+	(void)epoll_ctl(b->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
 	if (b->accept_paused) {
 		/* A descriptor is free again: take new clients again. */
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &tag_listen };
@@ -412,6 +421,40 @@ accept_all(struct kw_daemon *b)
 	}
 }
 
+int
+kw_loop_adopt(struct kw_daemon *b, int fd, struct kw_peer **ret_peer)
+{
+	struct kw_conn *c = calloc(1, sizeof(*c));
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	if (!c) {
+		close(fd);
+		return KW_ERR_NOMEM;
+	}
+	c->fd = fd;
+	c->peer.internal = true;
+	c->peer.caller.uid = geteuid();
+	c->peer.caller.gid = getegid();
+	c->peer.caller.pid = getpid();
+	name_caller(&c->peer.caller, c->peer.user, sizeof(c->peer.user));
+	kw_frame_reader_init(&c->rd, KW_FRAME_MAX);
+	c->last_active_ms = c->accepted_ms = kw_mono_ms();
+	ev.data.ptr = c;
+	if (epoll_ctl(b->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		kw_log_error("epoll_ctl: %s", strerror(errno));
+		close(fd);
+		free(c);
+		return KW_ERR_IO;
+	}
+	c->next = b->conns;
+	if (b->conns)
+		b->conns->prev = c;
+	b->conns = c;
+	b->n_conns++;
+	*ret_peer = &c->peer;
+	return 0;
+}
+
 /* A connection that has not completed the handshake in time. */
 static bool
 hello_overdue(const struct kw_daemon *b, const struct kw_conn *c, int64_t now)
@@ -428,8 +471,8 @@ conn_deadline(const struct kw_daemon *b, const struct kw_conn *c)
 		return c->out_start_ms + b->client_timeout_ms;
 	if (kw_frame_reader_partial(&c->rd))
 		d = c->frame_start_ms + b->client_timeout_ms;
-	/* Waiting for the broker (a worker) is not idling. */
-	else if (c->peer.deferred)
+	/* Waiting for the broker (a worker) is not idling, nor is a helper's quiet. */
+	else if (c->peer.deferred || c->peer.internal)
 		d = kw_mono_ms() + b->idle_timeout_ms;
 	else
 		d = c->last_active_ms + b->idle_timeout_ms;

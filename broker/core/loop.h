@@ -24,4 +24,17 @@
  */
 int kw_loop_run(struct kw_daemon *b) KW_WUR KW_NONNULL(1);
 
+/*
+ * Serve fd (one end of a socketpair to a helper the broker started) as an
+ * internal peer: framed and dispatched like a client, but marked
+ * peer.internal (only KW_OP_INTERNAL requests are answered on it, and only
+ * on it), never counted against a uid and never closed for idling.  The
+ * caller is the broker's own process.  b->epoll_fd must be set; may be
+ * called before kw_loop_run.  fd is transferred (closed on failure).
+ * 0 with *ret_peer (valid until the peer is gone: kw_dispatch_internal_gone),
+ * or KW_ERR_NOMEM / KW_ERR_IO.
+ */
+int kw_loop_adopt(struct kw_daemon *b, int fd, struct kw_peer **ret_peer)
+	KW_WUR KW_NONNULL(1, 3);
+
 #endif

@@ -158,8 +158,24 @@ kw_dispatch_run_timers(struct kw_dispatcher *d)
 }
 
 void
+kw_dispatch_watch_internal(struct kw_dispatcher *d, const struct kw_internal_watch *w)
+{
+	d->internal = *w;
+}
+
+void
+kw_dispatch_internal_gone(struct kw_dispatcher *d, const struct kw_peer *peer)
+{
+	if (d->internal.gone)
+		d->internal.gone(d->internal.data, peer);
+}
+
+void
 kw_dispatch_flush(struct kw_dispatcher *d)
 {
+	/* A helper stops first: what it leaves unfinished is recorded in the last turn. */
+	if (d->internal.stopping)
+		d->internal.stopping(d->internal.data);
 	kw_refusals_flush(&d->refusals, &d->batch, true);
 }
 
@@ -344,12 +360,17 @@ load_subject(struct kw_call *call, struct kw_subject *s, struct kw_perm **ret_pe
 static bool
 wanted(struct kw_dispatcher *d, const struct kw_op *op, const char *action, int err)
 {
-	json_t *list, *p;
-	size_t i;
-
 	if (!op || !(op->flags & KW_OP_ORDINARY) || err != 0 || d->record_always)
 		return true;
-	list = kw_config_get(d->svc->cfg, "security.audit.logActions");
+	return kw_dispatch_action_logged(d->svc, action);
+}
+
+bool
+kw_dispatch_action_logged(const struct kw_services *svc, const char *action)
+{
+	json_t *list = kw_config_get(svc->cfg, "security.audit.logActions"), *p;
+	size_t i;
+
 	json_array_foreach(list, i, p)
 		if (json_is_string(p) && fnmatch(json_string_value(p), action, 0) == 0)
 			return true;
@@ -400,7 +421,8 @@ kw_dispatch_audited(struct kw_dispatcher *d, const struct kw_op *op,
 		.action = action,
 		.resource = resource,
 		.result = err == 0 ? "success" : (err == KW_ERR_DENIED || err == KW_ERR_LOCKED ||
-		    err == KW_ERR_SESSION) ? "denied" : "error",
+		    err == KW_ERR_SESSION || err == KW_ERR_EXPIRED || err == KW_ERR_BUDGET) ?
+		    "denied" : "error",
 		.metadata = meta,
 		.request_id = id,
 	};
@@ -686,6 +708,11 @@ dispatch_request(struct kw_dispatcher *d, struct kw_peer *p, struct kw_request *
 		return refuse(d, NULL, p, req->id, "unknown_op", req->op, KW_ERR_UNKNOWN_OP, why);
 	}
 	const struct kw_op *op = call.op;
+	/* The helper's channel is its only capability, and it is good for nothing else. */
+	if (!(op->flags & KW_OP_HANDSHAKE) && !!(op->flags & KW_OP_INTERNAL) != p->internal)
+		return refuse(d, op, p, req->id, op->name, NULL, KW_ERR_DENIED, p->internal ?
+		    "the broker's internal channel answers only its own requests" :
+		    "answered only on the broker's channel to the helper it started");
 	if ((r = resolve(op, &call, &verb, resource, sizeof(resource))) < 0)
 		return refuse(d, op, p, req->id, op->name, NULL, r, call.msg);
 	if (req->session &&

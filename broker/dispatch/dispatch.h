@@ -92,6 +92,9 @@ enum {
 	KW_OP_ROLES_OPTIONAL = 1 << 4,	/* .roles may be absent */
 	KW_OP_TARGET_NOT_STRONGER = 1 << 5,	/* the user named by .arg may hold no permission
 					   the subject lacks (ceiling.c; root is not limited) */
+	KW_OP_INTERNAL = 1 << 6,	/* answered only on an internal peer (peer.h), whoever
+					   else asks (root and the broker's own uid included);
+					   an internal peer is answered nothing else */
 };
 
 struct kw_op {
@@ -241,6 +244,23 @@ struct kw_need {
 int kw_call_authorize(struct kw_call *call, const struct kw_need *needs, size_t n,
     size_t *ret_i, char *why, size_t why_len) KW_WUR KW_NONNULL(1, 4, 5);
 
+/*
+ * A feature that starts a helper and serves it as an internal peer
+ * (kw_loop_adopt) watches it here: gone(data, peer) when that connection
+ * closes (inside a turn: records written then land with it), stopping(data)
+ * when the broker stops, before its last turn is committed.  One watcher.
+ */
+struct kw_internal_watch {
+	void (*gone)(void *data, const struct kw_peer *peer);
+	void (*stopping)(void *data);
+	void *data;
+};
+void kw_dispatch_watch_internal(struct kw_dispatcher *d, const struct kw_internal_watch *w)
+	KW_NONNULL(1, 2);
+/* The event loop's word that an internal peer's connection is closing. */
+void kw_dispatch_internal_gone(struct kw_dispatcher *d, const struct kw_peer *peer)
+	KW_NONNULL(1, 2);
+
 /* The turn's group commit, for the loop to commit and deliver. */
 struct kw_batch *kw_dispatch_batch(struct kw_dispatcher *d) KW_NONNULL(1);
 
@@ -249,6 +269,13 @@ const char *kw_arg_str(json_t *args, const char *key) KW_NONNULL(2);
 
 /* The registered user named by args.user; KW_ERR_NOT_FOUND with call->msg set. */
 int kw_op_find_user(struct kw_call *call, struct kw_user *ret_user) KW_NONNULL(1, 2);
+
+/*
+ * Whether security.audit.logActions lists action (a glob match): an
+ * ordinary request's allowed answer is recorded only then (refusals always).
+ */
+bool kw_dispatch_action_logged(const struct kw_services *svc, const char *action)
+	KW_NONNULL(1, 2);
 
 /* Whether sessions are required of non-root callers (mfa enabled and required). */
 bool kw_mfa_required(const struct kw_services *svc) KW_NONNULL(1);

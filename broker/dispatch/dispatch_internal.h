@@ -24,6 +24,7 @@ struct kw_dispatcher {
 	bool record_each;		/* the refusal being recorded changed state: not coalesced */
 	bool record_always;		/* the answer being recorded is wanted whatever logActions says */
 	struct kw_refusals refusals;	/* repeated refusals being counted (refusals.h) */
+	struct kw_internal_watch internal;	/* who watches internal peers (all NULL: none) */
 
 	/* The worker (worker.c): one thread for requests that wait on the network. */
 	int worker_fd;			/* eventfd: finished work to collect */

@@ -18,6 +18,9 @@ struct kw_peer {
 	bool greeted;			/* hello done */
 	size_t pending;			/* replies held for the group commit or a worker */
 	bool deferred;			/* a request is with a worker: read no more until it answers */
+	bool internal;			/* the broker's own channel to a helper it started
+					   (kw_loop_adopt): only KW_OP_INTERNAL requests, and
+					   only here */
 };
 
 #endif

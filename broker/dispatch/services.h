@@ -11,10 +11,12 @@
 #ifndef KW_SERVICES_H
 #define KW_SERVICES_H
 
+#include <jansson.h>
 #include <sys/types.h>
 
 #include "common/config.h"
 
+struct kw_apiproxy;
 struct kw_audit;
 struct kw_batch;
 struct kw_detector;
@@ -47,6 +49,10 @@ struct kw_services {
 	struct kw_detector *detector;	/* secret rules and filters, compiled
 					   (policy/detect/detect.h; replaced by a reload) */
 	struct kw_batch *batch;		/* this turn's group commit (dispatch/batch.h) */
+	struct kw_apiproxy *apiproxy;	/* the API proxy's supervisor (broker/apiproxy/), made
+					   when the feature registers; NULL in tests */
+	json_t *status_parts;		/* what features add to the status reply, one key
+					   each ("api_proxy"); owned by main.c, may be NULL */
 };
 
 #endif

@@ -63,6 +63,12 @@ kw_op_status(struct kw_call *call, json_t **ret_result)
 		json_decref(*ret_result);
 		return KW_ERR_NOMEM;
 	}
+	/* What other features report (the API proxy: its listen address, whether it runs). */
+	if (*ret_result && call->svc->status_parts &&
+	    json_object_update(*ret_result, call->svc->status_parts) < 0) {
+		json_decref(*ret_result);
+		return KW_ERR_NOMEM;
+	}
 	/* Why the token this request carried was not accepted (the dispatcher noted it). */
 	json_t *session_error = json_object_get(call->meta, "session_error");
 	if (*ret_result && session_error)

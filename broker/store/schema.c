@@ -142,6 +142,23 @@ static const struct kw_migration state_migrations[] = {
 	  "ALTER TABLE incidents ADD COLUMN closed_by TEXT;"
 	  "ALTER TABLE incidents ADD COLUMN close_note TEXT;"
 	  "CREATE INDEX incidents_status ON incidents (status, id);" },
+	/*
+	 * Version 8: proxy tokens (the API proxy's kwp1_ credentials).  Each
+	 * names one key for one session and is good only while that session
+	 * lives (checked on every call; the row stays so a call after the end
+	 * can say why, and goes with its user); only a keyed hash of its secret
+	 * is kept.
+	 */
+	{ 8,
+	  "CREATE TABLE proxy_tokens ("
+	  "  id          TEXT    PRIMARY KEY,"
+	  "  session     TEXT    NOT NULL,"
+	  "  uid         INTEGER NOT NULL REFERENCES users (uid) ON DELETE CASCADE,"
+	  "  key         TEXT    NOT NULL,"
+	  "  secret_hash BLOB    NOT NULL,"
+	  "  created     INTEGER NOT NULL"
+	  ");"
+	  "CREATE INDEX proxy_tokens_session ON proxy_tokens (session);" },
 };
 
 const struct kw_migration *

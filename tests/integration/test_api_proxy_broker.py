@@ -1,0 +1,556 @@
+"""
+The broker's side of the API proxy (broker/apiproxy/, proxy/DESIGN.md): it
+starts and supervises keywarden-proxy, answers proxy.* on that channel only,
+issues proxy tokens tied to a session, authorizes each call (session, lock,
+role, budget), records calls, and summarises usage.
+
+The real broker runs as root; users act as alice (uid 2001) through setpriv.
+The proxy here is a stand-in that speaks only the broker's side of the
+protocol (FAKE_PROXY below): it binds broker.apiProxy.listen like the real
+one, says hello and proxy.ready on fd 3, then relays frames that a test
+sends to that port over to the broker -- so the test plays the proxy, on the
+proxy's own channel.  The broker finds it next to itself (a copy of
+keywardend in a directory of the test's), as it finds the real one.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import time
+
+import pytest
+
+import conftest
+from conftest import (BUILD, IO_TIMEOUT, START_TIMEOUT, assert_error, assert_ok,
+                      short_tmpdir, wait_for)
+from users import UserConn, id_broker, mfa_broker, session_of, start, totp  # noqa: F401
+
+KEY = "sk-ant-api03-" + "Q" * 80 + "-realvalue"
+
+# keywarden-proxy itself: a static launcher, so that the broker's LD_PRELOAD
+# (ASan's runtime, libfaketime, nss_wrapper -- together they hang an
+# uninstrumented program) is not applied to it; it drops LD_PRELOAD and runs
+# the script beside it (its own path + ".py").
+LAUNCHER = r'''
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+extern char **environ;
+int main(int argc, char **argv)
+{
+	char script[4096], *args[64];
+	int n = 0, j = 0;
+	snprintf(script, sizeof(script), "%s.py", argv[0]);
+	args[n++] = "/usr/bin/python3";
+	args[n++] = script;
+	for (int i = 1; i < argc && n < 63; i++)
+		args[n++] = argv[i];
+	args[n] = NULL;
+	for (int i = 0; environ[i]; i++)
+		if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0)
+			environ[j++] = environ[i];
+	environ[j] = NULL;
+	execve(args[0], args, environ);
+	perror("keywarden-proxy: python3");
+	return 127;
+}
+'''
+
+FAKE_PROXY = r'''
+"""keywarden-proxy stand-in: the broker's side of the protocol, and a relay."""
+import json, os, select, socket, struct, sys
+
+args = sys.argv[1:]
+fds = []
+for name in os.listdir("/proc/self/fd"):
+    try:
+        os.fstat(int(name))
+        fds.append(int(name))
+    except OSError:
+        pass          # the directory listdir itself had open
+log = os.environ.get("FAKE_PROXY_LOG")
+if log:
+    with open(log, "a") as f:
+        f.write(json.dumps({"pid": os.getpid(), "args": args, "fds": sorted(fds),
+                            "notify": os.environ.get("NOTIFY_SOCKET")}) + "\n")
+if args[:2] != ["--broker-fd", "3"]:
+    sys.exit("keywarden-proxy: usage: --broker-fd 3 [--config FILE]")
+cfg = {}
+if "--config" in args:
+    with open(args[args.index("--config") + 1]) as f:
+        cfg = json.load(f)
+listen = cfg.get("broker", {}).get("apiProxy", {}).get("listen", "127.0.0.1:8788")
+ch = socket.socket(fileno=3)
+
+def readn(s, n):
+    buf = b""
+    while len(buf) < n:
+        c = s.recv(n - len(buf))
+        if not c:
+            return None
+        buf += c
+    return buf
+
+def frame_of(s):
+    hdr = readn(s, 4)
+    if not hdr:
+        return None
+    return readn(s, struct.unpack(">I", hdr)[0])
+
+def call(obj):
+    body = json.dumps(obj).encode()
+    ch.sendall(struct.pack(">I", len(body)) + body)
+    reply = frame_of(ch)
+    if reply is None:
+        sys.exit("keywarden-proxy: the broker closed the channel")
+    return json.loads(reply)
+
+host, port = listen.rsplit(":", 1)
+srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+try:
+    srv.bind((host, int(port)))
+except OSError as e:
+    sys.exit("keywarden-proxy: cannot listen on %s: %s" % (listen, e.strerror))
+srv.listen(16)
+assert call({"id": 1, "op": "hello", "args": {"version": 1}})["ok"]
+if os.environ.get("FAKE_PROXY_MODE") == "silent":
+    select.select([ch], [], [])
+    sys.exit(0)
+ready = call({"id": 2, "op": "proxy.ready",
+              "args": {"listen": "%s:%d" % (host, srv.getsockname()[1])}})
+if not ready["ok"]:
+    sys.exit("keywarden-proxy: %s" % ready)
+while True:
+    r, _, _ = select.select([srv, ch], [], [])
+    if ch in r:
+        sys.exit(0)       # the broker closed the channel (or stops us)
+    conn, _ = srv.accept()
+    while True:
+        body = frame_of(conn)
+        if body is None:
+            break
+        ch.sendall(struct.pack(">I", len(body)) + body)
+        reply = frame_of(ch)
+        if reply is None:
+            sys.exit(0)
+        conn.sendall(struct.pack(">I", len(reply)) + reply)
+    conn.close()
+'''
+
+
+@pytest.fixture
+def proxy_bin(monkeypatch):
+    """A directory with a copy of keywardend and the stand-in proxy beside it."""
+    d = short_tmpdir()
+    os.chmod(d, 0o755)
+    shutil.copy2(os.path.join(BUILD, "keywardend"), os.path.join(d, "keywardend"))
+    path = os.path.join(d, "keywarden-proxy")
+    with open(path + ".c", "w") as f:
+        f.write(LAUNCHER)
+    subprocess.run(["gcc", "-static", "-O", "-o", path, path + ".c"], check=True,
+                   timeout=IO_TIMEOUT * 6)
+    with open(path + ".py", "w") as f:
+        f.write(FAKE_PROXY)
+    monkeypatch.setattr(conftest, "BROKER_BIN", os.path.join(d, "keywardend"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+PROXY_ON = {"broker": {"apiProxy": {"enabled": True, "listen": "127.0.0.1:0"}}}
+
+
+def proxy_env(b, **extra):
+    """The broker's environment: the stand-in logs its starts in b.root/proxy.log."""
+    b.proxy_log = os.path.join(b.root, "proxy.log")
+    b.nss_env = dict(b.nss_env, FAKE_PROXY_LOG=b.proxy_log, **extra)
+
+
+def starts(b):
+    if not os.path.exists(b.proxy_log):
+        return []
+    with open(b.proxy_log) as f:
+        return [json.loads(l) for l in f if l.strip()]
+
+
+def status(b):
+    with b.connect() as c:
+        return assert_ok(c.call("status"))
+
+
+class ProxySide:
+    """The proxy's channel, through the stand-in's relay on its listen port."""
+
+    def __init__(self, b):
+        listen = status(b)["api_proxy"]["listen"]
+        host, port = listen.rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=IO_TIMEOUT)
+        self.next_id = 100
+
+    def call(self, op, args=None):
+        self.next_id += 1
+        msg = {"id": self.next_id, "op": op, "args": args or {}}
+        body = json.dumps(msg).encode()
+        self.sock.sendall(struct.pack(">I", len(body)) + body)
+        hdr = self._readn(4)
+        return json.loads(self._readn(struct.unpack(">I", hdr)[0]))
+
+    def _readn(self, n):
+        buf = b""
+        while len(buf) < n:
+            c = self.sock.recv(n - len(buf))
+            assert c, "the stand-in proxy closed the relay"
+            buf += c
+        return buf
+
+    def authorize(self, token, path="/v1/messages?beta=true"):
+        return self.call("proxy.authorize", {"token": token, "method": "POST", "path": path})
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+@pytest.fixture
+def pbroker(mfa_broker, proxy_bin):
+    """make(extra=None) -> a running broker with the stand-in proxy, alice a
+    developer (enrolled), the key "anthropic" stored, and b.login(user)."""
+    def make(extra=None, users=("alice",), env=None):
+        b = mfa_broker(conftest.deep_merge(PROXY_ON, extra or {}), users=users)
+        # mfa_broker started it without the log: start it again with it.
+        b.stop()
+        proxy_env(b, **(env or {}))
+        start(b)
+        with b.connect() as c:
+            assert_ok(c.call("key.set", {"name": "anthropic", "value": KEY}))
+
+        def login(user="alice"):
+            b.clock.align()
+            conn = UserConn(b, user)
+            res = session_of(conn.call("login", {"code": totp(b.enrolled[user]["secret"],
+                                                               b.clock.now())}))
+            return conn, res["session"]
+        b.login = login
+        return b
+    return make
+
+
+def proxy_token(conn, session, name="anthropic"):
+    res = assert_ok(conn.call("key.proxy_token", {"name": name}, session=session))
+    return res
+
+
+def error_of(reply):
+    assert reply["ok"] is False, reply
+    return reply["error"]["code"], reply["error"]["message"]
+
+
+def api_rows(b):
+    return b.audit_rows("action = 'api_call'")
+
+
+def meta(row):
+    return json.loads(row["metadata"] or "{}")
+
+
+# ---------------------------------------------------------------------------
+
+
+def test_proxy_ops_answered_only_on_the_internal_channel(id_broker):
+    """proxy.* on the socket is refused for alice, root and the broker's own uid."""
+    b = id_broker({"security": {"authorization": {"rbac": {"enabled": True}}}})
+    with b.connect() as c:   # root: uid 0, and the broker's own uid here
+        assert_ok(c.call("user.add", {"user": "alice", "roles": ["developer"]}))
+        for op, args in (("proxy.authorize", {"token": "kwp1_" + "0" * 32 + "_x",
+                                              "method": "POST", "path": "/v1/messages"}),
+                         ("proxy.ready", {"listen": "127.0.0.1:1"}),
+                         ("proxy.record", {"call": 1, "status": 200}),
+                         ("proxy.refuse", {"reason": "no_token", "method": "GET",
+                                           "path": "/"})):
+            err = assert_error(c.call(op, args), "denied")
+            assert "helper it started" in err["message"], err
+    with UserConn(b, "alice") as a:
+        r = a.call("proxy.authorize", {"token": "x", "method": "GET", "path": "/"})
+        assert r["ok"] is False and r["error"]["code"] == "denied", r
+    rows = b.audit_rows("action LIKE 'proxy.%'")
+    assert {(r["user"], r["result"]) for r in rows} >= {("root", "denied"), ("alice", "denied")}
+
+
+def test_check_config_refuses_a_listen_address_off_loopback(broker_factory):
+    b = broker_factory({"broker": {"apiProxy": {"listen": "0.0.0.0:8788"}}}, start=False)
+    cp = conftest.run_broker_once(["--check-config", "--config", b.config_path])
+    assert cp.returncode == 2, cp
+    assert "broker.apiProxy.listen" in cp.stderr and "loopback" in cp.stderr, cp.stderr
+    b.write_config({"broker": {"apiProxy": {"listen": "[::1]:8788"}},
+                    "security": {"api": {"budgets": {"developer": {"dailyTokens": 10}}}}})
+    cp = conftest.run_broker_once(["--check-config", "--config", b.config_path])
+    assert cp.returncode == 0, cp.stderr
+    b.write_config({"security": {"api": {"budgets": {"developer": {"dailyTokens": "lots"}}}}})
+    cp = conftest.run_broker_once(["--check-config", "--config", b.config_path])
+    assert cp.returncode == 2 and "security.api.budgets.developer.dailyTokens" in cp.stderr, cp
+
+
+def test_start_spawns_the_proxy_and_waits_for_ready(pbroker):
+    b = pbroker({"security": {"network": {"verifyCertificates": False}}})
+    st = status(b)["api_proxy"]
+    assert st["running"] is True and st["listen"].startswith("127.0.0.1:"), st
+    assert not st["listen"].endswith(":0"), st
+    s = starts(b)
+    assert len(s) == 1, s
+    # fd 3 and stdio only; its arguments name the broker's configuration; not systemd's.
+    assert s[0]["fds"] == [0, 1, 2, 3], s
+    assert s[0]["args"] == ["--broker-fd", "3", "--config", b.config_path], s
+    assert s[0]["notify"] is None, s
+    assert "verifyCertificates is false" in b.stderr()
+    # The channel is good for proxy.* only.
+    with ProxySide(b) as p:
+        err = error_of(p.call("user.list"))
+        assert err[0] == "denied" and "internal channel" in err[1], err
+
+
+def test_token_needs_a_session_and_the_role(pbroker):
+    b = pbroker({"security": {"authorization": {"rbac": {"roles": {
+        "runner": {"permissions": ["execute"]}}}}}})
+    with b.connect() as c:
+        assert_ok(c.call("user.add", {"user": "bob", "roles": ["runner"]}))
+    # No session: refused whoever asks (even root holds no session of its own).
+    with UserConn(b, "alice") as a:
+        assert_error(a.call("key.proxy_token", {"name": "anthropic"}), "session_required")
+    with b.connect() as c:
+        assert_error(c.call("key.proxy_token", {"name": "anthropic"}), "session_required")
+    conn, session = b.login("alice")
+    with conn:
+        res = proxy_token(conn, session)
+        sess = assert_ok(conn.call("status", session=session))["session"]
+    assert re.match(r"^kwp1_[0-9a-f]{32}_[A-Za-z0-9_-]{43}$", res["token"]), res
+    assert res["expires"] == sess["expires"], (res, sess)
+    assert res["base_url"] == "http://" + status(b)["api_proxy"]["listen"], res
+    with ProxySide(b) as p:
+        ok = assert_ok(p.authorize(res["token"]))
+    assert ok["value"] == KEY and ok["user"] == "alice" and ok["key"] == "anthropic", ok
+    rows = b.audit_rows("action = 'key.proxy_token'")
+    assert [(r["user"], r["result"]) for r in rows if r["result"] == "success"] == [
+        ("alice", "success")], rows
+    raw = open(b.audit_db, "rb").read() + open(b.state_db, "rb").read()
+    assert res["token"].split("_")[2].encode() not in raw
+
+
+def test_token_refused_without_read_on_the_key(pbroker):
+    b = pbroker({"security": {"authorization": {"rbac": {"roles": {
+        "runner": {"permissions": ["execute"]}}}}}}, users=("alice", "bob"))
+    with b.connect() as c:
+        assert_ok(c.call("role.revoke", {"user": "bob", "role": "developer"}))
+        assert_ok(c.call("role.grant", {"user": "bob", "role": "runner"}))
+    conn, session = b.login("bob")
+    with conn:
+        r = conn.call("key.proxy_token", {"name": "anthropic"}, session=session)
+    assert error_of(r)[0] == "denied", r
+
+
+def test_authorize_follows_the_session_the_lock_and_the_role(pbroker):
+    b = pbroker()
+    conn, session = b.login("alice")
+    with conn:
+        tok = proxy_token(conn, session)["token"]
+    with ProxySide(b) as p:
+        call = assert_ok(p.authorize(tok))
+        assert_ok(p.call("proxy.record", {"call": call["call"], "model": "claude-sonnet-4",
+                                          "status": 200, "input_tokens": 12,
+                                          "output_tokens": 34, "bytes_in": 500,
+                                          "bytes_out": 900, "latency_ms": 20, "ttfb_ms": 5}))
+        # admin session revoke: the very next call is refused.
+        with b.connect() as c:
+            assert_ok(c.call("session.revoke", {"user": "alice"}))
+        code, msg = error_of(p.authorize(tok))
+        assert code == "expired" and "run keywarden login" in msg and msg.startswith(
+            "keywarden:"), msg
+
+        conn, session = b.login("alice")
+        with conn:
+            tok = proxy_token(conn, session)["token"]
+        assert_ok(p.authorize(tok))
+        with b.connect() as c:
+            assert_ok(c.call("user.lock", {"user": "alice"}))
+        code, msg = error_of(p.authorize(tok))
+        assert code == "locked" and msg.startswith("keywarden:"), msg
+        with b.connect() as c:
+            assert_ok(c.call("user.unlock", {"user": "alice"}))
+
+        conn, session = b.login("alice")
+        with conn:
+            tok = proxy_token(conn, session)["token"]
+            assert_ok(p.authorize(tok))
+            with b.connect() as c:
+                assert_ok(c.call("role.revoke", {"user": "alice", "role": "developer"}))
+            code, msg = error_of(p.authorize(tok))
+            assert code == "denied" and "read:key/anthropic" in msg, msg
+            with b.connect() as c:
+                assert_ok(c.call("role.grant", {"user": "alice", "role": "developer"}))
+            assert_ok(p.authorize(tok))
+            assert_ok(conn.call("logout", session=session))
+        code, msg = error_of(p.authorize(tok))
+        assert code == "expired", msg
+        # A token never issued, and a real key, are refused too.
+        assert error_of(p.authorize("kwp1_" + "a" * 32 + "_" + "b" * 43))[0] == "expired"
+        assert_ok(p.call("proxy.refuse", {"reason": "real_key", "method": "POST",
+                                          "path": "/v1/messages?key=" + KEY}))
+    rows = api_rows(b)
+    ok = [r for r in rows if r["result"] == "success"]
+    assert len(ok) == 1 and ok[0]["user"] == "alice" and ok[0]["resource"] == "anthropic", rows
+    m = meta(ok[0])
+    for k, v in (("model", "claude-sonnet-4"), ("status", 200), ("input_tokens", 12),
+                 ("output_tokens", 34), ("bytes_in", 500), ("bytes_out", 900),
+                 ("latency_ms", 20), ("ttfb_ms", 5), ("key", "anthropic")):
+        assert m[k] == v, (k, m)
+    denied = [r for r in rows if r["result"] == "denied"]
+    reasons = [meta(r).get("error") for r in denied]
+    assert {"expired", "locked", "denied"} <= set(reasons), denied
+    refused = [r for r in denied if meta(r).get("reason") == "real_key"]
+    assert len(refused) == 1 and refused[0]["resource"] == "/v1/messages", refused
+    # Neither the key nor a token's secret is anywhere in the trail.
+    raw = open(b.audit_db, "rb").read()
+    assert KEY.encode() not in raw and b"sk-ant-api03" not in raw
+    assert tok.split("_")[2].encode() not in raw
+
+
+def test_unrecorded_calls_are_recorded_when_the_proxy_goes_and_it_is_restarted(pbroker):
+    b = pbroker()
+    conn, session = b.login("alice")
+    with conn:
+        tok = proxy_token(conn, session)["token"]
+    first = starts(b)[0]["pid"]
+    with ProxySide(b) as p:
+        assert_ok(p.authorize(tok))
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: len(starts(b)) == 2 and status(b)["api_proxy"]["running"],
+             START_TIMEOUT, what="the proxy started again")
+    assert status(b)["api_proxy"]["pid"] == starts(b)[1]["pid"] != first
+    gone = [r for r in api_rows(b) if meta(r).get("error") == "proxy gone"]
+    assert len(gone) == 1 and gone[0]["result"] == "error" and gone[0]["user"] == "alice", gone
+    assert "was killed by signal 9" in b.stderr()
+    # The new proxy serves the same token.
+    with ProxySide(b) as p:
+        assert_ok(p.authorize(tok))
+
+
+def test_sighup_restarts_the_proxy_and_sigterm_stops_it_first(pbroker):
+    b = pbroker()
+    first = starts(b)[0]["pid"]
+    cfg = conftest.deep_merge(b.config, {"security": {"session": {"timeout": 3000}}})
+    b.write_config(cfg)
+    b.send_signal(signal.SIGHUP)
+    try:
+        wait_for(lambda: len(starts(b)) == 2 and status(b)["api_proxy"]["running"],
+                 START_TIMEOUT, what="the proxy restarted on SIGHUP")
+    except Exception:
+        raise AssertionError(b.stderr() + repr(starts(b)) + repr(b.proc.poll()))
+    second = starts(b)[1]["pid"]
+    assert second != first and not os.path.exists("/proc/%d" % first)
+    assert b.stop() == 0
+    assert not os.path.exists("/proc/%d" % second), "the proxy outlived the broker"
+
+
+def test_start_fails_with_the_proxy_reason(proxy_bin, broker_factory):
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    try:
+        from users import prepare
+        b = prepare(broker_factory({"broker": {"apiProxy": {
+            "enabled": True, "listen": "127.0.0.1:%d" % port}}}, start=False))
+        b.start(env=b.nss_env, wait=False)
+        assert b.wait_ready(exit_ok=True) is False
+        assert b.proc.returncode == 1
+        err = b.stderr()
+        assert "cannot listen on 127.0.0.1:%d: Address already in use" % port in err, err
+        assert "before it was ready" in err, err
+    finally:
+        busy.close()
+
+
+def test_start_fails_when_the_proxy_never_says_ready(proxy_bin, broker_factory):
+    from users import prepare
+    b = prepare(broker_factory(PROXY_ON, start=False))
+    proxy_env(b, FAKE_PROXY_MODE="silent")
+    t0 = time.monotonic()
+    b.start(env=b.nss_env, wait=False)
+    assert b.wait_ready(timeout=START_TIMEOUT + 10, exit_ok=True) is False
+    assert b.proc.returncode == 1
+    assert "did not report ready within 10 s" in b.stderr()
+    assert time.monotonic() - t0 >= 9
+
+
+def test_budget_refuses_past_the_daily_tokens_and_resets(pbroker):
+    b = pbroker({"security": {"api": {"budgets": {"developer": {"dailyTokens": 100},
+                                                  "reviewer": {"dailyTokens": 5}}}}})
+    conn, session = b.login("alice")
+    with conn:
+        tok = proxy_token(conn, session)["token"]
+    with ProxySide(b) as p:
+        call = assert_ok(p.authorize(tok))
+        assert_ok(p.call("proxy.record", {"call": call["call"], "model": "m", "status": 200,
+                                          "input_tokens": 60, "output_tokens": 39}))
+        call = assert_ok(p.authorize(tok))          # 99 < 100
+        assert_ok(p.call("proxy.record", {"call": call["call"], "model": "m", "status": 200,
+                                          "input_tokens": 1, "output_tokens": 0}))
+        code, msg = error_of(p.authorize(tok))
+        assert code == "budget", msg
+        assert msg == ("keywarden: daily token budget of 100 for role developer spent "
+                       "(100 used); resets at 00:00 UTC"), msg
+    # The count survives a restart: it is read back from the trail.
+    b.stop()
+    start(b)
+    with ProxySide(b) as p:
+        assert error_of(p.authorize(tok))[0] == "budget"
+    # The next UTC day starts from nothing.
+    now = b.clock.now()
+    b.clock.advance(86400 - int(now) % 86400 + 60)
+    conn, session = b.login("alice")
+    with conn:
+        tok = proxy_token(conn, session)["token"]
+    with ProxySide(b) as p:
+        assert_ok(p.authorize(tok))
+    denied = [r for r in api_rows(b) if meta(r).get("error") == "budget"]
+    assert denied and denied[0]["user"] == "alice", denied
+
+
+def test_usage_summary_per_user_and_model(pbroker):
+    b = pbroker(users=("alice", "bob"))
+    calls = [("alice", "claude-sonnet-4", 200, 10, 20), ("alice", "claude-sonnet-4", 500, 1, 0),
+             ("alice", "claude-haiku", 200, 3, 4), ("bob", "claude-sonnet-4", 200, 7, 8)]
+    toks = {}
+    for user in ("alice", "bob"):
+        conn, session = b.login(user)
+        with conn:
+            toks[user] = proxy_token(conn, session)["token"]
+    with ProxySide(b) as p:
+        for user, model, st, i, o in calls:
+            c = assert_ok(p.authorize(toks[user]))
+            assert_ok(p.call("proxy.record", {"call": c["call"], "model": model, "status": st,
+                                              "input_tokens": i, "output_tokens": o}))
+    with b.connect() as c:
+        res = assert_ok(c.call("admin.usage", {}))
+        rows = {(r["user"], r["model"]): r for r in res["rows"]}
+        assert rows[("alice", "claude-sonnet-4")] == {
+            "user": "alice", "model": "claude-sonnet-4", "calls": 2, "input_tokens": 11,
+            "output_tokens": 20, "errors": 1}, rows
+        assert rows[("alice", "claude-haiku")]["calls"] == 1
+        assert rows[("bob", "claude-sonnet-4")]["input_tokens"] == 7
+        assert len(rows) == 3
+        assert assert_ok(c.call("admin.usage", {"since": "7d"}))["rows"] == res["rows"]
+        future = assert_ok(c.call("admin.usage", {"since": "2999-01-01T00:00:00Z"}))
+        assert future["rows"] == []
+        assert_error(c.call("admin.usage", {"since": "yesterday"}), "invalid_argument")
+    conn, session = b.login("alice")
+    with conn:
+        r = conn.call("admin.usage", {}, session=session)
+        assert r["ok"] is False and r["error"]["code"] == "denied", r
