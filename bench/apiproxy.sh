@@ -35,6 +35,35 @@ apiproxy_free_port() {
 s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
+# apiproxy_token_by_protocol SOCKET NAME: a proxy token for key NAME on
+# stdout.  A proxy token belongs to a session, so root (the broker's owner)
+# is enrolled (user.add, role developer: read:key/*), logs in with an
+# oathtool code, and asks key.proxy_token on that session -- what `keywarden
+# login` and `keywarden key get NAME --proxy` do, over the protocol.
+apiproxy_token_by_protocol() {
+	/usr/bin/python3 -c 'import json, socket, struct, subprocess, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])
+def call(i, op, args, session=None):
+    m = {"id": i, "op": op, "args": args}
+    if session:
+        m["session"] = session
+    b = json.dumps(m).encode()
+    s.sendall(struct.pack(">I", len(b)) + b)
+    n = b""
+    while len(n) < 4: n += s.recv(4 - len(n))
+    n, r = struct.unpack(">I", n)[0], b""
+    while len(r) < n: r += s.recv(n - len(r))
+    r = json.loads(r)
+    if not r.get("ok"): sys.exit("%s: %s" % (op, r.get("error")))
+    return r["result"]
+call(1, "hello", {"version": 1})
+secret = call(2, "user.add", {"user": "root", "roles": ["developer"]})["secret"]
+code = subprocess.run(["oathtool", "--totp", "-b", "-"], input=secret, check=True,
+                      stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
+session = call(3, "login", {"code": code})["session"]
+print(call(4, "key.proxy_token", {"name": sys.argv[2]}, session)["token"])' "$1" "$2"
+}
+
 # apiproxy_tls DIR: a test CA and a server certificate for 127.0.0.1.
 apiproxy_tls() {
 	local d=$1
@@ -127,11 +156,17 @@ apiproxy_start() {
 	    "$BROKER" --config "$d/config.json"
 	KEYWARDEN_SOCKET=$sock "$BUILD/keywarden" key set "$APIPROXY_KEY_NAME" <"$d/key" \
 	    >/dev/null || die "keywarden key set $APIPROXY_KEY_NAME failed"
-	# The token goes from the CLI's stdout into a 0600 header file.
+	# The token goes from the CLI's stdout into a 0600 header file.  A CLI
+	# without --proxy yet: key.proxy_token asked over the protocol instead.
 	(umask 077 && {
 		printf 'x-api-key: '
-		KEYWARDEN_SOCKET=$sock "$BUILD/keywarden" key get "$APIPROXY_KEY_NAME" --proxy
-	} >"$d/proxy.hdr") || die "keywarden key get $APIPROXY_KEY_NAME --proxy failed"
+		KEYWARDEN_SOCKET=$sock "$BUILD/keywarden" key get "$APIPROXY_KEY_NAME" --proxy \
+		    2>"$d/token.err" ||
+		    apiproxy_token_by_protocol "$sock" "$APIPROXY_KEY_NAME"
+	} >"$d/proxy.hdr") || {
+		cat "$d/token.err" >&2
+		die "no proxy token (keywarden key get $APIPROXY_KEY_NAME --proxy)"
+	}
 	grep -q '^x-api-key: kwp1_' "$d/proxy.hdr" ||
 	    die "keywarden key get --proxy did not print a kwp1_ token"
 	(umask 077 && { printf 'x-api-key: '; head -n 1 "$d/key"; } >"$d/direct.hdr")
