@@ -12,7 +12,7 @@
 #   BENCH_WARMUP    unmeasured seconds before each run (0.25)
 #   BENCH_CLIENTS   concurrent connections to try ("1 8 64")
 #   BENCH_SECTIONS  sections to run, in order ("status_roundtrips login keys audit policy
-#                   redact scan sandbox")
+#                   redact scan sandbox apiproxy")
 #   BENCH_OUT       where the JSON goes ($BUILD/bench.json)
 #
 # To add a figure: write section_NAME, which measures (compare_pair does a
@@ -28,7 +28,7 @@ RUNS=${BENCH_RUNS:-3}
 SECS=${BENCH_SECONDS:-1.5}
 WARMUP=${BENCH_WARMUP:-0.25}
 CLIENTS=${BENCH_CLIENTS:-"1 8 64"}
-SECTIONS=${BENCH_SECTIONS:-"status_roundtrips login keys audit policy redact scan sandbox"}
+SECTIONS=${BENCH_SECTIONS:-"status_roundtrips login keys audit policy redact scan sandbox apiproxy"}
 OUT=${BENCH_OUT:-$BUILD/bench.json}
 
 BROKER=$BUILD/keywardend
@@ -276,6 +276,8 @@ section_status_roundtrips() {
 . "$HERE/scan.sh"
 # shellcheck source=sandbox.sh
 . "$HERE/sandbox.sh"
+# shellcheck source=apiproxy.sh
+. "$HERE/apiproxy.sh"
 
 # ---- main ----------------------------------------------------------------
 
