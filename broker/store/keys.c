@@ -87,8 +87,9 @@ kw_keymeta_usable(struct kw_state *st, const char *name, int version, long long 
 int
 kw_keymeta_used(struct kw_state *st, const char *name, long long now)
 {
-	return kw_sql_exec(st->db, NULL, "UPDATE keys SET last_used = ? WHERE name = ?", "it", now,
-	    name);
+	/* As for sessions: the same second again writes nothing (the proxy's calls). */
+	return kw_sql_exec(st->db, NULL, "UPDATE keys SET last_used = ? WHERE name = ? AND "
+	    "last_used IS NOT ?", "iti", now, name, now);
 }
 
 int

@@ -50,8 +50,10 @@ kw_session_find(struct kw_state *st, const char *id, struct kw_session *ret_sess
 int
 kw_session_touch(struct kw_state *st, const char *id, long long now)
 {
-	return kw_sql_exec(st->db, NULL, "UPDATE sessions SET last_used = ? WHERE id = ?", "it",
-	    now, id);
+	/* Only a change is written: a session used again within the same second
+	   (an agent's burst of calls) costs the store no write at all. */
+	return kw_sql_exec(st->db, NULL, "UPDATE sessions SET last_used = ? WHERE id = ? AND "
+	    "last_used IS NOT ?", "iti", now, id, now);
 }
 
 int
