@@ -201,6 +201,26 @@ bool kw_proxy_header_returned(const char *name) KW_NONNULL(1);
  */
 const char *kw_proxy_credential(const char *x_api_key, const char *authorization);
 
+/*
+ * The request's framing and header syntax, checked before anything is
+ * forwarded (RFC 9112 6.3, 11.2: request smuggling).  Fed every header of
+ * a request in turn, then finished; "problem" is NULL while the request is
+ * acceptable, else a static one-line reason for the 400.  Refused: a name
+ * that is not an RFC 9110 token (a space before the colon among them), a
+ * value with a control character, a Content-Length that is not digits or
+ * differs from an earlier one, a Transfer-Encoding other than "chunked",
+ * and both Transfer-Encoding and Content-Length.
+ */
+struct kw_proxy_framing {
+	const char *problem;
+	bool has_length, has_te;
+	unsigned long long length;
+};
+void kw_proxy_framing_header(struct kw_proxy_framing *f, const char *name, const char *value)
+	KW_NONNULL(1, 2);
+/* The verdict once every header was fed: NULL (acceptable) or the reason. */
+const char *kw_proxy_framing_finish(struct kw_proxy_framing *f) KW_NONNULL(1);
+
 /* ---- usage (usage.c) ------------------------------------------------------ */
 
 struct kw_usage;

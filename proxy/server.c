@@ -384,6 +384,23 @@ take_body(struct request *r, const char *data, size_t n)
 }
 
 static enum MHD_Result
+check_header(void *cls, enum MHD_ValueKind kind, const char *name, const char *value)
+{
+	kw_proxy_framing_header(cls, name, value);
+	return MHD_YES;
+}
+
+/* NULL when the request's headers are fit to forward, else why not (proxy/headers.c). */
+static const char *
+framing_problem(struct MHD_Connection *conn)
+{
+	struct kw_proxy_framing f = { 0 };
+
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, check_header, &f);
+	return kw_proxy_framing_finish(&f);
+}
+
+static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
     const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
@@ -393,12 +410,18 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		return MHD_NO;
 	if (!r->started) {
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "content-length");
+		const char *problem;
 		r->started = true;
 		snprintf(r->method, sizeof(r->method), "%s", method);
 		if (r->uri[0] != '/' || strlen(method) >= sizeof(r->method)) {
 			refuse(r, "malformed");
 			return answer_error(conn, 400, "invalid_request_error",
 			    "keywarden: expected a request for a path (\"/v1/...\")");
+		}
+		/* Before the body is read: nothing of it is taken for a request. */
+		if ((problem = framing_problem(conn))) {
+			refuse(r, "malformed");
+			return answer_error(conn, 400, "invalid_request_error", problem);
 		}
 		if (cl && strtoull(cl, NULL, 10) > KW_PROXY_BODY_MAX) {
 			refuse(r, "malformed");
@@ -470,6 +493,9 @@ kw_proxy_server_start(const struct kw_proxy_settings *s, int fd, char *err, size
 	    MHD_OPTION_CONNECTION_TIMEOUT, s->idle_timeout_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)KW_PROXY_CONN_MEMORY,
 	    MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK,
+	    /* RFC-strict parsing (whitespace in names, bare LF, obsolete line
+	       folding refused); headers.c checks the framing on top. */
+	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
 	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 	    MHD_OPTION_END);
