@@ -54,9 +54,12 @@ struct kw_proxy_settings {
 	char *proxy_user;			/* templates: ${VAR} still unexpanded */
 	char *proxy_pass;
 	bool proxy_verify;
-	/* The trusted CAs (system bundle + caFile), read before Landlock. */
-	unsigned char *ca_blob;
-	size_t ca_blob_len;
+	/*
+	 * The trusted CAs (system bundle + caFile), read and parsed once before
+	 * Landlock; every upstream TLS context shares this store (forward.c).
+	 */
+	struct x509_store_st *ca_store;		/* X509_STORE; NULL until loaded */
+	unsigned ca_count;			/* certificates in it */
 };
 
 /*
@@ -71,8 +74,8 @@ int kw_proxy_settings_from_config(const struct kw_config *cfg, struct kw_proxy_s
 
 /*
  * Load the CA bundle: the system's (curl's default CA file) plus ca_file,
- * into s->ca_blob.  KW_ERR_IO with the file named in err when caFile cannot
- * be read or holds no certificate.
+ * parsed into s->ca_store (s->ca_count certificates).  KW_ERR_IO with the
+ * file named in err when caFile cannot be read or holds no certificate.
  */
 int kw_proxy_settings_load_cas(struct kw_proxy_settings *s, char *err, size_t err_len)
 	KW_WUR KW_NONNULL(1, 2);
