@@ -144,6 +144,9 @@ main(int argc, char **argv)
 	r = kw_proxy_landlock(ports);
 	if (r < 0)
 		return refuse("Landlock refused to restrict the process");
+	if (r > 0)
+		fprintf(stderr, "keywarden-proxy: WARNING: this kernel has no Landlock: the proxy "
+		    "runs unconfined (it can read every file the broker's user can)\n");
 
 	if ((r = kw_proxy_broker_open(broker_fd)) < 0)
 		return refuse("the broker did not answer hello on --broker-fd");
