@@ -57,7 +57,7 @@ CLI_PKGS    := $(CLIENT_PKGS) libqrencode pam zlib libpcre2-8 libseccomp
 PAM_PKGS    := $(CLIENT_PKGS) pam
 # The API proxy (proxy/, keywarden-proxy): libmicrohttpd serves Claude Code,
 # libcurl (OpenSSL) forwards upstream.
-PROXY_PKGS  := $(CLIENT_PKGS) libmicrohttpd libcurl libcrypto
+PROXY_PKGS  := $(CLIENT_PKGS) libmicrohttpd libcurl libcrypto libssl
 TEST_PKGS   := $(BROKER_PKGS) cmocka libseccomp libmicrohttpd
 ALL_PKGS    := $(sort $(BROKER_PKGS) $(CLI_PKGS) $(PROXY_PKGS) $(TEST_PKGS))
 
@@ -68,6 +68,7 @@ DEB_libkeyutils := libkeyutils-dev
 DEB_sqlite3 := libsqlite3-dev
 DEB_liboath := liboath-dev
 DEB_libcrypto := libssl-dev
+DEB_libssl := libssl-dev
 DEB_p11-kit-1 := libp11-kit-dev
 DEB_libcurl := libcurl4-openssl-dev
 DEB_libsecret-1 := libsecret-1-dev

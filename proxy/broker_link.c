@@ -7,7 +7,11 @@
  * the stream); authorize is on the request's path, so it is sent at once.
  * refuse and record are not the client's business: they go to a queue a
  * worker drains, so a keep-alive client's next request never waits for the
- * broker to file the last one.  When the broker's end closes, the proxy has
+ * broker to file the last one.  The worker also steps aside for authorize:
+ * a record's reply comes only after its audit row is on disk (an fsync),
+ * and a client's next call must not wait behind the last one's record.
+ * Records that finished meanwhile go together in one proxy.record
+ * {records: [...]}, so they share one commit.  When the broker's end closes, the proxy has
  * no reason to live: kw_proxy_broker_wait_closed returns and main exits.
  */
 #include <errno.h>
@@ -16,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -23,8 +28,13 @@
 #include "common/errors.h"
 #include "proxy/proxy.h"
 
-/* Notifications waiting for the worker; past this the oldest are dropped. */
+/* Notifications waiting for the worker; past this new ones are dropped (logged). */
 #define QUEUE_MAX	4096
+/* Records sent in one proxy.record (the broker takes up to KW_AP_RECORDS_MAX). */
+#define BATCH_MAX	128
+/* How long the worker lets records gather, and defers to waiting authorizes. */
+#define GATHER_MS	2
+#define DEFER_MS	5
 
 struct note {
 	struct note *next;
@@ -39,6 +49,7 @@ static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER;
 static struct note *head, *tail;
 static unsigned queued;
+static unsigned authorizing;	/* authorize calls waiting for or holding call_lock */
 
 static int
 call(const char *op, json_t *args, json_t **ret, char **ret_message)
@@ -51,6 +62,57 @@ call(const char *op, json_t *args, json_t **ret, char **ret_message)
 	return r;
 }
 
+static void
+free_note(struct note *n)
+{
+	json_decref(n->args);
+	free(n->op);
+	free(n);
+}
+
+/* Wait on queue_cond (queue_lock held) until ms from now at the latest. */
+static void
+wait_ms(int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (long)ms * 1000000L;
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	(void)pthread_cond_timedwait(&queue_cond, &queue_lock, &ts);
+}
+
+/*
+ * Take the next thing to send (queue_lock held): a refusal alone, or the
+ * records at the head of the queue (up to BATCH_MAX) as one array.
+ */
+static struct note *
+take_batch(json_t **ret_records)
+{
+	struct note *n = head;
+
+	*ret_records = NULL;
+	if (strcmp(n->op, "proxy.record") != 0) {
+		if (!(head = n->next))
+			tail = NULL;
+		queued--;
+		return n;
+	}
+	json_t *records = json_array();
+	while (records && head && strcmp(head->op, "proxy.record") == 0 &&
+	    json_array_size(records) < BATCH_MAX) {
+		n = head;
+		if (!(head = n->next))
+			tail = NULL;
+		queued--;
+		json_array_append(records, n->args);
+		free_note(n);
+	}
+	*ret_records = records;
+	return NULL;
+}
+
 static void *
 notifier(void *unused)
 {
@@ -58,23 +120,30 @@ notifier(void *unused)
 		pthread_mutex_lock(&queue_lock);
 		while (!head)
 			pthread_cond_wait(&queue_cond, &queue_lock);
-		struct note *n = head;
-		if (!(head = n->next))
-			tail = NULL;
-		queued--;
+		/* Let the records of calls finishing now join this one... */
+		if (queued < BATCH_MAX)
+			wait_ms(GATHER_MS);
+		/* ... and let a client's waiting authorize go first (not for ever). */
+		if (authorizing)
+			wait_ms(DEFER_MS);
+		json_t *records;
+		struct note *n = take_batch(&records);
 		pthread_mutex_unlock(&queue_lock);
 
-		json_t *res = NULL;
+		json_t *res = NULL, *args = n ? n->args : json_pack("{s:O}", "records", records);
+		const char *op = n ? n->op : "proxy.record";
 		char *msg = NULL;
-		int r = call(n->op, n->args, &res, &msg);
+		int r = args ? call(op, args, &res, &msg) : KW_ERR_NOMEM;
 		if (r < 0)
-			fprintf(stderr, "keywarden-proxy: %s: %s%s%.200s\n", n->op, kw_strerror(r),
+			fprintf(stderr, "keywarden-proxy: %s: %s%s%.200s\n", op, kw_strerror(r),
 			    msg ? ": " : "", msg ? msg : "");
 		json_decref(res);
 		free(msg);
-		json_decref(n->args);
-		free(n->op);
-		free(n);
+		if (n)
+			free_note(n);
+		else
+			json_decref(args);
+		json_decref(records);
 	}
 	return NULL;
 }
@@ -138,7 +207,14 @@ kw_proxy_broker_authorize(const char *token, const char *method, const char *pat
 	*ret_message = NULL;
 	if (!args)
 		return KW_ERR_NOMEM;
+	pthread_mutex_lock(&queue_lock);
+	authorizing++;
+	pthread_mutex_unlock(&queue_lock);
 	r = call("proxy.authorize", args, &res, ret_message);
+	pthread_mutex_lock(&queue_lock);
+	authorizing--;
+	pthread_cond_signal(&queue_cond);
+	pthread_mutex_unlock(&queue_lock);
 	/* The token is a credential: wipe the request's copy. */
 	const char *t = json_string_value(json_object_get(args, "token"));
 	if (t)

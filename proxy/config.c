@@ -3,8 +3,8 @@
  * checked before anything listens (proxy/DESIGN.md, "Start and stop").
  *
  * Every refusal is one line naming the key, so the broker can pass it on as
- * the reason its own start failed.  The CA bundle is read here, once, before
- * Landlock closes the file system; secrets of the corporate proxy stay as
+ * the reason its own start failed.  The CA bundle is read and parsed here,
+ * once, into one X509_STORE, before Landlock closes the file system; secrets of the corporate proxy stay as
  * ${VAR} templates until the moment a request needs them.
  */
 #include <arpa/inet.h>
@@ -20,6 +20,7 @@
 
 #include <curl/curl.h>
 #include <openssl/pem.h>
+#include <openssl/x509_vfy.h>
 #include <sodium.h>
 
 #include "common/errors.h"
@@ -201,7 +202,7 @@ kw_proxy_settings_from_config(const struct kw_config *cfg, struct kw_proxy_setti
 	return 0;
 }
 
-/* Append a PEM file to the bundle; the number of certificates it held, or < 0. */
+/* Add a PEM file's certificates to the store; how many it held, or < 0. */
 static int
 append_pem(struct kw_proxy_settings *s, const char *path)
 {
@@ -214,22 +215,21 @@ append_pem(struct kw_proxy_settings *s, const char *path)
 		return KW_ERR_IO;
 	if ((r = kw_read_fd(fd, CA_FILE_MAX, &data, &len)) < 0)
 		return r;
+	r = 0;
 	BIO *bio = BIO_new_mem_buf(data, (int)len);
 	STACK_OF(X509_INFO) *infos = bio ? PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL) : NULL;
-	for (int i = 0; infos && i < sk_X509_INFO_num(infos); i++)
-		if (sk_X509_INFO_value(infos, i)->x509)
+	for (int i = 0; infos && i < sk_X509_INFO_num(infos) && r >= 0; i++) {
+		X509 *x = sk_X509_INFO_value(infos, i)->x509;
+		/* A certificate already there (caFile within the system bundle) is fine. */
+		if (x && X509_STORE_add_cert(s->ca_store, x) == 1)
 			n++;
+		else if (x)
+			r = KW_ERR_NOMEM;
+	}
 	sk_X509_INFO_pop_free(infos, X509_INFO_free);
 	BIO_free(bio);
-	unsigned char *grown = n > 0 ? realloc(s->ca_blob, s->ca_blob_len + len + 2) : NULL;
-	if (grown) {
-		memcpy(grown + s->ca_blob_len, data, len);
-		grown[s->ca_blob_len + len] = '\n';
-		s->ca_blob = grown;
-		s->ca_blob_len += len + 1;
-	}
 	free(data);
-	return n > 0 && !grown ? KW_ERR_NOMEM : n;
+	return r < 0 ? r : n;
 }
 
 int
@@ -239,13 +239,24 @@ kw_proxy_settings_load_cas(struct kw_proxy_settings *s, char *err, size_t err_le
 	char *sys = NULL;
 	int r;
 
+	if (!h || !(s->ca_store = X509_STORE_new())) {
+		curl_easy_cleanup(h);
+		snprintf(err, err_len, "out of memory");
+		return KW_ERR_NOMEM;
+	}
+	/* What curl would do by default with its own store: an intermediate
+	   in the bundle may anchor a chain (X509_V_FLAG_PARTIAL_CHAIN). */
+	X509_STORE_set_flags(s->ca_store, X509_V_FLAG_PARTIAL_CHAIN | X509_V_FLAG_TRUSTED_FIRST);
 	/* curl's own default (Debian: /etc/ssl/certs/ca-certificates.crt). */
-	if (h && curl_easy_getinfo(h, CURLINFO_CAINFO, &sys) == CURLE_OK && sys)
-		(void)append_pem(s, sys);
+	if (curl_easy_getinfo(h, CURLINFO_CAINFO, &sys) == CURLE_OK && sys &&
+	    (r = append_pem(s, sys)) > 0)
+		s->ca_count += (unsigned)r;
 	curl_easy_cleanup(h);
 	if (!s->ca_file)
 		return 0;
 	r = append_pem(s, s->ca_file);
+	if (r > 0)
+		s->ca_count += (unsigned)r;
 	if (r == KW_ERR_IO || r == KW_ERR_INVALID) {
 		snprintf(err, err_len, "security.network.caFile: cannot read %.200s: %s", s->ca_file,
 		    r == KW_ERR_IO ? strerror(errno) : "too large");
@@ -270,7 +281,7 @@ kw_proxy_settings_clear(struct kw_proxy_settings *s)
 		sodium_memzero(s->proxy_pass, strlen(s->proxy_pass));
 	free(s->proxy_user);
 	free(s->proxy_pass);
-	free(s->ca_blob);
+	X509_STORE_free(s->ca_store);
 	memset(s, 0, sizeof(*s));
 }
 

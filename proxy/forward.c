@@ -9,7 +9,8 @@
  * whole.  A share handle keeps TLS connections, sessions and DNS answers
  * between calls (the cost of a call is then one request on a warm
  * connection).  The transport settings are the configuration's: TLS floor
- * and TLS 1.3 suites, the CA bundle read before Landlock, HTTPS only under
+ * and TLS 1.3 suites, the CA store parsed once before Landlock and shared
+ * by every TLS context (on_ssl_ctx), HTTPS only under
  * enforceHttps, the corporate proxy with its ${VAR} credentials expanded
  * for the one call and wiped.
  */
@@ -21,6 +22,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <openssl/ssl.h>
 #include <sodium.h>
 
 #include "common/errors.h"
@@ -258,10 +260,10 @@ set_corporate_proxy(struct kw_fwd *f, char *err, size_t err_len)
 	curl_easy_setopt(f->easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
 	curl_easy_setopt(f->easy, CURLOPT_PROXY_SSL_VERIFYPEER, s->proxy_verify ? 1L : 0L);
 	curl_easy_setopt(f->easy, CURLOPT_PROXY_SSL_VERIFYHOST, s->proxy_verify ? 2L : 0L);
-	if (s->ca_blob) {
-		struct curl_blob blob = { s->ca_blob, s->ca_blob_len, CURL_BLOB_NOCOPY };
-		curl_easy_setopt(f->easy, CURLOPT_PROXY_CAINFO_BLOB, &blob);
-	}
+	/* No CA file of curl's for the proxy either (an https:// one would be
+	   verified against the shared store, set by on_ssl_ctx). */
+	curl_easy_setopt(f->easy, CURLOPT_PROXY_CAINFO, NULL);
+	curl_easy_setopt(f->easy, CURLOPT_PROXY_CAPATH, NULL);
 	if (!s->proxy_basic)
 		return 0;
 	/* Read from the environment now, for this call only (curl keeps its copy). */
@@ -286,6 +288,24 @@ set_corporate_proxy(struct kw_fwd *f, char *err, size_t err_len)
 	return r;
 }
 
+/*
+ * A new upstream TLS context (curl makes one per new connection): it gets
+ * the CA store parsed at start, shared and reference-counted, instead of a
+ * copy of the bundle decoded anew.  Under OpenSSL 3 that decoding takes a
+ * process-wide lock and about a megabyte per connection; sharing the store
+ * makes a new connection cost its handshake only.  Verification is curl's
+ * as before (SSL_VERIFY_PEER, then its host name check).  Called after
+ * curl populated the context's own store, which the settings leave empty.
+ */
+static CURLcode
+on_ssl_ctx(CURL *h, void *ssl_ctx, void *store)
+{
+	if (!store)
+		return CURLE_SSL_CACERT_BADFILE;
+	SSL_CTX_set1_cert_store(ssl_ctx, store);
+	return CURLE_OK;
+}
+
 static void
 set_transport(struct kw_fwd *f)
 {
@@ -300,12 +320,12 @@ set_transport(struct kw_fwd *f)
 		curl_easy_setopt(f->easy, CURLOPT_TLS13_CIPHERS, s->tls13_ciphers);
 	curl_easy_setopt(f->easy, CURLOPT_SSL_VERIFYPEER, s->verify ? 1L : 0L);
 	curl_easy_setopt(f->easy, CURLOPT_SSL_VERIFYHOST, s->verify ? 2L : 0L);
-	if (s->ca_blob) {
-		struct curl_blob blob = { s->ca_blob, s->ca_blob_len, CURL_BLOB_NOCOPY };
-		curl_easy_setopt(f->easy, CURLOPT_CAINFO_BLOB, &blob);
-		curl_easy_setopt(f->easy, CURLOPT_CAINFO, NULL);
-		curl_easy_setopt(f->easy, CURLOPT_CAPATH, NULL);
-	}
+	/* curl reads and parses no CA file of its own per connection: the
+	   store parsed at start is handed to each new TLS context instead. */
+	curl_easy_setopt(f->easy, CURLOPT_CAINFO, NULL);
+	curl_easy_setopt(f->easy, CURLOPT_CAPATH, NULL);
+	curl_easy_setopt(f->easy, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+	curl_easy_setopt(f->easy, CURLOPT_SSL_CTX_DATA, s->ca_store);
 	/* HTTP/1.1: one request per connection at a time, as the client sent it. */
 	curl_easy_setopt(f->easy, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(f->easy, CURLOPT_SHARE, share);

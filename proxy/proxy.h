@@ -54,9 +54,12 @@ struct kw_proxy_settings {
 	char *proxy_user;			/* templates: ${VAR} still unexpanded */
 	char *proxy_pass;
 	bool proxy_verify;
-	/* The trusted CAs (system bundle + caFile), read before Landlock. */
-	unsigned char *ca_blob;
-	size_t ca_blob_len;
+	/*
+	 * The trusted CAs (system bundle + caFile), read and parsed once before
+	 * Landlock; every upstream TLS context shares this store (forward.c).
+	 */
+	struct x509_store_st *ca_store;		/* X509_STORE; NULL until loaded */
+	unsigned ca_count;			/* certificates in it */
 };
 
 /*
@@ -71,8 +74,8 @@ int kw_proxy_settings_from_config(const struct kw_config *cfg, struct kw_proxy_s
 
 /*
  * Load the CA bundle: the system's (curl's default CA file) plus ca_file,
- * into s->ca_blob.  KW_ERR_IO with the file named in err when caFile cannot
- * be read or holds no certificate.
+ * parsed into s->ca_store (s->ca_count certificates).  KW_ERR_IO with the
+ * file named in err when caFile cannot be read or holds no certificate.
  */
 int kw_proxy_settings_load_cas(struct kw_proxy_settings *s, char *err, size_t err_len)
 	KW_WUR KW_NONNULL(1, 2);
@@ -200,6 +203,26 @@ bool kw_proxy_header_returned(const char *name) KW_NONNULL(1);
  * Bearer TOKEN".  Borrowed from the arguments; NULL when neither.
  */
 const char *kw_proxy_credential(const char *x_api_key, const char *authorization);
+
+/*
+ * The request's framing and header syntax, checked before anything is
+ * forwarded (RFC 9112 6.3, 11.2: request smuggling).  Fed every header of
+ * a request in turn, then finished; "problem" is NULL while the request is
+ * acceptable, else a static one-line reason for the 400.  Refused: a name
+ * that is not an RFC 9110 token (a space before the colon among them), a
+ * value with a control character, a Content-Length that is not digits or
+ * differs from an earlier one, a Transfer-Encoding other than "chunked",
+ * and both Transfer-Encoding and Content-Length.
+ */
+struct kw_proxy_framing {
+	const char *problem;
+	bool has_length, has_te;
+	unsigned long long length;
+};
+void kw_proxy_framing_header(struct kw_proxy_framing *f, const char *name, const char *value)
+	KW_NONNULL(1, 2);
+/* The verdict once every header was fed: NULL (acceptable) or the reason. */
+const char *kw_proxy_framing_finish(struct kw_proxy_framing *f) KW_NONNULL(1);
 
 /* ---- usage (usage.c) ------------------------------------------------------ */
 

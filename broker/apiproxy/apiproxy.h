@@ -22,6 +22,9 @@
 #include "common/config.h"
 #include "common/macros.h"
 
+/* The most records one proxy.record may carry (args.records). */
+#define KW_AP_RECORDS_MAX	256
+
 /* How long the broker waits for a starting proxy's proxy.ready. */
 #define KW_APIPROXY_READY_MS	10000
 

@@ -277,20 +277,25 @@ int_arg(json_t *args, const char *key)
 	return json_is_integer(v) && json_integer_value(v) >= 0 ? json_integer_value(v) : 0;
 }
 
-int
-kw_op_proxy_record(struct kw_call *call, json_t **ret_result)
+/*
+ * Record one finished call (args: one record).  0, or KW_ERR_BAD_REQUEST /
+ * KW_ERR_NOT_FOUND (this record is refused, with the reason in call->msg),
+ * KW_ERR_NOMEM or KW_ERR_AUDIT (nothing more can be recorded).
+ */
+static int
+record_one(struct kw_call *call, json_t *args)
 {
 	static const char *const counts[] = { "input_tokens", "output_tokens", "bytes_in",
 		"bytes_out", "latency_ms", "ttfb_ms" };
 	struct kw_apiproxy *ap = call->svc->apiproxy;
-	json_t *id = json_object_get(call->args, "call"), *meta;
-	const char *model = kw_arg_str(call->args, "model");
-	const char *error = kw_arg_str(call->args, "error");
-	json_int_t status = int_arg(call->args, "status");
+	json_t *id = json_object_get(args, "call"), *meta;
+	const char *model = kw_arg_str(args, "model");
+	const char *error = kw_arg_str(args, "error");
+	json_int_t status = int_arg(args, "status");
 	struct kw_ap_call *c;
 	int r;
 
-	if (!json_is_integer(id) || !json_is_integer(json_object_get(call->args, "status"))) {
+	if (!json_is_integer(id) || !json_is_integer(json_object_get(args, "status"))) {
 		snprintf(call->msg, sizeof(call->msg), "proxy.record needs \"call\" and \"status\"");
 		return KW_ERR_BAD_REQUEST;
 	}
@@ -303,20 +308,61 @@ kw_op_proxy_record(struct kw_call *call, json_t **ret_result)
 	    "model", model ? model : "", model ? strnlen(model, 128) : (size_t)0,
 	    "status", status);
 	for (size_t i = 0; meta && i < sizeof(counts) / sizeof(counts[0]); i++)
-		json_object_set_new(meta, counts[i], json_integer(int_arg(call->args, counts[i])));
+		json_object_set_new(meta, counts[i], json_integer(int_arg(args, counts[i])));
 	if (meta && error)
 		json_object_set_new(meta, "error", json_stringn(error, strnlen(error, 200)));
 	/* What the call spent counts against the day's budget, recorded or not. */
 	if (kw_spent_add(ap->spent, c->user, kw_budget_day(kw_now() * 1000),
-	    int_arg(call->args, "input_tokens") + int_arg(call->args, "output_tokens")) < 0)
+	    int_arg(args, "input_tokens") + int_arg(args, "output_tokens")) < 0)
 		kw_log_warn("API budgets: out of memory; %s's call is not counted", c->user);
 	snprintf(call->res_buf, sizeof(call->res_buf), "key/%.64s", c->key);
 	r = meta ? kw_ap_record(ap, c->user, c->uid, status >= 200 && status < 300 ? "success" :
 	    "error", call->res_buf, meta, call->id) : KW_ERR_NOMEM;
 	json_decref(meta);
 	free(c);
-	if (r < 0)
-		return r;
-	*ret_result = json_object();
+	return r;
+}
+
+/*
+ * proxy.record: one record (its members in args), or several in
+ * args.records (the proxy sends what finished meanwhile together, so the
+ * records of many calls share one commit instead of each waiting for its
+ * own).  A record refused on its own (unknown call, missing status) is
+ * logged and the others are still recorded; a failure to record at all
+ * (audit, memory) fails the request.
+ */
+int
+kw_op_proxy_record(struct kw_call *call, json_t **ret_result)
+{
+	json_t *batch = json_object_get(call->args, "records"), *one;
+	size_t i, done = 0, refused = 0;
+	int r;
+
+	if (!batch) {
+		if ((r = record_one(call, call->args)) < 0)
+			return r;
+		*ret_result = json_object();
+		return *ret_result ? 0 : KW_ERR_NOMEM;
+	}
+	if (!json_is_array(batch) || json_array_size(batch) > KW_AP_RECORDS_MAX) {
+		snprintf(call->msg, sizeof(call->msg), "proxy.record: \"records\" must be an array "
+		    "of at most %d records", KW_AP_RECORDS_MAX);
+		return KW_ERR_BAD_REQUEST;
+	}
+	json_array_foreach(batch, i, one) {
+		r = json_is_object(one) ? record_one(call, one) : KW_ERR_BAD_REQUEST;
+		if (r == KW_ERR_BAD_REQUEST || r == KW_ERR_NOT_FOUND) {
+			kw_log_warn("API proxy: record %zu of %zu refused: %s", i + 1,
+			    json_array_size(batch), json_is_object(one) ? call->msg : "not an object");
+			refused++;
+			continue;
+		}
+		if (r < 0)
+			return r;
+		done++;
+	}
+	call->msg[0] = '\0';
+	*ret_result = json_pack("{s:I, s:I}", "recorded", (json_int_t)done,
+	    "refused", (json_int_t)refused);
 	return *ret_result ? 0 : KW_ERR_NOMEM;
 }

@@ -34,6 +34,7 @@ class FakeBroker:
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
         self.seen = []
+        self.batches = 0       # proxy.record requests that carried a list
         self.calls = itertools.count(1)
         self.proc = None
         self.sock = None
@@ -132,6 +133,8 @@ class FakeBroker:
             call = next(self.calls)         # a number, as keywardend's
             return {"call": call, "user": "alice", "key": "anthropic", "version": 1,
                     "value": got}, None
+        if op == "proxy.record" and "records" in args:
+            return {"recorded": len(args["records"]), "refused": 0}, None
         if op in ("proxy.ready", "proxy.refuse", "proxy.record"):
             return {}, None
         return None, ("unknown_op", "unknown op")
@@ -146,8 +149,16 @@ class FakeBroker:
                 if body is None:
                     return
                 req = json.loads(body)
+                args = req.get("args") or {}
                 with self.cond:
-                    self.seen.append({"op": req.get("op"), "args": req.get("args") or {}})
+                    # A batch of records (proxy.record {records: [...]}) is
+                    # kept as the records it carries, each as if sent alone.
+                    if req.get("op") == "proxy.record" and "records" in args:
+                        self.batches += 1
+                        for rec in args["records"]:
+                            self.seen.append({"op": "proxy.record", "args": rec})
+                    else:
+                        self.seen.append({"op": req.get("op"), "args": args})
                     self.cond.notify_all()
                 result, error = self._answer(req)
                 if error:

@@ -559,6 +559,35 @@ def test_usage_summary_per_user_and_model(pbroker):
         assert r["ok"] is False and r["error"]["code"] == "denied", r
 
 
+def test_records_in_one_batch_each_land_and_a_bad_one_is_refused_alone(pbroker):
+    """proxy.record {records: [...]}: the proxy sends what finished meanwhile
+    together (one commit); each is recorded as if sent alone, and a record
+    naming no waiting call is refused without losing the others."""
+    b = pbroker()
+    conn, session = b.login("alice")
+    with conn:
+        tok = proxy_token(conn, session)["token"]
+    with ProxySide(b) as p:
+        calls = [assert_ok(p.authorize(tok))["call"] for _ in range(3)]
+        res = assert_ok(p.call("proxy.record", {"records": [
+            {"call": calls[0], "model": "m1", "status": 200, "input_tokens": 5,
+             "output_tokens": 6},
+            {"call": 999999, "model": "m1", "status": 200},
+            {"call": calls[1], "model": "m2", "status": 529},
+            "not a record",
+            {"call": calls[2], "model": "m1", "status": 200, "input_tokens": 1,
+             "output_tokens": 1}]}))
+        assert res == {"recorded": 3, "refused": 2}, res
+        # A call is recorded once: the same batch again finds none waiting.
+        again = assert_ok(p.call("proxy.record", {"records": [{"call": calls[0], "status": 200}]}))
+        assert again == {"recorded": 0, "refused": 1}, again
+        assert_error(p.call("proxy.record", {"records": [{}] * 257}), "bad_request")
+    with b.connect() as c:
+        rows = {(r["model"]): r for r in assert_ok(c.call("admin.usage", {}))["rows"]}
+    assert rows["m1"]["calls"] == 2 and rows["m1"]["input_tokens"] == 6, rows
+    assert rows["m2"]["calls"] == 1 and rows["m2"]["errors"] == 1, rows
+
+
 # ---------------------------------------------------------------------------
 # With the real keywarden-proxy (built beside keywardend) and the stand-in
 # Messages API over TLS (apiproxy_support.py).
