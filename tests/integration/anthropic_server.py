@@ -408,7 +408,11 @@ class AnthropicServer:
 
     def stop(self):
         if self.httpd is not None:
-            self.httpd.shutdown()
+            # shutdown() waits without a bound for serve_forever to notice;
+            # a stop must never hang a test run, so it gets 10 s.
+            t = threading.Thread(target=self.httpd.shutdown, daemon=True)
+            t.start()
+            t.join(10)
             self.httpd.server_close()
             self.httpd = None
 

@@ -159,7 +159,10 @@ class ConnectProxy:
 
     def stop(self):
         if self.server is not None:
-            self.server.shutdown()
+            # shutdown() waits without a bound: a stop gets 10 s, never a hang.
+            t = threading.Thread(target=self.server.shutdown, daemon=True)
+            t.start()
+            t.join(10)
             self.server.server_close()
             self.server = None
 
