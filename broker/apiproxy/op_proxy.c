@@ -104,8 +104,12 @@ not_locked(struct kw_call *call, uid_t uid)
 {
 	struct kw_lock l;
 	char text[300];
+	int r = kw_lock_peek(call->svc->state, uid, kw_now(), &l);
 
-	if (kw_lock_peek(call->svc->state, uid, kw_now(), &l) < 0 || !l.locked)
+	/* A lock that cannot be read refuses the call: the check never fails open. */
+	if (r < 0)
+		return r;
+	if (!l.locked)
 		return 0;
 	kw_lock_describe(&l, text, sizeof(text));
 	snprintf(call->msg, sizeof(call->msg), "keywarden: %.200s", text);
