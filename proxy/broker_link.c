@@ -12,7 +12,10 @@
  * and a client's next call must not wait behind the last one's record.
  * Records that finished meanwhile go together in one proxy.record
  * {records: [...]}, so they share one commit.  When the broker's end closes, the proxy has
- * no reason to live: kw_proxy_broker_wait_closed returns and main exits.
+ * no reason to live: kw_proxy_broker_wait returns and main exits.  When the
+ * broker asks it to stop (SIGTERM), main drains the server and then
+ * kw_proxy_broker_flush waits until every queued record has its answer, so
+ * a restart loses no record of a call that was served.
  */
 #include <errno.h>
 #include <poll.h>
@@ -47,6 +50,8 @@ static int broker_fd = -1;
 static pthread_mutex_t call_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;	/* nothing queued or sending */
+static bool sending;		/* the worker holds a batch taken from the queue */
 static struct note *head, *tail;
 static unsigned queued;
 static unsigned authorizing;	/* authorize calls waiting for or holding call_lock */
@@ -128,6 +133,7 @@ notifier(void *unused)
 			wait_ms(DEFER_MS);
 		json_t *records;
 		struct note *n = take_batch(&records);
+		sending = true;
 		pthread_mutex_unlock(&queue_lock);
 
 		json_t *res = NULL, *args = n ? n->args : json_pack("{s:O}", "records", records);
@@ -144,6 +150,11 @@ notifier(void *unused)
 		else
 			json_decref(args);
 		json_decref(records);
+		pthread_mutex_lock(&queue_lock);
+		sending = false;
+		if (!head)
+			pthread_cond_broadcast(&idle_cond);
+		pthread_mutex_unlock(&queue_lock);
 	}
 	return NULL;
 }
@@ -277,17 +288,45 @@ kw_proxy_broker_notify(const char *op, json_t *args)
 	pthread_mutex_unlock(&queue_lock);
 }
 
-void
-kw_proxy_broker_wait_closed(void)
+int
+kw_proxy_broker_wait(int sigfd)
 {
 	/* POLLRDHUP without POLLIN: replies in flight are left for call(). */
-	struct pollfd p = { .fd = broker_fd, .events = POLLRDHUP };
+	struct pollfd p[2] = {
+		{ .fd = broker_fd, .events = POLLRDHUP },
+		{ .fd = sigfd, .events = POLLIN },
+	};
 
 	for (;;) {
-		int n = poll(&p, 1, -1);
+		int n = poll(p, 2, -1);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 || (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
-			return;
+		if (n < 0 || (p[0].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+			return 0;
+		if (p[1].revents & POLLIN)
+			return 1;
 	}
+}
+
+int
+kw_proxy_broker_flush(int ms)
+{
+	struct timespec until;
+	int r = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&queue_lock);
+	/* The worker need not gather or defer now: wake it. */
+	pthread_cond_signal(&queue_cond);
+	while ((head || sending) && r != ETIMEDOUT)
+		r = pthread_cond_timedwait(&idle_cond, &queue_lock, &until);
+	r = head || sending ? KW_ERR_TIMEOUT : 0;
+	pthread_mutex_unlock(&queue_lock);
+	return r;
 }

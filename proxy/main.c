@@ -7,8 +7,11 @@
  * configuration (refusing, exit 2 with one line on stderr, what must not
  * run), reads the CA bundle, binds its loopback port, shuts itself in with
  * Landlock, says hello and proxy.ready {listen} to the broker, and serves
- * until the broker's end of the fd closes.  No core dumps and no ptrace
- * by others: it holds keys of calls in flight.
+ * until the broker's end of the fd closes, or until SIGTERM (the broker
+ * restarting or stopping it): then it takes no new connections, lets the
+ * calls in flight end (DRAIN_MS at most), hands every record to the broker
+ * and exits.  No core dumps and no ptrace by others: it holds keys of calls
+ * in flight.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,6 +22,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,6 +31,9 @@
 #include "proxy/proxy.h"
 
 #define EXIT_REFUSED	2
+/* A stop waits this long for calls in flight, then for their records. */
+#define DRAIN_MS	5000
+#define FLUSH_MS	2000
 
 static void
 usage(FILE *f)
@@ -128,6 +135,16 @@ main(int argc, char **argv)
 
 	harden();
 	tune_malloc();
+	/* SIGTERM is read from a signalfd by main alone: blocked before any
+	   thread exists, so every thread inherits the mask. */
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	int sigfd;
+	if (sigprocmask(SIG_BLOCK, &stop, NULL) < 0 ||
+	    (sigfd = signalfd(-1, &stop, SFD_CLOEXEC)) < 0)
+		return refuse("cannot set up its signal handling");
 	kw_log_init("keywarden-proxy", KW_LOG_STDERR, LOG_WARNING);
 	if ((r = parse_args(argc, argv, &broker_fd, &config)) != 0)
 		return r;
@@ -172,8 +189,16 @@ main(int argc, char **argv)
 		return refuse(err);
 	if (kw_proxy_broker_ready(listen) < 0)
 		return refuse("the broker did not accept proxy.ready");
-	kw_proxy_broker_wait_closed();
-	/* Connections in flight lose their broker: end now, without unwinding threads. */
+	if (kw_proxy_broker_wait(sigfd) == 1) {
+		unsigned cut = kw_proxy_server_drain(DRAIN_MS);
+		if (cut)
+			fprintf(stderr, "keywarden-proxy: stopping with %u call%s still running "
+			    "(the broker records them as cut)\n", cut, cut == 1 ? "" : "s");
+		if (kw_proxy_broker_flush(FLUSH_MS) < 0)
+			fprintf(stderr, "keywarden-proxy: stopping before the broker took every "
+			    "record (the broker records those calls as cut)\n");
+	}
+	/* End now, without unwinding threads: connections still open lose their broker. */
 	fflush(stderr);
 	_exit(0);
 }

@@ -117,8 +117,17 @@ int kw_proxy_broker_ready(const char *listen) KW_WUR KW_NONNULL(1);
 /* proxy.refuse and proxy.record: queued, sent by a worker (args transferred). */
 void kw_proxy_broker_notify(const char *op, json_t *args) KW_NONNULL(1);
 
-/* Block until the broker's end of the connection closes. */
-void kw_proxy_broker_wait_closed(void);
+/*
+ * Block until the broker's end of the connection closes (0) or sigfd (a
+ * signalfd) is readable (1).
+ */
+int kw_proxy_broker_wait(int sigfd);
+
+/*
+ * Wait until every queued refusal and record has been sent and answered,
+ * or ms passed.  0, or KW_ERR_TIMEOUT with some still unsent.
+ */
+int kw_proxy_broker_flush(int ms);
 
 /* ---- the server (server.c) ----------------------------------------------- */
 
@@ -137,6 +146,14 @@ int kw_proxy_server_listen(const struct kw_proxy_settings *s, char *ret_listen,
  */
 int kw_proxy_server_start(const struct kw_proxy_settings *s, int fd, char *err,
     size_t err_len) KW_WUR KW_NONNULL(1, 3);
+
+/*
+ * Begin the stop: accept no new connections (the listening socket is
+ * closed), answer a keep-alive connection's next request 503, and wait up
+ * to ms for the calls in flight to end and queue their records.  Returns
+ * how many calls were still running.
+ */
+unsigned kw_proxy_server_drain(int ms);
 
 /* ---- upstream (forward.c) ------------------------------------------------ */
 

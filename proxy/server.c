@@ -48,6 +48,7 @@ struct request {
 	uint8_t *body;
 	size_t body_len, body_cap;
 	json_t *call;			/* set once authorized: a record is owed */
+	bool owing;			/* counted in `owed` until on_completed */
 	struct kw_fwd *fwd;
 	struct kw_usage *usage;
 	long status;
@@ -62,6 +63,39 @@ static const struct kw_proxy_settings *settings;
 static pthread_key_t conn_thread;
 static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned conn_threads, conn_peak;
+
+/*
+ * Requests past the drain check, each owing a record until on_completed
+ * (kw_proxy_server_drain waits for them), and whether a stop has begun.
+ */
+static struct MHD_Daemon *daemon_;
+static pthread_mutex_t drain_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t drain_cond = PTHREAD_COND_INITIALIZER;
+static unsigned owed;
+static bool draining;
+
+/* Whether a new call may begin (false once draining); counted when it may. */
+static bool
+owe_record(void)
+{
+	bool ok;
+
+	pthread_mutex_lock(&drain_lock);
+	ok = !draining;
+	if (ok)
+		owed++;
+	pthread_mutex_unlock(&drain_lock);
+	return ok;
+}
+
+static void
+owed_done(void)
+{
+	pthread_mutex_lock(&drain_lock);
+	if (--owed == 0)
+		pthread_cond_broadcast(&drain_cond);
+	pthread_mutex_unlock(&drain_lock);
+}
 
 static void *
 on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -175,6 +209,9 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		    "connection closed");
 	if (r->call)
 		record(r);
+	/* After the record is queued: a drain that sees none owed flushes it. */
+	if (r->owing)
+		owed_done();
 	kw_fwd_free(r->fwd);
 	kw_usage_free(r->usage);
 	json_decref(r->call);
@@ -362,6 +399,10 @@ forward(struct MHD_Connection *conn, struct request *r)
 		return answer_error(conn, 401, "authentication_error", "keywarden: the credential "
 		    "is not a keywarden token (`keywarden key get anthropic --proxy` gives one)");
 	}
+	/* Stopping: calls in flight finish, a keep-alive client's next one is retried. */
+	if (!(r->owing = owe_record()))
+		return answer_error(conn, 503, "api_error", "keywarden: the API proxy is "
+		    "restarting; retry the request");
 	snprintf(path, sizeof(path), "%.*s", (int)strcspn(r->uri, "?"), r->uri);
 	rc = kw_proxy_broker_authorize(cred, r->method, path, &grant, &msg);
 	if (rc < 0) {
@@ -519,8 +560,9 @@ kw_proxy_server_listen(const struct kw_proxy_settings *s, char *ret_listen, size
 int
 kw_proxy_server_start(const struct kw_proxy_settings *s, int fd, char *err, size_t err_len)
 {
+	/* ITC: MHD_quiesce_daemon needs it in this threading mode. */
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-	    MHD_USE_POLL | MHD_USE_ERROR_LOG;
+	    MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
 	struct MHD_Daemon *d;
 
 	settings = s;
@@ -548,5 +590,34 @@ kw_proxy_server_start(const struct kw_proxy_settings *s, int fd, char *err, size
 		snprintf(err, err_len, "broker.apiProxy.listen: the HTTP server did not start");
 		return KW_ERR_IO;
 	}
+	daemon_ = d;
 	return 0;
+}
+
+unsigned
+kw_proxy_server_drain(int ms)
+{
+	struct timespec until;
+	MHD_socket fd;
+	unsigned left;
+
+	pthread_mutex_lock(&drain_lock);
+	draining = true;
+	pthread_mutex_unlock(&drain_lock);
+	/* No new connections: the port is free for the next proxy at once. */
+	if (daemon_ && (fd = MHD_quiesce_daemon(daemon_)) != MHD_INVALID_SOCKET)
+		close(fd);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&drain_lock);
+	while (owed > 0 && pthread_cond_timedwait(&drain_cond, &drain_lock, &until) != ETIMEDOUT)
+		;
+	left = owed;
+	pthread_mutex_unlock(&drain_lock);
+	return left;
 }

@@ -54,7 +54,10 @@ int kw_apiproxy_register(struct kw_dispatcher *d, struct kw_services *svc)
 int kw_apiproxy_start(struct kw_apiproxy *ap, const struct kw_apiproxy_hooks *hooks)
 	KW_WUR KW_NONNULL(2);
 
-/* After SIGHUP (between turns): stop the proxy and start it anew on svc->cfg. */
+/*
+ * After SIGHUP (between turns): ask the proxy to stop and, once it has
+ * handed over the records of its calls and gone, start it anew on svc->cfg.
+ */
 void kw_apiproxy_reload(struct kw_apiproxy *ap);
 
 /*

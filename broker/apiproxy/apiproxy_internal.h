@@ -18,6 +18,8 @@ enum kw_apiproxy_state {
 	KW_AP_STARTING,		/* spawned, waiting for proxy.ready until due_ms */
 	KW_AP_RUNNING,
 	KW_AP_WAITING,		/* died: started again at due_ms */
+	KW_AP_STOPPING,		/* asked to stop (SIGTERM): its records still land until
+				   its channel closes, or it is killed at due_ms */
 };
 
 /* A call authorized and not yet recorded (proxy.record), oldest first. */
@@ -42,6 +44,7 @@ struct kw_apiproxy {
 	const struct kw_peer *peer;		/* its connection (kw_loop_adopt), or NULL */
 	int64_t due_ms;				/* ready deadline, or when to start again */
 	int64_t backoff_ms;
+	bool restart;				/* STOPPING: start a new one once it is gone */
 	int64_t ready_ms;			/* when it said ready */
 	char listen[128];			/* what it bound (proxy.ready) */
 	struct kw_ap_call *calls;

@@ -39,6 +39,9 @@
 #define BACKOFF_MAX_MS	30000
 /* A proxy that ran this long before dying starts again after the shortest wait. */
 #define STABLE_MS	60000
+/* A proxy asked to stop gets this long to finish its calls and hand over
+   their records (it takes 5 s + 2 s at most itself) before it is killed. */
+#define STOP_MS		8000
 
 extern char **environ;
 
@@ -285,7 +288,7 @@ start_child(struct kw_apiproxy *ap)
 	publish(ap);
 }
 
-/* Stop the proxy for good (or for a restart); its unfinished calls are recorded. */
+/* Stop the proxy now, waiting for it; its unfinished calls are recorded as cut. */
 static void
 stop_child(struct kw_apiproxy *ap)
 {
@@ -302,13 +305,53 @@ stop_child(struct kw_apiproxy *ap)
 	publish(ap);
 }
 
+/*
+ * Ask the proxy to stop without waiting for it: it takes no new calls, ends
+ * those in flight and sends their records, which the loop keeps answering
+ * until its channel closes (stopped()).  Then a new one starts when restart.
+ */
+static void
+retire(struct kw_apiproxy *ap, bool restart)
+{
+	ap->restart = restart;
+	if (ap->state == KW_AP_STOPPING)
+		return;
+	if (ap->pid <= 0 || !ap->peer) {
+		stop_child(ap);
+		if (restart)
+			start_child(ap);
+		return;
+	}
+	kill(ap->pid, SIGTERM);
+	ap->state = KW_AP_STOPPING;
+	ap->due_ms = kw_mono_ms() + STOP_MS;
+	publish(ap);
+}
+
+/* A retired proxy is gone (or is killed now, after STOP_MS). */
+static void
+stopped(struct kw_apiproxy *ap)
+{
+	char how[64];
+
+	reap(ap, 1000, how, sizeof(how));
+	kw_log_info("API proxy stopped (%s)", how);
+	ap->peer = NULL;
+	fail_calls(ap);
+	ap->state = KW_AP_OFF;
+	publish(ap);
+	if (ap->restart)
+		start_child(ap);
+}
+
 static int
 timer_due(void *data)
 {
 	struct kw_apiproxy *ap = data;
 	int64_t left;
 
-	if (ap->state != KW_AP_STARTING && ap->state != KW_AP_WAITING)
+	if (ap->state != KW_AP_STARTING && ap->state != KW_AP_WAITING &&
+	    ap->state != KW_AP_STOPPING)
 		return 60000;
 	left = ap->due_ms - kw_mono_ms();
 	return left <= 0 ? 0 : left > 60000 ? 60000 : (int)left;
@@ -329,6 +372,11 @@ timer_run(void *data)
 		died(ap, why);
 	} else if (ap->state == KW_AP_WAITING) {
 		start_child(ap);
+	} else if (ap->state == KW_AP_STOPPING) {
+		kw_log_warn("API proxy: did not stop within %d s of SIGTERM; killing it",
+		    STOP_MS / 1000);
+		kill(ap->pid, SIGKILL);
+		stopped(ap);
 	}
 }
 
@@ -341,8 +389,25 @@ on_gone(void *data, const struct kw_peer *peer)
 	/* A channel of a proxy already stopped or replaced says nothing new. */
 	if (peer != ap->peer)
 		return;
+	if (ap->state == KW_AP_STOPPING) {
+		stopped(ap);
+		return;
+	}
 	reap(ap, 1000, how, sizeof(how));
 	died(ap, how);
+}
+
+/* The broker is stopping: true while the proxy is still handing over its records. */
+static bool
+on_finishing(void *data)
+{
+	struct kw_apiproxy *ap = data;
+
+	if (ap->state == KW_AP_RUNNING || ap->state == KW_AP_STARTING)
+		retire(ap, false);
+	else if (ap->state == KW_AP_STOPPING)
+		ap->restart = false;
+	return ap->state == KW_AP_STOPPING;
 }
 
 static void
@@ -395,7 +460,8 @@ kw_apiproxy_register(struct kw_dispatcher *d, struct kw_services *svc)
 		return r;
 	}
 	svc->apiproxy = ap;
-	const struct kw_internal_watch w = { .gone = on_gone, .stopping = on_stopping, .data = ap };
+	const struct kw_internal_watch w = { .gone = on_gone, .finishing = on_finishing,
+		.stopping = on_stopping, .data = ap };
 	kw_dispatch_watch_internal(d, &w);
 	return kw_ap_register_ops(d);
 }
@@ -443,18 +509,21 @@ kw_apiproxy_reload(struct kw_apiproxy *ap)
 {
 	struct kw_batch *t;
 	char err[512];
+	bool start;
 
 	if (!ap || !ap->hooked)
 		return;
 	t = ap->svc->batch;
 	warn_weakened(ap->svc->cfg);
-	stop_child(ap);
 	ap->backoff_ms = BACKOFF_MIN_MS;
-	if (kw_apiproxy_check_config(ap->svc->cfg, err, sizeof(err)) < 0)
+	start = kw_config_bool(ap->svc->cfg, "broker.apiProxy.enabled");
+	if (start && kw_apiproxy_check_config(ap->svc->cfg, err, sizeof(err)) < 0) {
 		kw_log_error("config: %s; the API proxy stays stopped", err);
-	else if (kw_config_bool(ap->svc->cfg, "broker.apiProxy.enabled"))
-		start_child(ap);
-	/* Between turns: what was recorded (calls the old proxy left) lands now. */
+		start = false;
+	}
+	/* The old proxy finishes its calls first; the new one starts once it is gone. */
+	retire(ap, start);
+	/* Between turns: what was recorded (calls a dead proxy left) lands now. */
 	if (t && t->open) {
 		if (kw_batch_commit(t) < 0)
 			kw_log_warn("API proxy: records of its restart could not be written");

@@ -541,10 +541,28 @@ on_signal(struct kw_daemon *b)
 	}
 }
 
+/*
+ * Whether the loop goes on: until a stop, and after it while a helper (the
+ * API proxy) is still handing over its last records.  Once stopping, nobody
+ * new is accepted; those connected are still answered meanwhile.
+ */
+static bool
+going_on(struct kw_daemon *b, bool *door_closed)
+{
+	if (!b->stopping)
+		return true;
+	if (!*door_closed) {
+		*door_closed = true;
+		(void)epoll_ctl(b->epoll_fd, EPOLL_CTL_DEL, b->listen_fd, NULL);
+	}
+	return kw_dispatch_helpers_finishing(b->d);
+}
+
 /* The loop itself: 0 after a signal to stop, KW_ERR_IO if epoll fails. */
 static int
 serve(struct kw_daemon *b)
 {
+	bool door_closed = false;
 	struct epoll_event ev[64];
 	struct epoll_event lev = { .events = EPOLLIN, .data.ptr = &tag_listen };
 	struct epoll_event sev = { .events = EPOLLIN, .data.ptr = &tag_signal };
@@ -556,7 +574,7 @@ serve(struct kw_daemon *b)
 		kw_log_error("epoll_ctl: %s", strerror(errno));
 		return KW_ERR_IO;
 	}
-	while (!b->stopping) {
+	while (going_on(b, &door_closed)) {
 		int timeout = expire(b);
 		/* Replies of timed-out frames were held by expire: send them now. */
 		deliver(b);

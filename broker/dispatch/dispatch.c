@@ -163,6 +163,12 @@ kw_dispatch_watch_internal(struct kw_dispatcher *d, const struct kw_internal_wat
 	d->internal = *w;
 }
 
+bool
+kw_dispatch_helpers_finishing(struct kw_dispatcher *d)
+{
+	return d->internal.finishing && d->internal.finishing(d->internal.data);
+}
+
 void
 kw_dispatch_internal_gone(struct kw_dispatcher *d, const struct kw_peer *peer)
 {

@@ -252,11 +252,20 @@ int kw_call_authorize(struct kw_call *call, const struct kw_need *needs, size_t 
  */
 struct kw_internal_watch {
 	void (*gone)(void *data, const struct kw_peer *peer);
+	/* The broker is stopping: ask the helper to finish; true while it still is
+	   (the loop keeps serving its channel meanwhile). */
+	bool (*finishing)(void *data);
 	void (*stopping)(void *data);
 	void *data;
 };
 void kw_dispatch_watch_internal(struct kw_dispatcher *d, const struct kw_internal_watch *w)
 	KW_NONNULL(1, 2);
+/*
+ * The event loop is stopping: true while an internal helper is still
+ * finishing (asked to stop, its last requests still to come); the loop
+ * keeps serving until false.  The helper bounds how long that is.
+ */
+bool kw_dispatch_helpers_finishing(struct kw_dispatcher *d) KW_NONNULL(1);
 /* The event loop's word that an internal peer's connection is closing. */
 void kw_dispatch_internal_gone(struct kw_dispatcher *d, const struct kw_peer *peer)
 	KW_NONNULL(1, 2);

@@ -20,12 +20,13 @@ import signal
 import socket
 import struct
 import subprocess
+import threading
 import time
 
 import pytest
 
 import conftest
-from conftest import (BUILD, IO_TIMEOUT, START_TIMEOUT, assert_error, assert_ok,
+from conftest import (BUILD, IO_TIMEOUT, START_TIMEOUT, STOP_TIMEOUT, assert_error, assert_ok,
                       short_tmpdir, wait_for)
 from users import UserConn, id_broker, mfa_broker, session_of, start, totp  # noqa: F401
 
@@ -593,6 +594,8 @@ def test_records_in_one_batch_each_land_and_a_bad_one_is_refused_alone(pbroker):
 # Messages API over TLS (apiproxy_support.py).
 
 from apiproxy_support import apiproxy, tls_ca, upstream  # noqa: E402,F401
+from apiproxy_support import KEY as AP_KEY, message_body  # noqa: E402
+from anthropic_server import AnthropicServer  # noqa: E402
 
 
 def test_real_proxy_start_fails_with_its_reason(apiproxy):
@@ -642,6 +645,96 @@ def test_real_proxy_is_supervised_and_each_call_recorded(apiproxy):
     third = status(kw.b)["api_proxy"]["pid"]
     assert kw.b.stop() == 0
     assert not os.path.exists("/proc/%d" % third), "the proxy outlived the broker"
+
+
+class HeldStream:
+    """A streamed call through the proxy whose reply the stand-in holds after
+    its first text (stream_pause) until release()."""
+
+    def __init__(self, kw, tok):
+        import http.client
+        self.conn = http.client.HTTPConnection("127.0.0.1", kw.port, timeout=IO_TIMEOUT * 3)
+        self.conn.request("POST", "/v1/messages?beta=true",
+                          json.dumps(message_body(stream=True)).encode(),
+                          {"x-api-key": tok, "content-type": "application/json",
+                           "anthropic-version": "2023-06-01"})
+        self.resp = self.conn.getresponse()
+        assert self.resp.status == 200
+        self.got = b""
+        while b"text_delta" not in self.got:
+            chunk = self.resp.read1(4096)
+            assert chunk, self.got
+            self.got += chunk
+
+    def rest(self):
+        self.got += self.resp.read()
+        self.conn.close()
+        return self.got
+
+
+@pytest.fixture
+def held_upstream(tls_ca, tmpdir_short):
+    hold = threading.Event()
+    srv = AnthropicServer(os.path.join(tmpdir_short, "held.jsonl"), reply_text="one two three",
+                          expect_key=AP_KEY, tls=tls_ca.server, stream_pause=hold).start()
+    srv.hold = hold
+    yield srv
+    hold.set()
+    srv.stop()
+
+
+def refused_at(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return False
+    except ConnectionRefusedError:
+        return True
+
+
+def test_restart_lets_calls_in_flight_finish_and_records_them(apiproxy, held_upstream):
+    """SIGHUP restarts the proxy, but a call in flight is not cut: the old
+    proxy takes no new connection, ends the call, hands its record over, and
+    only then does the new one start.  (It was killed at once: the stream was
+    cut and the call recorded as an error, "proxy gone".)"""
+    kw = apiproxy(server=held_upstream)
+    tok = kw.proxy_token()["token"]
+    first = status(kw.b)["api_proxy"]["pid"]
+    call = HeldStream(kw, tok)
+    assert held_upstream.paused.is_set()
+    kw.b.send_signal(signal.SIGHUP)
+    wait_for(lambda: refused_at(kw.port), IO_TIMEOUT, what="the old proxy's door closed")
+    assert os.path.exists("/proc/%d" % first), "the old proxy did not wait for its call"
+    assert not status(kw.b)["api_proxy"]["running"]
+    held_upstream.hold.set()
+    body = call.rest()
+    assert b"message_stop" in body, body[-200:]
+    wait_for(lambda: running_pid(kw.b) not in (None, first), START_TIMEOUT,
+             what="the new proxy")
+    rows = kw.api_calls()
+    assert len(rows) == 1 and rows[0]["result"] == "success", rows
+    assert meta(rows[0])["status"] == 200 and "error" not in meta(rows[0]), rows
+    assert meta(rows[0])["output_tokens"] > 0, rows
+    code, _, _ = kw.call(tok)
+    assert code == 200
+
+
+def test_broker_stop_lets_calls_in_flight_finish_and_records_them(apiproxy, held_upstream):
+    """The broker's stop waits for the proxy to end its calls and hand their
+    records over (bounded by the proxy's own drain), then exits 0."""
+    kw = apiproxy(server=held_upstream)
+    tok = kw.proxy_token()["token"]
+    pid = status(kw.b)["api_proxy"]["pid"]
+    call = HeldStream(kw, tok)
+    kw.b.send_signal(signal.SIGTERM)
+    wait_for(lambda: refused_at(kw.port), IO_TIMEOUT, what="the proxy's door closed")
+    assert kw.b.proc.poll() is None, "the broker did not wait for the proxy's call"
+    held_upstream.hold.set()
+    assert b"message_stop" in call.rest()
+    assert kw.b.wait_exit(STOP_TIMEOUT) == 0
+    assert not os.path.exists("/proc/%d" % pid), "the proxy outlived the broker"
+    rows = kw.api_calls()
+    assert len(rows) == 1 and rows[0]["result"] == "success", rows
+    assert meta(rows[0])["status"] == 200 and "error" not in meta(rows[0]), rows
 
 
 def test_log_actions_decide_whether_allowed_calls_are_recorded(pbroker):
