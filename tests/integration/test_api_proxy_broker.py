@@ -684,8 +684,12 @@ def held_upstream(tls_ca, tmpdir_short):
 
 
 def refused_at(port):
+    """Whether nothing listens on port (a connection caught in the backlog as
+    the socket closes is reset: asked again)."""
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return False
+    except ConnectionResetError:
         return False
     except ConnectionRefusedError:
         return True
