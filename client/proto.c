@@ -3,6 +3,7 @@
  */
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -188,6 +189,78 @@ kw_msg_encode(json_t *msg, uint8_t **ret_frame, size_t *ret_len)
 	sodium_memzero(text, strlen(text));
 	free(text);
 	return r;
+}
+
+struct appender {
+	uint8_t **buf;
+	size_t len, *cap;	/* len: the end of the frame being written */
+	size_t start;		/* where its body begins */
+	bool too_large;
+};
+
+static int
+reserve(struct appender *a, size_t more)
+{
+	size_t cap = *a->cap ? *a->cap : 256;
+	uint8_t *grown;
+
+	if (a->len + more <= *a->cap)
+		return 0;
+	while (cap < a->len + more)
+		cap *= 2;
+	if (!(grown = malloc(cap)))
+		return -1;
+	if (*a->buf) {
+		memcpy(grown, *a->buf, a->len);
+		sodium_memzero(*a->buf, *a->cap);
+		free(*a->buf);
+	}
+	*a->buf = grown;
+	*a->cap = cap;
+	return 0;
+}
+
+static int
+append_text(const char *text, size_t n, void *data)
+{
+	struct appender *a = data;
+
+	if (a->len - a->start + n > KW_FRAME_MAX) {
+		a->too_large = true;
+		return -1;
+	}
+	if (reserve(a, n) < 0)
+		return -1;
+	memcpy(*a->buf + a->len, text, n);
+	a->len += n;
+	return 0;
+}
+
+int
+kw_msg_append(json_t *msg, uint8_t **buf, size_t *len, size_t *cap)
+{
+	struct appender a = { .buf = buf, .len = *len, .cap = cap };
+	size_t body;
+	uint8_t *h;
+
+	if (!msg || reserve(&a, KW_FRAME_HDR + 256) < 0)
+		return KW_ERR_NOMEM;
+	a.start = a.len = *len + KW_FRAME_HDR;
+	if (json_dump_callback(msg, append_text, &a, JSON_COMPACT) < 0) {
+		/* What was written of it (it may hold a key) goes. */
+		sodium_memzero(*buf + *len, a.len - *len);
+		return a.too_large ? KW_ERR_FRAME_TOO_LARGE : KW_ERR_NOMEM;
+	}
+	body = a.len - a.start;
+	if (body == 0)
+		return KW_ERR_NOMEM;
+	h = *buf + *len;
+	h[0] = (uint8_t)(body >> 24);
+	h[1] = (uint8_t)(body >> 16);
+	h[2] = (uint8_t)(body >> 8);
+	h[3] = (uint8_t)body;
+	*len = a.len;
+	return 0;
 }
 
 int

@@ -62,6 +62,15 @@ json_t *kw_reply_error(json_int_t id, int err, const char *message);
 int kw_msg_encode(json_t *msg, uint8_t **ret_frame, size_t *ret_len) KW_WUR;
 
 /*
+ * Serialise msg (borrowed) as a frame appended to the buffer *buf (*len
+ * bytes used of *cap; the caller's, grown here), with no copy in between.
+ * Growing wipes the old block: a buffer of replies may hold keys.  0,
+ * KW_ERR_FRAME_TOO_LARGE or KW_ERR_NOMEM, with *len unchanged on error.
+ */
+int kw_msg_append(json_t *msg, uint8_t **buf, size_t *len, size_t *cap) KW_WUR
+	KW_NONNULL(2, 3, 4);
+
+/*
  * Parse a reply body and check that its id is `id`.  On an ok reply
  * *ret_result gets a new reference to "result" and 0 is returned; on an
  * error reply the code is returned and *ret_message (if not NULL) gets a

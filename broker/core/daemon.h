@@ -27,8 +27,9 @@ struct kw_conn {
 	struct kw_frame_reader rd;
 	uint8_t in[16384];		/* bytes read but not yet framed */
 	size_t in_len;
-	uint8_t *out;			/* replies not yet written */
-	size_t out_len, out_off;
+	uint8_t *out;			/* replies not yet written (kept while small) */
+	size_t out_len, out_off, out_cap;
+	uint32_t events;		/* the epoll interest set now */
 	bool closing;			/* close once out is flushed */
 	int64_t frame_start_ms;		/* when the partial frame began */
 	int64_t out_start_ms;		/* when out became non-empty */

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "client/keywarden.h"
 #include "common/log.h"
 #include "broker/core/loop.h"
@@ -23,8 +25,23 @@
 
 /* Stop reading a client's requests while this much of its output is unsent. */
 #define KW_OUT_HIGH_WATER (64 * 1024)
+/* An output buffer up to this size is kept for the next reply; a larger one
+   (a burst) is given back once sent, so idle connections stay small. */
+#define KW_OUT_KEEP (4 * 1024)
 
 static char tag_listen, tag_signal, tag_worker;	/* epoll data for the non-client fds */
+
+/* Replies may carry keys and tokens: what was in the buffer is wiped. */
+static void
+out_release(struct kw_conn *c)
+{
+	if (c->out) {
+		sodium_memzero(c->out, c->out_cap);
+		free(c->out);
+	}
+	c->out = NULL;
+	c->out_len = c->out_off = c->out_cap = 0;
+}
 
 static void
 conn_close(struct kw_daemon *b, struct kw_conn *c)
@@ -58,7 +75,7 @@ conn_close(struct kw_daemon *b, struct kw_conn *c)
 			b->accept_paused = false;
 	}
 	kw_frame_reader_reset(&c->rd);
-	free(c->out);
+	out_release(c);
 	free(c);
 }
 
@@ -72,34 +89,25 @@ conn_watch(struct kw_daemon *b, struct kw_conn *c)
 		.data.ptr = c,
 	};
 
-	(void)epoll_ctl(b->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev);
+	/* Most turns leave it as it was: no system call then. */
+	if (ev.events == c->events)
+		return;
+	if (epoll_ctl(b->epoll_fd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+		c->events = ev.events;
 }
 
+/* The reply's frame goes straight into the connection's buffer. */
 static int
 conn_queue(struct kw_conn *c, json_t *reply)
 {
-	uint8_t *frame = NULL;
-	size_t len;
-	int r = kw_msg_encode(reply, &frame, &len);
+	bool was_empty = c->out_len == c->out_off;
+	int r;
 
+	r = kw_msg_append(reply, &c->out, &c->out_len, &c->out_cap);
 	json_decref(reply);
-	if (r < 0)
-		return r;
-	if (c->out_off > 0 && c->out_off == c->out_len) {
-		c->out_len = c->out_off = 0;
-	}
-	uint8_t *grown = realloc(c->out, c->out_len + len);
-	if (!grown) {
-		free(frame);
-		return KW_ERR_NOMEM;
-	}
-	if (c->out_len == c->out_off)
+	if (r == 0 && was_empty)
 		c->out_start_ms = kw_mono_ms();
-	c->out = grown;
-	memcpy(c->out + c->out_len, frame, len);
-	c->out_len += len;
-	free(frame);
-	return 0;
+	return r;
 }
 
 /* Returns -1 when the connection was closed. */
@@ -121,9 +129,12 @@ conn_flush(struct kw_daemon *b, struct kw_conn *c)
 		c->last_active_ms = kw_mono_ms();
 	}
 	if (c->out_off == c->out_len) {
-		free(c->out);
-		c->out = NULL;
-		c->out_len = c->out_off = 0;
+		if (c->out_cap > KW_OUT_KEEP) {
+			out_release(c);
+		} else {
+			sodium_memzero(c->out, c->out_len);
+			c->out_len = c->out_off = 0;
+		}
 		if (c->closing && c->peer.pending == 0) {
 			conn_close(b, c);
 			return -1;
@@ -405,6 +416,7 @@ accept_all(struct kw_daemon *b)
 		kw_frame_reader_init(&c->rd, KW_FRAME_MAX);
 		c->last_active_ms = c->accepted_ms = kw_mono_ms();
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+		c->events = EPOLLIN;
 		if (epoll_ctl(b->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			if (counted)
 				kw_uid_count_remove(b->per_uid, cred.uid);
@@ -440,6 +452,7 @@ kw_loop_adopt(struct kw_daemon *b, int fd, struct kw_peer **ret_peer)
 	kw_frame_reader_init(&c->rd, KW_FRAME_MAX);
 	c->last_active_ms = c->accepted_ms = kw_mono_ms();
 	ev.data.ptr = c;
+	c->events = EPOLLIN;
 	if (epoll_ctl(b->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		kw_log_error("epoll_ctl: %s", strerror(errno));
 		close(fd);

@@ -464,6 +464,42 @@ test_msg_encode(void **state)
 	free(big);
 }
 
+/* kw_msg_append: frames one after another in one growing buffer, each the
+   same bytes kw_msg_encode gives; too large leaves what was there. */
+static void
+test_msg_append(void **state)
+{
+	uint8_t *buf = NULL, *frame = NULL;
+	size_t len = 0, cap = 0, flen, off = 0;
+	json_t *m;
+	char *big;
+
+	(void)state;
+	for (int i = 0; i < 50; i++) {
+		m = kw_reply_ok(i, json_pack("{s:i, s:s}", "n", i, "pad",
+		    "0123456789012345678901234567890123456789"));
+		assert_int_equal(kw_msg_append(m, &buf, &len, &cap), 0);
+		assert_int_equal(kw_msg_encode(m, &frame, &flen), 0);
+		assert_true(len - off == flen && cap >= len);
+		assert_memory_equal(buf + off, frame, flen);
+		off = len;
+		free(frame);
+		json_decref(m);
+	}
+	big = malloc(KW_FRAME_MAX + 1);
+	assert_non_null(big);
+	memset(big, 'a', KW_FRAME_MAX);
+	big[KW_FRAME_MAX] = '\0';
+	m = kw_reply_ok(1, json_pack("{s:s}", "blob", big));
+	assert_int_equal(kw_msg_append(m, &buf, &len, &cap), KW_ERR_FRAME_TOO_LARGE);
+	assert_int_equal(len, off);
+	assert_int_equal(kw_msg_append(NULL, &buf, &len, &cap), KW_ERR_NOMEM);
+	assert_int_equal(len, off);
+	json_decref(m);
+	free(big);
+	free(buf);
+}
+
 static int
 reply_parse(const char *s, json_int_t id, json_t **res, char **msg)
 {
@@ -668,6 +704,7 @@ main(void)
 		cmocka_unit_test(test_reply_parse_error),
 		cmocka_unit_test(test_reply_parse_mismatched_id),
 		cmocka_unit_test(test_reply_parse_malformed),
+		cmocka_unit_test(test_msg_append),
 		cmocka_unit_test(test_error_names_round_trip),
 		cmocka_unit_test(test_error_names_unknown),
 	};
