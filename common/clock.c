@@ -47,3 +47,15 @@ kw_time_text(long long t, char buf[32])
 		strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	return buf;
 }
+
+void
+kw_deadline_after_ms(int ms, struct timespec *ret)
+{
+	clock_gettime(CLOCK_REALTIME, ret);
+	ret->tv_sec += ms / 1000;
+	ret->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ret->tv_nsec >= 1000000000L) {
+		ret->tv_sec++;
+		ret->tv_nsec -= 1000000000L;
+	}
+}

@@ -18,6 +18,11 @@ long long kw_now(void);
 /* Monotonic milliseconds, for deadlines that must not jump with the wall clock. */
 int64_t kw_mono_ms(void);
 
+struct timespec;
+
+/* The wall-clock time ms from now, for pthread_cond_timedwait (which counts on it). */
+void kw_deadline_after_ms(int ms, struct timespec *ret) KW_NONNULL(2);
+
 /* Room for any timestamp kw_now_rfc3339 writes. */
 #define KW_RFC3339_LEN 40
 

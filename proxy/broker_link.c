@@ -28,6 +28,7 @@
 #include <sodium.h>
 
 #include "client/client_fd.h"
+#include "common/clock.h"
 #include "common/errors.h"
 #include "proxy/proxy.h"
 
@@ -314,13 +315,7 @@ kw_proxy_broker_flush(int ms)
 	struct timespec until;
 	int r = 0;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	kw_deadline_after_ms(ms, &until);
 	pthread_mutex_lock(&queue_lock);
 	/* The worker need not gather or defer now: wake it. */
 	pthread_cond_signal(&queue_cond);

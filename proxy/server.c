@@ -33,6 +33,7 @@
 #include <microhttpd.h>
 #include <sodium.h>
 
+#include "common/clock.h"
 #include "common/errors.h"
 #include "proxy/proxy.h"
 
@@ -607,13 +608,7 @@ kw_proxy_server_drain(int ms)
 	/* No new connections: the port is free for the next proxy at once. */
 	if (daemon_ && (fd = MHD_quiesce_daemon(daemon_)) != MHD_INVALID_SOCKET)
 		close(fd);
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	kw_deadline_after_ms(ms, &until);
 	pthread_mutex_lock(&drain_lock);
 	while (owed > 0 && pthread_cond_timedwait(&drain_cond, &drain_lock, &until) != ETIMEDOUT)
 		;

@@ -288,14 +288,16 @@ start_child(struct kw_apiproxy *ap)
 	publish(ap);
 }
 
-/* Stop the proxy now, waiting for it; its unfinished calls are recorded as cut. */
+/*
+ * The proxy is gone, or goes now (reap: SIGTERM, then SIGKILL): its calls
+ * not recorded are recorded as cut; a new one starts when restart.
+ */
 static void
-stop_child(struct kw_apiproxy *ap)
+finish(struct kw_apiproxy *ap, bool restart)
 {
 	char how[64];
 
 	if (ap->pid > 0) {
-		kill(ap->pid, SIGTERM);
 		reap(ap, 5000, how, sizeof(how));
 		kw_log_info("API proxy stopped (%s)", how);
 	}
@@ -303,12 +305,23 @@ stop_child(struct kw_apiproxy *ap)
 	fail_calls(ap);
 	ap->state = KW_AP_OFF;
 	publish(ap);
+	if (restart)
+		start_child(ap);
+}
+
+/* Stop the proxy now, waiting for it. */
+static void
+stop_child(struct kw_apiproxy *ap)
+{
+	if (ap->pid > 0)
+		kill(ap->pid, SIGTERM);
+	finish(ap, false);
 }
 
 /*
  * Ask the proxy to stop without waiting for it: it takes no new calls, ends
  * those in flight and sends their records, which the loop keeps answering
- * until its channel closes (stopped()).  Then a new one starts when restart.
+ * until its channel closes (finish()).  Then a new one starts when restart.
  */
 static void
 retire(struct kw_apiproxy *ap, bool restart)
@@ -317,31 +330,13 @@ retire(struct kw_apiproxy *ap, bool restart)
 	if (ap->state == KW_AP_STOPPING)
 		return;
 	if (ap->pid <= 0 || !ap->peer) {
-		stop_child(ap);
-		if (restart)
-			start_child(ap);
+		finish(ap, restart);
 		return;
 	}
 	kill(ap->pid, SIGTERM);
 	ap->state = KW_AP_STOPPING;
 	ap->due_ms = kw_mono_ms() + STOP_MS;
 	publish(ap);
-}
-
-/* A retired proxy is gone (or is killed now, after STOP_MS). */
-static void
-stopped(struct kw_apiproxy *ap)
-{
-	char how[64];
-
-	reap(ap, 1000, how, sizeof(how));
-	kw_log_info("API proxy stopped (%s)", how);
-	ap->peer = NULL;
-	fail_calls(ap);
-	ap->state = KW_AP_OFF;
-	publish(ap);
-	if (ap->restart)
-		start_child(ap);
 }
 
 static int
@@ -376,7 +371,7 @@ timer_run(void *data)
 		kw_log_warn("API proxy: did not stop within %d s of SIGTERM; killing it",
 		    STOP_MS / 1000);
 		kill(ap->pid, SIGKILL);
-		stopped(ap);
+		finish(ap, ap->restart);
 	}
 }
 
@@ -390,7 +385,7 @@ on_gone(void *data, const struct kw_peer *peer)
 	if (peer != ap->peer)
 		return;
 	if (ap->state == KW_AP_STOPPING) {
-		stopped(ap);
+		finish(ap, ap->restart);
 		return;
 	}
 	reap(ap, 1000, how, sizeof(how));
