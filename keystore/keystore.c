@@ -37,11 +37,3 @@ kw_keystore_close(struct kw_keystore *ks)
 	if (ks)
 		ks->ops->close(ks);
 }
-
-void
-kw_keystore_free_value(unsigned char *value, size_t len)
-{
-	/* sodium_free wipes the whole allocation; len is for callers' symmetry. */
-	(void)len;
-	sodium_free(value);
-}

@@ -28,7 +28,6 @@ int kw_keystore_open(const struct kw_config *cfg, const char *data_dir,
 
 void kw_keystore_close(struct kw_keystore *ks);
 
-/* Wipe and free a value from ops->get.  Accepts NULL. */
-void kw_keystore_free_value(unsigned char *value, size_t len);
+/* kw_keystore_free_value (wipe and free a value from ops->get) is in backend.h. */
 
 #endif

@@ -55,4 +55,14 @@ int kw_keystore_file_open(const struct kw_config *cfg, const char *data_dir,
 int kw_keystore_keychain_open(const struct kw_config *cfg, const char *data_dir,
     struct kw_keystore **ret_ks, char *err, size_t err_len);
 
+/*
+ * Memory for a value a backend hands out: len + 1 bytes, locked, never in a
+ * core dump (keystore/value.c).  NULL when out of memory.  Given back with
+ * kw_keystore_free_value.
+ */
+unsigned char *kw_keystore_alloc_value(size_t len);
+
+/* Wipe and free a value from ops->get (whoever holds it).  Accepts NULL. */
+void kw_keystore_free_value(unsigned char *value, size_t len);
+
 #endif

@@ -29,6 +29,7 @@
 #include "keystore/backends/backend.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "keystore/backends/sealed_cache.h"
 #include "keystore/providers/provider.h"
 
 #define MAGIC "KWK1"
@@ -40,6 +41,7 @@ struct filestore {
 	int dfd;		/* the same, opened once: everything is opened under it */
 	struct kw_provider *provider;
 	unsigned char *dek;	/* sodium_malloc'd, read-only after open */
+	struct kw_sealed_cache *cache;	/* sealed files read, dropped by every write */
 };
 
 /* "vN.sealed" of a valid (name, version), into buf. */
@@ -100,19 +102,23 @@ file_put(struct kw_keystore *ks, const char *name, int version, const unsigned c
 		return KW_ERR_NOMEM;
 	memcpy(out, MAGIC, MAGIC_LEN);
 	r = kw_gcm_seal(f->dek, ad, adlen, value, len, out + MAGIC_LEN);
+	kw_sealed_cache_drop(f->cache, name, version);
 	if (r == 0 && kw_write_atomic_at(kfd, file, out, olen, 0600) < 0)
 		r = KW_ERR_IO;
+	/* Again: a read between the first drop and the rename kept the old bytes. */
+	kw_sealed_cache_drop(f->cache, name, version);
 	free(out);
 	return r;
 }
 
 /*
  * The bytes of name under dirfd (shown as dir/name): a trusted regular
- * file, not a link.  KW_ERR_NOT_FOUND, or KW_ERR_IO (a refusal is logged).
+ * file, not a link; *ret_st is what it was (fstat).  KW_ERR_NOT_FOUND, or
+ * KW_ERR_IO (a refusal is logged).
  */
 static int
 read_file(int dirfd, const char *dir, const char *name, size_t max, unsigned char **ret,
-    size_t *ret_len)
+    size_t *ret_len, struct stat *ret_st)
 {
 	char why[384], *data = NULL;
 	_cleanup_close_ int fd = kw_open_private(dirfd, name, O_RDONLY, 0, why, sizeof(why));
@@ -126,6 +132,10 @@ read_file(int dirfd, const char *dir, const char *name, size_t max, unsigned cha
 	}
 	if ((r = kw_read_fd(fd, max, &data, ret_len)) < 0)
 		return r == KW_ERR_INVALID ? KW_ERR_IO : r;
+	if (fstat(fd, ret_st) < 0) {
+		free(data);
+		return KW_ERR_IO;
+	}
 	*ret = (unsigned char *)data;
 	return 0;
 }
@@ -139,30 +149,45 @@ file_get(struct kw_keystore *ks, const char *name, int version, unsigned char **
 	char file[32], shown[4200];
 	size_t adlen, slen = 0, len;
 	_cleanup_close_ int kfd = -1;
+	bool remember = false;
+	char rel[200];
+	struct stat st;
 	int r;
 
 	if (sealed_name(name, version, file, sizeof(file)) < 0 ||
 	    !(adlen = make_ad(name, version, ad, sizeof(ad))))
 		return KW_ERR_INVALID;
-	if ((kfd = key_dir(f, name, false)) < 0)
-		return kfd;
-	snprintf(shown, sizeof(shown), "%s/%s", f->dir, name);
-	if ((r = read_file(kfd, shown, file, SEALED_MAX, &sealed, &slen)) < 0)
+	/* The bytes read last time, while the file is still the one they came from. */
+	snprintf(rel, sizeof(rel), "%s/%s", name, file);
+	r = fstatat(f->dfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 ?
+	    kw_sealed_cache_get(f->cache, name, version, &st, &sealed, &slen) : KW_ERR_NOT_FOUND;
+	if (r == KW_ERR_NOMEM)
 		return r;
+	if (r == KW_ERR_NOT_FOUND) {
+		if ((kfd = key_dir(f, name, false)) < 0)
+			return kfd;
+		snprintf(shown, sizeof(shown), "%s/%s", f->dir, name);
+		if ((r = read_file(kfd, shown, file, SEALED_MAX, &sealed, &slen, &st)) < 0)
+			return r;
+		remember = true;
+	}
 	if (slen < MAGIC_LEN + KW_GCM_IV_LEN + KW_GCM_TAG_LEN + 1 ||
 	    memcmp(sealed, MAGIC, MAGIC_LEN) != 0) {
 		free(sealed);
 		return KW_ERR_IO;
 	}
 	len = slen - MAGIC_LEN - KW_GCM_IV_LEN - KW_GCM_TAG_LEN;
-	if (!(value = sodium_malloc(len + 1))) {
+	if (!(value = kw_keystore_alloc_value(len))) {
 		free(sealed);
 		return KW_ERR_NOMEM;
 	}
 	r = kw_gcm_open(f->dek, ad, adlen, sealed + MAGIC_LEN, slen - MAGIC_LEN, value);
+	/* Only what opened: a damaged file is read (and reported) again each time. */
+	if (r == 0 && remember)
+		kw_sealed_cache_put(f->cache, name, version, &st, sealed, slen);
 	free(sealed);
 	if (r < 0) {
-		sodium_free(value);
+		kw_keystore_free_value(value, len);
 		return KW_ERR_IO;
 	}
 	value[len] = '\0';
@@ -180,6 +205,7 @@ file_destroy(struct kw_keystore *ks, const char *name, int version)
 
 	if (sealed_name(name, version, file, sizeof(file)) < 0)
 		return KW_ERR_INVALID;
+	kw_sealed_cache_drop(f->cache, name, version);
 	if ((kfd = key_dir(f, name, false)) < 0)
 		return kfd;
 	if (unlinkat(kfd, file, 0) < 0)
@@ -187,6 +213,7 @@ file_destroy(struct kw_keystore *ks, const char *name, int version)
 	/* The unlink is durable only once the directory is. */
 	(void)fsync(kfd);
 	(void)unlinkat(f->dfd, name, AT_REMOVEDIR);	/* only once the last version is gone */
+	kw_sealed_cache_drop(f->cache, name, version);
 	return 0;
 }
 
@@ -196,6 +223,7 @@ file_close(struct kw_keystore *ks)
 	struct filestore *f = ks->priv;
 
 	kw_provider_close(f->provider);
+	kw_sealed_cache_free(f->cache);
 	sodium_free(f->dek);
 	close(f->dfd);
 	free(f);
@@ -326,7 +354,8 @@ kw_keystore_file_open(const struct kw_config *cfg, const char *data_dir,
 	char why[384];
 	int r = KW_ERR_NOMEM;
 
-	if (!ks || !f || !(f->dek = sodium_malloc(KW_DEK_LEN)))
+	if (!ks || !f || !(f->dek = sodium_malloc(KW_DEK_LEN)) ||
+	    !(f->cache = kw_sealed_cache_new()))
 		goto fail;
 	f->dfd = -1;
 	snprintf(f->dir, sizeof(f->dir), "%s/keystore", data_dir);
@@ -353,6 +382,7 @@ kw_keystore_file_open(const struct kw_config *cfg, const char *data_dir,
  fail:
 	if (f) {
 		kw_provider_close(f->provider);
+		kw_sealed_cache_free(f->cache);
 		sodium_free(f->dek);
 		if (f->dfd >= 0)
 			close(f->dfd);

@@ -189,7 +189,7 @@ keychain_get(struct kw_keystore *ks, const char *name, int version, unsigned cha
 		goto out;
 	}
 	r = KW_ERR_NOMEM;
-	if (!(copy = sodium_malloc(len + 1)))
+	if (!(copy = kw_keystore_alloc_value(len)))
 		goto out;
 	memcpy(copy, found, len);
 	copy[len] = '\0';
