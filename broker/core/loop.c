@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "broker/core/loop.h"
 #include "broker/core/uid_counts.h"
+#include "client/frame.h"
 #include "client/proto.h"
 #include "broker/dispatch/dispatch.h"
 #include "common/clock.h"
@@ -143,6 +144,24 @@ conn_flush(struct kw_daemon *b, struct kw_conn *c)
 	return 0;
 }
 
+/*
+ * The length of the whole frame (header and body) at the start of buf, or 0
+ * when it is not all there or its header is bad (the frame reader then
+ * takes it, and answers a bad header as it always has).
+ */
+static size_t
+whole_frame(const uint8_t *buf, size_t n)
+{
+	uint32_t len;
+
+	if (n < KW_FRAME_HDR)
+		return 0;
+	len = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 | buf[3];
+	if (len == 0 || len > KW_FRAME_MAX || n - KW_FRAME_HDR < len)
+		return 0;
+	return KW_FRAME_HDR + (size_t)len;
+}
+
 /* Frame and answer what is buffered in c->in, as far as backpressure allows. */
 static void
 conn_process(struct kw_daemon *b, struct kw_conn *c)
@@ -152,7 +171,17 @@ conn_process(struct kw_daemon *b, struct kw_conn *c)
 	while (off < c->in_len && !c->closing && !c->peer.deferred &&
 	    c->out_len - c->out_off < KW_OUT_HIGH_WATER) {
 		bool was_partial = kw_frame_reader_partial(&c->rd), close_after = false;
-		size_t used;
+		size_t used, whole;
+
+		/* The usual case: a whole frame in the buffer is answered where it lies. */
+		if (!was_partial && (whole = whole_frame(c->in + off, c->in_len - off)) > 0) {
+			kw_dispatch(b->d, &c->peer, c->in + off + KW_FRAME_HDR,
+			    whole - KW_FRAME_HDR, &close_after);
+			off += whole;
+			if (close_after)
+				c->closing = true;
+			continue;
+		}
 		int r = kw_frame_feed(&c->rd, c->in + off, c->in_len - off, &used);
 
 		off += used;
@@ -166,6 +195,8 @@ conn_process(struct kw_daemon *b, struct kw_conn *c)
 			if (kw_frame_take(&c->rd, &body, &len) < 0)
 				break;
 			kw_dispatch(b->d, &c->peer, body, len, &close_after);
+			/* A request may carry a code or a token. */
+			sodium_memzero(body, len);
 			free(body);
 		} else {
 			/* The stream cannot be resynchronised after a bad header. */
@@ -175,10 +206,13 @@ conn_process(struct kw_daemon *b, struct kw_conn *c)
 		if (close_after)
 			c->closing = true;
 	}
+	size_t was = c->in_len;
 	memmove(c->in, c->in + off, c->in_len - off);
 	c->in_len -= off;
 	if (c->closing)
 		c->in_len = 0;
+	/* What was answered (codes, tokens) does not stay behind in the buffer. */
+	sodium_memzero(c->in + c->in_len, was - c->in_len);
 }
 
 static void
