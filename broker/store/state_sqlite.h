@@ -6,12 +6,18 @@
 #define KW_STATE_SQLITE_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 
 #include "broker/store/db.h"
 #include "broker/store/sql.h"
 
 struct kw_state {
 	sqlite3 *db;
+	/* Transactions begin at the first statement that writes (state.c). */
+	bool turn;		/* a turn is open: its writes wait for its commit */
+	bool turn_txn;		/* the turn's BEGIN IMMEDIATE was run */
+	bool request;		/* a request's changes are kept or undone together */
+	bool request_sp;	/* its SAVEPOINT was run */
 };
 
 /* state.db's migrations, in order (schema.c). */
