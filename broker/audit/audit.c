@@ -104,6 +104,16 @@ static const struct kw_migration audit_migrations[] = {
 	  "  sig BLOB NOT NULL"
 	  ");"
 	  "ALTER TABLE audit_anchor ADD COLUMN sig BLOB;" },
+	/* Version 4: every record pays for each index on insert, so each holds only what a
+	   query needs.  A rowid (seq) ends every index entry already: (user, seq) kept it
+	   twice.  Only user/ resources are searched by (what was done to a user: audit
+	   search "about", GDPR idleness), so only those rows are in audit_resource; the
+	   queries repeat its condition so that SQLite may use it. */
+	{ 4,
+	  "DROP INDEX audit_user;"
+	  "CREATE INDEX audit_user ON audit_log (user);"
+	  "DROP INDEX audit_resource;"
+	  "CREATE INDEX audit_resource ON audit_log (resource) WHERE resource GLOB 'user/*';" },
 };
 
 #define INSERT_SQL \
@@ -612,13 +622,15 @@ kw_audit_forget_idle(struct kw_audit *a, long long cutoff_ms,
 		json_decref(gone);
 		return KW_ERR_AUDIT;
 	}
-	/* The newest record by or about each name (indexes audit_user, audit_resource). */
+	/* The newest record by or about each name (indexes audit_user, audit_resource:
+	   its condition, the GLOB, is repeated so that it may be used). */
 	/* (Two-argument max() is NULL when either is: hence the COALESCEs.) */
 	if (kw_sql_prepare(a->db, &st, "SELECT s.name, max("
 	    "COALESCE((SELECT ts_ms FROM audit_log WHERE user = s.pseudonym "
 	    "  ORDER BY seq DESC LIMIT 1), 0),"
 	    "COALESCE((SELECT ts_ms FROM audit_log WHERE resource = 'user/' || s.pseudonym "
-	    "  ORDER BY seq DESC LIMIT 1), 0)) FROM audit_subjects s", "") < 0) {
+	    "  AND resource GLOB 'user/*' ORDER BY seq DESC LIMIT 1), 0)) "
+	    "FROM audit_subjects s", "") < 0) {
 		json_decref(gone);
 		return KW_ERR_AUDIT;
 	}
