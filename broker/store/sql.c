@@ -29,9 +29,9 @@ struct conn {
 	sqlite3 *db;
 	struct entry *e;
 	size_t cap, n;		/* cap a power of two, n <= cap / 2 */
-	int (*on_write)(void *data);
-	void *on_write_data;
-	bool in_hook;		/* on_write runs: its own statements (BEGIN IMMEDIATE) pass */
+	int (*on_use)(void *data, bool writes);
+	void *on_use_data;
+	bool in_hook;		/* on_use runs: its own statements (BEGIN ...) pass */
 };
 
 static struct conn **conns;
@@ -105,13 +105,13 @@ kw_sql_close(sqlite3 *db)
 }
 
 void
-kw_sql_on_write(sqlite3 *db, int (*fn)(void *data), void *data)
+kw_sql_on_use(sqlite3 *db, int (*fn)(void *data, bool writes), void *data)
 {
 	struct conn *c = conn_of(db);
 
 	if (c) {
-		c->on_write = fn;
-		c->on_write_data = data;
+		c->on_use = fn;
+		c->on_use_data = data;
 	}
 }
 
@@ -159,14 +159,14 @@ prepare(sqlite3 *db, const char *sql, unsigned flags, sqlite3_stmt **ret_stmt)
 }
 
 static int
-before_write(struct conn *c)
+before_use(struct conn *c, bool writes)
 {
 	int r;
 
-	if (!c->on_write || c->in_hook)
+	if (!c->on_use || c->in_hook)
 		return 0;
 	c->in_hook = true;
-	r = c->on_write(c->on_write_data);
+	r = c->on_use(c->on_use_data, writes);
 	c->in_hook = false;
 	return r;
 }
@@ -194,13 +194,13 @@ kw_sql_statement(sqlite3 *db, sqlite3_stmt **ret_stmt, const char *sql)
 		*e = (struct entry){ .stmt = st, .hash = h, .writes = !sqlite3_stmt_readonly(st) };
 		c->n++;
 	}
-	if (e->stmt && e->writes && before_write(c) < 0)
+	if (e->stmt && before_use(c, e->writes) < 0)
 		return KW_ERR_IO;
 	if (!e->stmt || e->busy) {
 		/* In use (nested) or past the cache's size: a statement of its own. */
 		if ((r = prepare(db, sql, 0, &st)) < 0)
 			return r;
-		if (!e->stmt && !sqlite3_stmt_readonly(st) && before_write(c) < 0) {
+		if (!e->stmt && before_use(c, !sqlite3_stmt_readonly(st)) < 0) {
 			sqlite3_finalize(st);
 			return KW_ERR_IO;
 		}

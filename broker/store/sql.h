@@ -27,6 +27,7 @@
 
 #include <jansson.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 
 #include "common/macros.h"
 
@@ -40,12 +41,15 @@ int kw_sql_attach(sqlite3 *db) KW_WUR KW_NONNULL(1);
 void kw_sql_close(sqlite3 *db);
 
 /*
- * Run fn(data) before a statement that writes is handed out (the state
- * store begins its transactions lazily there); a negative return refuses
- * the statement (kw_sql_prepare and kw_sql_exec return KW_ERR_IO).  NULL fn
- * removes the hook.  Only on a connection with a cache.
+ * Run fn(data, writes) before each statement is handed out (writes: it may
+ * change the database, !sqlite3_stmt_readonly); the state store begins its
+ * transactions lazily there.  A negative return refuses the statement
+ * (kw_sql_prepare and kw_sql_exec return KW_ERR_IO).  Statements that fn
+ * runs itself do not call it again.  NULL fn removes the hook.  Only on a
+ * connection with a cache.
  */
-void kw_sql_on_write(sqlite3 *db, int (*fn)(void *data), void *data) KW_NONNULL(1);
+void kw_sql_on_use(sqlite3 *db, int (*fn)(void *data, bool writes), void *data)
+	KW_NONNULL(1);
 
 /*
  * The cached statement for sql (constant text), unbound: the caller binds

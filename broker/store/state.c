@@ -10,7 +10,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 
-static int before_write(void *data);
+static int before_use(void *data, bool writes);
 
 int
 kw_state_open(const char *dir, struct kw_state **ret_state, char *err, size_t err_len)
@@ -34,7 +34,7 @@ kw_state_open(const char *dir, struct kw_state **ret_state, char *err, size_t er
 		free(st);
 		return r;
 	}
-	kw_sql_on_write(st->db, before_write, st);
+	kw_sql_on_use(st->db, before_use, st);
 	*ret_state = st;
 	return 0;
 }
@@ -53,29 +53,58 @@ kw_state_close(struct kw_state *st)
 static int
 control(struct kw_state *st, const char *sql)
 {
-	return kw_sql_exec(st->db, NULL, sql, "");
+	int r;
+
+	st->control = true;
+	r = kw_sql_exec(st->db, NULL, sql, "");
+	st->control = false;
+	return r;
 }
 
 /*
- * Run before every statement that writes (sql.h's hook).  A turn opens no
- * transaction until something in it writes: a turn of reads takes no
- * write lock and commits nothing.  Likewise a request's savepoint is set
- * only when it first writes.  Reads before the first write see what is
- * committed, which is all there is: the turn changed nothing yet.
+ * The first write of a turn: the write transaction takes over from the
+ * turn's reads.  Their read transaction ends first, so BEGIN IMMEDIATE waits
+ * for another writer like any (busy timeout) instead of failing an upgrade;
+ * what was read stays true, as only the broker writes state.db.
  */
 static int
-before_write(void *data)
+begin_writing(struct kw_state *st)
+{
+	/* A statement still stepping keeps the read open: then it is upgraded in place. */
+	if (kw_state_in_transaction(st) && control(st, "COMMIT") < 0) {
+		st->turn_txn = true;
+		return 0;
+	}
+	if (control(st, "BEGIN IMMEDIATE") < 0) {
+		kw_log_warn("state store: cannot begin the turn's transaction: %s",
+		    sqlite3_errmsg(st->db));
+		return KW_ERR_IO;
+	}
+	st->turn_txn = true;
+	return 0;
+}
+
+/*
+ * Run before every statement (sql.h's hook).  A turn opens no write
+ * transaction until something in it writes: a turn of reads takes no write
+ * lock and commits nothing; its reads share one read transaction (BEGIN,
+ * deferred), so they take the read lock once, not once a statement.  A
+ * request's savepoint is set only when it first writes.
+ */
+static int
+before_use(void *data, bool writes)
 {
 	struct kw_state *st = data;
 
-	if (st->turn && !kw_state_in_transaction(st)) {
-		if (control(st, "BEGIN IMMEDIATE") < 0) {
-			kw_log_warn("state store: cannot begin the turn's transaction: %s",
-			    sqlite3_errmsg(st->db));
-			return KW_ERR_IO;
-		}
-		st->turn_txn = true;
-	}
+	if (st->control)
+		return 0;
+	if (st->turn && !writes && !kw_state_in_transaction(st))
+		return control(st, "BEGIN");
+	if (!writes)
+		return 0;
+	/* (Not in a transaction though it wrote: SQLite rolled it back on an error.) */
+	if (st->turn && (!st->turn_txn || !kw_state_in_transaction(st)) && begin_writing(st) < 0)
+		return KW_ERR_IO;
 	if (st->request && !st->request_sp) {
 		/* Inside the turn's transaction it nests (group commit). */
 		if (control(st, "SAVEPOINT kw_request") < 0)
@@ -102,7 +131,7 @@ kw_state_in_transaction(struct kw_state *st)
 bool
 kw_state_turn_wrote(struct kw_state *st)
 {
-	return st->turn_txn;
+	return st->turn && st->turn_txn;
 }
 
 void

@@ -13,9 +13,10 @@
 
 struct kw_state {
 	sqlite3 *db;
-	/* Transactions begin at the first statement that writes (state.c). */
+	/* Transactions begin at the first statement that needs one (state.c). */
 	bool turn;		/* a turn is open: its writes wait for its commit */
-	bool turn_txn;		/* the turn's BEGIN IMMEDIATE was run */
+	bool turn_txn;		/* the turn wrote: its BEGIN IMMEDIATE was run */
+	bool control;		/* a transaction-control statement runs (no hook) */
 	bool request;		/* a request's changes are kept or undone together */
 	bool request_sp;	/* its SAVEPOINT was run */
 };

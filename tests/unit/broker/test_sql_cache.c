@@ -2,11 +2,12 @@
  * test_sql_cache.c - the statement cache of broker/store/sql.h: a statement
  * handed out again carries neither the bindings nor the rows of its last
  * use, two uses of one SQL text nest (each its own statement), writes run
- * the connection's write hook and reads do not, and everything handed out
+ * the connection's hook as writes and reads as reads, and everything handed out
  * is given back so the connection closes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,13 +31,16 @@ static const struct kw_migration schema[] = {
 struct fx {
 	struct kw_test_fx *t;
 	sqlite3 *db;
-	int writes;		/* calls of the write hook */
+	int uses, writes;	/* calls of the hook, and those for a write */
 };
 
 static int
-on_write(void *data)
+on_use(void *data, bool writes)
 {
-	((struct fx *)data)->writes++;
+	struct fx *fx = data;
+
+	fx->uses++;
+	fx->writes += writes;
 	return 0;
 }
 
@@ -54,7 +58,7 @@ setup(void **state)
 		fprintf(stderr, "%s\n", err);
 		return -1;
 	}
-	kw_sql_on_write(fx->db, on_write, fx);
+	kw_sql_on_use(fx->db, on_use, fx);
 	*state = fx;
 	return 0;
 }
@@ -176,6 +180,7 @@ test_writes_run_the_hook(void **state)
 
 	v = value_of(fx->db, 1);
 	free(v);
+	assert_int_equal(fx->uses, 1);
 	assert_int_equal(fx->writes, 0);
 	assert_int_equal(kw_sql_exec(fx->db, &n, "UPDATE t SET v = ? WHERE k = ?", "ti", "uno",
 	    1LL), 0);
@@ -199,10 +204,10 @@ test_writes_run_the_hook(void **state)
 }
 
 static int
-refuse(void *data)
+refuse(void *data, bool writes)
 {
-	((struct fx *)data)->writes++;
-	return KW_ERR_IO;
+	((struct fx *)data)->writes += writes;
+	return writes ? KW_ERR_IO : 0;
 }
 
 static void
@@ -211,14 +216,14 @@ test_a_refused_write_does_not_run(void **state)
 	struct fx *fx = *state;
 	char *v;
 
-	kw_sql_on_write(fx->db, refuse, fx);
+	kw_sql_on_use(fx->db, refuse, fx);
 	assert_int_equal(kw_sql_exec(fx->db, NULL, "UPDATE t SET v = 'no' WHERE k = 1", ""),
 	    KW_ERR_IO);
 	assert_int_equal(fx->writes, 1);
 	v = value_of(fx->db, 1);
 	assert_string_equal(v, "one");
 	free(v);
-	kw_sql_on_write(fx->db, NULL, NULL);
+	kw_sql_on_use(fx->db, NULL, NULL);
 	assert_int_equal(kw_sql_exec(fx->db, NULL, "UPDATE t SET v = 'yes' WHERE k = 1", ""), 0);
 	v = value_of(fx->db, 1);
 	assert_string_equal(v, "yes");

@@ -119,11 +119,12 @@ test_a_turn_of_reads_leaves_the_store_alone(void **state)
 	/* A request that may write (KW_OP_WRITES) but only read: no savepoint either. */
 	assert_int_equal(kw_state_request_begin(st), 0);
 	assert_int_equal(kw_user_by_name(st, "alice", &u), 0);
-	assert_false(kw_state_in_transaction(st));
 	assert_int_equal(kw_state_request_keep(st), 0);
 	assert_false(kw_state_turn_wrote(st));
-	assert_false(kw_state_in_transaction(st));
+	/* The reads share one read transaction: no write lock is held. */
+	assert_int_equal(sqlite3_txn_state(st->db, "main"), SQLITE_TXN_READ);
 	assert_int_equal(kw_state_turn_commit(st), 0);
+	assert_false(kw_state_in_transaction(st));
 
 	assert_int_equal(sqlite3_total_changes(st->db), changes);
 	assert_int_equal(data_version(fx), v);
@@ -144,9 +145,10 @@ test_a_turn_that_wrote_is_committed(void **state)
 	/* A read first, then the write begins the turn's transaction. */
 	assert_int_equal(kw_user_by_uid(st, BOB, &u), KW_ERR_NOT_FOUND);
 	assert_int_equal(kw_state_request_begin(st), 0);
+	assert_int_equal(sqlite3_txn_state(st->db, "main"), SQLITE_TXN_READ);
 	assert_int_equal(kw_user_insert(st, BOB, "bob", "test"), 0);
 	assert_int_equal(kw_grant_insert(st, ALICE, "admin", "test"), 0);
-	assert_true(kw_state_in_transaction(st));
+	assert_int_equal(sqlite3_txn_state(st->db, "main"), SQLITE_TXN_WRITE);
 	assert_int_equal(kw_state_request_keep(st), 0);
 	assert_true(kw_state_turn_wrote(st));
 	/* Read your writes within the turn; nobody else sees them before the commit. */
