@@ -104,6 +104,16 @@ static const struct kw_migration audit_migrations[] = {
 	  "  sig BLOB NOT NULL"
 	  ");"
 	  "ALTER TABLE audit_anchor ADD COLUMN sig BLOB;" },
+	/* Version 4: every record pays for each index on insert, so each holds only what a
+	   query needs.  A rowid (seq) ends every index entry already: (user, seq) kept it
+	   twice.  Only user/ resources are searched by (what was done to a user: audit
+	   search "about", GDPR idleness), so only those rows are in audit_resource; the
+	   queries repeat its condition so that SQLite may use it. */
+	{ 4,
+	  "DROP INDEX audit_user;"
+	  "CREATE INDEX audit_user ON audit_log (user);"
+	  "DROP INDEX audit_resource;"
+	  "CREATE INDEX audit_resource ON audit_log (resource) WHERE resource GLOB 'user/*';" },
 };
 
 #define INSERT_SQL \
@@ -126,7 +136,7 @@ load_head(struct kw_audit *a)
 		a->last_seq = sqlite3_column_int64(st, 0);
 		memcpy(a->last_hash, sqlite3_column_blob(st, 1), KW_AUDIT_HASH_LEN);
 	}
-	sqlite3_finalize(st);
+	kw_sql_done(st);
 	if (rc == SQLITE_ROW)
 		return 0;
 	if (rc != SQLITE_DONE)
@@ -140,7 +150,7 @@ load_head(struct kw_audit *a)
 		a->last_seq = sqlite3_column_int64(st, 0) - 1;
 		memcpy(a->last_hash, sqlite3_column_blob(st, 1), KW_AUDIT_HASH_LEN);
 	}
-	sqlite3_finalize(st);
+	kw_sql_done(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : KW_ERR_IO;
 }
 
@@ -158,7 +168,7 @@ store_open(struct kw_audit *a, char *err, size_t err_len)
 	if (lstat(a->path, &sb) < 0 || load_head(a) < 0) {
 		snprintf(err, err_len, "%s: cannot read the chain's head: %s", a->path,
 		    sqlite3_errmsg(a->db));
-		sqlite3_close(a->db);
+		kw_sql_close(a->db);
 		a->db = NULL;
 		return KW_ERR_IO;
 	}
@@ -208,13 +218,10 @@ kw_audit_open(const char *dir, const struct kw_audit_options *opt,
 static void
 store_close(struct kw_audit *a)
 {
-	sqlite3_finalize(a->insert);
-	sqlite3_finalize(a->find);
-	sqlite3_finalize(a->sig_insert);
-	a->insert = a->find = a->sig_insert = NULL;
 	if (a->db && !sqlite3_get_autocommit(a->db))
 		(void)sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
-	sqlite3_close(a->db);
+	/* The cached statements (sql.h) go with the connection. */
+	kw_sql_close(a->db);
 	a->db = NULL;
 }
 
@@ -394,7 +401,7 @@ kw_audit_begin(struct kw_audit *a)
 	}
 	if ((a->broken || !a->db) && reopen(a) < 0)
 		return KW_ERR_AUDIT;
-	if (sqlite3_exec(a->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+	if (kw_sql_exec(a->db, NULL, "BEGIN IMMEDIATE", "") < 0) {
 		kw_log_error("audit store unusable, refusing requests: %s", sqlite3_errmsg(a->db));
 		a->broken = true;
 		return KW_ERR_AUDIT;
@@ -499,7 +506,7 @@ kw_audit_commit(struct kw_audit *a)
 		return KW_ERR_AUDIT;
 	}
 	/* synchronous=FULL: the WAL is on disk when COMMIT returns. */
-	if (sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+	if (kw_sql_exec(a->db, NULL, "COMMIT", "") < 0) {
 		kw_log_error("audit records not committed, refusing their requests: %s",
 		    sqlite3_errmsg(a->db));
 		(void)sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
@@ -526,16 +533,18 @@ subject(struct kw_audit *a, const char *name, long long uid, bool create,
 	bool has_uid = false;
 	int rc;
 
-	if (!a->db || (!a->find && sqlite3_prepare_v2(a->db, "SELECT pseudonym, uid FROM "
-	    "audit_subjects WHERE name = ?", -1, &a->find, NULL) != SQLITE_OK))
+	sqlite3_stmt *find = NULL;
+
+	/* Every record asks: bound in place, not copied. */
+	if (!a->db || kw_sql_statement(a->db, &find, "SELECT pseudonym, uid FROM audit_subjects "
+	    "WHERE name = ?") < 0)
 		return KW_ERR_AUDIT;
-	sqlite3_bind_text(a->find, 1, name, -1, SQLITE_STATIC);
-	if ((rc = sqlite3_step(a->find)) == SQLITE_ROW) {
-		snprintf(out, KW_PSEUDONYM_SIZE, "%s", (const char *)sqlite3_column_text(a->find, 0));
-		has_uid = sqlite3_column_type(a->find, 1) != SQLITE_NULL;
+	sqlite3_bind_text(find, 1, name, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(find)) == SQLITE_ROW) {
+		snprintf(out, KW_PSEUDONYM_SIZE, "%s", (const char *)sqlite3_column_text(find, 0));
+		has_uid = sqlite3_column_type(find, 1) != SQLITE_NULL;
 	}
-	sqlite3_reset(a->find);
-	sqlite3_clear_bindings(a->find);
+	kw_sql_done(find);
 	if (rc == SQLITE_ROW)
 		return uid < 0 || has_uid || kw_sql_exec(a->db, NULL, "UPDATE audit_subjects "
 		    "SET uid = ? WHERE pseudonym = ?", "it", uid, out) == 0 ? 0 : KW_ERR_AUDIT;
@@ -573,7 +582,7 @@ kw_audit_subject_name(struct kw_audit *a, const char *pseudonym, char *out, size
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		snprintf(out, out_len, "%s", (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	kw_sql_done(st);
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? KW_ERR_NOT_FOUND : KW_ERR_IO;
 }
 
@@ -613,13 +622,15 @@ kw_audit_forget_idle(struct kw_audit *a, long long cutoff_ms,
 		json_decref(gone);
 		return KW_ERR_AUDIT;
 	}
-	/* The newest record by or about each name (indexes audit_user, audit_resource). */
+	/* The newest record by or about each name (indexes audit_user, audit_resource:
+	   its condition, the GLOB, is repeated so that it may be used). */
 	/* (Two-argument max() is NULL when either is: hence the COALESCEs.) */
 	if (kw_sql_prepare(a->db, &st, "SELECT s.name, max("
 	    "COALESCE((SELECT ts_ms FROM audit_log WHERE user = s.pseudonym "
 	    "  ORDER BY seq DESC LIMIT 1), 0),"
 	    "COALESCE((SELECT ts_ms FROM audit_log WHERE resource = 'user/' || s.pseudonym "
-	    "  ORDER BY seq DESC LIMIT 1), 0)) FROM audit_subjects s", "") < 0) {
+	    "  AND resource GLOB 'user/*' ORDER BY seq DESC LIMIT 1), 0)) "
+	    "FROM audit_subjects s", "") < 0) {
 		json_decref(gone);
 		return KW_ERR_AUDIT;
 	}
@@ -629,7 +640,7 @@ kw_audit_forget_idle(struct kw_audit *a, long long cutoff_ms,
 		if (name && idle && !keep(name, ctx))
 			json_array_append_new(gone, json_string(name));
 	}
-	sqlite3_finalize(st);
+	kw_sql_done(st);
 	if (rc != SQLITE_DONE)
 		r = KW_ERR_AUDIT;
 	json_array_foreach(gone, i, v) {
@@ -800,6 +811,7 @@ append(struct kw_audit *a, const struct kw_audit_record *rec)
 	_cleanup_free_ char *meta = NULL, *clean_res = NULL;
 	struct kw_audit_fields f;
 	uint8_t hash[KW_AUDIT_HASH_LEN];
+	sqlite3_stmt *ins = NULL;
 	int rc = SQLITE_OK;
 
 	/* Records without a caller (start, daily prune) are the broker's own.  The
@@ -831,27 +843,27 @@ append(struct kw_audit *a, const struct kw_audit_record *rec)
 	f.ts_ms = kw_now_rfc3339(ts);
 	kw_audit_chain_hash(a->pending_hash, &f, hash);
 
-	if (!a->insert && sqlite3_prepare_v2(a->db, INSERT_SQL, -1, &a->insert, NULL) != SQLITE_OK)
+	if (kw_sql_statement(a->db, &ins, INSERT_SQL) < 0)
 		goto fail;
-	rc |= sqlite3_bind_int64(a->insert, 1, f.seq);
-	rc |= sqlite3_bind_text(a->insert, 2, ts, -1, SQLITE_STATIC);
-	rc |= sqlite3_bind_int64(a->insert, 3, f.ts_ms);
-	rc |= sqlite3_bind_text(a->insert, 4, user, -1, SQLITE_STATIC);
-	rc |= sqlite3_bind_int64(a->insert, 5, rec->pid);
-	rc |= sqlite3_bind_text(a->insert, 6, rec->action, -1, SQLITE_STATIC);
-	rc |= res ? sqlite3_bind_text(a->insert, 7, res, -1, SQLITE_STATIC) :
-	    sqlite3_bind_null(a->insert, 7);
-	rc |= sqlite3_bind_text(a->insert, 8, rec->result, -1, SQLITE_STATIC);
-	rc |= sqlite3_bind_text(a->insert, 9, meta, -1, SQLITE_STATIC);
-	rc |= f.has_request_id ? sqlite3_bind_int64(a->insert, 10, rec->request_id) :
-	    sqlite3_bind_null(a->insert, 10);
-	rc |= sqlite3_bind_blob(a->insert, 11, a->pending_hash, KW_AUDIT_HASH_LEN, SQLITE_STATIC);
-	rc |= sqlite3_bind_blob(a->insert, 12, hash, KW_AUDIT_HASH_LEN, SQLITE_STATIC);
+	rc |= sqlite3_bind_int64(ins, 1, f.seq);
+	rc |= sqlite3_bind_text(ins, 2, ts, -1, SQLITE_STATIC);
+	rc |= sqlite3_bind_int64(ins, 3, f.ts_ms);
+	rc |= sqlite3_bind_text(ins, 4, user, -1, SQLITE_STATIC);
+	rc |= sqlite3_bind_int64(ins, 5, rec->pid);
+	rc |= sqlite3_bind_text(ins, 6, rec->action, -1, SQLITE_STATIC);
+	rc |= res ? sqlite3_bind_text(ins, 7, res, -1, SQLITE_STATIC) :
+	    sqlite3_bind_null(ins, 7);
+	rc |= sqlite3_bind_text(ins, 8, rec->result, -1, SQLITE_STATIC);
+	rc |= sqlite3_bind_text(ins, 9, meta, -1, SQLITE_STATIC);
+	rc |= f.has_request_id ? sqlite3_bind_int64(ins, 10, rec->request_id) :
+	    sqlite3_bind_null(ins, 10);
+	rc |= sqlite3_bind_blob(ins, 11, a->pending_hash, KW_AUDIT_HASH_LEN, SQLITE_STATIC);
+	rc |= sqlite3_bind_blob(ins, 12, hash, KW_AUDIT_HASH_LEN, SQLITE_STATIC);
 	if (rc != SQLITE_OK)
 		goto fail;
-	rc = sqlite3_step(a->insert);
-	sqlite3_reset(a->insert);
-	sqlite3_clear_bindings(a->insert);
+	rc = sqlite3_step(ins);
+	kw_sql_done(ins);
+	ins = NULL;
 	if (rc != SQLITE_DONE)
 		goto fail;
 	log_add(a, &f, a->pending_hash, hash);
@@ -864,10 +876,7 @@ append(struct kw_audit *a, const struct kw_audit_record *rec)
 	/* Open afresh next turn: that reloads the head should another writer have
 	   appended (the seq of this record was taken), and clears a bad handle. */
 	a->broken = true;
-	if (a->insert) {
-		sqlite3_reset(a->insert);
-		sqlite3_clear_bindings(a->insert);
-	}
+	kw_sql_done(ins);
 	/* Errors such as a full disk end the whole transaction, not just the statement. */
 	if (!a->db || sqlite3_get_autocommit(a->db))
 		a->batch_failed = true;

@@ -26,11 +26,8 @@ struct kw_audit {
 	bool batch_failed;		/* SQLite dropped the batch's transaction */
 	bool broken;			/* reopen before the next batch */
 	long long replaced_after;	/* > 0: the store was replaced after this seq (to record) */
-	sqlite3_stmt *insert;
-	sqlite3_stmt *find;		/* pseudonym and uid of a name (every record asks) */
 	unsigned char *sign_sk;		/* Ed25519 secret key (sodium_malloc, read-only), or NULL */
 	uint8_t sign_pk[KW_AUDIT_PK_LEN];
-	sqlite3_stmt *sig_insert;	/* the head signature of each commit */
 	bool signing_note;		/* record "audit.signing" (unsigned history through
 					   signing_from) in the next batch */
 	long long signing_from;

@@ -163,7 +163,7 @@ write_archive(struct kw_audit *a, const char *dir, long long first, long long la
 	(void)fsync(dfd);
 	r = 0;
  out:
-	sqlite3_finalize(st);
+	kw_sql_done(st);
 	if (gz)
 		gzclose(gz);
 	close(fd);
@@ -181,7 +181,7 @@ count_due(struct kw_audit *a, long long cutoff_ms)
 	if (kw_sql_prepare(a->db, &st, "SELECT count(*) FROM audit_log WHERE ts_ms < ?", "i",
 	    cutoff_ms) == 0 && sqlite3_step(st) == SQLITE_ROW)
 		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	kw_sql_done(st);
 	return n;
 }
 
@@ -212,7 +212,7 @@ kw_audit_prune(struct kw_audit *a, long long cutoff_ms, const char *archive_dir,
 			memcpy(last_hash, sqlite3_column_blob(st, 3), sizeof(last_hash));
 		n++;
 	}
-	sqlite3_finalize(st);
+	kw_sql_done(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return KW_ERR_IO;
 	if (n > 0) {

@@ -143,10 +143,38 @@ resolve_strings(struct kw_audit *a, json_t *obj, json_t *subjects)
 	}
 }
 
+/*
+ * The search's statements: constant text (cached, sql.h), one per filter
+ * that leads the search through an index, the other filters tested on the
+ * rows it finds (a NULL or 0 parameter filters nothing).
+ */
+#define QUERY_HEAD "SELECT " KW_AUDIT_COLUMNS " FROM audit_log WHERE seq > ?1 AND "
+#define QUERY_TAIL " AND (?3 IS NULL OR action GLOB ?3) AND (?4 IS NULL OR result = ?4)" \
+	" AND (?5 = 0 OR ts_ms >= ?5) AND (?6 = 0 OR ts_ms <= ?6) ORDER BY seq LIMIT ?7"
+
+enum query_lead { BY_USER, BY_ABOUT, BY_ACTION, BY_TIME, BY_SEQ };
+
+static const char *const query_sql[] = {
+	[BY_USER] = QUERY_HEAD "user = ?2" QUERY_TAIL,
+	/* The GLOB repeats the resource index's condition (it holds only user/ rows). */
+	[BY_ABOUT] = QUERY_HEAD "(user = ?2 OR (resource = 'user/' || ?2 AND "
+	    "resource GLOB 'user/*'))" QUERY_TAIL,
+	[BY_ACTION] = QUERY_HEAD "action GLOB ?3" QUERY_TAIL,
+	[BY_TIME] = QUERY_HEAD "ts_ms >= ?5" QUERY_TAIL,
+	[BY_SEQ] = QUERY_HEAD "1" QUERY_TAIL,
+};
+
+static enum query_lead
+query_lead(const struct kw_audit_filter *f)
+{
+	return f->user ? BY_USER : f->about ? BY_ABOUT : f->action ? BY_ACTION :
+	    f->since_ms || f->until_ms ? BY_TIME : BY_SEQ;
+}
+
 int
 kw_audit_query(struct kw_audit *a, const struct kw_audit_filter *f, json_t **ret_result)
 {
-	char p[KW_PSEUDONYM_SIZE] = "", sql[1024];
+	char p[KW_PSEUDONYM_SIZE] = "";
 	sqlite3_stmt *st = NULL;
 	json_t *records, *subjects, *next = json_null(), *rec;
 	int limit = f->limit > 0 && f->limit <= 1000 ? f->limit : 200, rc = SQLITE_DONE, n = 0;
@@ -166,19 +194,11 @@ kw_audit_query(struct kw_audit *a, const struct kw_audit_filter *f, json_t **ret
 		if (r == KW_ERR_NOT_FOUND)
 			snprintf(p, sizeof(p), "-");
 	}
-	snprintf(sql, sizeof(sql), "SELECT " KW_AUDIT_COLUMNS " FROM audit_log WHERE seq > ?1"
-	    "%s%s%s%s%s ORDER BY seq LIMIT ?7",
-	    f->user ? " AND user = ?2" :
-	    f->about ? " AND (user = ?2 OR resource = 'user/' || ?2)" : "", f->action ? " AND action GLOB ?3" : "",
-	    f->result ? " AND result = ?4" : "", f->since_ms ? " AND ts_ms >= ?5" : "",
-	    f->until_ms ? " AND ts_ms <= ?6" : "");
-	if (sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) != SQLITE_OK) {
-		kw_log_error("audit query: %s", sqlite3_errmsg(a->db));
+	if (kw_sql_statement(a->db, &st, query_sql[query_lead(f)]) < 0)
 		return KW_ERR_IO;
-	}
 	sqlite3_bind_int64(st, 1, f->after);
-	if (f->user || f->about)
-		sqlite3_bind_text(st, 2, p, -1, SQLITE_TRANSIENT);
+	if (who)
+		sqlite3_bind_text(st, 2, p, -1, SQLITE_STATIC);
 	if (f->action)
 		sqlite3_bind_text(st, 3, f->action, -1, SQLITE_STATIC);
 	if (f->result)
@@ -208,13 +228,13 @@ kw_audit_query(struct kw_audit *a, const struct kw_audit_filter *f, json_t **ret
 	}
 	if (!json_is_integer(next) && rc != SQLITE_DONE) {
 		kw_log_error("audit query: %s", sqlite3_errmsg(a->db));
-		sqlite3_finalize(st);
+		kw_sql_done(st);
 		json_decref(records);
 		json_decref(subjects);
 		json_decref(next);
 		return KW_ERR_IO;
 	}
-	sqlite3_finalize(st);
+	kw_sql_done(st);
 	/* "next" is the cursor to pass as "after": the last seq of this page. */
 	if (json_is_integer(next)) {
 		json_t *last = json_array_get(records, json_array_size(records) - 1);
@@ -277,7 +297,7 @@ load_anchor(struct kw_audit *a, struct walk *w, json_t **ret_bad)
 			    "pruning or a replaced store): its signature does not verify: this broker "
 			    "did not cut the trail there", w->anchor);
 	}
-	sqlite3_finalize(st);
+	kw_sql_done(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : KW_ERR_IO;
 }
 
@@ -329,7 +349,7 @@ open_walk(struct kw_audit *a, const struct walk *w, long long upto, sqlite3_stmt
 		return KW_ERR_IO;
 	if (kw_sql_prepare(a->db, sg, "SELECT seq, sig FROM audit_head_sig "
 	    "WHERE seq >= ? AND seq <= ? ORDER BY seq", "ii", w->anchor, upto) < 0) {
-		sqlite3_finalize(*st);
+		kw_sql_done(*st);
 		return KW_ERR_IO;
 	}
 	return 0;
@@ -393,8 +413,8 @@ walk(struct kw_audit *a, struct walk *w)
 		}
 	}
 	memcpy(w->head, prev, sizeof(prev));
-	sqlite3_finalize(sg);
-	sqlite3_finalize(st);
+	kw_sql_done(sg);
+	kw_sql_done(st);
 	if (!w->broken && rc != SQLITE_DONE) {
 		kw_log_error("audit verify: %s", sqlite3_errmsg(a->db));
 		return KW_ERR_IO;
@@ -441,8 +461,8 @@ locate(struct kw_audit *a, const struct walk *w, long long upto, long long *ret_
 		}
 		*ret_good = f.seq;
 	}
-	sqlite3_finalize(sg);
-	sqlite3_finalize(st);
+	kw_sql_done(sg);
+	kw_sql_done(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : KW_ERR_IO;
 }
 
@@ -456,7 +476,7 @@ newest_signature(struct kw_audit *a)
 	if (kw_sql_prepare(a->db, &st, "SELECT max(seq) FROM audit_head_sig", "") == 0 &&
 	    sqlite3_step(st) == SQLITE_ROW)
 		seq = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	kw_sql_done(st);
 	return seq;
 }
 

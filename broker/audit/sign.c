@@ -101,6 +101,7 @@ kw_audit_sign_head(struct kw_audit *a)
 {
 	struct kw_audit_msg msg;
 	uint8_t sig[KW_AUDIT_SIG_LEN];
+	sqlite3_stmt *ins = NULL;
 	int rc;
 
 	if (!a->sign_sk)
@@ -108,14 +109,13 @@ kw_audit_sign_head(struct kw_audit *a)
 	kw_audit_head_message(a->pending_seq, a->pending_hash, &msg);
 	kw_audit_sign(a, &msg, sig);
 	/* Replace: a signature left past the end by records cut off goes. */
-	if (!a->sig_insert && sqlite3_prepare_v2(a->db, "INSERT OR REPLACE INTO audit_head_sig "
-	    "(seq, sig) VALUES (?, ?)", -1, &a->sig_insert, NULL) != SQLITE_OK)
+	if (kw_sql_statement(a->db, &ins, "INSERT OR REPLACE INTO audit_head_sig (seq, sig) "
+	    "VALUES (?, ?)") < 0)
 		return KW_ERR_AUDIT;
-	sqlite3_bind_int64(a->sig_insert, 1, a->pending_seq);
-	sqlite3_bind_blob(a->sig_insert, 2, sig, sizeof(sig), SQLITE_STATIC);
-	rc = sqlite3_step(a->sig_insert);
-	sqlite3_reset(a->sig_insert);
-	sqlite3_clear_bindings(a->sig_insert);
+	sqlite3_bind_int64(ins, 1, a->pending_seq);
+	sqlite3_bind_blob(ins, 2, sig, sizeof(sig), SQLITE_STATIC);
+	rc = sqlite3_step(ins);
+	kw_sql_done(ins);
 	return rc == SQLITE_DONE ? 0 : KW_ERR_AUDIT;
 }
 
@@ -150,7 +150,7 @@ stored_sig(struct kw_audit *a, const char *sql, long long seq, uint8_t sig[KW_AU
 		memcpy(sig, sqlite3_column_blob(st, 0), KW_AUDIT_SIG_LEN);
 		r = 0;
 	}
-	sqlite3_finalize(st);
+	kw_sql_done(st);
 	return r;
 }
 
@@ -164,7 +164,7 @@ has_record(struct kw_audit *a, long long seq)
 	if (kw_sql_prepare(a->db, &st, "SELECT 1 FROM audit_log WHERE seq = ?", "i", seq) < 0)
 		return false;
 	yes = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_finalize(st);
+	kw_sql_done(st);
 	return yes;
 }
 
@@ -200,7 +200,7 @@ never_signed(struct kw_audit *a)
 		return false;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		none = sqlite3_column_int(st, 0) != 0;
-	sqlite3_finalize(st);
+	kw_sql_done(st);
 	return none;
 }
 
@@ -222,7 +222,7 @@ sign_old_anchor(struct kw_audit *a)
 		first = sqlite3_column_int64(st, 0);
 		kw_audit_anchor_message(first, sqlite3_column_blob(st, 1), &msg);
 	}
-	sqlite3_finalize(st);
+	kw_sql_done(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return KW_ERR_AUDIT;
 	if (first == 0)

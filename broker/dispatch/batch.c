@@ -37,8 +37,8 @@ kw_batch_enter(struct kw_batch *t)
 		if (o->turn_begin)
 			o->turn_begin(o->data);
 	t->audit_failed = kw_audit_begin(t->svc->audit) < 0;
-	/* Requests run nested inside this transaction (kw_state_request_begin);
-	   one that cannot begin fails each request's own begin, which says so. */
+	/* The state store begins the turn's transaction at its first write (a turn
+	   of reads commits nothing there); requests nest in it (kw_state_request_begin). */
 	(void)kw_state_turn_begin(t->svc->state);
 }
 

@@ -4,7 +4,9 @@
  * replies wait here until both committed, then go out together.  If the
  * audit commit fails, every reply of the turn becomes audit_unavailable
  * and the state changes are rolled back: nothing is answered that is not
- * on disk, and nothing changes that was not recorded.
+ * on disk, and nothing changes that was not recorded.  The state store
+ * begins its part at the turn's first write (broker/store/state.h): a turn
+ * that changed nothing there commits nothing there.
  *
  * Features watch the turns through observers (alerts counts refusals and
  * holds its mail until the records it speaks of are on disk); the batch

@@ -10,6 +10,7 @@
 
 #include "client/keywarden.h"
 #include "broker/store/db.h"
+#include "broker/store/sql.h"
 #include "common/fsutil.h"
 
 static int
@@ -188,6 +189,12 @@ kw_store_open(const char *path, const struct kw_migration *migrations,
 		return r;
 	}
 	if ((r = check_after(dfd, path, name, &st, err, err_len)) < 0) {
+		sqlite3_close(db);
+		return r;
+	}
+	/* Its statements are prepared once and reused (sql.h). */
+	if ((r = kw_sql_attach(db)) < 0) {
+		snprintf(err, err_len, "%s: out of memory", path);
 		sqlite3_close(db);
 		return r;
 	}

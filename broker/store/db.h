@@ -27,7 +27,8 @@ struct kw_migration {
  * broker's user's that others cannot write (common/fsutil.h), checked
  * before SQLite opens them and again after; a readable file is made 0600.
  * durable selects synchronous=FULL (every commit reaches the disk) over
- * NORMAL.  *ret_db is the caller's; close it with sqlite3_close.  0;
+ * NORMAL.  The connection gets a statement cache (sql.h).  *ret_db is the
+ * caller's; close it with kw_sql_close.  0;
  * KW_ERR_CONFIG for a file that is not trusted (named in err, with what to
  * do); KW_ERR_IO with the reason in err (a database newer than the
  * migrations is refused rather than downgraded).

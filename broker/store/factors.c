@@ -28,18 +28,18 @@ kw_factor_totp_get(struct kw_state *st, uid_t uid, unsigned char **ret_sealed, s
 		return r;
 	rc = sqlite3_step(q);
 	if (rc != SQLITE_ROW) {
-		sqlite3_finalize(q);
+		kw_sql_done(q);
 		return rc == SQLITE_DONE ? KW_ERR_NOT_FOUND : KW_ERR_IO;
 	}
 	n = sqlite3_column_bytes(q, 0);
 	if (!(copy = malloc(n > 0 ? (size_t)n : 1))) {
-		sqlite3_finalize(q);
+		kw_sql_done(q);
 		return KW_ERR_NOMEM;
 	}
 	if (n > 0)
 		memcpy(copy, sqlite3_column_blob(q, 0), (size_t)n);
 	*ret_last_step = sqlite3_column_int64(q, 1);
-	sqlite3_finalize(q);
+	kw_sql_done(q);
 	*ret_sealed = copy;
 	*ret_len = (size_t)n;
 	return 0;
@@ -94,7 +94,7 @@ kw_factor_status(struct kw_state *st, uid_t uid, long long *ret_enrolled_at,
 		return KW_ERR_IO;
 	if ((rc = sqlite3_step(q)) == SQLITE_ROW)
 		*ret_enrolled_at = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
+	kw_sql_done(q);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return KW_ERR_IO;
 	if (kw_sql_prepare(st->db, &q, "SELECT count(*) FROM recovery_codes WHERE uid = ? AND "
@@ -102,7 +102,7 @@ kw_factor_status(struct kw_state *st, uid_t uid, long long *ret_enrolled_at,
 		return KW_ERR_IO;
 	if ((rc = sqlite3_step(q)) == SQLITE_ROW)
 		*ret_codes_left = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
+	kw_sql_done(q);
 	return rc == SQLITE_ROW ? 0 : KW_ERR_IO;
 }
 
@@ -112,9 +112,9 @@ kw_factor_any(struct kw_state *st)
 	sqlite3_stmt *q = NULL;
 	bool any = true;	/* when unsure, say yes: a new secret must not be made */
 
-	if (sqlite3_prepare_v2(st->db, "SELECT EXISTS (SELECT 1 FROM totp)", -1, &q, NULL) ==
-	    SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+	if (kw_sql_prepare(st->db, &q, "SELECT EXISTS (SELECT 1 FROM totp)", "") == 0 &&
+	    sqlite3_step(q) == SQLITE_ROW)
 		any = sqlite3_column_int(q, 0) != 0;
-	sqlite3_finalize(q);
+	kw_sql_done(q);
 	return any;
 }

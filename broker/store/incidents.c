@@ -55,7 +55,7 @@ kw_incident_close(struct kw_state *st, long long id, const char *closed, const c
 	if ((r = kw_sql_prepare(st->db, &q, "SELECT 1 FROM incidents WHERE id = ?", "i", id)) < 0)
 		return r;
 	rc = sqlite3_step(q);
-	sqlite3_finalize(q);
+	kw_sql_done(q);
 	return rc == SQLITE_ROW ? KW_ERR_INVALID : rc == SQLITE_DONE ? KW_ERR_NOT_FOUND : KW_ERR_IO;
 }
 
@@ -120,7 +120,7 @@ kw_incident_rows(struct kw_state *st, const char *subject, const char *status, l
 			break;
 		}
 	}
-	sqlite3_finalize(q);
+	kw_sql_done(q);
 	if (rc != SQLITE_DONE) {
 		json_decref(arr);
 		return rc == SQLITE_NOMEM ? KW_ERR_NOMEM : KW_ERR_IO;

@@ -24,7 +24,7 @@ query_int(sqlite3 *db, long long dflt, long long *ret, const char *sql, const ch
 	rc = sqlite3_step(st);
 	*ret = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL ?
 	    sqlite3_column_int64(st, 0) : dflt;
-	sqlite3_finalize(st);
+	kw_sql_done(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : KW_ERR_IO;
 }
 
@@ -80,7 +80,7 @@ kw_keymeta_usable(struct kw_state *st, const char *name, int version, long long 
 	rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW)
 		*ret_version = sqlite3_column_int(q, 0);
-	sqlite3_finalize(q);
+	kw_sql_done(q);
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? KW_ERR_NOT_FOUND : KW_ERR_IO;
 }
 
@@ -109,7 +109,7 @@ kw_keymeta_unwiped(struct kw_state *st, json_t **ret_array)
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW)
 		json_array_append_new(a, json_pack("{s:s, s:i}", "name",
 		    (const char *)sqlite3_column_text(q, 0), "version", sqlite3_column_int(q, 1)));
-	sqlite3_finalize(q);
+	kw_sql_done(q);
 	if (rc != SQLITE_DONE) {
 		json_decref(a);
 		return KW_ERR_IO;
@@ -150,7 +150,7 @@ kw_key_revoke(struct kw_state *st, const char *name, int version, json_t **ret_d
 	if (r < 0)
 		return r;
 	r = kw_sql_column_strings(q, &out);	/* integers read back as text */
-	sqlite3_finalize(q);
+	kw_sql_done(q);
 	if (r < 0)
 		return r;
 	if ((n = (int)json_array_size(out)) == 0) {
@@ -203,7 +203,7 @@ versions_of(sqlite3 *db, const char *name)
 		    "created", kw_time_text(sqlite3_column_int64(q, 2), c),
 		    "grace_until", gu < 0 ? json_null() : json_string(kw_time_text(gu, g))));
 	}
-	sqlite3_finalize(q);
+	kw_sql_done(q);
 	return a;
 }
 
@@ -234,7 +234,7 @@ kw_key_list(struct kw_state *st, json_t **ret_array)
 		    "created", kw_time_text(sqlite3_column_int64(q, 2), c),
 		    "last_used", lu < 0 ? json_null() : json_string(kw_time_text(lu, l))));
 	}
-	sqlite3_finalize(q);
+	kw_sql_done(q);
 	if (rc != SQLITE_DONE) {
 		json_decref(a);
 		return KW_ERR_IO;

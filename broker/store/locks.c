@@ -43,7 +43,7 @@ lock_read(struct kw_state *state, uid_t uid, struct kw_lock *ret_lock)
 		snprintf(l.message, sizeof(l.message), "%s", (const char *)sqlite3_column_text(st, 1));
 		snprintf(l.by, sizeof(l.by), "%s", (const char *)sqlite3_column_text(st, 2));
 	}
-	sqlite3_finalize(st);
+	kw_sql_done(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return KW_ERR_IO;
 	*ret_lock = l;
@@ -132,7 +132,7 @@ backoff_get(struct kw_state *state, uid_t uid, long long *ret_repeat, long long 
 		*ret_repeat = sqlite3_column_int64(st, 0);
 		*ret_until = sqlite3_column_int64(st, 1);
 	}
-	sqlite3_finalize(st);
+	kw_sql_done(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : KW_ERR_IO;
 }
 
@@ -201,7 +201,7 @@ kw_lock_fail(struct kw_state *state, uid_t uid, long long now, long long interva
 		return r;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		count = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	kw_sql_done(st);
 	if (!kw_lock_due(count, threshold, now, duration, &until))
 		return 0;
 	if ((r = kw_lock_set(state, uid, now, until, "too many failed logins", "keywarden")) < 0)
@@ -222,7 +222,7 @@ kw_lock_failures(struct kw_state *state, uid_t uid, long long *ret_count)
 	r = sqlite3_step(q) == SQLITE_ROW ? 0 : KW_ERR_IO;
 	if (r == 0)
 		*ret_count = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
+	kw_sql_done(q);
 	return r;
 }
 

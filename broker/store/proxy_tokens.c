@@ -43,7 +43,7 @@ kw_proxy_token_find(struct kw_state *st, const char *id, struct kw_proxy_token *
 		*ret_hash_len = (size_t)n;
 		*ret_token = t;
 	}
-	sqlite3_finalize(q);
+	kw_sql_done(q);
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? KW_ERR_NOT_FOUND : KW_ERR_IO;
 }
 

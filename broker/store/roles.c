@@ -28,7 +28,7 @@ kw_stored_role_get(struct kw_state *st, const char *name, json_t **ret_perms)
 	} else {
 		r = rc == SQLITE_DONE ? KW_ERR_NOT_FOUND : KW_ERR_IO;
 	}
-	sqlite3_finalize(q);
+	kw_sql_done(q);
 	return r;
 }
 
@@ -41,7 +41,7 @@ kw_stored_role_names(struct kw_state *st, json_t **ret_names)
 	if ((r = kw_sql_prepare(st->db, &q, "SELECT name FROM roles", "")) < 0)
 		return r;
 	r = kw_sql_column_strings(q, ret_names);
-	sqlite3_finalize(q);
+	kw_sql_done(q);
 	return r;
 }
 

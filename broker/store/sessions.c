@@ -43,7 +43,7 @@ kw_session_find(struct kw_state *st, const char *id, struct kw_session *ret_sess
 		*ret_hash_len = (size_t)n;
 		*ret_session = ses;
 	}
-	sqlite3_finalize(q);
+	kw_sql_done(q);
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? KW_ERR_NOT_FOUND : KW_ERR_IO;
 }
 
@@ -68,7 +68,7 @@ kw_session_evict(struct kw_state *st, uid_t uid, long long max, json_t *evicted)
 	    "ORDER BY created DESC, rowid DESC LIMIT -1 OFFSET ?", "ii", (long long)uid, max)) < 0)
 		return r;
 	r = kw_sql_column_strings(q, &ids);
-	sqlite3_finalize(q);
+	kw_sql_done(q);
 	if (r < 0)
 		return r;
 	json_array_foreach(ids, i, id) {
@@ -102,7 +102,7 @@ kw_session_count(struct kw_state *st, uid_t uid, long long now, long long idle,
 	rc = sqlite3_step(q);
 	if (rc == SQLITE_ROW)
 		*ret_n = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
+	kw_sql_done(q);
 	return rc == SQLITE_ROW ? 0 : KW_ERR_IO;
 }
 
@@ -155,7 +155,7 @@ kw_session_list(struct kw_state *st, long long uid, long long idle, json_t **ret
 		    "expires", exp < 0 ? json_null() : json_string(kw_time_text(exp, e)),
 		    "idle_expires", kw_time_text(sqlite3_column_int64(q, 3) + idle, ie)));
 	}
-	sqlite3_finalize(q);
+	kw_sql_done(q);
 	if (rc != SQLITE_DONE) {
 		json_decref(a);
 		return KW_ERR_IO;

@@ -11,7 +11,9 @@
  *
  * Transactions follow the event loop's group commit: one turn transaction
  * holds every request of a loop turn, and each request runs in a nested
- * one that is kept or undone on its own (kw_state_request_*).
+ * one that is kept or undone on its own (kw_state_request_*).  Both begin
+ * lazily, at the first statement that writes: a turn (or a request) that
+ * only reads takes no write lock and commits nothing.
  */
 #ifndef KW_STATE_H
 #define KW_STATE_H
@@ -33,9 +35,14 @@ int kw_state_open(const char *dir, struct kw_state **ret_state, char *err, size_
 /* Close (a turn still open is rolled back).  Accepts NULL. */
 void kw_state_close(struct kw_state *st);
 
-/* Begin the turn's transaction.  0, or KW_ERR_IO (logged): requests then fail. */
+/*
+ * Open a turn: its first write begins its transaction (BEGIN IMMEDIATE); a
+ * write that cannot begin it fails (KW_ERR_IO, logged).  0.
+ */
 int kw_state_turn_begin(struct kw_state *st) KW_NONNULL(1);
-/* Commit the turn, if one is open.  0, or KW_ERR_IO (logged; rolled back). */
+/* Whether the open turn wrote (its transaction began). */
+bool kw_state_turn_wrote(struct kw_state *st) KW_NONNULL(1);
+/* Close the turn, committing if it wrote.  0, or KW_ERR_IO (logged; rolled back). */
 int kw_state_turn_commit(struct kw_state *st) KW_NONNULL(1);
 /* Undo the turn, if one is open. */
 void kw_state_turn_rollback(struct kw_state *st) KW_NONNULL(1);
@@ -44,8 +51,8 @@ bool kw_state_in_transaction(struct kw_state *st) KW_NONNULL(1);
 
 /*
  * One request's changes: begin, then keep or undo.  Inside a turn they nest
- * and land with the turn's commit; outside one, keeping commits.  0 or
- * KW_ERR_IO.
+ * and land with the turn's commit; outside one, keeping commits.  A
+ * request that wrote nothing has nothing to keep or undo.  0 or KW_ERR_IO.
  */
 int kw_state_request_begin(struct kw_state *st) KW_WUR KW_NONNULL(1);
 int kw_state_request_keep(struct kw_state *st) KW_WUR KW_NONNULL(1);

@@ -30,7 +30,7 @@ find(sqlite3 *db, const char *sql, const char *types, long long id, const char *
 	} else {
 		r = rc == SQLITE_DONE ? KW_ERR_NOT_FOUND : KW_ERR_IO;
 	}
-	sqlite3_finalize(st);
+	kw_sql_done(st);
 	return r;
 }
 
@@ -87,7 +87,7 @@ kw_user_roles(struct kw_state *state, uid_t uid, json_t **ret_array)
 	    "i", (long long)uid)) < 0)
 		return r;
 	r = kw_sql_column_strings(st, ret_array);
-	sqlite3_finalize(st);
+	kw_sql_done(st);
 	return r;
 }
 
@@ -123,7 +123,7 @@ kw_user_json(struct kw_state *state, uid_t uid, json_t **ret_obj)
 	rc = sqlite3_step(st);
 	r = rc == SQLITE_ROW ? user_row_json(state, st, ret_obj) :
 	    rc == SQLITE_DONE ? KW_ERR_NOT_FOUND : KW_ERR_IO;
-	sqlite3_finalize(st);
+	kw_sql_done(st);
 	return r;
 }
 
@@ -146,7 +146,7 @@ kw_user_list_json(struct kw_state *state, json_t **ret_array)
 			r = KW_ERR_NOMEM;
 	if (r == 0 && rc != SQLITE_DONE)
 		r = KW_ERR_IO;
-	sqlite3_finalize(st);
+	kw_sql_done(st);
 	if (r < 0) {
 		json_decref(a);
 		return r;
@@ -189,7 +189,7 @@ kw_grant_holders(struct kw_state *state, const char *role, json_t **ret_array)
 	    "WHERE grants.role = ? ORDER BY users.name", "t", role)) < 0)
 		return r;
 	r = kw_sql_column_strings(st, ret_array);
-	sqlite3_finalize(st);
+	kw_sql_done(st);
 	return r;
 }
 
@@ -203,7 +203,7 @@ kw_grant_roles(struct kw_state *state, json_t **ret_array)
 	if ((r = kw_sql_prepare(db, &st, "SELECT DISTINCT role FROM grants ORDER BY role", "")) < 0)
 		return r;
 	r = kw_sql_column_strings(st, ret_array);
-	sqlite3_finalize(st);
+	kw_sql_done(st);
 	return r;
 }
 

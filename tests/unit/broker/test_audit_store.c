@@ -707,6 +707,68 @@ test_migration(void **state)
 	assert_verifies(fx->a);
 }
 
+/*
+ * Schema 4: audit_user without the seq every index entry ends with anyway, and
+ * audit_resource holding only user/ rows.  A store of schema 3 is migrated,
+ * and what leans on those indexes (a search about a user, by what the user
+ * did and what was done to the user; GDPR idleness) finds the same records.
+ */
+static bool keep_none(const char *name, void *ctx);
+
+static void
+test_index_migration(void **state)
+{
+	struct fixture *fx = *state;
+	struct kw_audit_options opt = { .include_user = true, .include_context = true };
+	struct kw_audit_filter f = { .about = "mallory" };
+	json_t *page = NULL, *recs;
+	char err[256];
+	int n = -1;
+
+	write_one(fx->a, "root", "user.lock", "user/mallory", NULL);
+	write_one(fx->a, "mallory", "key.get", "key/x", NULL);
+	write_one(fx->a, "alice", "key.get", "key/a", NULL);
+	write_one(fx->a, "root", "user.unlock", "user/alice", NULL);
+	kw_audit_close(fx->a);
+	fx->a = NULL;
+	sql(fx, "DROP INDEX audit_user; CREATE INDEX audit_user ON audit_log (user, seq);"
+	    "DROP INDEX audit_resource; CREATE INDEX audit_resource ON audit_log (resource, seq);"
+	    "PRAGMA user_version = 3;");
+	assert_int_equal(kw_audit_open(fx->t->dir, &opt, &fx->a, err, sizeof(err)), 0);
+	assert_int_equal(sql_int(fx, "PRAGMA user_version"), 4);
+	assert_int_equal(sql_int(fx, "SELECT count(*) FROM sqlite_master WHERE name = "
+	    "'audit_resource' AND sql LIKE '%WHERE resource GLOB ''user/*''%'"), 1);
+	assert_int_equal(sql_int(fx, "SELECT count(*) FROM pragma_index_info('audit_user')"), 1);
+
+	assert_int_equal(kw_audit_query(fx->a, &f, &page), 0);
+	recs = json_object_get(page, "records");
+	assert_int_equal(json_array_size(recs), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(recs, 0),
+	    "action")), "user.lock");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(recs, 1),
+	    "action")), "key.get");
+	json_decref(page);
+
+	/* Idle since before 1970 + 1 s: nobody; idle since the end of time: everyone. */
+	assert_int_equal(kw_audit_begin(fx->a), 0);
+	assert_int_equal(kw_audit_forget_idle(fx->a, 1000, keep_none, NULL, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(kw_audit_forget_idle(fx->a, 1LL << 62, keep_none, NULL, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(kw_audit_commit(fx->a), 0);
+	page = verify(fx->a);
+	assert_true(json_is_true(json_object_get(page, "ok")));
+	json_decref(page);
+}
+
+static bool
+keep_none(const char *name, void *ctx)
+{
+	(void)name;
+	(void)ctx;
+	return false;
+}
+
 /* An unsigned store whose state says signing began is not taken for an old one. */
 static void
 test_no_second_migration(void **state)
@@ -783,6 +845,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_anchor_signature, setup_signed, teardown),
 		cmocka_unit_test_setup_teardown(test_migration, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_second_migration, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_migration, setup, teardown),
 		cmocka_unit_test(test_sealed),
 		cmocka_unit_test_setup_teardown(test_secrets_are_scrubbed, setup, teardown),
 	};
