@@ -456,8 +456,9 @@ teardown(struct kw_daemon *dm, struct kw_services *svc)
 	kw_audit_close(svc->audit);
 	kw_secrets_free(svc->secrets);
 	kw_keystore_close(svc->keystore);
-	kw_state_close(svc->state);
+	/* The cache watches the state store: it goes first. */
 	kw_roles_free(svc->roles);
+	kw_state_close(svc->state);
 	kw_policy_free(svc->policy);
 	kw_detector_free(svc->detector);
 	json_decref(svc->status_parts);
