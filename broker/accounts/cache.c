@@ -27,7 +27,8 @@ struct cached_role {
 
 enum slot_kind { SLOT_FREE, SLOT_USER, SLOT_NO_UID, SLOT_NO_NAME };
 
-/* One user; or a uid or a name no user holds (the key in user). */
+/* One user, or a uid no user holds (the key in user.uid); SLOT_NO_NAME only
+   answers the lookup that read it, and is never kept. */
 struct slot {
 	enum slot_kind kind;
 	struct kw_user user;
@@ -250,8 +251,7 @@ find(struct kw_roles *rc, uid_t uid, const char *name)
 {
 	for (size_t i = 0; i < rc->used; i++) {
 		struct slot *s = &rc->slots[i];
-		if (name ? (s->kind == SLOT_USER || s->kind == SLOT_NO_NAME) &&
-		    strcmp(s->user.name, name) == 0 :
+		if (name ? s->kind == SLOT_USER && strcmp(s->user.name, name) == 0 :
 		    (s->kind == SLOT_USER || s->kind == SLOT_NO_UID) && s->user.uid == uid)
 			return s;
 	}
@@ -331,7 +331,9 @@ lookup(struct kw_roles *rc, struct kw_state *st, uid_t uid, const char *name, un
 		rc->stats.misses++;
 		if ((r = fill(rc, st, uid, name, &fresh)) < 0)
 			return r;
-		s = keep ? store(rc, &fresh) : &fresh;
+		/* A name no one holds is not kept: anyone can type one (it may be a
+		   mistyped secret), and it is asked about only on the way to a refusal. */
+		s = keep && fresh.kind != SLOT_NO_NAME ? store(rc, &fresh) : &fresh;
 	}
 	r = answer(s, what, ret_known);
 	slot_clear(&fresh);

@@ -1,7 +1,7 @@
 /*
  * cache.h - what every request re-derives from state.db about its caller,
  * kept in memory between requests: the user row (by uid and by name, and
- * "no such user"), the roles granted, their compiled permissions, and the
+ * "no user has this uid"), the roles granted, their compiled permissions, and the
  * settings decisions read on every request (whether rights need a second
  * factor).
  *
@@ -17,8 +17,9 @@
  * or references the caller owns: an entry dropped later does not pull
  * them away.
  *
- * The number of users kept is bounded (KW_KNOWN_MAX, least recently filled
- * goes first), so names that no one holds cannot grow it.
+ * The number of users kept is bounded (KW_KNOWN_MAX, the first filled goes
+ * first).  A name no user holds is not kept at all: anyone can type one,
+ * and it may be a mistyped secret (STYLE.md, 5).
  */
 #ifndef KW_ACCOUNTS_CACHE_H
 #define KW_ACCOUNTS_CACHE_H
@@ -36,7 +37,7 @@
 struct kw_state;
 struct kw_roles;
 
-#define KW_KNOWN_MAX 256	/* users (and unknown uids or names) kept */
+#define KW_KNOWN_MAX 256	/* users (and uids no user holds) kept */
 
 /*
  * A cache over cfg (borrowed: it must outlive the cache).  It watches the
@@ -90,7 +91,7 @@ struct kw_cache_stats {
 	unsigned long long hits;	/* answered from memory */
 	unsigned long long misses;	/* read from the store */
 	unsigned long long drops;	/* everything dropped: the watched tables changed */
-	size_t kept;			/* users (and unknown uids or names) kept now */
+	size_t kept;			/* users (and uids no user holds) kept now */
 };
 
 void kw_roles_stats(const struct kw_roles *rc, struct kw_cache_stats *ret_stats)
