@@ -37,6 +37,7 @@
 #include "broker/core/loop.h"
 #include "broker/alerts/monitor.h"
 #include "broker/core/sd_notify.h"
+#include "broker/accounts/cache.h"
 #include "broker/accounts/roles.h"
 #include "broker/core/listener.h"
 #include "broker/store/state.h"

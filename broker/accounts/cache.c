@@ -8,13 +8,11 @@
 #include <string.h>
 
 #include "broker/accounts/cache.h"
-#include "broker/store/roles.h"
+#include "broker/accounts/roles.h"
 #include "broker/store/watch.h"
 #include "client/keywarden.h"
 #include "common/log.h"
 #include "rbac/rbac.h"
-
-#define ROLES_KEY "security.authorization.rbac.roles"
 
 /* Every table what is kept here is read from. */
 static const char *const watched[] = { "users", "grants", "roles", NULL };
@@ -141,29 +139,16 @@ current(struct kw_roles *rc, struct kw_state *st)
 	return stable;
 }
 
-/* A role's permissions (new reference): the configuration's, else the store's. */
-static int
-role_permissions(const struct kw_config *cfg, struct kw_state *st, const char *name,
-    json_t **ret_perms)
-{
-	json_t *conf = json_object_get(kw_config_get(cfg, ROLES_KEY), name);
-
-	if (conf) {
-		*ret_perms = json_incref(json_object_get(conf, "permissions"));
-		return 0;
-	}
-	return kw_stored_role_get(st, name, ret_perms);
-}
-
 static int
 compile(struct kw_roles *rc, struct kw_state *st, const char *name, struct cached_role *out)
 {
 	json_t *perms = NULL;
+	bool configured;
 	int r;
 
 	if (strlen(name) >= sizeof(out->name))
 		return KW_ERR_NOT_FOUND;
-	if ((r = role_permissions(rc->cfg, st, name, &perms)) < 0)
+	if ((r = kw_role_permissions(rc->cfg, st, name, &perms, &configured)) < 0)
 		return r;
 	snprintf(out->name, sizeof(out->name), "%s", name);
 	r = kw_rbac_compile(perms, &out->perms, &out->n);

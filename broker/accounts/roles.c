@@ -29,9 +29,8 @@ config_source(const char *name, json_t *perms)
 	return src;
 }
 
-/* A role's permissions (new reference) and whether the configuration defines it. */
-static int
-role_permissions(const struct kw_config *cfg, struct kw_state *st, const char *name,
+int
+kw_role_permissions(const struct kw_config *cfg, struct kw_state *st, const char *name,
     json_t **ret_perms, bool *ret_configured)
 {
 	json_t *conf = json_object_get(kw_config_get(cfg, ROLES_KEY), name);
@@ -51,7 +50,7 @@ kw_role_get(const struct kw_config *cfg, struct kw_state *st, const char *name, 
 	bool configured;
 	int r;
 
-	if ((r = role_permissions(cfg, st, name, &perms, &configured)) < 0)
+	if ((r = kw_role_permissions(cfg, st, name, &perms, &configured)) < 0)
 		return r;
 	*ret_role = json_pack("{s:s, s:s, s:o}", "role", name,
 	    "source", configured ? config_source(name, perms) : "cli", "permissions", perms);
@@ -163,7 +162,7 @@ kw_role_orphans(const struct kw_config *cfg, struct kw_state *st, json_t **ret_a
 		goto out;
 	json_array_foreach(granted, i, e) {
 		const char *name = json_string_value(e);
-		r = role_permissions(cfg, st, name, &perms, &configured);
+		r = kw_role_permissions(cfg, st, name, &perms, &configured);
 		json_decref(perms);
 		perms = NULL;
 		if (r == 0)

@@ -3,14 +3,17 @@
  * security.authorization.rbac.roles, and those created from the CLI
  * (state.db).  Creating a role with a configured name is refused; should the
  * configuration later define a name that was created from the CLI, the
- * configured definition applies and the broker warns at start.
+ * configured definition applies and the broker warns at start.  Roles
+ * compiled for decisions are kept with the rest of what requests re-derive
+ * (cache.h: kw_roles_*).
  */
 #ifndef KW_ROLES_H
 #define KW_ROLES_H
 
 #include <jansson.h>
 
-#include "broker/accounts/cache.h"
+#include <stdbool.h>
+
 #include "common/config.h"
 #include "common/macros.h"
 #include "common/perm.h"
@@ -24,6 +27,11 @@ struct kw_state;
  */
 int kw_role_get(const struct kw_config *cfg, struct kw_state *st, const char *name, json_t **ret_role)
 	KW_WUR KW_NONNULL(1, 2, 3, 4);
+
+/* A role's permissions (new reference): the configuration's, else the store's; and
+   whether the configuration defines it.  0, KW_ERR_NOT_FOUND or KW_ERR_IO. */
+int kw_role_permissions(const struct kw_config *cfg, struct kw_state *st, const char *name,
+    json_t **ret_perms, bool *ret_configured) KW_WUR KW_NONNULL(1, 2, 3, 4, 5);
 
 /* Every role object, with "users" holding it, sorted by name (new array). */
 int kw_role_list(const struct kw_config *cfg, struct kw_state *st, json_t **ret_array)

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/accounts/cache.h"
 #include "broker/accounts/roles.h"
 #include "broker/audit/audit.h"
 #include "broker/dispatch/dispatch_internal.h"
