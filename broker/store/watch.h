@@ -15,6 +15,8 @@
  * may be done by truncation, which bypasses the hook (no store function
  * empties users, grants or roles that way), and WITHOUT ROWID tables are
  * not reported (none is watched).  state.db has one writer, this broker.
+ * Nothing else may set SQLite's update, commit or rollback hook on
+ * state.db's connection: the watch would stop hearing of changes.
  */
 #ifndef KW_STORE_WATCH_H
 #define KW_STORE_WATCH_H
