@@ -37,6 +37,7 @@
 #include "broker/core/loop.h"
 #include "broker/alerts/monitor.h"
 #include "broker/core/sd_notify.h"
+#include "broker/accounts/cache.h"
 #include "broker/accounts/roles.h"
 #include "broker/core/listener.h"
 #include "broker/store/state.h"
@@ -456,8 +457,9 @@ teardown(struct kw_daemon *dm, struct kw_services *svc)
 	kw_audit_close(svc->audit);
 	kw_secrets_free(svc->secrets);
 	kw_keystore_close(svc->keystore);
-	kw_state_close(svc->state);
+	/* The cache watches the state store: it goes first. */
 	kw_roles_free(svc->roles);
+	kw_state_close(svc->state);
 	kw_policy_free(svc->policy);
 	kw_detector_free(svc->detector);
 	json_decref(svc->status_parts);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "broker/accounts/cache.h"
 #include "broker/accounts/roles.h"
 #include "broker/alerts/monitor.h"
 #include "broker/apiproxy/apiproxy.h"

@@ -117,9 +117,9 @@ kw_op_role_create(struct kw_call *call, json_t **ret_result)
 		return KW_ERR_INVALID;
 	}
 	json_decref(holders);
+	/* Decisions see the new role from the next request on: the cache watches the
+	   roles table (cache.h), also when this request is undone. */
 	r = kw_role_create(call->svc->cfg, call->svc->state, name, perms, call->caller->user);
-	/* Decisions see the new role from the next request on (also if this one is undone). */
-	kw_roles_forget(call->svc->roles);
 	if (r == KW_ERR_INVALID)
 		snprintf(call->msg, sizeof(call->msg), "role %.64s already exists", name);
 	if (r < 0)
@@ -184,7 +184,6 @@ kw_op_role_delete(struct kw_call *call, json_t **ret_result)
 		r = KW_ERR_INVALID;
 	} else if ((r = kw_grant_delete_role(call->svc->state, name, &removed)) == 0) {
 		r = kw_role_delete(call->svc->state, name);
-		kw_roles_forget(call->svc->roles);
 	}
 	json_decref(role);
 	if (r < 0)

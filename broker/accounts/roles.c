@@ -29,9 +29,8 @@ config_source(const char *name, json_t *perms)
 	return src;
 }
 
-/* A role's permissions (new reference) and whether the configuration defines it. */
-static int
-role_permissions(const struct kw_config *cfg, struct kw_state *st, const char *name,
+int
+kw_role_permissions(const struct kw_config *cfg, struct kw_state *st, const char *name,
     json_t **ret_perms, bool *ret_configured)
 {
 	json_t *conf = json_object_get(kw_config_get(cfg, ROLES_KEY), name);
@@ -51,7 +50,7 @@ kw_role_get(const struct kw_config *cfg, struct kw_state *st, const char *name, 
 	bool configured;
 	int r;
 
-	if ((r = role_permissions(cfg, st, name, &perms, &configured)) < 0)
+	if ((r = kw_role_permissions(cfg, st, name, &perms, &configured)) < 0)
 		return r;
 	*ret_role = json_pack("{s:s, s:s, s:o}", "role", name,
 	    "source", configured ? config_source(name, perms) : "cli", "permissions", perms);
@@ -149,122 +148,6 @@ kw_role_delete(struct kw_state *st, const char *name)
 	return kw_stored_role_delete(st, name);
 }
 
-struct cached_role {
-	char name[65];
-	struct kw_perm *perms;
-	size_t n;
-};
-
-struct kw_roles {
-	const struct kw_config *cfg;
-	struct cached_role *v;
-	size_t n, cap;
-};
-
-int
-kw_roles_new(const struct kw_config *cfg, struct kw_roles **ret_roles)
-{
-	struct kw_roles *rc = calloc(1, sizeof(*rc));
-
-	if (!rc)
-		return KW_ERR_NOMEM;
-	rc->cfg = cfg;
-	*ret_roles = rc;
-	return 0;
-}
-
-void
-kw_roles_forget(struct kw_roles *rc)
-{
-	for (size_t i = 0; i < rc->n; i++)
-		free(rc->v[i].perms);
-	rc->n = 0;
-}
-
-void
-kw_roles_free(struct kw_roles *rc)
-{
-	if (!rc)
-		return;
-	kw_roles_forget(rc);
-	free(rc->v);
-	free(rc);
-}
-
-/* The compiled role name: from the cache, or parsed now and kept. */
-static int
-compiled(struct kw_roles *rc, struct kw_state *st, const char *name,
-    const struct cached_role **ret_role)
-{
-	json_t *perms = NULL;
-	bool configured;
-	int r;
-
-	for (size_t i = 0; i < rc->n; i++)
-		if (strcmp(rc->v[i].name, name) == 0) {
-			*ret_role = &rc->v[i];
-			return 0;
-		}
-	if (strlen(name) >= sizeof(rc->v[0].name))
-		return KW_ERR_NOT_FOUND;
-	if ((r = role_permissions(rc->cfg, st, name, &perms, &configured)) < 0)
-		return r;
-	if (rc->n == rc->cap) {
-		size_t cap = rc->cap ? 2 * rc->cap : 16;
-		struct cached_role *v = realloc(rc->v, cap * sizeof(*v));
-		if (!v) {
-			json_decref(perms);
-			return KW_ERR_NOMEM;
-		}
-		rc->v = v;
-		rc->cap = cap;
-	}
-	struct cached_role *c = &rc->v[rc->n];
-	snprintf(c->name, sizeof(c->name), "%s", name);
-	r = kw_rbac_compile(perms, &c->perms, &c->n);
-	json_decref(perms);
-	if (r < 0)
-		return r;
-	*ret_role = &rc->v[rc->n++];
-	return 0;
-}
-
-int
-kw_roles_compiled(struct kw_roles *rc, struct kw_state *st, json_t *names,
-    struct kw_perm **ret_perms, size_t *ret_n)
-{
-	const struct cached_role *role;
-	struct kw_perm *all = NULL;
-	size_t i, n = 0;
-	json_t *name;
-	int r;
-
-	/* On every permissioned request: copies of parsed permissions, nothing parsed. */
-	json_array_foreach(names, i, name) {
-		r = compiled(rc, st, json_string_value(name), &role);
-		if (r == KW_ERR_NOT_FOUND)
-			continue;
-		if (r < 0)
-			goto fail;
-		if (role->n == 0)
-			continue;
-		struct kw_perm *grown = realloc(all, (n + role->n) * sizeof(*grown));
-		if (!grown) {
-			r = KW_ERR_NOMEM;
-			goto fail;
-		}
-		all = grown;
-		memcpy(all + n, role->perms, role->n * sizeof(*all));
-		n += role->n;
-	}
-	*ret_perms = all;
-	*ret_n = n;
-	return 0;
- fail:
-	free(all);
-	return r;
-}
-
 int
 kw_role_orphans(const struct kw_config *cfg, struct kw_state *st, json_t **ret_array)
 {
@@ -279,7 +162,7 @@ kw_role_orphans(const struct kw_config *cfg, struct kw_state *st, json_t **ret_a
 		goto out;
 	json_array_foreach(granted, i, e) {
 		const char *name = json_string_value(e);
-		r = role_permissions(cfg, st, name, &perms, &configured);
+		r = kw_role_permissions(cfg, st, name, &perms, &configured);
 		json_decref(perms);
 		perms = NULL;
 		if (r == 0)

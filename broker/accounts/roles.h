@@ -3,12 +3,16 @@
  * security.authorization.rbac.roles, and those created from the CLI
  * (state.db).  Creating a role with a configured name is refused; should the
  * configuration later define a name that was created from the CLI, the
- * configured definition applies and the broker warns at start.
+ * configured definition applies and the broker warns at start.  Roles
+ * compiled for decisions are kept with the rest of what requests re-derive
+ * (cache.h: kw_roles_*).
  */
 #ifndef KW_ROLES_H
 #define KW_ROLES_H
 
 #include <jansson.h>
+
+#include <stdbool.h>
 
 #include "common/config.h"
 #include "common/macros.h"
@@ -24,6 +28,11 @@ struct kw_state;
 int kw_role_get(const struct kw_config *cfg, struct kw_state *st, const char *name, json_t **ret_role)
 	KW_WUR KW_NONNULL(1, 2, 3, 4);
 
+/* A role's permissions (new reference): the configuration's, else the store's; and
+   whether the configuration defines it.  0, KW_ERR_NOT_FOUND or KW_ERR_IO. */
+int kw_role_permissions(const struct kw_config *cfg, struct kw_state *st, const char *name,
+    json_t **ret_perms, bool *ret_configured) KW_WUR KW_NONNULL(1, 2, 3, 4, 5);
+
 /* Every role object, with "users" holding it, sorted by name (new array). */
 int kw_role_list(const struct kw_config *cfg, struct kw_state *st, json_t **ret_array)
 	KW_WUR KW_NONNULL(1, 2, 3);
@@ -37,31 +46,6 @@ int kw_role_create(const struct kw_config *cfg, struct kw_state *st, const char 
 
 /* Remove a CLI role (its grants are the caller's business).  KW_ERR_NOT_FOUND. */
 int kw_role_delete(struct kw_state *st, const char *name) KW_WUR KW_NONNULL(1, 2);
-
-/*
- * Roles compiled for decisions (rbac/), kept between requests: a role's
- * permissions are parsed once, not on every request.  Configured roles do
- * not change while the broker runs; stored ones change only through
- * role.create and role.delete, which call kw_roles_forget.  (Several brokers
- * sharing one store would need the store to say when roles changed.)
- */
-struct kw_roles;
-
-/* A cache over cfg (borrowed).  0 or KW_ERR_NOMEM; free with kw_roles_free (accepts NULL). */
-int kw_roles_new(const struct kw_config *cfg, struct kw_roles **ret_roles) KW_WUR KW_NONNULL(1, 2);
-void kw_roles_free(struct kw_roles *rc);
-
-/* Drop what is cached (a stored role was created or deleted). */
-void kw_roles_forget(struct kw_roles *rc) KW_NONNULL(1);
-
-/*
- * The union of the compiled permissions of the named roles (array of
- * strings, borrowed) into *ret_perms (malloc'd; free it) and *ret_n.  Names
- * of roles that no longer exist are skipped: a grant of a role removed from
- * the configuration grants nothing.  0, KW_ERR_NOMEM or KW_ERR_IO.
- */
-int kw_roles_compiled(struct kw_roles *rc, struct kw_state *st, json_t *names,
-    struct kw_perm **ret_perms, size_t *ret_n) KW_WUR KW_NONNULL(1, 2, 3, 4, 5);
 
 /*
  * Grants of roles that exist no longer -- neither in the configuration nor

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "broker/accounts/cache.h"
 #include "broker/accounts/roles.h"
 #include "broker/dispatch/dispatch_internal.h"
 #include "broker/store/users.h"

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/accounts/cache.h"
 #include "broker/accounts/roles.h"
 #include "broker/audit/audit.h"
 #include "broker/dispatch/dispatch_internal.h"
@@ -329,13 +330,16 @@ resolve(const struct kw_op *op, struct kw_call *call, const char **ret_verb,
 	return 0;
 }
 
-/* What keywarden knows of the subject: registration and permissions (*ret_perms: free it). */
+/*
+ * What keywarden knows of the subject: registration and permissions
+ * (*ret_perms: free it).  From the cache (accounts/cache.h), which the
+ * writes to users, grants and roles invalidate themselves.
+ */
 static int
 load_subject(struct kw_call *call, struct kw_subject *s, struct kw_perm **ret_perms)
 {
-	struct kw_state *st = call->svc->state;
-	struct kw_user u;
-	json_t *roles = NULL;
+	struct kw_services *svc = call->svc;
+	struct kw_known k;
 	int r;
 
 	*ret_perms = NULL;
@@ -344,17 +348,16 @@ load_subject(struct kw_call *call, struct kw_subject *s, struct kw_perm **ret_pe
 	s->perms = NULL;
 	s->n_perms = 0;
 	r = strcmp(call->subject, call->caller->user) == 0 ?
-	    kw_user_by_uid(st, call->caller->uid, &u) : kw_user_by_name(st, call->subject, &u);
+	    kw_known_by_uid(svc->roles, svc->state, call->caller->uid, KW_KNOWN_PERMS, &k) :
+	    kw_known_by_name(svc->roles, svc->state, call->subject, KW_KNOWN_PERMS, &k);
 	if (r == KW_ERR_NOT_FOUND)
 		return 0;
-	if (r < 0 || (r = kw_user_roles(st, u.uid, &roles)) < 0)
-		return r;
-	r = kw_roles_compiled(call->svc->roles, st, roles, ret_perms, &s->n_perms);
-	json_decref(roles);
 	if (r < 0)
 		return r;
 	s->registered = true;
-	s->perms = *ret_perms;
+	s->perms = *ret_perms = TAKE_PTR(k.perms);
+	s->n_perms = k.n_perms;
+	kw_known_clear(&k);
 	return 0;
 }
 
@@ -394,13 +397,13 @@ static void
 note_refusal(struct kw_dispatcher *d, const struct kw_caller *who, const char *about,
     const char *action, const char *result)
 {
-	struct kw_user u;
+	struct kw_known k;
 
 	if (!who->user)
 		return;
 	if (about && strcmp(about, who->user) != 0 && kw_rbac_may_act_for(who, about) &&
-	    kw_user_by_name(d->svc->state, about, &u) == 0)
-		kw_batch_note_refusal(&d->batch, u.name, u.uid, action, result);
+	    kw_known_by_name(d->svc->roles, d->svc->state, about, 0, &k) == 0)
+		kw_batch_note_refusal(&d->batch, k.user.name, k.user.uid, action, result);
 	else
 		kw_batch_note_refusal(&d->batch, who->user, who->uid, action, result);
 }
@@ -555,8 +558,8 @@ run(struct kw_dispatcher *d, const struct kw_op *op, struct kw_call *call, int *
 bool
 kw_mfa_required(const struct kw_services *svc)
 {
-	return kw_config_bool(svc->cfg, "security.authentication.mfa.enabled") &&
-	    kw_config_bool(svc->cfg, "security.authentication.mfa.required");
+	/* Read once per configuration: the cache is made anew by a reload. */
+	return kw_roles_mfa_required(svc->roles);
 }
 
 /*

@@ -5,6 +5,7 @@
 #include "broker/login/ops.h"
 #include "client/keywarden.h"
 #include "broker/dispatch/dispatch.h"
+#include "broker/accounts/cache.h"
 #include "broker/login/sessions.h"
 #include "broker/store/users.h"
 
@@ -12,15 +13,17 @@ int
 kw_op_status(struct kw_call *call, json_t **ret_result)
 {
 	const struct kw_caller *who = call->caller;
-	struct kw_user u;
+	struct kw_known k;
 	json_t *user = json_null(), *roles = NULL;
 	int r;
 
-	/* Who keywarden knows the caller as, if at all. */
-	r = kw_user_by_uid(call->svc->state, who->uid, &u);
+	/* Who keywarden knows the caller as, if at all (accounts/cache.h). */
+	r = kw_known_by_uid(call->svc->roles, call->svc->state, who->uid, KW_KNOWN_ROLES, &k);
 	if (r == 0) {
-		user = json_string(u.name);
-		r = kw_user_roles(call->svc->state, u.uid, &roles);
+		user = json_string(k.user.name);
+		roles = json_deep_copy(k.roles);
+		r = roles ? 0 : KW_ERR_NOMEM;
+		kw_known_clear(&k);
 	} else if (r == KW_ERR_NOT_FOUND) {
 		r = (roles = json_array()) ? 0 : KW_ERR_NOMEM;
 	}

@@ -118,9 +118,11 @@ kw_session_check(struct kw_state *state, const struct kw_secrets *s, const char 
 			return KW_ERR_IO;
 		return KW_ERR_SESSION;
 	}
-	ses.last_used = now;
-	if ((r = kw_session_touch(state, ses.id, now)) < 0)
+	/* Marked used once a second at most: within the second the row already says
+	   so, and a request that changes nothing else then writes nothing. */
+	if (ses.last_used != now && (r = kw_session_touch(state, ses.id, now)) < 0)
 		return r;
+	ses.last_used = now;
 	*ret_session = ses;
 	return 0;
 }

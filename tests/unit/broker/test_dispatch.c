@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "broker/accounts/cache.h"
 #include "broker/accounts/roles.h"
 #include "broker/audit/audit.h"
 #include "broker/dispatch/batch.h"
