@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "cli/doctor.h"
+#include "cli/lazylib.h"
 #include "cli/sandbox_relay.h"
 #include "common/config.h"
 #include "common/log.h"
@@ -21,17 +22,17 @@
 
 static const struct kw_cmd commands[] = {
 	{ .name = "status", .fn = kw_cmd_status, .help = "is the broker there, and who am I to it",
-	  .usage = "[--json]" },
+	  .usage = "[--json]", .flags = KW_CMD_LEAN },
 	{ .name = "check", .fn = kw_cmd_check, .help = "may I (or --user U) do ACTION on RESOURCE?",
 	  .usage = "ACTION RESOURCE [--user USER] [--json]",
 	  .options = "  ACTION           read, write, execute or admin\n"
 	    "  RESOURCE         TYPE/NAME, such as key/anthropic or user/alice\n"
 	    "  -u, --user USER  ask for USER (root, or an administrator of USER)\n"
 	    "  --json           {\"allowed\", ...}; a denial prints {\"allowed\": false, ...,\n"
-	    "                   \"error\": {...}} and exits 1\n" },
+	    "                   \"error\": {...}} and exits 1\n", .flags = KW_CMD_LEAN },
 	{ .name = "hook", .fn = kw_cmd_hook,
 	  .help = "answer an agent's hook with the broker's decision (Claude Code: hook claude)",
-	  .flags = KW_CMD_GROUP },
+	  .flags = KW_CMD_GROUP | KW_CMD_LEAN },
 	{ .name = "policy", .fn = kw_cmd_policy,
 	  .help = "explain or test the policy for commands, paths, URLs and tool calls",
 	  .flags = KW_CMD_GROUP },
@@ -54,7 +55,8 @@ static const struct kw_cmd commands[] = {
 	{ .name = "totp", .fn = kw_cmd_totp, .help = "a new TOTP secret for yourself",
 	  .flags = KW_CMD_GROUP },
 	{ .name = "key", .fn = kw_cmd_key,
-	  .help = "get, set, list, rotate, revoke, verify or import API keys", .flags = KW_CMD_GROUP },
+	  .help = "get, set, list, rotate, revoke, verify or import API keys",
+	  .flags = KW_CMD_GROUP | KW_CMD_LEAN },
 	{ .name = "exec", .fn = kw_cmd_exec, .help = "run CMD with keys in its environment, and only there",
 	  .usage = "--key NAME=VAR [--key NAME=VAR]... | --proxy [--key NAME] [--sandbox "
 	    "[--profile NAME|FILE] [--require landlock=N] [--without FEATURE[,...]] "
@@ -454,6 +456,9 @@ main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < KW_ELEMENTSOF(commands); i++)
 		if (strcmp(argv[optind], commands[i].name) == 0) {
+			/* Before anything forks or starts a thread (lazylib.h). */
+			if (!(commands[i].flags & KW_CMD_LEAN))
+				kw_lazy_load_all();
 			ex = kw_cli_run(&cli, &commands[i], argc - optind, argv + optind);
 			goto out;
 		}
