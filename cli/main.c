@@ -166,26 +166,47 @@ usage(FILE *f)
 	    "error, 3 broker unreachable.  See keywarden(1).\n");
 }
 
+/*
+ * What connecting takes from the config file: read once per run (the
+ * socket and the broker's uid used to be two loads of the same file), and
+ * a missing file is not made into a whole default config -- only these two
+ * defaults are needed.  Unreadable or invalid means the defaults too.
+ */
+static struct {
+	bool read;
+	bool found;			/* the file was loaded */
+	char socket[4096];		/* broker.socket */
+	long long uid;			/* broker.uid, -1 by default */
+} conf = { .uid = -1 };
+
+static void
+read_config(struct kw_cli *cli)
+{
+	struct kw_config *cfg = NULL;
+	char err[512];
+
+	if (conf.read)
+		return;
+	conf.read = true;
+	if (kw_config_load(cli->config, false, &cfg, err, sizeof(err)) == 0) {
+		conf.found = true;
+		snprintf(conf.socket, sizeof(conf.socket), "%s", kw_config_str(cfg, "broker.socket"));
+		conf.uid = kw_config_int(cfg, "broker.uid");
+		kw_config_free(cfg);
+	}
+}
+
 const char *
 kw_cli_socket(struct kw_cli *cli)
 {
-	struct kw_config *cfg = NULL;
-	static char from_config[4096];
-	char err[512];
 	const char *env = getenv("KEYWARDEN_SOCKET");
 
 	if (cli->socket)
 		return cli->socket;
 	if (env && *env)
 		return cli->socket = env;
-	/* The config is optional here: unreadable or invalid means the default. */
-	if (kw_config_load(cli->config, false, &cfg, err, sizeof(err)) == 0) {
-		snprintf(from_config, sizeof(from_config), "%s",
-		    kw_config_str(cfg, "broker.socket"));
-		kw_config_free(cfg);
-		return cli->socket = from_config;
-	}
-	return cli->socket = KW_SOCKET_DEFAULT;
+	read_config(cli);
+	return cli->socket = conf.found ? conf.socket : KW_SOCKET_DEFAULT;
 }
 
 int
@@ -243,18 +264,9 @@ attach_session(const char *path, kw_client *c)
 static uid_t
 trusted_uid(struct kw_cli *cli)
 {
-	static bool read;
-	static long long uid = -1;
-	struct kw_config *cfg = NULL;
-	char err[512];
-
 	/* Once per run: a command may connect many times (audit pages). */
-	if (!read && kw_config_load(cli->config, true, &cfg, err, sizeof(err)) == 0) {
-		uid = kw_config_int(cfg, "broker.uid");
-		kw_config_free(cfg);
-	}
-	read = true;
-	return uid < 0 ? geteuid() : (uid_t)uid;
+	read_config(cli);
+	return conf.uid < 0 ? geteuid() : (uid_t)conf.uid;
 }
 
 /*
