@@ -97,7 +97,7 @@ section_login() {
 	printf '%-28s %10s\n' "login through" "median ms"
 	printf '%-28s %10s\n' "pam_keywarden (broker)" "$kw_ms"
 	printf '%-28s %10s\n' "pam_oath (users file)" "$oa_ms"
-	printf '%-28s %10s\n' "ratio keywarden/pam_oath" "$ratio"
+	printf '%-28s %10s   (target: at most 1.0)\n' "ratio keywarden/pam_oath" "$ratio"
 	json_key login "$(printf '{"logins": %d, "keywarden_ms": %s, "pam_oath_ms": %s, "ratio": %s}' \
 	    "$n" "$kw_ms" "$oa_ms" "$ratio")"
 	note "login: ratio = median over pairs of (pamtester through pam_keywarden) / (pamtester through pam_oath) for the same user and code, measured back to back; the keywarden login also opens a session and writes audit records."
