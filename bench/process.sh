@@ -54,13 +54,6 @@ secret-tool store --label="keywarden bench" service '"$KEYS_SERVICE"' account ro
     -- secret_tool "$(command -v secret-tool)" lookup service '"$KEYS_SERVICE"' account root >"$out"
 '
 
-# process_ratio FILE A B: median over rounds of A / B.
-process_ratio() {
-	jq -r --arg a "$2" --arg b "$3" \
-	    '[.[$a + "_runs_us"], .[$b + "_runs_us"]] | transpose[] | select(.[1] > 0) | .[0] / .[1]' \
-	    "$1" | median
-}
-
 section_process() {
 	local d=$T/process st_why="" st_json t cmds kg_ms hk_ms fl_ms st_ms r_kg r_hk r_hk_kg r_kg_st r_hk_st
 	local sa_ms r_sa

@@ -177,6 +177,13 @@ ratio_median() {
 	    awk '{ if ($2 > 0) printf "%.4f\n", $1 / $2 }' | median
 }
 
+# process_ratio FILE A B: median over rounds of A / B in a spawntime line.
+process_ratio() {
+	jq -r --arg a "$2" --arg b "$3" \
+	    '[.[$a + "_runs_us"], .[$b + "_runs_us"]] | transpose[] | select(.[1] > 0) | .[0] / .[1]' \
+	    "$1" | median
+}
+
 # json_list FILE KEY: [v1,v2,...] of KEY over FILE's lines.
 json_list() {
 	printf '[%s]' "$(col "$1" "$2" | paste -sd, -)"

@@ -2,15 +2,17 @@
  * spawntime.c - whole-process wall times for make bench, several commands
  * started the same way and measured in alternation.
  *
- *   spawntime --runs N [--warmup N] [--stdin FILE] -- NAME CMD [ARG...] \
- *       [-- NAME CMD [ARG...]]...
+ *   spawntime --runs N [--warmup N] [--stdin FILE] [--user UID:GID] \
+ *       -- NAME CMD [ARG...] [-- NAME CMD [ARG...]]...
  *
  * Each round runs every command once (posix_spawn, stdout to /dev/null,
  * stdin from FILE or /dev/null, stderr inherited), timed on CLOCK_MONOTONIC
  * from before the spawn to after waitpid; the order rotates by one every
  * round so a drift in machine load hits all commands alike.  A command that
  * exits non-zero (or is killed) fails the whole run: a failure is not a
- * figure.  The output is one flat JSON line:
+ * figure.  With --user, spawntime first becomes that user (no supplementary
+ * groups) and everything runs as it, as a user's own shell would start it.
+ * The output is one flat JSON line:
  *
  *   {"runs":N,"NAME_us":median,...,"NAME_runs_us":[...],...}
  *
@@ -19,6 +21,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -98,18 +101,40 @@ median(const double *v, size_t n)
 	return m;
 }
 
+/* Become uid:gid for good (spec "UID:GID"); -1 (logged) on failure. */
+static int
+become(const char *spec)
+{
+	char *colon = strchr(spec, ':'), uid_s[16];
+	long long uid, gid;
+
+	if (!colon || (size_t)(colon - spec) >= sizeof(uid_s))
+		return -1;
+	memcpy(uid_s, spec, (size_t)(colon - spec));
+	uid_s[colon - spec] = '\0';
+	if ((uid = bench_parse_uint(uid_s, 1, 0xfffffffeLL)) < 0 ||
+	    (gid = bench_parse_uint(colon + 1, 1, 0xfffffffeLL)) < 0)
+		return -1;
+	if (setgroups(0, NULL) != 0 || setresgid((gid_t)gid, (gid_t)gid, (gid_t)gid) != 0 ||
+	    setresuid((uid_t)uid, (uid_t)uid, (uid_t)uid) != 0) {
+		bench_log_errno("becoming %s", spec);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: spawntime --runs N [--warmup N] [--stdin FILE] -- NAME CMD [ARG...] "
-	    "[-- NAME CMD [ARG...]]...\n");
+	fprintf(stderr, "usage: spawntime --runs N [--warmup N] [--stdin FILE] [--user UID:GID] "
+	    "-- NAME CMD [ARG...] [-- NAME CMD [ARG...]]...\n");
 }
 
 int
 main(int argc, char **argv)
 {
 	struct cmd cmds[MAX_CMDS];
-	const char *in = "/dev/null";
+	const char *in = "/dev/null", *user = NULL;
 	long long runs = 0, warmup = 1;
 	size_t n = 0;
 	int i = 1;
@@ -124,6 +149,8 @@ main(int argc, char **argv)
 			warmup = bench_parse_uint(argv[i + 1], 0, MAX_RUNS);
 		else if (strcmp(argv[i], "--stdin") == 0)
 			in = argv[i + 1];
+		else if (strcmp(argv[i], "--user") == 0)
+			user = argv[i + 1];
 		else
 			goto bad;
 	}
@@ -149,6 +176,10 @@ main(int argc, char **argv)
 	}
 	if (n == 0)
 		goto bad;
+	if (user && become(user) != 0) {
+		bench_log("cannot become %s", user);
+		return 1;
+	}
 	for (long long w = 0; w < warmup; w++)
 		for (size_t k = 0; k < n; k++)
 			if (run_once(&cmds[k], in, &cmds[k].us[0]) != 0)

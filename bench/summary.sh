@@ -30,7 +30,9 @@ def ms(x): if x == null then "-" else ((x * 100 | round / 100 | tostring) + " ms
     "| `keywarden hook claude` vs `secret-tool lookup` | \(r(.secret_tool.hook_ratio)) | \(ms(.hook_ms)) | \(ms(.secret_tool.ms)) | |"
    else "| `secret-tool lookup` | - | | not measured: \(.secret_tool.why_missing) | |" end)),
 (.login // null | select(. != null) |
-  "| PAM login (pamtester) through pam_keywarden vs pam_oath | \(r(.ratio)) | \(.keywarden_ms) ms | \(.pam_oath_ms) ms | ≤ 1.0 |"),
+  "| PAM login (pamtester) through pam_keywarden vs pam_oath | \(r(.ratio)) | \(.keywarden_ms) ms | \(.pam_oath_ms) ms | ≤ 1.0 |",
+  (.session_key_get // null | select(. != null) |
+   "| `keywarden key get` as a logged-in user (cached session token) vs the spawn floor | \(r(.ratio)) | \(ms(.key_get_ms)) | \(ms(.floor_ms)) | ≤ 1.6 |")),
 (.memory.idle_rss // null | select(. != null) |
   "| broker RSS per 1,000 idle connections vs the echo server (\(.counts | map(tostring) | join(", ")) connections) | \(r(.ratio)) | \(.broker_kb_per_1000) kB (\(.broker.rss_kb | map(tostring) | join(" / ")) kB) | \(.echo_kb_per_1000) kB | |"),
 (.memory.audit_db // null | select(. != null) |
