@@ -185,9 +185,26 @@ $(BUILD)/keywardend: $(call obj,broker/main.c) $(LIB_BROKER) $(LIB_COMMON)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(BROKER_PKGS))
 
+# The CLI links only what every command needs (CLI_LINK_PKGS); the rest of
+# CLI_PKGS and libm are loaded by cli/lazy_libs.c's stubs when a command first
+# calls them, so hook claude and key get do not map and relocate PCRE2,
+# libseccomp, PAM (with libaudit, libcap-ng), libqrencode and zlib at every
+# start (issue 17).  The stubs load the sonames of the libraries found here.
+CLI_LINK_PKGS := $(CLIENT_PKGS)
+lib_soname = $(shell objdump -p "$$($(CC) -print-file-name=lib$(1).so)" 2>/dev/null | \
+	sed -n 's/^ *SONAME *//p')
+CLI_SONAMES := -DKW_SONAME_PCRE2=\"$(call lib_soname,pcre2-8)\" \
+	-DKW_SONAME_SECCOMP=\"$(call lib_soname,seccomp)\" \
+	-DKW_SONAME_PAM=\"$(call lib_soname,pam)\" \
+	-DKW_SONAME_QRENCODE=\"$(call lib_soname,qrencode)\" \
+	-DKW_SONAME_Z=\"$(call lib_soname,z)\"
+$(call obj,cli/lazy_libs.c): override CFLAGS += $(CLI_SONAMES)
+$(call obj,cli/lazy_libs.c): Makefile
+
 $(BUILD)/keywarden: $(CLI_OBJ) $(LIB_COMMON)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pkg_libs,$(CLI_PKGS))
+	$(Q)$(CC) $(LDFLAGS) -Wl,--as-needed -o $@ $^ \
+		$(shell $(PKG_CONFIG) --libs $(CLI_LINK_PKGS) 2>/dev/null)
 
 # The API proxy: its own process, started by the broker (proxy/DESIGN.md).
 $(BUILD)/keywarden-proxy: $(PROXY_OBJ) $(LIB_COMMON)

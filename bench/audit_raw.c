@@ -3,7 +3,8 @@
  * the rows the broker's audit trail writes.
  *
  *   audit_raw --db PATH --schema-from AUDIT_DB --mode each|batch [--seconds S]
- *             [--rows N] [--warmup S] [--label NAME]
+ *             [--rows N] [--txn-rows N] [--warmup S] [--label NAME]
+ *             [--action NAME] [--resource TYPE/NAME]
  *
  * The table and its indexes are copied from the broker's own audit.db
  * (--schema-from), so the baseline cannot drift from what the broker
@@ -11,13 +12,15 @@
  * row looks like the record of
  * a `check` request (pseudonymised user, compact JSON metadata, two 32-byte
  * hash blobs; the blobs are filled cheaply, not SHA-256'd, which costs about
- * a microsecond a row in the broker).
+ * a microsecond a row in the broker); --action and --resource make them
+ * look like another request's (key.get, key/anthropic).
  *
  *   each   one INSERT and one COMMIT per row, back to back, for --seconds
  *          (or --rows): one fsync'd transaction per record, the cost of an
  *          audit store without group commit.
- *   batch  --rows rows (default 10000) in a single transaction: the upper
- *          bound of what batching can reach on this disk.
+ *   batch  --rows rows (default 10000), --txn-rows to a transaction (default
+ *          all of them), the COMMITs included in the time: the upper bound
+ *          of what batching can reach on this disk.
  *
  * Prints one flat JSON line like loadgen's:
  *   {"label":"raw_each","mode":"each","rows":1234,"seconds":1.500,"rps":822.7}
@@ -48,9 +51,13 @@ struct opts {
 	double seconds;
 	double warmup;
 	long long rows;		/* 0: run for --seconds (each) / default (batch) */
+	long long txn_rows;	/* batch: rows per transaction; 0: all */
+	const char *action;
+	const char *resource;
 };
 
 struct raw {
+	const struct opts *o;
 	sqlite3 *db;
 	sqlite3_stmt *ins;
 	long long seq;
@@ -83,8 +90,8 @@ insert_row(struct raw *r)
 	rc |= sqlite3_bind_int64(r->ins, 3, ms);
 	rc |= sqlite3_bind_text(r->ins, 4, "~0123456789abcdef0123", -1, SQLITE_STATIC);
 	rc |= sqlite3_bind_int64(r->ins, 5, (sqlite3_int64)getpid());
-	rc |= sqlite3_bind_text(r->ins, 6, "check", -1, SQLITE_STATIC);
-	rc |= sqlite3_bind_text(r->ins, 7, "key/bench", -1, SQLITE_STATIC);
+	rc |= sqlite3_bind_text(r->ins, 6, r->o->action, -1, SQLITE_STATIC);
+	rc |= sqlite3_bind_text(r->ins, 7, r->o->resource, -1, SQLITE_STATIC);
 	rc |= sqlite3_bind_text(r->ins, 8, "success", -1, SQLITE_STATIC);
 	rc |= sqlite3_bind_text(r->ins, 9, meta, -1, SQLITE_TRANSIENT);
 	rc |= sqlite3_bind_int64(r->ins, 10, seq);
@@ -128,20 +135,22 @@ run_each(struct raw *r, const struct opts *o, long long *ret_rows, double *ret_s
 	return 0;
 }
 
-/* All rows in one transaction, the COMMIT included in the time. */
+/* The rows in transactions of txn_rows, the COMMITs included in the time. */
 static int
 run_batch(struct raw *r, const struct opts *o, long long *ret_rows, double *ret_secs)
 {
 	long long n = o->rows ? o->rows : DEFAULT_BATCH_ROWS;
+	long long per = o->txn_rows ? o->txn_rows : n;
 	uint64_t start = bench_now_ns();
 
-	if (exec(r, "BEGIN IMMEDIATE") < 0)
-		return -1;
-	for (long long i = 0; i < n; i++)
+	for (long long i = 0; i < n; i++) {
+		if (i % per == 0 && exec(r, "BEGIN IMMEDIATE") < 0)
+			return -1;
 		if (insert_row(r) < 0)
 			return -1;
-	if (exec(r, "COMMIT") < 0)
-		return -1;
+		if ((i + 1 == n || (i + 1) % per == 0) && exec(r, "COMMIT") < 0)
+			return -1;
+	}
 	*ret_rows = n;
 	*ret_secs = (double)(bench_now_ns() - start) / 1e9;
 	return 0;
@@ -151,7 +160,8 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: audit_raw --db PATH --schema-from AUDIT_DB --mode each|batch "
-	    "[--seconds S] [--rows N] [--warmup S] [--label NAME]\n");
+	    "[--seconds S] [--rows N] [--txn-rows N] [--warmup S] [--label NAME] "
+	    "[--action NAME] [--resource TYPE/NAME]\n");
 	exit(2);
 }
 
@@ -175,6 +185,13 @@ parse_args(struct opts *o, int argc, char **argv)
 		else if (strcmp(opt, "--seconds") == 0 && (o->seconds = bench_parse_seconds(val)) > 0)
 			;
 		else if (strcmp(opt, "--warmup") == 0 && (o->warmup = bench_parse_seconds(val)) >= 0)
+			;
+		else if (strcmp(opt, "--action") == 0)
+			o->action = val;
+		else if (strcmp(opt, "--resource") == 0)
+			o->resource = val;
+		else if (strcmp(opt, "--txn-rows") == 0 &&
+		    (o->txn_rows = bench_parse_uint(val, 1, 100000000)) > 0)
 			;
 		else if (strcmp(opt, "--rows") == 0 &&
 		    (o->rows = bench_parse_uint(val, 1, 100000000)) > 0)
@@ -224,8 +241,9 @@ copy_schema(sqlite3 *db, const char *from)
 int
 main(int argc, char **argv)
 {
-	struct opts o = { .label = NULL, .seconds = 1.5, .warmup = 0.25 };
-	struct raw r = { .db = NULL, .ins = NULL, .seq = 0 };
+	struct opts o = { .label = NULL, .seconds = 1.5, .warmup = 0.25, .action = "check",
+		.resource = "key/bench" };
+	struct raw r = { .o = &o, .db = NULL, .ins = NULL, .seq = 0 };
 	long long rows = 0;
 	double secs = 0;
 	int rc;

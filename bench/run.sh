@@ -10,9 +10,10 @@
 #   BENCH_RUNS      runs per figure; the median is reported (3)
 #   BENCH_SECONDS   measured seconds per run (1.5)
 #   BENCH_WARMUP    unmeasured seconds before each run (0.25)
-#   BENCH_CLIENTS   concurrent connections to try ("1 8 64")
-#   BENCH_SECTIONS  sections to run, in order ("status_roundtrips login keys audit policy
-#                   redact scan sandbox apiproxy")
+#   BENCH_CLIENTS   concurrent connections to try ("1 8 64 256"): status and
+#                   the audited requests
+#   BENCH_SECTIONS  sections to run, in order ("status_roundtrips audit process
+#                   login memory policy redact scan sandbox apiproxy")
 #   BENCH_OUT       where the JSON goes ($BUILD/bench.json)
 #
 # To add a figure: write section_NAME, which measures (compare_pair does a
@@ -27,8 +28,8 @@ BUILD=${BUILD:-$HERE/../build}
 RUNS=${BENCH_RUNS:-3}
 SECS=${BENCH_SECONDS:-1.5}
 WARMUP=${BENCH_WARMUP:-0.25}
-CLIENTS=${BENCH_CLIENTS:-"1 8 64"}
-SECTIONS=${BENCH_SECTIONS:-"status_roundtrips login keys audit policy redact scan sandbox apiproxy"}
+CLIENTS=${BENCH_CLIENTS:-"1 8 64 256"}
+SECTIONS=${BENCH_SECTIONS:-"status_roundtrips audit process login memory policy redact scan sandbox apiproxy"}
 OUT=${BENCH_OUT:-$BUILD/bench.json}
 
 BROKER=$BUILD/keywardend
@@ -39,6 +40,7 @@ STOP_POLLS=100		# x 0.05 s for a daemon to exit after SIGTERM
 
 DAEMON_PIDS=()
 DAEMON_NAMES=()
+LAST_DAEMON=	# index of the daemon start_daemon started last
 JSON_KEYS=()
 NOTES=()
 T=
@@ -70,6 +72,7 @@ start_daemon() {
 	shift 2
 	"$@" 2>"$T/$name.log" </dev/null &
 	pid=$!
+	LAST_DAEMON=${#DAEMON_PIDS[@]}
 	DAEMON_PIDS+=("$pid")
 	DAEMON_NAMES+=("$name")
 	if ! "$LOADGEN" --wait-socket "$sock" --timeout "$READY_TIMEOUT" \
@@ -126,8 +129,22 @@ start_broker() {
 
 start_echo() {
 	ECHO_SOCK=$T/echo.sock
+	# Room for section_memory's idle connections.
 	start_daemon echo "$ECHO_SOCK" "$ECHO" --socket "$ECHO_SOCK" \
-	    --max-seconds 900
+	    --max-seconds 1800 --max-clients 8192
+	ECHO_PID=${DAEMON_PIDS[$LAST_DAEMON]}
+}
+
+# ensure_bench_key: the bench broker holds key anthropic (a fake of the real
+# format, kept in the 0600 file BENCH_KEY_FILE; never on a command line).
+ensure_bench_key() {
+	BENCH_KEY_FILE=$T/bench.key
+	[ -s "$BENCH_KEY_FILE" ] && return 0
+	(umask 077 && printf 'sk-ant-api03-%s\n' \
+	    "kwBench0123456789_-kwBench0123456789_-kwBench0123456789_-kwBench0123456789_-kwBench012345AA" \
+	    >"$BENCH_KEY_FILE")
+	KEYWARDEN_SOCKET=$BROKER_SOCK "$BUILD/keywarden" key set anthropic <"$BENCH_KEY_FILE" \
+	    >/dev/null || die "keywarden key set anthropic failed"
 }
 
 # ---- measuring and arithmetic --------------------------------------------
@@ -158,6 +175,13 @@ median() {
 ratio_median() {
 	paste <(col "$1" "$3") <(col "$2" "$3") |
 	    awk '{ if ($2 > 0) printf "%.4f\n", $1 / $2 }' | median
+}
+
+# process_ratio FILE A B: median over rounds of A / B in a spawntime line.
+process_ratio() {
+	jq -r --arg a "$2" --arg b "$3" \
+	    '[.[$a + "_runs_us"], .[$b + "_runs_us"]] | transpose[] | select(.[1] > 0) | .[0] / .[1]' \
+	    "$1" | median
 }
 
 # json_list FILE KEY: [v1,v2,...] of KEY over FILE's lines.
@@ -264,8 +288,10 @@ section_status_roundtrips() {
 # Sections kept in files of their own.
 # shellcheck source=login.sh
 . "$HERE/login.sh"
-# shellcheck source=keys.sh
-. "$HERE/keys.sh"
+# shellcheck source=process.sh
+. "$HERE/process.sh"
+# shellcheck source=memory.sh
+. "$HERE/memory.sh"
 # shellcheck source=audit.sh
 . "$HERE/audit.sh"
 # shellcheck source=policy.sh
@@ -282,7 +308,7 @@ section_status_roundtrips() {
 # ---- main ----------------------------------------------------------------
 
 main() {
-	local s
+	local s cpu
 	for s in "$BROKER" "$LOADGEN" "$ECHO"; do
 		[ -x "$s" ] || die "$s is missing: run make (and make -C bench)"
 	done
@@ -291,18 +317,26 @@ main() {
 	T=$(mktemp -d)
 	start_broker
 	start_echo
-	printf 'keywarden bench: %s cpus, %s per run after %s s warmup, loadgen %s\n' \
-	    "$(nproc)" "${SECS} s" "$WARMUP" "one thread, epoll"
-	json_key meta "$(printf '{"cpus": %s, "kernel": %s, "runs": %s, "seconds": %s, "warmup": %s, "loadavg_start": %s}' \
-	    "$(nproc)" "$(json_str "$(uname -r)")" "$RUNS" "$SECS" "$WARMUP" \
-	    "$(cut -d' ' -f1 /proc/loadavg)")"
+	cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+	printf 'keywarden bench: %s cpus (%s), Linux %s, %s per run after %s s warmup, loadgen %s\n' \
+	    "$(nproc)" "${cpu:-unknown CPU}" "$(uname -r)" "${SECS} s" "$WARMUP" "one thread, epoll"
+	json_key meta "$(printf '{"cpus": %s, "cpu_model": %s, "kernel": %s, "date": %s, "runs": %s, "seconds": %s, "warmup": %s, "clients": %s, "loadavg_start": %s}' \
+	    "$(nproc)" "$(json_str "${cpu:-unknown}")" "$(json_str "$(uname -r)")" \
+	    "$(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)")" "$RUNS" "$SECS" "$WARMUP" \
+	    "$(json_str "$CLIENTS")" "$(cut -d' ' -f1 /proc/loadavg)")"
 	for s in $SECTIONS; do
 		declare -F "section_$s" >/dev/null || die "no section $s"
 		"section_$s"
 	done
 	note "loadgen is one thread keeping one request in flight per connection; with $(nproc) cores it and the server share them, so at high client counts the loadgen can be what limits echo rt/s."
+	json_key meta_end "$(printf '{"loadavg_end": %s}' "$(cut -d' ' -f1 /proc/loadavg)")"
 	write_json
 	printf '\nwrote %s\n' "$OUT"
+	# The README's performance table, when every figure it shows was measured.
+	if [[ " $SECTIONS " == *" audit "* && " $SECTIONS " == *" process "* ]]; then
+		printf '\nfor the README (bench/summary.sh %s):\n\n' "$OUT"
+		"$HERE/summary.sh" "$OUT" || true
+	fi
 }
 
 main "$@"

@@ -43,6 +43,9 @@ struct kw_cmd {
 
 #define KW_CMD_GROUP	(1u << 0)	/* fn runs a table of its own (kw_cli_run_group) */
 #define KW_CMD_RAW	(1u << 1)	/* arguments pass untouched (exec: CMD's); no --json */
+/* Runs without loading cli/lazy_libs.c's libraries up front (each loads when first
+   called): a command that neither forks nor starts threads, run often (lazylib.h). */
+#define KW_CMD_LEAN	(1u << 2)
 
 /*
  * The socket to use: --socket, $KEYWARDEN_SOCKET, the config's broker.socket,

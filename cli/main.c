@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "cli/doctor.h"
+#include "cli/lazylib.h"
 #include "cli/sandbox_relay.h"
 #include "common/config.h"
 #include "common/log.h"
@@ -21,17 +22,17 @@
 
 static const struct kw_cmd commands[] = {
 	{ .name = "status", .fn = kw_cmd_status, .help = "is the broker there, and who am I to it",
-	  .usage = "[--json]" },
+	  .usage = "[--json]", .flags = KW_CMD_LEAN },
 	{ .name = "check", .fn = kw_cmd_check, .help = "may I (or --user U) do ACTION on RESOURCE?",
 	  .usage = "ACTION RESOURCE [--user USER] [--json]",
 	  .options = "  ACTION           read, write, execute or admin\n"
 	    "  RESOURCE         TYPE/NAME, such as key/anthropic or user/alice\n"
 	    "  -u, --user USER  ask for USER (root, or an administrator of USER)\n"
 	    "  --json           {\"allowed\", ...}; a denial prints {\"allowed\": false, ...,\n"
-	    "                   \"error\": {...}} and exits 1\n" },
+	    "                   \"error\": {...}} and exits 1\n", .flags = KW_CMD_LEAN },
 	{ .name = "hook", .fn = kw_cmd_hook,
 	  .help = "answer an agent's hook with the broker's decision (Claude Code: hook claude)",
-	  .flags = KW_CMD_GROUP },
+	  .flags = KW_CMD_GROUP | KW_CMD_LEAN },
 	{ .name = "policy", .fn = kw_cmd_policy,
 	  .help = "explain or test the policy for commands, paths, URLs and tool calls",
 	  .flags = KW_CMD_GROUP },
@@ -54,7 +55,8 @@ static const struct kw_cmd commands[] = {
 	{ .name = "totp", .fn = kw_cmd_totp, .help = "a new TOTP secret for yourself",
 	  .flags = KW_CMD_GROUP },
 	{ .name = "key", .fn = kw_cmd_key,
-	  .help = "get, set, list, rotate, revoke, verify or import API keys", .flags = KW_CMD_GROUP },
+	  .help = "get, set, list, rotate, revoke, verify or import API keys",
+	  .flags = KW_CMD_GROUP | KW_CMD_LEAN },
 	{ .name = "exec", .fn = kw_cmd_exec, .help = "run CMD with keys in its environment, and only there",
 	  .usage = "--key NAME=VAR [--key NAME=VAR]... | --proxy [--key NAME] [--sandbox "
 	    "[--profile NAME|FILE] [--require landlock=N] [--without FEATURE[,...]] "
@@ -164,26 +166,47 @@ usage(FILE *f)
 	    "error, 3 broker unreachable.  See keywarden(1).\n");
 }
 
+/*
+ * What connecting takes from the config file: read once per run (the
+ * socket and the broker's uid used to be two loads of the same file), and
+ * a missing file is not made into a whole default config -- only these two
+ * defaults are needed.  Unreadable or invalid means the defaults too.
+ */
+static struct {
+	bool read;
+	bool found;			/* the file was loaded */
+	char socket[4096];		/* broker.socket */
+	long long uid;			/* broker.uid, -1 by default */
+} conf = { .uid = -1 };
+
+static void
+read_config(struct kw_cli *cli)
+{
+	struct kw_config *cfg = NULL;
+	char err[512];
+
+	if (conf.read)
+		return;
+	conf.read = true;
+	if (kw_config_load(cli->config, false, &cfg, err, sizeof(err)) == 0) {
+		conf.found = true;
+		snprintf(conf.socket, sizeof(conf.socket), "%s", kw_config_str(cfg, "broker.socket"));
+		conf.uid = kw_config_int(cfg, "broker.uid");
+		kw_config_free(cfg);
+	}
+}
+
 const char *
 kw_cli_socket(struct kw_cli *cli)
 {
-	struct kw_config *cfg = NULL;
-	static char from_config[4096];
-	char err[512];
 	const char *env = getenv("KEYWARDEN_SOCKET");
 
 	if (cli->socket)
 		return cli->socket;
 	if (env && *env)
 		return cli->socket = env;
-	/* The config is optional here: unreadable or invalid means the default. */
-	if (kw_config_load(cli->config, false, &cfg, err, sizeof(err)) == 0) {
-		snprintf(from_config, sizeof(from_config), "%s",
-		    kw_config_str(cfg, "broker.socket"));
-		kw_config_free(cfg);
-		return cli->socket = from_config;
-	}
-	return cli->socket = KW_SOCKET_DEFAULT;
+	read_config(cli);
+	return cli->socket = conf.found ? conf.socket : KW_SOCKET_DEFAULT;
 }
 
 int
@@ -241,18 +264,9 @@ attach_session(const char *path, kw_client *c)
 static uid_t
 trusted_uid(struct kw_cli *cli)
 {
-	static bool read;
-	static long long uid = -1;
-	struct kw_config *cfg = NULL;
-	char err[512];
-
 	/* Once per run: a command may connect many times (audit pages). */
-	if (!read && kw_config_load(cli->config, true, &cfg, err, sizeof(err)) == 0) {
-		uid = kw_config_int(cfg, "broker.uid");
-		kw_config_free(cfg);
-	}
-	read = true;
-	return uid < 0 ? geteuid() : (uid_t)uid;
+	read_config(cli);
+	return conf.uid < 0 ? geteuid() : (uid_t)conf.uid;
 }
 
 /*
@@ -454,6 +468,9 @@ main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < KW_ELEMENTSOF(commands); i++)
 		if (strcmp(argv[optind], commands[i].name) == 0) {
+			/* Before anything forks or starts a thread (lazylib.h). */
+			if (!(commands[i].flags & KW_CMD_LEAN))
+				kw_lazy_load_all();
 			ex = kw_cli_run(&cli, &commands[i], argc - optind, argv + optind);
 			goto out;
 		}
