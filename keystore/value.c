@@ -60,10 +60,16 @@ kw_keystore_alloc_value(size_t len)
 void
 kw_keystore_free_value(unsigned char *value, size_t len)
 {
+	bool slot;
+
 	(void)len;
 	if (!value)
 		return;
-	if (region && value >= region && value < region + (size_t)SLOTS * SLOT_SIZE) {
+	/* region is set under the lock by whichever thread came first. */
+	pthread_mutex_lock(&lock);
+	slot = region && value >= region && value < region + (size_t)SLOTS * SLOT_SIZE;
+	pthread_mutex_unlock(&lock);
+	if (slot) {
 		size_t i = (size_t)(value - region) / SLOT_SIZE;
 		/* The whole slot: the length a caller gives may be shorter than was written. */
 		sodium_memzero(region + i * SLOT_SIZE, SLOT_SIZE);
