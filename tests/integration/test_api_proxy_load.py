@@ -33,7 +33,7 @@ import anthropic_server
 from anthropic_server import AnthropicServer
 from apiproxy_support import (KEY, REPLY, apiproxy, message_body,  # noqa: F401
                               tls_ca, upstream)
-from conftest import SANITIZE, SLOW, wait_for
+from conftest import IO_TIMEOUT, SANITIZE, SLOW, wait_for
 from users import id_broker  # noqa: F401
 
 # A normal call beside an abuse finishes within this.  Under ASan the proxy's
@@ -168,17 +168,21 @@ def refused_cleanly(status, data):
         (status is not None and (400 <= status < 500 or status == 505))
 
 
-def normal_call(kw, token, stream=False):
-    """One ordinary call through the proxy, bounded by PROMPT: its seconds."""
+def normal_call(kw, token, stream=False, bound=True):
+    """One ordinary call through the proxy, bounded by PROMPT (unless not
+    bound: the first call of a fresh proxy, with no abuse beside it, also
+    makes the upstream TLS connection and is not what is measured): its
+    seconds."""
     t0 = time.monotonic()
-    status, _, text = kw.call(token, message_body(stream=stream), timeout=PROMPT)
+    status, _, text = kw.call(token, message_body(stream=stream),
+                              timeout=PROMPT if bound else IO_TIMEOUT * 3)
     took = time.monotonic() - t0
     assert status == 200, (status, text[:300])
     if stream:
         assert sse_text(text.encode()) == REPLY, text[:500]
     else:
         assert json.loads(text)["content"][0]["text"] == REPLY, text[:300]
-    assert took < PROMPT, "a normal call took %.2fs beside the abuse" % took
+    assert not bound or took < PROMPT, "a normal call took %.2fs beside the abuse" % took
     return took
 
 
@@ -203,7 +207,7 @@ def kw(apiproxy):
     setup = apiproxy()
     setup.token = setup.proxy_token()["token"]
     setup.pid = proxy_pid(setup.b)
-    normal_call(setup, setup.token)
+    normal_call(setup, setup.token, bound=False)
     return setup
 
 
