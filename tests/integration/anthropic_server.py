@@ -58,9 +58,12 @@ is set when a stream has reached that point, so a test can see the first half
 arrive through a proxy before the rest is sent.
 """
 import json
+import os
 import ssl
+import subprocess
 import sys
 import threading
+import traceback
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -372,6 +375,29 @@ class AnthropicServer:
         """The reasons of the TLS handshakes that failed, oldest first."""
         with self._lock:
             return list(self._tls_failures)
+
+    def diagnose(self):
+        """What a failed call needs explained (text): the stand-in's TLS
+        failures, its sockets as the kernel sees them, and where every
+        thread of this process is."""
+        out = ["stand-in %s: tls failures %r" % (self.url if self.httpd else "stopped",
+                                                  self.tls_failures())]
+        if self.httpd:
+            port = self.port
+            try:
+                out.append(subprocess.run(
+                    ["ss", "-tanpi", "( sport = :%d or dport = :%d )" % (port, port)],
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                    universal_newlines=True, timeout=10).stdout)
+            except (OSError, subprocess.SubprocessError) as e:
+                out.append("ss: %s" % e)
+        frames = sys._current_frames()
+        out.append("%d threads in pid %d" % (len(frames), os.getpid()))
+        names = {t.ident: t.name for t in threading.enumerate()}
+        for ident, frame in frames.items():
+            out.append("-- thread %s %s\n%s" % (ident, names.get(ident, "?"),
+                                                "".join(traceback.format_stack(frame)[-6:])))
+        return "\n".join(out)
 
     def requests(self):
         """The recorded requests, oldest first."""

@@ -24,6 +24,8 @@ expecting KEY), apiproxy (the factory above; its default upstream is
 import json
 import os
 import socket
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 
@@ -119,7 +121,41 @@ class Setup:
             with urllib.request.urlopen(req, timeout=timeout or IO_TIMEOUT * 3) as r:
                 return r.status, dict(r.headers), r.read().decode("utf-8", "replace")
         except urllib.error.HTTPError as e:
-            return e.code, dict(e.headers), e.read().decode("utf-8", "replace")
+            text = e.read().decode("utf-8", "replace")
+            if e.code == 502 and "timed out" in text:
+                # Not expected of any test: what the upstream was doing.
+                sys.stderr.write("upstream timed out:\n%s\n%s\n" % (
+                    self.server.diagnose(), self.proxy_threads()))
+            return e.code, dict(e.headers), text
+
+    def proxy_threads(self):
+        """The broker's keywarden-proxy child: each thread's state and wchan."""
+        out = []
+        for name in os.listdir("/proc"):
+            try:
+                with open("/proc/%s/stat" % name) as f:
+                    stat = f.read()
+                if "(keywarden-prox" not in stat or \
+                        int(stat[stat.rindex(")") + 2:].split()[1]) != self.b.proc.pid:
+                    continue
+                for t in os.listdir("/proc/%s/task" % name):
+                    with open("/proc/%s/task/%s/stat" % (name, t)) as f:
+                        st = f.read()
+                    with open("/proc/%s/task/%s/wchan" % (name, t)) as f:
+                        wchan = f.read()
+                    out.append("proxy %s task %s: %s %s" % (name, t, st[st.rindex(")") + 2:][:1], wchan))
+                with open("/proc/%s/maps" % name) as f:
+                    out.append("faketime loaded: %s" % ("faketime" in f.read()))
+                try:
+                    out.append(subprocess.run(
+                        ["gdb", "-batch", "-p", name, "-ex", "thread apply all bt"],
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                        universal_newlines=True, timeout=60).stdout[-12000:])
+                except (OSError, subprocess.SubprocessError) as e:
+                    out.append("gdb: %s" % e)
+            except (OSError, ValueError):
+                continue
+        return "\n".join(out)
 
     def api_calls(self):
         """The broker's api_call audit rows of calls through the proxy, oldest
