@@ -26,6 +26,7 @@
 #include <sodium.h>
 
 #include "common/errors.h"
+#include "common/log.h"
 #include "proxy/proxy.h"
 
 /* Above this much unread body, upstream is paused until the client catches up. */
@@ -38,6 +39,15 @@
  * connections and pay a TLS handshake for the rest of the next burst.
  */
 #define KEEP_CONNS	64L
+/*
+ * Reaching upstream (TCP, a corporate proxy's CONNECT, TLS) gets this long
+ * per attempt, and an attempt that runs out before the request was begun is
+ * made once more on a new connection: nothing was sent, so a retry cannot
+ * repeat a call, and a handshake that stalled (seen under load, with the
+ * peer's side of it complete) costs 10 s instead of failing the call.
+ */
+#define CONNECT_MS	10000L
+#define CONNECT_ATTEMPTS	2
 
 struct kw_fwd {
 	CURL *easy;
@@ -244,6 +254,35 @@ drive(struct kw_fwd *f, bool want_headers)
 	return curl_multi_poll(f->multi, NULL, 0, POLL_MS, NULL) == CURLM_OK ? 0 : KW_ERR_IO;
 }
 
+/*
+ * Whether the call failed on the way to upstream with not a byte of the
+ * request begun: curl timed out connecting, never reached the transfer
+ * (pretransfer time 0), and the key line is still unspent.
+ */
+static bool
+never_began(struct kw_fwd *f)
+{
+	curl_off_t pretransfer = 0;
+
+	if (!f->done || f->result != CURLE_OPERATION_TIMEDOUT || f->headers_done || !f->key_node)
+		return false;
+	curl_easy_getinfo(f->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+	return pretransfer == 0;
+}
+
+/* The same call again from its start, on a connection of its own. */
+static int
+restart(struct kw_fwd *f)
+{
+	curl_multi_remove_handle(f->multi, f->easy);
+	f->done = false;
+	f->result = CURLE_OK;
+	f->err[0] = f->errbuf[0] = '\0';
+	f->last_activity = now_s();
+	curl_easy_setopt(f->easy, CURLOPT_FRESH_CONNECT, 1L);
+	return curl_multi_add_handle(f->multi, f->easy) == CURLM_OK ? 0 : KW_ERR_NOMEM;
+}
+
 static int
 set_corporate_proxy(struct kw_fwd *f, char *err, size_t err_len)
 {
@@ -330,7 +369,7 @@ set_transport(struct kw_fwd *f)
 	curl_easy_setopt(f->easy, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(f->easy, CURLOPT_SHARE, share);
 	curl_easy_setopt(f->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(f->easy, CURLOPT_CONNECTTIMEOUT, 30L);
+	curl_easy_setopt(f->easy, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_MS);
 	curl_easy_setopt(f->easy, CURLOPT_FOLLOWLOCATION, 0L);
 }
 
@@ -411,11 +450,22 @@ kw_fwd_start(const struct kw_fwd_request *req, const char *key, struct kw_fwd **
 		snprintf(err, err_len, "keywarden: out of memory");
 		goto fail;
 	}
-	while (!f->headers_done && !f->done)
-		if ((r = drive(f, true)) < 0) {
-			snprintf(err, err_len, "%s", f->err[0] ? f->err : "keywarden: upstream failed");
+	for (int attempt = 1;; attempt++) {
+		while (!f->headers_done && !f->done)
+			if ((r = drive(f, true)) < 0) {
+				snprintf(err, err_len, "%s", f->err[0] ? f->err :
+				    "keywarden: upstream failed");
+				goto fail;
+			}
+		if (attempt >= CONNECT_ATTEMPTS || !never_began(f))
+			break;
+		kw_log_warn("upstream not reached within %ldms (%s): trying once more on a "
+		    "new connection", CONNECT_MS, f->errbuf[0] ? f->errbuf : "timeout");
+		if ((r = restart(f)) < 0) {
+			snprintf(err, err_len, "keywarden: out of memory");
 			goto fail;
 		}
+	}
 	if (!f->headers_done) {
 		snprintf(err, err_len, "%s", f->err[0] ? f->err :
 		    "keywarden: upstream closed before answering");

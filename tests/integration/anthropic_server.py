@@ -52,6 +52,11 @@ handshake runs in the request's own thread; each one that fails is counted
 succeeds records its version in the request log ("tls": "TLSv1.3", None over
 plain HTTP).
 
+`stall_first=N` takes the first N TLS connections and never answers their
+handshake (what the client sends is read and dropped) until the client
+hangs up; srv.events() tells each connection's course ("accepted",
+"stalled", "handshake done" or "handshake failed", with monotonic times).
+
 `stream_pause` (a threading.Event) holds every streamed text reply after its
 first text delta until the event is set (at most 60 s); srv.paused (an Event)
 is set when a stream has reached that point, so a test can see the first half
@@ -59,10 +64,12 @@ arrive through a proxy before the rest is sent.
 """
 import json
 import os
+import socket
 import ssl
 import subprocess
 import sys
 import threading
+import time
 import traceback
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -121,15 +128,36 @@ class Handler(BaseHTTPRequestHandler):
         # The TLS handshake here, in the request's thread: a client that
         # never finishes it holds up no one else.
         if isinstance(self.request, ssl.SSLSocket):
+            self.server.event("accepted %s:%d" % self.client_address[:2])
+            with self.server.lock:
+                stall = self.server.stalls_left > 0
+                self.server.stalls_left -= stall
+            if stall:
+                self._stall()
             self.request.settimeout(30)
             try:
                 self.request.do_handshake()
             except (ssl.SSLError, OSError) as e:
+                self.server.event("handshake failed %s:%d: %s" % (self.client_address[:2] + (e,)))
                 with self.server.lock:
                     self.server.tls_failures.append(str(e))
                 raise
+            self.server.event("handshake done %s:%d" % self.client_address[:2])
             self.request.settimeout(None)
         super().setup()
+
+    def _stall(self):
+        # The TCP connection is taken and the TLS handshake never answered
+        # (its hello read and dropped, below TLS) until the client gives up.
+        sock = self.request
+        sock.settimeout(120)
+        try:
+            while socket.socket.recv(sock, 4096):
+                pass
+        except OSError:
+            pass
+        self.server.event("stalled %s:%d until it hung up" % self.client_address[:2])
+        raise ConnectionAbortedError("stalled on purpose")
 
     # -- recording ------------------------------------------------------------
     def _record(self, status, body_doc, tool_use=None):
@@ -317,7 +345,7 @@ class Handler(BaseHTTPRequestHandler):
 class AnthropicServer:
     def __init__(self, log_path, reply_text="Hello from the keywarden stand-in.",
                  expect_key=None, tool_uses=None, on_tool_use=None, tls=None,
-                 min_version=None, max_version=None, stream_pause=None):
+                 min_version=None, max_version=None, stream_pause=None, stall_first=0):
         self.log_path = log_path
         self.tls = tls
         self.min_version = min_version
@@ -325,6 +353,8 @@ class AnthropicServer:
         self.stream_pause = stream_pause
         self.paused = threading.Event()
         self._tls_failures = []
+        self._events = []       # (monotonic time, what) of each connection's TLS
+        self.stall_first = stall_first
         self.reply_text = reply_text
         self.expect_key = expect_key
         self.tool_uses = [dict(u) for u in tool_uses or []]
@@ -358,6 +388,13 @@ class AnthropicServer:
         httpd.on_tool_use = self.on_tool_use
         httpd.bodies = self._bodies
         httpd.lock = self._lock
+        httpd.events = self._events
+        httpd.stalls_left = self.stall_first
+
+        def event(what):
+            with self._lock:
+                self._events.append("%.3f %s" % (time.monotonic(), what))
+        httpd.event = event
         self.httpd = httpd
         self.thread = threading.Thread(target=httpd.serve_forever, daemon=True)
         self.thread.start()
@@ -381,7 +418,10 @@ class AnthropicServer:
         failures, its sockets as the kernel sees them, and where every
         thread of this process is."""
         out = ["stand-in %s: tls failures %r" % (self.url if self.httpd else "stopped",
-                                                  self.tls_failures())]
+                                                  self.tls_failures()),
+               "now %.3f; its connections:" % time.monotonic()]
+        with self._lock:
+            out += self._events[-20:]
         if self.httpd:
             port = self.port
             try:
@@ -398,6 +438,11 @@ class AnthropicServer:
             out.append("-- thread %s %s\n%s" % (ident, names.get(ident, "?"),
                                                 "".join(traceback.format_stack(frame)[-6:])))
         return "\n".join(out)
+
+    def events(self):
+        """What happened to each TLS connection, oldest first ("TIME what")."""
+        with self._lock:
+            return list(self._events)
 
     def requests(self):
         """The recorded requests, oldest first."""

@@ -122,10 +122,12 @@ class Setup:
                 return r.status, dict(r.headers), r.read().decode("utf-8", "replace")
         except urllib.error.HTTPError as e:
             text = e.read().decode("utf-8", "replace")
-            if e.code == 502 and "timed out" in text:
+            if e.code == 502 and "timed out" in text and not self.server.stall_first:
                 # Not expected of any test: what the upstream was doing.
-                sys.stderr.write("upstream timed out:\n%s\n%s\n" % (
-                    self.server.diagnose(), self.proxy_threads()))
+                import connect_proxy
+                sys.stderr.write("upstream timed out:\n%s\n%s\n%s\n" % (
+                    self.server.diagnose(), "\n".join(connect_proxy.EVENTS[-30:]),
+                    self.proxy_threads()))
             return e.code, dict(e.headers), text
 
     def proxy_threads(self):

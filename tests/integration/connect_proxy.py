@@ -24,9 +24,11 @@ import json
 import select
 import socket
 import threading
+import time
 from socketserver import StreamRequestHandler, ThreadingTCPServer
 
 HEADER_MAX = 64
+EVENTS = []     # (monotonic time, what): every tunnel's steps, for a failed test to show
 LINE_MAX = 8192
 
 
@@ -70,6 +72,7 @@ class Handler(StreamRequestHandler):
         return ("ok" if want is None or (user, password) == tuple(want) else "wrong"), user
 
     def handle(self):
+        EVENTS.append("%.3f connect-proxy accepted %s:%d" % ((time.monotonic(),) + self.client_address[:2]))
         line = self.rfile.readline(LINE_MAX).decode("latin-1").strip()
         parts = line.split()
         headers = self._headers()
@@ -100,6 +103,8 @@ class Handler(StreamRequestHandler):
         self.server.record({"method": method, "target": target, "auth": auth,
                             "user": user, "status": 200})
         self._reply(200, "Connection established")
+        EVENTS.append("%.3f connect-proxy tunnel %s -> %s:%d" % (
+            (time.monotonic(), target) + upstream.getsockname()[:2]))
         self._pipe(upstream)
 
     def _pipe(self, upstream):
@@ -114,6 +119,8 @@ class Handler(StreamRequestHandler):
                     return
                 for s in r:
                     data = s.recv(65536)
+                    EVENTS.append("%.3f connect-proxy %s %d bytes" % (
+                        time.monotonic(), "up" if s is client else "down", len(data)))
                     if not data:
                         return
                     (upstream if s is client else client).sendall(data)

@@ -29,6 +29,7 @@ import pytest
 
 from anthropic_server import AnthropicServer
 from apiproxy_support import KEY, REPLY, apiproxy, tls_ca, upstream  # noqa: F401
+from conftest import IO_TIMEOUT, wait_for
 from connect_proxy import ConnectProxy
 from users import USERS, id_broker  # noqa: F401
 
@@ -249,3 +250,62 @@ def test_status_and_doctor_see_the_running_proxy(apiproxy):
     items = json.loads(cp.stdout)["result"]
     listen = [it for it in items if it["check"] == "api-proxy.listen"]
     assert listen and listen[0]["status"] == "fail", items
+
+
+# --------------------------------------------------------------------------
+# An upstream that takes the connection and never answers the handshake
+# --------------------------------------------------------------------------
+
+def connections(srv, what, count):
+    """The stand-in's connections that went `what`, once there are count of
+    them (a stalled one is told when the proxy hangs it up, which the
+    proxy's answer may come before)."""
+    def seen():
+        found = [e for e in srv.events() if e.split(" ", 1)[1].startswith(what)]
+        return found if len(found) >= count else None
+    found = wait_for(seen, IO_TIMEOUT, what="%d connections %s: %s" % (count, what, srv.events()))
+    assert len(found) == count, srv.events()
+    return found
+
+
+def test_a_stalled_handshake_is_tried_once_more_on_a_new_connection(apiproxy, tls_ca,
+                                                                     tmpdir_short):
+    """The first connection upstream is taken and its TLS hello never
+    answered: the proxy gives it its connect budget, then makes the call
+    again on a new connection, which is served -- one call upstream, not
+    two, and the broker's log says what happened."""
+    srv = stand_in(tmpdir_short, "stall-once", tls_ca.server, stall_first=1)
+    try:
+        kw = apiproxy(server=srv)
+        status, _, text = kw.call(alice_token(kw), timeout=60)
+        assert status == 200, text
+        assert json.loads(text)["content"][0]["text"] == REPLY
+        connections(srv, "stalled", 1)
+        connections(srv, "handshake done", 1)
+        assert len(srv.messages()) == 1, srv.messages()
+        assert "trying once more on a new connection" in kw.b.stderr(), kw.b.stderr()
+        rows = wait_for(lambda: kw.api_calls() or None, IO_TIMEOUT, what="the call's record")
+        assert [r["result"] for r in rows] == ["success"], rows
+    finally:
+        srv.stop()
+
+
+def test_an_upstream_that_never_answers_gets_two_attempts_then_a_clear_502(
+        apiproxy, tls_ca, tmpdir_short):
+    """Both attempts stall: the call gets the Messages API's error shape
+    naming the timeout, nothing reached upstream as a request, and the proxy
+    (the same process) serves the next call."""
+    srv = stand_in(tmpdir_short, "stall-twice", tls_ca.server, stall_first=2)
+    try:
+        kw = apiproxy(server=srv)
+        token = alice_token(kw)
+        status, _, text = kw.call(token, timeout=60)
+        message = api_error(status, text, 502, "api_error")
+        assert "upstream timed out" in message, message
+        connections(srv, "stalled", 2)
+        assert srv.messages() == [], srv.messages()
+        status, _, text = kw.call(token, timeout=60)
+        assert status == 200, text
+        assert len(srv.messages()) == 1
+    finally:
+        srv.stop()
