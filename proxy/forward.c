@@ -6,8 +6,9 @@
  * client's connection: kw_fwd_start runs it until the status and headers
  * are in, kw_fwd_read until the next bytes of the body are, so a server-sent
  * event goes out as soon as upstream wrote it and no body is ever held
- * whole.  A share handle keeps TLS connections, sessions and DNS answers
- * between calls (the cost of a call is then one request on a warm
+ * whole.  Warm upstream connections stay in the multi handles, lent to one
+ * call at a time (take_multi); a share handle keeps TLS sessions and DNS
+ * answers between them (the cost of a call is then one request on a warm
  * connection).  The transport settings are the configuration's: TLS floor
  * and TLS 1.3 suites, the CA store parsed once before Landlock and shared
  * by every TLS context (on_ssl_ctx), HTTPS only under
@@ -33,12 +34,15 @@
 #define BUF_HIGH	(1u << 20)
 #define POLL_MS		1000
 /*
- * Idle upstream connections kept in the shared cache.  curl counts them
- * against the multi handle's limit, which by default is 4 per easy handle:
- * with one easy per multi, a burst of calls would otherwise leave 4 warm
- * connections and pay a TLS handshake for the rest of the next burst.
+ * Multi handles kept for later calls, each with the connection its last
+ * call left open: a burst of up to this many calls leaves as many warm
+ * connections for the next.  A multi runs one call at a time, so it keeps
+ * one connection.  Each kept multi holds 3 descriptors at most (curl's
+ * wake-up socket pair and the connection): test_api_proxy_load.py counts
+ * on IDLE_MULTIS.
  */
-#define KEEP_CONNS	64L
+#define IDLE_MULTIS	8
+#define MULTI_CONNS	1L
 /*
  * Reaching upstream (TCP, a corporate proxy's CONNECT, TLS) gets this long
  * per attempt, and an attempt that runs out before the request was begun is
@@ -70,6 +74,10 @@ struct kw_fwd {
 static const struct kw_proxy_settings *settings;
 static CURLSH *share;
 static pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+/* Idle multi handles, the most recently given back last. */
+static CURLM *idle[IDLE_MULTIS];
+static size_t n_idle;
+static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void
 share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *unused)
@@ -93,10 +101,45 @@ kw_proxy_forward_init(const struct kw_proxy_settings *s)
 		pthread_mutex_init(&share_locks[i], NULL);
 	curl_share_setopt(share, CURLSHOPT_LOCKFUNC, share_lock);
 	curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-	curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+	/* Not CURL_LOCK_DATA_CONNECT: curl does not support a connection cache
+	   shared by threads that run at once (CURLSHOPT_SHARE(3)), and every
+	   call runs in its client's thread.  Connections are kept per multi. */
 	curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	return 0;
+}
+
+/*
+ * A multi handle for one call, with the connections it keeps: the one given
+ * back last (its connection the likeliest still open), else a new one.
+ * NULL when out of memory.  Given back with give_multi.
+ */
+static CURLM *
+take_multi(void)
+{
+	CURLM *m = NULL;
+
+	pthread_mutex_lock(&idle_lock);
+	if (n_idle > 0)
+		m = idle[--n_idle];
+	pthread_mutex_unlock(&idle_lock);
+	if (!m && (m = curl_multi_init()))
+		curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, MULTI_CONNS);
+	return m;
+}
+
+/* A multi with no call in it, kept for the next call or, past IDLE_MULTIS, closed. */
+static void
+give_multi(CURLM *m)
+{
+	pthread_mutex_lock(&idle_lock);
+	if (n_idle < IDLE_MULTIS) {
+		idle[n_idle++] = m;
+		m = NULL;
+	}
+	pthread_mutex_unlock(&idle_lock);
+	if (m)
+		curl_multi_cleanup(m);
 }
 
 static time_t
@@ -428,7 +471,7 @@ kw_fwd_start(const struct kw_fwd_request *req, const char *key, struct kw_fwd **
 	f->req_headers = req->headers;
 	clock_gettime(CLOCK_MONOTONIC, &f->start);
 	f->last_activity = now_s();
-	if (!(f->easy = curl_easy_init()) || !(f->multi = curl_multi_init()) ||
+	if (!(f->easy = curl_easy_init()) || !(f->multi = take_multi()) ||
 	    asprintf(&url, "%s%s", settings->base_url, req->uri) < 0 ||
 	    (r = add_key(f, key)) < 0) {
 		snprintf(err, err_len, "keywarden: out of memory");
@@ -445,7 +488,6 @@ kw_fwd_start(const struct kw_fwd_request *req, const char *key, struct kw_fwd **
 	set_method(f, req);
 	if (settings->proxy_enabled && (r = set_corporate_proxy(f, err, err_len)) < 0)
 		goto fail;
-	curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, KEEP_CONNS);
 	if (curl_multi_add_handle(f->multi, f->easy) != CURLM_OK) {
 		snprintf(err, err_len, "keywarden: out of memory");
 		goto fail;
@@ -542,10 +584,13 @@ kw_fwd_free(struct kw_fwd *f)
 	if (!f)
 		return;
 	wipe_key(f);
+	/* Removed first: the connection goes back to the multi's cache, whole
+	   if the call ended, closed if it was cut off. */
 	if (f->multi && f->easy)
 		curl_multi_remove_handle(f->multi, f->easy);
 	curl_easy_cleanup(f->easy);
-	curl_multi_cleanup(f->multi);
+	if (f->multi)
+		give_multi(f->multi);
 	curl_slist_free_all(f->req_headers);
 	curl_slist_free_all(f->resp_headers);
 	free(f->buf);

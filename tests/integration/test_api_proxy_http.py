@@ -119,6 +119,8 @@ class UpstreamHandler(BaseHTTPRequestHandler):
         n = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(n) if n else b""
         entry = self._record(body)
+        if "hold" in self.path:
+            self.server.release.wait(IO_TIMEOUT * 3)
         if self.path.startswith("/big/"):
             size = int(self.path.split("/")[2])
             data = bytes(range(256)) * (size // 256)
@@ -475,6 +477,38 @@ def test_upstream_connection_is_reused(upstream, proxy_factory):
         assert r.status == 200
     peers = {e["peer"] for e in upstream.requests()}
     assert len(upstream.requests()) == 3 and len(peers) == 1, peers
+
+
+def test_calls_at_once_each_get_a_connection_and_leave_it_warm(upstream, proxy_factory):
+    """Four calls at once run on four upstream connections (curl does not
+    support one connection cache shared by threads at once, so the proxy
+    lends each call a handle with its own), and the next four calls at once
+    find those four connections open."""
+    p = proxy_factory(upstream.url)
+
+    def burst():
+        before = len(upstream.requests())
+        upstream.release.clear()
+        statuses = []
+
+        def one():
+            r, _ = post(p.conn(), "/v1/messages/count_tokens?hold", {"model": "m"},
+                        {"x-api-key": TOKEN})
+            statuses.append(r.status)
+        threads = [threading.Thread(target=one) for _ in range(4)]
+        for t in threads:
+            t.start()
+        wait_for(lambda: len(upstream.requests()) >= before + 4, IO_TIMEOUT,
+                 what="four calls held upstream at once")
+        upstream.release.set()
+        for t in threads:
+            t.join(IO_TIMEOUT * 3)
+        assert statuses == [200] * 4, statuses
+        return {e["peer"] for e in upstream.requests()[before:]}
+
+    first = burst()
+    assert len(first) == 4, first
+    assert burst() == first
 
 
 # ---- refusals ---------------------------------------------------------------

@@ -48,7 +48,9 @@ PROMPT = 30.0 if SANITIZE else 3.0
 STREAMS = 100 if SANITIZE else 1000
 WARMUP_STREAMS = STREAMS        # the warm-up round is as large: allocator high-water marks
 RSS_GROWTH_KB = 20 * 1024       # memory flat: growth from after the warm-up to after the load
-FD_SLACK = 4                    # fds the proxy may hold beyond its idle count
+# fds the proxy may hold beyond its idle count: a few, and the upstream
+# handles it keeps warm (proxy/forward.c: IDLE_MULTIS 8, 3 fds each at most)
+FD_SLACK = 4 + 8 * 3
 NEVER_READERS = 4               # clients that never read their (large) answers
 NEVER_READ_MB = 16              # the answer each of them never reads
 NEVER_READ_LIMIT_KB = 24 * 1024  # what the proxy may take in for them: well under 4 x 16 MB
