@@ -157,7 +157,7 @@ unsigned kw_proxy_server_drain(int ms);
 
 /* ---- upstream (forward.c) ------------------------------------------------ */
 
-/* Once, before any thread: curl's global state and the shared connection cache. */
+/* Once, before any thread: curl's global state and the share of TLS sessions and DNS answers. */
 int kw_proxy_forward_init(const struct kw_proxy_settings *s) KW_WUR KW_NONNULL(1);
 
 /* One upstream call in flight (opaque). */
