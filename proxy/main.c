@@ -15,7 +15,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,22 +62,6 @@ harden(void)
 		(void)setrlimit(RLIMIT_NOFILE, &files);
 	}
 	signal(SIGPIPE, SIG_IGN);
-}
-
-/*
- * glibc gives each thread that allocates under contention an arena of its
- * own, up to 8 per core, and keeps what a thread freed in that arena
- * rather than returning it.  The proxy runs a thread per client
- * connection, mostly blocked on the network, so a burst of streams left
- * each arena at its own high-water mark and RSS climbed from round to
- * round.  Two arenas (one per core on the machines this serves, which
- * have few) bound that; allocation is a small part of a call's cost next
- * to TLS and the network.  Set before any thread exists.
- */
-static void
-tune_malloc(void)
-{
-	(void)mallopt(M_ARENA_MAX, 2);
 }
 
 static int
@@ -134,7 +117,8 @@ main(int argc, char **argv)
 	struct stat st;
 
 	harden();
-	tune_malloc();
+	if (kw_proxy_heap_setup() < 0)
+		return refuse("out of memory");
 	/* SIGTERM is read from a signalfd by main alone: blocked before any
 	   thread exists, so every thread inherits the mask. */
 	sigset_t stop;

@@ -256,6 +256,21 @@ long long kw_usage_output(const struct kw_usage *u) KW_NONNULL(1);
 const char *kw_usage_model(const struct kw_usage *u) KW_NONNULL(1);
 void kw_usage_free(struct kw_usage *u);
 
+/* ---- heap (heap.c) -------------------------------------------------------- */
+
+/*
+ * Once, before any thread: two glibc arenas, glibc's allocator set up, and
+ * the key that counts connection threads.  0 or KW_ERR_NOMEM.
+ */
+int kw_proxy_heap_setup(void) KW_WUR;
+
+/*
+ * In a connection thread, at each request: the first time counts the
+ * thread, and its exit is counted too; as the threads alive halve, freed
+ * memory goes back to the kernel.
+ */
+void kw_proxy_heap_thread_seen(void);
+
 /* ---- Landlock (landlock.c) ------------------------------------------------ */
 
 /*

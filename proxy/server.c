@@ -18,7 +18,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <malloc.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -59,11 +58,6 @@ struct request {
 };
 
 static const struct kw_proxy_settings *settings;
-/* Connection threads alive (a key per thread, its destructor counts the
-   exit), and their most since memory was last given back. */
-static pthread_key_t conn_thread;
-static pthread_mutex_t conn_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned conn_threads, conn_peak;
 
 /*
  * Requests past the drain check, each owing a record until on_completed
@@ -105,12 +99,7 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 
 	if (!r)
 		return NULL;
-	if (!pthread_getspecific(conn_thread) && pthread_setspecific(conn_thread, r) == 0) {
-		pthread_mutex_lock(&conn_lock);
-		if (++conn_threads > conn_peak)
-			conn_peak = conn_threads;
-		pthread_mutex_unlock(&conn_lock);
-	}
+	kw_proxy_heap_thread_seen();
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
 	r->uri = strndup(uri, URI_MAX);
 	return r;
@@ -220,32 +209,6 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(r->body);
 	free(r);
 	*con_cls = NULL;
-}
-
-/*
- * A connection's thread exits (its calls ended, curl's handles and its
- * OpenSSL thread state freed).  glibc returns only the top of a heap by
- * itself, so the freed middle of a burst of streams stayed resident (about
- * 100 MB after 1,000 streams) and RSS stepped up from burst to burst.  So
- * each time the threads alive fall to half their number since the last
- * time (a burst of 1,000 ending: about ten times, the last with only the
- * idle keep-alive connections left), what was freed is handed back to the
- * kernel.  Not at every exit: malloc_trim walks the free lists under the
- * arena's lock.
- */
-static void
-on_thread_exit(void *unused)
-{
-	bool trim;
-
-	pthread_mutex_lock(&conn_lock);
-	conn_threads--;
-	trim = conn_threads * 2 <= conn_peak;
-	if (trim)
-		conn_peak = conn_threads;
-	pthread_mutex_unlock(&conn_lock);
-	if (trim)
-		(void)malloc_trim(0);
 }
 
 static ssize_t
@@ -567,11 +530,6 @@ kw_proxy_server_start(const struct kw_proxy_settings *s, int fd, char *err, size
 	struct MHD_Daemon *d;
 
 	settings = s;
-	if (pthread_key_create(&conn_thread, on_thread_exit) != 0) {
-		close(fd);
-		snprintf(err, err_len, "broker.apiProxy.listen: out of memory");
-		return KW_ERR_NOMEM;
-	}
 	if (s->listen_addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
