@@ -912,6 +912,14 @@ class ConnectProxy(threading.Thread):
         pipe(c, up)
 
     def stop(self):
+        # Wake the accept loop and let it end before the descriptor is
+        # closed: closed first, its number could be handed to a later test's
+        # listening socket while this thread is about to accept on it.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.join(10)
         self.sock.close()
 
 
